@@ -1,0 +1,1 @@
+"""Forecast Studio's shell: the Streamlit app, its session state, shared UI pieces and the CLI."""

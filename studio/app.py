@@ -1,0 +1,33 @@
+"""Streamlit entry script: navigation over the studio's steps and the shared sidebar.
+
+Run with `python -m studio` or `streamlit run studio/app.py`.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run studio/app.py` puts only studio/ on the path
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from studio import ui  # noqa: E402
+
+# The steps in flow order: (file in pages/, title, icon). A step is listed only once its page exists.
+STEPS = [
+    ("1_data.py", "Data", ":material/table:"),
+    ("2_features.py", "Features", ":material/view_timeline:"),
+    ("3_model.py", "Model", ":material/account_tree:"),
+    ("4_train.py", "Train", ":material/model_training:"),
+    ("5_forecast.py", "Forecast", ":material/show_chart:"),
+    ("6_export.py", "Export", ":material/memory:"),
+    ("7_device.py", "Device", ":material/usb:"),
+]
+
+st.set_page_config(page_title="Forecast Studio", page_icon=":material/insights:", layout="wide")
+pages = [st.Page(str(ROOT / "pages" / f), title=t, icon=i) for f, t, i in STEPS if (ROOT / "pages" / f).exists()]
+nav = st.navigation(pages)
+ui.sidebar_summary()
+nav.run()

@@ -1,0 +1,55 @@
+"""The one place the studio's session state lives.
+
+Pages read and write stage objects only through these helpers, so a change upstream (a new dataset,
+another window) drops everything downstream that was built from the old one.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+# Each stage and the keys it owns, in flow order. Changing a stage invalidates the ones after it.
+STAGES: dict[str, tuple[str, ...]] = {
+    "data": ("dataset",),
+    "features": ("window_spec", "split", "scaler_kind", "windows"),
+    "model": ("model_spec", "train_config"),
+    "train": ("job", "run"),
+    "export": ("export_dir",),
+    "device": ("board",),
+}
+ORDER = list(STAGES)
+
+
+def get(key: str, default: Any = None) -> Any:
+    return st.session_state.get(f"fs.{key}", default)
+
+
+def put(key: str, value: Any) -> None:
+    st.session_state[f"fs.{key}"] = value
+
+
+def pop(key: str) -> None:
+    st.session_state.pop(f"fs.{key}", None)
+
+
+def invalidate(stage: str) -> None:
+    """Forget every stage after ``stage`` (the stage itself is kept)."""
+    for later in ORDER[ORDER.index(stage) + 1:]:
+        for key in STAGES[later]:
+            value = get(key)
+            closer = getattr(value, "close", None) if later == "device" else None
+            if callable(closer):
+                closer()
+            pop(key)
+
+
+def workdir() -> Path:
+    """This session's private working directory (runs, exports); never shared between sessions."""
+    path = get("workdir")
+    if path is None or not Path(path).exists():
+        path = Path(tempfile.mkdtemp(prefix="forecast-studio-"))
+        put("workdir", path)
+    return Path(path)
