@@ -5,6 +5,7 @@ another window) drops everything downstream that was built from the old one.
 """
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,9 @@ def workdir() -> Path:
     """This session's private working directory (runs, exports); never shared between sessions."""
     path = get("workdir")
     if path is None or not Path(path).exists():
-        path = Path(tempfile.mkdtemp(prefix="forecast-studio-"))
+        root = os.environ.get("FS_WORKDIR_ROOT")  # set by a workshop host to keep sessions on one disk
+        if root:
+            Path(root).mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix="forecast-studio-", dir=root or None))
         put("workdir", path)
     return Path(path)
