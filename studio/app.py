@@ -13,7 +13,7 @@ if str(ROOT) not in sys.path:  # `streamlit run studio/app.py` puts only studio/
 
 import streamlit as st  # noqa: E402
 
-from studio import ui  # noqa: E402
+from studio import housekeeping, ui  # noqa: E402
 
 # The steps in flow order: (file in pages/, title, icon). A step is listed only once its page exists.
 STEPS = [
@@ -28,6 +28,7 @@ STEPS = [
 
 st.set_page_config(page_title="Forecast Studio", page_icon=":material/insights:", layout="wide")
 pages = [st.Page(str(ROOT / "pages" / f), title=t, icon=i) for f, t, i in STEPS if (ROOT / "pages" / f).exists()]
+housekeeping.start()
 nav = st.navigation(pages)
 ui.sidebar_summary()
 nav.run()

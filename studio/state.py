@@ -5,12 +5,12 @@ another window) drops everything downstream that was built from the old one.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
+
+from core import sessions
 
 # Each stage and the keys it owns, in flow order. Changing a stage invalidates the ones after it.
 STAGES: dict[str, tuple[str, ...]] = {
@@ -47,13 +47,19 @@ def invalidate(stage: str) -> None:
             pop(key)
 
 
+def session_id() -> str:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "local"
+
+
 def workdir() -> Path:
     """This session's private working directory (runs, exports); never shared between sessions."""
     path = get("workdir")
     if path is None or not Path(path).exists():
-        root = os.environ.get("FS_WORKDIR_ROOT")  # set by a workshop host to keep sessions on one disk
-        if root:
-            Path(root).mkdir(parents=True, exist_ok=True)
-        path = Path(tempfile.mkdtemp(prefix="forecast-studio-", dir=root or None))
+        path = sessions.session_dir(session_id())
         put("workdir", path)
+    else:
+        sessions.touch(Path(path))
     return Path(path)
