@@ -1,0 +1,497 @@
+"""Training: one ``train()`` for both backends, and ``TrainingJob`` that runs it off the UI thread.
+
+Speed rule: the studio may cost at most 10% more than a plain hand-written ``model.fit`` or torch
+loop (bench/bench_train.py). So the per-batch work added here is a flag check and a counter: Keras
+callbacks run on Keras's async dispatch thread (``async_safe``), and the torch loop keeps the loss
+sum on the device and looks at it once per epoch.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from core.config import DEFAULTS
+from core.errors import StudioError
+from core.models import ModelSpec
+
+# Seeding is process-global in both frameworks (keras.utils.set_random_seed, torch.manual_seed), so
+# seeding and building a model happen under one lock: two trainings started together still each
+# get the initial weights their seed promises.
+_SEED_LOCK = threading.Lock()
+
+EpochCallback = Callable[[dict], None]
+BatchCallback = Callable[[int, float], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = DEFAULTS["train"]["epochs"]
+    batch_size: int = DEFAULTS["train"]["batch_size"]
+    learning_rate: float = DEFAULTS["train"]["learning_rate"]
+    patience: int = DEFAULTS["train"]["patience"]
+    seed: int = DEFAULTS["train"]["seed"]
+
+    def validate(self) -> "TrainConfig":
+        limits = DEFAULTS["train"]
+        if not isinstance(self.epochs, (int, np.integer)) or not 1 <= self.epochs <= limits["max_epochs"]:
+            raise StudioError(f"Epochs must be between 1 and {limits['max_epochs']}; got {self.epochs}.",
+                              "Set epochs to a whole number such as 20; early stopping ends sooner when it stops helping.")
+        if not isinstance(self.batch_size, (int, np.integer)) or not 1 <= self.batch_size <= limits["max_batch_size"]:
+            raise StudioError(f"Batch size must be between 1 and {limits['max_batch_size']}; got {self.batch_size}.",
+                              "Use 32 unless you have a reason; smaller batches learn noisier, larger ones slower per epoch.")
+        lr = float(self.learning_rate)
+        if not math.isfinite(lr) or not 0 < lr <= 10:
+            raise StudioError(f"The learning rate must be a positive number of at most 10; got {self.learning_rate}.",
+                              "Use 0.001 (1e-3); try 1e-4 if the loss jumps around or becomes NaN.")
+        if not isinstance(self.patience, (int, np.integer)) or self.patience < 0:
+            raise StudioError(f"Patience must be 0 or more epochs; got {self.patience}.",
+                              "Use 5: training stops after 5 epochs without a better validation loss (0 turns early stopping off).")
+        if not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2 ** 31:
+            raise StudioError(f"The seed must be a whole number from 0 to 2147483647; got {self.seed}.",
+                              "Use any small whole number, e.g. 0; the same seed gives the same model.")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in d.items() if k in known}).validate()
+        except TypeError as e:
+            raise StudioError(f"The saved training settings are unreadable ({e}).",
+                              "Choose the training settings again on the Model page.") from e
+
+
+class _Stopped(Exception):
+    """Internal: the loss became NaN/inf; carries where, so the message can say so."""
+
+
+# ---------------------------------------------------------------- checks before training
+
+def available_memory_bytes() -> int | None:
+    """Memory the OS can still give this process (Linux MemAvailable; page counts elsewhere)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def memory_estimate(windows: Any, spec: ModelSpec, config: TrainConfig) -> dict[str, int]:
+    """Bytes training will hold, by part. Windows are gathered batch by batch from the scaled
+    series (never all materialised), so the series copies and the per-batch tensors dominate."""
+    from core.runs import PREDICT_BATCH
+
+    ws = windows.spec
+    rows = int(len(windows.inputs))
+    series = rows * (ws.n_inputs + ws.n_targets) * 4
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}.get(spec.kind, 1)
+    # Per window: its inputs, and for backprop every step's gate activations in every layer.
+    per_window = ws.window * (ws.n_inputs + spec.layers * (gates + 1) * spec.units) * 4
+    return {
+        "series": 3 * series,  # numpy, plus the TF constant or torch tensor, plus scaling temporaries
+        "batch": 3 * config.batch_size * per_window,  # forward, backward, optimiser copies
+        "predict": min(PREDICT_BATCH, max(windows.count("test"), 1)) * per_window,
+    }
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
+def check_trainable(windows: Any, spec: ModelSpec, config: TrainConfig) -> None:
+    """Refuse, with numbers, what cannot train: too few windows, too much memory, mismatched shapes."""
+    config.validate()
+    spec.validate()
+    ws = windows.spec
+    if (spec.window, spec.n_inputs, spec.horizon, spec.n_targets) != (ws.window, ws.n_inputs, ws.horizon, ws.n_targets):
+        raise StudioError(
+            f"The model expects windows of {spec.window} x {spec.n_inputs} -> {spec.horizon} x {spec.n_targets}, "
+            f"but the features give {ws.window} x {ws.n_inputs} -> {ws.horizon} x {ws.n_targets}.",
+            "Open the Model page again so the model takes the current window settings.")
+    n_train = windows.count("train")
+    if n_train < config.batch_size:
+        raise StudioError(
+            f"The training part has {n_train} window(s), fewer than one batch of {config.batch_size}.",
+            "Use a smaller batch size, a shorter window or horizon, a larger training share, or more data.")
+    if windows.count("test") < 1:
+        raise StudioError("The test part has no complete window, so the model could not be scored.",
+                          "Give the test part a larger share, or shorten the window or horizon.")
+    parts = memory_estimate(windows, spec, config)
+    need, have = sum(parts.values()), available_memory_bytes()
+    fraction = DEFAULTS["train"]["max_memory_fraction"]
+    if have is not None and need > fraction * have:
+        raise StudioError(
+            f"Training would need about {_gb(need)} of memory (the scaled series {_gb(parts['series'])}, "
+            f"one batch of {config.batch_size} windows of {ws.window} x {ws.n_inputs} through {spec.layers} x {spec.units} "
+            f"units {_gb(parts['batch'])}, prediction {_gb(parts['predict'])}), more than {fraction:.0%} "
+            f"of the {_gb(have)} available.",
+            "Use a shorter window, a smaller batch, fewer units or layers, or fewer rows (resample on the Data step).")
+
+
+# ---------------------------------------------------------------- the two backends
+
+def _not_finite(part: str, epoch: int, lr: float) -> StudioError:
+    return StudioError(
+        f"Training stopped in epoch {epoch}: the {part} loss became NaN or infinite (the weights blew up).",
+        f"Lower the learning rate (it is {lr:g}; try {lr / 10:g}), and check the scaling on the Features page: "
+        "unscaled columns with large values, or a few extreme outliers, cause this.")
+
+
+def _train_keras(windows, spec, config, on_epoch, on_batch, should_stop):
+    import keras
+
+    from core.models import build_keras
+
+    with _SEED_LOCK:
+        keras.utils.set_random_seed(config.seed)
+        model = build_keras(spec)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate), loss="mse")
+    train_ds = windows.tf_dataset("train", config.batch_size, shuffle=True, seed=config.seed)
+    has_val = windows.count("val") > 0
+    val_ds = windows.tf_dataset("val", config.batch_size, shuffle=False, seed=config.seed) if has_val else None
+    steps = math.ceil(windows.count("train") / config.batch_size)
+    tracker = _Tracker(config, on_epoch, has_val)
+
+    class Progress(keras.callbacks.Callback):
+        # Keras then runs the per-batch hook on its dispatch thread instead of blocking the
+        # training loop on a device-to-host copy of the loss every batch.
+        async_safe = True
+
+        def on_epoch_begin(self, epoch, logs=None):
+            tracker.begin_epoch()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if on_batch is not None:
+                on_batch(tracker.epoch, min(1.0, (batch + 1) / steps))
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(loss):
+                tracker.bad = ("training", tracker.epoch + 1)
+                self.model.stop_training = True
+            elif should_stop is not None and should_stop():
+                tracker.stopped = True
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            if tracker.end_epoch(float(logs.get("loss", float("nan"))),
+                                 float(logs["val_loss"]) if "val_loss" in logs else None,
+                                 lambda: [w.copy() for w in self.model.get_weights()]):
+                self.model.stop_training = True
+
+    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=[Progress()], verbose=0)
+    tracker.raise_if_bad()
+    if tracker.best_weights is not None:
+        model.set_weights(tracker.best_weights)
+    return model, tracker
+
+
+def _torch_device():
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _train_torch(windows, spec, config, on_epoch, on_batch, should_stop):
+    import torch
+
+    from core.models import build_torch
+
+    device = _torch_device()
+    with _SEED_LOCK:
+        torch.manual_seed(config.seed)
+        model = build_torch(spec)
+    model.to(device)
+    # One seeded generator orders the batches, so the global RNG (dropout) is the only shared state.
+    gen = torch.Generator().manual_seed(config.seed)
+    # Batches are gathered from one copy of the scaled series (as Windows.tf_dataset does), so
+    # memory stays at the series' size however many overlapping windows there are.
+    series_x = torch.from_numpy(np.ascontiguousarray(windows.inputs, dtype=np.float32)).to(device)
+    series_y = torch.from_numpy(np.ascontiguousarray(windows.target_values, dtype=np.float32)).to(device)
+    w_off = torch.arange(spec.window, device=device)
+    h_off = torch.arange(windows.spec.horizon, device=device) + windows.spec.label_start
+
+    def batch(starts):
+        s = starts[:, None]
+        return series_x[s + w_off], series_y[s + h_off]
+
+    train_starts = torch.from_numpy(windows.starts("train")).to(device)
+    has_val = windows.count("val") > 0
+    val_starts = torch.from_numpy(windows.starts("val")).to(device) if has_val else None
+    n, bs = train_starts.shape[0], config.batch_size
+    steps = math.ceil(n / bs)
+    opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    loss_fn = torch.nn.MSELoss()
+    tracker = _Tracker(config, on_epoch, has_val)
+    for _ in range(config.epochs):
+        tracker.begin_epoch()
+        model.train()
+        order = torch.randperm(n, generator=gen).to(device)
+        total = torch.zeros((), device=device)
+        seen = 0
+        for step in range(steps):
+            idx = order[step * bs:(step + 1) * bs]
+            xb, yb = batch(train_starts[idx])
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+            # Summed on the device: no host sync per batch (it matters on CUDA).
+            total += loss.detach() * idx.shape[0]
+            seen += idx.shape[0]
+            if on_batch is not None:
+                on_batch(tracker.epoch, (step + 1) / steps)
+            if should_stop is not None and should_stop():
+                tracker.stopped = True
+                break
+        train_loss = float(total) / max(seen, 1)
+        if not math.isfinite(train_loss):
+            tracker.bad = ("training", tracker.epoch + 1)
+            break
+        val_loss = _torch_loss(model, batch, val_starts, max(bs, 256)) if has_val else None
+        if tracker.end_epoch(train_loss, val_loss, lambda: {k: v.detach().clone() for k, v in model.state_dict().items()}):
+            break
+        if tracker.stopped:
+            break
+    tracker.raise_if_bad()
+    if tracker.best_weights is not None:
+        model.load_state_dict(tracker.best_weights)
+    model.eval()
+    return model, tracker
+
+
+def _torch_loss(model, batch, starts, bs) -> float:
+    """Mean squared error over all windows of a part (no dropout, no gradients)."""
+    import torch
+
+    model.eval()
+    total = torch.zeros((), device=starts.device)
+    with torch.no_grad():
+        for i in range(0, starts.shape[0], bs):
+            xb, yb = batch(starts[i:i + bs])
+            total += torch.nn.functional.mse_loss(model(xb), yb, reduction="sum") / yb[0].numel()
+    return float(total) / max(starts.shape[0], 1)
+
+
+class _Tracker:
+    """Epoch bookkeeping both backends share: history, best weights, patience, NaN."""
+
+    def __init__(self, config: TrainConfig, on_epoch: EpochCallback | None, has_val: bool) -> None:
+        self.config, self.on_epoch, self.has_val = config, on_epoch, has_val
+        self.history: list[dict] = []
+        self.best = math.inf
+        self.best_epoch = 0
+        self.best_weights = None
+        self.since_best = 0
+        self.epoch = 0  # epochs finished
+        self.stopped = False  # the user asked to stop
+        self.early = False  # patience ran out
+        self.bad: tuple[str, int] | None = None
+        self._t0 = time.perf_counter()
+
+    def begin_epoch(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def end_epoch(self, loss: float, val_loss: float | None, weights: Callable[[], Any]) -> bool:
+        """Record an epoch; True when training should end (NaN, or patience used up)."""
+        if self.bad is not None:
+            return True
+        self.epoch += 1
+        if not math.isfinite(loss):
+            self.bad = ("training", self.epoch)
+            return True
+        if val_loss is not None and not math.isfinite(val_loss):
+            self.bad = ("validation", self.epoch)
+            return True
+        record = {"epoch": self.epoch, "loss": loss, "val_loss": val_loss,
+                  "seconds": time.perf_counter() - self._t0}
+        self.history.append(record)
+        monitored = val_loss if val_loss is not None else loss
+        if monitored < self.best:
+            self.best, self.best_epoch, self.since_best = monitored, self.epoch, 0
+            self.best_weights = weights()
+        else:
+            self.since_best += 1
+        if self.on_epoch is not None:
+            self.on_epoch(dict(record))
+        if self.config.patience and self.since_best >= self.config.patience:
+            self.early = True
+            return True
+        return False
+
+    def raise_if_bad(self) -> None:
+        if self.bad is not None:
+            part, epoch = self.bad
+            raise _not_finite(part, epoch, self.config.learning_rate)
+
+
+def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str | Path,
+          on_epoch: EpochCallback | None = None, should_stop: Callable[[], bool] | None = None,
+          on_batch: BatchCallback | None = None, dataset: Any = None):
+    """Train ``model_spec`` on ``windows`` and save the run to ``run_dir``; returns the ``Run``.
+
+    ``on_epoch(record)`` gets ``{epoch, loss, val_loss, seconds}`` after each epoch, ``on_batch(epoch,
+    fraction)`` the progress through the current epoch; ``should_stop()`` is checked every batch and
+    a stop keeps the best weights so far (the run's status is then "stopped"). ``dataset`` (the
+    ``core.dataset.Dataset`` the windows came from) only adds its name and fingerprint to run.json.
+    NaN/inf loss, too few windows, too much memory, and framework errors raise ``StudioError``.
+    """
+    from core.runs import Run
+
+    check_trainable(windows, model_spec, config)
+    fit = _train_torch if model_spec.backend == "torch" else _train_keras
+    t0 = time.perf_counter()
+    try:
+        model, tracker = fit(windows, model_spec, config, on_epoch, on_batch, should_stop)
+    except StudioError:
+        raise
+    except MemoryError as e:
+        raise StudioError(f"Training ran out of memory ({e}).",
+                          "Use fewer units or layers, a smaller batch, or a shorter window.") from e
+    except Exception as e:  # a TF/torch failure mid-training: say what it was, leave nothing behind
+        detail = "".join(traceback.format_exception_only(type(e), e)).strip().splitlines()[-1]
+        raise StudioError(f"Training failed inside {'PyTorch' if model_spec.backend == 'torch' else 'TensorFlow'}: {detail[:400]}",
+                          "Nothing was saved. Check the model and training settings (a smaller model or batch often helps) and start again.") from e
+    if not tracker.history:
+        raise StudioError("Training was stopped before the first epoch finished, so there is no model to keep.",
+                          "Start the training again and let at least one epoch finish.")
+    status = "stopped" if tracker.stopped else "done"
+    info = {"status": status, "best_epoch": tracker.best_epoch, "epochs_run": tracker.epoch,
+            "early_stopped": tracker.early, "seconds": time.perf_counter() - t0,
+            "device": str(_torch_device()) if model_spec.backend == "torch" else "cpu"}
+    return Run.from_training(windows, model_spec, config, model, tracker.history, info, run_dir, dataset=dataset)
+
+
+# ---------------------------------------------------------------- background job
+
+class TrainingJob:
+    """``train()`` on a daemon thread, polled by the Train page with ``snapshot()``.
+
+    One running job per ``owner`` (a session id): a second ``start()`` while one runs is refused.
+    ``stop()`` ends at the next batch and keeps the best weights (status "stopped", ``result`` usable).
+    """
+
+    _active: dict[str, "TrainingJob"] = {}
+    _active_lock = threading.Lock()
+
+    def __init__(self, windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str | Path,
+                 owner: str = "local", dataset: Any = None) -> None:
+        self.windows, self.model_spec, self.config = windows, model_spec, config
+        self.run_dir, self.owner, self.dataset = Path(run_dir), owner, dataset
+        self.result = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._status = "queued"
+        self._error: str | None = None
+        self._history: list[dict] = []
+        self._epoch = 0
+        self._fraction = 0.0
+        self._started: float | None = None
+        self._epoch_started: float | None = None
+
+    # -- control
+    def start(self) -> "TrainingJob":
+        with TrainingJob._active_lock:
+            other = TrainingJob._active.get(self.owner)
+            if other is not None and other is not self and not other.finished:
+                raise StudioError("A training is already running in this session.",
+                                  "Wait for it to finish or press Stop, then start the new one.")
+            if self._thread is not None:
+                raise StudioError("This training has already been started.", "Start a new training instead.")
+            self.config.validate()
+            TrainingJob._active[self.owner] = self
+            self._thread = threading.Thread(target=self._run, name=f"fs-train-{self.owner}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    @property
+    def finished(self) -> bool:
+        return self._done.is_set() or (self._thread is None and self._status != "queued")
+
+    @property
+    def status(self) -> str:
+        with self._lock:
+            return self._status
+
+    # -- the worker
+    def _on_epoch(self, record: dict) -> None:
+        with self._lock:
+            self._history.append(record)
+            self._epoch = record["epoch"]
+            self._fraction = 0.0
+            self._epoch_started = time.time()
+
+    def _on_batch(self, epoch: int, fraction: float) -> None:
+        # A float store; the GIL makes it atomic and the page tolerates a value one batch old.
+        self._fraction = fraction
+
+    def _run(self) -> None:
+        with self._lock:
+            self._status, self._started, self._epoch_started = "running", time.time(), time.time()
+        try:
+            run = train(self.windows, self.model_spec, self.config, self.run_dir, on_epoch=self._on_epoch,
+                        should_stop=self._stop.is_set, on_batch=self._on_batch, dataset=self.dataset)
+        except StudioError as e:
+            self._finish("failed", error=str(e))
+        except Exception as e:  # never let the thread die silently: the page must show why
+            self._finish("failed", error=f"Training failed: {type(e).__name__}: {e}. Change the settings and start again.")
+        else:
+            self._finish(run.status, result=run)
+        finally:
+            # The job keeps only what the page needs; the windows belong to the session.
+            self.windows = None
+            with TrainingJob._active_lock:
+                if TrainingJob._active.get(self.owner) is self:
+                    del TrainingJob._active[self.owner]
+
+    def _finish(self, status: str, result: Any = None, error: str | None = None) -> None:
+        with self._lock:
+            self._status, self.result, self._error = status, result, error
+            self._fraction = 0.0 if status == "failed" else self._fraction
+        self._done.set()
+
+    # -- what the page polls
+    def snapshot(self) -> dict:
+        with self._lock:
+            history = [dict(h) for h in self._history]
+            status, epoch, fraction = self._status, self._epoch, self._fraction
+            error, epoch_started = self._error, self._epoch_started
+        epochs = self.config.epochs
+        done_epochs = [h["seconds"] for h in history]
+        spe = float(np.mean(done_epochs)) if done_epochs else None
+        if spe is None and status == "running" and fraction > 0 and epoch_started is not None:
+            spe = (time.time() - epoch_started) / fraction  # first epoch: extrapolate from its batches
+        eta = None
+        if status == "running" and spe is not None:
+            eta = max(0.0, (epochs - epoch - fraction) * spe)
+        elif status in ("done", "stopped", "failed"):
+            eta = 0.0
+        return {"status": status, "epoch": epoch, "epochs": epochs,
+                "batch_fraction": fraction if status == "running" else (1.0 if status == "done" else fraction),
+                "history": history, "eta_s": eta, "seconds_per_epoch": spe, "error": error,
+                "run_dir": str(self.run_dir)}
