@@ -11,7 +11,17 @@ MAX_UPLOAD_MB = int(os.environ.get("FS_MAX_UPLOAD_MB", "200"))
 
 DEFAULTS: dict[str, dict] = {
     "data": {},
-    "features": {},
+    "features": {
+        # The contract's default: one day of hourly data -> the next hour; small enough for the board.
+        "window": 24, "horizon": 1, "offset": 0, "stride": 1,
+        # Chronological split; the test part gets the rest.
+        "train": 0.7, "val": 0.15,
+        "scaler": "minmax",  # [0, 1], the seed project's choice
+        # Sizes beyond these are mistakes (a recurrent model on the board cannot use them).
+        "max_window": 5000, "max_horizon": 1000, "max_offset": 5000,
+        # The window picture draws a neighbourhood of the window, at most this many points per line.
+        "picture_points": 1500,
+    },
     "model": {
         # One LSTM of 32 units: trains in seconds on a laptop and fits the XIAO ESP32S3 in SRAM.
         "kind": "lstm", "units": 32, "layers": 1, "dropout": 0.0, "head_units": 0, "backend": "keras",
@@ -30,7 +40,29 @@ DEFAULTS: dict[str, dict] = {
         "rep_windows": 256, "test_windows": 64,
     },
     "export": {},
-    "device": {"baud": 115200},
+    "device": {
+        "baud": 115200,
+        "bauds": [115200, 9600, 57600, 230400, 460800, 921600],
+        # Reads return at least this often, so close() and a vanished port are noticed quickly.
+        "read_poll_s": 0.05,
+        "write_timeout_s": 2.0,
+        # The board boots in about a second; a USB open can reset it, so I is re-sent until the deadline.
+        "ready_timeout_s": 5.0,
+        "ready_resend_s": 1.0,
+        # Longest silence between two answer lines; the seed project's LSTM(128) took 2 s per window.
+        "answer_timeout_s": 10.0,
+        "log_lines": 2000,
+        "max_line_bytes": 16384,
+        # Wrong-baud detection: share of non-text bytes over the last span of bytes.
+        "health_span_bytes": 256,
+        "unreadable_ratio": 0.3,
+        # Board vs host tolerance, as a share of each target's scale (min-max range or std), or
+        # tolerance_factor x the TFLM-vs-host error the export measured, whichever is larger.
+        "tolerance_floor": {"float32": 1e-3, "int8": 0.05},
+        "tolerance_factor": 3.0,
+        "windows": 5,
+        "poll_s": 0.5,
+    },
 }
 
 HELP: dict[str, str] = {}
@@ -88,4 +120,81 @@ HELP.update({
     "train.patience": "Stop after this many epochs without a better validation loss, and keep the best weights (0 = never stop early).",
     "train.seed": "Fixes the initial weights and the batch order: the same seed and backend give the same model.",
     "train.stop": "Stops after the current batch and keeps the best weights so far; the run is usable.",
+})
+
+# Features step (issue B).
+HELP.update({
+    "features.targets": "The column(s) the model forecasts. Several targets share one model.",
+    "features.features": "Columns the model reads in each window. The targets' own past is usually the most useful input, "
+                         "so they are included by default.",
+    "features.calendar": "Position in the day, week or year as a sin/cos pair, so the model knows that 23:00 is next to 00:00. "
+                         "Offered only when the data has a time column and the cycle can vary at its step.",
+    "features.preset": "Ready-made look-back and horizon lengths for this data's frequency.",
+    "features.window": "Look-back: how many past steps the model reads for one forecast. Longer sees more history but is slower, "
+                       "and on the board costs time and memory.",
+    "features.horizon": "How many future steps each forecast gives (1 = the next step only).",
+    "features.offset": "Skip this many steps after the window before the forecast starts: offset k predicts t+1+k onwards.",
+    "features.stride": "Step between training windows. 1 uses every window; larger trains faster on long series. "
+                       "The test part always uses every window.",
+    "features.split": "Chronological: the oldest rows train, the next validate (early stopping), the newest test. "
+                      "A gap of one window is left between parts so no window uses rows of two parts.",
+    "features.scaler": "Min-max maps each column's training range to [0, 1]; standard subtracts the training mean and divides "
+                       "by the standard deviation. Fitted on the training part only; the board uses the same numbers.",
+    "features.picture": "Move the slider to slide the window through the series: shaded steps go in, marked points are what "
+                        "the model must forecast.",
+})
+
+HELP.update({
+    "device.port": "The board's serial port. A Seeed XIAO ESP32S3 is recognised by its USB ids and listed first. "
+                   "Type a path (/dev/ttyACM0, COM3) or a pyserial URL (socket://HOST:PORT, rfc2217://HOST:PORT) for a board behind a network bridge.",
+    "device.baud": "Must match the firmware: 115200 for the studio's firmware and the Edge Impulse sketch. Unreadable text usually means a wrong baud rate.",
+    "device.emulated": "An emulated XIAO runs the exported model with the TensorFlow Lite Micro runtime on a pseudo-terminal, "
+                       "through the same serial code as a real board; no hardware needed.",
+    "device.self_test": "The board runs the test windows built into its firmware and prints each forecast with its inference time.",
+    "device.windows": "Send test windows from this run to the board (in the data's own units); the board scales them, runs the model and answers.",
+    "device.tolerance": "Board and host agree when every value is within this distance (data units): a small share of the target's range, "
+                        "or a few times the error the Export step measured on the microcontroller runtime.",
+    "device.transcript": "Paste what the Arduino serial monitor shows for the Edge Impulse static-buffer sketch (Timing / Predictions / value lines); "
+                         "the studio converts the value back to the data's units and matches it to a test window.",
+})
+
+# Export step (issue E).
+DEFAULTS["export"] = {
+    "int8": True,
+    # Calibration windows for int8 (the run keeps up to DEFAULTS["train"]["rep_windows"]).
+    "rep_windows": 256,
+    # Test windows run through TFLM and compared with the host's predictions.
+    "verify_windows": 64,
+    # Windows the Keras 2 export graph is checked on before conversion.
+    "keras2_check_windows": 8,
+    # A float32 model that differs from the host by more than this fraction of the target's range fails.
+    "float_tolerance": 1e-4,
+    # int8 above this fraction of the target's range gets a warning (it still ships).
+    "int8_warn_fraction": 0.05,
+    # The reported arena is the bisected minimum plus max(bytes, fraction): alignment, ESP-NN scratch.
+    "arena_margin_bytes": 1024,
+    "arena_margin_fraction": 0.10,
+    # The check that the minimum is real: this many bytes below it must fail to allocate.
+    "arena_check_below_bytes": 32,
+    "max_arena_bytes": 64 * 1024 * 1024,
+    "convert_timeout_s": 600,
+    "verify_timeout_s": 300,
+    # Edge Impulse: the whole deploy/profile (upload, server jobs, download) must end within this.
+    "ei_timeout_s": 600,
+    "ei_profile_device": "espressif-esp32",
+    "ei_endpoint": "https://studio.edgeimpulse.com/v1",
+}
+HELP.update({
+    "export.int8": "Also make a full-integer int8 model: about a third of the float32 size and faster with ESP-NN, "
+                   "at some accuracy cost (the report shows how much).",
+    "export.run": "Converts the trained model to TensorFlow Lite, then runs the test windows through TensorFlow Lite Micro, "
+                  "the runtime on the board, and compares its forecasts with the studio's.",
+    "export.arena": "Working memory TFLM needs for this model, found by trying smaller and smaller arenas, plus a safety margin.",
+    "export.error": "Largest and mean difference between the board runtime's forecasts and the studio's, in the target's own units.",
+    "export.latency": "An estimate from the model's multiply-adds, calibrated on a measured LSTM(128) run on this board; "
+                      "the real time shows on the Device step.",
+    "export.ei_key": "Your Edge Impulse project's API key (Dashboard -> Keys). Kept in this browser session only: never saved, "
+                     "logged or put into a download.",
+    "export.ei_deploy": "Uploads the model to your Edge Impulse project and builds an Arduino library (Regression, one output).",
+    "export.ei_profile": "Asks Edge Impulse for its own RAM, flash and latency estimate on an ESP32.",
 })
