@@ -810,9 +810,8 @@ def default_spec(dataset: Dataset, targets: tuple[str, ...] | None = None) -> Wi
                  if len(frame) and np.nanmax(_column_values(dataset, c)) > np.nanmin(_column_values(dataset, c)))
     cols = cols or tuple(dataset.numeric_columns)
     targets = targets or cols[:1]
-    n_train = int(len(dataset.frame) * _F["train"])
-    ps = presets(dataset.freq, n_train)
     window, horizon = _F["window"], _F["horizon"]
-    if window + horizon > n_train // 2:
-        window, horizon = (ps[0].window, ps[0].horizon) if ps else (max(n_train // 8, 1), 1)
+    if len(frame) >= 3:
+        # Short data: the longest window that still leaves a window in every part.
+        window = max(min(window, largest_window(frame.index, SplitSpec(), horizon)), 1)
     return WindowSpec(targets=tuple(targets), features=cols, window=window, horizon=horizon)

@@ -1,0 +1,126 @@
+"""The Features page in Streamlit's AppTest: real widgets, real windows, errors that keep the Model step locked."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.dataset import Dataset
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "2_features.py")
+
+
+def _dataset(n=2000, freq="h", nan_at=None, constant=False) -> Dataset:
+    rng = np.random.default_rng(1)
+    index = pd.date_range("2024-03-01", periods=n, freq=freq, name="time") if freq else pd.RangeIndex(n, name="step")
+    frame = pd.DataFrame({"temp": 15 + rng.normal(size=n).cumsum(), "humidity": 60 + 5 * rng.normal(size=n),
+                          "wind": np.abs(rng.normal(size=n))}, index=index)
+    if nan_at is not None:
+        frame.iloc[nan_at, 1] = np.nan
+    if constant:
+        frame["sensor_id"] = 7.0
+    return Dataset("page-test", frame, freq=freq, time_col="time" if freq else None, fingerprint=f"fp-{n}-{freq}")
+
+
+def _app(ds: Dataset | None) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    if ds is not None:
+        at.session_state["fs.dataset"] = ds
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _texts(elements) -> str:
+    return " | ".join(str(e.value) for e in elements)
+
+
+def test_no_dataset_points_to_data_step():
+    at = _app(None)
+    assert "Data" in _texts(at.info)
+    assert not at.number_input
+
+
+def test_page_shows_shapes_counts_and_window_picture():
+    at = _app(_dataset())
+    assert not at.error
+    assert "X: (n_windows, 24, 3) = 72 values per forecast; y: (n_windows, 1, 1)" in _texts(at.markdown)
+    windows = at.session_state["fs.windows"]
+    assert windows is not None and windows.count("train") > 1000
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Training windows"] == f"{windows.count('train'):,}"
+    assert metrics["Test windows"] == f"{windows.count('test'):,}"
+    assert "24 steps = 1 day" in _texts(at.caption)
+    assert at.get("plotly_chart")
+    assert "Ready" in _texts(at.success)
+    # calendar features are offered for hourly data and change the input count
+    at.multiselect(key="feat.calendar").set_value(["hour", "dow"]).run()
+    assert "X: (n_windows, 24, 7) = 168 values per forecast" in _texts(at.markdown)
+
+
+def test_bad_window_shows_error_and_locks_model_step_until_fixed():
+    at = _app(_dataset(1000))
+    at.session_state["fs.model_spec"] = "a model chosen for the old windows"
+    at.number_input(key="feat.window").set_value(900).run()
+    assert not at.exception
+    assert "longer than the training part" in _texts(at.error)
+    assert "largest window that fits" in _texts(at.error)
+    assert "locked" in _texts(at.warning)
+    assert at.session_state["fs.windows"] is None
+    assert "fs.model_spec" not in at.session_state  # a changed window drops the model chosen for the old one
+    at.number_input(key="feat.window").set_value(48).run()
+    assert not at.error and at.session_state["fs.windows"].spec.window == 48
+
+
+def test_preset_sets_window_and_horizon():
+    at = _app(_dataset(3000))
+    box = at.selectbox(key="feat.preset")
+    label = next(o for o in box.options if o.startswith("1 day → next 6 hours"))
+    box.set_value(label).run()
+    assert at.number_input(key="feat.window").value == 24
+    assert at.number_input(key="feat.horizon").value == 6
+    assert "y: (n_windows, 6, 1)" in _texts(at.markdown)
+
+
+def test_reruns_reuse_the_windows_and_slider_moves_the_window():
+    at = _app(_dataset())
+    first = at.session_state["fs.windows"]
+    at.slider(key="feat.pos").set_value(100).run()
+    assert not at.exception
+    assert at.session_state["fs.windows"] is first
+    assert "training window" in _texts(at.caption)
+
+
+def test_missing_values_and_constant_columns_are_refused():
+    at = _app(_dataset(nan_at=[5, 6, 7]))
+    assert "'humidity' still has 3 missing" in _texts(at.error) and "Data step" in _texts(at.error)
+    assert at.session_state["fs.windows"] is None
+    at = _app(_dataset(constant=True))
+    assert not at.error  # the default leaves the constant column out
+    at.multiselect(key="feat.features").set_value(["temp", "sensor_id"]).run()
+    assert "carries no information" in _texts(at.error)
+
+
+def test_bad_split_shows_error():
+    at = _app(_dataset(600))
+    at.slider(key="feat.train").set_value(0.9).run()
+    at.slider(key="feat.val").set_value(0.1).run()
+    assert "leave no room" in _texts(at.error)
+
+
+@pytest.mark.parametrize("freq", [None, "D"])
+def test_step_indexed_and_daily_data(freq):
+    at = _app(_dataset(800, freq=freq))
+    assert not at.error
+    if freq is None:
+        assert "feat.calendar" not in [m.key for m in at.multiselect]  # no calendar without a time column
+        at.radio(key="feat.split_by").set_value("date").run()
+        assert not at.exception and not at.error
+        assert at.session_state["fs.split"].by_date
+    else:
+        at.multiselect(key="feat.calendar").set_value(["dow"]).run()
+        assert not at.error
+        assert at.session_state["fs.window_spec"].calendar == ("dow",)
