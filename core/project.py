@@ -1,0 +1,442 @@
+"""Save and open a whole project as one zip file: every step's settings, the trained run, and the data
+(embedded, or only its fingerprint when the user keeps the data to themselves).
+
+A project file may come from someone else, so opening one never runs code from it: only JSON, CSV
+and weight files (``.npz`` read with ``allow_pickle=False``, ``.h5``) are accepted, entries are read
+into memory with hard size limits before anything touches the disk, and no entry can escape the
+folder it is unpacked into.
+
+Layout of the zip::
+
+    manifest.json        format, app version, created, dataset identity, settings of every step,
+                         and the sha256 and size of every other entry
+    dataset.csv          the cleaned dataset (only when included)
+    run/<files>          the run directory: run.json, weights.npz (canonical Keras layout), the
+                         backend's own weights, history.json, metrics.json, samples.npz
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import io
+import json
+import posixpath
+import stat
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.config import APP_VERSION, DEFAULTS
+from core.errors import StudioError
+from core.files import atomic_dir, atomic_write_bytes
+
+FORMAT = "forecast-studio-project"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DATASET = "dataset.csv"
+RUN_PREFIX = "run/"
+# What a run directory may hold. Anything else (a .pkl, .pt, a script) is refused, because nothing
+# the studio writes needs it and some formats execute code when loaded.
+SAFE_SUFFIXES = (".json", ".npz", ".h5", ".csv", ".txt", ".md")
+_MB = 1024 * 1024
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings to and from JSON
+
+
+def _to_dict(obj: Any) -> Any:
+    if obj is None or isinstance(obj, (str, int, float, bool, dict, list)):
+        return obj
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if dataclasses.is_dataclass(obj):
+        return json.loads(json.dumps(dataclasses.asdict(obj), default=str))
+    raise TypeError(f"cannot store {type(obj).__name__} in a project")
+
+
+def _from_dict(cls: Any, data: Any, what: str) -> Any:
+    if data is None:
+        return None
+    try:
+        if hasattr(cls, "from_dict"):
+            return cls.from_dict(data)
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+    except StudioError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise StudioError(f"The project's {what} settings are unreadable ({e}).",
+                          "Open a project saved by this studio, or redo that step by hand.") from e
+
+
+def frame_hash(frame: pd.DataFrame) -> str:
+    """sha256 of a dataset's content (column names, index and values), independent of its source file.
+
+    The dataset's own fingerprint hashes the uploaded bytes; this one lets an embedded CSV, which is
+    written afresh, be checked against the data the run was trained on.
+    """
+    h = hashlib.sha256()
+    h.update(json.dumps([str(c) for c in frame.columns]).encode("utf-8"))
+    idx = frame.index
+    if isinstance(idx, pd.DatetimeIndex):
+        h.update(b"time")
+        h.update(np.ascontiguousarray(idx.tz_localize(None).as_unit("ns").asi8 if idx.tz is not None
+                                      else idx.as_unit("ns").asi8).tobytes())
+    else:
+        h.update(b"steps")
+        h.update(np.ascontiguousarray(np.asarray(idx, dtype=np.int64)).tobytes())
+    values = np.ascontiguousarray(frame.to_numpy(dtype=np.float64))
+    h.update(values.tobytes())
+    return h.hexdigest()
+
+
+def _dataset_csv(dataset) -> bytes:
+    frame = dataset.frame
+    if isinstance(frame.index, pd.DatetimeIndex):
+        out = frame.copy()
+        out.index = out.index.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        out.index.name = str(dataset.time_col or frame.index.name or "time")
+        text = out.to_csv(index=True)
+    else:
+        text = frame.to_csv(index=False)
+    return text.encode("utf-8")
+
+
+def _describe_dataset(dataset) -> str:
+    rows = len(dataset.frame)
+    return f"'{dataset.name}' ({rows:,} rows, fingerprint {dataset.fingerprint[:12] or 'none'})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving
+
+
+def _run_files(run_dir: Path) -> dict[str, Path]:
+    files = {}
+    for path in sorted(run_dir.rglob("*")):
+        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(run_dir).parts):
+            continue  # temporary files of an atomic write in progress
+        rel = path.relative_to(run_dir).as_posix()
+        if not rel.lower().endswith(SAFE_SUFFIXES):
+            raise StudioError(f"The run folder holds '{rel}', a file type a project cannot carry safely.",
+                              "Train again; the studio writes only JSON, CSV, .npz and .h5 files.")
+        files[RUN_PREFIX + rel] = path
+    if RUN_PREFIX + "run.json" not in files:
+        raise StudioError(f"The run folder {run_dir} has no run.json, so it is not a finished training.",
+                          "Train a model on the Train page first.")
+    return files
+
+
+def check_saveable(run) -> None:
+    """Raise StudioError now (not later, mid-download) if the run cannot go into a project."""
+    _run_files(Path(run.run_dir))
+
+
+def project_bytes(dataset, window_spec, split, scaler_kind: str, model_spec, train_config, run,
+                  include_data: bool = True) -> bytes:
+    """The project zip as bytes (what the page offers for download)."""
+    run_dir = Path(run.run_dir) if hasattr(run, "run_dir") else Path(run)
+    entries: dict[str, bytes] = {name: path.read_bytes() for name, path in _run_files(run_dir).items()}
+    if include_data:
+        entries[DATASET] = _dataset_csv(dataset)
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "app_version": APP_VERSION,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "dataset": {
+            "name": dataset.name,
+            "fingerprint": dataset.fingerprint,
+            "content_sha256": frame_hash(dataset.frame),
+            "rows": int(len(dataset.frame)),
+            "columns": [str(c) for c in dataset.frame.columns],
+            "freq": dataset.freq,
+            "time_col": dataset.time_col,
+            "time_index": isinstance(dataset.frame.index, pd.DatetimeIndex),
+            "tz": str(getattr(dataset.frame.index, "tz", None) or "") or None,
+            "excluded": dict(dataset.excluded),
+            "report": json.loads(json.dumps(dataset.report, default=str)),
+            "included": bool(include_data),
+        },
+        "settings": {
+            "window_spec": _to_dict(window_spec),
+            "split": _to_dict(split),
+            "scaler_kind": scaler_kind,
+            "model_spec": _to_dict(model_spec),
+            "train_config": _to_dict(train_config),
+        },
+        "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                  for name, data in sorted(entries.items())},
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        zf.writestr(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+        for name, data in sorted(entries.items()):
+            # .npz and .h5 are already compressed or incompressible floats; storing them is faster
+            kind = zipfile.ZIP_STORED if name.endswith((".npz", ".h5")) else zipfile.ZIP_DEFLATED
+            zf.writestr(name, data, compress_type=kind)
+    return buf.getvalue()
+
+
+def save_project(path: str | Path, dataset, window_spec, split, scaler_kind: str, model_spec, train_config, run,
+                 include_data: bool = True) -> Path:
+    """Write the project zip to ``path`` atomically (an interrupted save leaves the old file intact)."""
+    data = project_bytes(dataset, window_spec, split, scaler_kind, model_spec, train_config, run, include_data)
+    return atomic_write_bytes(path, data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening
+
+
+@dataclass
+class Project:
+    """Everything a project restores; ``windows`` is rebuilt from the dataset and the settings."""
+
+    manifest: dict
+    dataset: Any
+    window_spec: Any
+    split: Any
+    scaler_kind: str
+    model_spec: Any
+    train_config: Any
+    run: Any
+    run_dir: Path
+    windows: Any
+
+
+def _refuse(problem: str, fix: str = "Ask for the project file again, or save it again from the studio that made it.") -> StudioError:
+    return StudioError(problem, fix)
+
+
+def _check_name(name: str) -> None:
+    """Zip-slip guard: every entry must be a plain relative path that stays inside the target folder."""
+    bad = (not name or name.startswith(("/", "\\")) or "\\" in name or ":" in name.split("/")[0]
+           or any(part in ("..", "") for part in name.rstrip("/").split("/"))
+           or posixpath.normpath(name) != name.rstrip("/"))
+    if bad:
+        raise _refuse(f"The project file contains an unsafe path '{name}' (absolute or leading outside its folder).",
+                      "Do not open this file; it was not made by the studio.")
+
+
+def _read_entries(zf: zipfile.ZipFile, limits: dict) -> dict[str, bytes]:
+    max_entry = int(limits["project_max_entry_mb"]) * _MB
+    max_total = int(limits["project_max_total_mb"]) * _MB
+    max_count = int(limits["project_max_entries"])
+    infos = zf.infolist()
+    if len(infos) > max_count:
+        raise _refuse(f"The project file has {len(infos):,} entries; a project has at most {max_count:,}.")
+    entries: dict[str, bytes] = {}
+    total = 0
+    for info in infos:
+        name = info.filename
+        _check_name(name)
+        if info.is_dir():
+            continue
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise _refuse(f"The project file contains a link '{name}'.", "Do not open this file; it was not made by the studio.")
+        if name in entries:
+            raise _refuse(f"The project file contains '{name}' twice.")
+        if info.file_size > max_entry or total + info.file_size > max_total:
+            raise _refuse(f"'{name}' in the project file unpacks to {info.file_size / _MB:,.0f} MB, over the "
+                          f"{max_entry // _MB} MB per file / {max_total // _MB} MB total the studio accepts.",
+                          "Save the project without the data, or with a smaller dataset.")
+        # The sizes in the header can lie (a zip bomb); count what actually comes out.
+        chunks, got = [], 0
+        with zf.open(info) as fh:
+            while True:
+                chunk = fh.read(_MB)
+                if not chunk:
+                    break
+                got += len(chunk)
+                if got > info.file_size or got > max_entry or total + got > max_total:
+                    raise _refuse(f"'{name}' in the project file unpacks to more than it declares or the studio accepts.",
+                                  "Do not open this file; it was not made by the studio.")
+                chunks.append(chunk)
+        total += got
+        entries[name] = b"".join(chunks)
+    return entries
+
+
+def _load_manifest(entries: dict[str, bytes]) -> dict:
+    if MANIFEST not in entries:
+        raise _refuse("The zip file has no manifest.json, so it is not a Forecast Studio project.",
+                      "Open a project saved with 'Save project' on the Forecast page.")
+    try:
+        manifest = json.loads(entries[MANIFEST].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise _refuse(f"The project's manifest.json is damaged ({e}).") from e
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise _refuse("The zip file is not a Forecast Studio project (its manifest names another format).",
+                      "Open a project saved with 'Save project' on the Forecast page.")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise _refuse("The project's manifest has no valid format version.")
+    if version > FORMAT_VERSION:
+        raise StudioError(
+            f"This project was saved by a newer Forecast Studio (project format {version}, app "
+            f"{manifest.get('app_version', '?')}); this studio ({APP_VERSION}) reads format {FORMAT_VERSION} and older.",
+            "Update the studio, or ask for the project to be saved again with this version.")
+    for key, kind in (("dataset", dict), ("settings", dict), ("files", dict)):
+        if not isinstance(manifest.get(key), kind):
+            raise _refuse(f"The project's manifest has no valid '{key}' section.")
+    return manifest
+
+
+def _verify_files(manifest: dict, entries: dict[str, bytes]) -> None:
+    listed = manifest["files"]
+    for name, meta in listed.items():
+        _check_name(name)
+        if name not in entries:
+            raise _refuse(f"The project file is missing '{name}'.",
+                          "The file is incomplete; save the project again and re-send it.")
+        if not isinstance(meta, dict) or hashlib.sha256(entries[name]).hexdigest() != meta.get("sha256"):
+            raise _refuse(f"'{name}' in the project file was changed or damaged after saving (its checksum differs).",
+                          "Use the original file, or save the project again.")
+    extra = sorted(set(entries) - set(listed) - {MANIFEST})
+    if extra:
+        raise _refuse(f"The project file contains entries its manifest does not list: {', '.join(extra[:5])}.",
+                      "Do not open this file; it was changed after saving.")
+    for name in listed:
+        if name.startswith(RUN_PREFIX) and not name.lower().endswith(SAFE_SUFFIXES):
+            raise _refuse(f"The project file carries '{name}', a file type the studio never writes and will not open.",
+                          "Do not open this file; it was not made by the studio.")
+    if RUN_PREFIX + "run.json" not in listed:
+        raise _refuse("The project file has no trained run (run/run.json is missing).")
+
+
+def _restore_dataset(manifest: dict, entries: dict[str, bytes], current_dataset):
+    info = manifest["dataset"]
+    expected = (f"'{info.get('name')}' ({int(info.get('rows') or 0):,} rows, fingerprint "
+                f"{str(info.get('fingerprint') or '')[:12] or 'none'})")
+    if DATASET in entries:
+        from core.data import CsvOptions, load_dataset
+        from core.dataset import ROW_INDEX
+
+        opts = CsvOptions(delimiter=",", decimal=".", encoding="utf-8",
+                          time_col=(info.get("time_col") or "time") if info.get("time_index") else ROW_INDEX)
+        try:
+            loaded = load_dataset(entries[DATASET], name=str(info.get("name") or "project data"), csv=opts)
+        except StudioError as e:
+            raise _refuse(f"The dataset inside the project cannot be read: {e}") from e
+        frame = loaded.frame
+        if info.get("tz") and isinstance(frame.index, pd.DatetimeIndex) and frame.index.tz is None:
+            frame = frame.tz_localize(info["tz"])
+        if frame_hash(frame) != info.get("content_sha256"):
+            raise _refuse("The dataset inside the project does not match the data the model was trained on "
+                          f"(expected {expected}).", "Use the original project file.")
+        # Same content as the trained-on data: keep that data's identity (fingerprint, name,
+        # frequency, cleaning report), which the run itself records.
+        return dataclasses.replace(loaded, frame=frame, name=str(info.get("name") or loaded.name),
+                                   freq=info.get("freq", loaded.freq), time_col=info.get("time_col", loaded.time_col),
+                                   excluded=dict(info.get("excluded") or {}), report=dict(info.get("report") or {}),
+                                   fingerprint=str(info.get("fingerprint") or loaded.fingerprint))
+    if current_dataset is None:
+        raise StudioError(f"This project does not contain its data; it expects the dataset {expected}.",
+                          "Load that dataset on the Data page first, then open the project again.")
+    same = (current_dataset.fingerprint and current_dataset.fingerprint == info.get("fingerprint")) or \
+        frame_hash(current_dataset.frame) == info.get("content_sha256")
+    if not same:
+        raise StudioError(f"This project expects the dataset {expected}, but the loaded dataset is "
+                          f"{_describe_dataset(current_dataset)}.",
+                          "Load the dataset the project was made with (same file, same cleaning options) on the Data page, then open the project again.")
+    return current_dataset
+
+
+def _write_run(entries: dict[str, bytes], workdir: Path, manifest: dict) -> Path:
+    base = Path(workdir)
+    stamp = hashlib.sha256(entries[MANIFEST]).hexdigest()[:12]
+    target = base / f"project-{stamp}"
+    with atomic_dir(target) as tmp:
+        for name, data in entries.items():
+            if not name.startswith(RUN_PREFIX):
+                continue
+            dest = (tmp / name[len(RUN_PREFIX):]).resolve()
+            if not dest.is_relative_to(tmp.resolve()):  # belt and braces after _check_name
+                raise _refuse(f"The project file contains an unsafe path '{name}'.")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
+    return target
+
+
+def open_project(source: str | Path | bytes, current_dataset=None, workdir: str | Path | None = None) -> Project:
+    """Open a project zip (a path or its bytes) and restore every step.
+
+    The run is unpacked into ``workdir`` (a fresh temporary folder when None) and loaded with
+    ``core.runs.load_run``; the windows are rebuilt from the dataset and the saved settings.
+    Raises StudioError for a file that is not a project, damaged, from a newer studio, unsafe,
+    or whose dataset does not match.
+    """
+    limits = DEFAULTS["forecast"]
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        raw = bytes(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise StudioError(f"There is no project file at {path}.", "Choose an existing .zip project file.")
+        if path.stat().st_size > int(limits["project_max_total_mb"]) * _MB:
+            raise _refuse(f"{path.name} is larger than the {limits['project_max_total_mb']} MB a project may be.")
+        raw = path.read_bytes()
+    if not zipfile.is_zipfile(io.BytesIO(raw)):
+        raise StudioError("This file is not a project: it is not a zip archive (or it is damaged).",
+                          "Open a .zip saved with 'Save project' on the Forecast page.")
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+            entries = _read_entries(zf, limits)
+    except StudioError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as e:
+        raise StudioError(f"The project file is damaged and cannot be unpacked ({e}).",
+                          "Use the original file, or save the project again.") from e
+    except Exception as e:  # zlib.error and friends: a corrupt stream surfaces under several types
+        raise StudioError(f"The project file is damaged and cannot be unpacked ({type(e).__name__}: {e}).",
+                          "Use the original file, or save the project again.") from e
+    manifest = _load_manifest(entries)
+    _verify_files(manifest, entries)
+    dataset = _restore_dataset(manifest, entries, current_dataset)
+
+    from core.models import ModelSpec
+    from core.runs import load_run
+    from core.training import TrainConfig
+    from core.windows import SplitSpec, WindowSpec, make_windows
+
+    settings = manifest["settings"]
+    window_spec = _from_dict(WindowSpec, settings.get("window_spec"), "feature")
+    split = _from_dict(SplitSpec, settings.get("split"), "split")
+    scaler_kind = str(settings.get("scaler_kind") or "minmax")
+    model_spec = _from_dict(ModelSpec, settings.get("model_spec"), "model")
+    train_config = _from_dict(TrainConfig, settings.get("train_config"), "training")
+    if window_spec is None or model_spec is None:
+        raise _refuse("The project's settings lack the feature or model step.")
+
+    base = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="fs-project-"))
+    run_dir = _write_run(entries, base, manifest)
+    run = load_run(run_dir)
+    windows = make_windows(dataset, window_spec, split=split, scaler_kind=scaler_kind)
+    return Project(manifest=manifest, dataset=dataset, window_spec=window_spec, split=split, scaler_kind=scaler_kind,
+                   model_spec=model_spec, train_config=train_config, run=run, run_dir=run_dir, windows=windows)
+
+
+def describe(manifest: dict) -> str:
+    """One line for the page: what a project holds."""
+    info = manifest.get("dataset", {})
+    data = "with its data" if info.get("included") else "without data (fingerprint only)"
+    return (f"Project saved {manifest.get('created', '?')} by Forecast Studio {manifest.get('app_version', '?')}: "
+            f"dataset '{info.get('name')}' ({int(info.get('rows') or 0):,} rows), {data}.")
+
+
+def default_filename(dataset_name: str) -> str:
+    stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in Path(str(dataset_name)).stem).strip("-")
+    return f"{stem or 'forecast'}-project.zip"
+
+
+__all__ = ["FORMAT_VERSION", "Project", "describe", "default_filename", "frame_hash", "open_project",
+           "project_bytes", "save_project", "check_saveable"]

@@ -1,0 +1,235 @@
+"""core.forecast: test forecasts in the targets' units, per-step errors, the rolling-origin backtest,
+direct and recursive forecasts past the end of the data, and the CSV downloads."""
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("core.metrics", reason="core.metrics (issues C/J) has not landed yet")
+
+from core import forecast
+from core.config import DEFAULTS
+from core.errors import StudioError
+from core.windows import WindowSpec
+from tests.forecast_helpers import make_run, synthetic
+
+AUTO = WindowSpec(targets=("temp",), features=("temp",), calendar=("hour",), window=12, horizon=3)
+
+
+@pytest.fixture(scope="module")
+def auto(tmp_path_factory):
+    """An autoregressive model: the target and an hour-of-day calendar feature are the only inputs."""
+    ds = synthetic()
+    windows, _, _, run = make_run(tmp_path_factory.mktemp("auto"), ds, AUTO)
+    return ds, windows, run
+
+
+@pytest.fixture(scope="module")
+def exog(tmp_path_factory):
+    """A model that also reads 'hum', whose future is unknown."""
+    ds = synthetic()
+    spec = WindowSpec(targets=("temp",), features=("temp", "hum"), window=12, horizon=2)
+    windows, _, _, run = make_run(tmp_path_factory.mktemp("exog"), ds, spec)
+    return ds, windows, run
+
+
+def test_test_forecasts_are_aligned_and_in_data_units(auto):
+    ds, windows, run = auto
+    frame = forecast.test_forecasts(run, windows)
+    n, h = windows.count("test"), AUTO.horizon
+    assert list(frame.columns[:7]) == forecast.FORECAST_COLUMNS
+    assert len(frame) == n * h
+    assert set(forecast.baseline_names(frame)) >= {"last_value", "seasonal_naive"}
+    # every actual is the dataset's own value at that timestamp (not a scaled number)
+    truth = ds.frame["temp"].reindex(pd.DatetimeIndex(frame["timestamp"])).to_numpy()
+    np.testing.assert_allclose(frame["actual"].to_numpy(), truth, rtol=1e-5)
+    # the prediction is the run's own forecast, unscaled, for the matching window and step
+    y = run.predict(windows.X("test"))
+    expected = windows.scaler.inverse(y.reshape(-1, 1).astype(np.float64), ["temp"]).reshape(n, h)
+    np.testing.assert_allclose(frame["prediction"].to_numpy().reshape(n, h), expected, rtol=1e-5)
+    # last value: the target at the origin; the label times come after the origin
+    origin_vals = ds.frame["temp"].reindex(pd.DatetimeIndex(frame["origin"])).to_numpy()
+    np.testing.assert_allclose(frame["baseline_last_value"].to_numpy(), origin_vals, rtol=1e-5)
+    steps = (frame["timestamp"] - frame["origin"]) / pd.Timedelta("1h")
+    np.testing.assert_array_equal(steps.to_numpy(), frame["step"].to_numpy())
+    np.testing.assert_allclose(frame["residual"], frame["actual"] - frame["prediction"])
+
+
+def test_report_metrics_and_per_step_agree(auto):
+    _, windows, run = auto
+    rep = forecast.test_report(run, windows)
+    assert rep.metrics["model"]["mae"] == pytest.approx(float(np.mean(np.abs(rep.frame["residual"]))), rel=1e-4)
+    assert rep.metrics["model"]["mae"] == pytest.approx(run.metrics["model"]["mae"], rel=1e-5)
+    per = rep.per_step
+    assert list(per["step"]) == [1, 2, 3]
+    for step in (1, 2, 3):
+        rows = rep.frame[rep.frame["step"] == step]
+        got = per.loc[per["step"] == step]
+        assert float(got["model_mae"].iloc[0]) == pytest.approx(float(np.mean(np.abs(rows["residual"]))))
+        assert float(got["last_value_mae"].iloc[0]) == pytest.approx(
+            float(np.mean(np.abs(rows["baseline_last_value"] - rows["actual"]))))
+    table = forecast.metrics_table(rep.metrics)
+    assert table["forecaster"].iloc[0] == "model" and np.isnan(table["model_better_by_pct"].iloc[0])
+    best = table[table["best_baseline"]]
+    assert len(best) == 1
+    assert float(best["model_better_by_pct"].iloc[0]) == pytest.approx(rep.metrics["improvement_pct"], abs=0.05)
+    assert rep.metrics["verdict"]
+
+
+def test_backtest_direct_matches_test_forecasts_at_the_origins(auto):
+    _, windows, run = auto
+    full = forecast.test_forecasts(run, windows)
+    bt = forecast.backtest(run, windows, origin_stride=24)
+    n = windows.count("test")
+    assert bt.method == "direct" and len(bt.origins) == int(np.ceil(n / 24))
+    assert list(bt.origins) == list(windows.origin_times("test")[::24])
+    picked = full[full["origin"].isin(bt.origins)].reset_index(drop=True)
+    np.testing.assert_allclose(bt.frame["prediction"], picked["prediction"], rtol=1e-6)
+    np.testing.assert_allclose(bt.frame["actual"], picked["actual"])
+    assert set(bt.scores["forecaster"]) >= {"model", "last_value"}
+    assert len(bt.per_origin) == len(bt.origins)
+    # stride 1 uses every window: the same MAE as the whole test part
+    every = forecast.backtest(run, windows, origin_stride=1)
+    assert float(every.scores.iloc[0]["mae"]) == pytest.approx(float(np.mean(np.abs(full["residual"]))), rel=1e-6)
+
+
+def test_backtest_recursive_rolls_past_the_horizon(auto):
+    _, windows, run = auto
+    direct = forecast.backtest(run, windows, origin_stride=48)
+    rec = forecast.backtest(run, windows, origin_stride=48, steps=10)
+    assert rec.method == "recursive" and rec.steps == 10
+    assert set(rec.frame["step"]) == set(range(1, 11))
+    # the first chunk of a recursive roll-out is the model's own direct forecast
+    first = rec.frame[rec.frame["step"] <= AUTO.horizon].reset_index(drop=True)
+    same = direct.frame[direct.frame["origin"].isin(first["origin"])].reset_index(drop=True)
+    np.testing.assert_allclose(first["prediction"], same["prediction"], rtol=1e-5)
+    np.testing.assert_allclose(first["actual"], same["actual"], rtol=1e-6)
+
+
+def test_backtest_refuses_bad_strides(auto):
+    _, windows, run = auto
+    with pytest.raises(StudioError, match="at least 1"):
+        forecast.backtest(run, windows, origin_stride=0)
+    with pytest.raises(StudioError, match="stride of at least"):
+        forecast.backtest(run, windows, origin_stride=1, max_origins=3)
+    with pytest.raises(StudioError, match="too short"):
+        forecast.backtest(run, windows, origin_stride=1, steps=10_000)
+
+
+def test_future_direct_has_real_timestamps(auto):
+    ds, windows, run = auto
+    fut = forecast.future_forecast(run, windows)
+    last = ds.frame.index[-1]
+    assert list(fut["timestamp"]) == [last + pd.Timedelta(hours=k) for k in (1, 2, 3)]
+    assert list(fut["step"]) == [1, 2, 3]
+    y = run.predict(windows.last_window())
+    np.testing.assert_allclose(fut["prediction"], windows.scaler.inverse(y.reshape(-1, 1).astype(float), ["temp"])[:, 0], rtol=1e-5)
+    with pytest.raises(StudioError, match="3 step"):
+        forecast.future_forecast(run, windows, steps=5)
+
+
+def test_future_recursive_matches_a_backtest_from_the_same_point(auto):
+    """Forecasting past the end (calendar computed for future timestamps) must equal the backtest's
+    roll-out from the same origin inside the data (calendar read from the real rows)."""
+    _, windows, run = auto
+    lo, hi = windows.parts["test"]
+    cut = lo + AUTO.window + 40  # the truncated data ends here; its last window is a test window
+    short = dataclasses.replace(windows, inputs=windows.inputs[:cut], target_values=windows.target_values[:cut],
+                                index=windows.index[:cut])
+    fut = forecast.future_forecast(run, short, steps=9, method="recursive")
+    assert list(fut["timestamp"]) == list(windows.index[cut:cut + 9])
+    origin = windows.index[cut - 1]
+    k = int(np.flatnonzero(np.asarray(windows.origin_times("test")) == np.datetime64(origin))[0])
+    rec = forecast.backtest(run, windows, origin_stride=1, steps=9)
+    rows = rec.frame[rec.frame["origin"] == origin]
+    assert k >= 0 and len(rows) == 9
+    np.testing.assert_allclose(fut["prediction"].to_numpy(), rows["prediction"].to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_recursive_is_refused_with_the_reason(exog):
+    _, windows, run = exog
+    reason = forecast.recursive_unavailable_reason(windows.spec)
+    assert "'hum'" in reason and "future values are unknown" in reason
+    with pytest.raises(StudioError, match="hum"):
+        forecast.future_forecast(run, windows, steps=10, method="recursive")
+    with pytest.raises(StudioError, match="recursive is unavailable"):
+        forecast.future_forecast(run, windows, steps=10, method="direct")
+    with pytest.raises(StudioError, match="hum"):
+        forecast.backtest(run, windows, origin_stride=24, steps=5)
+    # direct within the horizon still works: past inputs are known
+    assert len(forecast.future_forecast(run, windows)) == 2
+
+
+def test_recursive_reasons_for_other_specs():
+    assert forecast.recursive_unavailable_reason(AUTO) is None
+    not_input = WindowSpec(targets=("temp",), features=("hum",), window=12, horizon=1)
+    assert "'temp' is not among the model's inputs" in forecast.recursive_unavailable_reason(not_input)
+    offset = WindowSpec(targets=("temp",), features=("temp",), window=12, horizon=1, offset=2)
+    assert "offset" in forecast.recursive_unavailable_reason(offset)
+
+
+def test_recursive_limit_and_bad_method(auto):
+    _, windows, run = auto
+    limit = DEFAULTS["forecast"]["max_future_steps"]
+    with pytest.raises(StudioError, match=f"at most {limit:,}"):
+        forecast.future_forecast(run, windows, steps=limit + 1, method="recursive")
+    with pytest.raises(StudioError, match="Unknown forecast method"):
+        forecast.future_forecast(run, windows, method="magic")
+    with pytest.raises(StudioError, match="at least one step"):
+        forecast.future_forecast(run, windows, steps=0)
+
+
+def test_step_numbers_for_row_indexed_data(tmp_path):
+    ds = synthetic(n=300, range_index=True)
+    spec = WindowSpec(targets=("temp",), features=("temp",), window=8, horizon=2)
+    windows, _, _, run = make_run(tmp_path, ds, spec)
+    fut = forecast.future_forecast(run, windows, steps=5, method="recursive")
+    assert list(fut["timestamp"]) == [300, 301, 302, 303, 304]
+    frame = forecast.test_forecasts(run, windows)
+    assert (frame["timestamp"] - frame["origin"] == frame["step"]).all()
+
+
+def test_irregular_data_has_no_future_timestamps():
+    idx = pd.DatetimeIndex(["2024-01-01 00:00", "2024-01-01 01:00", "2024-01-01 03:00"])
+    with pytest.raises(StudioError, match="no regular frequency"):
+        forecast.future_index(idx, None, 1, 3)
+    monthly = forecast.future_index(pd.date_range("2024-01-01", periods=3, freq="MS"), "MS", 1, 2)
+    assert list(pd.DatetimeIndex(monthly)) == [pd.Timestamp("2024-04-01"), pd.Timestamp("2024-05-01")]
+
+
+def test_windows_from_other_settings_are_refused(auto, exog):
+    _, windows_auto, _ = auto
+    _, _, run_exog = exog
+    with pytest.raises(StudioError, match="other feature settings"):
+        forecast.test_forecasts(run_exog, windows_auto)
+
+
+def test_torch_run_forecasts(tmp_path):
+    ds = synthetic(n=300)
+    spec = WindowSpec(targets=("temp",), features=("temp",), window=8, horizon=2)
+    windows, _, _, run = make_run(tmp_path, ds, spec, backend="torch")
+    rep = forecast.test_report(run, windows)
+    assert rep.metrics["model"]["mae"] == pytest.approx(run.metrics["model"]["mae"], rel=1e-5)
+    assert len(forecast.future_forecast(run, windows, steps=6, method="recursive")) == 6
+
+
+def test_csv_downloads_keep_non_ascii_names(tmp_path):
+    name = "Température (°C) 温度"
+    ds = synthetic(n=300, target=name)
+    spec = WindowSpec(targets=(name,), features=(name,), window=8, horizon=2)
+    windows, _, _, run = make_run(tmp_path, ds, spec)
+    rep = forecast.test_report(run, windows)
+    data = forecast.forecasts_csv(rep.frame)
+    assert data.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs to read UTF-8
+    back = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")
+    assert list(back.columns[:5]) == ["timestamp", "target", "step", "prediction", "actual"]
+    assert set(back["target"]) == {name}
+    np.testing.assert_allclose(back["prediction"], rep.frame["prediction"])  # full precision survives
+    assert pd.to_datetime(back["timestamp"]).equals(pd.to_datetime(pd.Series(rep.frame["timestamp"]), utc=False).rename("timestamp"))
+    metrics = forecast.metrics_csv(rep.metrics, rep.per_step).decode("utf-8-sig")
+    assert metrics.splitlines()[0].startswith("forecaster,mae")
+    assert name in metrics
