@@ -1,0 +1,857 @@
+"""Talking to the board: find its port, read what it prints, ask it for forecasts, compare them with the host.
+
+Everything here goes through ``serial.serial_for_url``, so a real XIAO on /dev/ttyACM0, the emulator's
+pseudo-terminal and a board behind a network bridge (``socket://``, ``rfc2217://``) take the same path.
+A background thread owns reading; callers only ever wait on it with a deadline, so nothing here can hang
+on a silent or vanished board.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import statistics
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import serial
+import serial.tools.list_ports
+
+from core.config import DEFAULTS
+from core.errors import StudioError
+from core.protocol import (Done, EiPrediction, EiPredictionsHeader, EiTiming, Err, Expected, Other, Ready, Record,
+                           Result, TextHealth, decode_bytes, format_p_command, parse_line)
+
+CFG = DEFAULTS["device"]
+
+# USB vendor:product ids the XIAO ESP32S3 enumerates with (SPEC, "The board").
+XIAO_IDS: dict[tuple[int, int], str] = {
+    (0x303A, 0x1001): "Espressif USB JTAG/serial (Arduino default)",
+    (0x2886, 0x0056): "Seeed TinyUSB",
+    (0x2886, 0x8056): "Seeed TinyUSB",
+}
+
+
+# --- ports -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PortInfo:
+    device: str
+    description: str
+    vid: int | None
+    pid: int | None
+    is_xiao: bool
+    label: str
+
+
+def port_info(device: str, description: str = "", vid: int | None = None, pid: int | None = None) -> PortInfo:
+    xiao = (vid, pid) in XIAO_IDS
+    if xiao:
+        label = f"Seeed XIAO ESP32S3 — {device} ({XIAO_IDS[(vid, pid)]})"
+    else:
+        ids = f" [{vid:04X}:{pid:04X}]" if vid is not None and pid is not None else ""
+        desc = description if description and description != "n/a" else "serial port"
+        label = f"{device} — {desc}{ids}"
+    return PortInfo(device, description, vid, pid, xiao, label)
+
+
+def list_ports() -> list[PortInfo]:
+    """Serial ports on this machine, a XIAO ESP32S3 first (it is what the studio's firmware runs on)."""
+    try:
+        found = serial.tools.list_ports.comports()
+    except Exception:  # a broken sysfs entry must not take the page down; a manual port still works
+        found = []
+    return order_ports([port_info(p.device, p.description or "", p.vid, p.pid) for p in found])
+
+
+def order_ports(ports: Iterable[PortInfo]) -> list[PortInfo]:
+    return sorted(ports, key=lambda p: (not p.is_xiao, p.device))
+
+
+# --- errors ------------------------------------------------------------------------------------------
+
+def _open_error(port: str, exc: BaseException) -> StudioError:
+    """Turn whatever pyserial / the OS said into a problem and a fix the user can act on."""
+    code = getattr(exc, "errno", None)
+    text = str(exc)
+    lower = text.lower()
+    if code in (errno.EBUSY, errno.EAGAIN) or "exclusively lock" in lower or "resource busy" in lower \
+            or (sys.platform == "win32" and "access is denied" in lower):
+        return StudioError(f"The port {port} is busy: another program has it open.",
+                           "Close the Arduino serial monitor (or any other program using the board), "
+                           "or disconnect it in another studio tab, then connect again.")
+    if code in (errno.EACCES, errno.EPERM) or "permission denied" in lower:
+        if sys.platform.startswith("linux"):
+            fix = ("On Linux, add your user to the dialout group (sudo usermod -aG dialout $USER), "
+                   "then log out and back in.")
+        else:
+            fix = "Allow this program to use serial ports, or run it as a user who may."
+        return StudioError(f"Permission denied opening {port}.", fix)
+    if code in (errno.ENOENT, errno.ENODEV, errno.ENXIO) or "no such file" in lower or "could not find" in lower:
+        return StudioError(f"There is no serial port {port}.",
+                           "Plug the board in (use a data USB cable, not a charge-only one) and pick it from the list, "
+                           "or check the port name.")
+    if "connection refused" in lower or "timed out" in lower or "name or service not known" in lower:
+        return StudioError(f"Nothing answers at {port} ({text}).",
+                           "Check that the serial bridge (ser2net, an RFC 2217 server) runs and the host and port are right.")
+    if "invalid url" in lower or ("://" in port and "not known" in lower):
+        return StudioError(f"The port address {port} is not a valid pyserial URL ({text}).",
+                           "Use a device path such as /dev/ttyACM0 or COM3, or socket://HOST:PORT / rfc2217://HOST:PORT.")
+    return StudioError(f"Could not open {port}: {text}.", "Check the port name and that the board is plugged in.")
+
+
+def _disconnected(port: str, exc: BaseException | None = None) -> StudioError:
+    detail = f" ({exc})" if exc is not None and str(exc) else ""
+    return StudioError(f"The board on {port} disconnected{detail}.",
+                       "Plug it back in (or restart the emulator), then connect again.")
+
+
+ERR_TEXT: dict[str, tuple[str, str]] = {
+    "BADLEN": ("The board expected a different number of values than it was sent",
+               "The firmware was built for another window size: flash the bundle from the current export."),
+    "PARSE": ("The board could not read the numbers it was sent",
+              "Check the baud rate and the cable, then send again."),
+    "ALLOC": ("The model does not fit the board's tensor arena",
+              "Re-export (the Export step sizes the arena) and flash again; large models need the PSRAM arena."),
+    "INVOKE": ("The model failed to run on the board",
+               "Re-export and flash again; if it persists, pick a smaller model."),
+    "UNKNOWN": ("The board did not understand the command",
+                "Flash the firmware bundle from the current export, which speaks the studio's protocol."),
+    "EI": ("The Edge Impulse sketch reported an error",
+           "Check that the sketch holds a window of the right length for the library, then upload it again."),
+}
+
+
+def board_error(rec: Err) -> StudioError:
+    problem, fix = ERR_TEXT.get(rec.code, (f"The board reported an error {rec.code}", ERR_TEXT["UNKNOWN"][1]))
+    return StudioError(f"{problem}: FS ERR {rec.code} {rec.message}".strip(), fix)
+
+
+def mismatch_error(ready: Ready, expected: Expected) -> StudioError | None:
+    diffs = ready.mismatches(expected)
+    if not diffs:
+        return None
+    return StudioError("The board runs a different model than the current export (" + "; ".join(diffs) + ").",
+                       "Flash the firmware bundle from the Export step, or open the export the board was flashed with.")
+
+
+# --- the board -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LogEntry:
+    seq: int
+    t: float                # wall-clock time, for the log's timestamps
+    kind: str               # "rx" from the board, "tx" sent to it, "info" and "error" from the studio
+    text: str
+    record: Record | None = None
+
+    def line(self) -> str:
+        stamp = time.strftime("%H:%M:%S", time.localtime(self.t)) + f".{int(self.t * 1000) % 1000:03d}"
+        arrow = {"rx": "<", "tx": ">", "info": "·", "error": "!"}.get(self.kind, " ")
+        return f"{stamp} {arrow} {self.text}"
+
+
+class _WaitTimeout(Exception):
+    pass
+
+
+def open_serial(port: str, baud: int, *, exclusive: bool = True, write_timeout: float | None = None) -> Any:
+    """Open a device path or a pyserial URL; a StudioError with a fix on any failure."""
+    port = (port or "").strip()
+    if not port:
+        raise StudioError("No port was given.", "Pick a port from the list or type one (e.g. /dev/ttyACM0, COM3, socket://HOST:PORT).")
+    try:
+        baud = int(baud)
+        if baud <= 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise StudioError(f"The baud rate {baud!r} is not a positive whole number.",
+                          "Use 115200, the rate the studio's firmware and the Edge Impulse sketch use.") from None
+    kwargs: dict[str, Any] = {"baudrate": baud, "timeout": CFG["read_poll_s"],
+                              "write_timeout": CFG["write_timeout_s"] if write_timeout is None else write_timeout}
+    if "://" not in port:
+        # Exclusive locking is what tells "busy" apart from "free" on POSIX; URL handlers have no such notion.
+        kwargs["exclusive"] = exclusive
+    try:
+        return serial.serial_for_url(port, **kwargs)
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise _open_error(port, exc) from None
+
+
+class Board:
+    """One open connection: a reader thread parses lines into records and keeps a bounded, timestamped log.
+
+    ``ready``, ``self_test`` and ``predict`` send a command and wait for its answer, each with a deadline.
+    Faults (unplugged, silent, wrong baud rate, a different model) come back as StudioError.
+    """
+
+    def __init__(self, port: str, baud: int = CFG["baud"], *, expected: Expected | None = None,
+                 log_lines: int = CFG["log_lines"], exclusive: bool = True) -> None:
+        self.port = port
+        self.baud = baud
+        self.expected = expected
+        self.ready_info: Ready | None = None
+        self._ser = open_serial(port, baud, exclusive=exclusive)
+        self._cond = threading.Condition()
+        self._log: deque[LogEntry] = deque(maxlen=log_lines)
+        self._records: deque[tuple[int, Record]] = deque(maxlen=log_lines)
+        self._seq = 0
+        self._rx_bytes = 0
+        self._pending = bytearray()
+        self._health = TextHealth(span=CFG["health_span_bytes"], threshold=CFG["unreadable_ratio"])
+        self._error: StudioError | None = None
+        self._stop = threading.Event()
+        self._write_lock = threading.Lock()
+        self._add("info", f"connected to {port} at {baud} baud")
+        self._thread = threading.Thread(target=self._read_loop, name=f"board-reader:{port}", daemon=True)
+        self._thread.start()
+
+    # -- state ---------------------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self._error is None and not self._stop.is_set() and self._thread.is_alive()
+
+    @property
+    def error(self) -> StudioError | None:
+        return self._error
+
+    @property
+    def unreadable(self) -> bool:
+        return self._health.unreadable
+
+    @property
+    def rx_bytes(self) -> int:
+        return self._rx_bytes
+
+    def log(self, since: int = 0) -> list[LogEntry]:
+        """Log entries with ``seq > since`` (the page polls with the last seq it drew)."""
+        with self._cond:
+            return [e for e in self._log if e.seq > since]
+
+    def log_text(self, last: int | None = None) -> str:
+        entries = self.log()
+        if last is not None:
+            entries = entries[-last:]
+        lines = [e.line() for e in entries]
+        pending = self.pending_text
+        if pending:
+            lines.append(f"{'':12} < {pending}  (no line end yet)")
+        return "\n".join(lines)
+
+    @property
+    def pending_text(self) -> str:
+        with self._cond:
+            return decode_bytes(bytes(self._pending)).rstrip("\r")
+
+    def records(self) -> list[Record]:
+        with self._cond:
+            return [r for _, r in self._records]
+
+    def cursor(self) -> int:
+        with self._cond:
+            return self._seq
+
+    # -- reading ---------------------------------------------------------------------------------------
+    def _add(self, kind: str, text: str, record: Record | None = None) -> None:
+        with self._cond:
+            self._seq += 1
+            self._log.append(LogEntry(self._seq, time.time(), kind, text, record))
+            if record is not None:
+                self._records.append((self._seq, record))
+                if isinstance(record, Ready):
+                    self.ready_info = record
+            self._cond.notify_all()
+
+    def _read_loop(self) -> None:
+        ser = self._ser
+        while not self._stop.is_set():
+            try:
+                waiting = ser.in_waiting
+                chunk = ser.read(max(1, min(int(waiting or 0), 4096)))
+            except Exception as exc:  # SerialException, OSError, termios.error: the port went away
+                if not self._stop.is_set():
+                    self._fail(_disconnected(self.port, exc))
+                return
+            if not chunk:
+                continue
+            with self._cond:
+                self._rx_bytes += len(chunk)
+                self._health.feed(chunk)
+                self._pending += chunk
+                lines = []
+                while True:
+                    i = self._pending.find(b"\n")
+                    if i < 0:
+                        break
+                    lines.append(bytes(self._pending[:i]))
+                    del self._pending[: i + 1]
+                if len(self._pending) > CFG["max_line_bytes"]:
+                    # No line end for this long: noise or a wrong baud rate. Show it and start over.
+                    lines.append(bytes(self._pending))
+                    self._pending.clear()
+                self._cond.notify_all()
+            for raw in lines:
+                text = decode_bytes(raw).rstrip("\r")
+                if text.strip():
+                    self._add("rx", text, parse_line(text))
+
+    def _fail(self, err: StudioError) -> None:
+        with self._cond:
+            if self._error is None:
+                self._error = err
+            self._cond.notify_all()
+        self._add("error", str(err))
+
+    # -- writing ---------------------------------------------------------------------------------------
+    def send(self, command: str) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._stop.is_set():
+            raise StudioError(f"The connection to {self.port} is closed.", "Connect again.")
+        line = command if command.endswith("\n") else command + "\n"
+        try:
+            with self._write_lock:
+                self._ser.write(line.encode("ascii"))
+                self._ser.flush()
+        except serial.SerialTimeoutException:
+            raise StudioError(f"The board on {self.port} is not taking input (a write timed out).",
+                              "Press the board's RESET button or re-plug it, then connect again.") from None
+        except Exception as exc:
+            err = _disconnected(self.port, exc)
+            self._fail(err)
+            raise err from None
+        shown = line.strip()
+        if len(shown) > 160:
+            shown = f"{shown[:150]}… ({len(shown)} chars)"
+        self._add("tx", shown)
+
+    def _next(self, cursor: int, deadline: float, since_bytes: int) -> tuple[int, Record]:
+        """The first record after ``cursor``; raises on disconnect, unreadable text, or the deadline."""
+        with self._cond:
+            while True:
+                if self._records:
+                    first = self._records[0][0]
+                    if self._records[-1][0] > cursor:
+                        for seq, rec in self._records:
+                            if seq > cursor and seq >= first:
+                                return seq, rec
+                if self._error is not None:
+                    raise self._error
+                if self._stop.is_set():
+                    raise StudioError(f"The connection to {self.port} was closed while waiting for the board.",
+                                      "Connect again.")
+                # A full window of mostly-unreadable bytes since this wait began: say so now, not at the deadline.
+                if self._health.unreadable and self._rx_bytes - since_bytes >= self._health.span:
+                    raise self._unreadable_error()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _WaitTimeout()
+                self._cond.wait(min(remaining, 0.1))
+
+    def _unreadable_error(self) -> StudioError:
+        pct = round(100 * self._health.ratio)
+        return StudioError(f"The board's output is unreadable ({pct}% of the recent bytes are not text): "
+                           f"the baud rate ({self.baud}) probably does not match the firmware's.",
+                           "Pick the board's baud rate (115200 for the studio's firmware and the Edge Impulse sketch) "
+                           "and connect again.")
+
+    def _timeout_error(self, what: str, timeout: float, since_bytes: int) -> StudioError:
+        if self._health.unreadable:
+            return self._unreadable_error()
+        heard = self._rx_bytes - since_bytes
+        detail = "nothing at all was received" if heard == 0 else f"{heard} bytes arrived but no answer among them"
+        return StudioError(f"The board on {self.port} did not answer {what} within {timeout:g} s ({detail}).",
+                           "Check that it runs the studio's firmware (flash the bundle from the Export step), that this "
+                           "is the right port, and press the board's RESET button.")
+
+    # -- commands ------------------------------------------------------------------------------------
+    def ready(self, timeout: float = CFG["ready_timeout_s"], expected: Expected | None = None,
+              resend_s: float = CFG["ready_resend_s"]) -> Ready:
+        """Send ``I`` until the board prints its ``FS READY`` line; check it against the current export."""
+        expected = expected or self.expected
+        start = time.monotonic()
+        deadline = start + timeout
+        cursor, since = self.cursor(), self._rx_bytes
+        while True:
+            # The board may be rebooting when the port opens (USB serial resets it) and drop the first I.
+            self.send("I")
+            resend = min(deadline, time.monotonic() + resend_s)
+            try:
+                while True:
+                    cursor, rec = self._next(cursor, resend, since)
+                    if isinstance(rec, Ready):
+                        if expected is not None:
+                            err = mismatch_error(rec, expected)
+                            if err is not None:
+                                self._add("error", str(err))
+                                raise err
+                        return rec
+            except _WaitTimeout:
+                if time.monotonic() >= deadline:
+                    raise self._timeout_error("the ready request (I)", timeout, since) from None
+
+    def self_test(self, timeout: float = CFG["answer_timeout_s"]) -> list[Result]:
+        """``T``: the board runs its embedded test windows. ``timeout`` bounds the silence between two lines."""
+        cursor, since = self.cursor(), self._rx_bytes
+        self.send("T")
+        results: list[Result] = []
+        while True:
+            try:
+                cursor, rec = self._next(cursor, time.monotonic() + timeout, since)
+            except _WaitTimeout:
+                what = "the self-test (T)" if not results else f"the self-test after {len(results)} results"
+                raise self._timeout_error(what, timeout, since) from None
+            if isinstance(rec, Result) and rec.k >= 0:
+                results.append(rec)
+            elif isinstance(rec, Done):
+                if rec.n != len(results):
+                    self._add("info", f"the board ran {rec.n} windows but {len(results)} results were read "
+                                      "(lines lost or garbled on the way)")
+                return results
+            elif isinstance(rec, Err):
+                raise board_error(rec)
+            elif isinstance(rec, Ready):
+                raise StudioError("The board restarted during the self-test.",
+                                  "Check its power and cable (a brown-out resets it), then run the self-test again.")
+
+    def predict(self, window: np.ndarray | Sequence[Sequence[float]], timeout: float = CFG["answer_timeout_s"]) -> Result:
+        """``P``: one window in the data's own units (window x features); the board's forecast in data units."""
+        line = format_p_command(window)
+        cursor, since = self.cursor(), self._rx_bytes
+        self.send(line)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                cursor, rec = self._next(cursor, deadline, since)
+            except _WaitTimeout:
+                raise self._timeout_error("a window (P)", timeout, since) from None
+            if isinstance(rec, Result) and rec.k == -1:
+                return rec
+            if isinstance(rec, Err):
+                raise board_error(rec)
+            if isinstance(rec, Ready):
+                raise StudioError("The board restarted while computing a forecast.",
+                                  "Check its power and cable, then send the window again.")
+
+    def close(self) -> None:
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        try:
+            self._ser.close()
+        except Exception:  # closing a vanished port can fail; it is closed either way
+            pass
+        self._thread.join(timeout=2)
+        self._add("info", "disconnected")
+        with self._cond:
+            self._cond.notify_all()
+
+    def __enter__(self) -> "Board":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- host reference -----------------------------------------------------------------------------------
+
+@dataclass
+class Reference:
+    """What the host computed, in a form the comparison can use without the dataset or the model.
+
+    ``X`` and ``y_host`` are in scaled units (as the run stores them); ``center``/``scale`` undo the scaling
+    per target, ``in_center``/``in_scale`` per input column. ``embedded`` lists which test windows the
+    firmware holds, in self-test order (k -> X[embedded[k]]); ``ei_windows`` those the EI sketch holds.
+    """
+    expected: Expected
+    targets: tuple[str, ...]
+    center: np.ndarray
+    scale: np.ndarray
+    X: np.ndarray
+    y_host: np.ndarray
+    in_center: np.ndarray
+    in_scale: np.ndarray
+    embedded: tuple[int, ...] = ()
+    ei_windows: tuple[int, ...] = ()
+    dtype: str = "float32"
+    report_err: float | None = None        # TFLM-vs-host max abs error from the export, scaled units
+    residual: bool = False
+    ei_output_is_delta: bool = False       # True when the EI model predicts the change and the host must add it back
+    target_input_index: tuple[int | None, ...] = ()
+
+    @property
+    def n_windows(self) -> int:
+        return int(self.X.shape[0])
+
+    def host_units(self, i: int) -> np.ndarray:
+        """Host forecast for test window i in data units, shape (horizon, n_targets)."""
+        return self.y_host[i] * self.scale + self.center
+
+    def window_units(self, i: int) -> np.ndarray:
+        """Test window i in the data's own units (what ``P`` sends), shape (window, features)."""
+        return self.X[i] * self.in_scale + self.in_center
+
+    def tolerance(self, dtype: str | None = None) -> np.ndarray:
+        """Allowed |board - host| per target in data units: a share of the target's scale, or a multiple of the
+        error the export measured on TFLM, whichever is larger (a board runs the same kernels, give or take FPU)."""
+        dtype = dtype or self.dtype
+        floor = CFG["tolerance_floor"].get(dtype, max(CFG["tolerance_floor"].values()))
+        tol = np.abs(self.scale) * floor
+        if self.report_err is not None and np.isfinite(self.report_err):
+            tol = np.maximum(tol, np.abs(self.scale) * self.report_err * CFG["tolerance_factor"])
+        return tol
+
+
+def _scaler_parts(scaler: Mapping[str, Any] | Any, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Center and scale for ``columns`` from a Scaler (or its to_dict()); a column it does not cover is unscaled."""
+    get = scaler.get if isinstance(scaler, Mapping) else (lambda k, d=None: getattr(scaler, k, d))
+    cols = list(get("columns", []) or [])
+    center = np.asarray(get("center", []), dtype=np.float64).reshape(-1)
+    scale = np.asarray(get("scale", []), dtype=np.float64).reshape(-1)
+    c = np.zeros(len(columns))
+    s = np.ones(len(columns))
+    for j, name in enumerate(columns):
+        if name in cols:
+            i = cols.index(name)
+            c[j], s[j] = center[i], scale[i]
+    return c, s
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, (list, tuple)):
+        return len(value)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _names(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
+
+
+def _find_samples(export_dir: Path, report: Mapping[str, Any]) -> Path | None:
+    candidates = [export_dir / "samples.npz"]
+    for key in ("run_dir", "run"):
+        val = report.get(key)
+        if isinstance(val, str):
+            p = Path(val)
+            candidates.append((p if p.is_absolute() else export_dir / p) / "samples.npz")
+    candidates.append(export_dir.parent / "run" / "samples.npz")
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def load_reference(export_dir: str | Path) -> Reference:
+    """Read an export folder (report.json, and the run's samples.npz) into a Reference."""
+    export_dir = Path(export_dir)
+    rp = export_dir / "report.json"
+    if not rp.is_file():
+        raise StudioError(f"{export_dir} has no report.json, so it is not an export folder.",
+                          "Run the Export step (or `python -m studio export RUN_DIR --out EXPORT_DIR`) and point at its output.")
+    try:
+        report = json.loads(rp.read_text(encoding="utf-8"))
+        if not isinstance(report, dict):
+            raise ValueError("not an object")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StudioError(f"{rp} is not readable JSON ({exc}).", "Export the run again.") from None
+
+    run_json = _load_run_json(export_dir, report)
+    spec = run_json.get("window_spec", {}) if run_json else {}
+    targets = _names(report.get("targets")) or _names(spec.get("targets"))
+    inputs = _names(report.get("input_columns")) or _names(report.get("features"))
+    if not inputs and spec:
+        inputs = _names(spec.get("features")) + [f"{c}_{t}" for c in spec.get("calendar", []) for t in ("sin", "cos")]
+    scaler = report.get("scaler") or (run_json or {}).get("scaler")
+    if scaler is None:
+        raise StudioError(f"{rp} has no scaler, so the board's numbers cannot be put back into the data's units.",
+                          "Export the run again with the current studio.")
+    center, scale = _scaler_parts(scaler, targets)
+    in_center, in_scale = _scaler_parts(scaler, inputs)
+
+    samples = _find_samples(export_dir, report)
+    if samples is None:
+        raise StudioError(f"No samples.npz (the run's test windows and host forecasts) was found for {export_dir}.",
+                          "Export from a saved run (its folder holds samples.npz), or keep the run folder next to the export.")
+    try:
+        with np.load(samples, allow_pickle=False) as npz:
+            X = np.asarray(npz["X_test"], dtype=np.float64)
+            y_host = np.asarray(npz["y_host"], dtype=np.float64)
+    except (KeyError, ValueError, OSError) as exc:
+        raise StudioError(f"{samples} is unreadable or lacks X_test / y_host ({exc}).", "Train and export again.") from None
+    if y_host.ndim == 2:
+        y_host = y_host[:, :, None] if len(targets) == 1 else y_host[:, None, :]
+
+    horizon = _as_int(report.get("horizon")) or (y_host.shape[1] if y_host.ndim == 3 else None)
+    window = _as_int(report.get("window")) or X.shape[1]
+    n_features = _as_int(report.get("features")) or X.shape[2]
+    if not targets:
+        targets = [f"target{i}" for i in range(y_host.shape[-1])]
+    if len(inputs) != X.shape[2]:
+        inputs = [f"input{i}" for i in range(X.shape[2])]
+        in_center, in_scale = np.zeros(X.shape[2]), np.ones(X.shape[2])
+
+    dtypes = [d for d in ("float32", "int8") if isinstance(report.get(d), Mapping)]
+    dtype = str(report.get("board_dtype") or report.get("dtype") or (dtypes[0] if dtypes else "float32"))
+    err = None
+    entry = report.get(dtype)
+    if isinstance(entry, Mapping) and isinstance(entry.get("max_abs_err"), (int, float)):
+        err = float(entry["max_abs_err"])
+    model_spec = (run_json or {}).get("model_spec", {}) if run_json else {}
+    residual = bool(report.get("residual", model_spec.get("residual", False)))
+    ei = report.get("edge_impulse") or report.get("ei") or {}
+    ei = ei if isinstance(ei, Mapping) else {}
+    tii = report.get("target_input_index") or model_spec.get("target_input_index") or ()
+    embedded = tuple(int(i) for i in (report.get("test_windows") or report.get("embedded_windows") or ()))
+    ei_windows = tuple(int(i) for i in (ei.get("windows") or ei.get("test_windows") or ()))
+    expected = Expected(model=str(report["model"]) if isinstance(report.get("model"), str) else None,
+                        window=window, features=n_features, horizon=horizon, targets=len(targets), dtype=None)
+    return Reference(expected=expected, targets=tuple(targets), center=center, scale=scale, X=X, y_host=y_host,
+                     in_center=in_center, in_scale=in_scale, embedded=embedded, ei_windows=ei_windows, dtype=dtype,
+                     report_err=err, residual=residual,
+                     ei_output_is_delta=bool(residual and ei.get("residual_in_model") is False),
+                     target_input_index=tuple(None if v is None else int(v) for v in tii))
+
+
+def _load_run_json(export_dir: Path, report: Mapping[str, Any]) -> dict | None:
+    for key in ("run_dir", "run"):
+        val = report.get(key)
+        if isinstance(val, str):
+            p = Path(val)
+            p = (p if p.is_absolute() else export_dir / p) / "run.json"
+            if p.is_file():
+                try:
+                    data = json.loads(p.read_text(encoding="utf-8"))
+                    return data if isinstance(data, dict) else None
+                except (ValueError, UnicodeDecodeError):
+                    return None
+    return None
+
+
+# --- comparison -----------------------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    window: int | None     # index into the run's test windows; None when a value matched none
+    k: int                 # the board's own index (self-test k, -1 for P, reading number for Edge Impulse)
+    step: int
+    target: str
+    board: float
+    host: float | None
+    abs_err: float | None
+    ok: bool
+
+
+@dataclass
+class Comparison:
+    rows: list[Row]
+    tolerance: dict[str, float]
+    max_abs_err: float | None
+    mean_abs_err: float | None
+    timing_us: dict[str, float] | None       # min / median / max inference time
+    verdict: str                             # "agree", "disagree" or "no results"
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def agree(self) -> bool:
+        return self.verdict == "agree"
+
+    def summary(self) -> str:
+        if self.verdict == "no results":
+            return "No board results to compare yet."
+        windows = len({(r.k, r.window) for r in self.rows})
+        text = (f"{'Board and host agree' if self.agree else 'Board and host DISAGREE'} on {windows} window(s): "
+                f"max |error| {self.max_abs_err:.6g}, mean {self.mean_abs_err:.6g} "
+                f"(tolerance {', '.join(f'{k} {v:.3g}' for k, v in self.tolerance.items())})")
+        if self.timing_us:
+            t = self.timing_us
+            text += f"; inference {t['min'] / 1000:.3g} / {t['median'] / 1000:.3g} / {t['max'] / 1000:.3g} ms (min / median / max)"
+        return text + "."
+
+    def to_dict(self) -> dict:
+        return {"verdict": self.verdict, "agree": self.agree, "max_abs_err": self.max_abs_err,
+                "mean_abs_err": self.mean_abs_err, "tolerance": self.tolerance, "timing_us": self.timing_us,
+                "problems": self.problems, "rows": [asdict(r) for r in self.rows]}
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame([asdict(r) for r in self.rows],
+                            columns=["window", "k", "step", "target", "board", "host", "abs_err", "ok"])
+
+
+def _timing(us: Iterable[float]) -> dict[str, float] | None:
+    vals = [float(v) for v in us]
+    if not vals:
+        return None
+    return {"min": min(vals), "median": float(statistics.median(vals)), "max": max(vals)}
+
+
+def _finish(rows: list[Row], tol: dict[str, float], us: list[float], problems: list[str]) -> Comparison:
+    errs = [r.abs_err for r in rows if r.abs_err is not None]
+    finite = [e for e in errs if np.isfinite(e)]
+    if not rows:
+        verdict = "no results"
+    else:
+        verdict = "agree" if all(r.ok for r in rows) and not problems else "disagree"
+    return Comparison(rows=rows, tolerance=tol,
+                      max_abs_err=(max(errs) if errs and len(finite) == len(errs) else (float("inf") if errs else None)),
+                      mean_abs_err=(float(np.mean(finite)) if finite else None), timing_us=_timing(us),
+                      verdict=verdict, problems=problems)
+
+
+def compare(board: Sequence[Result] | Sequence[tuple[int, Result]], ref: Reference, dtype: str | None = None) -> Comparison:
+    """Board forecasts against the host's, in data units.
+
+    ``board`` is either self-test results (k maps to ``ref.embedded[k]``, or to test window k when the export
+    does not list them) or ``(test window index, result)`` pairs for windows sent with ``P``.
+    """
+    tol_arr = ref.tolerance(dtype)
+    tol = {t: float(v) for t, v in zip(ref.targets, tol_arr)}
+    horizon, n_t = ref.y_host.shape[1], ref.y_host.shape[2]
+    rows: list[Row] = []
+    problems: list[str] = []
+    us: list[float] = []
+    pairs: list[tuple[int | None, Result]] = []
+    for item in board:
+        if isinstance(item, Result):
+            if ref.embedded:
+                idx: int | None = ref.embedded[item.k] if 0 <= item.k < len(ref.embedded) else None
+            else:
+                idx = item.k
+            pairs.append((idx, item))
+        else:
+            pairs.append((int(item[0]), item[1]))
+    for idx, res in pairs:
+        us.append(res.us)
+        if len(res.y) != horizon * n_t:
+            problems.append(f"result k={res.k} has {len(res.y)} values, expected {horizon * n_t} "
+                            f"(horizon {horizon} x targets {n_t})")
+            continue
+        if idx is None or not 0 <= idx < ref.n_windows:
+            problems.append(f"result k={res.k} names no test window of this run")
+            continue
+        host = ref.host_units(idx)
+        y = np.asarray(res.y, dtype=np.float64).reshape(horizon, n_t)
+        for s in range(horizon):
+            for j, name in enumerate(ref.targets):
+                err = abs(float(y[s, j]) - float(host[s, j]))
+                ok = bool(np.isfinite(err) and err <= tol_arr[j])
+                rows.append(Row(idx, res.k, s, name, float(y[s, j]), float(host[s, j]), err, ok))
+    ks = {res.k for _, res in pairs if res.k >= 0}
+    if ref.embedded and ks:
+        missing = [k for k in range(len(ref.embedded)) if k not in ks]
+        if missing:
+            problems.append(f"no result for embedded window(s) k={', '.join(map(str, missing))}")
+    return _finish(rows, tol, us, problems)
+
+
+# --- Edge Impulse static-buffer output -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EiReading:
+    """One run of the static-buffer example: its timing (if printed) and its predictions by label."""
+    timing: EiTiming | None
+    values: dict[str, float]
+
+
+def ei_readings(records: Iterable[Record]) -> list[EiReading]:
+    """Group parsed lines into readings: a Timing line, a Predictions header and the label lines under it."""
+    out: list[EiReading] = []
+    timing: EiTiming | None = None
+    values: dict[str, float] = {}
+    in_block = False
+
+    def flush() -> None:
+        nonlocal values, in_block
+        if values:
+            out.append(EiReading(timing, dict(values)))
+        values = {}
+        in_block = False
+
+    for rec in records:
+        if isinstance(rec, EiTiming):
+            flush()
+            timing = rec
+            in_block = True  # the old header form carries the timing and opens the block itself
+        elif isinstance(rec, EiPredictionsHeader):
+            if values:
+                flush()
+            in_block = True
+        elif isinstance(rec, EiPrediction):
+            if values and (not in_block or rec.label in values):
+                flush()  # a label seen again is the next run of the loop, even without a header between
+            values[rec.label] = rec.value
+            in_block = True
+        elif isinstance(rec, Other) and not rec.text.strip():
+            continue
+        else:
+            if values:
+                flush()
+                timing = None
+    flush()
+    return out
+
+
+def compare_ei(readings: Sequence[EiReading], ref: Reference, label: str | None = None) -> Comparison:
+    """Edge Impulse values (scaled, as the model outputs them) back in data units, matched to the nearest window
+    the sketch can hold. A value near none of them is kept in the table, flagged, and makes the verdict disagree."""
+    target = ref.targets[0]
+    tol_arr = ref.tolerance("int8" if ref.dtype == "int8" else ref.dtype)
+    # The sketch prints 5 decimals of the scaled value; allow for that rounding on top of the board's own error.
+    tol_t = float(max(tol_arr[0], 1e-5 * abs(ref.scale[0])))
+    candidates = list(ref.ei_windows) or list(range(ref.n_windows))
+    rows: list[Row] = []
+    problems: list[str] = []
+    us: list[float] = []
+    for n, reading in enumerate(readings):
+        if not reading.values:
+            continue
+        key = label if label in reading.values else ("value" if "value" in reading.values else next(iter(reading.values)))
+        raw = reading.values[key]
+        if reading.timing is not None:
+            us.append(reading.timing.inference_ms * 1000.0)
+        best: tuple[float, int, float, float] | None = None
+        for idx in candidates:
+            if not 0 <= idx < ref.n_windows:
+                continue
+            scaled = raw
+            if ref.ei_output_is_delta:
+                ti = ref.target_input_index[0] if ref.target_input_index else None
+                if ti is not None:
+                    scaled = raw + float(ref.X[idx, -1, ti])
+            board_units = scaled * float(ref.scale[0]) + float(ref.center[0])
+            host = float(ref.host_units(idx)[0, 0])
+            err = abs(board_units - host)
+            if best is None or err < best[0]:
+                best = (err, idx, board_units, host)
+        if best is None:
+            problems.append("the run has no test windows to match Edge Impulse values against")
+            break
+        err, idx, board_units, host = best
+        ok = err <= tol_t
+        if ok:
+            rows.append(Row(idx, n, 0, target, board_units, host, err, True))
+        else:
+            rows.append(Row(None, n, 0, target, board_units, None, None, False))
+            problems.append(f"Edge Impulse value {raw:g} ({board_units:.6g} in data units) matches no test window: "
+                            f"the nearest host forecast is {host:.6g} (window {idx}), off by {err:.3g}")
+    return _finish(rows, {target: tol_t}, us, problems)
+
+
+def parse_transcript(text: str) -> list[Record]:
+    """Records from a pasted serial-monitor transcript (any line endings)."""
+    return [parse_line(line) for line in text.splitlines() if line.strip()]
+
+
+def check_ready_against(ready: Ready, ref: Reference | None) -> str | None:
+    """A one-line note when the board's ready line differs from the export, for places that show rather than raise."""
+    if ref is None:
+        return None
+    err = mismatch_error(ready, ref.expected)
+    return None if err is None else str(err)
+
