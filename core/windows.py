@@ -592,7 +592,12 @@ class Windows:
             yield self.inputs[s + w_off], self.target_values[s + h_off]
 
     def tf_dataset(self, part: str, batch_size: int = 32, shuffle: bool = False, seed: int = 0):
-        """A tf.data pipeline that batches window start rows and gathers each batch from one copy of the series."""
+        """A tf.data pipeline of (X, y) batches gathered from one in-graph copy of the series.
+
+        Shuffling permutes the window start rows once per pass (a fresh permutation each epoch,
+        reproducible from ``seed``) rather than through a shuffle buffer, which would have to take in
+        every window one by one before the first batch.
+        """
         import tensorflow as tf
 
         if self._tf is None:
@@ -600,16 +605,27 @@ class Windows:
         inputs, targets = self._tf
         w_off = tf.range(self.spec.window, dtype=tf.int64)
         h_off = tf.range(self.spec.horizon, dtype=tf.int64) + self.spec.label_start
-        starts = self.starts(part)
-        ds = tf.data.Dataset.from_tensor_slices(starts)
+        starts = tf.constant(self.starts(part))
+        n = len(self.starts(part))
+        n_full = n // batch_size * batch_size
+
+        def in_batches(order):
+            # Reshape into whole batches instead of batching element by element; the remainder is the last batch.
+            ds = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:n_full], (-1, batch_size)))
+            return ds.concatenate(tf.data.Dataset.from_tensors(order[n_full:])) if n > n_full else ds
+
         if shuffle:
-            ds = ds.shuffle(max(len(starts), 1), seed=seed, reshuffle_each_iteration=True)
+            draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+            ds = draws.flat_map(lambda r: in_batches(tf.random.experimental.stateless_shuffle(
+                starts, seed=tf.stack([tf.constant(seed, tf.int64), r]))))
+        else:
+            ds = in_batches(starts)
 
         def gather(s):
             s = s[:, None]
             return tf.gather(inputs, s + w_off), tf.gather(targets, s + h_off)
 
-        return ds.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
     def torch_dataset(self, part: str) -> TorchWindows:
         return TorchWindows(self.inputs, self.target_values, self.starts(part), self.spec.window,

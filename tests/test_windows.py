@@ -384,3 +384,19 @@ def test_other_bad_choices():
     assert "no rows" in _messages(empty, WindowSpec(targets=("a",), features=("a",)))
     with pytest.raises(StudioError, match="Unknown part"):
         make_windows(ds, WindowSpec(targets=("a",), features=("a",), window=5)).X("holdout")
+
+
+@pytest.mark.slow
+def test_tf_shuffle_new_order_each_epoch_reproducible_from_seed():
+    pytest.importorskip("tensorflow")
+    w = make_windows(_dataset(1000, ("a", "b")), WindowSpec(targets=("a",), features=("a", "b"), window=10))
+
+    def order(ds):
+        return np.concatenate([x[:, 0, 0].numpy() for x, _ in ds])
+
+    ds = w.tf_dataset("train", 32, shuffle=True, seed=1)
+    first, second = order(ds), order(ds)
+    assert (first != second).any()
+    np.testing.assert_array_equal(first, order(w.tf_dataset("train", 32, shuffle=True, seed=1)))
+    np.testing.assert_array_equal(np.sort(first), np.sort(w.X("train")[:, 0, 0]))
+    assert [len(x) for x, _ in w.tf_dataset("train", 32)][-1] == w.count("train") % 32 or w.count("train") % 32 == 0
