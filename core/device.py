@@ -347,13 +347,13 @@ class Board:
                                       "Connect again.")
                 # A full window of mostly-unreadable bytes since this wait began: say so now, not at the deadline.
                 if self._health.unreadable and self._rx_bytes - since_bytes >= self._health.span:
-                    raise self._unreadable_error()
+                    raise self.unreadable_error()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise _WaitTimeout()
                 self._cond.wait(min(remaining, 0.1))
 
-    def _unreadable_error(self) -> StudioError:
+    def unreadable_error(self) -> StudioError:
         pct = round(100 * self._health.ratio)
         return StudioError(f"The board's output is unreadable ({pct}% of the recent bytes are not text): "
                            f"the baud rate ({self.baud}) probably does not match the firmware's.",
@@ -362,7 +362,7 @@ class Board:
 
     def _timeout_error(self, what: str, timeout: float, since_bytes: int) -> StudioError:
         if self._health.unreadable:
-            return self._unreadable_error()
+            return self.unreadable_error()
         heard = self._rx_bytes - since_bytes
         detail = "nothing at all was received" if heard == 0 else f"{heard} bytes arrived but no answer among them"
         return StudioError(f"The board on {self.port} did not answer {what} within {timeout:g} s ({detail}).",
@@ -479,7 +479,8 @@ class Reference:
     embedded: tuple[int, ...] = ()
     ei_windows: tuple[int, ...] = ()
     dtype: str = "float32"
-    report_err: float | None = None        # TFLM-vs-host max abs error from the export, scaled units
+    # The export's TFLM-vs-host max abs error per dtype, per target, in data units (report.json).
+    report_err: dict[str, np.ndarray] = field(default_factory=dict)
     residual: bool = False
     ei_output_is_delta: bool = False       # True when the EI model predicts the change and the host must add it back
     target_input_index: tuple[int | None, ...] = ()
@@ -502,8 +503,9 @@ class Reference:
         dtype = dtype or self.dtype
         floor = CFG["tolerance_floor"].get(dtype, max(CFG["tolerance_floor"].values()))
         tol = np.abs(self.scale) * floor
-        if self.report_err is not None and np.isfinite(self.report_err):
-            tol = np.maximum(tol, np.abs(self.scale) * self.report_err * CFG["tolerance_factor"])
+        err = self.report_err.get(dtype)
+        if err is not None and err.shape == tol.shape:
+            tol = np.maximum(tol, np.where(np.isfinite(err), err, 0.0) * CFG["tolerance_factor"])
         return tol
 
 
@@ -535,19 +537,30 @@ def _names(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
 
 
-def _find_samples(export_dir: Path, report: Mapping[str, Any]) -> Path | None:
-    candidates = [export_dir / "samples.npz"]
-    for key in ("run_dir", "run"):
-        val = report.get(key)
-        if isinstance(val, str):
-            p = Path(val)
-            candidates.append((p if p.is_absolute() else export_dir / p) / "samples.npz")
-    candidates.append(export_dir.parent / "run" / "samples.npz")
-    return next((p for p in candidates if p.is_file()), None)
+def _read_windows(export_dir: Path, report: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, Path]:
+    """Scaled test windows and the host's scaled forecasts: the export's verified windows.npz (the ones the
+    firmware and the emulator embed), else the run's samples.npz."""
+    candidates: list[tuple[Path, str, str]] = [(export_dir / "windows.npz", "X", "y_host_scaled")]
+    run_dir = report.get("run_dir")
+    if isinstance(run_dir, str) and run_dir:
+        p = Path(run_dir)
+        candidates.append(((p if p.is_absolute() else export_dir / p) / "samples.npz", "X_test", "y_host"))
+    candidates.append((export_dir / "samples.npz", "X_test", "y_host"))
+    for path, xkey, ykey in candidates:
+        if not path.is_file():
+            continue
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return np.asarray(npz[xkey], dtype=np.float64), np.asarray(npz[ykey], dtype=np.float64), path
+        except (KeyError, ValueError, OSError) as exc:
+            raise StudioError(f"{path} is unreadable or lacks {xkey} / {ykey} ({exc}).",
+                              "Export the run again.") from None
+    raise StudioError(f"No test windows (windows.npz in the export, or the run's samples.npz) were found for {export_dir}.",
+                      "Export the run again with the current studio; the export folder then holds them.")
 
 
 def load_reference(export_dir: str | Path) -> Reference:
-    """Read an export folder (report.json, and the run's samples.npz) into a Reference."""
+    """Read an export folder (report.json and its test windows) into a Reference."""
     export_dir = Path(export_dir)
     rp = export_dir / "report.json"
     if not rp.is_file():
@@ -560,76 +573,52 @@ def load_reference(export_dir: str | Path) -> Reference:
     except (ValueError, UnicodeDecodeError) as exc:
         raise StudioError(f"{rp} is not readable JSON ({exc}).", "Export the run again.") from None
 
-    run_json = _load_run_json(export_dir, report)
-    spec = run_json.get("window_spec", {}) if run_json else {}
-    targets = _names(report.get("targets")) or _names(spec.get("targets"))
+    targets = _names(report.get("targets"))
     inputs = _names(report.get("input_columns")) or _names(report.get("features"))
-    if not inputs and spec:
-        inputs = _names(spec.get("features")) + [f"{c}_{t}" for c in spec.get("calendar", []) for t in ("sin", "cos")]
-    scaler = report.get("scaler") or (run_json or {}).get("scaler")
-    if scaler is None:
+    scaler = report.get("scaler")
+    if not isinstance(scaler, Mapping):
         raise StudioError(f"{rp} has no scaler, so the board's numbers cannot be put back into the data's units.",
                           "Export the run again with the current studio.")
-    center, scale = _scaler_parts(scaler, targets)
-    in_center, in_scale = _scaler_parts(scaler, inputs)
-
-    samples = _find_samples(export_dir, report)
-    if samples is None:
-        raise StudioError(f"No samples.npz (the run's test windows and host forecasts) was found for {export_dir}.",
-                          "Export from a saved run (its folder holds samples.npz), or keep the run folder next to the export.")
-    try:
-        with np.load(samples, allow_pickle=False) as npz:
-            X = np.asarray(npz["X_test"], dtype=np.float64)
-            y_host = np.asarray(npz["y_host"], dtype=np.float64)
-    except (KeyError, ValueError, OSError) as exc:
-        raise StudioError(f"{samples} is unreadable or lacks X_test / y_host ({exc}).", "Train and export again.") from None
+    X, y_host, _ = _read_windows(export_dir, report)
+    if X.ndim != 3 or y_host.ndim not in (2, 3) or len(X) != len(y_host):
+        raise StudioError(f"The test windows in {export_dir} have unexpected shapes {X.shape} / {y_host.shape}.",
+                          "Export the run again.")
     if y_host.ndim == 2:
-        y_host = y_host[:, :, None] if len(targets) == 1 else y_host[:, None, :]
-
-    horizon = _as_int(report.get("horizon")) or (y_host.shape[1] if y_host.ndim == 3 else None)
-    window = _as_int(report.get("window")) or X.shape[1]
-    n_features = _as_int(report.get("features")) or X.shape[2]
+        y_host = y_host[:, :, None] if len(targets) <= 1 else y_host[:, None, :]
     if not targets:
         targets = [f"target{i}" for i in range(y_host.shape[-1])]
     if len(inputs) != X.shape[2]:
         inputs = [f"input{i}" for i in range(X.shape[2])]
-        in_center, in_scale = np.zeros(X.shape[2]), np.ones(X.shape[2])
+    center, scale = _scaler_parts(scaler, targets)
+    in_center, in_scale = _scaler_parts(scaler, inputs)
 
-    dtypes = [d for d in ("float32", "int8") if isinstance(report.get(d), Mapping)]
-    dtype = str(report.get("board_dtype") or report.get("dtype") or (dtypes[0] if dtypes else "float32"))
-    err = None
-    entry = report.get(dtype)
-    if isinstance(entry, Mapping) and isinstance(entry.get("max_abs_err"), (int, float)):
-        err = float(entry["max_abs_err"])
-    model_spec = (run_json or {}).get("model_spec", {}) if run_json else {}
-    residual = bool(report.get("residual", model_spec.get("residual", False)))
+    errs: dict[str, np.ndarray] = {}
+    dtypes = report.get("dtypes") if isinstance(report.get("dtypes"), Mapping) else report
+    for name in ("float32", "int8"):
+        entry = dtypes.get(name) if isinstance(dtypes, Mapping) else None
+        if isinstance(entry, Mapping):
+            per = entry.get("max_abs_err_per_target")
+            val = per if isinstance(per, list) and len(per) == len(targets) else [entry.get("max_abs_err")] * len(targets)
+            errs[name] = np.array([np.nan if v is None else float(v) for v in val])
+    dtype = "float32" if "float32" in errs or not errs else next(iter(errs))
+    residual = bool(report.get("residual", False))
     ei = report.get("edge_impulse") or report.get("ei") or {}
     ei = ei if isinstance(ei, Mapping) else {}
-    tii = report.get("target_input_index") or model_spec.get("target_input_index") or ()
+    model = report.get("model") if isinstance(report.get("model"), Mapping) else {}
+    tii = report.get("target_input_index") or model.get("target_input_index") or ()
     embedded = tuple(int(i) for i in (report.get("test_windows") or report.get("embedded_windows") or ()))
     ei_windows = tuple(int(i) for i in (ei.get("windows") or ei.get("test_windows") or ()))
-    expected = Expected(model=str(report["model"]) if isinstance(report.get("model"), str) else None,
-                        window=window, features=n_features, horizon=horizon, targets=len(targets), dtype=None)
+    name = report.get("model_name")
+    expected = Expected(model=str(name) if isinstance(name, str) and name else None,
+                        window=_as_int(report.get("window")) or X.shape[1],
+                        features=_as_int(report.get("features")) or X.shape[2],
+                        horizon=_as_int(report.get("horizon")) or y_host.shape[1], targets=len(targets))
     return Reference(expected=expected, targets=tuple(targets), center=center, scale=scale, X=X, y_host=y_host,
                      in_center=in_center, in_scale=in_scale, embedded=embedded, ei_windows=ei_windows, dtype=dtype,
-                     report_err=err, residual=residual,
+                     report_err=errs, residual=residual,
+                     # The export puts the residual add-back inside the network, so EI prints a level unless told otherwise.
                      ei_output_is_delta=bool(residual and ei.get("residual_in_model") is False),
                      target_input_index=tuple(None if v is None else int(v) for v in tii))
-
-
-def _load_run_json(export_dir: Path, report: Mapping[str, Any]) -> dict | None:
-    for key in ("run_dir", "run"):
-        val = report.get(key)
-        if isinstance(val, str):
-            p = Path(val)
-            p = (p if p.is_absolute() else export_dir / p) / "run.json"
-            if p.is_file():
-                try:
-                    data = json.loads(p.read_text(encoding="utf-8"))
-                    return data if isinstance(data, dict) else None
-                except (ValueError, UnicodeDecodeError):
-                    return None
-    return None
 
 
 # --- comparison -----------------------------------------------------------------------------------------
@@ -664,9 +653,13 @@ class Comparison:
         if self.verdict == "no results":
             return "No board results to compare yet."
         windows = len({(r.k, r.window) for r in self.rows})
-        text = (f"{'Board and host agree' if self.agree else 'Board and host DISAGREE'} on {windows} window(s): "
-                f"max |error| {self.max_abs_err:.6g}, mean {self.mean_abs_err:.6g} "
-                f"(tolerance {', '.join(f'{k} {v:.3g}' for k, v in self.tolerance.items())})")
+        text = f"{'Board and host agree' if self.agree else 'Board and host DISAGREE'} on {windows} window(s): "
+        if self.max_abs_err is not None:
+            mean = "n/a" if self.mean_abs_err is None else f"{self.mean_abs_err:.6g}"
+            text += f"max |error| {self.max_abs_err:.6g}, mean {mean} "
+        else:
+            text += "no value could be matched to a host forecast "
+        text += f"(tolerance {', '.join(f'{k} {v:.3g}' for k, v in self.tolerance.items())})"
         if self.timing_us:
             t = self.timing_us
             text += f"; inference {t['min'] / 1000:.3g} / {t['median'] / 1000:.3g} / {t['max'] / 1000:.3g} ms (min / median / max)"

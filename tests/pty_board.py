@@ -21,7 +21,7 @@ Handler = Callable[["PtyBoard", str], None]
 
 
 class PtyBoard:
-    def __init__(self, handler: Handler | None = None, boot: bytes = b"") -> None:
+    def __init__(self, handler: Handler | None = None) -> None:
         self.master, self._slave = os.openpty()
         self.path = os.ttyname(self._slave)
         self.handler = handler
@@ -29,8 +29,6 @@ class PtyBoard:
         self._stop = threading.Event()
         self._closed = False
         self._lock = threading.Lock()
-        if boot:
-            self.write(boot)
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 

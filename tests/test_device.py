@@ -416,8 +416,9 @@ def test_compare_flags_missing_wrong_length_and_nan(ref):
 def test_tolerance_uses_export_error_and_dtype(ref):
     assert ref.tolerance("float32")[0] == pytest.approx(20 * 1e-3)
     assert ref.tolerance("int8")[0] == pytest.approx(20 * 0.05)
-    ref.report_err = 0.01
-    assert ref.tolerance("float32")[0] == pytest.approx(20 * 0.01 * 3)
+    ref.report_err = {"float32": np.array([0.05])}  # data units, as report.json gives it
+    assert ref.tolerance("float32")[0] == pytest.approx(0.05 * 3)
+    assert ref.tolerance("int8")[0] == pytest.approx(20 * 0.05)
 
 
 # --- Edge Impulse static-buffer output ------------------------------------------------------------------
@@ -488,15 +489,20 @@ def test_ei_lines_read_from_a_board(pty_boards, boards):
 
 def test_load_reference_from_export_folder(tmp_path):
     ref = make_reference(horizon=2, targets=1)
-    np.savez(tmp_path / "samples.npz", X_test=ref.X.astype(np.float32), y_host=ref.y_host.astype(np.float32))
-    report = {"model": "lstm", "window": 4, "features": ["a", "b"], "horizon": 2, "targets": ["t0"],
+    # the export's shape (core/export.py): windows.npz beside report.json, errors in the target's units
+    np.savez(tmp_path / "windows.npz", X=ref.X.astype(np.float32), y_host_scaled=ref.y_host.astype(np.float32))
+    report = {"model": {"kind": "lstm"}, "model_name": "lstm", "window": 4, "features": 2,
+              "input_columns": ["a", "b"], "horizon": 2, "targets": ["t0"], "residual": False,
               "scaler": {"kind": "minmax", "columns": ["a", "t0", "b"], "center": [-5.0, 10.0, 5.0],
                          "scale": [2.0, 20.0, 30.0]},
-              "float32": {"max_abs_err": 2e-7}, "test_windows": [1, 3, 4]}
+              "dtypes": {"float32": {"max_abs_err": 2e-7, "max_abs_err_per_target": [2e-7]},
+                         "int8": {"max_abs_err": 0.4, "max_abs_err_per_target": [0.4]}},
+              "test_windows": [1, 3, 4]}
     (tmp_path / "report.json").write_text(json.dumps(report))
     loaded = load_reference(tmp_path)
     assert loaded.expected == Expected("lstm", 4, 2, 2, 1, None)
     assert loaded.embedded == (1, 3, 4) and loaded.targets == ("t0",)
+    assert loaded.tolerance("int8")[0] == pytest.approx(1.2) and loaded.tolerance("float32")[0] == pytest.approx(0.02)
     np.testing.assert_allclose(loaded.host_units(0), ref.host_units(0), rtol=1e-6)
     np.testing.assert_allclose(loaded.window_units(0), ref.window_units(0), rtol=1e-6)
 
@@ -508,5 +514,5 @@ def test_load_reference_bad_folders(tmp_path):
     with pytest.raises(StudioError, match="not readable JSON"):
         load_reference(tmp_path)
     (tmp_path / "report.json").write_text(json.dumps({"window": 4, "scaler": {"columns": [], "center": [], "scale": []}}))
-    with pytest.raises(StudioError, match="No samples.npz"):
+    with pytest.raises(StudioError, match="No test windows"):
         load_reference(tmp_path)

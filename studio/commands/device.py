@@ -1,0 +1,156 @@
+"""Read the board's forecasts over serial and compare them with the host's.
+
+Connects to PORT (a device path, or a pyserial URL such as socket://HOST:PORT), reads the board's ready
+line, runs its self-test (T) and, with --windows N, sends N test windows with P. With --export the answers
+are compared with the host's forecasts in the data's units, and the ready line is checked against the
+export. --listen reads an Edge Impulse static-buffer sketch's output instead; --transcript reads that
+output from a file. Exit status: 0 when board and host agree (or there is nothing to compare), 1 when
+they disagree, 2 on bad input or a connection problem.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from core.config import DEFAULTS, HELP
+from core.device import Board, Comparison, compare, compare_ei, ei_readings, list_ports, load_reference, parse_transcript
+from core.errors import StudioError
+
+CFG = DEFAULTS["device"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", default=None, help=HELP.get("device.port"))
+    p.add_argument("--baud", type=int, default=CFG["baud"], help=HELP.get("device.baud"))
+    p.add_argument("--export", default=None, metavar="EXPORT_DIR",
+                   help="the export the board was flashed from: its host forecasts are the reference")
+    p.add_argument("--windows", type=int, default=0, metavar="N",
+                   help="also send the first N test windows of the export with P (needs --export)")
+    p.add_argument("--no-self-test", action="store_true", help="skip the board's built-in test windows (T)")
+    p.add_argument("--listen", type=float, default=None, metavar="SECONDS",
+                   help="send nothing; read an Edge Impulse static-buffer sketch's output for this long")
+    p.add_argument("--transcript", default=None, metavar="FILE",
+                   help="compare a saved Edge Impulse serial-monitor transcript instead of a live board (needs --export)")
+    p.add_argument("--timeout", type=float, default=CFG["answer_timeout_s"],
+                   help=f"seconds to wait for each answer line (default {CFG['answer_timeout_s']:g})")
+    p.add_argument("--list", action="store_true", help="list the serial ports (a XIAO ESP32S3 first) and exit")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _table(cmp: Comparison) -> str:
+    head = f"{'window':>6} {'k':>4} {'step':>4} {'target':<14} {'board':>14} {'host':>14} {'|error|':>11}  ok"
+    lines = [head, "-" * len(head)]
+    for r in cmp.rows:
+        win = "-" if r.window is None else str(r.window)
+        host = "-" if r.host is None else f"{r.host:.7g}"
+        err = "-" if r.abs_err is None else f"{r.abs_err:.3g}"
+        lines.append(f"{win:>6} {r.k:>4} {r.step:>4} {r.target[:14]:<14} {r.board:>14.7g} {host:>14} {err:>11}  "
+                     f"{'yes' if r.ok else 'NO'}")
+    return "\n".join(lines)
+
+
+def _emit(args: argparse.Namespace, payload: dict, cmp: Comparison | None, extra: list[str]) -> int:
+    if args.json:
+        if cmp is not None:
+            payload["comparison"] = cmp.to_dict()
+        print(json.dumps(_clean(payload), indent=2, allow_nan=False))
+    else:
+        for line in extra:
+            print(line)
+        if cmp is not None:
+            if cmp.rows:
+                print(_table(cmp))
+            for problem in cmp.problems:
+                print(f"problem: {problem}")
+            print(cmp.summary())
+    return 1 if cmp is not None and cmp.verdict == "disagree" else 0
+
+
+def _clean(obj):
+    """NaN/inf are not JSON; a board that printed them shows as null."""
+    if isinstance(obj, float):
+        return obj if obj == obj and abs(obj) != float("inf") else None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list:
+        ports = list_ports()
+        if args.json:
+            print(json.dumps([p.__dict__ for p in ports], indent=2))
+        else:
+            print("\n".join(p.label for p in ports) or "no serial ports found")
+        return 0
+    if args.windows < 0:
+        raise StudioError("--windows must be 0 or more.", "Give the number of test windows to send, e.g. --windows 5.")
+    if args.timeout <= 0 or (args.listen is not None and args.listen <= 0):
+        raise StudioError("--timeout and --listen must be positive numbers of seconds.", "For example --timeout 10.")
+    ref = load_reference(args.export) if args.export else None
+    if args.windows and ref is None:
+        raise StudioError("--windows needs --export: the test windows come from the export.",
+                          "Add --export EXPORT_DIR (the folder the Export step wrote).")
+
+    if args.transcript:
+        if ref is None:
+            raise StudioError("--transcript needs --export to convert the values back to the data's units.",
+                              "Add --export EXPORT_DIR.")
+        try:
+            text = Path(args.transcript).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise StudioError(f"Cannot read the transcript {args.transcript} ({exc.strerror or exc}).",
+                              "Check the file name.") from None
+        readings = ei_readings(parse_transcript(text))
+        if not readings:
+            raise StudioError(f"{args.transcript} holds no Edge Impulse predictions (no 'Predictions:' / '  value: ...' lines).",
+                              "Save the serial monitor's output of the static-buffer sketch and try again.")
+        cmp = compare_ei(readings, ref)
+        return _emit(args, _clean({"source": args.transcript, "readings": len(readings)}), cmp,
+                     [f"{len(readings)} Edge Impulse reading(s) from {args.transcript}"])
+
+    if not args.port:
+        raise StudioError("No --port was given.", "Run `python -m studio device --list` to see the ports, "
+                                                   "or use the path `python -m studio emulate` printed.")
+    with Board(args.port, args.baud, expected=ref.expected if ref else None) as board:
+        if args.listen is not None:
+            time.sleep(args.listen)
+            if board.error is not None:
+                raise board.error
+            readings = ei_readings(board.records())
+            if board.unreadable and not readings:
+                raise board.unreadable_error()
+            if not readings:
+                raise StudioError(f"No Edge Impulse predictions were printed on {args.port} within {args.listen:g} s.",
+                                  "Check that the static-buffer sketch is uploaded and the baud rate is 115200, "
+                                  "or listen for longer (it prints one reading every few seconds).")
+            cmp = compare_ei(readings, ref) if ref else None
+            payload = {"port": args.port, "readings": [{"values": r.values,
+                                                        "inference_ms": r.timing.inference_ms if r.timing else None}
+                                                       for r in readings]}
+            extra = [f"{len(readings)} Edge Impulse reading(s) on {args.port}"]
+            if cmp is None:
+                extra += [f"  {r.values}" for r in readings]
+            return _emit(args, _clean(payload), cmp, extra)
+
+        ready = board.ready(timeout=min(args.timeout, CFG["ready_timeout_s"]))
+        extra = [f"board: model={ready.model} window={ready.window} features={ready.features} horizon={ready.horizon} "
+                 f"targets={ready.targets} dtype={ready.dtype} arena={ready.arena} on {args.port}"]
+        results = [] if args.no_self_test else board.self_test(timeout=args.timeout)
+        pairs = []
+        for i in range(min(args.windows, ref.n_windows if ref else 0)):
+            pairs.append((i, board.predict(ref.window_units(i), timeout=args.timeout)))
+        payload = {"port": args.port, "ready": ready.__dict__,
+                   "self_test": [r.__dict__ for r in results], "windows": [{"window": i, **r.__dict__} for i, r in pairs]}
+        if ref is None:
+            for r in results:
+                extra.append(f"k={r.k} us={r.us} y={','.join(f'{v:.7g}' for v in r.y)}")
+            extra.append("No --export given, so there is nothing to compare with; the board's answers are shown as read.")
+            return _emit(args, _clean(payload), None, extra)
+        cmp = compare([*results, *pairs], ref, dtype=ready.dtype)
+        return _emit(args, _clean(payload), cmp, extra)
