@@ -62,6 +62,8 @@ DEFAULTS: dict[str, dict] = {
         "tolerance_factor": 3.0,
         "windows": 5,
         "poll_s": 0.5,
+        # bundle.json (windows and host forecasts as text) is small; a bigger one is not ours.
+        "max_bundle_json_bytes": 50_000_000,
     },
 }
 

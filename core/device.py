@@ -13,6 +13,7 @@ import statistics
 import sys
 import threading
 import time
+import zipfile
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -460,6 +461,13 @@ class Board:
 
 # --- host reference -----------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Embedded:
+    """The test windows a firmware bundle holds, in self-test order, with the host's forecasts (data units)."""
+    indices: tuple[int, ...]      # which of the run's test windows
+    host: np.ndarray              # (n, horizon, targets)
+
+
 @dataclass
 class Reference:
     """What the host computed, in a form the comparison can use without the dataset or the model.
@@ -484,6 +492,28 @@ class Reference:
     residual: bool = False
     ei_output_is_delta: bool = False       # True when the EI model predicts the change and the host must add it back
     target_input_index: tuple[int | None, ...] = ()
+    bundles: dict[str, Embedded] = field(default_factory=dict)   # per dtype, from the bundle's bundle.json
+    export_dir: Path | None = None
+
+    def embedded_for(self, dtype: str | None) -> Embedded | None:
+        """What the board's self-test runs: the bundle for its dtype; any bundle of this export holds the same
+        host forecasts, so one of another dtype serves too. Without a bundle zip, the firmware module picks them."""
+        dtype = dtype or self.dtype
+        if dtype in self.bundles:
+            return self.bundles[dtype]
+        if self.bundles:
+            return next(iter(self.bundles.values()))
+        if self.export_dir is not None:
+            try:
+                from core import firmware
+
+                spec = firmware.load_bundle_spec(self.export_dir, dtype)
+                self.bundles[dtype] = Embedded(tuple(int(i) for i in spec.test_indices),
+                                               np.asarray(spec.host_predictions, dtype=np.float64))
+                return self.bundles[dtype]
+            except Exception:  # no firmware module or no bundle possible: fall back to ref.embedded / identity
+                return None
+        return None
 
     @property
     def n_windows(self) -> int:
@@ -608,7 +638,8 @@ def load_reference(export_dir: str | Path) -> Reference:
     tii = report.get("target_input_index") or model.get("target_input_index") or ()
     embedded = tuple(int(i) for i in (report.get("test_windows") or report.get("embedded_windows") or ()))
     ei_windows = tuple(int(i) for i in (ei.get("windows") or ei.get("test_windows") or ()))
-    name = report.get("model_name")
+    bundles = _read_bundles(export_dir)
+    name = report.get("model_name") or next((b["model"] for b in bundles.values() if isinstance(b.get("model"), str)), None)
     expected = Expected(model=str(name) if isinstance(name, str) and name else None,
                         window=_as_int(report.get("window")) or X.shape[1],
                         features=_as_int(report.get("features")) or X.shape[2],
@@ -618,7 +649,36 @@ def load_reference(export_dir: str | Path) -> Reference:
                      report_err=errs, residual=residual,
                      # The export puts the residual add-back inside the network, so EI prints a level unless told otherwise.
                      ei_output_is_delta=bool(residual and ei.get("residual_in_model") is False),
-                     target_input_index=tuple(None if v is None else int(v) for v in tii))
+                     target_input_index=tuple(None if v is None else int(v) for v in tii),
+                     bundles={d: _embedded(b, len(targets)) for d, b in bundles.items() if _embedded(b, len(targets))},
+                     export_dir=export_dir)
+
+
+def _read_bundles(export_dir: Path) -> dict[str, dict]:
+    """bundle.json from each firmware bundle zip in the export (what was flashed: its windows and host forecasts)."""
+    out: dict[str, dict] = {}
+    for path in sorted(export_dir.glob("*.zip")):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = [n for n in zf.namelist() if n.endswith("/bundle.json") or n == "bundle.json"]
+                if not names or zf.getinfo(names[0]).file_size > CFG["max_bundle_json_bytes"]:
+                    continue
+                data = json.loads(zf.read(names[0]).decode("utf-8"))
+        except (zipfile.BadZipFile, OSError, ValueError, KeyError):
+            continue  # an unrelated or damaged zip (the Edge Impulse library, say) is not a bundle
+        if isinstance(data, dict) and isinstance(data.get("dtype"), str):
+            out[data["dtype"]] = data
+    return out
+
+
+def _embedded(bundle: Mapping[str, Any], n_targets: int) -> Embedded | None:
+    try:
+        idx = tuple(int(i) for i in bundle["test_indices"])
+        host = np.asarray(bundle["host_predictions"], dtype=np.float64)
+        host = host.reshape(len(idx), -1, n_targets)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return Embedded(idx, host)
 
 
 # --- comparison -----------------------------------------------------------------------------------------
@@ -709,35 +769,42 @@ def compare(board: Sequence[Result] | Sequence[tuple[int, Result]], ref: Referen
     rows: list[Row] = []
     problems: list[str] = []
     us: list[float] = []
-    pairs: list[tuple[int | None, Result]] = []
+    emb = ref.embedded_for(dtype) if any(isinstance(i, Result) for i in board) else None
+    # (window index, host forecast in data units or None, result)
+    items: list[tuple[int | None, np.ndarray | None, Result]] = []
     for item in board:
         if isinstance(item, Result):
+            if emb is not None:
+                ok = 0 <= item.k < len(emb.indices)
+                items.append((emb.indices[item.k] if ok else None, emb.host[item.k] if ok else None, item))
+                continue
             if ref.embedded:
                 idx: int | None = ref.embedded[item.k] if 0 <= item.k < len(ref.embedded) else None
             else:
                 idx = item.k
-            pairs.append((idx, item))
         else:
-            pairs.append((int(item[0]), item[1]))
-    for idx, res in pairs:
+            idx, item = int(item[0]), item[1]
+        host = ref.host_units(idx) if idx is not None and 0 <= idx < ref.n_windows else None
+        items.append((idx, host, item))
+    for idx, host, res in items:
         us.append(res.us)
         if len(res.y) != horizon * n_t:
             problems.append(f"result k={res.k} has {len(res.y)} values, expected {horizon * n_t} "
                             f"(horizon {horizon} x targets {n_t})")
             continue
-        if idx is None or not 0 <= idx < ref.n_windows:
+        if host is None:
             problems.append(f"result k={res.k} names no test window of this run")
             continue
-        host = ref.host_units(idx)
         y = np.asarray(res.y, dtype=np.float64).reshape(horizon, n_t)
         for s in range(horizon):
             for j, name in enumerate(ref.targets):
                 err = abs(float(y[s, j]) - float(host[s, j]))
                 ok = bool(np.isfinite(err) and err <= tol_arr[j])
                 rows.append(Row(idx, res.k, s, name, float(y[s, j]), float(host[s, j]), err, ok))
-    ks = {res.k for _, res in pairs if res.k >= 0}
-    if ref.embedded and ks:
-        missing = [k for k in range(len(ref.embedded)) if k not in ks]
+    ks = {res.k for _, _, res in items if res.k >= 0}
+    n_embedded = len(emb.indices) if emb is not None else len(ref.embedded)
+    if n_embedded and ks:
+        missing = [k for k in range(n_embedded) if k not in ks]
         if missing:
             problems.append(f"no result for embedded window(s) k={', '.join(map(str, missing))}")
     return _finish(rows, tol, us, problems)

@@ -516,3 +516,28 @@ def test_load_reference_bad_folders(tmp_path):
     (tmp_path / "report.json").write_text(json.dumps({"window": 4, "scaler": {"columns": [], "center": [], "scale": []}}))
     with pytest.raises(StudioError, match="No test windows"):
         load_reference(tmp_path)
+
+
+def test_self_test_matched_through_the_bundle_manifest(tmp_path, pty_boards, boards):
+    """The bundle zip's bundle.json says which test windows the firmware holds; those host forecasts are the
+    reference for T, whatever order the windows were picked in."""
+    import zipfile
+
+    ref = make_reference(n=8, embedded=(6, 0, 3))
+    np.savez(tmp_path / "windows.npz", X=ref.X.astype(np.float32), y_host_scaled=ref.y_host.astype(np.float32))
+    report = {"window": 4, "features": 2, "input_columns": ["a", "b"], "horizon": 2, "targets": ["t0"],
+              "scaler": {"columns": ["a", "b", "t0"], "center": [*ref.in_center, 10.0], "scale": [*ref.in_scale, 20.0]}}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    manifest = {"model": "lstm", "dtype": "int8", "test_indices": [6, 0, 3],
+                "host_predictions": [ref.host_units(i).tolist() for i in (6, 0, 3)]}
+    with zipfile.ZipFile(tmp_path / "forecast_studio_lstm_int8.zip", "w") as zf:
+        zf.writestr("forecast_studio_lstm_int8/bundle.json", json.dumps(manifest))
+    (tmp_path / "ei_library.zip").write_bytes(b"not a zip at all")  # ignored, not a bundle
+    loaded = load_reference(tmp_path)
+    assert loaded.expected.model == "lstm" and loaded.embedded_for("int8").indices == (6, 0, 3)
+    board = boards(pty_boards(firmware(ref)).path, expected=loaded.expected)
+    ready = board.ready(timeout=T)
+    cmp = compare(board.self_test(timeout=T), loaded, dtype=ready.dtype)
+    assert cmp.agree and [r.window for r in cmp.rows[::2]] == [6, 0, 3]
+    # the float32 board holds the same windows: the int8 bundle's host forecasts serve it too
+    assert compare(board.self_test(timeout=T), loaded, dtype="float32").agree
