@@ -148,12 +148,12 @@ class SplitSpec:
     val_end: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("train_end", "val_end"):
+        for name in ("train_end", "val_end"):  # kept as text so the split saves as plain JSON
             value = getattr(self, name)
+            if isinstance(value, np.datetime64):
+                value = pd.Timestamp(value)
             if value is not None and not isinstance(value, str):
-                object.__setattr__(self, name, str(pd.Timestamp(value).isoformat()
-                                                   if isinstance(value, (pd.Timestamp, np.datetime64)) or hasattr(value, "isoformat")
-                                                   else value))
+                object.__setattr__(self, name, value.isoformat() if hasattr(value, "isoformat") else str(value))
         object.__setattr__(self, "train", float(self.train))
         object.__setattr__(self, "val", float(self.val))
 
@@ -340,7 +340,10 @@ def _count(lo: int, hi: int, span: int, stride: int) -> int:
 # -------------------------------------------------------------------------------------- validation
 
 def _column_values(dataset: Dataset, name: str) -> np.ndarray:
-    return dataset.frame[name].to_numpy(dtype=np.float64, copy=False)
+    col = dataset.frame[name]
+    if col.dtype == np.float64:  # the Dataset contract: a view, no copy
+        return col.to_numpy(copy=False)
+    return col.to_numpy(dtype=np.float64, na_value=np.nan)  # nullable integers and the like
 
 
 def validate(dataset: Dataset, spec: WindowSpec, split: SplitSpec = SplitSpec(),
@@ -822,8 +825,11 @@ def default_spec(dataset: Dataset, targets: tuple[str, ...] | None = None) -> Wi
     """The first varying column as target, every varying numeric column as input, and a window that fits."""
     frame = dataset.frame
     # A column constant over the whole data would only be refused by validate(); leave it out up front.
-    cols = tuple(c for c in dataset.numeric_columns
-                 if len(frame) and np.nanmax(_column_values(dataset, c)) > np.nanmin(_column_values(dataset, c)))
+    def varies(c: str) -> bool:
+        values = frame[c].dropna()
+        return len(values) > 0 and values.max() > values.min()
+
+    cols = tuple(c for c in dataset.numeric_columns if varies(c))
     cols = cols or tuple(dataset.numeric_columns)
     targets = targets or cols[:1]
     window, horizon = _F["window"], _F["horizon"]

@@ -124,3 +124,30 @@ def test_step_indexed_and_daily_data(freq):
         at.multiselect(key="feat.calendar").set_value(["dow"]).run()
         assert not at.error
         assert at.session_state["fs.window_spec"].calendar == ("dow",)
+
+
+def _weather_sample() -> Dataset:
+    """The bundled weather CSV read with plain pandas (the Data step's own loader is tested on its own)."""
+    raw = pd.read_csv(Path(PAGE).parent.parent / "sample_data" / "weather.csv")
+    index = pd.DatetimeIndex(pd.to_datetime(raw.pop("time"), utc=True).dt.tz_localize(None), name="time")
+    frame = raw.select_dtypes("number").astype("float64").set_axis(index).sort_index()
+    frame = frame[~frame.index.duplicated()].asfreq("h").interpolate()
+    return Dataset("weather.csv", frame, freq="h", time_col="time", excluded={"summary": "text"}, fingerprint="weather")
+
+
+def test_through_the_app_shell_on_the_weather_sample():
+    at = AppTest.from_file(str(Path(PAGE).parent.parent / "studio" / "app.py"), default_timeout=60)
+    at.session_state["fs.dataset"] = _weather_sample()
+    at.run()
+    at.switch_page("../pages/2_features.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == ["Features"]
+    assert not at.error
+    assert "X: (n_windows, 24, 7) = 168 values per forecast; y: (n_windows, 1, 1)" in _texts(at.markdown)
+    box = at.selectbox(key="feat.preset")
+    box.set_value(next(o for o in box.options if o.startswith("1 week → next hour"))).run()
+    at.multiselect(key="feat.calendar").set_value(["hour", "doy"]).run()
+    assert not at.exception and not at.error
+    assert "X: (n_windows, 168, 11) = 1,848 values per forecast" in _texts(at.markdown)
+    assert at.session_state["fs.windows"].count("test") > 1000
+    assert "summary (text)" in _texts(at.caption)
