@@ -1,0 +1,608 @@
+"""Export: a trained run -> TFLite float32 and int8 files, proven on the TensorFlow Lite Micro runtime.
+
+``export_run(run, out_dir)`` builds the batch-1 export model (``core.models.build_tf_keras``: LSTM as
+the fused UNIDIRECTIONAL_SEQUENCE_LSTM op, GRU and SimpleRNN unrolled, the residual add in the
+graph), converts it in a child process (``core.export_worker``: a converter crash must not take the
+studio down), and then runs the run's test windows through the TFLM kernels the board uses,
+comparing them with the host's predictions in the targets' own units. The arena each model needs is
+found by bisection on the same runtime. An op TFLM lacks, or a float32 error above
+``DEFAULTS["export"]["float_tolerance"]`` of the target's range, fails the export and nothing is written.
+
+The export directory (written atomically) holds ``model_float32.tflite``, ``model_int8.tflite``,
+``windows.npz`` (the verified windows: scaled inputs, host and TFLM outputs, for the firmware bundle
+and the emulator) and ``report.json``. The firmware bundle is added afterwards by
+``core.firmware.render_bundle(export_dir)``; the page and the CLI call it.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import importlib.util
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from core.config import DEFAULTS
+from core.errors import StudioError
+from core.files import atomic_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+FORMAT_VERSION = 1
+DTYPES = ("float32", "int8")
+MODEL_FILES = {"float32": "model_float32.tflite", "int8": "model_int8.tflite"}
+REPORT = "report.json"
+WINDOWS = "windows.npz"
+
+Progress = Callable[[float, str], None]
+
+
+def _cfg(key: str) -> Any:
+    return DEFAULTS["export"][key]
+
+
+# ----------------------------------------------------------------------------- report
+
+
+@dataclass
+class ExportReport:
+    """What ``report.json`` holds (SPEC / ARCHITECTURE shape) plus where it was written."""
+
+    out_dir: str
+    model: dict
+    model_label: str
+    window: int
+    features: int
+    input_columns: list[str]
+    horizon: int
+    targets: list[str]
+    scaler: dict
+    residual: bool
+    dtypes: dict[str, dict]
+    budget: dict
+    warnings: list[str] = field(default_factory=list)
+    verified_on: str = "tflite-micro"
+    windows_checked: int = 0
+    run_dir: str = ""
+    seconds: float = 0.0
+    created: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        # The per-dtype entries also sit at the top level, as SPEC's report.json shows them.
+        for name, entry in self.dtypes.items():
+            d[name] = entry
+        return _clean(d)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ExportReport":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def path(self, dtype: str) -> Path:
+        return Path(self.out_dir) / self.dtypes[dtype]["path"]
+
+    def summary_lines(self) -> list[str]:
+        """A short human summary (the CLI's stdout, the page's caption)."""
+        lines = [f"{self.model_label}: window {self.window} x {self.features} features -> "
+                 f"{self.horizon} step(s) x {len(self.targets)} target(s) ({', '.join(self.targets)})"]
+        for name, e in self.dtypes.items():
+            arena = f"arena {e['arena_bytes']:,} B" if e.get("arena_bytes") else "arena not measured"
+            lines.append(f"{name:>8}: {e['bytes']:,} B, {arena}, max error {_fmt(e['max_abs_err'])} / mean "
+                         f"{_fmt(e['mean_abs_err'])} (target units), ops {', '.join(e['ops'])}")
+        for name, b in (self.budget.get("per_dtype") or {}).items():
+            lat = b.get("latency_ms")
+            if lat is not None:
+                lines.append(f"{name:>8}: estimated {lat:,.0f} ms per forecast on the XIAO ESP32S3 (estimate: {b.get('latency_basis', '')})")
+        lines += [f"warning: {w}" for w in self.warnings]
+        lines.append(f"verified on {self.verified_on} with {self.windows_checked} test windows; written to {self.out_dir}")
+        return lines
+
+
+def _fmt(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.4g}"
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(float(obj)) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def load_report(export_dir: str | Path) -> ExportReport:
+    """Read an export directory's report.json; StudioError when it is not an export."""
+    path = Path(export_dir) / REPORT
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        report = ExportReport.from_dict(d)
+    except FileNotFoundError as e:
+        raise StudioError(f"No export at {export_dir} (report.json is missing).",
+                          "Export the run first (Export page or `python -m studio export`).") from e
+    except (ValueError, TypeError) as e:
+        raise StudioError(f"The export at {export_dir} is damaged: report.json is unreadable ({e}).",
+                          "Export the run again.") from e
+    report.out_dir = str(Path(export_dir))
+    return report
+
+
+# ----------------------------------------------------------------------------- quantisation
+
+
+def quantize(x: np.ndarray, quant: dict) -> np.ndarray:
+    """Float values -> int8 with the tensor's scale and zero point (round half away, then clip)."""
+    q = np.round(np.asarray(x, dtype=np.float64) / quant["scale"]) + quant["zero_point"]
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def dequantize(q: np.ndarray, quant: dict) -> np.ndarray:
+    return ((np.asarray(q, dtype=np.float64) - quant["zero_point"]) * quant["scale"]).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- the TFLM runtime
+
+
+def tflm_available() -> bool:
+    """The tflite-micro wheel exists for Linux x86-64 only; elsewhere verification uses TFLite."""
+    return importlib.util.find_spec("tflite_micro") is not None
+
+
+def _worker_env(legacy_keras: bool = False) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if legacy_keras:
+        env["TF_USE_LEGACY_KERAS"] = "1"
+    # The worker's TensorFlow must not grab a GPU the studio may be training on.
+    env.setdefault("CUDA_VISIBLE_DEVICES", "")
+    return env
+
+
+class TflmRuntime:
+    """The TFLM interpreter in a child process (``core.export_worker tflm``), restarted when it crashes.
+
+    TFLM's allocator segfaults for some too-small arenas instead of raising, and probing arenas is the
+    whole point of bisection, so the studio's own process never loads a model into TFLM.
+    """
+
+    def __init__(self, model_path: Path) -> None:
+        self.model_path = Path(model_path)
+        self.crashes = 0
+        self._proc: subprocess.Popen | None = None
+
+    def _start(self) -> None:
+        self._proc = subprocess.Popen([sys.executable, "-m", "core.export_worker", "tflm"], cwd=ROOT,
+                                      env=_worker_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        ok, msg = self._ask(f"load {self.model_path}")
+        if not ok:
+            raise StudioError(f"The TFLM runtime could not read the model ({msg}).", "Export the run again.")
+
+    def _ask(self, line: str, timeout: float | None = None) -> tuple[bool, str]:
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        timer = None
+        if timeout:
+            # A hung kernel must not hang the export: kill the server, which reads as a crash.
+            timer = threading.Timer(timeout, proc.kill)
+            timer.start()
+        try:
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+            answer = proc.stdout.readline()
+        except (BrokenPipeError, OSError):
+            answer = ""
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if not answer:  # the server died on this command
+            self.crashes += 1
+            self.close()
+            return False, "crashed"
+        answer = answer.strip()
+        return answer.startswith("ok"), answer.partition(" ")[2]
+
+    def ask(self, line: str, timeout: float | None = None) -> tuple[bool, str]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+        return self._ask(line, timeout)
+
+    def allocates(self, arena: int) -> tuple[bool, str]:
+        return self.ask(f"alloc {int(arena)}")
+
+    def recorded_bytes(self) -> int | None:
+        ok, msg = self.ask("recorded")
+        return int(msg) if ok and msg.isdigit() else None
+
+    def run(self, arena: int, X: np.ndarray, timeout: float) -> np.ndarray:
+        with tempfile.TemporaryDirectory(prefix="fs-tflm-") as tmp:
+            src, dst = Path(tmp) / "in.npy", Path(tmp) / "out.npy"
+            np.save(src, np.ascontiguousarray(X), allow_pickle=False)
+            ok, msg = self.ask(f"run {int(arena)} {src} {dst}", timeout=timeout)
+            if not ok:
+                raise StudioError(f"The model failed on the TFLM runtime with a {arena:,}-byte arena ({msg}).",
+                                  "This model cannot be trusted on the board; try another model kind or fewer units.")
+            return np.load(dst, allow_pickle=False)
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(Exception):
+            if proc.poll() is None:
+                proc.stdin.write("quit\n")
+                proc.stdin.flush()
+                proc.wait(2)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    def __enter__(self) -> "TflmRuntime":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+_MISSING_OP_HINTS = ("Didn't find op", "Failed to get registration", "unsupported", "not supported", "Unsupported")
+
+
+def find_arena(rt: TflmRuntime) -> dict:
+    """Smallest arena (16-byte steps) with which TFLM allocates the model, by bisection.
+
+    Returns ``{"measured": N, "recorded": R}``: N is the smallest size that allocated, R what the
+    recording allocator reported at a generous size (the starting hint). Raises StudioError when no
+    arena up to ``max_arena_bytes`` works, naming a missing op when that is the reason.
+    """
+    step = 16
+    limit = int(_cfg("max_arena_bytes"))
+    size = max(64 * 1024, 10 * rt.model_path.stat().st_size)
+    ok, msg = rt.allocates(min(size, limit))
+    while not ok and size < limit:
+        if any(h in msg for h in _MISSING_OP_HINTS):
+            break
+        size = min(size * 4, limit)
+        ok, msg = rt.allocates(size)
+    if not ok:
+        if any(h in msg for h in _MISSING_OP_HINTS):
+            raise StudioError(f"The board's runtime (TensorFlow Lite Micro) cannot run this model: {msg}.",
+                              "Choose LSTM, GRU, SimpleRNN or Dense on the Model page; nothing was exported.")
+        raise StudioError(f"The model does not fit even a {limit // (1024 * 1024)} MB arena on the TFLM runtime ({msg}).",
+                          "Use fewer units or layers, or a shorter window.")
+    recorded = rt.recorded_bytes()
+    hi = size
+    lo = 0  # invariant: lo fails (0 trivially), hi allocates
+    if recorded:
+        guess = -(-recorded // step) * step
+        ok, _ = rt.allocates(guess)
+        if ok:
+            hi = guess
+            # Start the search just below the recorder's figure: the real need is close to it.
+            low = (guess * 3 // 4) // step * step
+            ok_low, _ = rt.allocates(low)
+            if ok_low:
+                hi = low
+            else:
+                lo = low
+        else:
+            lo = guess
+    while hi - lo > step:
+        mid = (lo + hi) // 2 // step * step
+        if mid <= lo:
+            mid = lo + step
+        ok, _ = rt.allocates(mid)
+        if ok:
+            hi = mid
+        else:
+            lo = mid
+    return {"measured": int(hi), "recorded": int(recorded) if recorded else None}
+
+
+def arena_with_margin(measured: int) -> tuple[int, int]:
+    """(reported arena, margin): measured + max(fixed, fraction) margin, rounded up to 16 bytes.
+
+    The measurement is on the x86-64 runtime (8-byte pointers); the ESP32's 4-byte pointers need a
+    little less, and the margin covers the arena buffer's alignment and ESP-NN kernel scratch.
+    """
+    margin = max(int(_cfg("arena_margin_bytes")), int(math.ceil(measured * float(_cfg("arena_margin_fraction")))))
+    total = -(-(measured + margin) // 16) * 16
+    return total, total - measured
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def _load(run: Any):
+    from core.runs import Run, load_run
+
+    if isinstance(run, (str, Path)):
+        return load_run(run)
+    if not isinstance(run, Run):
+        raise StudioError("There is no trained run to export.", "Train a model first (Train page or `python -m studio train`).")
+    return run
+
+
+def _check_run(run: Any, int8: bool) -> None:
+    if not run.weights:
+        raise StudioError("This run has no trained weights.", "Train the model first (Train page or `python -m studio train`).")
+    s = run.samples
+    missing = [k for k in ("X_test", "y_host") + (("X_rep",) if int8 else ()) if k not in s or len(s[k]) == 0]
+    if missing:
+        raise StudioError(f"The run has no {', '.join(missing)} windows to check the export with.",
+                          "Train the model again so the run saves its sample windows.")
+    spec = run.model_spec
+    if s["X_test"].shape[1:] != (spec.window, spec.n_inputs):
+        raise StudioError(f"The run's test windows {s['X_test'].shape[1:]} do not fit the model "
+                          f"({spec.window}, {spec.n_inputs}).", "Train the model again.")
+    for key in ("X_test", "y_host") + (("X_rep",) if int8 else ()):
+        if not np.all(np.isfinite(s[key])):
+            raise StudioError(f"The run's {key} windows contain NaN or infinite values.",
+                              "Fill the gaps on the Data page and train again.")
+    if int8:
+        rep = np.asarray(s["X_rep"], dtype=np.float64)
+        if float(np.ptp(rep)) <= 1e-12 * max(1.0, float(np.max(np.abs(rep)))):
+            raise StudioError("int8 needs varied calibration windows, but every training window holds the same constant "
+                              "value, so there is no range to quantise.",
+                              "Export float32 only (turn int8 off), or train on data that changes over time.")
+
+
+def _target_range(run: Any, y_host: np.ndarray) -> np.ndarray:
+    """Per target, the span of values the model is judged on (actuals and host forecasts, data units)."""
+    targets = list(run.window_spec.targets)
+    parts = [y_host.reshape(-1, len(targets))]
+    if "y_test" in run.samples and len(run.samples["y_test"]):
+        parts.append(run.scaler.inverse(run.samples["y_test"], targets).reshape(-1, len(targets)))
+    span = np.ptp(np.concatenate(parts), axis=0).astype(np.float64)
+    fallback = np.abs(np.asarray(run.scaler.scale)[[list(run.scaler.columns).index(t) for t in targets]])
+    return np.where(span > 0, span, np.where(fallback > 0, fallback, 1.0))
+
+
+# ----------------------------------------------------------------------------- conversion
+
+
+def _convert(run: Any, jobdir: Path, int8: bool, progress: Progress) -> dict:
+    spec = run.model_spec
+    check = min(len(run.samples["X_test"]), int(_cfg("keras2_check_windows")))
+    (jobdir / "job.json").write_text(json.dumps({"spec": spec.to_dict(), "int8": bool(int8)}))
+    np.savez(jobdir / "weights.npz", **{f"w{i}": np.asarray(w, np.float32) for i, w in enumerate(run.weights)})
+    np.savez(jobdir / "check.npz", X=np.asarray(run.samples["X_test"][:check], np.float32),
+             y=np.asarray(run.samples["y_host"][:check], np.float32))
+    if int8:
+        rep = np.asarray(run.samples["X_rep"], np.float32)[: int(_cfg("rep_windows"))]
+        np.save(jobdir / "rep.npy", rep, allow_pickle=False)
+    progress(0.05, "Converting to TensorFlow Lite" + (" (float32 and int8)" if int8 else " (float32)"))
+    log = jobdir / "worker.log"
+    timeout = float(_cfg("convert_timeout_s"))
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "core.export_worker", "convert", str(jobdir)], cwd=ROOT,
+                                env=_worker_env(legacy_keras=True), stdout=fh, stderr=subprocess.STDOUT)
+        try:
+            rc = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise StudioError(f"Converting the model took longer than {timeout:.0f} s and was stopped.",
+                              "Use fewer units, layers or a shorter window; nothing was exported.") from None
+        except BaseException:  # Ctrl-C or a page rerun: never leave a converter running behind us
+            proc.kill()
+            proc.wait()
+            raise
+    status = json.loads((jobdir / "status.json").read_text()) if (jobdir / "status.json").exists() else {}
+    if rc != 0:
+        step = "int8" if "float32" in status else "float32"
+        if rc < 0:
+            try:
+                name = signal.Signals(-rc).name
+            except ValueError:
+                name = f"signal {-rc}"
+            what = f"crashed ({name})"
+        else:
+            lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.startswith("WORKER-ERROR")]
+            what = f"failed: {lines[-1][len('WORKER-ERROR '):][:500]}" if lines else f"failed (exit status {rc})"
+        fix = ("Export float32 only (turn int8 off); the float32 model converts." if step == "int8"
+               else "Try another model kind (LSTM, GRU, SimpleRNN or Dense) or fewer units; nothing was exported.")
+        raise StudioError(f"The TensorFlow Lite converter {what} while making the {step} model.", fix)
+    return status
+
+
+# ----------------------------------------------------------------------------- verification
+
+
+def _verify_tflm(model_path: Path, X: np.ndarray, timeout: float) -> tuple[np.ndarray, dict]:
+    with TflmRuntime(model_path) as rt:
+        arena = find_arena(rt)
+        reported, margin = arena_with_margin(arena["measured"])
+        out = rt.run(reported, X, timeout=timeout)
+        below = arena["measured"] - int(_cfg("arena_check_below_bytes"))
+        below_fails = not rt.allocates(below)[0]
+        arena.update({"reported": reported, "margin": margin, "below_checked": below,
+                      "below_fails": below_fails, "reported_runs": True, "probe_crashes": rt.crashes})
+    if not below_fails:
+        raise StudioError(f"The arena measurement is unstable: {below:,} bytes allocated although bisection found "
+                          f"{arena['measured']:,} bytes to be the least.", "Export again; if it repeats, report it with the run.")
+    return out, arena
+
+
+def _verify_tflite(model_path: Path, X: np.ndarray, timeout: float) -> np.ndarray:
+    with tempfile.TemporaryDirectory(prefix="fs-tflite-") as tmp:
+        src, dst = Path(tmp) / "in.npy", Path(tmp) / "out.npy"
+        np.save(src, np.ascontiguousarray(X), allow_pickle=False)
+        try:
+            res = subprocess.run([sys.executable, "-m", "core.export_worker", "tflite", str(src), str(dst), str(model_path)],
+                                 cwd=ROOT, env=_worker_env(), capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise StudioError("Checking the model on TensorFlow Lite took too long.", "Use a smaller model.") from None
+        if res.returncode != 0:
+            tail = (res.stderr or "").strip().splitlines()[-1:] or [f"exit {res.returncode}"]
+            raise StudioError(f"The exported model failed on TensorFlow Lite's interpreter ({tail[0][:300]}).",
+                              "Try another model kind or fewer units; nothing was exported.")
+        return np.load(dst, allow_pickle=False)
+
+
+def _errors(y: np.ndarray, y_host: np.ndarray) -> dict:
+    diff = np.abs(y.astype(np.float64) - y_host.astype(np.float64))
+    return {"max_abs_err": float(diff.max()) if diff.size else 0.0,
+            "mean_abs_err": float(diff.mean()) if diff.size else 0.0,
+            "max_abs_err_per_target": diff.reshape(-1, diff.shape[-1]).max(axis=0).tolist() if diff.size else []}
+
+
+# ----------------------------------------------------------------------------- budget
+
+
+def _budget(spec: Any, entries: dict[str, dict]) -> tuple[dict, list[str]]:
+    from core import budget as budget_mod
+
+    per, warnings = {}, []
+    for name, e in entries.items():
+        b = budget_mod.estimate(spec, model_bytes=e["bytes"], arena_bytes=e.get("arena_bytes") or 0, dtype=name)
+        d = b.to_dict() if hasattr(b, "to_dict") else asdict(b)
+        per[name] = d
+        for w in d.get("warnings") or []:
+            warnings.append(f"{name}: {w}")
+    board = getattr(budget_mod, "XIAO_ESP32S3", None)
+    board_d = board.to_dict() if hasattr(board, "to_dict") else (asdict(board) if board is not None else {})
+    return {"board": board_d, "per_dtype": per}, warnings
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def _guard_out_dir(out_dir: Path, run_dir: Path | None) -> None:
+    """Refuse to replace a folder that is not an export: the export swaps the whole directory."""
+    out = out_dir.resolve()
+    if run_dir is not None and out == Path(run_dir).resolve():
+        raise StudioError("The export folder is the run folder itself.", "Choose another --out folder, e.g. RUN_DIR/export.")
+    if out.exists() and not out.is_dir():
+        raise StudioError(f"{out_dir} exists and is a file.", "Choose a folder name for the export.")
+    if out.is_dir() and any(out.iterdir()) and not (out / REPORT).exists():
+        raise StudioError(f"{out_dir} already holds files that are not an export; exporting would replace them.",
+                          "Choose a new or empty folder for the export.")
+
+
+def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progress | None = None) -> ExportReport:
+    """Convert, verify on TFLM, and write the export directory atomically; returns the report.
+
+    ``run``: a ``core.runs.Run`` or its directory. ``progress(fraction, message)`` is called as the
+    steps go. Raises StudioError (and writes nothing) on any failure a user can act on.
+    """
+    t0 = time.perf_counter()
+    say: Progress = progress or (lambda f, m: None)
+    run = _load(run)
+    out_dir = Path(out_dir)
+    _guard_out_dir(out_dir, getattr(run, "run_dir", None))
+    _check_run(run, int8)
+    spec = run.model_spec
+    targets = list(run.window_spec.targets)
+    X = np.asarray(run.samples["X_test"], np.float32)[: int(_cfg("verify_windows"))]
+    y_host_scaled = np.asarray(run.samples["y_host"], np.float32)[: len(X)]
+    y_host = run.scaler.inverse(y_host_scaled, targets).astype(np.float64)
+    span = _target_range(run, y_host)
+    use_tflm = tflm_available()
+    timeout = float(_cfg("verify_timeout_s"))
+    warnings: list[str] = []
+    if not use_tflm:
+        warnings.append("tflite-micro is not installed on this machine (it is published for Linux x86-64 only): the "
+                        "models were checked with TensorFlow Lite's interpreter instead, and the arena was not measured.")
+
+    jobdir = Path(tempfile.mkdtemp(prefix="fs-export-"))
+    try:
+        status = _convert(run, jobdir, int8, say)
+        if "keras2_max_abs_err_scaled" in status:
+            k2 = float(status["keras2_max_abs_err_scaled"])
+            if k2 > float(_cfg("float_tolerance")):
+                raise StudioError(f"The export model disagrees with the trained model before conversion "
+                                  f"(max {k2:.3g} in scaled units).", "Train the run again; its weights do not fit the export graph.")
+        entries: dict[str, dict] = {}
+        outputs: dict[str, np.ndarray] = {}
+        dtypes = ["float32", "int8"] if int8 else ["float32"]
+        for i, name in enumerate(dtypes):
+            info = status[name]
+            path = jobdir / MODEL_FILES[name]
+            in_q, out_q = info["inputs"][0]["quant"], info["outputs"][0]["quant"]
+            base = 0.35 + 0.55 * i / len(dtypes)
+            say(base, f"Checking the {name} model on the " + ("TFLM runtime (finding the arena)" if use_tflm else "TFLite interpreter"))
+            Xin = quantize(X, in_q) if name == "int8" else X
+            if use_tflm:
+                raw, arena = _verify_tflm(path, Xin, timeout)
+            else:
+                raw, arena = _verify_tflite(path, Xin, timeout), None
+            raw = raw.reshape(len(X), spec.horizon, spec.n_targets)
+            y_scaled = dequantize(raw, out_q) if name == "int8" else raw.astype(np.float32)
+            y = run.scaler.inverse(y_scaled, targets).astype(np.float64)
+            outputs[name] = y
+            err = _errors(y, y_host)
+            entries[name] = {
+                "path": MODEL_FILES[name], "bytes": path.stat().st_size, "ops": info["ops"],
+                "arena_bytes": arena["reported"] if arena else None,
+                "arena_measured_bytes": arena["measured"] if arena else None,
+                "arena_margin_bytes": arena["margin"] if arena else None,
+                "arena_check": ({"reported_runs": arena["reported_runs"], "below_bytes": arena["below_checked"],
+                                 "below_fails": arena["below_fails"], "recorder_bytes": arena["recorded"]} if arena else None),
+                **err,
+                "error_fraction_of_range": float(np.max(np.asarray(err["max_abs_err_per_target"]) / span)) if len(X) else 0.0,
+                "input_quant": in_q if name == "int8" else None,
+                "output_quant": out_q if name == "int8" else None,
+                "input_shape": info["inputs"][0]["shape"], "output_shape": info["outputs"][0]["shape"],
+                "convert_seconds": info.get("convert_s"),
+            }
+            say(base + 0.5 * 0.55 / len(dtypes), f"{name}: max error {_fmt(err['max_abs_err'])} in the target's units")
+        f_frac = entries["float32"]["error_fraction_of_range"]
+        if f_frac > float(_cfg("float_tolerance")):
+            raise StudioError(f"The float32 model on the board's runtime differs from the trained model by "
+                              f"{entries['float32']['max_abs_err']:.4g} (that is {f_frac:.2e} of the target's range; "
+                              f"the limit is {float(_cfg('float_tolerance')):.0e}).",
+                              "Nothing was exported. Report this with the run; another model kind usually converts exactly.")
+        if int8 and entries["int8"]["error_fraction_of_range"] > float(_cfg("int8_warn_fraction")):
+            warnings.append(f"int8 differs from the trained model by up to {entries['int8']['max_abs_err']:.4g} "
+                            f"({entries['int8']['error_fraction_of_range']:.1%} of the target's range): prefer float32 "
+                            f"on the board unless memory forces int8.")
+        say(0.92, "Estimating the device budget")
+        budget, budget_warnings = _budget(spec, entries)
+        warnings += budget_warnings
+
+        report = ExportReport(
+            out_dir=str(out_dir), model=spec.to_dict(), model_label=spec.label, window=spec.window,
+            features=spec.n_inputs, input_columns=list(run.window_spec.input_columns), horizon=spec.horizon,
+            targets=targets, scaler=run.scaler.to_dict(), residual=bool(spec.residual), dtypes=entries,
+            budget=budget, warnings=warnings, verified_on="tflite-micro" if use_tflm else "tflite-interpreter",
+            windows_checked=int(len(X)), run_dir=str(getattr(run, "run_dir", "")),
+            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+        say(0.96, "Writing the export folder")
+        with atomic_dir(out_dir) as tmp:
+            for name in dtypes:
+                shutil.copyfile(jobdir / MODEL_FILES[name], tmp / MODEL_FILES[name])
+            arrays = {"X": X, "y_host_scaled": y_host_scaled, "y_host": y_host.astype(np.float32)}
+            if "y_test" in run.samples:
+                arrays["y_true"] = run.scaler.inverse(np.asarray(run.samples["y_test"][: len(X)]), targets).astype(np.float32)
+            if "t_test" in run.samples:
+                arrays["t"] = np.asarray(run.samples["t_test"][: len(X)])
+            for name, y in outputs.items():
+                arrays[f"y_{name}"] = y.astype(np.float32)
+            np.savez(tmp / WINDOWS, **arrays)
+            report.seconds = time.perf_counter() - t0
+            (tmp / REPORT).write_text(json.dumps(report.to_dict(), indent=2))
+        say(1.0, f"Exported in {report.seconds:.1f} s")
+        return report
+    finally:
+        shutil.rmtree(jobdir, ignore_errors=True)

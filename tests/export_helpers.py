@@ -1,0 +1,83 @@
+"""Small trained-run directories for the export tests and the export benchmark.
+
+A run here is a real ``core.runs.Run`` (saved and re-read through ``load_run``) whose weights are the
+backend's own seeded initialisation, or a few quick epochs when ``fit_epochs`` is given: export has
+to reproduce whatever the host model computes, trained or not, so random weights test it as hard.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def series(n: int, n_features: int, seed: int = 0) -> np.ndarray:
+    """Smooth, varied columns (daily-like cycle, trend, noise) in data units far from [0, 1]."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n, dtype=np.float64)
+    cols = []
+    for j in range(n_features):
+        cols.append(20 + 8 * j + (5 + j) * np.sin(2 * np.pi * t / (24 + 5 * j)) + 0.01 * t + rng.normal(0, 0.3, n))
+    return np.stack(cols, axis=1)
+
+
+def make_run(run_dir: Path, kind: str = "lstm", backend: str = "keras", window: int = 12, n_features: int = 3,
+             units: int = 8, horizon: int = 1, n_targets: int = 1, residual: bool = False, layers: int = 1,
+             seed: int = 0, rows: int = 600, constant: bool = False, fit_epochs: int = 0, n_rep: int = 64,
+             n_test: int = 24):
+    """Write a run directory and return the re-loaded ``Run``."""
+    from core.models import ModelSpec, build_keras, build_torch, canonical_weights
+    from core.runs import Run, load_run
+    from core.training import TrainConfig
+    from core.windows import Scaler, SplitSpec, WindowSpec
+
+    names = [f"c{j}" for j in range(n_features)]
+    data = np.full((rows, n_features), 3.5) if constant else series(rows, n_features, seed)
+    targets = tuple(names[:n_targets])
+    wspec = WindowSpec(targets=targets, features=tuple(names), window=window, horizon=horizon)
+    train_rows = int(rows * 0.7)
+    scaler = Scaler.fit({c: data[:train_rows, j] for j, c in enumerate(names)}, kind="minmax")
+    scaled = scaler.transform(data, names).astype(np.float32)
+    tgt = scaled[:, :n_targets]
+    starts = np.arange(rows - window - horizon + 1)
+    X = np.stack([scaled[s:s + window] for s in starts])
+    Y = np.stack([tgt[s + window:s + window + horizon] for s in starts])
+    cut = train_rows - window - horizon
+    X_train, Y_train = X[:cut], Y[:cut]
+    X_test, Y_test = X[train_rows:], Y[train_rows:]
+
+    spec = ModelSpec(kind=kind, units=units, layers=layers, backend=backend, residual=residual, window=window,
+                     n_inputs=n_features, horizon=horizon, n_targets=n_targets,
+                     target_input_index=wspec.target_input_index).validate()
+    if backend == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+        model = build_torch(spec)
+        if fit_epochs:
+            opt = torch.optim.Adam(model.parameters(), 1e-2)
+            xb, yb = torch.from_numpy(X_train), torch.from_numpy(Y_train)
+            for _ in range(fit_epochs):
+                opt.zero_grad()
+                loss = torch.mean((model(xb) - yb) ** 2)
+                loss.backward()
+                opt.step()
+    else:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+        model = build_keras(spec)
+        if fit_epochs:
+            model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+            model.fit(X_train, Y_train, epochs=fit_epochs, batch_size=64, verbose=0)
+    weights = canonical_weights(model)
+    rep = np.linspace(0, len(X_train) - 1, min(n_rep, len(X_train))).round().astype(int)
+    test = np.linspace(0, len(X_test) - 1, min(n_test, len(X_test))).round().astype(int)
+    run = Run(run_dir=Path(run_dir), dataset={"name": "synthetic"}, window_spec=wspec, split=SplitSpec(),
+              scaler=scaler, model_spec=spec, train_config=TrainConfig(epochs=max(1, fit_epochs)), weights=weights,
+              history=[], metrics={}, samples={}, info={"status": "done"})
+    run.samples = {"X_rep": np.ascontiguousarray(X_train[rep]), "X_test": np.ascontiguousarray(X_test[test]),
+                   "y_test": np.ascontiguousarray(Y_test[test])}
+    run.samples["y_host"] = run.predict(run.samples["X_test"])
+    run.save(run_dir)
+    return load_run(run_dir)
