@@ -17,7 +17,7 @@ import zipfile
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import serial
@@ -208,6 +208,7 @@ class Board:
         self._error: StudioError | None = None
         self._stop = threading.Event()
         self._write_lock = threading.Lock()
+        self._closers: list[Callable[[], None]] = []
         self._add("info", f"connected to {port} at {baud} baud")
         self._thread = threading.Thread(target=self._read_loop, name=f"board-reader:{port}", daemon=True)
         self._thread.start()
@@ -439,6 +440,10 @@ class Board:
                 raise StudioError("The board restarted while computing a forecast.",
                                   "Check its power and cable, then send the window again.")
 
+    def on_close(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` when this connection closes (the page stops the emulator it started this way)."""
+        self._closers.append(fn)
+
     def close(self) -> None:
         if self._stop.is_set():
             return
@@ -448,6 +453,11 @@ class Board:
         except Exception:  # closing a vanished port can fail; it is closed either way
             pass
         self._thread.join(timeout=2)
+        for fn in self._closers:
+            try:
+                fn()
+            except Exception as exc:  # one failing closer must not keep the others (or the port) open
+                self._add("error", f"while closing: {exc}")
         self._add("info", "disconnected")
         with self._cond:
             self._cond.notify_all()
@@ -457,6 +467,39 @@ class Board:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Task:
+    """One board command run off the UI thread, so the page keeps drawing the live log while a slow board answers.
+
+    Every Board wait has a deadline, so the thread always ends; ``result``/``error`` are read when ``done``.
+    """
+
+    def __init__(self, name: str, fn: Callable[[], Any]) -> None:
+        self.name = name
+        self.result: Any = None
+        self.error: StudioError | None = None
+        self.started = time.monotonic()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(fn,), name=f"board-task:{name}", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        try:
+            self.result = fn()
+        except StudioError as err:
+            self.error = err
+        except Exception as exc:  # never lose a failure in a thread: the page shows it as a message
+            self.error = StudioError(f"{self.name} failed: {type(exc).__name__}: {exc}.", "Try again, or reconnect.")
+        finally:
+            self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._done.wait(timeout)
 
 
 # --- host reference -----------------------------------------------------------------------------------

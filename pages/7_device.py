@@ -1,0 +1,266 @@
+"""Device step: find the board, read its forecasts back, and compare them with the host's.
+
+Thin by design: core.device owns the port, the reader thread, the protocol and the comparison. Board
+commands run as core.device.Task threads, so a slow or silent board never freezes the page; a fragment
+polls the live log and picks up finished tasks.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.config import DEFAULTS, HELP
+from core.device import (Board, Comparison, Reference, Task, compare, compare_ei, ei_readings, list_ports,
+                         load_reference, parse_transcript)
+from core.errors import StudioError
+from studio import state, ui
+
+CFG = DEFAULTS["device"]
+OTHER = "Other: type a port or URL"
+EMULATED = "Emulated XIAO (no hardware)"
+SERIAL = "Serial port"
+
+try:  # the emulator is its own stage (issue F); without it the page still reads real boards
+    from core.emulator import Emulator
+except ImportError:
+    Emulator = None
+
+st.title("Device")
+st.caption("Find the board, read its forecasts back, and compare them with what the host computed.")
+
+export_dir = state.get("export_dir")
+ref: Reference | None = None
+if export_dir is None:
+    st.info("No export yet, so there is nothing to compare with: finish the **Export** step for that. "
+            "You can still connect to a board here and read its log.")
+else:
+    cache = st.session_state.get("device.ref")
+    if cache is not None and cache[0] == str(export_dir):
+        ref = cache[1]
+    else:
+        try:
+            ref = load_reference(export_dir)
+            st.session_state["device.ref"] = (str(export_dir), ref)
+        except StudioError as err:
+            ui.show_error(err)
+
+board: Board | None = state.get("board")
+
+
+def _connect(port: str, baud: int, emulated: bool) -> None:
+    """Open the port (starting the emulator first when asked) and ask for the ready line in the background."""
+    emulator = None
+    if emulated:
+        if Emulator is None or export_dir is None:
+            raise StudioError("The emulated XIAO needs an export and the emulator module.", "Finish the Export step first.")
+        emulator = Emulator(export_dir)
+        port = emulator.start()
+    try:
+        new = Board(port, baud, expected=ref.expected if ref else None)
+    except Exception:
+        if emulator is not None:
+            emulator.stop()
+        raise
+    if emulator is not None:
+        new.on_close(emulator.stop)
+    st.session_state["device.last"] = {"port": port, "baud": baud, "emulated": emulated}
+    state.put("board", new)
+    st.session_state["device.task"] = Task("Reading the ready line", lambda: new.ready(CFG["ready_timeout_s"]))
+
+
+def _disconnect() -> None:
+    old = state.get("board")
+    if old is not None:
+        old.close()
+    state.pop("board")
+    st.session_state.pop("device.task", None)
+
+
+# --- connection ------------------------------------------------------------------------------------------
+if board is None:
+    kinds = [SERIAL] + ([EMULATED] if Emulator is not None else [])
+    kind = st.radio("Board", kinds, horizontal=True, key="device.kind", help=HELP.get("device.emulated"),
+                    disabled=len(kinds) == 1)
+    if Emulator is None:
+        st.caption("The emulated XIAO is not available in this installation.")
+    emulated = kind == EMULATED
+    c1, c2 = st.columns([3, 1])
+    port = ""
+    if not emulated:
+        ports = list_ports()
+        labels = [p.label for p in ports] + [OTHER]
+        choice = c1.selectbox("Port", labels, key="device.port_choice", help=HELP.get("device.port"))
+        if choice == OTHER:
+            port = c1.text_input("Port or URL", key="device.port_text", placeholder="/dev/ttyACM0, COM3, socket://HOST:PORT")
+        else:
+            port = ports[labels.index(choice)].device
+        if not any(p.is_xiao for p in ports):
+            c1.caption("No XIAO ESP32S3 found by its USB ids. Plug it in with a data cable, or type its port.")
+    elif export_dir is None:
+        c1.warning("The emulated XIAO runs the exported model: finish the Export step first.")
+    baud = c2.selectbox("Baud rate", CFG["bauds"], key="device.baud", help=HELP.get("device.baud"))
+    if st.button("Connect", type="primary", key="device.connect", disabled=emulated and export_dir is None):
+        try:
+            _connect(port, int(baud), emulated)
+            st.rerun()
+        except StudioError as err:
+            ui.show_error(err)
+else:
+    c1, c2, c3 = st.columns([4, 1, 1])
+    c1.markdown(f"**Connected to** `{board.port}` at {board.baud} baud")
+    if c2.button("Disconnect", key="device.disconnect"):
+        _disconnect()
+        st.rerun()
+    if c3.button("Reconnect", key="device.reconnect", help="Close and open the port again (after unplugging, say)."):
+        last = st.session_state.get("device.last") or {"port": board.port, "baud": board.baud, "emulated": False}
+        _disconnect()
+        try:
+            _connect(last["port"], last["baud"], last["emulated"])
+        except StudioError as err:
+            st.session_state["device.connect_error"] = str(err)
+        st.rerun()
+
+if st.session_state.get("device.connect_error"):
+    st.error(st.session_state.pop("device.connect_error"))
+
+
+# --- commands -------------------------------------------------------------------------------------------
+def _self_test(b: Board, r: Reference | None):
+    results = b.self_test()
+    dtype = b.ready_info.dtype if b.ready_info else None
+    return results, (compare(results, r, dtype=dtype) if r else None)
+
+
+def _send(b: Board, r: Reference, picks: list[int]):
+    pairs = [(i, b.predict(r.window_units(i))) for i in picks]
+    dtype = b.ready_info.dtype if b.ready_info else None
+    return pairs, compare(pairs, r, dtype=dtype)
+
+
+task: Task | None = st.session_state.get("device.task")
+busy = task is not None and not task.done
+if board is not None:
+    c1, c2, c3 = st.columns(3)
+    if c1.button("Ask for the ready line (I)", key="device.ready", disabled=busy):
+        st.session_state["device.task"] = Task("Reading the ready line", lambda: board.ready(CFG["ready_timeout_s"]))
+        st.rerun()
+    if c2.button("Run the self-test (T)", key="device.self_test", disabled=busy, help=HELP.get("device.self_test")):
+        st.session_state["device.task"] = Task("Self-test", lambda: _self_test(board, ref))
+        st.rerun()
+    if ref is not None:
+        n = ref.n_windows
+        picks = st.multiselect("Test windows to send", list(range(n)), default=list(range(min(CFG["windows"], n))),
+                               key="device.picks", help=HELP.get("device.windows"))
+        if c3.button("Send windows (P)", key="device.send", disabled=busy or not picks):
+            st.session_state["device.task"] = Task(f"Sending {len(picks)} window(s)", lambda: _send(board, ref, list(picks)))
+            st.rerun()
+
+
+@st.fragment(run_every=CFG["poll_s"])
+def live() -> None:
+    b: Board | None = state.get("board")
+    t: Task | None = st.session_state.get("device.task")
+    if t is not None and t.done:
+        st.session_state.pop("device.task")
+        if t.error is not None:
+            st.session_state["device.task_error"] = str(t.error)
+        else:
+            st.session_state["device.task_result"] = (t.name, t.result)
+        st.rerun()  # the whole page redraws with the result and the buttons enabled again
+    if b is None:
+        return
+    if b.error is not None:
+        st.error(f"{b.error} Use **Reconnect** when it is back.")
+    elif b.unreadable:
+        st.warning(str(b.unreadable_error()))
+    if t is not None:
+        st.info(f"{t.name}: waiting for the board…")
+    if b.ready_info is not None:
+        r = b.ready_info
+        st.caption(f"Board: model {r.model}, window {r.window} × {r.features} features → {r.horizon} step(s) × "
+                   f"{r.targets} target(s), {r.dtype}, arena {r.arena:,} B")
+    st.code(b.log_text(last=200) or "(nothing received yet)", language=None)
+
+
+if board is not None:
+    live()
+
+if st.session_state.get("device.task_error"):
+    st.error(st.session_state.pop("device.task_error"))
+
+
+# --- results --------------------------------------------------------------------------------------------
+def show_comparison(cmp: Comparison, title: str) -> None:
+    st.subheader(title)
+    if cmp.verdict == "agree":
+        st.success(cmp.summary())
+    elif cmp.verdict == "disagree":
+        st.error(cmp.summary())
+    else:
+        st.info(cmp.summary())
+    for problem in cmp.problems:
+        st.warning(problem)
+    cols = st.columns(5)
+    cols[0].metric("Max |error|", "–" if cmp.max_abs_err is None else f"{cmp.max_abs_err:.4g}")
+    cols[1].metric("Mean |error|", "–" if cmp.mean_abs_err is None else f"{cmp.mean_abs_err:.4g}")
+    t = cmp.timing_us or {}
+    for col, key in zip(cols[2:], ("min", "median", "max")):
+        col.metric(f"Inference {key}", f"{t[key] / 1000:.4g} ms" if key in t else "–")
+    frame = cmp.to_frame()
+    if frame.empty:
+        return
+    x = [f"w{'?' if w != w or w is None else int(w)}·s{s}" for w, s in zip(frame["window"], frame["step"])]
+    fig = go.Figure()
+    for target in frame["target"].unique():
+        m = frame["target"] == target
+        xs = [x[i] for i in range(len(x)) if m.iloc[i]]
+        fig.add_scatter(x=xs, y=frame.loc[m, "host"], mode="markers", name=f"host · {target}",
+                        marker={"symbol": "circle-open", "size": 12})
+        fig.add_scatter(x=xs, y=frame.loc[m, "board"], mode="markers", name=f"board · {target}", marker={"size": 7})
+    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="test window · step",
+                      yaxis_title="forecast (data units)")
+    st.plotly_chart(fig, width="stretch", key=f"device.chart.{title}")
+    st.dataframe(frame, hide_index=True, width="stretch")
+
+
+done = st.session_state.get("device.task_result")
+if done is not None:
+    name, result = done
+    if name == "Reading the ready line" and result is not None:
+        st.success(f"The board is ready: model {result.model}, {result.dtype}.")
+    elif isinstance(result, tuple) and len(result) == 2:
+        answers, cmp = result
+        if cmp is not None:
+            show_comparison(cmp, "Board vs host")
+        else:
+            st.subheader("Board answers")
+            st.dataframe([{"k": r.k, "us": r.us, "y": ", ".join(f"{v:.7g}" for v in r.y)} for r in answers],
+                         hide_index=True)
+            st.caption("No export to compare with: these are the board's numbers as read.")
+
+
+# --- Edge Impulse static-buffer sketch -------------------------------------------------------------------
+with st.expander("Edge Impulse static-buffer sketch", expanded=False):
+    st.caption(HELP.get("device.transcript", ""))
+    if ref is None:
+        st.info("Comparing Edge Impulse values needs the export (its scaler and the host's forecasts).")
+    else:
+        if board is not None and st.button("Compare what the board printed", key="device.ei_live"):
+            readings = ei_readings(board.records())
+            if readings:
+                st.session_state["device.ei"] = compare_ei(readings, ref)
+            else:
+                st.warning("No Edge Impulse predictions in the log yet (Timing / Predictions / value lines).")
+        text = st.text_area("Or paste a serial-monitor transcript", key="device.ei_text", height=140,
+                            placeholder="Timing: DSP 0 ms, inference 2024 ms, anomaly 0 ms\nPredictions:\n  value: 0.36065")
+        if st.button("Compare the transcript", key="device.ei_compare", disabled=not text.strip()):
+            readings = ei_readings(parse_transcript(text))
+            if readings:
+                st.session_state["device.ei"] = compare_ei(readings, ref)
+            else:
+                st.warning("The transcript holds no Edge Impulse predictions (a '  value: …' line under 'Predictions:').")
+        ei_cmp = st.session_state.get("device.ei")
+        if ei_cmp is not None:
+            show_comparison(ei_cmp, "Edge Impulse vs host")

@@ -1,0 +1,158 @@
+"""The Device page under Streamlit's AppTest, talking to scripted boards on real pseudo-terminals."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import DEFAULTS
+from core.protocol import Expected
+from tests.pty_board import PtyBoard, firmware, make_reference, ready_line, wait_until
+from tests.test_cli_device import _ei_text, write_export
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = str(ROOT / "pages" / "7_device.py")
+OTHER = "Other: type a port or URL"
+
+
+@pytest.fixture(autouse=True)
+def _fast(monkeypatch, tmp_path):
+    monkeypatch.setenv("FS_WORKDIR_ROOT", str(tmp_path / "sessions"))
+    # real boards get seconds; the scripted ones answer at once or never
+    monkeypatch.setitem(DEFAULTS["device"], "ready_timeout_s", 0.6)
+    monkeypatch.setitem(DEFAULTS["device"], "answer_timeout_s", 0.6)
+
+
+@pytest.fixture
+def ptys():
+    made: list[PtyBoard] = []
+
+    def make(handler=None) -> PtyBoard:
+        b = PtyBoard(handler)
+        made.append(b)
+        return b
+
+    yield made, make
+    for b in made:
+        b.close()
+
+
+def _texts(at) -> str:
+    parts = [e.value for e in at.markdown] + [e.value for e in at.caption] + [e.value for e in at.info]
+    parts += [e.value for e in at.success] + [e.value for e in at.warning] + [e.value for e in at.error]
+    parts += [e.value for e in at.code]
+    return "\n".join(str(p) for p in parts)
+
+
+def _close(at) -> None:
+    board = at.session_state["fs.board"] if "fs.board" in at.session_state else None
+    if board is not None:
+        board.close()
+
+
+def _connect(at, port: str) -> AppTest:
+    at.selectbox(key="device.port_choice").select(OTHER).run()
+    at.text_input(key="device.port_text").input(port).run()
+    return at.button(key="device.connect").click().run()
+
+
+def _settle(at, cond, timeout: float = 3.0) -> AppTest:
+    """Rerun the page until ``cond(at)``: AppTest does not fire the fragment's timer, so poll by hand."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        if cond(at):
+            return at
+        time.sleep(0.05)
+    return at
+
+
+def test_page_renders_without_export():
+    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    assert not at.exception, at.exception
+    assert "No export yet" in _texts(at)
+    assert at.button(key="device.connect") is not None
+    assert OTHER in at.selectbox(key="device.port_choice").options
+
+
+def test_connect_to_loop_url_without_export_shows_log():
+    at = _connect(AppTest.from_file(PAGE, default_timeout=30).run(), "loop://")
+    try:
+        assert not at.exception, at.exception
+        assert at.session_state["fs.board"].port == "loop://"
+        # loop:// echoes the ready request back; no READY arrives, so the page says the board did not answer
+        at = _settle(at, lambda a: "did not answer" in _texts(a))
+        text = _texts(at)
+        assert "> I" in text and "< I" in text and "did not answer the ready request" in text
+        at.button(key="device.disconnect").click().run()
+        assert "fs.board" not in at.session_state
+    finally:
+        _close(at)
+
+
+def test_self_test_and_windows_against_export(tmp_path, ptys):
+    made, make = ptys
+    ref = make_reference()
+    export = write_export(ref, tmp_path / "export")
+    pty = make(firmware(ref))
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.session_state["fs.export_dir"] = str(export)
+    at.run()
+    try:
+        assert not at.exception, at.exception
+        at = _connect(at, pty.path)
+        at = _settle(at, lambda a: "The board is ready" in _texts(a))
+        assert "Board: model lstm, window 4 × 2 features" in _texts(at)
+        at.button(key="device.self_test").click().run()
+        at = _settle(at, lambda a: "Board and host agree" in _texts(a))
+        assert "Board and host agree on 3 window(s)" in _texts(at)
+        assert len(at.get("plotly_chart")) == 1 and at.dataframe[0].value.shape[0] == 6
+        at.multiselect(key="device.picks").set_value([0, 2]).run()
+        at.button(key="device.send").click().run()
+        at = _settle(at, lambda a: "on 2 window(s)" in _texts(a))
+        assert "Board and host agree on 2 window(s)" in _texts(at)
+    finally:
+        _close(at)
+
+
+def test_mismatch_unplug_and_reconnect(tmp_path, ptys):
+    made, make = ptys
+    ref = make_reference()
+    export = write_export(ref, tmp_path / "export")
+    wrong = make(firmware(ref, ready=ready_line(Expected("gru", 8, 2, 2, 1))))
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.session_state["fs.export_dir"] = str(export)
+    at.run()
+    try:
+        at = _settle(_connect(at, wrong.path), lambda a: "different model" in _texts(a))
+        assert "window: board 8, export 4" in _texts(at)
+        # unplug: the page names it and offers to reconnect
+        wrong.unplug()
+        board = at.session_state["fs.board"]
+        assert wait_until(lambda: not board.connected)
+        at.run()
+        assert "disconnected" in _texts(at) and "Reconnect" in _texts(at)
+        at.button(key="device.disconnect").click().run()
+        good = make(firmware(ref))
+        at = _settle(_connect(at, good.path), lambda a: "The board is ready" in _texts(a))
+        assert not at.exception
+    finally:
+        _close(at)
+
+
+def test_edge_impulse_transcript_on_the_page(tmp_path):
+    ref = make_reference(horizon=1, targets=1, embedded=())
+    export = write_export(ref, tmp_path / "export", edge_impulse={"windows": [2]})
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.session_state["fs.export_dir"] = str(export)
+    at.run()
+    at.text_area(key="device.ei_text").input(_ei_text([ref.y_host[2, 0, 0]])).run()
+    at.button(key="device.ei_compare").click().run()
+    assert not at.exception, at.exception
+    assert "Board and host agree on 1 window(s)" in _texts(at)
+    at.text_area(key="device.ei_text").input(_ei_text([42.0])).run()
+    at.button(key="device.ei_compare").click().run()
+    text = _texts(at)
+    assert "DISAGREE" in text and "matches no test window" in text
