@@ -216,15 +216,16 @@ def window_picture() -> go.Figure:
                                pos, pos + spec.window - 1])
     values = frame[show_col].to_numpy()
     x = frame.index
+    half = (x[1] - x[0]) / 2  # shade whole steps, so a one-step horizon is still visible
     fig = go.Figure()
     fig.add_scatter(x=x[rows], y=values[rows], mode="lines", name=show_col, line=dict(color="#9aa0a6"))
     inp = rows[(rows >= pos) & (rows < pos + spec.window)]
     fig.add_scatter(x=x[inp], y=values[inp], mode="lines+markers" if len(inp) <= 200 else "lines",
                     name="inputs (window)", line=dict(color="#1f77b4"), marker=dict(size=4))
-    fig.add_vrect(x0=x[pos], x1=x[pos + spec.window - 1], fillcolor="#1f77b4", opacity=0.12, line_width=0,
+    fig.add_vrect(x0=x[pos] - half, x1=x[pos + spec.window - 1] + half, fillcolor="#1f77b4", opacity=0.12, line_width=0,
                   annotation_text=f"window: {spec.window} steps", annotation_position="top left")
     lab = np.arange(pos + spec.label_start, pos + spec.label_start + spec.horizon)
-    fig.add_vrect(x0=x[lab[0]], x1=x[lab[-1]], fillcolor="#d62728", opacity=0.10, line_width=0,
+    fig.add_vrect(x0=x[lab[0]] - half, x1=x[lab[-1]] + half, fillcolor="#d62728", opacity=0.10, line_width=0,
                   annotation_text=f"horizon: {spec.horizon}", annotation_position="top right")
     if show_col in spec.targets:
         fig.add_scatter(x=x[lab], y=values[lab], mode="markers", name="targets to forecast",
@@ -235,7 +236,7 @@ def window_picture() -> go.Figure:
             fig.add_vrect(x0=x[max(g0, lo)], x1=x[min(g1, hi - 1)], fillcolor="#7f7f7f", opacity=0.12,
                           line_width=0, annotation_text=f"gap before {W.PART_NAMES[part]}",
                           annotation_position="bottom left")
-    fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.15),
+    fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25),
                       xaxis_title=frame.index.name or "step", yaxis_title=f"{show_col} (data units)")
     return fig
 
