@@ -10,7 +10,17 @@ import os
 MAX_UPLOAD_MB = int(os.environ.get("FS_MAX_UPLOAD_MB", "200"))
 
 DEFAULTS: dict[str, dict] = {
-    "data": {},
+    "data": {
+        "sample": "weather",  # loaded when the studio opens with no dataset, so there is data to click through
+        "duplicates": "first", "resample_how": "mean", "fill": "interpolate",
+        # Below this many rows after cleaning there is no series to learn from.
+        "min_rows": 10,
+        # Resampling choices offered on the page (pandas aliases); None keeps the file's own step.
+        "resample_choices": [None, "1min", "5min", "15min", "30min", "h", "3h", "6h", "D", "W", "MS"],
+        # Each chart line draws at most this many points (min-max downsampled), however long the series.
+        "chart_points": 4000,
+        "chart_columns": 3,
+    },
     "features": {
         # The contract's default: one day of hourly data -> the next hour; small enough for the board.
         "window": 24, "horizon": 1, "offset": 0, "stride": 1,
@@ -200,4 +210,24 @@ HELP.update({
                      "logged or put into a download.",
     "export.ei_deploy": "Uploads the model to your Edge Impulse project and builds an Arduino library (Regression, one output).",
     "export.ei_profile": "Asks Edge Impulse for its own RAM, flash and latency estimate on an ESP32.",
+})
+
+HELP.update({
+    "data.source": "Start from a bundled sample, or upload your own CSV (up to the upload limit). "
+                   "Excel files: save them as CSV first.",
+    "data.sample": "weather: two years of hourly readings with 7 features and a text summary (generated). "
+                   "co2: the weekly Mauna Loa CO2 record, 1958-2001, with real gaps (public domain).",
+    "data.delimiter": "The character between fields. Detected from the first rows; change it if the table looks like one wide column.",
+    "data.decimal": "',' for files from locales that write 3,14 (usually with ';' as delimiter).",
+    "data.encoding": "How the text is stored. UTF-8 is the default; Excel on Windows often writes cp1252 (Latin-1).",
+    "data.header": "Whether the first row holds column names.",
+    "data.time_col": "The column with the timestamps. '(row number)' treats rows as evenly spaced steps.",
+    "data.dayfirst": "For dates like 03/04/2021: day-first reads 3 April, month-first reads 4 March.",
+    "data.time_format": "A strftime pattern such as %d.%m.%Y %H:%M, or epoch_s / epoch_ms for Unix times. Empty = detect.",
+    "data.duplicates": "Rows with the same timestamp: keep the first one, or average them.",
+    "data.resample": "Put the series on an even grid at this step (e.g. h = hourly, D = daily). None keeps the file's own step.",
+    "data.resample_how": "How rows falling in one step are combined: mean for readings, sum for counts or rain, last for levels.",
+    "data.fill": "Missing values: interpolate in time, carry the last value forward, or leave them (the later steps then refuse to run).",
+    "data.columns": "Columns to draw. Long series are min-max downsampled so peaks stay visible and the chart stays fast.",
+    "data.separate": "One panel per column, for columns on very different scales.",
 })

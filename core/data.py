@@ -1,0 +1,994 @@
+"""The Data stage: any reasonable CSV in, a clean, sorted, regular numeric series (`Dataset`) out.
+
+How it stays fast on big files: the format (encoding, delimiter, decimal mark, header, time column,
+each column's type) is worked out on the first few hundred KB only; then the whole file is read once
+by Arrow's multi-threaded CSV reader with every column's type fixed in advance, and every later step
+(coercion, sorting, duplicates, gaps, filling) is a vectorised pandas/NumPy/Arrow operation.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import re
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from core.config import DEFAULTS, MAX_UPLOAD_MB
+from core.dataset import ROW_INDEX, Dataset
+from core.errors import StudioError
+
+__all__ = ["CsvOptions", "CleanOptions", "Dataset", "ROW_INDEX", "SAMPLES", "load_dataset", "inspect_csv",
+           "check_upload_size", "DELIMITERS", "ENCODINGS", "RESAMPLE_HOW", "FILL_METHODS", "DUPLICATES"]
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES: dict[str, Path] = {
+    "weather": ROOT / "sample_data" / "weather.csv",
+    "co2": ROOT / "sample_data" / "co2.csv",
+}
+
+DELIMITERS = {",": "comma ,", ";": "semicolon ;", "\t": "tab", "|": "pipe |"}
+ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "cp1252", "latin-1"]
+DUPLICATES = ("first", "mean")
+RESAMPLE_HOW = ("mean", "sum", "last", "min", "max")
+FILL_METHODS = ("interpolate", "ffill", "none")
+
+_CFG = DEFAULTS["data"]
+SAMPLE_BYTES = 256 * 1024  # enough for a few thousand rows of any sane CSV
+SAMPLE_ROWS = 1000
+# Tokens that mean "no value" in exported data; anything else non-numeric in a numeric column is reported.
+NULLS = ["", "NA", "N/A", "n/a", "na", "NaN", "nan", "NAN", "null", "NULL", "None", "none", "#N/A", "#NA",
+         "#VALUE!", "#DIV/0!", "-nan", "-NaN", "?", "-", "--", "—", "–"]
+_NULL_SET = set(NULLS)
+_TIME_HINTS = ("time", "date", "timestamp", "datetime", "dt", "ts", "period", "day", "month", "year", "week",
+               "hour", "zeit", "datum", "fecha", "temps", "data", "epoch", "unix")
+_NUM_DOT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_NUM_COMMA = re.compile(r"^[+-]?(\d+,?\d*|,\d+)([eE][+-]?\d+)?$")
+_NUM_ARROW = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_OFFSET = re.compile(r"(?:[+-]\d{2}:?\d{2}|Z)$")
+# Epoch magnitudes (1973..2100) per unit, for numeric time columns.
+_EPOCH_RANGES = [("s", 1e8, 4.2e9), ("ms", 1e11, 4.2e12), ("us", 1e14, 4.2e15), ("ns", 1e17, 4.2e18)]
+_MAGIC = [(b"PK\x03\x04", "an Excel workbook (.xlsx) or a zip archive"),
+          (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)"),
+          (b"\x1f\x8b", "a gzip-compressed file"),
+          (b"PAR1", "a Parquet file"),
+          (b"%PDF", "a PDF document"),
+          (b"\x89PNG", "a PNG image"),
+          (b"\xff\xd8\xff", "a JPEG image"),
+          (b"SQLite format", "an SQLite database"),
+          (b"{\\rtf", "an RTF document")]
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    """How to read the file; ``None`` means detect. ``time_col=ROW_INDEX`` uses the row number as the time step.
+
+    ``time_format`` is a strftime pattern (``%d.%m.%Y %H:%M``), ``"ISO8601"``, or ``"epoch_s"`` / ``"epoch_ms"``.
+    """
+
+    delimiter: str | None = None
+    decimal: str | None = None
+    encoding: str | None = None
+    header: bool | None = None
+    time_col: str | None = None
+    dayfirst: bool | None = None
+    time_format: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.delimiter is not None and (len(self.delimiter) != 1 or self.delimiter in "\"\r\n"):
+            raise StudioError(f"The delimiter {self.delimiter!r} is not a single separator character.",
+                              "Choose comma, semicolon, tab or pipe, or leave it on Detect.")
+        if self.decimal is not None and self.decimal not in (".", ","):
+            raise StudioError(f"The decimal mark {self.decimal!r} is not supported.", "Choose '.' or ','.")
+        if self.decimal is not None and self.decimal == self.delimiter:
+            raise StudioError("The decimal mark and the delimiter are the same character.",
+                              "Use ';' as delimiter with a decimal comma, or '.' as decimal mark.")
+        if self.encoding is not None:
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                raise StudioError(f"Unknown text encoding {self.encoding!r}.",
+                                  f"Choose one of {', '.join(ENCODINGS)}, or leave it on Detect.") from None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CleanOptions:
+    """What to do with duplicated timestamps, the sampling frequency and missing values."""
+
+    duplicates: str = _CFG.get("duplicates", "first")
+    resample: str | None = None
+    resample_how: str = _CFG.get("resample_how", "mean")
+    fill: str = _CFG.get("fill", "interpolate")
+
+    def __post_init__(self) -> None:
+        if self.duplicates not in DUPLICATES:
+            raise StudioError(f"Unknown duplicate handling {self.duplicates!r}.", "Choose 'first' or 'mean'.")
+        if self.resample_how not in RESAMPLE_HOW:
+            raise StudioError(f"Unknown resampling method {self.resample_how!r}.",
+                              f"Choose one of {', '.join(RESAMPLE_HOW)}.")
+        if self.fill not in FILL_METHODS:
+            raise StudioError(f"Unknown fill method {self.fill!r}.", f"Choose one of {', '.join(FILL_METHODS)}.")
+        if self.resample:
+            try:
+                pd.tseries.frequencies.to_offset(self.resample)
+            except ValueError:
+                raise StudioError(f"{self.resample!r} is not a frequency.",
+                                  "Use a pandas frequency such as 15min, h, 6h, D, W or MS.") from None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------------------------- source
+
+
+@dataclass
+class _Source:
+    name: str
+    size: int
+    head: bytes
+    data: bytes | None = None
+    path: Path | None = None
+
+    def stream(self):
+        return pa.BufferReader(self.data) if self.data is not None else pa.OSFile(str(self.path), "rb")
+
+    def digest(self) -> str:
+        if self.data is not None:
+            return hashlib.sha256(self.data).hexdigest()
+        with open(self.path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def check_upload_size(n_bytes: int, limit_mb: int = MAX_UPLOAD_MB) -> None:
+    """Refuse a file over the studio's upload limit with a message that says how to get under it."""
+    if n_bytes > limit_mb * 1024 * 1024:
+        raise StudioError(f"The file is {n_bytes / 1024 / 1024:,.0f} MB, over the studio's upload limit of {limit_mb} MB.",
+                          "Trim it or resample it to a coarser step before uploading, or start the studio with "
+                          "FS_MAX_UPLOAD_MB set higher.")
+
+
+def _open(source: bytes | bytearray | memoryview | str | Path, name: str | None) -> _Source:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        return _Source(name or "uploaded.csv", len(data), data[:SAMPLE_BYTES], data=data)
+    path = Path(source)
+    if not path.is_file():
+        raise StudioError(f"There is no file at {path}.", "Check the path, or pick a bundled sample.")
+    with open(path, "rb") as fh:
+        head = fh.read(SAMPLE_BYTES)
+    return _Source(name or path.name, path.stat().st_size, head, path=path)
+
+
+def _refuse_non_csv(src: _Source) -> None:
+    head = src.head
+    if not head.strip(b" \t\r\n\x00\xef\xbb\xbf"):
+        raise StudioError(f"The file {src.name} is empty.", "Choose a CSV with a header row and rows of data.")
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            fix = ("In Excel use File > Save As > CSV, then upload the .csv file." if "Excel" in what
+                   else "Unpack it first and upload the CSV inside." if "gzip" in what or "zip" in what
+                   else "Upload the data as a CSV text file.")
+            raise StudioError(f"The file {src.name} is {what}, not a CSV text file.", fix)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return
+    probe = head[:65536]
+    controls = sum(probe.count(bytes([b])) for b in range(32) if b not in (9, 10, 13))
+    if probe.count(b"\x00") or controls > len(probe) * 0.01:
+        raise StudioError(f"The file {src.name} holds binary data, not text.",
+                          "Export the data as CSV (comma- or semicolon-separated text) and upload that.")
+
+
+def _detect_encoding(head: bytes, truncated: bool) -> str:
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    body = head[: head.rfind(b"\n") + 1] if truncated and b"\n" in head else head
+    try:
+        body.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        body.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+# ------------------------------------------------------------------------------------------- detection
+
+
+def _rows(text: str, delimiter: str, limit: int) -> list[list[str]]:
+    out = []
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, quotechar='"')
+    try:
+        for row in reader:
+            if row and any(f.strip() for f in row):
+                out.append(row)
+                if len(out) >= limit:
+                    break
+    except csv.Error:
+        pass  # a stray quote in the sample: judge on the rows read so far
+    return out
+
+
+def _detect_delimiter(text: str) -> tuple[str, float]:
+    """The separator giving the most consistent field count (>1); ties go to the rarer-in-data character."""
+    best, best_score = ",", -1.0
+    for cand in ("\t", ";", "|", ","):  # priority order: a comma is also a decimal mark, so it loses ties
+        rows = _rows(text, cand, 200)
+        if not rows:
+            continue
+        counts = Counter(len(r) for r in rows)
+        mode, hits = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+        if mode < 2:
+            continue
+        score = hits / len(rows)
+        if score > best_score + 0.02:
+            best, best_score = cand, score
+    return best, max(best_score, 0.0)
+
+
+def _is_number(value: str, decimal: str) -> bool:
+    v = value.strip()
+    return bool((_NUM_COMMA if decimal == "," else _NUM_DOT).match(v))
+
+
+def _all_numbers(values: pd.Series, decimal: str) -> bool:
+    return bool(len(values)) and bool(values.str.strip().str.fullmatch((_NUM_COMMA if decimal == "," else _NUM_DOT).pattern).all())
+
+
+def _detect_decimal(rows: list[list[str]], delimiter: str) -> str:
+    comma = dot = 0
+    for row in rows[1:300]:
+        for f in row:
+            f = f.strip()
+            if _NUM_DOT.match(f) and "." in f:
+                dot += 1
+            elif _NUM_COMMA.match(f) and "," in f:
+                comma += 1
+    return "," if comma > dot and delimiter != "," or (delimiter == "," and comma > 2 * dot + 5) else "."
+
+
+def _looks_like_value(value: str, decimal: str) -> bool:
+    v = value.strip()
+    if not v or v in _NULL_SET or _is_number(v, decimal):
+        return True
+    return bool(re.match(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", v))
+
+
+def _unique_names(raw: list[str]) -> tuple[list[str], list[str]]:
+    names, notes, seen = [], [], Counter()
+    for i, name in enumerate(raw):
+        base = name.strip() or f"column_{i + 1}"
+        if not name.strip():
+            notes.append(f"Column {i + 1} has no name; called it '{base}'.")
+        seen[base] += 1
+        final = base if seen[base] == 1 else f"{base}_{seen[base]}"
+        while final in names:
+            seen[base] += 1
+            final = f"{base}_{seen[base]}"
+        if final != base:
+            notes.append(f"Two columns are called '{base}'; renamed the later one to '{final}'.")
+        names.append(final)
+    return names, notes
+
+
+@dataclass
+class _TimeGuess:
+    column: str | None
+    kind: str = "none"  # "string" | "epoch" | "none"
+    fmt: str | None = None  # strftime / "ISO8601" / epoch unit
+    dayfirst: bool | None = None
+    note: str = ""
+
+
+def _parse_times(values: pd.Series, kind: str, fmt: str | None, dayfirst: bool | None = None) -> pd.Series:
+    """Parse to naive UTC datetimes; values that do not parse become NaT."""
+    if kind == "native":
+        return values
+    if kind == "epoch":
+        nums = pd.to_numeric(values, errors="coerce")
+        out = pd.to_datetime(nums, unit=fmt or "s", errors="coerce")
+    else:
+        with np.errstate(all="ignore"):
+            out = pd.to_datetime(values, format=fmt or "ISO8601", errors="coerce", utc=True,
+                                 dayfirst=bool(dayfirst))
+    if getattr(out.dtype, "tz", None) is not None:
+        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+    return out
+
+
+def _epoch_unit(nums: np.ndarray) -> str | None:
+    lo, hi = np.nanmin(nums), np.nanmax(nums)
+    for unit, a, b in _EPOCH_RANGES:
+        if a <= lo and hi <= b:
+            return unit
+    return None
+
+
+def _regularity(times: pd.Series) -> float:
+    """Share of steps equal to the most common step (1.0 for a perfectly regular sample)."""
+    t = times.dropna().sort_values().to_numpy().astype("datetime64[ns]").astype(np.int64)
+    d = np.diff(t)
+    d = d[d > 0]
+    if len(d) == 0:
+        return 0.0
+    _, counts = np.unique(d, return_counts=True)
+    return counts.max() / len(d)
+
+
+def _guess_time(sample: pd.DataFrame, decimal: str, forced: str | None, dayfirst: bool | None,
+                fmt: str | None) -> _TimeGuess:
+    from pandas.tseries.api import guess_datetime_format
+
+    def hinted(name: str) -> bool:
+        low = name.lower()
+        return any(h == low or low.startswith(h) or low.endswith(h) or f" {h}" in low or f"_{h}" in low
+                   or f"{h}_" in low for h in _TIME_HINTS)
+
+    def try_column(name: str, must: bool) -> _TimeGuess | None:
+        raw = sample[name]
+        vals = raw[raw.str.strip().ne("") & ~raw.isin(_NULL_SET)].str.strip()
+        if len(vals) == 0:
+            return None
+        numeric = _all_numbers(vals, decimal)
+        if fmt in ("epoch_s", "epoch_ms"):
+            return _TimeGuess(name, "epoch", fmt.split("_")[1], note=f"'{name}' read as epoch ({fmt[6:]}).")
+        if fmt:
+            parsed = _parse_times(vals, "string", fmt, dayfirst)
+            if parsed.notna().mean() >= 0.9 or must:
+                return _TimeGuess(name, "string", fmt, dayfirst)
+            return None
+        if numeric:
+            nums = pd.to_numeric(vals.str.replace(",", ".", regex=False), errors="coerce").to_numpy(float)
+            unit = _epoch_unit(nums)
+            increasing = bool(np.all(np.diff(nums) >= 0))
+            if unit and (hinted(name) or must or increasing):
+                return _TimeGuess(name, "epoch", unit, note=f"'{name}' holds Unix epoch times in {unit}.")
+            if (hinted(name) or must) and name.lower().startswith("year") and nums.min() >= 1000 and nums.max() < 3000:
+                return _TimeGuess(name, "string", "%Y")
+            if (hinted(name) or must) and vals.str.fullmatch(r"(1|2)\d{3}(0[1-9]|1[0-2])(\d{2})?").all():
+                return _TimeGuess(name, "string", "%Y%m%d" if vals.str.len().eq(8).all() else "%Y%m")
+            return None
+        first = vals.iloc[0]
+        options = []
+        iso = _parse_times(vals, "string", "ISO8601")
+        if iso.notna().mean() >= 0.9:
+            options.append(("ISO8601", None, iso))
+        else:
+            for df in ((dayfirst,) if dayfirst is not None else (False, True)):
+                guess = guess_datetime_format(first, dayfirst=df)
+                if guess and all(g != guess for g, _, _ in options):
+                    parsed = _parse_times(vals, "string", guess)
+                    if parsed.notna().mean() >= 0.9:
+                        options.append((guess, df, parsed))
+        if not options:
+            if must:
+                return _TimeGuess(name, "string", None)
+            return None
+        note = ""
+        if len(options) > 1:  # both day-first and month-first read every date: prefer the regular one
+            options.sort(key=lambda o: (-_regularity(o[2]), o[1] is True))
+            chosen = "day-first" if options[0][1] else "month-first"
+            note = (f"Dates in '{name}' such as '{first}' read both day-first and month-first; took {chosen} "
+                    "because its steps are more regular. Change it under Format if that is wrong.")
+        guess, df, _ = options[0]
+        return _TimeGuess(name, "string", guess, df if guess != "ISO8601" else None, note)
+
+    columns = list(sample.columns)
+    if forced is not None:
+        if forced == ROW_INDEX:
+            return _TimeGuess(None, note="Using the row number as the time step, as chosen.")
+        if forced not in columns:
+            raise StudioError(f"There is no column '{forced}' in this file (columns: {', '.join(columns[:12])}).",
+                              "Pick the time column from the list, or leave it on Detect.")
+        found = try_column(forced, True)
+        if found is None or found.fmt is None:
+            example = sample[forced].iloc[0] if len(sample) else ""
+            raise StudioError(f"Column '{forced}' does not hold dates or times that could be read (e.g. '{example}').",
+                              f"Pick another time column, set its format, or choose '{ROW_INDEX}'.")
+        return found
+    ordered = sorted(columns, key=lambda c: (not hinted(c), columns.index(c)))
+    for name in ordered:
+        found = try_column(name, False)
+        if found is not None:
+            return found
+    return _TimeGuess(None, note="No column holds dates or times that could be read, so the row number is the "
+                                 f"time step. If a column does hold times, pick it (and its format) under Format.")
+
+
+@dataclass
+class _Format:
+    encoding: str
+    delimiter: str
+    decimal: str
+    header: bool
+    skip_rows: int
+    names: list[str]
+    sample: pd.DataFrame  # first rows as text, for typing columns
+    time: _TimeGuess
+    newlines_in_values: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def _detect(src: _Source, opts: CsvOptions) -> _Format:
+    truncated = src.size > len(src.head)
+    encoding = opts.encoding or _detect_encoding(src.head, truncated)
+    head = src.head
+    if truncated:  # cut at the last full line so the sample never ends mid-row or mid-character
+        cut = head.rfind(b"\n")
+        head = head[: cut + 1] if cut > 0 else head
+    try:
+        text = head.decode(encoding, errors="strict" if opts.encoding is None else "replace")
+    except UnicodeDecodeError:
+        text = head.decode("latin-1")
+        encoding = "latin-1"
+    text = text.lstrip("\ufeff")
+    notes = []
+    delimiter = opts.delimiter or _detect_delimiter(text)[0]
+    rows = _rows(text, delimiter, SAMPLE_ROWS + 50)
+    if not rows:
+        raise StudioError(f"The file {src.name} is empty.", "Choose a CSV with a header row and rows of data.")
+    counts = Counter(len(r) for r in rows)
+    width = max(counts.items(), key=lambda kv: (kv[1], kv[0]))[0]
+    # Lines before the first full-width row are a preamble (titles, units, comments): skip them.
+    skip = next((i for i, r in enumerate(rows) if len(r) == width), 0)
+    if skip:
+        notes.append(f"Skipped {skip} line(s) at the top that are not part of the table.")
+    rows = rows[skip:]
+    decimal = opts.decimal or _detect_decimal(rows, delimiter)
+    if opts.header is not None:
+        header = opts.header
+    else:
+        header = not all(_looks_like_value(v, decimal) for v in rows[0]) or len(rows) == 1
+    if header:
+        names, name_notes = _unique_names([str(v) for v in rows[0]] + [""] * (width - len(rows[0])))
+        names = names[:width]
+        notes += name_notes
+        body = rows[1:]
+    else:
+        names = [f"column_{i + 1}" for i in range(width)]
+        notes.append("The first row holds values, not names; the columns are called column_1, column_2, ...")
+        body = rows
+    body = [r[:width] + [""] * (width - len(r)) for r in body[:SAMPLE_ROWS]]
+    sample = pd.DataFrame(body, columns=names, dtype=object).astype(str) if body else \
+        pd.DataFrame({n: pd.Series([], dtype=str) for n in names})
+    time = _guess_time(sample, decimal, opts.time_col, opts.dayfirst, opts.time_format)
+    newlines = any("\n" in f or "\r" in f for r in rows[:200] for f in r)
+    return _Format(encoding, delimiter, decimal, header, skip, names, sample, time, newlines, notes)
+
+
+# ------------------------------------------------------------------------------------------------ read
+
+
+def _arrow_time_type(fmt: _Format) -> str:
+    """'ts' / 'ts_utc' when Arrow's own ISO parser reads every sampled time (parsed during the read, in C++)."""
+    if fmt.time.fmt != "ISO8601" or fmt.time.kind != "string":
+        return "string"
+    vals = fmt.sample[fmt.time.column].str.strip()
+    vals = pa.array(vals[~vals.isin(_NULL_SET)].tolist(), pa.string())
+    for kind, typ in (("ts", pa.timestamp("ns")), ("ts_utc", pa.timestamp("ns", "UTC"))):
+        try:
+            pc.cast(vals, typ)
+            return kind
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return "string"
+
+
+_ARROW_TYPES = {"float": pa.float64(), "string": pa.string(), "ts": pa.timestamp("ns"), "ts_utc": pa.timestamp("ns", "UTC")}
+
+
+def _column_plan(fmt: _Format) -> dict[str, str]:
+    """Each column's reading type from the sample: 'float' (clean numbers), 'string' (anything else)."""
+    plan = {}
+    for name in fmt.names:
+        if name == fmt.time.column:
+            plan[name] = "float" if fmt.time.kind == "epoch" else _arrow_time_type(fmt)
+            continue
+        vals = fmt.sample[name].str.strip()
+        vals = vals[~vals.isin(_NULL_SET)]
+        clean = _all_numbers(vals, fmt.decimal)
+        plan[name] = "float" if clean else "string"
+    return plan
+
+
+def _release_arrow_memory() -> None:
+    # Arrow's allocator keeps freed memory for reuse; hand it back so the peak stays near one copy of the data
+    pa.default_memory_pool().release_unused()
+
+
+def _read(src: _Source, fmt: _Format, plan: dict[str, str]) -> tuple[pa.Table, list]:
+    bad_rows: list = []
+
+    def on_bad_row(row) -> str:
+        bad_rows.append(row)
+        return "skip"
+
+    encoding = "utf8" if fmt.encoding in ("utf-8", "utf-8-sig") else fmt.encoding
+    for _ in range(len(plan) + 2):
+        types = {n: _ARROW_TYPES[t] for n, t in plan.items()}
+        bad_rows.clear()
+        try:
+            table = pacsv.read_csv(
+                src.stream(),
+                read_options=pacsv.ReadOptions(column_names=fmt.names, skip_rows=fmt.skip_rows + int(fmt.header),
+                                               encoding=encoding, use_threads=True, block_size=4 << 20),
+                parse_options=pacsv.ParseOptions(delimiter=fmt.delimiter, newlines_in_values=fmt.newlines_in_values,
+                                                 ignore_empty_lines=True, invalid_row_handler=on_bad_row),
+                convert_options=pacsv.ConvertOptions(column_types=types, null_values=NULLS, strings_can_be_null=True,
+                                                     quoted_strings_can_be_null=True, decimal_point=fmt.decimal),
+            )
+            _release_arrow_memory()  # the parser's scratch buffers
+            return table, bad_rows
+        except pa.ArrowInvalid as err:
+            msg = str(err)
+            col = re.search(r"column #(\d+)", msg)
+            if col and "conversion error" in msg and ("to double" in msg or "to timestamp" in msg):
+                # a value after the sampled rows does not fit the sampled type: read the column as text,
+                # coerce numbers later / parse times with pandas
+                plan[fmt.names[int(col.group(1))]] = "string"
+                continue
+            if "UTF8" in msg or "utf8" in msg.lower() or "decode" in msg.lower():
+                if fmt.encoding in ("utf-8", "utf-8-sig"):
+                    fmt.encoding, encoding = "cp1252", "cp1252"
+                    fmt.notes.append("The file is not valid UTF-8 further down; read it as Windows-1252 (Latin-1).")
+                    continue
+            raise StudioError(f"The file {src.name} could not be read as a table: {msg.splitlines()[0]}.",
+                              "Check the delimiter, decimal mark and encoding under Format.") from None
+        except UnicodeDecodeError:
+            if fmt.encoding != "latin-1":
+                fmt.notes.append(f"The file is not valid {fmt.encoding}; read it as Latin-1.")
+                fmt.encoding, encoding = "latin-1", "latin-1"
+                continue
+            raise
+    raise StudioError(f"The file {src.name} could not be read as a table.",
+                      "Check the delimiter, decimal mark and encoding under Format.")
+
+
+def _coerce(col: pa.ChunkedArray, decimal: str) -> tuple[pa.ChunkedArray, int, list[str], int]:
+    """Numbers from a text column: (float64 values, count that were not numbers, examples, non-null count)."""
+    text = pc.utf8_trim_whitespace(col)
+    if decimal == ",":
+        text = pc.replace_substring(text, ",", ".")
+    ok = pc.match_substring_regex(text, _NUM_ARROW)
+    values = pc.cast(pc.if_else(ok, text, pa.scalar(None, pa.string())), pa.float64())
+    non_null = len(col) - col.null_count
+    bad_mask = pc.and_(pc.invert(ok), pc.is_valid(text))
+    n_bad = int(pc.sum(pc.cast(pc.fill_null(bad_mask, False), pa.int64())).as_py() or 0)
+    examples = []
+    if n_bad:
+        bad_vals = pc.filter(col, pc.fill_null(bad_mask, False))
+        examples = [str(v) for v in pc.unique(bad_vals.slice(0, 10000)).to_pylist()[:3]]
+    return values, n_bad, examples, non_null
+
+
+@dataclass
+class _Series:
+    """The series while it is cleaned: one column-major float64 block we own, and its time index.
+
+    Cleaning works on the raw block (NumPy, in place where it can) and builds the DataFrame once at the
+    end, so no step copies the whole table behind pandas' copy-on-write.
+    """
+
+    names: list[str]
+    block: np.ndarray  # (rows, columns), order="F": each column is contiguous
+    index: pd.DatetimeIndex | None = None
+    times: pd.Series | None = None  # the raw time column until it is parsed into ``index``
+
+    def take(self, rows: np.ndarray) -> None:
+        self.block = np.asfortranarray(self.block[rows])
+        if self.index is not None:
+            self.index = self.index[rows]
+
+    def from_frame(self, frame: pd.DataFrame) -> None:
+        self.block = np.asfortranarray(frame.to_numpy(dtype=np.float64))
+        self.index = frame.index
+
+    def frame(self) -> pd.DataFrame:
+        index = self.index if self.index is not None else pd.RangeIndex(len(self.block), name="step")
+        return pd.DataFrame(self.block, index=index, columns=self.names, copy=False)
+
+
+def _table_to_series(table: pa.Table, fmt: _Format, plan: dict[str, str], report: dict) -> _Series:
+    """Numeric columns into one float64 block, text ones excluded with a reason; the table is consumed."""
+    n = table.num_rows
+    excluded: dict[str, str] = report["excluded"]
+    columns_info: dict[str, dict] = report["_columns"]
+    columns = {name: table.column(name) for name in table.column_names}
+    del table  # from here each Arrow column is freed as soon as it has been copied into the block
+    keep: list[str] = []
+    for name in fmt.names:
+        if name == fmt.time.column:
+            continue
+        col = columns[name]
+        info = columns_info.setdefault(name, {"name": name})
+        if col.null_count == n:
+            excluded[name] = "empty: no values"
+            info.update(type="empty", used=False)
+            del columns[name]
+            continue
+        if plan[name] == "float":
+            keep.append(name)
+            info.update(type="numeric")
+            continue
+        values, n_bad, examples, non_null = _coerce(col, fmt.decimal)
+        good = non_null - n_bad
+        if good == 0 or good < 0.5 * non_null:
+            distinct = pc.count_distinct(col.slice(0, 200000)).as_py()
+            shown = ", ".join(f"'{e}'" for e in examples[:2])
+            excluded[name] = f"text ({shown}{', ...' if distinct > 2 else ''}): not a number"
+            info.update(type="text", used=False, distinct=int(distinct))
+            del columns[name]
+            continue
+        columns[name] = values
+        keep.append(name)
+        info.update(type="numeric (coerced)", not_numbers=n_bad)
+        if n_bad:
+            report["problems"].append(
+                f"'{name}': {n_bad:,} value(s) that are not numbers ({', '.join(repr(e) for e in examples)}) "
+                "were treated as missing.")
+    block = np.empty((n, len(keep)), dtype=np.float64, order="F")
+    for j, name in enumerate(keep):
+        # np.empty pages become resident only when written, and each Arrow column is freed right after its
+        # copy: the table and the block never both exist in full
+        offset = 0
+        for chunk in columns.pop(name).chunks:  # chunk by chunk: no full-length temporary per column
+            block[offset:offset + len(chunk), j] = chunk.to_numpy(zero_copy_only=False)
+            offset += len(chunk)
+        _release_arrow_memory()
+    times = None
+    if fmt.time.column is not None:
+        tcol = columns.pop(fmt.time.column)
+        if plan[fmt.time.column] in ("ts", "ts_utc"):
+            fmt.time.kind = "native"  # already datetimes (UTC for offsets); nothing left to parse
+            tcol = tcol.cast(pa.timestamp("ns")) if plan[fmt.time.column] == "ts_utc" else tcol
+        times = pd.Series(tcol.to_numpy(zero_copy_only=False)) if fmt.time.kind in ("epoch", "native") else \
+            tcol.to_pandas()
+    return _Series(keep, block, times=times)
+
+
+# ----------------------------------------------------------------------------------------------- clean
+
+
+def _alias_for(idx: pd.DatetimeIndex, step: int) -> str | None:
+    """A pandas frequency alias for a modal step in ns, calendar-aware for weeks, months, quarters, years."""
+    day = 86_400 * 10**9
+    if step % day == 0:
+        days = step // day
+        if days == 7:
+            return f"W-{idx[0].day_name()[:3].upper()}"
+        if 28 <= days <= 31:
+            return "MS" if idx.is_month_start.mean() > 0.9 else "ME" if idx.is_month_end.mean() > 0.9 else None
+        if 89 <= days <= 92:
+            return "QS" if idx.is_quarter_start.mean() > 0.9 else "QE" if idx.is_quarter_end.mean() > 0.9 else None
+        if days in (365, 366):
+            return "YS" if idx.is_year_start.mean() > 0.9 else "YE" if idx.is_year_end.mean() > 0.9 else None
+    try:
+        return pd.tseries.frequencies.to_offset(pd.Timedelta(int(step), "ns")).freqstr
+    except ValueError:
+        return None
+
+
+def _human(td: pd.Timedelta) -> str:
+    secs = td.total_seconds()
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if secs >= size:
+            return f"{secs / size:,.3g} {unit}"
+    return f"{secs:,.3g} seconds"
+
+
+def _regularise(ser: _Series, report: dict) -> str | None:
+    """Infer the step; put missing steps back as empty rows so later stages see a regular series."""
+    idx = ser.index
+    gaps = report["gaps"]
+    if len(idx) < 3:
+        return None
+    d = np.diff(idx.asi8)
+    if d.min() == d.max():  # the common case: perfectly regular, nothing to count
+        modal = int(d[0])
+    else:
+        values, counts = np.unique(d, return_counts=True)
+        modal = int(values[counts.argmax()])
+    alias = _alias_for(idx, modal)
+    if alias is None:
+        report["problems"].append("The time steps follow no regular pattern; pick a frequency to resample to "
+                                  "under Cleaning so the later steps see evenly spaced rows.")
+        return None
+    if d.min() == d.max():  # evenly spaced already: no gaps to look for
+        return alias
+    grid = pd.date_range(idx[0], idx[-1], freq=alias, name=idx.name)
+    if len(grid) > 3 * len(idx) + 1000:
+        report["problems"].append(
+            f"The rows are mostly {_human(pd.Timedelta(modal, 'ns'))} apart but span far more steps than there are "
+            "rows; resample to a coarser frequency under Cleaning.")
+        return None
+    pos = grid.get_indexer(idx)
+    off = int((pos < 0).sum())
+    if off:
+        report["problems"].append(
+            f"{off:,} timestamps ({off / len(idx):.1%}) are off the regular {alias} step; resample under Cleaning "
+            f"(e.g. to {alias}) to put them on an even grid.")
+        return None
+    jumps = np.diff(pos)
+    at = np.flatnonzero(jumps > 1)
+    missing = len(grid) - len(idx)
+    if missing:
+        step = pd.tseries.frequencies.to_offset(alias)
+        worst = at[jumps[at].argmax()]
+        gaps.update(count=int(len(at)), missing_steps=int(missing), largest_steps=int(jumps.max() - 1),
+                    largest=_human(idx[worst + 1] - idx[worst]), first=[str(idx[i] + step) for i in at[:5]])
+        block = np.full((len(grid), ser.block.shape[1]), np.nan, order="F")
+        block[pos] = ser.block
+        ser.block, ser.index = block, grid
+        report["notes"].append(f"{missing:,} missing time steps in {len(at):,} gap(s) (largest {gaps['largest']}) "
+                               "were added as empty rows.")
+    return alias
+
+
+def _fill_column(col: np.ndarray, x: np.ndarray | None, how: str) -> None:
+    """Fill the NaN runs of one column in place, working only on the gap positions (temporaries scale with
+    the gaps, not the series). Leading gaps take the first reading, trailing ones the last."""
+    gap = np.isnan(col)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], gap.view(np.int8), [0]))))
+    starts, ends = edges[0::2], edges[1::2]  # each run is col[start:end]
+    pos = np.flatnonzero(gap)
+    run = np.repeat(np.arange(len(starts)), ends - starts)
+    prev, nxt = starts[run] - 1, ends[run]
+    n = len(col)
+    lead, tail = prev < 0, nxt >= n
+    left = col[np.where(lead, np.minimum(nxt, n - 1), prev)]
+    right = col[np.where(tail, np.maximum(prev, 0), nxt)]
+    if how == "ffill":
+        col[pos] = np.where(lead, right, left)
+        return
+    left = np.where(lead, right, left)
+    right = np.where(tail, left, right)
+    xs = x if x is not None else None
+    p0 = np.where(lead | tail, pos, prev)
+    p1 = np.where(lead | tail, pos + 1, nxt)
+    if xs is None:
+        span, at = (p1 - p0).astype(np.float64), (pos - p0).astype(np.float64)
+    else:  # time-weighted: a value 1 h into a 3 h gap is a third of the way
+        span = (xs[np.minimum(p1, n - 1)] - xs[p0]).astype(np.float64)
+        at = (xs[pos] - xs[p0]).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.where(span > 0, at / span, 0.0)
+    col[pos] = left + w * (right - left)
+
+
+def _fill(ser: _Series, how: str, report: dict) -> None:
+    """Fill gaps in place, one column at a time, only in the columns that have them."""
+    block = ser.block
+    missing = np.isnan(block).sum(axis=0)
+    total = int(missing.sum())
+    report["cleaning"]["missing_before_fill"] = total
+    report["_missing"] = {name: int(v) for name, v in zip(ser.names, missing)}
+    report["cleaning"]["filled"] = 0
+    if total == 0:
+        return
+    per_col = ", ".join(f"{c} {int(v):,}" for c, v in zip(ser.names, missing) if v)
+    if how == "none":
+        report["blocking"].append(f"{total:,} missing values remain ({per_col}). Choose 'interpolate' or "
+                                  "'forward-fill' under Cleaning: the later steps need complete rows.")
+        return
+    x = ser.index.asi8 if ser.index is not None else None
+    for j in np.flatnonzero(missing):
+        _fill_column(block[:, j], x, how)  # a view: writes land in the block
+    label = {"interpolate": "interpolated in time" if ser.index is not None else "interpolated",
+             "ffill": "forward-filled"}[how]
+    report["cleaning"]["filled"] = total
+    report["notes"].append(f"{total:,} missing values {label} ({per_col}).")
+
+
+def _clean(ser: _Series, fmt: _Format, clean: CleanOptions, report: dict) -> str | None:
+    cleaning = report["cleaning"]
+    freq = None
+    times, ser.times = ser.times, None
+    if times is None:
+        if clean.resample:
+            raise StudioError("Resampling needs a time column, and this file uses the row number as its time step.",
+                              "Pick the time column under Format, or set Resample to None.")
+    else:
+        parsed = _parse_times(times, fmt.time.kind, fmt.time.fmt, fmt.time.dayfirst)
+        if fmt.time.kind == "string" and fmt.sample[fmt.time.column].str.contains(_OFFSET.pattern).any():
+            # every distinct UTC offset in the file, not just the sample's (daylight saving changes them)
+            tail = pc.utf8_slice_codeunits(pa.array(times.dropna()), -6)
+            found = pc.extract_regex(pc.unique(tail), r"(?P<o>[+-]\d{2}:?\d{2}|Z)\s*$")
+            report["_offsets"] = sorted({v["o"] for v in found.to_pylist() if v})
+        bad = parsed.isna().to_numpy()
+        n_bad = int(bad.sum())
+        if n_bad == len(parsed):
+            example = times.dropna().iloc[0] if times.notna().any() else ""
+            raise StudioError(f"No value in the time column '{fmt.time.column}' could be read as a time "
+                              f"(e.g. '{example}').",
+                              f"Set the time format under Format, pick another time column, or choose '{ROW_INDEX}'.")
+        ser.index = pd.DatetimeIndex(parsed.to_numpy(), name=fmt.time.column).as_unit("ns")
+        examples = [str(v) for v in pd.unique(times[bad].dropna().astype(str))[:3]] if n_bad else []
+        del parsed, times  # the index holds the times now
+        if n_bad:
+            ser.take(np.flatnonzero(~bad))
+            report["problems"].append(f"{n_bad:,} row(s) had no readable time"
+                                      f"{' (' + ', '.join(repr(e) for e in examples) + ')' if examples else ''} "
+                                      "and were dropped.")
+            cleaning["dropped_bad_time"] = n_bad
+        if not ser.index.is_monotonic_increasing:
+            ser.take(np.argsort(ser.index.asi8, kind="stable"))
+            cleaning["sorted"] = True
+            report["notes"].append("The rows were not in time order; sorted them by time.")
+        if not ser.index.is_unique:
+            dup = ser.index.duplicated(keep="first")
+            n_dup = int(dup.sum())
+            if clean.duplicates == "mean":
+                ser.from_frame(ser.frame().groupby(level=0, sort=True).mean())
+                how = "averaged"
+            else:
+                ser.take(np.flatnonzero(~dup))
+                how = "kept the first of each"
+            cleaning["duplicates"] = n_dup
+            report["notes"].append(f"{n_dup:,} row(s) repeated an earlier timestamp; {how}.")
+        if clean.resample:
+            before = len(ser.block)
+            offset = pd.tseries.frequencies.to_offset(clean.resample)
+            try:
+                bins = (ser.index[-1] - ser.index[0]) / pd.Timedelta(offset)
+            except (ValueError, TypeError):  # calendar offsets (months, weeks) are never too fine
+                bins = 0
+            if bins > 50_000_000:
+                raise StudioError(f"Resampling to {clean.resample} would make {bins:,.0f} rows.",
+                                  "Choose a coarser frequency.")
+            res = ser.frame().resample(offset)
+            ser.from_frame(res.sum(min_count=1) if clean.resample_how == "sum" else getattr(res, clean.resample_how)())
+            freq = offset.freqstr
+            cleaning["resampled"] = {"to": freq, "how": clean.resample_how, "rows_before": before,
+                                     "rows_after": len(ser.block)}
+            report["notes"].append(f"Resampled {before:,} rows to {len(ser.block):,} rows at {freq} "
+                                   f"({clean.resample_how}).")
+        else:
+            freq = _regularise(ser, report)
+    _fill(ser, clean.fill, report)
+    return freq
+
+
+# ------------------------------------------------------------------------------------------------- api
+
+
+def _fingerprint(digest: str, csv_opts: CsvOptions, clean: CleanOptions) -> str:
+    h = hashlib.sha256(digest.encode())
+    h.update(json.dumps([csv_opts.to_dict(), clean.to_dict()], sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _stats(ser: _Series, report: dict) -> None:
+    raw_missing = report.pop("_missing", {})
+    n_rows = len(ser.block)
+    if ser.names:
+        values = ser.block
+        with np.errstate(all="ignore"):
+            if report["blocking"]:  # NaNs were left in on request
+                mins, maxs, means = np.nanmin(values, axis=0), np.nanmax(values, axis=0), np.nanmean(values, axis=0)
+            else:
+                mins, maxs, means = values.min(axis=0), values.max(axis=0), values.mean(axis=0)
+    for j, name in enumerate(ser.names):
+        info = report["_columns"][name]
+        miss = int(raw_missing.get(name, 0))
+        info.update(used=True, missing=miss, missing_pct=round(100.0 * miss / max(n_rows, 1), 3),
+                    min=_num(mins[j]), mean=_num(means[j]), max=_num(maxs[j]))
+        if info.get("min") is not None and info["min"] == info["max"]:
+            report["problems"].append(f"'{name}' has the same value in every row; it cannot help a forecast.")
+
+
+def _num(v) -> float | None:
+    v = float(v)
+    return None if not np.isfinite(v) else float(f"{v:.6g}")
+
+
+def load_dataset(source: bytes | str | Path, name: str | None = None, csv: CsvOptions | None = None,
+                 clean: CleanOptions | None = None) -> Dataset:
+    """Read, type, sort, de-duplicate, regularise and fill a CSV; everything done is in ``Dataset.report``."""
+    csv = csv or CsvOptions()
+    clean = clean or CleanOptions()
+    src = _open(source, name)
+    _refuse_non_csv(src)
+    # hashlib releases the GIL: hash the content on a side thread while Arrow parses it
+    hasher = ThreadPoolExecutor(1, thread_name_prefix="fs-hash")
+    digest = hasher.submit(src.digest)
+    hasher.shutdown(wait=False)
+    fmt = _detect(src, csv)
+    if len(fmt.sample) == 0:
+        raise StudioError(f"The file {src.name} has a header row but no data rows.",
+                          "Add rows of data under the header, or pick another file.")
+    plan = _column_plan(fmt)
+    report: dict = {"file": src.name, "bytes": src.size, "excluded": {}, "_columns": {}, "problems": [],
+                    "blocking": [], "notes": list(fmt.notes), "gaps": {"count": 0, "missing_steps": 0},
+                    "cleaning": {"duplicates": 0, "sorted": False, "dropped_bad_time": 0, "resampled": None,
+                                 "duplicates_how": clean.duplicates, "fill": clean.fill}}
+    table, bad_rows = _read(src, fmt, plan)
+    rows_read = table.num_rows
+    if bad_rows:
+        first = bad_rows[0]
+        report["problems"].append(
+            f"{len(bad_rows):,} line(s) had {first.actual_columns} fields instead of {first.expected_columns} and were "
+            f"skipped (e.g. {first.text[:60]!r}).")
+    if rows_read == 0:
+        raise StudioError(f"The file {src.name} has a header row but no data rows.",
+                          "Add rows of data under the header, or pick another file.")
+    ser = _table_to_series(table, fmt, plan, report)
+    del table
+    if fmt.time.column:
+        report["_columns"][fmt.time.column] = {"name": fmt.time.column, "type": "time", "used": True}
+    if fmt.time.note:
+        report["notes"].append(fmt.time.note)
+    if not ser.names:
+        text_cols = [c for c, why in report["excluded"].items()]
+        how = f"delimiter {DELIMITERS.get(fmt.delimiter, repr(fmt.delimiter))}, decimal mark '{fmt.decimal}'"
+        raise StudioError(f"No column of {src.name} holds numbers (read with {how}; found "
+                          f"{', '.join(repr(c) for c in text_cols[:6]) or 'no other columns'}).",
+                          "A forecaster needs at least one numeric column: check the delimiter and decimal mark "
+                          "under Format, or pick another file.")
+    freq = _clean(ser, fmt, clean, report)
+    min_rows = int(_CFG.get("min_rows", 10))
+    if len(ser.block) < min_rows:
+        raise StudioError(f"The file {src.name} has only {len(ser.block)} row(s) of data after cleaning.",
+                          f"A forecaster needs a series: use a file with at least {min_rows} rows.")
+    _stats(ser, report)
+    frame = ser.frame()
+    if isinstance(frame.index, pd.DatetimeIndex) and frame.index.freq is None and freq:
+        try:
+            frame.index.freq = freq
+        except ValueError:
+            pass  # the index does not conform to the alias after all: keep it in Dataset.freq only
+    offsets = report.pop("_offsets", [])
+    if offsets:
+        report["notes"].append(f"Times carry UTC offsets ({', '.join(offsets)}); converted them to UTC so "
+                               "daylight-saving changes leave no gaps or repeats.")
+    columns = [report["_columns"][n] for n in fmt.names if n in report["_columns"]]
+    report.pop("_columns")
+    report.update(
+        encoding=fmt.encoding, delimiter=fmt.delimiter, decimal=fmt.decimal, header=fmt.header,
+        skipped_lines=fmt.skip_rows, time_column=fmt.time.column or ROW_INDEX,
+        time_format=(f"epoch_{fmt.time.fmt}" if fmt.time.kind == "epoch" else fmt.time.fmt),
+        dayfirst=fmt.time.dayfirst, timezone=("UTC" if offsets else None), frequency=freq,
+        rows_read=int(rows_read), rows=int(len(frame)),
+        start=str(frame.index[0]) if isinstance(frame.index, pd.DatetimeIndex) else None,
+        end=str(frame.index[-1]) if isinstance(frame.index, pd.DatetimeIndex) else None,
+        columns=columns, skipped_bad_lines=len(bad_rows),
+        missing_after=int(frame.isna().to_numpy().sum()) if report["blocking"] else 0,
+    )
+    return Dataset(name=src.name, frame=frame, freq=freq, time_col=fmt.time.column,
+                   excluded=dict(report["excluded"]), report=report,
+                   fingerprint=_fingerprint(digest.result(), csv, clean))
+
+
+def inspect_csv(source: bytes | str | Path, csv: CsvOptions | None = None,
+                clean: CleanOptions | None = None) -> dict:
+    """What `python -m studio inspect` prints: the detections, columns, gaps, duplicates and problems."""
+    ds = load_dataset(source, csv=csv, clean=clean)
+    r = ds.report
+    return {
+        "file": r["file"], "bytes": r["bytes"], "encoding": r["encoding"], "delimiter": r["delimiter"],
+        "decimal": r["decimal"], "header": r["header"], "skipped_lines": r["skipped_lines"],
+        "time_column": r["time_column"], "time_format": r["time_format"], "dayfirst": r["dayfirst"],
+        "timezone": r["timezone"], "frequency": r["frequency"], "start": r["start"], "end": r["end"],
+        "rows_read": r["rows_read"], "rows": r["rows"], "numeric_columns": ds.numeric_columns,
+        "columns": r["columns"], "excluded": r["excluded"], "gaps": r["gaps"],
+        "duplicates": r["cleaning"]["duplicates"], "sorted": r["cleaning"]["sorted"],
+        "cleaning": r["cleaning"], "problems": r["problems"] + r["blocking"], "notes": r["notes"],
+        "fingerprint": ds.fingerprint,
+    }
