@@ -680,6 +680,7 @@ def _alias_for(idx: pd.DatetimeIndex, step: int) -> str | None:
             return "QS" if idx.is_quarter_start.mean() > 0.9 else "QE" if idx.is_quarter_end.mean() > 0.9 else None
         if days in (365, 366):
             return "YS" if idx.is_year_start.mean() > 0.9 else "YE" if idx.is_year_end.mean() > 0.9 else None
+        return "D" if days == 1 else f"{days}D"  # pandas would spell a day "24h"
     try:
         return pd.tseries.frequencies.to_offset(pd.Timedelta(int(step), "ns")).freqstr
     except ValueError:
