@@ -49,8 +49,9 @@ def score(y_true: Any, y_pred: Any, mase_scale: Any = None) -> dict:
     biggest = float(np.nanmax(at))
     mape = None
     if biggest > 0 and float(np.nanmin(at)) > MAPE_NEAR_ZERO * biggest:
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             mape = float(100.0 * np.nansum(np.where(ok, abs_err / at, np.nan)) / n)
+        mape = mape if np.isfinite(mape) else None  # actuals near the float limit: no honest percentage
     mase = None
     if mase_scale is not None:
         s = np.broadcast_to(np.asarray(mase_scale, dtype=np.float64), t.shape) if np.ndim(mase_scale) else None
