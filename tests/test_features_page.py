@@ -143,11 +143,40 @@ def test_through_the_app_shell_on_the_weather_sample():
     assert not at.exception, [e.value for e in at.exception]
     assert [t.value for t in at.title] == ["Features"]
     assert not at.error
-    assert "X: (n_windows, 24, 7) = 168 values per forecast; y: (n_windows, 1, 1)" in _texts(at.markdown)
+    # The Data page, when present, runs first and may load its own copy of the sample: read what is there.
+    n = len(at.session_state["fs.dataset"].numeric_columns)
+    assert f"X: (n_windows, 24, {n}) = {24 * n} values per forecast; y: (n_windows, 1, 1)" in _texts(at.markdown)
     box = at.selectbox(key="feat.preset")
     box.set_value(next(o for o in box.options if o.startswith("1 week → next hour"))).run()
     at.multiselect(key="feat.calendar").set_value(["hour", "doy"]).run()
     assert not at.exception and not at.error
-    assert "X: (n_windows, 168, 11) = 1,848 values per forecast" in _texts(at.markdown)
+    assert f"X: (n_windows, 168, {n + 4}) = {168 * (n + 4):,} values per forecast" in _texts(at.markdown)
     assert at.session_state["fs.windows"].count("test") > 1000
-    assert "summary (text)" in _texts(at.caption)
+    assert "Left out on the Data step (not numeric): summary" in _texts(at.caption)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_features_page_in_chromium_on_the_sample(studio_server, browser, artifacts):
+    """Data step loads the bundled sample, then the Features step in a real browser: shapes, picture, an error."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 90)
+    browser.get(studio_server)
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, '[data-testid="stSidebar"]'), "Rows"))
+    link = wait.until(EC.element_to_be_clickable(
+        (By.XPATH, '//a[@data-testid="stSidebarNavLink"][.//span[normalize-space()="Features"]]')))
+    link.click()
+    wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "body"), "values per forecast"))
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".js-plotly-plot")))
+    assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    browser.save_screenshot(str(artifacts / "features_page.png"))
+    box = browser.find_element(By.CSS_SELECTOR, 'input[aria-label="Window (look-back steps)"]')
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("100000", Keys.ENTER)
+    alert = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')))
+    assert "Window 100,000" in alert.text
+    assert "locked" in browser.find_element(By.TAG_NAME, "body").text
