@@ -1,0 +1,290 @@
+"""A stand-in XIAO ESP32S3 on a pseudo-terminal, so the Device step works without hardware.
+
+The emulator loads the same `BundleSpec` the firmware bundle is rendered from (the export's
+own .tflite bytes, scaler constants, embedded test windows), runs the model on the TFLM
+runtime (the kernels the board runs), and speaks the firmware's protocol byte for byte:
+`ProtocolEngine` mirrors `firmware/forecast_studio/fs_protocol.cpp` (same parsing rules,
+same float32 scaling, same `%.7g` formatting), and both pass the same golden transcripts.
+
+mode="edge-impulse" replays the Edge Impulse static-buffer example instead: it ignores
+input and prints `Timing: ...`, `Predictions:`, `  value: ...` for the embedded windows.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import re
+import select
+import threading
+import time
+import tty
+from typing import Callable
+
+import numpy as np
+
+from core.errors import StudioError
+from core.firmware import BundleSpec, load_bundle_spec
+
+MODES = ("protocol", "edge-impulse")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def parse_number(text: str) -> np.float32 | None:
+    """Accepts exactly what fs::ParseNumber accepts; the value is rounded once from double."""
+    if len(text) >= 64 or not _NUMBER.fullmatch(text):
+        return None
+    with np.errstate(over="ignore"):
+        value = np.float32(float(text))
+    return value if np.isfinite(value) else None
+
+
+class TflmRunner:
+    """The bundle's model on the TFLM runtime, with the firmware's int8 (de)quantisation."""
+
+    def __init__(self, spec: BundleSpec) -> None:
+        from tflite_micro.python.tflite_micro import runtime
+
+        try:
+            self._interp = runtime.Interpreter.from_bytes(spec.model_bytes, arena_size=spec.arena_bytes)
+        except Exception as err:  # TFLM raises RuntimeError with its own text
+            raise StudioError(f"The bundle's model does not start on TFLM with a {spec.arena_bytes}-byte arena ({err}).",
+                              "Export the run again.") from err
+        self._in = self._interp.get_input_details(0)
+        self._out = self._interp.get_output_details(0)
+        self._shape = tuple(self._in["shape"])
+
+    @staticmethod
+    def _qparams(details) -> tuple[np.float32, int]:
+        q = details["quantization_parameters"]
+        return np.float32(q["scales"][0]), int(q["zero_points"][0])
+
+    def __call__(self, x_scaled: np.ndarray) -> tuple[np.ndarray, int]:
+        """x_scaled: float32 (window*features,) -> (float32 outputs, inference microseconds)."""
+        x = np.asarray(x_scaled, dtype=np.float32).reshape(self._shape)
+        if self._in["dtype"] == np.int8:
+            scale, zero = self._qparams(self._in)
+            r = x / scale
+            # Round half away from zero in float32, as fs::QuantizeInt8 does.
+            q = np.trunc(np.where(r >= 0, r + np.float32(0.5), r - np.float32(0.5))).astype(np.int64) + zero
+            x = np.clip(q, -128, 127).astype(np.int8)
+        # Each window is independent: the fused LSTM op keeps state between invokes.
+        self._interp.reset()
+        self._interp.set_input(x, 0)
+        start = time.perf_counter_ns()
+        self._interp.invoke()
+        micros = (time.perf_counter_ns() - start) // 1000
+        y = np.asarray(self._interp.get_output(0)).reshape(-1)
+        if self._out["dtype"] == np.int8:
+            scale, zero = self._qparams(self._out)
+            y = (y.astype(np.int32) - zero).astype(np.float32) * scale
+        return y.astype(np.float32), int(micros)
+
+
+class ProtocolEngine:
+    """fs_protocol.cpp in Python: bytes in, answer lines out (without newlines)."""
+
+    def __init__(self, spec: BundleSpec, model: Callable[[np.ndarray], tuple[np.ndarray, int]]) -> None:
+        self.spec = spec
+        self.model = model
+        self._line = bytearray()
+        self._overlong = False
+        self._non_ascii = False
+
+    def ready_line(self) -> str:
+        s = self.spec
+        return (f"FS READY model={s.model_name} window={s.window} features={s.features} horizon={s.horizon} "
+                f"targets={s.targets} dtype={s.dtype} arena={s.arena_bytes}")
+
+    def feed(self, data: bytes) -> list[str]:
+        out: list[str] = []
+        for byte in data:
+            if byte == 0x0A:
+                out.extend(self._handle_line())
+                self._line.clear()
+                self._overlong = self._non_ascii = False
+            elif byte == 0x0D:
+                continue
+            elif byte >= 0x80 or (byte < 0x20 and byte != 0x09):
+                self._non_ascii = True
+            elif len(self._line) + 1 >= self.spec.line_max:
+                self._overlong = True
+            else:
+                self._line.append(byte)
+        return out
+
+    def _handle_line(self) -> list[str]:
+        if self._overlong:
+            return [f"FS ERR PARSE line longer than {self.spec.line_max - 1} bytes"]
+        if self._non_ascii:
+            return ["FS ERR PARSE line has a byte that is not printable ASCII"]
+        line = self._line.decode("ascii").strip(" \t")
+        if not line:
+            return []
+        if line == "I":
+            return [self.ready_line()]
+        if line == "T":
+            return self._self_test()
+        if line[0] == "P" and (len(line) == 1 or line[1] in " \t"):
+            return self._predict(line[1:])
+        return ["FS ERR UNKNOWN unknown command, use I, T or P v1,v2,..."]
+
+    def _self_test(self) -> list[str]:
+        out = []
+        for k, window in enumerate(self.spec.windows):
+            line = self._run(window.reshape(-1), k)
+            out.append(line)
+            if not line.startswith("FS RESULT"):
+                return out
+        out.append(f"FS DONE n={len(self.spec.windows)}")
+        return out
+
+    def _predict(self, args: str) -> list[str]:
+        args = args.lstrip(" \t")
+        values = []
+        if args:
+            for i, token in enumerate(args.split(",")):
+                value = parse_number(token.strip(" \t"))
+                if value is None:
+                    return [f"FS ERR PARSE value {i + 1} is not a number"]
+                values.append(value)
+        if len(values) != self.spec.n_values:
+            return [f"FS ERR BADLEN expected {self.spec.n_values} values, got {len(values)}"]
+        return [self._run(np.array(values, dtype=np.float32), -1)]
+
+    def _run(self, raw: np.ndarray, k: int) -> str:
+        s = self.spec
+        cols = np.arange(raw.size) % s.features
+        scaled = ((raw.astype(np.float32) - s.input_center[cols]) / s.input_scale[cols]).astype(np.float32)
+        try:
+            y, micros = self.model(scaled)
+        except Exception:  # TFLM's invoke raises on a kernel failure; the board prints INVOKE
+            return "FS ERR INVOKE model invoke failed"
+        tcols = np.arange(y.size) % s.targets
+        y = (y.astype(np.float32) * s.target_scale[tcols] + s.target_center[tcols]).astype(np.float32)
+        return f"FS RESULT k={k} us={micros} y=" + ",".join("%.7g" % float(v) for v in y)
+
+    # ------------------------------------------------------------ Edge Impulse replay
+
+    def edge_impulse_block(self, k: int) -> list[str]:
+        """The static-buffer example's output for embedded window k: features[] holds the
+        window already scaled, and the printed value is the model's scaled output."""
+        s = self.spec
+        raw = s.windows[k].reshape(-1)
+        cols = np.arange(raw.size) % s.features
+        scaled = ((raw - s.input_center[cols]) / s.input_scale[cols]).astype(np.float32)
+        y, micros = self.model(scaled)
+        return ["Edge Impulse standalone inferencing (Arduino)", "run_classifier returned: 0",
+                f"Timing: DSP 0 ms, inference {micros // 1000} ms, anomaly 0 ms", "Predictions:",
+                "  value: %.5f" % float(y[0])]
+
+
+class Emulator:
+    """Emulator(export_dir, dtype).start() -> pty path that pyserial opens like a board."""
+
+    def __init__(self, export_dir, dtype: str = "int8", mode: str = "protocol", run_dir=None,
+                 ei_interval_s: float = 2.0) -> None:
+        if mode not in MODES:
+            raise StudioError(f"Unknown emulator mode {mode!r}.", "Use protocol or edge-impulse.")
+        self.spec = load_bundle_spec(export_dir, dtype, run_dir=run_dir)
+        if mode == "edge-impulse" and self.spec.horizon * self.spec.targets != 1:
+            raise StudioError("The Edge Impulse static-buffer output holds one value; this model forecasts "
+                              f"{self.spec.horizon * self.spec.targets}.",
+                              "Use the protocol mode (the offline firmware bundle) for multi-step or multi-target models.")
+        self.mode = mode
+        self.ei_interval_s = ei_interval_s
+        self.engine = ProtocolEngine(self.spec, TflmRunner(self.spec))
+        self.path: str | None = None
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> str:
+        if self._thread is not None:
+            return self.path  # already serving
+        master, slave = os.openpty()
+        # Raw at once: before a host opens the port, the line discipline would echo our own
+        # output back to us as input.
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self._master, self._slave = master, slave
+        self.path = os.ttyname(slave)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._serve, name="fs-emulator", daemon=True)
+        self._thread.start()
+        return self.path
+
+    def stop(self) -> None:
+        """Closes the pty: to the host, the board was unplugged."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._thread = None
+        for fd in (self._master, self._slave):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._master = self._slave = None
+
+    def __enter__(self) -> "Emulator":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _write(self, lines: list[str], newline: bytes = b"\n") -> None:
+        data = b"".join(line.encode("ascii") + newline for line in lines)
+        deadline = time.monotonic() + 1.0
+        while data and not self._stop.is_set():
+            try:
+                n = os.write(self._master, data)
+                data = data[n:]
+            except BlockingIOError:
+                # Nobody is reading and the pty buffer is full: a board's USB drops output
+                # the same way, so give up on this output after a second.
+                if time.monotonic() > deadline:
+                    return
+                select.select([], [self._master], [], 0.05)
+            except OSError as err:
+                if err.errno in (errno.EIO, errno.EBADF):
+                    return
+                raise
+
+    def _serve(self) -> None:
+        if self.mode == "edge-impulse":
+            self._serve_edge_impulse()
+            return
+        self._write([self.engine.ready_line()])
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._master], [], [], 0.1)
+            if not ready:
+                continue
+            try:
+                data = os.read(self._master, 65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                return  # the pty is gone
+            lines = self.engine.feed(data)
+            if lines:
+                self._write(lines)
+
+    def _serve_edge_impulse(self) -> None:
+        k = 0
+        while not self._stop.is_set():
+            # The static-buffer sketch never reads serial; drain input so it cannot pile up.
+            try:
+                os.read(self._master, 65536)
+            except (BlockingIOError, OSError):
+                pass
+            # The example prints with "\r\n" (ei_printf), so the replay does too.
+            self._write(self.engine.edge_impulse_block(k), newline=b"\r\n")
+            k = (k + 1) % len(self.spec.windows)
+            self._stop.wait(self.ei_interval_s)

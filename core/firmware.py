@@ -1,0 +1,458 @@
+"""The offline firmware bundle: an Arduino sketch and a PlatformIO project for the XIAO ESP32S3.
+
+`load_bundle_spec` gathers everything a bundle holds (the exported model's bytes, the
+window and scaler constants, real test windows in the data's units with the host's
+forecasts) from an export directory; `render_files` fills the templates in `firmware/`;
+`render_bundle` zips them; the device emulator (`core/emulator.py`) runs the same spec, so
+the stand-in board answers exactly what the flashed one would.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+import string
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import StudioError
+from core.files import atomic_write_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "firmware"
+SKETCH = "forecast_studio"  # the Arduino IDE insists the folder is named after the .ino
+DTYPES = ("int8", "float32")
+
+# Internal SRAM: the S3 has 512 KB of which about 320 KB is usable (SPEC); the Arduino
+# core, USB stack and the protocol buffers need the rest, so arenas above this go to PSRAM.
+INTERNAL_ARENA_MAX = 240 * 1024
+# 8 MB of PSRAM, less what the core maps for itself.
+PSRAM_ARENA_MAX = 7 * 1024 * 1024 + 512 * 1024
+DEFAULT_WINDOWS = 4
+
+# TFLite builtin op name -> MicroMutableOpResolver method. An op missing here is one the
+# bundle cannot register, so rendering stops with a message instead of shipping a sketch
+# that fails on the board.
+OP_RESOLVER_CALLS: dict[str, str] = {
+    "ABS": "AddAbs", "ADD": "AddAdd", "ADD_N": "AddAddN", "ARG_MAX": "AddArgMax",
+    "ARG_MIN": "AddArgMin", "ASSIGN_VARIABLE": "AddAssignVariable",
+    "AVERAGE_POOL_2D": "AddAveragePool2D", "BATCH_MATMUL": "AddBatchMatMul",
+    "BATCH_TO_SPACE_ND": "AddBatchToSpaceNd", "CALL_ONCE": "AddCallOnce", "CAST": "AddCast",
+    "CEIL": "AddCeil", "CONCATENATION": "AddConcatenation", "CONV_2D": "AddConv2D",
+    "COS": "AddCos", "CUMSUM": "AddCumSum", "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D",
+    "DEPTH_TO_SPACE": "AddDepthToSpace", "DEQUANTIZE": "AddDequantize", "DIV": "AddDiv",
+    "ELU": "AddElu", "EQUAL": "AddEqual", "EXP": "AddExp", "EXPAND_DIMS": "AddExpandDims",
+    "FILL": "AddFill", "FLOOR": "AddFloor", "FLOOR_DIV": "AddFloorDiv",
+    "FLOOR_MOD": "AddFloorMod", "FULLY_CONNECTED": "AddFullyConnected", "GATHER": "AddGather",
+    "GATHER_ND": "AddGatherNd", "GREATER": "AddGreater", "GREATER_EQUAL": "AddGreaterEqual",
+    "HARD_SWISH": "AddHardSwish", "IF": "AddIf", "L2_NORMALIZATION": "AddL2Normalization",
+    "LEAKY_RELU": "AddLeakyRelu", "LESS": "AddLess", "LESS_EQUAL": "AddLessEqual",
+    "LOG": "AddLog", "LOGICAL_AND": "AddLogicalAnd", "LOGICAL_NOT": "AddLogicalNot",
+    "LOGICAL_OR": "AddLogicalOr", "LOGISTIC": "AddLogistic", "LOG_SOFTMAX": "AddLogSoftmax",
+    "MAXIMUM": "AddMaximum", "MAX_POOL_2D": "AddMaxPool2D", "MEAN": "AddMean",
+    "MINIMUM": "AddMinimum", "MIRROR_PAD": "AddMirrorPad", "MUL": "AddMul", "NEG": "AddNeg",
+    "NOT_EQUAL": "AddNotEqual", "PACK": "AddPack", "PAD": "AddPad", "PADV2": "AddPadV2",
+    "PRELU": "AddPrelu", "QUANTIZE": "AddQuantize", "READ_VARIABLE": "AddReadVariable",
+    "REDUCE_MAX": "AddReduceMax", "RELU": "AddRelu", "RELU6": "AddRelu6",
+    "RESHAPE": "AddReshape", "RESIZE_NEAREST_NEIGHBOR": "AddResizeNearestNeighbor",
+    "ROUND": "AddRound", "RSQRT": "AddRsqrt", "SELECT_V2": "AddSelectV2", "SHAPE": "AddShape",
+    "SIN": "AddSin", "SLICE": "AddSlice", "SOFTMAX": "AddSoftmax",
+    "SPACE_TO_BATCH_ND": "AddSpaceToBatchNd", "SPLIT": "AddSplit", "SPLIT_V": "AddSplitV",
+    "SQRT": "AddSqrt", "SQUARE": "AddSquare", "SQUARED_DIFFERENCE": "AddSquaredDifference",
+    "SQUEEZE": "AddSqueeze", "STRIDED_SLICE": "AddStridedSlice", "SUB": "AddSub",
+    "SUM": "AddSum", "SVDF": "AddSvdf", "TANH": "AddTanh", "TRANSPOSE": "AddTranspose",
+    "TRANSPOSE_CONV": "AddTransposeConv",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM", "UNPACK": "AddUnpack",
+    "VAR_HANDLE": "AddVarHandle", "WHILE": "AddWhile", "ZEROS_LIKE": "AddZerosLike",
+}
+
+
+@dataclass(frozen=True)
+class Quant:
+    scale: float
+    zero_point: int
+
+
+@dataclass(frozen=True)
+class BundleSpec:
+    """Everything one bundle holds; the firmware templates and the emulator read only this."""
+
+    model_name: str
+    dtype: str
+    model_bytes: bytes
+    model_file: str
+    window: int
+    features: int
+    horizon: int
+    targets: int
+    input_columns: tuple[str, ...]
+    target_columns: tuple[str, ...]
+    scaler_kind: str
+    input_center: np.ndarray  # float32, (features,)
+    input_scale: np.ndarray
+    target_center: np.ndarray  # float32, (targets,)
+    target_scale: np.ndarray
+    input_quant: Quant | None
+    output_quant: Quant | None
+    ops: tuple[str, ...]
+    host_arena_bytes: int
+    arena_bytes: int  # what the board reserves (host figure plus margin)
+    arena_in_psram: bool
+    residual: bool
+    windows: np.ndarray  # float32 (n, window, features), data units
+    host_predictions: np.ndarray  # float32 (n, horizon, targets), data units
+    test_indices: tuple[int, ...]
+    max_abs_err: float | None  # TFLM vs host, target units, from the export report
+
+    @property
+    def line_max(self) -> int:
+        """Longest host line the firmware buffers: a P line, or the longest result line."""
+        return max(self.window * self.features, self.horizon * self.targets) * 20 + 64
+
+    @property
+    def n_values(self) -> int:
+        return self.window * self.features
+
+
+# ---------------------------------------------------------------- reading the export
+
+def _read_report(export_dir: Path) -> dict:
+    path = export_dir / "report.json"
+    if not path.is_file():
+        raise StudioError(f"No report.json in {export_dir}.", "Export the run first (Export step, or `python -m studio export`).")
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise StudioError(f"{path} is not readable JSON ({err}).", "Export the run again.") from err
+    if not isinstance(report, dict):
+        raise StudioError(f"{path} does not hold an export report.", "Export the run again.")
+    return report
+
+
+def _dtype_entry(report: dict, dtype: str) -> dict:
+    entry = report.get(dtype)
+    if not isinstance(entry, dict):
+        entry = (report.get("dtypes") or {}).get(dtype)
+    if not isinstance(entry, dict):
+        raise StudioError(f"The export report has no {dtype} model.",
+                          "Export again with that type, or choose the other type for the bundle.")
+    return entry
+
+
+def _names(value, what: str) -> tuple[str, ...] | None:
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    if isinstance(value, int) or value is None:
+        return None
+    raise StudioError(f"The export report's {what} field is neither a list of column names nor a count.",
+                      "Export the run again.")
+
+
+def _model_name(report: dict) -> str:
+    model = report.get("model")
+    if isinstance(model, dict):
+        model = model.get("name") or model.get("kind")
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(model or "model")).strip("_")
+    return name or "model"
+
+
+def _quant(entry: dict, key: str) -> Quant | None:
+    q = entry.get(key)
+    if not isinstance(q, dict) or q.get("scale") in (None, 0, 0.0):
+        return None
+    return Quant(float(q["scale"]), int(q.get("zero_point", 0)))
+
+
+def normalize_op(name: str) -> str:
+    """'FullyConnected' or 'fully_connected' -> 'FULLY_CONNECTED'."""
+    name = name.strip()
+    if not name.isupper() and "_" not in name:
+        name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    return name.upper()
+
+
+def op_registrations(ops) -> list[str]:
+    """The resolver call for each op; an op with no mapping stops the bundle."""
+    calls = []
+    for op in ops:
+        key = normalize_op(op)
+        if key not in OP_RESOLVER_CALLS:
+            raise StudioError(f"The model uses the op {op}, which the firmware bundle cannot register on TFLM.",
+                              "Choose another model kind (LSTM, GRU or SimpleRNN export to supported ops) and export again.")
+        calls.append(OP_RESOLVER_CALLS[key])
+    return calls
+
+
+def arena_placement(host_arena_bytes: int) -> tuple[int, bool]:
+    """(board arena bytes, in PSRAM). The host's TFLM is 64-bit and runs reference kernels;
+    the board's ESP-NN kernels may ask for scratch buffers the host never did, so the board
+    gets a quarter more plus 1 KiB, rounded up to TFLM's 16-byte alignment."""
+    board = int(host_arena_bytes * 1.25) + 1024
+    board = (board + 15) // 16 * 16
+    if board <= INTERNAL_ARENA_MAX:
+        return board, False
+    if board <= PSRAM_ARENA_MAX:
+        return board, True
+    raise StudioError(
+        f"The model needs a {board // 1024} KB tensor arena, more than the XIAO ESP32S3 has "
+        f"({INTERNAL_ARENA_MAX // 1024} KB internal RAM, {PSRAM_ARENA_MAX // 1024} KB PSRAM); no bundle was made.",
+        "Use fewer units or layers, a shorter window, or the int8 export.")
+
+
+def _find_samples(export_dir: Path, report: dict, run_dir) -> Path:
+    candidates = [export_dir / "samples.npz"]
+    if run_dir is not None:
+        candidates.append(Path(run_dir) / "samples.npz")
+    for key in ("run_dir", "run"):
+        if isinstance(report.get(key), str):
+            candidates.append(Path(report[key]) / "samples.npz")
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise StudioError("No test windows for the bundle: neither the export nor its run has samples.npz.",
+                      "Pass the run directory (it holds samples.npz), or export the run again.")
+
+
+def _column_scaler(scaler: dict, columns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column center/scale; columns the scaler never saw (calendar sin/cos) pass as is."""
+    names = list(scaler.get("columns") or [])
+    center = np.asarray(scaler.get("center", []), dtype=np.float64).reshape(-1)
+    scale = np.asarray(scaler.get("scale", []), dtype=np.float64).reshape(-1)
+    if len(center) != len(names) or len(scale) != len(names):
+        raise StudioError("The export report's scaler has columns, center and scale of different lengths.",
+                          "Export the run again.")
+    c = np.zeros(len(columns), dtype=np.float32)
+    s = np.ones(len(columns), dtype=np.float32)
+    for i, col in enumerate(columns):
+        if col in names:
+            c[i] = center[names.index(col)]
+            s[i] = scale[names.index(col)] or 1.0
+    return c, s
+
+
+def _model_shapes(model_bytes: bytes, arena: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Input and output shapes, read by loading the model on the TFLM runtime: a model
+    that does not load there must not become a bundle."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    try:
+        interp = runtime.Interpreter.from_bytes(model_bytes, arena_size=max(arena, 4096))
+        return (tuple(int(v) for v in interp.get_input_details(0)["shape"]),
+                tuple(int(v) for v in interp.get_output_details(0)["shape"]))
+    except Exception as err:  # the runtime raises RuntimeError/ValueError with TFLM's text
+        raise StudioError(f"The exported model does not load on the TFLM runtime ({err}).",
+                          "Export the run again.") from err
+
+
+def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: int = DEFAULT_WINDOWS) -> BundleSpec:
+    export_dir = Path(export_dir)
+    if dtype not in DTYPES:
+        raise StudioError(f"Unknown model type {dtype!r} for the bundle.", "Choose int8 or float32.")
+    report = _read_report(export_dir)
+    entry = _dtype_entry(report, dtype)
+    model_path = export_dir / Path(entry.get("path") or f"model_{dtype}.tflite").name
+    if not model_path.is_file():
+        raise StudioError(f"{model_path.name} is missing from {export_dir}.", "Export the run again.")
+    model_bytes = model_path.read_bytes()
+
+    host_arena = int(entry.get("arena_bytes") or 0)
+    if host_arena <= 0:
+        raise StudioError("The export report gives no arena size for the model.", "Export the run again.")
+    arena, in_psram = arena_placement(host_arena)
+    ops = tuple(entry.get("ops") or ())
+    if not ops:
+        raise StudioError("The export report lists no ops for the model.", "Export the run again.")
+    op_registrations(ops)
+
+    in_shape, out_shape = _model_shapes(model_bytes, arena)
+    if len(in_shape) != 3 or in_shape[0] != 1:
+        raise StudioError(f"The model's input shape {in_shape} is not (1, window, features).", "Export the run again.")
+    window, features = in_shape[1], in_shape[2]
+    horizon = int(report.get("horizon") or 1)
+    n_out = int(np.prod(out_shape))
+    if n_out % horizon:
+        raise StudioError(f"The model's output shape {out_shape} does not match the horizon {horizon}.", "Export the run again.")
+    targets = n_out // horizon
+    if int(report.get("window") or window) != window:
+        raise StudioError(f"The report's window ({report.get('window')}) differs from the model's ({window}).", "Export the run again.")
+
+    input_columns = _names(report.get("input_columns"), "input_columns") or _names(report.get("features"), "features") \
+        or tuple(f"input_{i}" for i in range(features))
+    target_columns = _names(report.get("targets"), "targets") or tuple(f"target_{i}" for i in range(targets))
+    if len(input_columns) != features or len(target_columns) != targets:
+        raise StudioError(
+            f"The report names {len(input_columns)} inputs and {len(target_columns)} targets; the model has {features} and {targets}.",
+            "Export the run again.")
+    scaler = report.get("scaler") or {}
+    in_c, in_s = _column_scaler(scaler, input_columns)
+    t_c, t_s = _column_scaler(scaler, target_columns)
+
+    samples_path = _find_samples(export_dir, report, run_dir)
+    try:
+        with np.load(samples_path, allow_pickle=False) as npz:
+            x_test = np.asarray(npz["X_test"], dtype=np.float32)
+            y_host = np.asarray(npz["y_host"], dtype=np.float32)
+    except (KeyError, OSError, ValueError) as err:
+        raise StudioError(f"{samples_path} lacks readable X_test/y_host ({err}).", "Train the run again.") from err
+    if len(x_test) == 0:
+        raise StudioError("The test part has no windows to build into the bundle.", "Use a longer dataset or a smaller test split.")
+    if x_test.shape[1:] != (window, features) or y_host.reshape(len(y_host), -1).shape[1] != n_out:
+        raise StudioError(f"samples.npz windows {x_test.shape[1:]} do not match the model ({window}, {features}).",
+                          "Export the run again from the same run.")
+    count = max(1, min(int(n_windows), len(x_test)))
+    picks = tuple(int(i) for i in np.linspace(0, len(x_test) - 1, count).round().astype(int))
+    windows = (x_test[list(picks)] * in_s + in_c).astype(np.float32)
+    host = (y_host[list(picks)].reshape(count, horizon, targets) * t_s + t_c).astype(np.float32)
+
+    max_err = entry.get("max_abs_err")
+    return BundleSpec(
+        model_name=_model_name(report), dtype=dtype, model_bytes=model_bytes, model_file=model_path.name,
+        window=window, features=features, horizon=horizon, targets=targets,
+        input_columns=input_columns, target_columns=target_columns,
+        scaler_kind=str(scaler.get("kind") or "none"),
+        input_center=in_c, input_scale=in_s, target_center=t_c, target_scale=t_s,
+        input_quant=_quant(entry, "input_quant"), output_quant=_quant(entry, "output_quant"),
+        ops=ops, host_arena_bytes=host_arena, arena_bytes=arena, arena_in_psram=in_psram,
+        residual=bool(report.get("residual") or (isinstance(report.get("model"), dict) and report["model"].get("residual"))),
+        windows=windows, host_predictions=host, test_indices=picks,
+        max_abs_err=None if max_err is None else float(max_err))
+
+
+# ---------------------------------------------------------------- rendering
+
+def _f(v: float) -> str:
+    """A float32 as C text that reads back bit-identical (9 significant digits)."""
+    text = "%.9g" % float(np.float32(v))
+    if not re.search(r"[.eEn]", text):
+        text += ".0"
+    return text + "f"
+
+
+def _float_list(values, per_line: int = 8, indent: str = "    ") -> str:
+    items = [_f(v) for v in np.asarray(values, dtype=np.float32).reshape(-1)]
+    rows = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+    return ",\n".join(indent + r for r in rows)
+
+
+def _hex_bytes(data: bytes, per_line: int = 12) -> str:
+    rows = [", ".join(f"0x{b:02x}" for b in data[i:i + per_line]) for i in range(0, len(data), per_line)]
+    return ",\n".join("    " + r for r in rows)
+
+
+def _template(path: Path, **values) -> str:
+    return string.Template(path.read_text(encoding="utf-8")).substitute(**values)
+
+
+def _columns_comment(columns, center, scale) -> str:
+    return "\n".join(f"//   {name}: center {_f(c)[:-1]}, scale {_f(s)[:-1]}" for name, c, s in zip(columns, center, scale))
+
+
+def render_files(spec: BundleSpec) -> dict[str, str]:
+    """The sketch folder's files (name -> text), ready to zip."""
+    sketch = TEMPLATES / SKETCH
+    iq, oq = spec.input_quant, spec.output_quant
+    regs = op_registrations(spec.ops)
+    where = "PSRAM" if spec.arena_in_psram else "internal RAM"
+    files = {name: (sketch / name).read_text(encoding="utf-8")
+             for name in ("forecast_studio.ino", "fs_protocol.h", "fs_protocol.cpp", "fs_model.h", "fs_model.cpp", "model_data.h")}
+    files["model_config.h"] = _template(
+        sketch / "model_config.h.in", report_name="report.json", model_name=spec.model_name,
+        window=spec.window, features=spec.features, horizon=spec.horizon, targets=spec.targets,
+        dtype=spec.dtype, dtype_int8=int(spec.dtype == "int8"),
+        input_scale=_f(iq.scale) if iq else "0.0f", input_zero_point=iq.zero_point if iq else 0,
+        output_scale=_f(oq.scale) if oq else "0.0f", output_zero_point=oq.zero_point if oq else 0,
+        arena_reason=f"{spec.host_arena_bytes} bytes on the host's TFLM plus margin, in {where}",
+        arena_bytes=spec.arena_bytes, arena_in_psram=int(spec.arena_in_psram), residual=int(spec.residual),
+        line_max=spec.line_max, scaler_kind=spec.scaler_kind,
+        input_comment=_columns_comment(spec.input_columns, spec.input_center, spec.input_scale),
+        input_center=", ".join(map(_f, spec.input_center)), input_scale_values=", ".join(map(_f, spec.input_scale)),
+        target_comment=_columns_comment(spec.target_columns, spec.target_center, spec.target_scale),
+        target_center=", ".join(map(_f, spec.target_center)), target_scale_values=", ".join(map(_f, spec.target_scale)))
+    files["model_data.cpp"] = _template(sketch / "model_data.cpp.in", model_file=spec.model_file,
+                                        model_len=len(spec.model_bytes), model_bytes=_hex_bytes(spec.model_bytes))
+    files["test_windows.h"] = _template(
+        sketch / "test_windows.h.in", count=len(spec.windows), test_indices=", ".join(map(str, spec.test_indices)),
+        windows_len=spec.windows.size, windows=_float_list(spec.windows, per_line=max(1, min(spec.features, 8))),
+        host_len=spec.host_predictions.size, host=_float_list(spec.host_predictions))
+    files["op_resolver.h"] = _template(
+        sketch / "op_resolver.h.in", op_list=", ".join(spec.ops), op_count=len(regs),
+        registrations="\n".join(f"  if (resolver.{call}() != kTfLiteOk) return false;" for call in regs))
+    return files
+
+
+def _project_files(spec: BundleSpec, files: dict[str, str]) -> dict[str, str]:
+    """Zip paths -> text: the Arduino sketch folder, the PlatformIO project, the README."""
+    out = {f"{SKETCH}/{name}": text for name, text in files.items()}
+    for name, text in files.items():
+        if name.endswith(".ino"):
+            # PlatformIO compiles .cpp, where Arduino.h is not implied as in a sketch.
+            out["platformio/src/main.cpp"] = "#include <Arduino.h>\n\n" + text
+        elif name.endswith(".cpp"):
+            out[f"platformio/src/{name}"] = text
+        else:
+            out[f"platformio/include/{name}"] = text
+    psram = "    -DBOARD_HAS_PSRAM\nboard_build.arduino.memory_type = qio_opi" if spec.arena_in_psram else ""
+    out["platformio/platformio.ini"] = _template(TEMPLATES / "platformio.ini.in", model_name=spec.model_name,
+                                                 dtype=spec.dtype, psram_flags=psram)
+    first = spec.host_predictions[0].reshape(-1)
+    out["README.md"] = _template(
+        TEMPLATES / "README.md.in", model_name=spec.model_name, dtype=spec.dtype, horizon=spec.horizon,
+        target_names=", ".join(spec.target_columns), window=spec.window, features=spec.features,
+        input_names=", ".join(spec.input_columns), targets=spec.targets, model_len=len(spec.model_bytes),
+        op_list=", ".join(spec.ops), arena_bytes=spec.arena_bytes,
+        arena_place="PSRAM" if spec.arena_in_psram else "internal RAM",
+        arena_note=("It does not fit internal RAM, so PSRAM must be enabled." if spec.arena_in_psram
+                    else "It fits internal RAM; PSRAM is not needed."),
+        psram_choice="**OPI PSRAM** (required: the arena lives there)" if spec.arena_in_psram else "any (OPI PSRAM is fine)",
+        count=len(spec.windows), example_y=",".join("%.7g" % v for v in first), n_values=spec.n_values,
+        host_summary="; ".join(f"k={k}: " + ",".join("%.7g" % v for v in y.reshape(-1))
+                               for k, y in enumerate(spec.host_predictions)))
+    out["bundle.json"] = json.dumps(bundle_manifest(spec), indent=1)
+    return out
+
+
+def bundle_manifest(spec: BundleSpec) -> dict:
+    """What the Device step needs to match the board's answers: windows and host forecasts."""
+    return {
+        "model": spec.model_name, "dtype": spec.dtype, "window": spec.window, "features": spec.features,
+        "horizon": spec.horizon, "targets": spec.targets, "input_columns": list(spec.input_columns),
+        "target_columns": list(spec.target_columns), "arena_bytes": spec.arena_bytes,
+        "arena_in_psram": spec.arena_in_psram, "ops": list(spec.ops), "max_abs_err": spec.max_abs_err,
+        "test_indices": list(spec.test_indices), "windows": spec.windows.tolist(),
+        "host_predictions": spec.host_predictions.tolist(),
+    }
+
+
+def bundle_name(spec: BundleSpec) -> str:
+    return f"forecast_studio_{spec.model_name}_{spec.dtype}"
+
+
+def render_bundle(export_dir, dtype: str = "int8", run_dir=None, out=None, n_windows: int = DEFAULT_WINDOWS) -> Path:
+    """Write the bundle zip (default EXPORT_DIR/<bundle name>.zip) atomically; return its path."""
+    spec = load_bundle_spec(export_dir, dtype, run_dir=run_dir, n_windows=n_windows)
+    files = _project_files(spec, render_files(spec))
+    root = bundle_name(spec)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(files):
+            zf.writestr(f"{root}/{name}", files[name])
+    path = Path(out) if out is not None else Path(export_dir) / f"{root}.zip"
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+PREVIEW_FILES = ("forecast_studio.ino", "model_config.h", "op_resolver.h", "test_windows.h", "fs_protocol.cpp")
+
+
+def sketch_preview(export_dir, dtype: str = "int8", run_dir=None, max_lines: int = 60) -> dict[str, str]:
+    """The sketch's main files for the Export page (long ones cut to max_lines)."""
+    files = render_files(load_bundle_spec(export_dir, dtype, run_dir=run_dir))
+    out = {}
+    for name in PREVIEW_FILES:
+        lines = files[name].splitlines()
+        if len(lines) > max_lines:
+            lines = lines[:max_lines] + [f"// ... {len(lines) - max_lines} more lines in the bundle"]
+        out[name] = "\n".join(lines)
+    return out

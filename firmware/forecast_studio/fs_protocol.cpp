@@ -1,0 +1,226 @@
+// The protocol from the studio's SPEC, in plain C++ (see fs_protocol.h).
+#include "fs_protocol.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+namespace fs {
+
+namespace {
+
+bool IsSpace(char c) { return c == ' ' || c == '\t'; }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Appends text at *pos, never past capacity (the last byte stays for the terminator).
+void Append(char* out, size_t capacity, size_t* pos, const char* text) {
+  while (*text && *pos + 1 < capacity) out[(*pos)++] = *text++;
+  out[*pos] = '\0';
+}
+
+}  // namespace
+
+bool ParseNumber(const char* text, size_t length, float* out) {
+  // Validate the shape first: strtod alone would also take "inf", "0x1p3" or "1e".
+  size_t i = 0;
+  if (i < length && (text[i] == '+' || text[i] == '-')) i++;
+  size_t digits = 0;
+  while (i < length && IsDigit(text[i])) { i++; digits++; }
+  if (i < length && text[i] == '.') {
+    i++;
+    while (i < length && IsDigit(text[i])) { i++; digits++; }
+  }
+  if (digits == 0) return false;
+  if (i < length && (text[i] == 'e' || text[i] == 'E')) {
+    i++;
+    if (i < length && (text[i] == '+' || text[i] == '-')) i++;
+    size_t exponent_digits = 0;
+    while (i < length && IsDigit(text[i])) { i++; exponent_digits++; }
+    if (exponent_digits == 0) return false;
+  }
+  if (i != length || length >= 64) return false;
+  char copy[64];
+  memcpy(copy, text, length);
+  copy[length] = '\0';
+  // Parse as double and round once to float, exactly as the Python emulator does,
+  // so both sides see the same float for the same text.
+  double value = strtod(copy, nullptr);
+  float f = static_cast<float>(value);
+  if (!(f - f == 0.0f)) return false;  // overflow to inf
+  *out = f;
+  return true;
+}
+
+Protocol::Protocol(const ModelInfo& info, Model* model, const Buffers& buffers,
+                   const float* test_windows, int test_window_count, LineWriter writer,
+                   void* writer_context)
+    : info_(info),
+      model_(model),
+      buf_(buffers),
+      test_windows_(test_windows),
+      test_window_count_(test_window_count),
+      writer_(writer),
+      writer_context_(writer_context) {}
+
+void Protocol::Begin() { Ready(); }
+
+void Protocol::SetFault(const char* code, const char* message) {
+  fault_code_ = code;
+  fault_message_ = message;
+}
+
+void Protocol::Feed(uint8_t byte) {
+  if (byte == '\n') {
+    buf_.line[length_] = '\0';
+    HandleLine();
+    length_ = 0;
+    overlong_ = false;
+    non_ascii_ = false;
+    return;
+  }
+  if (byte == '\r') return;  // serial monitors send CRLF
+  if (byte >= 0x80 || (byte < 0x20 && byte != '\t')) {
+    non_ascii_ = true;
+    return;
+  }
+  if (length_ + 1 >= buf_.line_capacity) {
+    overlong_ = true;  // keep discarding until the newline, then report once
+    return;
+  }
+  buf_.line[length_++] = static_cast<char>(byte);
+}
+
+void Protocol::HandleLine() {
+  char message[64];
+  if (overlong_) {
+    snprintf(message, sizeof(message), "line longer than %lu bytes",
+             static_cast<unsigned long>(buf_.line_capacity - 1));
+    Error("PARSE", message);
+    return;
+  }
+  if (non_ascii_) {
+    Error("PARSE", "line has a byte that is not printable ASCII");
+    return;
+  }
+  char* start = buf_.line;
+  while (IsSpace(*start)) start++;
+  size_t n = strlen(start);
+  while (n > 0 && IsSpace(start[n - 1])) start[--n] = '\0';
+  if (n == 0) return;  // blank lines are harmless
+  if (n == 1 && start[0] == 'I') {
+    Ready();
+  } else if (n == 1 && start[0] == 'T') {
+    SelfTest();
+  } else if (start[0] == 'P' && (n == 1 || IsSpace(start[1]))) {
+    Predict(start + 1);
+  } else {
+    Error("UNKNOWN", "unknown command, use I, T or P v1,v2,...");
+  }
+}
+
+void Protocol::Ready() {
+  char line[192];
+  snprintf(line, sizeof(line),
+           "FS READY model=%s window=%d features=%d horizon=%d targets=%d dtype=%s arena=%lu",
+           info_.name, info_.window, info_.features, info_.horizon, info_.targets, info_.dtype,
+           static_cast<unsigned long>(info_.arena_bytes));
+  Write(line);
+}
+
+void Protocol::SelfTest() {
+  if (fault_code_) {
+    Error(fault_code_, fault_message_);
+    return;
+  }
+  const int values = info_.window * info_.features;
+  int done = 0;
+  for (int k = 0; k < test_window_count_; k++) {
+    if (!RunWindow(test_windows_ + k * values, k)) return;
+    done++;
+  }
+  char line[32];
+  snprintf(line, sizeof(line), "FS DONE n=%d", done);
+  Write(line);
+}
+
+void Protocol::Predict(const char* args) {
+  if (fault_code_) {
+    Error(fault_code_, fault_message_);
+    return;
+  }
+  const int expected = info_.window * info_.features;
+  int count = 0;
+  while (IsSpace(*args)) args++;
+  if (*args != '\0') {
+    const char* token = args;
+    while (true) {
+      const char* end = token;
+      while (*end && *end != ',') end++;
+      const char* a = token;
+      const char* b = end;
+      while (a < b && IsSpace(*a)) a++;
+      while (b > a && IsSpace(b[-1])) b--;
+      float value = 0.0f;
+      if (!ParseNumber(a, static_cast<size_t>(b - a), &value)) {
+        char message[48];
+        snprintf(message, sizeof(message), "value %d is not a number", count + 1);
+        Error("PARSE", message);
+        return;
+      }
+      if (count < expected) buf_.values[count] = value;
+      count++;
+      if (*end == '\0') break;
+      token = end + 1;
+    }
+  }
+  if (count != expected) {
+    char message[64];
+    snprintf(message, sizeof(message), "expected %d values, got %d", expected, count);
+    Error("BADLEN", message);
+    return;
+  }
+  RunWindow(buf_.values, -1);
+}
+
+bool Protocol::RunWindow(const float* raw, int k) {
+  const int values = info_.window * info_.features;
+  for (int i = 0; i < values; i++) {
+    const int column = i % info_.features;
+    buf_.scaled[i] = Scale(raw[i], info_.input_center[column], info_.input_scale[column]);
+  }
+  uint32_t elapsed_us = 0;
+  const Status status = model_->Run(buf_.scaled, buf_.result, &elapsed_us);
+  if (status == kAllocFailed) {
+    Error("ALLOC", "tensor arena could not be allocated");
+    return false;
+  }
+  if (status != kOk) {
+    Error("INVOKE", "model invoke failed");
+    return false;
+  }
+  // The answer goes out through the line buffer: the input line is no longer needed,
+  // and model_config.h sizes it for the longest result too.
+  char* out = buf_.line;
+  const size_t capacity = buf_.line_capacity;
+  size_t pos = 0;
+  char number[40];
+  snprintf(number, sizeof(number), "FS RESULT k=%d us=%lu y=", k, static_cast<unsigned long>(elapsed_us));
+  Append(out, capacity, &pos, number);
+  const int outputs = info_.horizon * info_.targets;
+  for (int i = 0; i < outputs; i++) {
+    const int target = i % info_.targets;
+    const float y = Unscale(buf_.result[i], info_.target_center[target], info_.target_scale[target]);
+    snprintf(number, sizeof(number), i ? ",%.7g" : "%.7g", static_cast<double>(y));
+    Append(out, capacity, &pos, number);
+  }
+  Write(out);
+  return true;
+}
+
+void Protocol::Error(const char* code, const char* message) {
+  char line[128];
+  snprintf(line, sizeof(line), "FS ERR %s %s", code, message);
+  Write(line);
+}
+
+}  // namespace fs

@@ -1,0 +1,111 @@
+// Forecast Studio serial protocol: parse host lines, scale, run the model, format answers.
+// Plain C++ with no Arduino or TFLM include, so the studio's tests compile it with the
+// host's g++ and run it against the same golden transcripts as the device emulator.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace fs {
+
+// What went wrong inside the model; the protocol turns it into an FS ERR line.
+enum Status { kOk = 0, kAllocFailed = 1, kInvokeFailed = 2 };
+
+// The model behind the protocol. The firmware plugs TensorFlow Lite Micro in
+// (fs_model.cpp); the host test plugs in a fake that needs no runtime.
+class Model {
+ public:
+  virtual ~Model() {}
+  // in: window * features scaled values, time-major. out: horizon * targets scaled values.
+  // elapsed_us: inference time in microseconds. Each call is one independent window, so implementations
+  // clear any state a recurrent op carries between invokes.
+  virtual Status Run(const float* in, float* out, uint32_t* elapsed_us) = 0;
+};
+
+// Constants from model_config.h; per-column scaler values in the model's input order.
+struct ModelInfo {
+  const char* name;
+  int window;
+  int features;
+  int horizon;
+  int targets;
+  const char* dtype;
+  uint32_t arena_bytes;
+  const float* input_center;
+  const float* input_scale;
+  const float* target_center;
+  const float* target_scale;
+};
+
+// Receives one finished output line, without its newline.
+typedef void (*LineWriter)(const char* line, void* context);
+
+// Buffers the protocol needs, sized by the caller from model_config.h so nothing is
+// allocated at run time: line holds one host line, values window*features floats,
+// scaled the same, result horizon*targets floats.
+struct Buffers {
+  char* line;
+  size_t line_capacity;
+  float* values;
+  float* scaled;
+  float* result;
+};
+
+class Protocol {
+ public:
+  Protocol(const ModelInfo& info, Model* model, const Buffers& buffers,
+           const float* test_windows, int test_window_count, LineWriter writer,
+           void* writer_context);
+
+  // Prints the ready line; call once at boot.
+  void Begin();
+  // Feed one received byte. Never blocks: a line is handled when its '\n' arrives.
+  void Feed(uint8_t byte);
+  // Set when the model could not start (e.g. no arena); T and P then answer with it.
+  void SetFault(const char* code, const char* message);
+
+  // Exposed for tests: scaling between the data's units and the model's.
+  static float Scale(float x, float center, float scale) { return (x - center) / scale; }
+  static float Unscale(float y, float center, float scale) { return y * scale + center; }
+
+ private:
+  void HandleLine();
+  void Ready();
+  void SelfTest();
+  void Predict(const char* args);
+  bool RunWindow(const float* raw, int k);
+  void Error(const char* code, const char* message);
+  void Write(const char* line) { writer_(line, writer_context_); }
+
+  const ModelInfo& info_;
+  Model* model_;
+  Buffers buf_;
+  const float* test_windows_;
+  int test_window_count_;
+  LineWriter writer_;
+  void* writer_context_;
+  size_t length_ = 0;
+  bool overlong_ = false;
+  bool non_ascii_ = false;
+  const char* fault_code_ = nullptr;
+  const char* fault_message_ = nullptr;
+};
+
+// int8 models: the TFLM tensors carry scale and zero point; round half away from zero
+// like TFLite's own quantizer, clamped to the int8 range.
+inline int8_t QuantizeInt8(float x, float scale, int zero_point) {
+  const float r = x / scale;
+  long q = static_cast<long>(r >= 0.0f ? r + 0.5f : r - 0.5f) + zero_point;
+  if (q < -128) q = -128;
+  if (q > 127) q = 127;
+  return static_cast<int8_t>(q);
+}
+inline float DequantizeInt8(int8_t q, float scale, int zero_point) {
+  return static_cast<float>(q - zero_point) * scale;
+}
+
+// Parses a decimal number the way the emulator does: [+-]digits[.digits][e[+-]digits].
+// Rejects hex, inf, nan and empty text so both sides accept exactly the same lines.
+bool ParseNumber(const char* text, size_t length, float* out);
+
+}  // namespace fs

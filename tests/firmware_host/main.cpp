@@ -1,0 +1,49 @@
+// Host test driver for fs_protocol.cpp: bytes from stdin, board lines to stdout.
+// The model is a fake with no runtime: forecast step h of target t is the input value of
+// column t, h steps before the last one. tests/firmware_support.py builds a real .tflite
+// that computes the same, so the emulator passes the same transcripts.
+#include <stdio.h>
+
+#include "fs_protocol.h"
+#include "model_config.h"
+#include "test_windows.h"
+
+namespace {
+
+class LastStepModel : public fs::Model {
+ public:
+  fs::Status Run(const float* in, float* out, uint32_t* elapsed_us) override {
+    for (int h = 0; h < FS_HORIZON; h++) {
+      for (int t = 0; t < FS_TARGETS; t++) {
+        out[h * FS_TARGETS + t] = in[(FS_WINDOW - 1 - h) * FS_FEATURES + t % FS_FEATURES];
+      }
+    }
+    *elapsed_us = 7;
+    return fs::kOk;
+  }
+};
+
+void WriteLine(const char* line, void*) {
+  fputs(line, stdout);
+  fputc('\n', stdout);
+}
+
+char g_line[FS_LINE_MAX];
+float g_values[FS_WINDOW * FS_FEATURES];
+float g_scaled[FS_WINDOW * FS_FEATURES];
+float g_result[FS_HORIZON * FS_TARGETS];
+
+}  // namespace
+
+int main() {
+  LastStepModel model;
+  fs::Protocol protocol(kModelInfo, &model, fs::Buffers{g_line, sizeof(g_line), g_values, g_scaled, g_result},
+                        kTestWindows, kTestWindowCount, WriteLine, nullptr);
+  protocol.Begin();
+  unsigned char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
+    for (size_t i = 0; i < n; i++) protocol.Feed(chunk[i]);
+  }
+  return 0;
+}
