@@ -202,18 +202,26 @@ def arena_placement(host_arena_bytes: int) -> tuple[int, bool]:
         "Use fewer units or layers, a shorter window, or the int8 export.")
 
 
-def _find_samples(export_dir: Path, report: dict, run_dir) -> Path:
-    candidates = [export_dir / "samples.npz"]
-    if run_dir is not None:
-        candidates.append(Path(run_dir) / "samples.npz")
-    for key in ("run_dir", "run"):
-        if isinstance(report.get(key), str):
-            candidates.append(Path(report[key]) / "samples.npz")
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise StudioError("No test windows for the bundle: neither the export nor its run has samples.npz.",
-                      "Pass the run directory (it holds samples.npz), or export the run again.")
+def _find_windows(export_dir: Path, report: dict, run_dir) -> tuple[np.ndarray, np.ndarray, Path]:
+    """Scaled test windows and the host's scaled forecasts: the export's verified
+    windows.npz first (what core/export.py checked on TFLM), else the run's samples.npz."""
+    candidates = [(export_dir / "windows.npz", "X", "y_host_scaled")]
+    runs = [Path(run_dir)] if run_dir is not None else []
+    if isinstance(report.get("run_dir"), str) and report["run_dir"]:
+        p = Path(report["run_dir"])
+        runs.append(p if p.is_absolute() else export_dir / p)
+    candidates += [(r / "samples.npz", "X_test", "y_host") for r in runs]
+    candidates.append((export_dir / "samples.npz", "X_test", "y_host"))
+    for path, xkey, ykey in candidates:
+        if not path.is_file():
+            continue
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return np.asarray(npz[xkey], dtype=np.float32), np.asarray(npz[ykey], dtype=np.float32), path
+        except (KeyError, OSError, ValueError) as err:
+            raise StudioError(f"{path} lacks readable {xkey}/{ykey} ({err}).", "Export the run again.") from err
+    raise StudioError("No test windows for the bundle: the export has no windows.npz and its run no samples.npz.",
+                      "Export the run again, or pass the run directory (it holds samples.npz).")
 
 
 def _column_scaler(scaler: dict, columns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -290,17 +298,11 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
     in_c, in_s = _column_scaler(scaler, input_columns)
     t_c, t_s = _column_scaler(scaler, target_columns)
 
-    samples_path = _find_samples(export_dir, report, run_dir)
-    try:
-        with np.load(samples_path, allow_pickle=False) as npz:
-            x_test = np.asarray(npz["X_test"], dtype=np.float32)
-            y_host = np.asarray(npz["y_host"], dtype=np.float32)
-    except (KeyError, OSError, ValueError) as err:
-        raise StudioError(f"{samples_path} lacks readable X_test/y_host ({err}).", "Train the run again.") from err
+    x_test, y_host, samples_path = _find_windows(export_dir, report, run_dir)
     if len(x_test) == 0:
         raise StudioError("The test part has no windows to build into the bundle.", "Use a longer dataset or a smaller test split.")
     if x_test.shape[1:] != (window, features) or y_host.reshape(len(y_host), -1).shape[1] != n_out:
-        raise StudioError(f"samples.npz windows {x_test.shape[1:]} do not match the model ({window}, {features}).",
+        raise StudioError(f"{samples_path.name} windows {x_test.shape[1:]} do not match the model ({window}, {features}).",
                           "Export the run again from the same run.")
     count = max(1, min(int(n_windows), len(x_test)))
     picks = tuple(int(i) for i in np.linspace(0, len(x_test) - 1, count).round().astype(int))

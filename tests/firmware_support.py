@@ -5,6 +5,7 @@ Exports are built by running this file as a script in a subprocess: TensorFlow's
 the pytest process, the way core/export.py keeps conversion out of the studio.
 
     python tests/firmware_support.py slice OUT_DIR   # float32 model y = x[last step, :2]
+    python tests/firmware_support.py slice1 OUT_DIR  # the same, one target (Edge Impulse replay)
     python tests/firmware_support.py lstm OUT_DIR    # tf_keras LSTM(8), float32 + int8
 """
 from __future__ import annotations
@@ -20,6 +21,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
+# Built by this script and committed: tiny real .tflite exports, so the protocol tests need
+# no TensorFlow (regenerate with the commands above).
+SLICE_EXPORT = TRANSCRIPTS / "slice_export"
+SLICE1_EXPORT = TRANSCRIPTS / "slice1_export"
 
 # The slice export: window 3 x features 2, one step of both columns. Its model copies the
 # last input step, so every answer is known exactly and the golden transcripts can state it.
@@ -120,21 +125,22 @@ def _ops_of(model: bytes) -> list[str]:
     return sorted({names[max(oc.builtinCode, oc.deprecatedBuiltinCode)] for oc in m.operatorCodes})
 
 
-def _make_slice(out: Path) -> None:
+def _make_slice(out: Path, targets: int = 2) -> None:
     import tensorflow as tf
 
     @tf.function(input_signature=[tf.TensorSpec([1, 3, 2], tf.float32)])
     def last_step(x):
-        return x[:, 2:3, 0:2]
+        return x[:, 2:3, 0:targets]
 
     model = tf.lite.TFLiteConverter.from_concrete_functions([last_step.get_concrete_function()], last_step).convert()
     x_scaled = (SLICE_WINDOWS - SLICE_CENTER) / SLICE_SCALE
-    y_scaled = x_scaled[:, 2:3, :]
+    y_scaled = x_scaled[:, 2:3, :targets]
+    names = ["temp", "hum"][:targets]
     out.mkdir(parents=True, exist_ok=True)
     (out / "model_float32.tflite").write_bytes(model)
     np.savez(out / "samples.npz", X_test=x_scaled, y_test=y_scaled, y_host=y_scaled)
     entry = _entry(model, "model_float32.tflite", _ops_of(model), y_scaled, y_scaled)
-    report = {"model": "slice", "window": 3, "features": ["temp", "hum"], "horizon": 1, "targets": ["temp", "hum"],
+    report = {"model": "slice", "window": 3, "features": ["temp", "hum"], "horizon": 1, "targets": names,
               "scaler": {"kind": "standard", "columns": ["temp", "hum"], "center": SLICE_CENTER.tolist(),
                          "scale": SLICE_SCALE.tolist()},
               "residual": False, "float32": entry}
@@ -224,4 +230,4 @@ def assert_transcript(expected: list[str], actual: list[str], who: str) -> None:
 
 if __name__ == "__main__":
     kind, target = sys.argv[1], Path(sys.argv[2])
-    {"slice": _make_slice, "lstm": _make_lstm}[kind](target)
+    {"slice": _make_slice, "slice1": lambda o: _make_slice(o, targets=1), "lstm": _make_lstm}[kind](target)
