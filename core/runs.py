@@ -1,0 +1,425 @@
+"""A trained run and its directory: everything Forecast, Export and a reloaded session need.
+
+Layout (ARCHITECTURE.md): ``run.json`` (what was trained on what, with a checksum of every other
+file), ``weights.npz`` (canonical Keras layout), the backend's own weights (``model.weights.h5`` for
+Keras, ``model.torch.npz`` named tensors for PyTorch: never pickle), ``history.json``,
+``metrics.json`` (SPEC's shape) and ``samples.npz`` (scaled windows and host predictions, so export
+and firmware need no dataset). Reading accepts only JSON and ``.npz`` with ``allow_pickle=False``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import json
+import math
+import zipfile
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.config import DEFAULTS
+from core.errors import StudioError
+from core.files import atomic_dir
+from core.models import ModelSpec, count_params
+
+FORMAT_VERSION = 1
+WEIGHTS = "weights.npz"
+KERAS_WEIGHTS = "model.weights.h5"
+TORCH_WEIGHTS = "model.torch.npz"
+FILES = ("weights.npz", "history.json", "metrics.json", "samples.npz")
+PREDICT_BATCH = 1024
+
+
+def _spread(n: int, k: int) -> np.ndarray:
+    """Up to k indices evenly spread over range(n), first and last included."""
+    if n <= k:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, k).round().astype(np.int64))
+
+
+def _times_to_array(times: Any) -> tuple[np.ndarray, dict]:
+    """Origin times as int64 (ns since the epoch, UTC, or row steps) and how to read them back."""
+    idx = pd.Index(times)
+    if isinstance(idx, pd.DatetimeIndex):
+        tz = str(idx.tz) if idx.tz is not None else None
+        if tz is not None:
+            idx = idx.tz_convert("UTC").tz_localize(None)
+        return idx.as_unit("ns").asi8.astype(np.int64), {"axis": "datetime64[ns]", "tz": tz}
+    return np.asarray(idx, dtype=np.int64), {"axis": "step", "tz": None}
+
+
+def _to_dict(obj: Any) -> dict:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if is_dataclass(obj):
+        return asdict(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return None if not math.isfinite(float(o)) else float(o)
+    if isinstance(o, (pd.Timestamp, _dt.datetime, _dt.date)):
+        return o.isoformat()
+    if isinstance(o, (tuple, set)):
+        return list(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def _clean_floats(obj: Any) -> Any:
+    """NaN/inf become null: JSON has no NaN, and other tools must read metrics.json."""
+    if isinstance(obj, dict):
+        return {str(k): _clean_floats(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean_floats(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(float(obj)) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.ndarray):
+        return _clean_floats(obj.tolist())
+    return obj
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(_clean_floats(obj), indent=2, default=_json_default, allow_nan=False).encode("utf-8")
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class Run:
+    """A trained model with everything needed to use it without the dataset.
+
+    ``status`` is "done" (all epochs or early stopping) or "stopped" (the user stopped it; the best
+    weights so far were kept). ``weights`` are canonical (Keras layout) for both backends.
+    """
+
+    run_dir: Path
+    dataset: dict
+    window_spec: Any
+    split: Any
+    scaler: Any
+    model_spec: ModelSpec
+    train_config: Any
+    weights: list[np.ndarray]
+    history: list[dict]
+    metrics: dict
+    samples: dict[str, np.ndarray]
+    info: dict = field(default_factory=dict)
+    created: str = ""
+    _model: Any = field(default=None, repr=False, compare=False)
+
+    # ------------------------------------------------------------ facts
+    @property
+    def status(self) -> str:
+        return self.info.get("status", "done")
+
+    @property
+    def backend(self) -> str:
+        return self.model_spec.backend
+
+    @property
+    def verdict(self) -> str:
+        return str(self.metrics.get("verdict", ""))
+
+    # ------------------------------------------------------------ models
+    def keras_model(self, batch_size: int | None = None, unroll: bool = False):
+        """A Keras 3 model of this run (whatever backend trained it), filled with its weights."""
+        from core.models import build_keras, load_canonical
+
+        return load_canonical(build_keras(self.model_spec, batch_size=batch_size, unroll=unroll), self.weights)
+
+    def _backend_model(self):
+        if self._model is None:
+            if self.backend == "torch":
+                from core.models import build_torch, load_canonical
+
+                model = load_canonical(build_torch(self.model_spec), self.weights)
+                model.to(_torch_device()).eval()
+                self._model = model
+            else:
+                self._model = self.keras_model()
+        return self._model
+
+    def predict(self, X_scaled: np.ndarray) -> np.ndarray:
+        """Scaled windows (n, window, n_inputs) -> scaled forecasts (n, horizon, n_targets), in batches."""
+        spec = self.model_spec
+        X = np.asarray(X_scaled, dtype=np.float32)
+        if X.ndim != 3 or X.shape[1:] != (spec.window, spec.n_inputs):
+            raise StudioError(f"Windows of shape {X.shape[1:] if X.ndim == 3 else X.shape} do not fit this model, "
+                              f"which takes ({spec.window}, {spec.n_inputs}).",
+                              "Make the windows with the run's own window settings.")
+        if len(X) == 0:
+            return np.zeros((0, spec.horizon, spec.n_targets), dtype=np.float32)
+        model = self._backend_model()
+        if self.backend == "torch":
+            import torch
+
+            device = next(model.parameters()).device
+            model.eval()
+            out = []
+            with torch.no_grad():
+                for i in range(0, len(X), PREDICT_BATCH):
+                    xb = torch.from_numpy(np.ascontiguousarray(X[i:i + PREDICT_BATCH])).to(device)
+                    out.append(model(xb).cpu().numpy())
+            return np.concatenate(out).astype(np.float32)
+        # Chunked, so a strided view of many overlapping windows is never copied whole.
+        out = [np.asarray(model.predict_on_batch(np.ascontiguousarray(X[i:i + PREDICT_BATCH])))
+               for i in range(0, len(X), PREDICT_BATCH)]
+        return np.concatenate(out).astype(np.float32)
+
+    # ------------------------------------------------------------ making one
+    @classmethod
+    def from_training(cls, windows: Any, spec: ModelSpec, config: Any, model: Any, history: list[dict],
+                      info: dict, run_dir: str | Path, dataset: Any = None) -> "Run":
+        """Score a freshly trained model on the test part, gather samples, and save the run."""
+        from core.models import canonical_weights
+
+        run = cls(run_dir=Path(run_dir), dataset=_dataset_info(windows, dataset), window_spec=windows.spec,
+                  split=windows.split, scaler=windows.scaler, model_spec=spec, train_config=config,
+                  weights=canonical_weights(model), history=list(history), metrics={}, samples={}, info=dict(info),
+                  created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), _model=model)
+        y_test = run.predict(windows.X("test"))
+        run.metrics = build_metrics(windows, y_test, run.predict(windows.X("val")) if windows.count("val") else None)
+        run.samples, run.info["time_axis"] = _samples(windows, y_test)
+        run.save()
+        return run
+
+    # ------------------------------------------------------------ files
+    def save(self, run_dir: str | Path | None = None) -> Path:
+        """Write the run directory atomically (a half-written run never appears)."""
+        target = Path(run_dir) if run_dir is not None else self.run_dir
+        blobs: dict[str, bytes] = {
+            WEIGHTS: _npz_bytes({f"w{i:03d}": np.asarray(w, dtype=np.float32) for i, w in enumerate(self.weights)}),
+            "history.json": _dumps(self.history),
+            "metrics.json": _dumps(self.metrics),
+            "samples.npz": _npz_bytes(self.samples),
+        }
+        with atomic_dir(target) as tmp:
+            native = self._write_native(tmp)
+            for name, data in blobs.items():
+                (tmp / name).write_bytes(data)
+            checksums = {name: _sha256(data) for name, data in blobs.items()}
+            checksums[native] = _sha256((tmp / native).read_bytes())
+            (tmp / "run.json").write_bytes(_dumps(self._manifest(checksums, native)))
+        self.run_dir = target
+        return target
+
+    def _write_native(self, tmp: Path) -> str:
+        if self.backend == "torch":
+            model = self._backend_model()
+            state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+            (tmp / TORCH_WEIGHTS).write_bytes(_npz_bytes(state))
+            return TORCH_WEIGHTS
+        model = self._backend_model()
+        model.save_weights(str(tmp / KERAS_WEIGHTS))
+        return KERAS_WEIGHTS
+
+    def _manifest(self, checksums: dict, native: str) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": "forecast-studio-run",
+            "created": self.created,
+            "dataset": self.dataset,
+            "window_spec": _to_dict(self.window_spec),
+            "split": _to_dict(self.split),
+            "scaler": _to_dict(self.scaler),
+            "model_spec": self.model_spec.to_dict(),
+            "train_config": _to_dict(self.train_config),
+            "info": self.info,
+            "native_weights": native,
+            "files": checksums,
+            "versions": _versions(self.backend),
+        }
+
+
+def _versions(backend: str) -> dict:
+    out = {"numpy": np.__version__}
+    try:
+        if backend == "torch":
+            import torch
+
+            out["torch"] = torch.__version__
+        else:
+            import keras
+
+            out["keras"] = keras.__version__
+    except ImportError:
+        pass
+    return out
+
+
+def _torch_device():
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _dataset_info(windows: Any, dataset: Any) -> dict:
+    """Where the windows came from; the Dataset itself when given, else what Windows remembers of it."""
+    index = windows.index
+    freq = getattr(dataset, "freq", None) or getattr(windows, "freq", None)
+    if freq is None and isinstance(index, pd.DatetimeIndex) and len(index) > 2:
+        freq = pd.infer_freq(index[: min(len(index), 1000)])
+    time_col = getattr(dataset, "time_col", None)
+    if time_col is None and isinstance(index, pd.DatetimeIndex) and index.name:
+        time_col = str(index.name)
+    return {"name": getattr(dataset, "name", None) or getattr(windows, "dataset_name", "") or "dataset",
+            "fingerprint": getattr(dataset, "fingerprint", None) or getattr(windows, "dataset_fingerprint", "") or "",
+            "freq": freq, "time_col": time_col, "rows": int(len(index))}
+
+
+def build_metrics(windows: Any, y_test_scaled: np.ndarray, y_val_scaled: np.ndarray | None = None) -> dict:
+    """SPEC's metrics.json: the test split in the targets' units, model vs baselines.
+
+    ``evaluate``'s own fields are kept (``best_baseline``, ``improvement_pct``, ``verdict``);
+    ``baselines["naive"]`` is the last-value forecast under the name SPEC uses.
+    """
+    from core.metrics import evaluate
+
+    out = dict(evaluate(windows, y_test_scaled, "test"))
+    out["baselines"] = dict(out["baselines"])
+    if "last_value" in out["baselines"]:
+        out["baselines"]["naive"] = out["baselines"]["last_value"]
+    out["split"] = "test"
+    out["n_windows"] = int(windows.count("test"))
+    if y_val_scaled is not None and len(y_val_scaled):
+        val = evaluate(windows, y_val_scaled, "val")
+        out["validation"] = {k: val[k] for k in ("model", "baselines", "best_baseline", "improvement_pct", "verdict") if k in val}
+        out["validation"]["n_windows"] = int(windows.count("val"))
+    return out
+
+
+def _samples(windows: Any, y_test_scaled: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
+    """Calibration and replay windows, evenly spread over their parts, with their origin times."""
+    rep = _spread(windows.count("train"), int(DEFAULTS["train"]["rep_windows"]))
+    test = _spread(windows.count("test"), int(DEFAULTS["train"]["test_windows"]))
+    t_rep, axis = _times_to_array(pd.Index(windows.origin_times("train"))[rep])
+    t_test, _ = _times_to_array(pd.Index(windows.origin_times("test"))[test])
+    samples = {
+        "X_rep": np.ascontiguousarray(windows.X("train")[rep], dtype=np.float32),
+        "X_test": np.ascontiguousarray(windows.X("test")[test], dtype=np.float32),
+        "y_test": np.ascontiguousarray(windows.y("test")[test], dtype=np.float32),
+        "y_host": np.ascontiguousarray(np.asarray(y_test_scaled)[test], dtype=np.float32),
+        "t_rep": t_rep,
+        "t_test": t_test,
+    }
+    return samples, axis
+
+
+# ---------------------------------------------------------------- reading
+
+def _corrupt(path: Path, what: str) -> StudioError:
+    return StudioError(f"The run at {path} is damaged: {what}.",
+                       "Train the model again (Train page or `python -m studio train`) to write a fresh run.")
+
+
+def _read_npz(path: Path, data: bytes) -> dict[str, np.ndarray]:
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
+        raise _corrupt(path.parent, f"{path.name} is not a readable weights/array file ({e})") from e
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Read a run directory; StudioError if it is missing, damaged, or from a newer studio."""
+    from core.training import TrainConfig
+    from core.windows import Scaler, SplitSpec, WindowSpec
+
+    run_dir = Path(run_dir)
+    manifest_path = run_dir / "run.json"
+    if not manifest_path.is_file():
+        raise StudioError(f"No trained run at {run_dir} (run.json is missing).",
+                          "Pick the folder that training wrote (its --out), or train a model first.")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise _corrupt(run_dir, f"run.json is not valid JSON ({e})") from e
+    version = manifest.get("format_version")
+    if not isinstance(version, int):
+        raise _corrupt(run_dir, "run.json has no format_version")
+    if version > FORMAT_VERSION:
+        raise StudioError(f"The run at {run_dir} was saved by a newer Forecast Studio (format {version}; this one reads up to {FORMAT_VERSION}).",
+                          "Update Forecast Studio, or train the model again with this version.")
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise _corrupt(run_dir, "run.json lists no files")
+    blobs: dict[str, bytes] = {}
+    for name, digest in files.items():
+        path = run_dir / name
+        if Path(name).name != name or not path.is_file():
+            raise _corrupt(run_dir, f"{name} is missing")
+        data = path.read_bytes()
+        if _sha256(data) != digest:
+            raise _corrupt(run_dir, f"{name} does not match its checksum (changed or truncated)")
+        blobs[name] = data
+    missing = [f for f in FILES if f not in blobs]
+    if missing:
+        raise _corrupt(run_dir, f"run.json does not list {', '.join(missing)}")
+    try:
+        spec = ModelSpec.from_dict(manifest["model_spec"])
+        run = Run(
+            run_dir=run_dir,
+            dataset=dict(manifest.get("dataset") or {}),
+            window_spec=WindowSpec.from_dict(manifest["window_spec"]),
+            split=SplitSpec.from_dict(manifest["split"]) if hasattr(SplitSpec, "from_dict") else SplitSpec(**manifest["split"]),
+            scaler=Scaler.from_dict(manifest["scaler"]),
+            model_spec=spec,
+            train_config=TrainConfig.from_dict(manifest["train_config"]),
+            weights=[],
+            history=json.loads(blobs["history.json"]),
+            metrics=json.loads(blobs["metrics.json"]),
+            samples=_read_npz(run_dir / "samples.npz", blobs["samples.npz"]),
+            info=dict(manifest.get("info") or {}),
+            created=str(manifest.get("created", "")),
+        )
+    except StudioError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise _corrupt(run_dir, f"run.json is incomplete ({type(e).__name__}: {e})") from e
+    arrays = _read_npz(run_dir / WEIGHTS, blobs[WEIGHTS])
+    keys = sorted(arrays)
+    if keys != [f"w{i:03d}" for i in range(len(keys))]:
+        raise _corrupt(run_dir, "weights.npz has unexpected entries")
+    run.weights = [arrays[k].astype(np.float32) for k in keys]
+    if sum(int(w.size) for w in run.weights) != count_params(spec):
+        raise _corrupt(run_dir, f"weights.npz holds {sum(int(w.size) for w in run.weights)} values, "
+                                f"but the model has {count_params(spec)} parameters")
+    if spec.backend == "torch" and TORCH_WEIGHTS in blobs:
+        run._model = _torch_from_native(spec, _read_npz(run_dir / TORCH_WEIGHTS, blobs[TORCH_WEIGHTS]), run_dir)
+    return run
+
+
+def _torch_from_native(spec: ModelSpec, state: dict[str, np.ndarray], run_dir: Path):
+    import torch
+
+    from core.models import build_torch
+
+    model = build_torch(spec)
+    try:
+        model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()})
+    except RuntimeError as e:
+        raise _corrupt(run_dir, f"{TORCH_WEIGHTS} does not fit the model ({str(e).splitlines()[0]})") from e
+    return model.to(_torch_device()).eval()

@@ -1,0 +1,113 @@
+"""Train a forecaster from a CSV and write its run directory (spec, weights, scaler, history, metrics).
+
+Model options left out take the studio's defaults (core/config.py, the same the Model page starts
+from). Progress goes to stderr, one line per epoch; the metrics against the baselines and the
+verdict go to stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from core.config import DEFAULTS, HELP
+from core.errors import StudioError
+
+MODEL_OPTIONS = ("units", "layers", "dropout", "head_units", "backend", "residual")
+
+
+def _columns(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    f, t = DEFAULTS["features"], DEFAULTS["train"]
+    p.add_argument("--csv", required=True, metavar="FILE", help="the CSV file to learn from")
+    p.add_argument("--target", action="append", required=True, metavar="COL",
+                   help="column to forecast; repeat for several targets")
+    p.add_argument("--features", type=_columns, default=None, metavar="A,B,...",
+                   help="input columns besides the targets (the targets are always inputs); "
+                        "default: every numeric column that varies")
+    p.add_argument("--time-col", default=None, metavar="COL", help="the time column (default: detected)")
+    p.add_argument("--window", type=int, default=f["window"], help=f"look-back steps per forecast (default {f['window']})")
+    p.add_argument("--horizon", type=int, default=f["horizon"], help=f"steps forecast at once (default {f['horizon']})")
+    p.add_argument("--scaler", choices=("minmax", "standard"), default=f["scaler"], help="input scaling")
+    # Model options default to None: None means "the studio's default", resolved in one place.
+    p.add_argument("--model", dest="kind", choices=("lstm", "gru", "rnn", "dense"), default=None, help=HELP.get("model.kind"))
+    p.add_argument("--units", type=int, default=None, help=HELP.get("model.units"))
+    p.add_argument("--layers", type=int, default=None, help=HELP.get("model.layers"))
+    p.add_argument("--dropout", type=float, default=None, help=HELP.get("model.dropout"))
+    p.add_argument("--head-units", type=int, default=None, help=HELP.get("model.head_units"))
+    p.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None,
+                   help="predict the change from the last value (default: on when every target is an input)")
+    p.add_argument("--backend", choices=("keras", "torch"), default=None, help=HELP.get("model.backend"))
+    p.add_argument("--epochs", type=int, default=t["epochs"], help=HELP.get("train.epochs"))
+    p.add_argument("--batch-size", type=int, default=t["batch_size"], help=HELP.get("train.batch_size"))
+    p.add_argument("--lr", type=float, default=t["learning_rate"], help=HELP.get("train.learning_rate"))
+    p.add_argument("--patience", type=int, default=t["patience"], help=HELP.get("train.patience"))
+    p.add_argument("--seed", type=int, default=t["seed"], help=HELP.get("train.seed"))
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="directory to write the run into (replaced if it exists)")
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def metrics_table(metrics: dict) -> str:
+    """The model and each baseline, one line each, on the test part in the targets' units."""
+    names = ["mae", "rmse", "smape", "mase"]
+    rows = [("model", metrics["model"])] + [(k, v) for k, v in metrics.get("baselines", {}).items() if k != "naive"]
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'':<{width}}  " + "  ".join(f"{n:>10}" for n in names)]
+    for name, m in rows:
+        lines.append(f"{name:<{width}}  " + "  ".join(f"{_fmt(m.get(n)):>10}" for n in names))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.data import CsvOptions, load_dataset
+    from core.models import ModelSpec
+    from core.training import TrainConfig, train
+    from core.windows import SplitSpec, WindowSpec, default_spec, make_windows
+
+    csv = Path(args.csv)
+    if not csv.is_file():
+        raise StudioError(f"There is no file at {csv}.", "Check the path given to --csv.")
+    options = CsvOptions(time_col=args.time_col) if args.time_col else None
+    dataset = load_dataset(csv, name=csv.name, csv=options)
+    targets = tuple(dict.fromkeys(args.target))
+    missing = [c for c in targets + tuple(args.features or ()) if c not in dataset.numeric_columns]
+    if missing:
+        raise StudioError(f"Column(s) {', '.join(map(repr, missing))} are not numeric columns of {csv.name}.",
+                          f"Use one of: {', '.join(dataset.numeric_columns)}.")
+    inputs = args.features if args.features is not None else default_spec(dataset, targets).features
+    features = tuple(dict.fromkeys(targets + tuple(inputs)))
+    spec = WindowSpec(targets=targets, features=features, window=args.window, horizon=args.horizon)
+    split = SplitSpec()
+    windows = make_windows(dataset, spec, split, scaler_kind=args.scaler)
+    given = {k: getattr(args, k) for k in ("kind",) + MODEL_OPTIONS if getattr(args, k) is not None}
+    model_spec = ModelSpec.for_windows(spec, **given)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                         patience=args.patience, seed=args.seed).validate()
+
+    counts = windows.counts()
+    print(f"{dataset.name}: {len(dataset.frame):,} rows; windows train {counts['train']:,}, "
+          f"val {counts['val']:,}, test {counts['test']:,}; model {model_spec.label}", file=sys.stderr, flush=True)
+
+    def on_epoch(rec: dict) -> None:
+        val = f"  val_loss {rec['val_loss']:.5g}" if rec["val_loss"] is not None else ""
+        print(f"epoch {rec['epoch']}/{config.epochs}  loss {rec['loss']:.5g}{val}  {rec['seconds']:.1f} s",
+              file=sys.stderr, flush=True)
+
+    result = train(windows, model_spec, config, args.out, on_epoch=on_epoch, dataset=dataset)
+    info = result.info
+    ended = " (early stopping)" if info.get("early_stopped") else ""
+    print(f"best epoch {info.get('best_epoch')} of {info.get('epochs_run')}{ended}; run written to {result.run_dir}",
+          file=sys.stderr, flush=True)
+    print(f"Test metrics ({result.metrics.get('n_windows', counts['test'])} windows, in {', '.join(targets)}'s units):")
+    print(metrics_table(result.metrics))
+    if result.metrics.get("verdict"):
+        print(result.metrics["verdict"])
+    return 0
