@@ -37,7 +37,10 @@ class PtyBoard:
             data = data.encode()
         with self._lock:
             if not self._closed:
-                os.write(self.master, data)
+                try:
+                    os.write(self.master, data)
+                except OSError:  # the host side closed mid-write; a real board just loses the bytes too
+                    pass
 
     def _loop(self) -> None:
         buf = b""
@@ -65,14 +68,17 @@ class PtyBoard:
             if self._closed:
                 return
             self._closed = True
+        # Stop our reader before closing: a closed fd number is soon reused (by the next test's pty), and a
+        # reader still selecting on it would steal that board's input.
+        self._stop.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=2)
+        with self._lock:
             os.close(self.master)
             os.close(self._slave)
-        self._stop.set()
 
     def close(self) -> None:
-        self._stop.set()
         self.unplug()
-        self._thread.join(timeout=2)
 
 
 def make_reference(n: int = 6, window: int = 4, features: int = 2, horizon: int = 2, targets: int = 1,

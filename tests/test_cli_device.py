@@ -135,12 +135,19 @@ def test_listen_for_edge_impulse_board(tmp_path, capsys):
     ref = make_reference(horizon=1, targets=1, embedded=())
     export = write_export(ref, tmp_path / "export")
     pty = PtyBoard()
+    stop = threading.Event()
+
+    def sketch():
+        # like the static-buffer sketch's loop: a reading every so often, whenever the host connects
+        while not stop.wait(0.1):
+            pty.write(_ei_text([ref.y_host[1, 0, 0]]))
+
+    threading.Thread(target=sketch, daemon=True).start()
     try:
-        # pyserial flushes input on open, so the sketch's output must come after the connection, as it does live
-        threading.Timer(0.1, pty.write, args=(_ei_text([ref.y_host[1, 0, 0]]),)).start()
-        assert main(["device", "--port", pty.path, "--listen", "0.3", "--export", str(export)]) == 0
+        assert main(["device", "--port", pty.path, "--listen", "0.6", "--export", str(export)]) == 0
         assert "agree" in capsys.readouterr().out
     finally:
+        stop.set()
         pty.close()
 
 

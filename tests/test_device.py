@@ -541,3 +541,28 @@ def test_self_test_matched_through_the_bundle_manifest(tmp_path, pty_boards, boa
     assert cmp.agree and [r.window for r in cmp.rows[::2]] == [6, 0, 3]
     # the float32 board holds the same windows: the int8 bundle's host forecasts serve it too
     assert compare(board.self_test(timeout=T), loaded, dtype="float32").agree
+
+
+def test_task_runs_board_commands_off_the_caller(ref, pty_boards, boards):
+    from core.device import Task
+
+    board = boards(pty_boards(firmware(ref)).path)
+    task = Task("Self-test", lambda: board.self_test(timeout=T))
+    assert task.wait(2) and task.error is None and len(task.result) == 3
+    silent = boards(pty_boards().path)
+    task = Task("Ready", lambda: silent.ready(timeout=0.3, resend_s=0.1))
+    assert task.wait(2) and task.result is None and "did not answer" in str(task.error)
+    crash = Task("Broken", lambda: 1 / 0)
+    assert crash.wait(1) and "Broken failed: ZeroDivisionError" in str(crash.error)
+
+
+def test_close_runs_closers_once_even_if_one_fails(pty_boards):
+    calls = []
+    board = Board(pty_boards().path)
+    board.on_close(lambda: calls.append("emulator stopped"))
+    board.on_close(lambda: 1 / 0)
+    board.on_close(lambda: calls.append("second"))
+    board.close()
+    board.close()
+    assert calls == ["emulator stopped", "second"]
+    assert "while closing" in board.log_text() and not board.connected
