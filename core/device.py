@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import statistics
 import sys
 import threading
@@ -683,6 +684,8 @@ def load_reference(export_dir: str | Path) -> Reference:
     ei_windows = tuple(int(i) for i in (ei.get("windows") or ei.get("test_windows") or ()))
     bundles = _read_bundles(export_dir)
     name = report.get("model_name") or next((b["model"] for b in bundles.values() if isinstance(b.get("model"), str)), None)
+    if not name:
+        name = _firmware_model_name(report.get("model"))
     expected = Expected(model=str(name) if isinstance(name, str) and name else None,
                         window=_as_int(report.get("window")) or X.shape[1],
                         features=_as_int(report.get("features")) or X.shape[2],
@@ -695,6 +698,16 @@ def load_reference(export_dir: str | Path) -> Reference:
                      target_input_index=tuple(None if v is None else int(v) for v in tii),
                      bundles={d: _embedded(b, len(targets)) for d, b in bundles.items() if _embedded(b, len(targets))},
                      export_dir=export_dir)
+
+
+def _firmware_model_name(model: Any) -> str | None:
+    """The name the firmware prints in its ready line, by core/firmware.py's rule: the report's model (or its
+    name or kind), with anything but letters, digits, ``_ . -`` turned into ``_`` so the line stays key=value."""
+    if isinstance(model, Mapping):
+        model = model.get("name") or model.get("kind")
+    if not model:
+        return None
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(model)).strip("_") or None
 
 
 def _read_bundles(export_dir: Path) -> dict[str, dict]:
@@ -907,7 +920,9 @@ def compare_ei(readings: Sequence[EiReading], ref: Reference, label: str | None 
     tol_arr = ref.tolerance("int8" if ref.dtype == "int8" else ref.dtype)
     # The sketch prints 5 decimals of the scaled value; allow for that rounding on top of the board's own error.
     tol_t = float(max(tol_arr[0], 1e-5 * abs(ref.scale[0])))
-    candidates = list(ref.ei_windows) or list(range(ref.n_windows))
+    # The sketch (or the emulator's replay) holds the bundle's windows; without that list, any test window.
+    emb = None if ref.ei_windows else ref.embedded_for(ref.dtype)
+    candidates = list(ref.ei_windows) or (list(emb.indices) if emb is not None else list(range(ref.n_windows)))
     rows: list[Row] = []
     problems: list[str] = []
     us: list[float] = []

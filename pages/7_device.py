@@ -49,13 +49,19 @@ else:
 board: Board | None = state.get("board")
 
 
-def _connect(port: str, baud: int, emulated: bool) -> None:
+def _export_dtypes() -> list[str]:
+    if export_dir is None:
+        return []
+    return [d for d in ("float32", "int8") if (Path(export_dir) / f"model_{d}.tflite").is_file()]
+
+
+def _connect(port: str, baud: int, emulated: bool, dtype: str = "float32", mode: str = "protocol") -> None:
     """Open the port (starting the emulator first when asked) and ask for the ready line in the background."""
     emulator = None
     if emulated:
         if Emulator is None or export_dir is None:
             raise StudioError("The emulated XIAO needs an export and the emulator module.", "Finish the Export step first.")
-        emulator = Emulator(export_dir)
+        emulator = Emulator(export_dir, dtype=dtype, mode=mode)
         port = emulator.start()
     try:
         new = Board(port, baud, expected=ref.expected if ref else None)
@@ -65,9 +71,10 @@ def _connect(port: str, baud: int, emulated: bool) -> None:
         raise
     if emulator is not None:
         new.on_close(emulator.stop)
-    st.session_state["device.last"] = {"port": port, "baud": baud, "emulated": emulated}
+    st.session_state["device.last"] = {"port": port, "baud": baud, "emulated": emulated, "dtype": dtype, "mode": mode}
     state.put("board", new)
-    st.session_state["device.task"] = Task("Reading the ready line", lambda: new.ready(CFG["ready_timeout_s"]))
+    if mode == "protocol":  # the Edge Impulse sketch never reads serial: just listen to it
+        st.session_state["device.task"] = Task("Reading the ready line", lambda: new.ready(CFG["ready_timeout_s"]))
 
 
 def _disconnect() -> None:
@@ -87,7 +94,7 @@ if board is None:
         st.caption("The emulated XIAO is not available in this installation.")
     emulated = kind == EMULATED
     c1, c2 = st.columns([3, 1])
-    port = ""
+    port, emu_dtype, emu_mode = "", None, "protocol"
     if not emulated:
         ports = list_ports()
         labels = [p.label for p in ports] + [OTHER]
@@ -100,10 +107,18 @@ if board is None:
             c1.caption("No XIAO ESP32S3 found by its USB ids. Plug it in with a data cable, or type its port.")
     elif export_dir is None:
         c1.warning("The emulated XIAO runs the exported model: finish the Export step first.")
+    else:
+        dtypes = _export_dtypes()
+        emu_dtype = c1.selectbox("Model on the emulated board", dtypes, key="device.emu_dtype")
+        modes = {"protocol": "The studio's firmware (protocol)", "edge-impulse": "Edge Impulse static-buffer sketch"}
+        emu_mode = c1.radio("It runs", list(modes), format_func=modes.get, key="device.emu_mode", horizontal=True)
     baud = c2.selectbox("Baud rate", CFG["bauds"], key="device.baud", help=HELP.get("device.baud"))
     if st.button("Connect", type="primary", key="device.connect", disabled=emulated and export_dir is None):
         try:
-            _connect(port, int(baud), emulated)
+            if emulated:
+                _connect("", int(baud), True, emu_dtype or "float32", emu_mode)
+            else:
+                _connect(port, int(baud), False)
             st.rerun()
         except StudioError as err:
             ui.show_error(err)
@@ -117,7 +132,8 @@ else:
         last = st.session_state.get("device.last") or {"port": board.port, "baud": board.baud, "emulated": False}
         _disconnect()
         try:
-            _connect(last["port"], last["baud"], last["emulated"])
+            _connect(last["port"], last["baud"], last["emulated"], last.get("dtype", "float32"),
+                     last.get("mode", "protocol"))
         except StudioError as err:
             st.session_state["device.connect_error"] = str(err)
         st.rerun()

@@ -566,3 +566,70 @@ def test_close_runs_closers_once_even_if_one_fails(pty_boards):
     board.close()
     assert calls == ["emulator stopped", "second"]
     assert "while closing" in board.log_text() and not board.connected
+
+
+# --- against the device emulator (core/emulator.py: the bundle's model on TFLM behind a real pty) ----------
+
+SLICE = ROOT / "tests" / "transcripts" / "slice_export"     # window 3 x 2 -> the last step of both columns
+SLICE1 = ROOT / "tests" / "transcripts" / "slice1_export"   # the same, one target (Edge Impulse replay)
+
+
+@pytest.fixture
+def emulators():
+    emulator = pytest.importorskip("core.emulator")
+    started = []
+
+    def start(export, **kwargs):
+        emu = emulator.Emulator(export, dtype="float32", **kwargs)
+        started.append(emu)
+        return emu, emu.start()
+
+    yield start
+    for emu in started:
+        emu.stop()
+
+
+def test_emulator_self_test_and_windows_agree(emulators, boards):
+    ref = load_reference(SLICE)
+    assert ref.expected == Expected("slice", 3, 2, 1, 2, None)
+    _, path = emulators(SLICE)
+    board = boards(path, expected=ref.expected)
+    ready = board.ready(timeout=3)
+    assert ready.model == "slice" and ready.dtype == "float32"
+    results = board.self_test(timeout=3)
+    cmp = compare(results, ref, dtype=ready.dtype)
+    assert cmp.agree, cmp.problems
+    assert [r.board for r in cmp.rows] == [14.0, 3.0, 15.5, 7.0, 7.25, -17.0]
+    pairs = [(i, board.predict(ref.window_units(i), timeout=3)) for i in range(ref.n_windows)]
+    cmp = compare(pairs, ref, dtype=ready.dtype)
+    assert cmp.agree and cmp.max_abs_err == 0.0 and cmp.timing_us is not None
+    with pytest.raises(StudioError, match="BADLEN"):
+        board.predict(np.zeros((2, 2)), timeout=3)
+
+
+def test_emulator_pulled_away_mid_read_then_reconnect(emulators, boards):
+    ref = load_reference(SLICE)
+    emu, path = emulators(SLICE)
+    board = boards(path, expected=ref.expected)
+    board.ready(timeout=3)
+    threading.Timer(0.05, emu.stop).start()
+    start = time.monotonic()
+    with pytest.raises(StudioError, match="disconnected"):
+        for _ in range(200):  # keep the board busy until it vanishes
+            board.predict(ref.window_units(0), timeout=3)
+    assert time.monotonic() - start < 3 and not board.connected
+    board.close()
+    _, path = emulators(SLICE)
+    again = boards(path, expected=ref.expected)
+    assert compare(again.self_test(timeout=3), ref, dtype="float32").agree
+
+
+def test_emulator_edge_impulse_replay_matched(emulators, boards):
+    ref = load_reference(SLICE1)
+    _, path = emulators(SLICE1, mode="edge-impulse", ei_interval_s=0.05)
+    board = boards(path)
+    assert wait_until(lambda: len(ei_readings(board.records())) >= 4, 5)
+    cmp = compare_ei(ei_readings(board.records()), ref)
+    assert cmp.agree, cmp.problems
+    assert {r.window for r in cmp.rows} == {0, 1, 2}
+    assert {r.board for r in cmp.rows} == {14.0, 15.5, 7.25}  # printed scaled, compared in the data's units

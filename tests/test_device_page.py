@@ -156,3 +156,51 @@ def test_edge_impulse_transcript_on_the_page(tmp_path):
     at.button(key="device.ei_compare").click().run()
     text = _texts(at)
     assert "DISAGREE" in text and "matches no test window" in text
+
+
+def test_emulated_xiao_self_test_then_pulled_away_and_reconnected():
+    pytest.importorskip("core.emulator")
+    export = ROOT / "tests" / "transcripts" / "slice_export"
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.session_state["fs.export_dir"] = str(export)
+    at.run()
+    try:
+        at.radio(key="device.kind").set_value("Emulated XIAO (no hardware)").run()
+        assert at.selectbox(key="device.emu_dtype").options == ["float32"]
+        at.button(key="device.connect").click().run()
+        assert not at.exception, at.exception
+        at = _settle(at, lambda a: "The board is ready" in _texts(a))
+        at.button(key="device.self_test").click().run()
+        at = _settle(at, lambda a: "Board and host agree" in _texts(a))
+        assert "Board and host agree on 3 window(s)" in _texts(at)
+        # pull the emulator away: the board's closers include stopping it, so stop it behind the board's back
+        board = at.session_state["fs.board"]
+        board._closers[0]()
+        assert wait_until(lambda: not board.connected)
+        at.run()
+        assert "disconnected" in _texts(at)
+        at.button(key="device.reconnect").click().run()
+        at = _settle(at, lambda a: "The board is ready" in _texts(a))
+        assert at.session_state["fs.board"].connected
+    finally:
+        _close(at)
+
+
+def test_emulated_edge_impulse_sketch_read_live():
+    pytest.importorskip("core.emulator")
+    export = ROOT / "tests" / "transcripts" / "slice1_export"
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.session_state["fs.export_dir"] = str(export)
+    at.run()
+    try:
+        at.radio(key="device.kind").set_value("Emulated XIAO (no hardware)").run()
+        at.radio(key="device.emu_mode").set_value("edge-impulse").run()
+        at.button(key="device.connect").click().run()
+        board = at.session_state["fs.board"]
+        assert wait_until(lambda: any("value:" in e.text for e in board.log()), 5)
+        at.run()
+        at.button(key="device.ei_live").click().run()
+        assert not at.exception, at.exception
+        assert "Board and host agree" in _texts(at)
+    finally:
+        _close(at)
