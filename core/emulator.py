@@ -195,7 +195,6 @@ class Emulator:
         self.engine = ProtocolEngine(self.spec, TflmRunner(self.spec))
         self.path: str | None = None
         self._master: int | None = None
-        self._slave: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -203,12 +202,14 @@ class Emulator:
         if self._thread is not None:
             return self.path  # already serving
         master, slave = os.openpty()
-        # Raw at once: before a host opens the port, the line discipline would echo our own
-        # output back to us as input.
+        # Raw at once: a line discipline in cooked mode would echo our own output back as input.
         tty.setraw(slave)
-        os.set_blocking(master, False)
-        self._master, self._slave = master, slave
         self.path = os.ttyname(slave)
+        # The slave end stays closed until a host opens it: reads on the master then fail
+        # with EIO, which is how the emulator knows when a host connects (see _serve).
+        os.close(slave)
+        os.set_blocking(master, False)
+        self._master = master
         self._stop.clear()
         self._thread = threading.Thread(target=self._serve, name="fs-emulator", daemon=True)
         self._thread.start()
@@ -220,13 +221,12 @@ class Emulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._thread = None
-        for fd in (self._master, self._slave):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        self._master = self._slave = None
+        if self._master is not None:
+            try:
+                os.close(self._master)
+            except OSError:
+                pass
+        self._master = None
 
     def __enter__(self) -> "Emulator":
         self.start()
@@ -258,33 +258,40 @@ class Emulator:
                 raise
 
     def _serve(self) -> None:
-        if self.mode == "edge-impulse":
-            self._serve_edge_impulse()
-            return
-        self._write([self.engine.ready_line()])
+        """Reads the host's bytes and answers. A real board prints its ready line at boot,
+        long before a host opens the port, and pyserial flushes the input on open; so the
+        emulator "boots" when a host connects: the first moment reads stop failing."""
+        connected = False
+        k = 0  # edge-impulse: the embedded window printed next
+        next_ei = 0.0
         while not self._stop.is_set():
             ready, _, _ = select.select([self._master], [], [], 0.1)
-            if not ready:
+            data = b""
+            if ready:
+                try:
+                    data = os.read(self._master, 65536)
+                except BlockingIOError:
+                    continue
+                except OSError as err:
+                    if err.errno != errno.EIO:
+                        return  # the pty itself is gone
+                    connected = False  # no host has the port open
+                    self._stop.wait(0.05)
+                    continue
+            if not connected:
+                connected = True
+                next_ei = 0.0
+                if self.mode == "protocol":
+                    self._write([self.engine.ready_line()])
+            if self.mode == "edge-impulse":
+                # The static-buffer sketch never reads serial; input is drained and ignored.
+                if time.monotonic() >= next_ei:
+                    # The example prints with "\r\n" (ei_printf), so the replay does too.
+                    self._write(self.engine.edge_impulse_block(k), newline=b"\r\n")
+                    k = (k + 1) % len(self.spec.windows)
+                    next_ei = time.monotonic() + self.ei_interval_s
                 continue
-            try:
-                data = os.read(self._master, 65536)
-            except BlockingIOError:
-                continue
-            except OSError:
-                return  # the pty is gone
-            lines = self.engine.feed(data)
-            if lines:
-                self._write(lines)
-
-    def _serve_edge_impulse(self) -> None:
-        k = 0
-        while not self._stop.is_set():
-            # The static-buffer sketch never reads serial; drain input so it cannot pile up.
-            try:
-                os.read(self._master, 65536)
-            except (BlockingIOError, OSError):
-                pass
-            # The example prints with "\r\n" (ei_printf), so the replay does too.
-            self._write(self.engine.edge_impulse_block(k), newline=b"\r\n")
-            k = (k + 1) % len(self.spec.windows)
-            self._stop.wait(self.ei_interval_s)
+            if data:
+                lines = self.engine.feed(data)
+                if lines:
+                    self._write(lines)

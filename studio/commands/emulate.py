@@ -1,0 +1,43 @@
+"""Serve a stand-in XIAO ESP32S3 on a pseudo-terminal for an export.
+
+Prints the pty path (give it to `python -m studio device --port PATH`, the Device page's
+manual port, or any serial monitor at 115200) and serves until Ctrl-C. The emulator runs the
+export's own model bytes on the TensorFlow Lite Micro runtime and answers the firmware's
+protocol (I, T, P); --mode edge-impulse replays the Edge Impulse static-buffer output instead.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+
+from core.emulator import MODES, Emulator
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("export_dir", metavar="EXPORT_DIR", help="an export folder (report.json and the .tflite files)")
+    p.add_argument("--dtype", choices=("int8", "float32"), default="int8", help="which exported model the board runs")
+    p.add_argument("--mode", choices=MODES, default="protocol",
+                   help="protocol: the studio's firmware; edge-impulse: the static-buffer example's output")
+    p.add_argument("--run", default=None, metavar="RUN_DIR",
+                   help="the run directory, when the export holds no test windows of its own")
+    p.add_argument("--interval", type=float, default=2.0,
+                   help="seconds between Edge Impulse outputs (edge-impulse mode)")
+
+
+def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
+    emulator = Emulator(args.export_dir, dtype=args.dtype, mode=args.mode, run_dir=args.run,
+                        ei_interval_s=args.interval)
+    path = emulator.start()
+    print(path, flush=True)
+    print(f"Emulated XIAO ESP32S3 ({emulator.spec.model_name}, {emulator.spec.dtype}, {args.mode}) on {path}; "
+          "Ctrl-C stops it.", file=sys.stderr, flush=True)
+    stop = stop or threading.Event()
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is the normal way to stop serving
+    finally:
+        emulator.stop()
+    return 0
