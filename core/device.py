@@ -418,7 +418,9 @@ class Board:
                 return results
             elif isinstance(rec, Err):
                 raise board_error(rec)
-            elif isinstance(rec, Ready):
+            elif isinstance(rec, Ready) and results:
+                # A ready line before any result is the late answer to an earlier I (or the boot line);
+                # one after results means the board rebooted midway.
                 raise StudioError("The board restarted during the self-test.",
                                   "Check its power and cable (a brown-out resets it), then run the self-test again.")
 
@@ -437,9 +439,8 @@ class Board:
                 return rec
             if isinstance(rec, Err):
                 raise board_error(rec)
-            if isinstance(rec, Ready):
-                raise StudioError("The board restarted while computing a forecast.",
-                                  "Check its power and cable, then send the window again.")
+            # A ready line here is a late answer to an earlier I or the boot line; a board that really
+            # rebooted never answers this P, which the deadline reports.
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` when this connection closes (the page stops the emulator it started this way)."""

@@ -163,3 +163,14 @@ def test_real_command_line(setup):
     res = subprocess.run([sys.executable, "-m", "studio", "device", "--list"], cwd=ROOT, capture_output=True,
                          text=True, timeout=120, env=env)
     assert res.returncode == 0 and res.stdout.strip()
+
+
+def test_cli_against_the_emulator(capsys):
+    """The emulator prints its boot line before the host connects, then answers I: the late ready line must not
+    be taken for a reboot."""
+    emulator = pytest.importorskip("core.emulator")
+    export = ROOT / "tests" / "transcripts" / "slice_export"
+    with emulator.Emulator(export, dtype="float32") as emu:
+        assert main(["device", "--port", emu.path, "--export", str(export), "--windows", "3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ready"]["model"] == "slice" and data["comparison"]["agree"] and len(data["comparison"]["rows"]) == 12

@@ -184,6 +184,29 @@ def test_silent_board_times_out_without_hanging(pty_boards, boards):
     assert board.connected
 
 
+def test_late_ready_lines_are_not_a_restart(ref, pty_boards, boards):
+    # a board that prints its boot line and answers every I (ready() may send several) before T's results
+    inner = firmware(ref)
+
+    def handler(b, line):
+        if line in ("T", "I") or line.startswith("P "):
+            b.write(ready_line(ref.expected))
+        inner(b, line)
+
+    board = boards(pty_boards(handler).path)
+    board.ready(timeout=T)
+    assert compare(board.self_test(timeout=T), ref).agree
+    assert board.predict(ref.window_units(0), timeout=T).k == -1
+
+    def rebooting(b, line):
+        if line == "T":
+            b.write("FS RESULT k=0 us=5 y=1,2\n" + ready_line(ref.expected))
+
+    board = boards(pty_boards(rebooting).path)
+    with pytest.raises(StudioError, match="restarted during the self-test"):
+        board.self_test(timeout=T)
+
+
 def test_self_test_stalls_midway(ref, pty_boards, boards):
     def handler(b, line):
         if line == "T":
