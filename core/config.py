@@ -194,6 +194,11 @@ DEFAULTS["export"] = {
     "verify_timeout_s": 300,
     # Edge Impulse: the whole deploy/profile (upload, server jobs, download) must end within this.
     "ei_timeout_s": 600,
+    # Getting the Edge Impulse upload ready: TensorFlow and SDK imports, key check, SavedModel.
+    "ei_startup_s": 180,
+    # Slack on top of ei_timeout_s before the helper is stopped, so the SDK's own timeout (which also
+    # cancels the server's job) normally ends it first.
+    "ei_slack_s": 15,
     "ei_profile_device": "espressif-esp32",
     "ei_endpoint": "https://studio.edgeimpulse.com/v1",
 }
