@@ -55,13 +55,21 @@ def test_ready_p_and_bad_lines_over_pty():
         assert all(int(line.split(" us=")[1].split()[0]) >= 0 for line in got[:3])
 
 
-def test_reconnecting_host_gets_a_ready_line_again():
+def test_reconnecting_host_is_served_again():
     with Emulator(SLICE_EXPORT, dtype="float32") as emu:
         for _ in range(2):
+            # Closed long enough for the stand-in board to notice: it boots again on the next open.
             with serial.Serial(emu.path, 115200, timeout=0.2) as port:
                 assert _lines(port, 1)[0].startswith("FS READY model=slice")
                 port.write(b"P 1,2,3,4,5,6\n")
                 assert _lines(port, 1)[0].endswith(" y=5,6")
+            time.sleep(0.3)
+        # Reopened at once: whether or not a boot line comes, I and P are answered.
+        with serial.Serial(emu.path, 115200, timeout=0.2) as port:
+            port.write(b"I\nP 1,2,3,4,5,6\n")
+            got = _lines(port, 3, timeout=2.0)
+        assert any(line.startswith("FS READY model=slice") for line in got)
+        assert [line for line in got if line.startswith("FS RESULT")][0].endswith(" y=5,6")
 
 
 def test_stop_makes_the_port_vanish():
