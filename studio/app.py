@@ -24,6 +24,7 @@ STEPS = [
     ("5_forecast.py", "Forecast", ":material/show_chart:"),
     ("6_export.py", "Export", ":material/memory:"),
     ("7_device.py", "Device", ":material/usb:"),
+    ("8_sweep.py", "Sweep", ":material/grid_view:"),
 ]
 
 st.set_page_config(page_title="Forecast Studio", page_icon=":material/insights:", layout="wide")
