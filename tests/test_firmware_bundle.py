@@ -215,3 +215,26 @@ def test_real_export_bundle(real_export, dtype):
     spec = load_bundle_spec(real_export, dtype)
     with np.load(real_export / "windows.npz") as npz:
         assert np.allclose(spec.host_predictions, npz["y_host"][list(spec.test_indices)], atol=1e-4)
+
+
+def _bundle_page():
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from studio.bundle_ui import bundle_section
+    from tests.firmware_support import SLICE_EXPORT
+
+    export = Path(tempfile.mkdtemp()) / "export"
+    shutil.copytree(SLICE_EXPORT, export)
+    bundle_section(export)
+
+
+def test_bundle_section_offers_the_zip_and_a_preview():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_bundle_page).run(timeout=60)
+    assert not at.error and not at.exception
+    assert at.radio[0].options == ["float32"]  # the slice export has no int8 model
+    assert len(at.code) == 5 and "FS_WINDOW 3" in at.code[1].value
+    assert any("forecast_studio_slice_float32.zip" in str(b.proto) for b in at.get("download_button"))
