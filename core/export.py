@@ -105,7 +105,9 @@ class ExportReport:
         for name, b in (self.budget.get("per_dtype") or {}).items():
             lat = b.get("latency_ms")
             if lat is not None:
-                lines.append(f"{name:>8}: estimated {lat:,.0f} ms per forecast on the XIAO ESP32S3 (estimate: {b.get('latency_basis', '')})")
+                where = f", arena in {b['arena_in']}" if b.get("arena_in") else ""
+                lines.append(f"{name:>8}: about {lat:,.0f} ms per forecast on the XIAO ESP32S3 (estimate from "
+                             f"multiply-adds{where})")
         lines += [f"warning: {w}" for w in self.warnings]
         lines.append(f"verified on {self.verified_on} with {self.windows_checked} test windows; written to {self.out_dir}")
         return lines
@@ -478,8 +480,11 @@ def _budget(spec: Any, entries: dict[str, dict]) -> tuple[dict, list[str]]:
         b = budget_mod.estimate(spec, model_bytes=e["bytes"], arena_bytes=e.get("arena_bytes") or 0, dtype=name)
         d = b.to_dict() if hasattr(b, "to_dict") else asdict(b)
         per[name] = d
-        for w in d.get("warnings") or []:
-            warnings.append(f"{name}: {w}")
+        if d.get("warnings"):
+            # Over budget still exports (a bigger board may take it); say what to change first.
+            advice = f" First try: {d['advice'][0]}" if d.get("advice") else ""
+            warnings.extend(f"{name}: {w}" for w in d["warnings"])
+            warnings[-1] += advice
     board = getattr(budget_mod, "XIAO_ESP32S3", None)
     board_d = board.to_dict() if hasattr(board, "to_dict") else (asdict(board) if board is not None else {})
     return {"board": board_d, "per_dtype": per}, warnings

@@ -1,0 +1,191 @@
+"""Export step: TFLite float32/int8 checked on the TFLM runtime, the device budget, downloads, Edge Impulse."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from core import edgeimpulse
+from core.config import DEFAULTS, HELP
+from core.errors import StudioError
+from core.export import ExportReport, export_run, load_report
+from studio import state, ui
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _link(page: str, label: str, icon: str) -> None:
+    try:
+        st.page_link(str(ROOT / "pages" / page), label=label, icon=icon)
+    except StreamlitAPIException:  # run on its own (tests) there is no navigation to link into
+        st.markdown(f"Open **{label.removeprefix('Go to ')}** in the sidebar.")
+
+
+def _kb(n: int | None) -> str:
+    return "—" if n is None else f"{n / 1024:,.1f} KB"
+
+
+def _report(export_dir: Path) -> ExportReport | None:
+    try:
+        return load_report(export_dir)
+    except StudioError as e:
+        ui.show_error(e)
+        return None
+
+
+def export_section(run) -> None:
+    int8 = st.checkbox("Also make an int8 model", value=bool(DEFAULTS["export"]["int8"]), key="export.int8",
+                       help=HELP["export.int8"])
+    if st.button("Export and check on TFLM", type="primary", key="export.go", help=HELP["export.run"]):
+        out = state.workdir() / "exports" / f"{Path(run.run_dir).name}-{time.strftime('%H%M%S')}"
+        bar = st.progress(0.0, text="Starting")
+        try:
+            export_run(run, out, int8=int8, progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
+        except StudioError as e:
+            bar.empty()
+            ui.show_error(e)
+            return
+        state.invalidate("export")
+        state.put("export_dir", out)
+        bar.empty()
+
+
+def report_section(report: ExportReport) -> None:
+    st.subheader("Checked on the board's runtime")
+    st.caption(f"{report.windows_checked} test windows run on {report.verified_on} and compared with the studio's "
+               f"own forecasts. {HELP['export.error']}")
+    rows = []
+    for name, e in report.dtypes.items():
+        rows.append({"model": name, "file": _kb(e["bytes"]), "arena": _kb(e.get("arena_bytes")),
+                     "max error": f"{e['max_abs_err']:.4g}", "mean error": f"{e['mean_abs_err']:.4g}",
+                     "ops": ", ".join(e["ops"])})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+    arena = next((e for e in report.dtypes.values() if e.get("arena_bytes")), None)
+    if arena:
+        st.caption(f"{HELP['export.arena']} Here: measured {arena['arena_measured_bytes']:,} B + "
+                   f"{arena['arena_margin_bytes']:,} B margin (the measurement is on a 64-bit PC, which needs a "
+                   f"little more than the board).")
+    for w in report.warnings:
+        st.warning(w)
+
+    st.subheader("On the XIAO ESP32S3")
+    per = report.budget.get("per_dtype") or {}
+    rows = []
+    for name, b in per.items():
+        rows.append({"model": name, "flash": f"{_kb(b['model_bytes'])} of {_kb(b['flash_available_bytes'])}",
+                     "RAM (arena)": f"{_kb(b['arena_bytes'])} in {b['arena_in']}",
+                     "latency (estimate)": f"~{b['latency_ms']:,.0f} ms", "fits": "yes" if b.get("fits") else "no"})
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+        basis = next(iter(per.values())).get("basis", "")
+        st.caption(f"Estimates, not measurements. {HELP['export.latency']} {basis}")
+        for name, b in per.items():
+            for tip in b.get("advice") or []:
+                st.info(f"{name}: {tip}")
+
+
+def downloads_section(report: ExportReport) -> None:
+    st.subheader("Downloads")
+    cols = st.columns(len(report.dtypes) + 1)
+    for col, (name, e) in zip(cols, report.dtypes.items()):
+        path = report.path(name)
+        col.download_button(f"{e['path']} ({_kb(e['bytes'])})", data=path.read_bytes(), file_name=e["path"],
+                            mime="application/octet-stream", key=f"export.dl.{name}")
+    report_path = Path(report.out_dir) / "report.json"
+    cols[-1].download_button("report.json", data=report_path.read_bytes(), file_name="report.json",
+                             mime="application/json", key="export.dl.report")
+
+
+def firmware_bundle_section(export_dir: Path, report: ExportReport) -> None:
+    """The offline firmware bundle (issue F: core.firmware renders it from this export folder)."""
+    st.subheader("Firmware bundle for the XIAO ESP32S3")
+    from core import firmware
+
+    dtype = st.radio("Model in the bundle", list(report.dtypes), index=len(report.dtypes) - 1, horizontal=True,
+                     key="export.bundle_dtype")
+    try:
+        path = firmware.render_bundle(export_dir, dtype=dtype)
+    except StudioError as e:
+        ui.show_error(e)
+        return
+    st.download_button(f"{path.name} ({_kb(path.stat().st_size)})", data=path.read_bytes(), file_name=path.name,
+                       mime="application/zip", key="export.dl.bundle", type="primary")
+
+
+def edge_impulse_section(run, report: ExportReport) -> None:
+    st.subheader("Edge Impulse")
+    spec = run.model_spec
+    try:
+        edgeimpulse.check_single_output(spec)
+    except StudioError as e:
+        st.info(str(e))
+        return
+    # The key lives in this widget only (this browser session's memory): never in studio state, files or bundles.
+    key = st.text_input("API key", value=os.environ.get("EI_API_KEY", ""), type="password", key="export.ei_key",
+                        help=HELP["export.ei_key"])
+    int8 = "int8" in report.dtypes
+    c1, c2 = st.columns(2)
+    deploy = c1.button("Deploy as Arduino library" + (" (int8)" if int8 else ""), key="export.ei_deploy",
+                       help=HELP["export.ei_deploy"], disabled=not key)
+    profile = c2.button("Profile on an ESP32", key="export.ei_profile", help=HELP["export.ei_profile"], disabled=not key)
+    if deploy:
+        with st.status("Deploying to Edge Impulse", expanded=True) as status:
+            try:
+                data = edgeimpulse.deploy(run, api_key=key, int8=int8, progress=st.write)
+                edgeimpulse.save_library(report.out_dir, data)
+                status.update(label="Arduino library ready", state="complete")
+            except StudioError as e:
+                status.update(label="Deploy failed", state="error")
+                ui.show_error(e)
+    if profile:
+        with st.spinner("Asking Edge Impulse for its estimate"):
+            try:
+                st.session_state["export.ei_profile_result"] = edgeimpulse.profile(run, api_key=key)
+            except StudioError as e:
+                ui.show_error(e)
+    lib = Path(report.out_dir) / edgeimpulse.LIBRARY_ZIP
+    if lib.exists():
+        st.download_button(f"Edge Impulse Arduino library ({_kb(lib.stat().st_size)})", data=lib.read_bytes(),
+                           file_name=lib.name, mime="application/zip", key="export.dl.ei")
+    result = st.session_state.get("export.ei_profile_result")
+    if result:
+        per = report.budget.get("per_dtype") or {}
+        rows = []
+        for name in ("float32", "int8"):
+            theirs = result.get(name)
+            ours = per.get(name)
+            if theirs or ours:
+                rows.append({"model": name,
+                             "Edge Impulse RAM": _kb(theirs and theirs.get("ram")),
+                             "Edge Impulse flash": _kb(theirs and theirs.get("rom")),
+                             "Edge Impulse latency": f"{theirs['latency_ms']} ms" if theirs and theirs.get("latency_ms") else "—",
+                             "studio estimate": f"~{ours['latency_ms']:,.0f} ms" if ours else "—"})
+        st.caption(f"Edge Impulse's profile for {result['device']} beside the studio's own estimate.")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+
+
+st.title("Export")
+st.caption("Turn the trained model into files the board runs, and prove they compute what the studio computed.")
+
+run = state.get("run")
+if run is None:
+    st.info("Train a model on the **Train** step first; its run is what gets exported.")
+    _link("4_train.py", "Go to Train", ":material/model_training:")
+    st.stop()
+
+st.markdown(f"**{run.model_spec.label}** · window {run.model_spec.window} × {run.model_spec.n_inputs} → "
+            f"{run.model_spec.horizon} step(s) of {', '.join(run.window_spec.targets)}")
+export_section(run)
+
+export_dir = state.get("export_dir")
+if export_dir is not None and Path(export_dir).exists():
+    rep = _report(Path(export_dir))
+    if rep is not None:
+        report_section(rep)
+        downloads_section(rep)
+        firmware_bundle_section(Path(export_dir), rep)
+        edge_impulse_section(run, rep)

@@ -1,0 +1,47 @@
+"""The Export page under Streamlit's AppTest: needs a run; a real export from the button; report, downloads."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.export_helpers import make_run
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = str(ROOT / "pages" / "6_export.py")
+
+
+@pytest.fixture(autouse=True)
+def _workdir(tmp_path, monkeypatch):
+    monkeypatch.setenv("FS_WORKDIR_ROOT", str(tmp_path / "sessions"))
+    monkeypatch.delenv("EI_API_KEY", raising=False)
+
+
+def test_export_page_needs_a_run():
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert "Train" in at.info[0].value
+    assert "fs.export_dir" not in at.session_state
+
+
+@pytest.mark.slow
+def test_export_page_exports_and_shows_the_report(tmp_path):
+    at = AppTest.from_file(PAGE, default_timeout=600)
+    at.session_state["fs.run"] = make_run(tmp_path / "run", horizon=2)
+    at.run()
+    assert not at.exception, at.exception
+    at.button(key="export.go").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    export_dir = Path(at.session_state["fs.export_dir"])
+    assert (export_dir / "report.json").exists() and (export_dir / "model_int8.tflite").exists()
+    tables = [df.value for df in at.dataframe]
+    checked = tables[0]
+    assert list(checked["model"]) == ["float32", "int8"] and "UNIDIRECTIONAL_SEQUENCE_LSTM" in checked["ops"][0]
+    assert "latency (estimate)" in tables[1].columns
+    captions = " ".join(c.value for c in at.caption)
+    assert "Estimates, not measurements" in captions and "2024" in captions
+    # A two-step model cannot be an Edge Impulse Regression model: said, no key field offered.
+    assert any("one output value" in i.value for i in at.info)
+    assert not [t for t in at.text_input if t.key == "export.ei_key"]
