@@ -101,7 +101,10 @@ def _dataset_csv(dataset) -> bytes:
     frame = dataset.frame
     if isinstance(frame.index, pd.DatetimeIndex):
         out = frame.copy()
-        out.index = out.index.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        idx = out.index
+        if idx.tz is not None:  # wall-clock times repeat at a DST change; UTC never does
+            idx = idx.tz_convert("UTC").tz_localize(None)
+        out.index = idx.strftime("%Y-%m-%dT%H:%M:%S.%f")
         out.index.name = str(dataset.time_col or frame.index.name or "time")
         text = out.to_csv(index=True)
     else:
@@ -321,15 +324,17 @@ def _restore_dataset(manifest: dict, entries: dict[str, bytes], current_dataset)
         from core.data import CsvOptions, load_dataset
         from core.dataset import ROW_INDEX
 
-        opts = CsvOptions(delimiter=",", decimal=".", encoding="utf-8",
-                          time_col=(info.get("time_col") or "time") if info.get("time_index") else ROW_INDEX)
+        time_index = bool(info.get("time_index"))
+        opts = CsvOptions(delimiter=",", decimal=".", encoding="utf-8", header=True,
+                          time_col=(info.get("time_col") or "time") if time_index else ROW_INDEX,
+                          time_format="ISO8601" if time_index else None)
         try:
             loaded = load_dataset(entries[DATASET], name=str(info.get("name") or "project data"), csv=opts)
         except StudioError as e:
             raise _refuse(f"The dataset inside the project cannot be read: {e}") from e
         frame = loaded.frame
         if info.get("tz") and isinstance(frame.index, pd.DatetimeIndex) and frame.index.tz is None:
-            frame = frame.tz_localize(info["tz"])
+            frame = frame.tz_localize("UTC").tz_convert(info["tz"])
         if frame_hash(frame) != info.get("content_sha256"):
             raise _refuse("The dataset inside the project does not match the data the model was trained on "
                           f"(expected {expected}).", "Use the original project file.")

@@ -24,7 +24,7 @@ def synthetic(n: int = 600, freq: str | None = "h", name: str = "syn.csv", targe
               "hum": 50 + 10 * np.cos(t / 50) + rng.normal(0, 1, n)}
     if range_index:
         index = pd.RangeIndex(n, name="step")
-        time_col = None
+        time_col, freq = None, None
     else:
         index = pd.date_range("2024-01-01", periods=n, freq=freq or "h", name="time")
         time_col = "time"

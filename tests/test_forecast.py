@@ -233,3 +233,37 @@ def test_csv_downloads_keep_non_ascii_names(tmp_path):
     metrics = forecast.metrics_csv(rep.metrics, rep.per_step).decode("utf-8-sig")
     assert metrics.splitlines()[0].startswith("forecaster,mae")
     assert name in metrics
+
+
+def test_every_figure_renders_to_json(auto):
+    import plotly.io as pio
+
+    from studio import forecast_view as fv
+
+    _, windows, run = auto
+    rep = forecast.test_report(run, windows)
+    bt = forecast.backtest(run, windows, origin_stride=24, steps=6)
+    fut = forecast.future_forecast(run, windows, steps=8, method="recursive")
+    figs = [fv.forecast_figure(rep.frame, "temp", 2), *fv.residual_figures(rep.frame, "temp", 2),
+            fv.per_step_figure(rep.per_step, "temp"), fv.backtest_figure(bt, windows, "temp"),
+            fv.future_figure(windows, fut, "temp")]
+    for fig in figs:
+        spec = pio.from_json(fig.to_json())  # what Streamlit and the HTML download send: plotly validates here
+        assert spec.data
+    names = [t.name for t in figs[0].data]
+    assert names[0] == "Actual" and names[-1] == "Model" and "Last value" in names
+    html = fv.figure_html(figs[0]).decode()
+    # plotly.js is inline (the file opens offline), not a <script src=...> to a CDN
+    assert "<html>" in html and 'src="https://cdn.plot.ly' not in html and len(html) > 1_000_000
+
+
+def test_downsampling_keeps_peaks_and_bounds_points():
+    from studio import forecast_view as fv
+
+    y = np.random.default_rng(0).normal(size=100_003)
+    y[777], y[50_001] = 50.0, -50.0
+    y[10:30] = np.nan
+    idx = fv.sample_rows(y, 1000)
+    assert len(idx) <= 1002 and 777 in idx and 50_001 in idx
+    assert idx[0] == 0 and idx[-1] == len(y) - 1 and np.all(np.diff(idx) > 0)
+    np.testing.assert_array_equal(fv.sample_rows(y[:500], 1000), np.arange(500))
