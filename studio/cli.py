@@ -26,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m studio", description="Forecast Studio: CSV to a forecaster on a microcontroller.")
     parser.add_argument("--port", type=int, default=8501, help="port for the browser UI (no command given)")
     parser.add_argument("--address", default="127.0.0.1", help="address for the browser UI; 0.0.0.0 for LAN mode")
+    parser.add_argument("--ray", action="store_true",
+                        help="run trainings as Ray tasks (RAY_ADDRESS, or a Ray started on this machine)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="trainings at once in the local job pool (FS_WORKERS; default one per core)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _available():
         module = importlib.import_module(f"studio.commands.{name}")
@@ -36,18 +40,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def serve(address: str = "127.0.0.1", port: int = 8501, extra: list[str] | None = None) -> int:
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "studio" / "app.py"),
-           "--server.address", address, "--server.port", str(port), "--server.headless", "true",
-           "--browser.gatherUsageStats", "false", *(extra or [])]
-    return subprocess.call(cmd, cwd=ROOT)
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def serve_command(address: str = "127.0.0.1", port: int = 8501, extra: list[str] | None = None) -> list[str]:
+    """The `streamlit run` line. The safe settings are repeated here, not only in .streamlit/config.toml,
+    so a user-level Streamlit config cannot turn XSRF protection or the upload limit off."""
+    from core.config import MAX_UPLOAD_MB
+
+    return [sys.executable, "-m", "streamlit", "run", str(ROOT / "studio" / "app.py"),
+            "--server.address", address, "--server.port", str(port), "--server.headless", "true",
+            "--server.enableXsrfProtection", "true", "--server.enableCORS", "true",
+            "--server.maxUploadSize", str(MAX_UPLOAD_MB), "--client.showErrorDetails", "none",
+            "--browser.gatherUsageStats", "false", *(extra or [])]
+
+
+def lan_warning(address: str, port: int = 8501) -> str | None:
+    """What the host must know before serving beyond this machine (None on loopback)."""
+    if address in LOOPBACK or address.startswith("127."):
+        return None
+    return (f"LAN mode: the studio on {address}:{port} is open to everyone who can reach this machine, with no login. "
+            "Each browser session gets its own private working directory, but run this only on a network you trust "
+            "(a workshop room), and stop it afterwards. See docs/WORKSHOP.md.")
+
+
+def serve(address: str = "127.0.0.1", port: int = 8501, extra: list[str] | None = None, ray: bool = False,
+          workers: int | None = None) -> int:
+    warning = lan_warning(address, port)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    env = dict(os.environ)
+    if ray and not env.get("RAY_ADDRESS"):
+        env["RAY_ADDRESS"] = "local"  # ray.init starts a Ray on this machine; core.jobs picks the Ray pool
+    if workers is not None:
+        if workers < 1:
+            print("error: --workers must be 1 or more. Use the number of trainings the machine can run at once.",
+                  file=sys.stderr)
+            return 2
+        env["FS_WORKERS"] = str(workers)
+    return subprocess.call(serve_command(address, port, extra), cwd=ROOT, env=env)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        return serve(args.address, args.port)
+        return serve(args.address, args.port, ray=args.ray, workers=args.workers)
     try:
         return int(args._module.run(args) or 0)
     except StudioError as err:
