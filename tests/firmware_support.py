@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
@@ -193,6 +194,25 @@ def _make_lstm(out: Path) -> None:
                               y_tflm * scale[0] + center[0], y_host * scale[0] + center[0])
     np.savez(out / "samples.npz", X_rep=X_rep, X_test=X_test, y_test=y_test, y_host=y_host)
     (out / "report.json").write_text(json.dumps(report, indent=1))
+
+
+_REAL_EXPORT: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="session")
+def real_export(tmp_path_factory) -> Path:
+    """A trained-run LSTM (fused op) exported by core.export.export_run, float32 and int8.
+    Each test module that imports this fixture gets its own copy of it from pytest, so the
+    export itself is memoised here: it is built once per session (about a minute)."""
+    if "path" not in _REAL_EXPORT:
+        from core.export import export_run
+        from tests.export_helpers import make_run
+
+        base = tmp_path_factory.mktemp("fw_real")
+        run = make_run(base / "run", kind="lstm", window=6, n_features=3, units=8, horizon=2)
+        export_run(run, base / "export")
+        _REAL_EXPORT["path"] = base / "export"
+    return _REAL_EXPORT["path"]
 
 
 # ---------------------------------------------------------------- golden transcripts

@@ -19,7 +19,7 @@ import serial
 
 from core.emulator import Emulator
 from core.errors import StudioError
-from tests.firmware_support import SLICE1_EXPORT, SLICE_EXPORT
+from tests.firmware_support import SLICE1_EXPORT, SLICE_EXPORT, real_export  # noqa: F401 (shared fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -136,18 +136,6 @@ def test_cli_bad_export_is_one_line_exit_2(tmp_path):
 
 
 # ---------------------------------------------------------------- a real export (slow)
-
-@pytest.fixture(scope="session")
-def real_export(tmp_path_factory) -> Path:
-    """A trained-run LSTM (fused op) exported by core.export.export_run: float32 and int8."""
-    from core.export import export_run
-    from tests.export_helpers import make_run
-
-    base = tmp_path_factory.mktemp("fw_real")
-    run = make_run(base / "run", kind="lstm", window=6, n_features=3, units=8, horizon=2)
-    export_run(run, base / "export")
-    return base / "export"
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "int8"])

@@ -15,7 +15,7 @@ import pytest
 from core.errors import StudioError
 from core.firmware import (INTERNAL_ARENA_MAX, PSRAM_ARENA_MAX, arena_placement, load_bundle_spec, render_bundle,
                            sketch_preview)
-from tests.firmware_support import SLICE_EXPORT
+from tests.firmware_support import SLICE_EXPORT, real_export  # noqa: F401 (shared fixture)
 
 GXX = shutil.which("g++")
 
@@ -172,17 +172,6 @@ def test_sketch_preview_shows_the_main_files():
 
 # ---------------------------------------------------------------- a real export (slow)
 
-@pytest.fixture(scope="module")
-def real_export(tmp_path_factory) -> Path:
-    from core.export import export_run
-    from tests.export_helpers import make_run
-
-    base = tmp_path_factory.mktemp("fw_bundle_real")
-    run = make_run(base / "run", kind="lstm", window=6, n_features=3, units=8, horizon=2)
-    export_run(run, base / "export")
-    return base / "export"
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "int8"])
 def test_real_export_bundle(real_export, dtype):
@@ -223,7 +212,7 @@ def _bundle_page():
     from pathlib import Path
 
     from studio.bundle_ui import bundle_section
-    from tests.firmware_support import SLICE_EXPORT
+    from tests.firmware_support import SLICE_EXPORT, real_export  # noqa: F401 (shared fixture)
 
     export = Path(tempfile.mkdtemp()) / "export"
     shutil.copytree(SLICE_EXPORT, export)
