@@ -13,7 +13,7 @@ if str(ROOT) not in sys.path:  # `streamlit run studio/app.py` puts only studio/
 
 import streamlit as st  # noqa: E402
 
-from studio import housekeeping, ui  # noqa: E402
+from studio import housekeeping, perf, ui  # noqa: E402
 
 # The steps in flow order: (file in pages/, title, icon). A step is listed only once its page exists.
 STEPS = [
@@ -33,3 +33,4 @@ housekeeping.start()
 nav = st.navigation(pages)
 ui.sidebar_summary()
 nav.run()
+perf.freeze_heavy_imports()
