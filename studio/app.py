@@ -32,5 +32,7 @@ pages = [st.Page(str(ROOT / "pages" / f), title=t, icon=i) for f, t, i in STEPS 
 housekeeping.start()
 nav = st.navigation(pages)
 ui.sidebar_summary()
-nav.run()
-perf.freeze_heavy_imports()
+try:
+    nav.run()
+finally:  # st.stop() ends a page early by raising; freeze all the same
+    perf.freeze_heavy_imports()
