@@ -4,15 +4,33 @@ Streamlit's AppTest runs every script under the one id "test session id", so two
 share a working directory and a job owner: not what a room of browsers gets. ``session_app(path,
 session_id)`` makes an AppTest whose script runs see ``session_id`` through the same
 ``get_script_run_ctx().session_id`` the studio reads (``studio.state.session_id``).
+
+AppTest swaps process-wide objects for each run (``Runtime._instance``, the pages manager flag, config
+options) and resets them afterwards, so two AppTest runs at once in one process break each other
+("Runtime hasn't been created!"). Runs of these sessions therefore take turns on one lock;
+``SessionAppTest.last_wait_s`` says how long the last run waited for its turn.
 """
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import local_script_runner as _lsr
 
 _ATTR = "_fs_session_id"
+_RUN_LOCK = threading.RLock()
+
+
+class SessionAppTest(AppTest):
+    last_wait_s = 0.0
+
+    def _run(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        with _RUN_LOCK:
+            self.last_wait_s = time.perf_counter() - t0
+            return super()._run(*args, **kwargs)
 
 
 def _install() -> None:
@@ -30,9 +48,9 @@ def _install() -> None:
     _lsr.LocalScriptRunner._fs_patched = True
 
 
-def session_app(script: str, session_id: str | None = None, default_timeout: float = 120) -> AppTest:
+def session_app(script: str, session_id: str | None = None, default_timeout: float = 120) -> SessionAppTest:
     _install()
-    at = AppTest.from_file(script, default_timeout=default_timeout)
+    at = SessionAppTest.from_file(script, default_timeout=default_timeout)
     object.__setattr__(at._session_state, _ATTR, session_id or f"sim-{uuid.uuid4().hex[:12]}")
     return at
 
