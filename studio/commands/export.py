@@ -1,7 +1,8 @@
 """Export a trained run to TFLite float32 and int8, checked on the TensorFlow Lite Micro runtime.
 
 Writes EXPORT_DIR/model_float32.tflite, model_int8.tflite, windows.npz, report.json and the firmware
-bundle zip; with an Edge Impulse key also the Edge Impulse Arduino library (ei_library.zip). Progress
+bundle zip; with an Edge Impulse key also the Edge Impulse Arduino library (ei_library.zip) and the
+download that holds it beside a ready static-buffer sketch (forecast_studio_edge_impulse.zip). Progress
 goes to stderr; the report's summary (sizes, arena, errors against the host, device budget) to stdout.
 """
 from __future__ import annotations
@@ -51,7 +52,11 @@ def run(args: argparse.Namespace) -> int:
     if key is not None or args.ei:
         data = edgeimpulse.deploy(run_, api_key=key, int8=args.int8,
                                   progress=lambda m: print(m, file=sys.stderr, flush=True))
-        files.append(edgeimpulse.save_library(out, data))
+        from core import ei_sketch
+
+        # The library, plus a static-buffer sketch holding real test windows, in one zip beside it.
+        package = ei_sketch.write_package(out, data, dtype="int8" if args.int8 else "float32")
+        files += [out / edgeimpulse.LIBRARY_ZIP, package]
     for line in report.summary_lines():
         print(line)
     for path in files:
