@@ -536,6 +536,9 @@ class Reference:
     report_err: dict[str, np.ndarray] = field(default_factory=dict)
     residual: bool = False
     ei_output_is_delta: bool = False       # True when the EI model predicts the change and the host must add it back
+    # The model type Edge Impulse built the library as (report["edge_impulse"]["dtype"]): an int8 library is
+    # quantised by Edge Impulse itself, so it is held to int8's tolerance even when the export has float32.
+    ei_dtype: str | None = None
     target_input_index: tuple[int | None, ...] = ()
     bundles: dict[str, Embedded] = field(default_factory=dict)   # per dtype, from the bundle's bundle.json
     export_dir: Path | None = None
@@ -696,6 +699,7 @@ def load_reference(export_dir: str | Path) -> Reference:
                      report_err=errs, residual=residual,
                      # The export puts the residual add-back inside the network, so EI prints a level unless told otherwise.
                      ei_output_is_delta=bool(residual and ei.get("residual_in_model") is False),
+                     ei_dtype=ei.get("dtype") if ei.get("dtype") in ("float32", "int8") else None,
                      target_input_index=tuple(None if v is None else int(v) for v in tii),
                      bundles={d: _embedded(b, len(targets)) for d, b in bundles.items() if _embedded(b, len(targets))},
                      export_dir=export_dir)
@@ -918,7 +922,7 @@ def compare_ei(readings: Sequence[EiReading], ref: Reference, label: str | None 
     """Edge Impulse values (scaled, as the model outputs them) back in data units, matched to the nearest window
     the sketch can hold. A value near none of them is kept in the table, flagged, and makes the verdict disagree."""
     target = ref.targets[0]
-    tol_arr = ref.tolerance("int8" if ref.dtype == "int8" else ref.dtype)
+    tol_arr = ref.tolerance(ref.ei_dtype or ref.dtype)
     # The sketch prints 5 decimals of the scaled value; allow for that rounding on top of the board's own error.
     tol_t = float(max(tol_arr[0], 1e-5 * abs(ref.scale[0])))
     # The sketch (or the emulator's replay) holds the bundle's windows; without that list, any test window.

@@ -213,6 +213,19 @@ def test_sketch_output_for_every_window_matched_and_an_unmatched_value_flagged(t
         assert r.host == pytest.approx(host, rel=1e-6) and r.board == pytest.approx(host, abs=30 * 1e-5)
 
 
+def test_an_int8_library_is_held_to_int8_tolerance(tmp_path):
+    # Edge Impulse quantises an int8 library itself, so its value may be off by about a percent of the range;
+    # the float32 export's tolerance would call that a disagreement.
+    transcripts = {}
+    for dtype in ("float32", "int8"):
+        exp = fake_export(tmp_path / dtype, 12, 2, host_scaled={0: 0.5})
+        es.write_package(exp, library_zip(PROJECT, 24, dtype), dtype=dtype)
+        transcripts[dtype] = compare_ei(ei_readings(parse_transcript("Predictions:\n  value: 0.51000\n")),
+                                        load_reference(exp))
+    assert not transcripts["float32"].agree and transcripts["int8"].agree
+    assert transcripts["int8"].rows[0].window == 0
+
+
 # ------------------------------------------------------------------------------------------ g++
 
 
