@@ -1,7 +1,7 @@
 """Data stage: load + clean a 1,000,000-row x 8-column CSV against a bare `pandas.read_csv` of the same file.
 
 Targets (issue A): time at most 1.5x the bare read, peak memory at most 3x the loaded frame.
-Times are the best of three, alternating the two, in this process. Peak memory is measured in a fresh
+Times are the best of five, alternating the two, in this process. Peak memory is measured in a fresh
 child process per reader (peak RSS minus the RSS just before the read), so Arrow's own allocations,
 which tracemalloc cannot see, are counted too.
 
@@ -25,6 +25,7 @@ if str(ROOT) not in sys.path:
 from bench.common import write_section  # noqa: E402
 
 ROWS = 1_000_000
+REPEATS = 5  # best of 5: on a shared machine the least-disturbed run is the fairest figure
 TIME_TARGET = 1.5
 MEMORY_TARGET = 3.0
 
@@ -67,6 +68,12 @@ def child(kind: str, path: str) -> None:
 
     from core.data import load_dataset
 
+    # Warm up on a tiny file first: library set-up (lazy imports, Arrow's kernels and thread pool) is paid
+    # once per process and is not memory that loading this file costs.
+    tiny = Path(path).with_name("tiny.csv")
+    make_csv(tiny, rows=200)
+    pd.read_csv(tiny)
+    load_dataset(tiny)
     _reset_peak()
     base = _status_kb("VmRSS")
     if kind == "bare":
@@ -94,7 +101,7 @@ def main() -> int:
         path = make_csv(Path(tmp) / "big.csv")
         size_mb = path.stat().st_size / 1e6
         bare_t, studio_t = [], []
-        for _ in range(3):  # alternate so machine load hits both alike
+        for _ in range(REPEATS):  # alternate so machine load hits both alike
             gc.collect()
             t0 = time.perf_counter()
             bare = pd.read_csv(path)
@@ -120,7 +127,7 @@ The studio's path (`core.data.load_dataset`: detect, read, type, sort check, dup
 
 | measure | studio | bare pandas.read_csv | ratio | target | result |
 |---|---|---|---|---|---|
-| time, best of 3 | {min(studio_t):.2f} s | {min(bare_t):.2f} s | {t_ratio:.2f}x | <= {TIME_TARGET}x | {'pass' if ok_t else 'FAIL'} |
+| time, best of {REPEATS} | {min(studio_t):.2f} s | {min(bare_t):.2f} s | {t_ratio:.2f}x | <= {TIME_TARGET}x | {'pass' if ok_t else 'FAIL'} |
 | peak memory above start | {mem_studio['peak'] / mb:.0f} MB | {mem_bare['peak'] / mb:.0f} MB | {m_ratio:.2f}x the loaded frame ({mem_studio['frame'] / mb:.0f} MB) | <= {MEMORY_TARGET}x | {'pass' if ok_m else 'FAIL'} |
 """
     write_section("bench_data", md)

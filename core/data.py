@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import re
+import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -46,6 +47,8 @@ FILL_METHODS = ("interpolate", "ffill", "none")
 _CFG = DEFAULTS["data"]
 SAMPLE_BYTES = 256 * 1024  # enough for a few thousand rows of any sane CSV
 SAMPLE_ROWS = 1000
+# Arrow parses the file in blocks of this size; small blocks keep the parser's buffers (and the peak) small.
+READ_BLOCK = 2 << 20
 # Tokens that mean "no value" in exported data; anything else non-numeric in a numeric column is reported.
 NULLS = ["", "NA", "N/A", "n/a", "na", "NaN", "nan", "NAN", "null", "NULL", "None", "none", "#N/A", "#NA",
          "#VALUE!", "#DIV/0!", "-nan", "-NaN", "?", "-", "--", "—", "–"]
@@ -144,13 +147,36 @@ class _Source:
     path: Path | None = None
 
     def stream(self):
-        return pa.BufferReader(self.data) if self.data is not None else pa.OSFile(str(self.path), "rb")
+        if self.data is not None:
+            return pa.BufferReader(self.data)  # zero-copy; its hash is taken on a side thread
+        return _HashingFile(self.path)
 
     def digest(self) -> str:
         if self.data is not None:
             return hashlib.sha256(self.data).hexdigest()
         with open(self.path, "rb") as fh:
             return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+class _HashingFile(io.RawIOBase):
+    """A file Arrow reads through, hashed on the way: the content fingerprint costs no second pass over the file."""
+
+    def __init__(self, path: Path) -> None:
+        self._fh = open(path, "rb", buffering=0)
+        self.sha = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._fh.readinto(buffer)
+        if n:
+            self.sha.update(memoryview(buffer)[:n])
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
 
 
 def check_upload_size(n_bytes: int, limit_mb: int = MAX_UPLOAD_MB) -> None:
@@ -250,7 +276,19 @@ def _is_number(value: str, decimal: str) -> bool:
 
 
 def _all_numbers(values: pd.Series, decimal: str) -> bool:
-    return bool(len(values)) and bool(values.str.strip().str.fullmatch((_NUM_COMMA if decimal == "," else _NUM_DOT).pattern).all())
+    pattern = _NUM_COMMA if decimal == "," else _NUM_DOT
+    values = list(values)
+    return bool(values) and all(pattern.match(v.strip()) for v in values)
+
+
+def _present(values) -> list[str]:
+    """The sample's non-missing values, stripped (plain Python: on a thousand strings it beats pandas)."""
+    out = []
+    for v in values:
+        v = str(v).strip()
+        if v not in _NULL_SET:
+            out.append(v)
+    return out
 
 
 def _detect_decimal(rows: list[list[str]], delimiter: str) -> str:
@@ -344,7 +382,7 @@ def _guess_time(sample: pd.DataFrame, decimal: str, forced: str | None, dayfirst
 
     def try_column(name: str, must: bool) -> _TimeGuess | None:
         raw = sample[name]
-        vals = raw[raw.str.strip().ne("") & ~raw.isin(_NULL_SET)].str.strip()
+        vals = pd.Series(_present(raw), dtype=object)
         if len(vals) == 0:
             return None
         numeric = _all_numbers(vals, decimal)
@@ -373,7 +411,9 @@ def _guess_time(sample: pd.DataFrame, decimal: str, forced: str | None, dayfirst
             options.append(("ISO8601", None, iso))
         else:
             for df in ((dayfirst,) if dayfirst is not None else (False, True)):
-                guess = guess_datetime_format(first, dayfirst=df)
+                with warnings.catch_warnings():  # "dayfirst=True but the date is month-first": expected here
+                    warnings.simplefilter("ignore", UserWarning)
+                    guess = guess_datetime_format(first, dayfirst=df)
                 if guess and all(g != guess for g, _, _ in options):
                     parsed = _parse_times(vals, "string", guess)
                     if parsed.notna().mean() >= 0.9:
@@ -440,6 +480,8 @@ def _detect(src: _Source, opts: CsvOptions) -> _Format:
         text = head.decode("latin-1")
         encoding = "latin-1"
     text = text.lstrip("\ufeff")
+    if "\n" not in text and "\r" in text:  # old Mac line ends: the csv module wants "\n"
+        text = text.replace("\r", "\n")
     notes = []
     delimiter = opts.delimiter or _detect_delimiter(text)[0]
     rows = _rows(text, delimiter, SAMPLE_ROWS + 50)
@@ -467,8 +509,9 @@ def _detect(src: _Source, opts: CsvOptions) -> _Format:
         notes.append("The first row holds values, not names; the columns are called column_1, column_2, ...")
         body = rows
     body = [r[:width] + [""] * (width - len(r)) for r in body[:SAMPLE_ROWS]]
-    sample = pd.DataFrame(body, columns=names, dtype=object).astype(str) if body else \
-        pd.DataFrame({n: pd.Series([], dtype=str) for n in names})
+    # object dtype, not pandas' Arrow strings: on a thousand rows plain Python string ops start faster
+    sample = pd.DataFrame(body, columns=names, dtype=object) if body else \
+        pd.DataFrame({n: pd.Series([], dtype=object) for n in names})
     time = _guess_time(sample, decimal, opts.time_col, opts.dayfirst, opts.time_format)
     newlines = any("\n" in f or "\r" in f for r in rows[:200] for f in r)
     return _Format(encoding, delimiter, decimal, header, skip, names, sample, time, newlines, notes)
@@ -481,8 +524,7 @@ def _arrow_time_type(fmt: _Format) -> str:
     """'ts' / 'ts_utc' when Arrow's own ISO parser reads every sampled time (parsed during the read, in C++)."""
     if fmt.time.fmt != "ISO8601" or fmt.time.kind != "string":
         return "string"
-    vals = fmt.sample[fmt.time.column].str.strip()
-    vals = pa.array(vals[~vals.isin(_NULL_SET)].tolist(), pa.string())
+    vals = pa.array(_present(fmt.sample[fmt.time.column]), pa.string())
     for kind, typ in (("ts", pa.timestamp("ns")), ("ts_utc", pa.timestamp("ns", "UTC"))):
         try:
             pc.cast(vals, typ)
@@ -502,64 +544,19 @@ def _column_plan(fmt: _Format) -> dict[str, str]:
         if name == fmt.time.column:
             plan[name] = "float" if fmt.time.kind == "epoch" else _arrow_time_type(fmt)
             continue
-        vals = fmt.sample[name].str.strip()
-        vals = vals[~vals.isin(_NULL_SET)]
+        vals = _present(fmt.sample[name])
         clean = _all_numbers(vals, fmt.decimal)
         plan[name] = "float" if clean else "string"
     return plan
 
 
-def _release_arrow_memory() -> None:
-    # Arrow's allocator keeps freed memory for reuse; hand it back so the peak stays near one copy of the data
-    pa.default_memory_pool().release_unused()
-
-
-def _read(src: _Source, fmt: _Format, plan: dict[str, str]) -> tuple[pa.Table, list]:
-    bad_rows: list = []
-
-    def on_bad_row(row) -> str:
-        bad_rows.append(row)
-        return "skip"
-
-    encoding = "utf8" if fmt.encoding in ("utf-8", "utf-8-sig") else fmt.encoding
-    for _ in range(len(plan) + 2):
-        types = {n: _ARROW_TYPES[t] for n, t in plan.items()}
-        bad_rows.clear()
-        try:
-            table = pacsv.read_csv(
-                src.stream(),
-                read_options=pacsv.ReadOptions(column_names=fmt.names, skip_rows=fmt.skip_rows + int(fmt.header),
-                                               encoding=encoding, use_threads=True, block_size=4 << 20),
-                parse_options=pacsv.ParseOptions(delimiter=fmt.delimiter, newlines_in_values=fmt.newlines_in_values,
-                                                 ignore_empty_lines=True, invalid_row_handler=on_bad_row),
-                convert_options=pacsv.ConvertOptions(column_types=types, null_values=NULLS, strings_can_be_null=True,
-                                                     quoted_strings_can_be_null=True, decimal_point=fmt.decimal),
-            )
-            _release_arrow_memory()  # the parser's scratch buffers
-            return table, bad_rows
-        except pa.ArrowInvalid as err:
-            msg = str(err)
-            col = re.search(r"column #(\d+)", msg)
-            if col and "conversion error" in msg and ("to double" in msg or "to timestamp" in msg):
-                # a value after the sampled rows does not fit the sampled type: read the column as text,
-                # coerce numbers later / parse times with pandas
-                plan[fmt.names[int(col.group(1))]] = "string"
-                continue
-            if "UTF8" in msg or "utf8" in msg.lower() or "decode" in msg.lower():
-                if fmt.encoding in ("utf-8", "utf-8-sig"):
-                    fmt.encoding, encoding = "cp1252", "cp1252"
-                    fmt.notes.append("The file is not valid UTF-8 further down; read it as Windows-1252 (Latin-1).")
-                    continue
-            raise StudioError(f"The file {src.name} could not be read as a table: {msg.splitlines()[0]}.",
-                              "Check the delimiter, decimal mark and encoding under Format.") from None
-        except UnicodeDecodeError:
-            if fmt.encoding != "latin-1":
-                fmt.notes.append(f"The file is not valid {fmt.encoding}; read it as Latin-1.")
-                fmt.encoding, encoding = "latin-1", "latin-1"
-                continue
-            raise
-    raise StudioError(f"The file {src.name} could not be read as a table.",
-                      "Check the delimiter, decimal mark and encoding under Format.")
+def _row_bound(src: _Source, fmt: _Format) -> int:
+    """Rows to reserve: the file size over the shortest sampled line, plus slack. No pass over the file;
+    reserved rows that are never written never become resident, and a short guess just grows the buffers."""
+    body = src.head.split(b"\n" if b"\n" in src.head else b"\r")
+    lengths = [len(line) + 1 for line in body[fmt.skip_rows + int(fmt.header):-1] if line.strip()]
+    shortest = max(min(lengths), 2) if lengths else 2
+    return int(src.size / shortest * 1.02) + 16
 
 
 def _coerce(col: pa.ChunkedArray, decimal: str) -> tuple[pa.ChunkedArray, int, list[str], int]:
@@ -579,18 +576,30 @@ def _coerce(col: pa.ChunkedArray, decimal: str) -> tuple[pa.ChunkedArray, int, l
     return values, n_bad, examples, non_null
 
 
+def _sample_is_text(fmt: _Format, name: str) -> tuple[bool, list[str], int]:
+    """Whether a non-numeric column is text (mostly words) or numbers with some junk: judged on the sample."""
+    vals = pd.Series(_present(fmt.sample[name]), dtype=object)
+    if len(vals) == 0:
+        return False, [], 0
+    pattern = (_NUM_COMMA if fmt.decimal == "," else _NUM_DOT).pattern
+    numeric = vals.str.fullmatch(pattern)
+    words = list(dict.fromkeys(vals[~numeric]))
+    return bool(numeric.mean() < 0.5), words[:3], len(set(vals[~numeric]))
+
+
 @dataclass
 class _Series:
-    """The series while it is cleaned: one column-major float64 block we own, and its time index.
+    """The series while it is cleaned: one column-major float64 block we own, and its time stamps.
 
-    Cleaning works on the raw block (NumPy, in place where it can) and builds the DataFrame once at the
-    end, so no step copies the whole table behind pandas' copy-on-write.
+    Arrow streams the file in batches straight into the block (so the whole table never sits in memory
+    next to it); cleaning then works on the block with NumPy, in place where it can, and the DataFrame is
+    built once at the end.
     """
 
     names: list[str]
     block: np.ndarray  # (rows, columns), order="F": each column is contiguous
     index: pd.DatetimeIndex | None = None
-    times: pd.Series | None = None  # the raw time column until it is parsed into ``index``
+    stamps: np.ndarray | None = None  # int64 ns since the epoch (NaT where unreadable), until ``index`` is set
 
     def take(self, rows: np.ndarray) -> None:
         self.block = np.asfortranarray(self.block[rows])
@@ -606,62 +615,207 @@ class _Series:
         return pd.DataFrame(self.block, index=index, columns=self.names, copy=False)
 
 
-def _table_to_series(table: pa.Table, fmt: _Format, plan: dict[str, str], report: dict) -> _Series:
-    """Numeric columns into one float64 block, text ones excluded with a reason; the table is consumed."""
-    n = table.num_rows
-    excluded: dict[str, str] = report["excluded"]
-    columns_info: dict[str, dict] = report["_columns"]
-    columns = {name: table.column(name) for name in table.column_names}
-    del table  # from here each Arrow column is freed as soon as it has been copied into the block
+_NAT = np.iinfo(np.int64).min
+
+
+def _shrink(a: np.ndarray, size: int) -> np.ndarray:
+    """Give back the unused tail of a buffer we own (realloc in place); a copy only if NumPy refuses."""
+    if a.base is None:
+        try:
+            a.resize(size, refcheck=False)
+            return a
+        except ValueError:
+            pass
+    return a[:size].copy()
+
+
+class _Collector:
+    """Copies each streamed batch into the block and the time stamps, coercing and parsing as it goes."""
+
+    def __init__(self, fmt: _Format, plan: dict[str, str], keep: list[str], capacity: int) -> None:
+        self.fmt, self.plan, self.keep = fmt, plan, keep
+        self.capacity = capacity
+        self._allocate(capacity)
+        self.stamps = np.empty(capacity, dtype=np.int64) if fmt.time.column else None
+        self.rows = 0
+        self.valid = np.zeros(len(keep), dtype=np.int64)
+        self.not_numbers = np.zeros(len(keep), dtype=np.int64)
+        self.bad_examples: dict[str, list[str]] = {}
+        self.bad_times: list[str] = []
+        self.offsets: set[str] = set()
+        self.want_offsets = fmt.time.kind == "string" and fmt.time.column is not None and \
+            any(_OFFSET.search(v) for v in _present(fmt.sample[fmt.time.column]))
+
+    def _allocate(self, capacity: int) -> None:
+        # One flat buffer we own, seen as a column-major block; pages become resident only when written.
+        self.flat = np.empty(capacity * len(self.keep), dtype=np.float64)
+        self.block = self.flat.reshape((capacity, len(self.keep)), order="F")
+        self.capacity = capacity
+
+    def _grow(self, need: int) -> None:
+        old, rows = self.block, self.rows
+        self._allocate(max(need, 2 * self.capacity))
+        self.block[:rows] = old[:rows]
+        cap = self.capacity
+        del old
+        if self.stamps is not None:
+            stamps = np.empty(cap, dtype=np.int64)
+            stamps[: self.rows] = self.stamps[: self.rows]
+            self.stamps = stamps
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        m, at = batch.num_rows, self.rows
+        if at + m > self.capacity:
+            self._grow(at + m)
+        for j, name in enumerate(self.keep):
+            col = batch.column(name)
+            if self.plan[name] == "float":
+                self.valid[j] += m - col.null_count
+            else:
+                col, n_bad, examples, _ = _coerce(col, self.fmt.decimal)
+                self.valid[j] += m - col.null_count
+                if n_bad:
+                    self.not_numbers[j] += n_bad
+                    seen = self.bad_examples.setdefault(name, [])
+                    seen.extend(e for e in examples if e not in seen)
+            self.block[at:at + m, j] = col.to_numpy(zero_copy_only=False)
+        if self.stamps is not None:
+            self.stamps[at:at + m] = self._times(batch.column(self.fmt.time.column))
+        self.rows += m
+
+    def _times(self, col: pa.Array) -> np.ndarray:
+        t = self.fmt.time
+        if self.plan[t.column] in ("ts", "ts_utc"):
+            if self.plan[t.column] == "ts_utc":
+                col = col.cast(pa.timestamp("ns"))  # offsets were applied by Arrow: UTC wall time
+            return col.to_numpy(zero_copy_only=False).view(np.int64)
+        raw = pd.Series(col.to_numpy(zero_copy_only=False) if t.kind == "epoch" else col.to_pandas())
+        parsed = _parse_times(raw, t.kind, t.fmt, t.dayfirst)
+        stamps = pd.DatetimeIndex(parsed).as_unit("ns").asi8
+        if len(self.bad_times) < 3:
+            bad = parsed.isna().to_numpy() & raw.notna().to_numpy()
+            if bad.any():
+                self.bad_times.extend(str(v) for v in raw[bad].iloc[: 3 - len(self.bad_times)])
+        if self.want_offsets:
+            tail = pc.utf8_slice_codeunits(col.drop_null(), -6)
+            found = pc.extract_regex(pc.unique(tail), r"(?P<o>[+-]\d{2}:?\d{2}|Z)\s*$")
+            self.offsets.update(v["o"] for v in found.to_pylist() if v)
+        return stamps
+
+    def series(self) -> _Series:
+        """The filled rows, compacted in place: each column moves down to its final spot in the same buffer,
+        which then shrinks, so no second block is ever allocated."""
+        n, cap, k = self.rows, self.capacity, len(self.keep)
+        flat = self.flat  # column-major: column j is flat[j * cap : j * cap + n]
+        self.block = self.flat = None
+        if n < cap:
+            for j in range(1, k):
+                flat[j * n:(j + 1) * n] = flat[j * cap:j * cap + n]  # NumPy handles the overlap
+            flat = _shrink(flat, n * k)
+        block = flat.reshape((n, k), order="F")
+        stamps = None if self.stamps is None else _shrink(self.stamps, n)
+        self.stamps = None
+        return _Series(list(self.keep), block, stamps=stamps)
+
+
+def _read_series(src: _Source, fmt: _Format, plan: dict[str, str], report: dict) -> tuple[_Series, int, list]:
+    """Stream the file through Arrow into a float64 block; text columns are never even converted."""
+    excluded, columns_info = report["excluded"], report["_columns"]
     keep: list[str] = []
     for name in fmt.names:
         if name == fmt.time.column:
             continue
-        col = columns[name]
         info = columns_info.setdefault(name, {"name": name})
-        if col.null_count == n:
+        if plan[name] == "string":
+            is_text, words, distinct = _sample_is_text(fmt, name)
+            if is_text:
+                shown = ", ".join(f"'{w}'" for w in words[:2])
+                excluded[name] = f"text ({shown}{', ...' if distinct > 2 else ''}): not a number"
+                info.update(type="text", used=False, distinct=int(distinct))
+                continue
+        keep.append(name)
+    bad_rows: list = []
+
+    def on_bad_row(row) -> str:
+        bad_rows.append(row)
+        return "skip"
+
+    capacity = _row_bound(src, fmt)
+    encoding = "utf8" if fmt.encoding in ("utf-8", "utf-8-sig") else fmt.encoding
+    include = keep + ([fmt.time.column] if fmt.time.column else [])
+    for _ in range(len(plan) + 3):
+        types = {n: _ARROW_TYPES[plan[n]] for n in include}
+        bad_rows.clear()
+        stream = src.stream()
+        try:
+            reader = pacsv.open_csv(
+                stream,
+                read_options=pacsv.ReadOptions(column_names=fmt.names, skip_rows=fmt.skip_rows + int(fmt.header),
+                                               encoding=encoding, use_threads=True, block_size=READ_BLOCK),
+                parse_options=pacsv.ParseOptions(delimiter=fmt.delimiter, newlines_in_values=fmt.newlines_in_values,
+                                                 ignore_empty_lines=True, invalid_row_handler=on_bad_row),
+                convert_options=pacsv.ConvertOptions(column_types=types, include_columns=include, null_values=NULLS,
+                                                     strings_can_be_null=True, quoted_strings_can_be_null=True,
+                                                     decimal_point=fmt.decimal),
+            )
+            collector = _Collector(fmt, plan, keep, capacity)
+            for batch in reader:
+                collector.add(batch)
+            if isinstance(stream, _HashingFile):
+                report["_digest"] = stream.sha.hexdigest()
+            break
+        except pa.ArrowInvalid as err:
+            msg = str(err)
+            col = re.search(r"column #(\d+)", msg)
+            if col and "conversion error" in msg and ("to double" in msg or "to timestamp" in msg):
+                # a value after the sampled rows does not fit the sampled type: read the column as text,
+                # coerce numbers / parse times from the text, and start again
+                plan[fmt.names[int(col.group(1))]] = "string"  # Arrow counts the file's columns
+                continue
+            if "utf8" in msg.lower() or "decode" in msg.lower():
+                if fmt.encoding in ("utf-8", "utf-8-sig"):
+                    fmt.encoding, encoding = "cp1252", "cp1252"
+                    fmt.notes.append("The file is not valid UTF-8 further down; read it as Windows-1252 (Latin-1).")
+                    continue
+            raise StudioError(f"The file {src.name} could not be read as a table: {msg.splitlines()[0]}.",
+                              "Check the delimiter, decimal mark and encoding under Format.") from None
+        except UnicodeDecodeError:
+            if fmt.encoding != "latin-1":
+                fmt.notes.append(f"The file is not valid {fmt.encoding}; read it as Latin-1.")
+                fmt.encoding, encoding = "latin-1", "latin-1"
+                continue
+            raise
+        finally:
+            stream.close()
+    else:
+        raise StudioError(f"The file {src.name} could not be read as a table.",
+                          "Check the delimiter, decimal mark and encoding under Format.")
+    if fmt.time.column and plan[fmt.time.column] in ("ts", "ts_utc"):
+        fmt.time.kind = "native"
+    ser = collector.series()
+    for j, name in enumerate(keep):
+        info = columns_info[name]
+        if collector.valid[j] == 0 and not collector.not_numbers[j]:
             excluded[name] = "empty: no values"
             info.update(type="empty", used=False)
-            del columns[name]
             continue
-        if plan[name] == "float":
-            keep.append(name)
-            info.update(type="numeric")
+        if collector.valid[j] == 0:
+            excluded[name] = f"text ({', '.join(repr(e) for e in collector.bad_examples.get(name, [])[:2])}): not a number"
+            info.update(type="text", used=False)
             continue
-        values, n_bad, examples, non_null = _coerce(col, fmt.decimal)
-        good = non_null - n_bad
-        if good == 0 or good < 0.5 * non_null:
-            distinct = pc.count_distinct(col.slice(0, 200000)).as_py()
-            shown = ", ".join(f"'{e}'" for e in examples[:2])
-            excluded[name] = f"text ({shown}{', ...' if distinct > 2 else ''}): not a number"
-            info.update(type="text", used=False, distinct=int(distinct))
-            del columns[name]
-            continue
-        columns[name] = values
-        keep.append(name)
-        info.update(type="numeric (coerced)", not_numbers=n_bad)
-        if n_bad:
-            report["problems"].append(
-                f"'{name}': {n_bad:,} value(s) that are not numbers ({', '.join(repr(e) for e in examples)}) "
-                "were treated as missing.")
-    block = np.empty((n, len(keep)), dtype=np.float64, order="F")
-    for j, name in enumerate(keep):
-        # np.empty pages become resident only when written, and each Arrow column is freed right after its
-        # copy: the table and the block never both exist in full
-        offset = 0
-        for chunk in columns.pop(name).chunks:  # chunk by chunk: no full-length temporary per column
-            block[offset:offset + len(chunk), j] = chunk.to_numpy(zero_copy_only=False)
-            offset += len(chunk)
-        _release_arrow_memory()
-    times = None
-    if fmt.time.column is not None:
-        tcol = columns.pop(fmt.time.column)
-        if plan[fmt.time.column] in ("ts", "ts_utc"):
-            fmt.time.kind = "native"  # already datetimes (UTC for offsets); nothing left to parse
-            tcol = tcol.cast(pa.timestamp("ns")) if plan[fmt.time.column] == "ts_utc" else tcol
-        times = pd.Series(tcol.to_numpy(zero_copy_only=False)) if fmt.time.kind in ("epoch", "native") else \
-            tcol.to_pandas()
-    return _Series(keep, block, times=times)
+        info.update(type="numeric" if plan[name] == "float" else "numeric (coerced)")
+        if collector.not_numbers[j]:
+            info["not_numbers"] = int(collector.not_numbers[j])
+            examples = ", ".join(repr(e) for e in collector.bad_examples[name][:3])
+            report["problems"].append(f"'{name}': {int(collector.not_numbers[j]):,} value(s) that are not numbers "
+                                      f"({examples}) were treated as missing.")
+    dropped = [j for j, name in enumerate(keep) if name in excluded]
+    if dropped:  # rare (a column with no numbers at all): one copy without it
+        ser.names = [n for n in keep if n not in excluded]
+        ser.block = np.asfortranarray(np.delete(ser.block, dropped, axis=1))
+    report["_bad_times"] = collector.bad_times
+    report["_offsets"] = sorted(collector.offsets)
+    return ser, collector.rows, bad_rows
 
 
 # ----------------------------------------------------------------------------------------------- clean
@@ -713,6 +867,10 @@ def _regularise(ser: _Series, report: dict) -> str | None:
                                   "under Cleaning so the later steps see evenly spaced rows.")
         return None
     if d.min() == d.max():  # evenly spaced already: no gaps to look for
+        try:  # an index that carries its frequency, made arithmetically instead of validated row by row
+            ser.index = pd.date_range(idx[0], periods=len(idx), freq=alias, name=idx.name, unit="ns")
+        except ValueError:
+            pass
         return alias
     grid = pd.date_range(idx[0], idx[-1], freq=alias, name=idx.name)
     if len(grid) > 3 * len(idx) + 1000:
@@ -801,39 +959,36 @@ def _fill(ser: _Series, how: str, report: dict) -> None:
 def _clean(ser: _Series, fmt: _Format, clean: CleanOptions, report: dict) -> str | None:
     cleaning = report["cleaning"]
     freq = None
-    times, ser.times = ser.times, None
-    if times is None:
+    stamps, ser.stamps = ser.stamps, None
+    if stamps is None:
         if clean.resample:
             raise StudioError("Resampling needs a time column, and this file uses the row number as its time step.",
                               "Pick the time column under Format, or set Resample to None.")
     else:
-        parsed = _parse_times(times, fmt.time.kind, fmt.time.fmt, fmt.time.dayfirst)
-        if fmt.time.kind == "string" and fmt.sample[fmt.time.column].str.contains(_OFFSET.pattern).any():
-            # every distinct UTC offset in the file, not just the sample's (daylight saving changes them)
-            tail = pc.utf8_slice_codeunits(pa.array(times.dropna()), -6)
-            found = pc.extract_regex(pc.unique(tail), r"(?P<o>[+-]\d{2}:?\d{2}|Z)\s*$")
-            report["_offsets"] = sorted({v["o"] for v in found.to_pylist() if v})
-        bad = parsed.isna().to_numpy()
+        bad = stamps == _NAT
         n_bad = int(bad.sum())
-        if n_bad == len(parsed):
-            example = times.dropna().iloc[0] if times.notna().any() else ""
+        examples = report.pop("_bad_times", [])
+        if n_bad == len(stamps):
+            example = examples[0] if examples else ""
             raise StudioError(f"No value in the time column '{fmt.time.column}' could be read as a time "
                               f"(e.g. '{example}').",
                               f"Set the time format under Format, pick another time column, or choose '{ROW_INDEX}'.")
-        ser.index = pd.DatetimeIndex(parsed.to_numpy(), name=fmt.time.column).as_unit("ns")
-        examples = [str(v) for v in pd.unique(times[bad].dropna().astype(str))[:3]] if n_bad else []
-        del parsed, times  # the index holds the times now
         if n_bad:
-            ser.take(np.flatnonzero(~bad))
-            report["problems"].append(f"{n_bad:,} row(s) had no readable time"
-                                      f"{' (' + ', '.join(repr(e) for e in examples) + ')' if examples else ''} "
-                                      "and were dropped.")
+            keep = np.flatnonzero(~bad)
+            ser.block, stamps = np.asfortranarray(ser.block[keep]), stamps[keep]
+            shown = f" ({', '.join(repr(e) for e in examples)})" if examples else ""
+            report["problems"].append(f"{n_bad:,} row(s) had no readable time{shown} and were dropped.")
             cleaning["dropped_bad_time"] = n_bad
-        if not ser.index.is_monotonic_increasing:
+        del bad
+        ser.index = pd.DatetimeIndex(stamps.view("M8[ns]"), name=fmt.time.column)
+        del stamps
+        steps = np.diff(ser.index.asi8)  # one pass answers both "sorted?" and "unique?"
+        if len(steps) and steps.min() < 0:
             ser.take(np.argsort(ser.index.asi8, kind="stable"))
             cleaning["sorted"] = True
             report["notes"].append("The rows were not in time order; sorted them by time.")
-        if not ser.index.is_unique:
+            steps = np.diff(ser.index.asi8)
+        if len(steps) and steps.min() == 0:
             dup = ser.index.duplicated(keep="first")
             n_dup = int(dup.sum())
             if clean.duplicates == "mean":
@@ -907,10 +1062,11 @@ def load_dataset(source: bytes | str | Path, name: str | None = None, csv: CsvOp
     clean = clean or CleanOptions()
     src = _open(source, name)
     _refuse_non_csv(src)
-    # hashlib releases the GIL: hash the content on a side thread while Arrow parses it
-    hasher = ThreadPoolExecutor(1, thread_name_prefix="fs-hash")
-    digest = hasher.submit(src.digest)
-    hasher.shutdown(wait=False)
+    digest = None
+    if src.data is not None:  # hashlib releases the GIL: hash the bytes on a side thread while Arrow parses them
+        hasher = ThreadPoolExecutor(1, thread_name_prefix="fs-hash")
+        digest = hasher.submit(src.digest)
+        hasher.shutdown(wait=False)
     fmt = _detect(src, csv)
     if len(fmt.sample) == 0:
         raise StudioError(f"The file {src.name} has a header row but no data rows.",
@@ -920,8 +1076,7 @@ def load_dataset(source: bytes | str | Path, name: str | None = None, csv: CsvOp
                     "blocking": [], "notes": list(fmt.notes), "gaps": {"count": 0, "missing_steps": 0},
                     "cleaning": {"duplicates": 0, "sorted": False, "dropped_bad_time": 0, "resampled": None,
                                  "duplicates_how": clean.duplicates, "fill": clean.fill}}
-    table, bad_rows = _read(src, fmt, plan)
-    rows_read = table.num_rows
+    ser, rows_read, bad_rows = _read_series(src, fmt, plan, report)
     if bad_rows:
         first = bad_rows[0]
         report["problems"].append(
@@ -930,8 +1085,6 @@ def load_dataset(source: bytes | str | Path, name: str | None = None, csv: CsvOp
     if rows_read == 0:
         raise StudioError(f"The file {src.name} has a header row but no data rows.",
                           "Add rows of data under the header, or pick another file.")
-    ser = _table_to_series(table, fmt, plan, report)
-    del table
     if fmt.time.column:
         report["_columns"][fmt.time.column] = {"name": fmt.time.column, "type": "time", "used": True}
     if fmt.time.note:
@@ -974,7 +1127,7 @@ def load_dataset(source: bytes | str | Path, name: str | None = None, csv: CsvOp
     )
     return Dataset(name=src.name, frame=frame, freq=freq, time_col=fmt.time.column,
                    excluded=dict(report["excluded"]), report=report,
-                   fingerprint=_fingerprint(digest.result(), csv, clean))
+                   fingerprint=_fingerprint(digest.result() if digest else report.pop("_digest"), csv, clean))
 
 
 def inspect_csv(source: bytes | str | Path, csv: CsvOptions | None = None,

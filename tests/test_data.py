@@ -116,9 +116,14 @@ def test_latin1_bytes_after_the_sampled_head_fall_back():
     rows = [[t, i, "plain"] for i, t in enumerate(hourly(20000))]
     rows[-5][2] = "Málaga"
     data = csv_bytes(rows, ["time", "v", "place"]).replace("Málaga".encode(), "Málaga".encode("cp1252"))
+    ds = load_dataset(data)  # the byte sits in a text column, which is excluded without being decoded
+    assert len(ds.frame) == 20000 and "place" in ds.excluded
+    rows[-5][1] = "–"  # a Windows-1252 dash (0x96) in a numeric column: decoded, then treated as missing
+    rows[-5][2] = "plain"
+    data = csv_bytes(rows, ["time", "v", "place"]).replace("–".encode(), "–".encode("cp1252"))
     ds = load_dataset(data)
-    assert len(ds.frame) == 20000
-    assert ds.report["encoding"] == "cp1252"
+    assert ds.report["encoding"] == "cp1252" and len(ds.frame) == 20000
+    assert ds.frame["v"].iloc[-5] == pytest.approx(19995.0)  # interpolated between its neighbours
 
 
 def test_no_header_row_gets_column_names():
