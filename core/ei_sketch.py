@@ -265,6 +265,12 @@ def _comment_safe(text: str) -> str:
     return " ".join(str(text).split()).replace("*/", "* /")
 
 
+def to_units(spec: SketchSpec, value: str = "value") -> str:
+    """The formula that turns the printed (scaled) value into the target's units, as text."""
+    sign = "-" if spec.target_center < 0 else "+"
+    return f"{spec.target} = {value} * {_num(spec.target_scale)} {sign} {_num(abs(spec.target_center))}"
+
+
 def host_text(spec: SketchSpec, k: int) -> str:
     """What the sketch prints after ``Host: `` for window k (and the emulator's replay too)."""
     return f"{spec.target}={_num(spec.host_units[k])}"
@@ -290,7 +296,7 @@ def render_files(spec: SketchSpec) -> dict[str, str]:
     files = {
         f"{SKETCH}.ino": _template(
             "fs_ei_static_buffer.ino.in", model_label=_comment_safe(spec.model_label), header=spec.library.header,
-            target_scale=_num(spec.target_scale), target_center=_num(spec.target_center), **common),
+            to_units=_comment_safe(to_units(spec)), **common),
         "fs_ei_windows.h": _template(
             "fs_ei_windows.h.in",
             input_comment=_input_comment(spec.input_columns, spec.input_center, spec.input_scale),
@@ -309,8 +315,8 @@ def render_readme(spec: SketchSpec) -> str:
         header=spec.library.header, sketch=SKETCH, count=spec.count, target=spec.target, window=spec.window,
         features=spec.features, input_names=", ".join(spec.input_columns), first_index=spec.test_indices[0],
         first_host=host_text(spec, 0), first_value=f"{spec.host_scaled[0]:.5f}",
-        first_host_value=_num(spec.host_units[0]), target_scale=_num(spec.target_scale),
-        target_center=_num(spec.target_center), scaler_kind=spec.scaler_kind, residual_note=residual)
+        first_host_value=_num(spec.host_units[0]), to_units=to_units(spec), scaler_kind=spec.scaler_kind,
+        residual_note=residual)
 
 
 def report_entry(spec: SketchSpec) -> dict:
@@ -323,7 +329,7 @@ def report_entry(spec: SketchSpec) -> dict:
         "label": LABEL,
         "printed": "scaled",
         "scaler": {"kind": spec.scaler_kind, "column": spec.target, "center": spec.target_center,
-                   "scale": spec.target_scale, "to_units": f"{spec.target} = value * scale + center"},
+                   "scale": spec.target_scale, "to_units": to_units(spec)},
         "residual": spec.residual,
         # core.ei_worker uploads core.models.build_tf_keras's graph, which adds the last value back itself.
         "residual_in_model": True,

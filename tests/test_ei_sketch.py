@@ -97,7 +97,7 @@ def test_sketch_holds_real_windows_of_the_right_length(tmp_path, window, feature
     # The library travels as Edge Impulse built it, and beside the export as well.
     assert files[f"{root}/{PROJECT}_inferencing.zip"] == (exp / "ei_library.zip").read_bytes()
     readme = files[f"{root}/README.md"].decode()
-    for needed in ("Add .ZIP Library", "XIAO_ESP32S3", "115200", "temperature = value * 30 + -5", "Device"):
+    for needed in ("Add .ZIP Library", "XIAO_ESP32S3", "115200", "temperature = value * 30 - 5", "Device"):
         assert needed in readme
 
 
@@ -388,6 +388,51 @@ def test_emulator_replays_the_sketch_windows_and_the_device_step_matches_them(tm
 
 
 # ------------------------------------------------------------------------------------------ end to end
+
+
+def page_export(out: Path, window: int, features: int) -> Path:
+    """fake_export plus what the Export page draws from report.json (sizes, errors, budget, the model file)."""
+    exp = fake_export(out, window, features)
+    report = json.loads((exp / "report.json").read_text())
+    entry = {"path": "model_float32.tflite", "bytes": 4096, "ops": ["UNIDIRECTIONAL_SEQUENCE_LSTM", "FULLY_CONNECTED"],
+             "arena_bytes": None, "max_abs_err": 1e-6, "mean_abs_err": 1e-7}
+    report.update(out_dir=str(exp), dtypes={"float32": entry}, float32=entry, budget={})
+    (exp / "report.json").write_text(json.dumps(report))
+    (exp / "model_float32.tflite").write_bytes(b"\0" * 4096)
+    return exp
+
+
+@pytest.mark.slow
+def test_export_page_offers_library_and_sketch_after_deploy(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.ei_standin import StandIn
+    from tests.export_helpers import make_run
+
+    monkeypatch.setenv("FS_WORKDIR_ROOT", str(tmp_path / "sessions"))
+    monkeypatch.delenv("EI_API_KEY", raising=False)
+    run = make_run(tmp_path / "run", kind="lstm", window=12, n_features=3, units=8)
+    exp = page_export(tmp_path / "exp", 12, 3)
+    with StandIn(key=KEY) as server:
+        monkeypatch.setenv("EI_API_ENDPOINT", server.url)
+        at = AppTest.from_file(str(ROOT / "pages" / "6_export.py"), default_timeout=300)
+        at.session_state["fs.run"] = run
+        at.session_state["fs.export_dir"] = exp
+        at.run()
+        assert not at.exception, at.exception
+        at.text_input(key="export.ei_key").input(KEY).run()
+        at.button(key="export.ei_deploy").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    buttons = {b.proto.label: b for b in at.get("download_button")}
+    label = next(lbl for lbl in buttons if "static-buffer sketch" in lbl)
+    assert es.PACKAGE_ZIP in str(buttons[label].proto)
+    files = _zip_files(exp / es.PACKAGE_ZIP)
+    header = files[f"forecast_studio_edge_impulse/{es.SKETCH}/fs_ei_windows.h"].decode()
+    assert "#define FS_EI_WINDOW_VALUES 36" in header
+    assert json.loads((exp / "report.json").read_text())["edge_impulse"]["windows"] == [0, 3, 6, 9]
+    captions = " ".join(c.value for c in at.caption)
+    assert "Add .ZIP Library" in captions and "XIAO_ESP32S3" in captions
 
 
 @pytest.mark.slow
