@@ -13,7 +13,9 @@ if str(ROOT) not in sys.path:  # `streamlit run studio/app.py` puts only studio/
 
 import streamlit as st  # noqa: E402
 
-from studio import housekeeping, perf, ui  # noqa: E402
+from core import data  # noqa: E402
+from core.config import DEFAULTS  # noqa: E402
+from studio import housekeeping, perf, state, ui  # noqa: E402
 
 # The steps in flow order: (file in pages/, title, icon). A step is listed only once its page exists.
 STEPS = [
@@ -27,9 +29,21 @@ STEPS = [
     ("8_sweep.py", "Sweep", ":material/grid_view:"),
 ]
 
+
+
+@st.cache_data(show_spinner="Loading the sample data ...")
+def default_sample() -> data.Dataset:
+    """The bundled sample every new session starts with; default options, so the Data page sees the same fingerprint."""
+    path = data.SAMPLES[DEFAULTS["data"]["sample"]]
+    return data.load_dataset(path, name=path.name)
+
+
 st.set_page_config(page_title="Forecast Studio", page_icon=":material/insights:", layout="wide")
 pages = [st.Page(str(ROOT / "pages" / f), title=t, icon=i) for f, t, i in STEPS if (ROOT / "pages" / f).exists()]
 housekeeping.start()
+if state.get("dataset") is None:
+    # Any step's URL opens on real data, not only the Data page.
+    state.put("dataset", default_sample())
 nav = st.navigation(pages)
 ui.sidebar_summary()
 try:
