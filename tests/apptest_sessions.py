@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import local_script_runner as _lsr
@@ -50,7 +51,8 @@ def _install() -> None:
 
 def session_app(script: str, session_id: str | None = None, default_timeout: float = 120) -> SessionAppTest:
     _install()
-    at = SessionAppTest.from_file(script, default_timeout=default_timeout)
+    # from_file builds a plain AppTest; the constructor takes the (absolute) script path directly.
+    at = SessionAppTest(str(Path(script).resolve()), default_timeout=default_timeout)
     object.__setattr__(at._session_state, _ATTR, session_id or f"sim-{uuid.uuid4().hex[:12]}")
     return at
 
