@@ -1,9 +1,9 @@
 """Training: one ``train()`` for both backends, and ``TrainingJob`` that runs it off the UI thread.
 
 Speed rule: the studio may cost at most 10% more than a plain hand-written ``model.fit`` or torch
-loop (bench/bench_train.py). So the per-batch work added here is a flag check and a counter: Keras
-callbacks run on Keras's async dispatch thread (``async_safe``), and the torch loop keeps the loss
-sum on the device and looks at it once per epoch.
+loop (bench/bench_train.py). So the per-batch work added here is a flag check and a counter: the
+Keras callback hooks only batch *begin* (no loss to wait for), and the torch loop keeps the loss sum
+on the device and looks at it once per epoch.
 """
 from __future__ import annotations
 
@@ -171,23 +171,18 @@ def _train_keras(windows, spec, config, on_epoch, on_batch, should_stop):
     tracker = _Tracker(config, on_epoch, has_val)
 
     class Progress(keras.callbacks.Callback):
-        # Keras then runs the per-batch hook on its dispatch thread instead of blocking the
-        # training loop on a device-to-host copy of the loss every batch.
-        async_safe = True
-
+        # Only batch *begin* is hooked: it gets no logs, so nothing waits for the loss tensor, and
+        # Keras keeps its default asynchronous batch-end dispatch exactly as in a plain model.fit.
+        # The price: a NaN loss is noticed at the end of its epoch rather than at its batch.
         def on_epoch_begin(self, epoch, logs=None):
             tracker.begin_epoch()
 
-        def on_train_batch_end(self, batch, logs=None):
-            if on_batch is not None:
-                on_batch(tracker.epoch, min(1.0, (batch + 1) / steps))
-            loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(loss):
-                tracker.bad = ("training", tracker.epoch + 1)
-                self.model.stop_training = True
-            elif should_stop is not None and should_stop():
+        def on_train_batch_begin(self, batch, logs=None):
+            if should_stop is not None and should_stop():
                 tracker.stopped = True
                 self.model.stop_training = True
+            if on_batch is not None:
+                on_batch(tracker.epoch, batch / steps)
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -196,7 +191,7 @@ def _train_keras(windows, spec, config, on_epoch, on_batch, should_stop):
                                  lambda: [w.copy() for w in self.model.get_weights()]):
                 self.model.stop_training = True
 
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=[Progress()], verbose=0)
+    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=[Progress()], verbose=0, shuffle=False)
     tracker.raise_if_bad()
     if tracker.best_weights is not None:
         model.set_weights(tracker.best_weights)

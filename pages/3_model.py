@@ -1,0 +1,167 @@
+"""Model step: architecture and backend, its size and the on-board estimate, and the training settings."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from core import budget, models
+from core.config import DEFAULTS, HELP
+from core.errors import StudioError
+from core.training import TrainConfig
+from studio import state, ui
+
+ROOT = Path(__file__).resolve().parent.parent
+M, T = DEFAULTS["model"], DEFAULTS["train"]
+K = "model."  # prefix of this page's widget keys
+CUSTOM = "Custom"
+ARCH = ("kind", "units", "layers", "dropout", "head_units")
+ss = st.session_state
+
+st.title("Model")
+st.caption("Choose the network, see what it costs on the board, and set how it trains.")
+
+windows = state.get("windows")
+if windows is None:
+    st.info("No windows yet. Choose targets, inputs and the window on the **Features** step first.")
+    try:
+        st.page_link(str(ROOT / "pages" / "2_features.py"), label="Go to Features", icon=":material/view_timeline:")
+    except StreamlitAPIException:  # run on its own (tests) there is no navigation to link into
+        st.markdown("Open **Features** in the sidebar.")
+    st.stop()
+
+wspec = windows.spec
+residual_possible = all(i is not None for i in wspec.target_input_index)
+job = state.get("job")
+busy = job is not None and job.status in ("queued", "running")
+
+
+def _init_widgets() -> None:
+    """Seed the widgets from the stored spec (or the defaults) once per set of windows."""
+    key = str(id(windows))
+    if ss.get(K + "windows") == key:
+        return
+    for k in [k for k in ss if isinstance(k, str) and k.startswith(K)]:
+        del ss[k]
+    ss[K + "windows"] = key
+    spec = state.get("model_spec")
+    if spec is not None and (spec.window, spec.n_inputs, spec.horizon, spec.n_targets) != (
+            wspec.window, wspec.n_inputs, wspec.horizon, wspec.n_targets):
+        spec = None  # made for other windows
+    base = spec.to_dict() if spec is not None else {**M, "residual": residual_possible and M["residual"] in ("auto", True)}
+    for name in ARCH + ("backend",):
+        ss[K + name] = base[name]
+    ss[K + "residual"] = bool(base["residual"]) and residual_possible
+    ss[K + "preset"] = next((name for name, p in models.PRESETS.items()
+                             if all(p[a] == base[a] for a in ARCH)), CUSTOM)
+    cfg = state.get("train_config") or TrainConfig()
+    for name in ("epochs", "batch_size", "learning_rate", "patience", "seed"):
+        ss[K + name] = getattr(cfg, name)
+
+
+def _apply_preset() -> None:
+    preset = models.PRESETS.get(ss[K + "preset"])
+    if preset:
+        for name in ARCH:
+            ss[K + name] = preset[name]
+
+
+def _mark_custom() -> None:
+    # Editing any size by hand makes the choice no longer a preset.
+    current = {a: ss[K + a] for a in ARCH}
+    ss[K + "preset"] = next((n for n, p in models.PRESETS.items() if all(p[a] == current[a] for a in ARCH)), CUSTOM)
+
+
+_init_widgets()
+if busy:
+    st.warning("A training is running. Stop it on the **Train** step (or let it finish) to change the model.")
+
+# ------------------------------------------------------------------------------------- architecture
+st.subheader("Architecture")
+st.selectbox("Preset", list(models.PRESETS) + [CUSTOM], key=K + "preset", on_change=_apply_preset,
+             help=HELP.get("model.preset"), disabled=busy)
+c1, c2, c3, c4 = st.columns(4)
+c1.selectbox("Layer type", models.KINDS, key=K + "kind", format_func=lambda k: models.KIND_LABELS[k],
+             on_change=_mark_custom, help=HELP.get("model.kind"), disabled=busy)
+c2.number_input("Units per layer", min_value=1, max_value=int(M["max_units"]), step=8, key=K + "units",
+                on_change=_mark_custom, help=HELP.get("model.units"), disabled=busy)
+c3.number_input("Layers", min_value=1, max_value=models.MAX_LAYERS, step=1, key=K + "layers",
+                on_change=_mark_custom, help=HELP.get("model.layers"), disabled=busy)
+c4.number_input("Dense head units", min_value=0, max_value=int(M["max_units"]), step=8, key=K + "head_units",
+                on_change=_mark_custom, help=HELP.get("model.head_units"), disabled=busy)
+c1, c2, c3 = st.columns(3)
+c1.slider("Dropout", min_value=0.0, max_value=0.9, step=0.05, key=K + "dropout", on_change=_mark_custom,
+          help=HELP.get("model.dropout"), disabled=busy)
+c2.radio("Backend", models.BACKENDS, key=K + "backend", horizontal=True,
+         format_func=lambda b: {"keras": "Keras (TensorFlow)", "torch": "PyTorch"}[b],
+         help=HELP.get("model.backend"), disabled=busy)
+c3.toggle("Change from last value", key=K + "residual", disabled=busy or not residual_possible,
+          help=HELP.get("model.residual"))
+if residual_possible:
+    st.caption("**Change from last value**: the network learns how far each target moves from its last observed "
+               "value and the model adds that value back, so every forecast, chart, export and board output is a level. "
+               "It usually beats the 'tomorrow = today' forecast.")
+else:
+    st.caption("**Change from last value** needs every target among the input features; add the targets as inputs "
+               "on the Features step to use it.")
+
+try:
+    spec = models.ModelSpec.for_windows(wspec, backend=ss[K + "backend"], residual=bool(ss[K + "residual"]),
+                                        **{a: ss[K + a] for a in ARCH})
+except StudioError as e:
+    ui.show_error(e)
+    st.stop()
+
+# ----------------------------------------------------------------------------------------- the cost
+st.subheader("Size and on-board estimate")
+est = budget.estimate(spec, dtype=None)  # float32 and int8 side by side
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Parameters", f"{models.count_params(spec):,}")
+c2.metric("Weights, float32", f"{models.model_size_bytes(spec, 'float32') / 1024:,.1f} KB")
+c3.metric("Weights, int8", f"{models.model_size_bytes(spec, 'int8') / 1024:,.1f} KB")
+c4.metric("Multiply-adds per forecast", f"{models.count_macs(spec):,}")
+st.dataframe(est.rows(), hide_index=True, width="stretch")
+for line in est.warnings:
+    st.warning(line)
+for line in est.advice:
+    st.caption(f"Tip: {line}")
+st.caption(f"Sizes: {est.basis}. Latency {est.float32.latency_basis}. {HELP.get('model.budget', '')}")
+
+# ---------------------------------------------------------------------------------------- training
+st.subheader("Training settings")
+c1, c2, c3, c4, c5 = st.columns(5)
+c1.number_input("Epochs", min_value=1, max_value=int(T["max_epochs"]), step=1, key=K + "epochs",
+                help=HELP["train.epochs"], disabled=busy)
+c2.number_input("Batch size", min_value=1, max_value=int(T["max_batch_size"]), step=8, key=K + "batch_size",
+                help=HELP["train.batch_size"], disabled=busy)
+c3.number_input("Learning rate", min_value=1e-6, max_value=1.0, step=1e-4, format="%.5f", key=K + "learning_rate",
+                help=HELP["train.learning_rate"], disabled=busy)
+c4.number_input("Patience (epochs)", min_value=0, max_value=int(T["max_epochs"]), step=1, key=K + "patience",
+                help=HELP["train.patience"], disabled=busy)
+c5.number_input("Seed", min_value=0, max_value=2 ** 31 - 1, step=1, key=K + "seed", help=HELP["train.seed"],
+                disabled=busy)
+try:
+    config = TrainConfig(epochs=int(ss[K + "epochs"]), batch_size=int(ss[K + "batch_size"]),
+                         learning_rate=float(ss[K + "learning_rate"]), patience=int(ss[K + "patience"]),
+                         seed=int(ss[K + "seed"])).validate()
+except StudioError as e:
+    ui.show_error(e)
+    st.stop()
+n_train = windows.count("train")
+st.caption(f"{n_train:,} training windows: {-(-n_train // config.batch_size):,} batches per epoch.")
+if n_train < config.batch_size:
+    st.warning(f"Only {n_train} training windows, fewer than one batch of {config.batch_size}: lower the batch size.")
+
+# A changed model or setting makes any earlier training stale; a running one is left alone (the
+# widgets are disabled while it runs, so nothing here can change under it).
+if not busy and (spec != state.get("model_spec") or config != state.get("train_config")):
+    state.put("model_spec", spec)
+    state.put("train_config", config)
+    state.invalidate("model")
+
+st.success(f"Model ready: {spec.label}. Next: **Train**.")
+try:
+    st.page_link(str(ROOT / "pages" / "4_train.py"), label="Go to Train", icon=":material/model_training:")
+except StreamlitAPIException:
+    pass

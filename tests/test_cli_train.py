@@ -1,0 +1,77 @@
+"""`python -m studio train`: a real subprocess on a generated CSV; bad input exits 2 with one line."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def csv_file(tmp_path_factory) -> Path:
+    n = 500
+    t = np.arange(n)
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({
+        "timestamp": pd.date_range("2023-03-01", periods=n, freq="h").strftime("%Y-%m-%d %H:%M"),
+        "temp": np.round(15 + 5 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 0.3, n), 2),
+        "pressure": np.round(1010 + np.cumsum(rng.normal(0, 0.2, n)), 1),
+    })
+    path = tmp_path_factory.mktemp("cli") / "readings.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def studio(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "studio", "train", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend,model", [("keras", "lstm"), ("torch", "gru")])
+def test_train_writes_a_run_and_prints_the_verdict(csv_file, tmp_path, backend, model):
+    out = tmp_path / "run"
+    proc = studio("--csv", str(csv_file), "--target", "temp", "--window", "24", "--horizon", "2",
+                  "--model", model, "--units", "8", "--backend", backend, "--epochs", "2", "--seed", "3",
+                  "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "epoch 1/2" in proc.stderr and "epoch 2/2" in proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"mae", "rmse", "smape", "mase"} <= set(metrics["model"])
+    assert {"naive", "last_value", "seasonal_naive", "mean"} <= set(metrics["baselines"])
+    assert len(metrics["per_step"]) == 2
+    assert "Test metrics" in proc.stdout and metrics["verdict"] in proc.stdout
+    run = json.loads((out / "run.json").read_text())
+    assert run["model_spec"]["kind"] == model and run["model_spec"]["backend"] == backend
+    assert run["window_spec"]["targets"] == ["temp"] and run["dataset"]["name"] == "readings.csv"
+    assert run["train_config"]["epochs"] == 2 and run["train_config"]["seed"] == 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args,words", [
+    (["--target", "nope"], "'nope'"),
+    (["--target", "temp", "--dropout", "1.0"], "Dropout"),
+    (["--target", "temp", "--units", "0"], "unit"),
+    (["--target", "temp", "--batch-size", "100000"], "Batch size"),
+])
+def test_bad_input_exits_2_with_one_line(csv_file, tmp_path, args, words):
+    proc = studio("--csv", str(csv_file), *args, "--epochs", "1", "--out", str(tmp_path / "run"), timeout=120)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and words in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_file_exits_2(tmp_path):
+    proc = studio("--csv", str(tmp_path / "absent.csv"), "--target", "x", "--out", str(tmp_path / "run"), timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: There is no file at")
