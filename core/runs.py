@@ -31,7 +31,8 @@ WEIGHTS = "weights.npz"
 KERAS_WEIGHTS = "model.weights.h5"
 TORCH_WEIGHTS = "model.torch.npz"
 FILES = ("weights.npz", "history.json", "metrics.json", "samples.npz")
-PREDICT_BATCH = 1024
+PREDICT_BATCH = 256  # windows per forward pass when predicting
+PREDICT_CHUNK = 16384  # windows copied out of the strided view at a time
 
 
 def _spread(n: int, k: int) -> np.ndarray:
@@ -182,9 +183,11 @@ class Run:
                     xb = torch.from_numpy(np.ascontiguousarray(X[i:i + PREDICT_BATCH])).to(device)
                     out.append(model(xb).cpu().numpy())
             return np.concatenate(out).astype(np.float32)
-        # Chunked, so a strided view of many overlapping windows is never copied whole.
-        out = [np.asarray(model.predict_on_batch(np.ascontiguousarray(X[i:i + PREDICT_BATCH])))
-               for i in range(0, len(X), PREDICT_BATCH)]
+        # Chunked, so a strided view of many overlapping windows is never copied whole; model.predict
+        # keeps one traced function for every chunk size (predict_on_batch would retrace per shape).
+        out = [np.asarray(model.predict(np.ascontiguousarray(X[i:i + PREDICT_CHUNK]),
+                                        batch_size=PREDICT_BATCH, verbose=0))
+               for i in range(0, len(X), PREDICT_CHUNK)]
         return np.concatenate(out).astype(np.float32)
 
     # ------------------------------------------------------------ making one

@@ -97,7 +97,7 @@ def available_memory_bytes() -> int | None:
 def memory_estimate(windows: Any, spec: ModelSpec, config: TrainConfig) -> dict[str, int]:
     """Bytes training will hold, by part. Windows are gathered batch by batch from the scaled
     series (never all materialised), so the series copies and the per-batch tensors dominate."""
-    from core.runs import PREDICT_BATCH
+    from core.runs import PREDICT_BATCH, PREDICT_CHUNK
 
     ws = windows.spec
     rows = int(len(windows.inputs))
@@ -108,7 +108,9 @@ def memory_estimate(windows: Any, spec: ModelSpec, config: TrainConfig) -> dict[
     return {
         "series": 3 * series,  # numpy, plus the TF constant or torch tensor, plus scaling temporaries
         "batch": 3 * config.batch_size * per_window,  # forward, backward, optimiser copies
-        "predict": min(PREDICT_BATCH, max(windows.count("test"), 1)) * per_window,
+        # Scoring copies a chunk of windows out of the strided view, then runs it batch by batch.
+        "predict": min(PREDICT_CHUNK, max(windows.count("test"), windows.count("val"))) * ws.window * ws.n_inputs * 4
+        + PREDICT_BATCH * per_window,
     }
 
 
