@@ -136,6 +136,11 @@ def detect_period(series: Any, freq: str | None = None, max_period: int | None =
             k = max(near, key=lambda j: ac[j])
             if ac[k] >= 0.85 * ac[best]:
                 best = k
+        if ac[best] < STRONG_SEASON and abs(best - natural) > max(1, natural // 20):
+            # A weak peak somewhere else is more likely noise than a season (quarterly GDP "peaked"
+            # at 42 quarters, and a 42-quarter seasonal naive was 40x worse than last value): the
+            # natural period is the safer guess.
+            return Seasonality(natural, float(max(ac[natural], 0.0)), natural, "frequency")
     return Seasonality(int(best), float(ac[best]), natural, "autocorrelation")
 
 

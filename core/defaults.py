@@ -1,0 +1,236 @@
+"""The default configuration for a dataset: the one place the CLI and the pages take their starting point.
+
+A default has to win on real data, or the studio teaches that neural forecasting loses to "tomorrow =
+today" (issue J). What makes a small recurrent model win, measured in bench/bench_quality.py:
+
+- predicting the change from the last value (residual mode) instead of the level;
+- a window that covers at least one seasonal period, so the model sees "the same time yesterday";
+- calendar features (sin/cos of the position in the cycle) when the data has a strong cycle, or a
+  yearly cycle that the window cannot cover;
+- enough weight updates: on short series an epoch is a handful of batches, so the epoch count grows
+  as the series shrinks (and early stopping keeps the best epoch either way).
+
+``default_config(dataset, targets)`` looks at the training part of the data only (the test part stays
+unseen) and returns every choice with a one-line reason, so a page can say why it preselected it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.config import DEFAULTS
+from core.dataset import Dataset
+from core.errors import StudioError
+from core.metrics import Seasonality, detect_period
+from core.models import ModelSpec
+from core.training import TrainConfig
+from core.windows import (CALENDAR_NAMES, SplitSpec, WindowSpec, calendar_options, default_spec, describe_steps,
+                          largest_window, presets)
+
+_D = DEFAULTS["quality"]
+
+# Cycle lengths, in days, that each calendar feature describes; a period within 6% of one is that cycle.
+_CYCLE_DAYS = {"hour": 1.0, "dow": 7.0, "doy": 365.25}
+_CYCLE_TOLERANCE = 0.06
+
+
+@dataclass(frozen=True)
+class DefaultConfig:
+    """Every default choice for one dataset and target set, with the reason for each."""
+
+    window_spec: WindowSpec
+    split: SplitSpec
+    scaler_kind: str
+    model_options: dict
+    train_config: TrainConfig
+    seasonality: Seasonality
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def model_spec(self, **overrides: Any) -> ModelSpec:
+        """The default model for this window spec; ``overrides`` (e.g. from command-line options) win."""
+        options = dict(self.model_options)
+        options.update({k: v for k, v in overrides.items() if v is not None})
+        return ModelSpec.for_windows(self.window_spec, **options)
+
+    @property
+    def calendar_suggested(self) -> tuple[str, ...]:
+        return self.window_spec.calendar
+
+    def to_dict(self) -> dict:
+        return {"window_spec": self.window_spec.to_dict(), "split": self.split.to_dict(), "scaler": self.scaler_kind,
+                "model": self.model_spec().to_dict(), "train": self.train_config.to_dict(),
+                "seasonality": self.seasonality.to_dict(), "reasons": dict(self.reasons)}
+
+
+def _step_days(freq: str | None) -> float | None:
+    """Length of one step in days (months and quarters by their average length); None when unknown."""
+    if not freq:
+        return None
+    try:
+        off = pd.tseries.frequencies.to_offset(freq)
+    except ValueError:
+        return None
+    n = max(int(getattr(off, "n", 1) or 1), 1)
+    base = off.name.split("-")[0]
+    months = {"MS": 1, "ME": 1, "M": 1, "QS": 3, "QE": 3, "Q": 3, "YS": 12, "YE": 12, "Y": 12, "A": 12, "AS": 12}
+    if base in months:
+        return n * months[base] * 365.25 / 12
+    if base == "W":
+        return 7.0 * n
+    if base == "B":
+        return 7.0 / 5 * n
+    try:
+        return pd.Timedelta(off).total_seconds() / 86400
+    except (ValueError, TypeError):
+        return None
+
+
+def cycle_of(period: int | None, freq: str | None) -> str | None:
+    """The calendar feature that describes a period of ``period`` steps ("hour" for a day...), if any."""
+    days = _step_days(freq)
+    if not period or days is None:
+        return None
+    length = period * days
+    for name, cycle in _CYCLE_DAYS.items():
+        if abs(length - cycle) <= _CYCLE_TOLERANCE * cycle:
+            return name
+    return None
+
+
+def _train_rows(dataset: Dataset, split: SplitSpec) -> int:
+    n = len(dataset.frame)
+    if split.by_date:
+        from core.windows import _split_bounds  # the split's own arithmetic, so dates are handled the same way
+
+        return int(_split_bounds(dataset.frame.index, split)[0])
+    return int(n * split.train)
+
+
+def target_seasonality(dataset: Dataset, target: str, split: SplitSpec | None = None) -> Seasonality:
+    """The period of ``target`` as its training part shows it (the validation and test parts stay unseen)."""
+    split = split or SplitSpec()
+    values = dataset.frame[target].to_numpy(dtype=np.float64)[: max(_train_rows(dataset, split), 3)]
+    return detect_period(values, dataset.freq)
+
+
+def choose_window(dataset: Dataset, season: Seasonality, horizon: int = 1,
+                  split: SplitSpec | None = None) -> tuple[int, str]:
+    """(window, reason): the shortest preset that covers one period (and ``min_window``), else the period itself."""
+    split = split or SplitSpec()
+    n_train = _train_rows(dataset, split)
+    fits = largest_window(dataset.frame.index, split, horizon) if len(dataset.frame) >= 3 else 1
+    cap = max(1, min(fits, int(_D["max_window"]), int(n_train * _D["max_window_share"])))
+    period = season.period
+    covered = period is not None and period <= cap
+    need = max(period if covered else int(DEFAULTS["features"]["window"]), int(_D["min_window"]))
+    need = min(need, cap)
+    steps = [p.window for p in presets(dataset.freq, n_train, limit=50) if p.horizon == horizon and need <= p.window <= cap]
+    window = min(steps) if steps else need
+    words = describe_steps(window, dataset.freq)
+    if covered:
+        kind = "detected in the data" if season.source == "autocorrelation" else "the natural cycle of this step"
+        return window, f"Window {words}: covers one seasonal period ({period} steps, {kind})."
+    if period:
+        return window, (f"Window {words}: the seasonal period ({period} steps) is too long for a window here; "
+                        "calendar features carry the cycle instead.")
+    return window, f"Window {words}: no seasonal period found, so the studio's standard look-back."
+
+
+def choose_calendar(dataset: Dataset, season: Seasonality, window: int,
+                    split: SplitSpec | None = None) -> tuple[tuple[str, ...], str]:
+    """(calendar features, reason): the cycle of a strong period, and the year once two fit in training."""
+    split = split or SplitSpec()
+    options = calendar_options(dataset)
+    chosen: list[str] = []
+    why: list[str] = []
+    cycle = cycle_of(season.period, dataset.freq) if season.strong else None
+    if cycle in options:
+        chosen.append(cycle)
+        why.append(f"{CALENDAR_NAMES[cycle]} (the data has a strong {season.period}-step cycle, "
+                   f"autocorrelation {season.strength:.2f})")
+    days = _step_days(dataset.freq)
+    n_train = _train_rows(dataset, split)
+    if "doy" in options and "doy" not in chosen and days is not None and days < 28:
+        years = n_train * days / 365.25
+        if years >= _D["doy_min_years"] and window * days < 365.25 / 2:
+            chosen.append("doy")
+            why.append(f"day of year (the training part spans {years:.1f} years, longer than any window sees)")
+    if not chosen:
+        return (), "No calendar features: the data shows no strong cycle a calendar feature describes."
+    return tuple(c for c in options if c in chosen), "Calendar features: " + "; ".join(why) + "."
+
+
+def choose_training(n_train_windows: int, batch_size: int | None = None) -> tuple[TrainConfig, str]:
+    """(TrainConfig, reason): the configured epochs, raised on short series to reach ``target_steps`` updates."""
+    t = DEFAULTS["train"]
+    batch = int(batch_size or t["batch_size"])
+    per_epoch = max(1, math.ceil(max(n_train_windows, 1) / batch))
+    epochs = int(min(max(int(t["epochs"]), math.ceil(_D["target_steps"] / per_epoch)), _D["max_epochs"]))
+    patience = int(max(int(t["patience"]), round(epochs * _D["patience_share"])))
+    config = TrainConfig(epochs=epochs, batch_size=batch, learning_rate=float(t["learning_rate"]),
+                         patience=patience, seed=int(t["seed"])).validate()
+    if epochs > int(t["epochs"]):
+        reason = (f"{epochs} epochs (patience {patience}): only {per_epoch} batches per epoch, so more passes "
+                  "reach enough weight updates; early stopping keeps the best one.")
+    else:
+        reason = f"{epochs} epochs, early stopping after {patience} without improvement."
+    return config, reason
+
+
+def default_config(dataset: Dataset, targets: Any = None, features: Any = None, window: int | None = None,
+                   horizon: int | None = None, calendar: Any = None, split: SplitSpec | None = None,
+                   scaler_kind: str | None = None) -> DefaultConfig:
+    """The studio's starting configuration for ``dataset``; any argument given is kept as it is.
+
+    ``targets``: a column name or names (default: the first column that varies). ``features``: input
+    columns (the targets are always added, first, so residual mode can apply). ``calendar``: a tuple,
+    or None to let the data decide.
+    """
+    if isinstance(targets, str):
+        targets = (targets,)
+    base = default_spec(dataset, tuple(targets) if targets else None)
+    targets = base.targets
+    missing = [c for c in targets + tuple(features or ()) if c not in dataset.numeric_columns]
+    if missing:
+        raise StudioError(f"Column(s) {', '.join(map(repr, missing))} are not numeric columns of {dataset.name}.",
+                          f"Use one of: {', '.join(dataset.numeric_columns)}.")
+    split = split or SplitSpec()
+    horizon = int(horizon or DEFAULTS["features"]["horizon"])
+    season = target_seasonality(dataset, targets[0], split)
+    reasons: dict[str, str] = {}
+    n_train = _train_rows(dataset, split)
+    if features is None:
+        others = tuple(c for c in base.features if c not in targets)
+        if others and n_train < _D["min_windows_for_extra_inputs"]:
+            features = ()
+            reasons["features"] = (f"Inputs: the target(s) alone; {n_train:,} training rows are too few to learn "
+                                   f"from {len(others)} more column(s) without overfitting.")
+        else:
+            features = others
+            reasons["features"] = ("Inputs: the target(s) and every other column that varies." if others
+                                   else "Inputs: the target(s).")
+    inputs = tuple(dict.fromkeys(tuple(targets) + tuple(features)))
+    if window is None:
+        window, reasons["window"] = choose_window(dataset, season, horizon, split)
+    else:
+        reasons["window"] = f"Window {describe_steps(int(window), dataset.freq)}: as chosen."
+    if calendar is None:
+        calendar, reasons["calendar"] = choose_calendar(dataset, season, int(window), split)
+    else:
+        reasons["calendar"] = "Calendar features: as chosen."
+    spec = WindowSpec(targets=tuple(targets), features=inputs, calendar=tuple(calendar), window=int(window),
+                      horizon=horizon)
+    model_options = {k: DEFAULTS["model"][k] for k in ("kind", "units", "layers", "dropout", "head_units", "backend")}
+    model_options["residual"] = DEFAULTS["model"]["residual"]
+    residual = ModelSpec.for_windows(spec, **model_options).residual
+    reasons["residual"] = ("Change from last value: on, since every target is also an input; the model forecasts "
+                           "the step from the latest reading, which is what beats 'tomorrow = today'."
+                           if residual else "Change from last value: off, since a target is not among the inputs.")
+    n_windows = max(n_train - spec.span + 1, 1)
+    config, reasons["training"] = choose_training(n_windows)
+    return DefaultConfig(window_spec=spec, split=split, scaler_kind=scaler_kind or DEFAULTS["features"]["scaler"],
+                         model_options=model_options, train_config=config, seasonality=season, reasons=reasons)

@@ -1,0 +1,116 @@
+"""The default configuration: chosen from the data (period, calendar, size), the same for CLI and pages."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.config import DEFAULTS
+from core.data import SAMPLES, load_dataset
+from core.dataset import Dataset
+from core.defaults import choose_training, cycle_of, default_config
+from core.errors import StudioError
+from core.metrics import detect_period
+from core.windows import make_windows
+
+QUALITY = SAMPLES["weather"].parent / "quality"
+
+
+@pytest.fixture(scope="module")
+def weather():
+    return load_dataset(SAMPLES["weather"])
+
+
+def test_weather_default_is_residual_covers_the_day_and_suggests_hour(weather):
+    cfg = default_config(weather, "temperature")
+    spec = cfg.window_spec
+    assert cfg.seasonality.period == 24 and cfg.seasonality.strong
+    assert spec.window >= cfg.seasonality.period
+    assert "hour" in spec.calendar
+    assert spec.features[0] == "temperature"  # the target is an input, first
+    model = cfg.model_spec()
+    assert model.residual is True
+    assert model.kind == DEFAULTS["model"]["kind"] and model.units == DEFAULTS["model"]["units"]
+    # the windows really build from it, and the reasons say why each choice was made
+    w = make_windows(weather, spec, cfg.split, cfg.scaler_kind)
+    assert w.count("train") > 1000
+    assert set(cfg.reasons) >= {"window", "calendar", "residual", "training"}
+    assert "24" in cfg.reasons["window"]
+
+
+def test_monthly_quality_series_window_covers_the_year_with_day_of_year():
+    ds = load_dataset(QUALITY / "nino12_monthly.csv")
+    cfg = default_config(ds, "nino12")
+    assert cfg.seasonality.period == 12 and cfg.seasonality.strong
+    assert cfg.window_spec.window >= 12
+    assert cfg.window_spec.calendar == ("doy",)
+    assert cfg.model_spec().residual
+    # a short series gets more epochs (enough weight updates) and a patience to match
+    assert cfg.train_config.epochs > DEFAULTS["train"]["epochs"]
+    assert cfg.train_config.patience > DEFAULTS["train"]["patience"]
+
+
+def test_short_series_uses_the_target_alone_and_a_natural_period():
+    ds = load_dataset(QUALITY / "us_macro_quarterly.csv")
+    cfg = default_config(ds, "realgdp")
+    assert cfg.window_spec.features == ("realgdp",)
+    # a weak autocorrelation bump at 42 quarters is not taken for a season
+    assert cfg.seasonality.period == 4 and cfg.seasonality.source == "frequency"
+    assert cfg.window_spec.window >= 4
+    assert cfg.window_spec.calendar == ()
+    # given choices are kept as they are
+    kept = default_config(ds, "realgdp", features=["realcons"], window=6, calendar=())
+    assert kept.window_spec.features == ("realgdp", "realcons") and kept.window_spec.window == 6
+
+
+def test_weekly_co2_window_covers_a_year_and_trend_beats_seasonal_lag():
+    ds = load_dataset(SAMPLES["co2"])
+    cfg = default_config(ds, "co2")
+    assert cfg.window_spec.window >= cfg.seasonality.period >= 50
+    assert "doy" in cfg.window_spec.calendar
+
+
+def test_no_time_column_and_no_period_falls_back_to_standard_window():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": np.cumsum(rng.normal(size=3000))}, index=pd.RangeIndex(3000, name="step"))
+    ds = Dataset("walk", frame, freq=None, time_col=None, fingerprint="walk")
+    cfg = default_config(ds)
+    assert cfg.window_spec.targets == ("x",) and cfg.window_spec.calendar == ()
+    assert cfg.window_spec.window >= DEFAULTS["quality"]["min_window"]
+    assert cfg.model_spec().residual
+
+
+def test_long_period_is_left_to_the_calendar_and_window_stays_small():
+    # daily data with a yearly cycle (period 365 > max_window share of a short series)
+    idx = pd.date_range("2010-01-01", periods=4 * 365, freq="D", name="date")
+    rng = np.random.default_rng(1)
+    x = 10 * np.sin(2 * np.pi * np.arange(len(idx)) / 365.25) + rng.normal(0, 1, len(idx))
+    ds = Dataset("yearly", pd.DataFrame({"t": x}, index=idx), freq="D", time_col="date", fingerprint="y")
+    cfg = default_config(ds, "t")
+    assert cfg.window_spec.window <= int(len(idx) * 0.7 * DEFAULTS["quality"]["max_window_share"])
+    assert "doy" in cfg.window_spec.calendar
+
+
+def test_unknown_target_is_a_studio_error(weather):
+    with pytest.raises(StudioError) as e:
+        default_config(weather, "no_such_column")
+    assert "no_such_column" in str(e.value)
+
+
+def test_cycle_names_and_training_scale():
+    assert cycle_of(24, "h") == "hour" and cycle_of(48, "30min") == "hour"
+    assert cycle_of(7, "D") == "dow" and cycle_of(168, "h") == "dow"
+    assert cycle_of(12, "MS") == "doy" and cycle_of(4, "QS") == "doy" and cycle_of(53, "W-SAT") == "doy"
+    assert cycle_of(10, "h") is None and cycle_of(24, None) is None
+    big, _ = choose_training(20_000)
+    small, why = choose_training(150)
+    assert big.epochs == DEFAULTS["train"]["epochs"]
+    assert DEFAULTS["train"]["epochs"] < small.epochs <= DEFAULTS["quality"]["max_epochs"]
+    assert str(small.epochs) in why
+
+
+def test_detect_period_prefers_natural_over_a_weak_far_peak():
+    rng = np.random.default_rng(5)
+    trend = np.cumsum(1 + rng.normal(0, 0.5, 200))  # quarterly-like growth, no season
+    s = detect_period(trend, "QS")
+    assert s.period == 4 and not s.strong
