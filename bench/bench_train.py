@@ -124,7 +124,7 @@ def main() -> int:
                                           horizon=HORIZON), SPLIT)
     assert windows.count("train") == N_TRAIN, windows.counts()
     # The plain scripts get ready-made contiguous arrays, as a hand-written script would build them.
-    arrays = [np.ascontiguousarray(a, dtype=np.float32) for a in
+    arrays = [np.array(a, dtype=np.float32) for a in  # writable copies, as torch.from_numpy wants
               (windows.X("train"), windows.y("train"), windows.X("val"), windows.y("val"), windows.X("test"))]
     plain = {"keras": plain_keras, "torch": plain_torch}
     results: dict[str, dict] = {}
