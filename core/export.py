@@ -393,39 +393,55 @@ def _convert(run: Any, jobdir: Path, int8: bool, progress: Progress) -> dict:
     if int8:
         rep = np.asarray(run.samples["X_rep"], np.float32)[: int(_cfg("rep_windows"))]
         np.save(jobdir / "rep.npy", rep, allow_pickle=False)
-    progress(0.05, "Converting to TensorFlow Lite" + (" (float32 and int8)" if int8 else " (float32)"))
-    log = jobdir / "worker.log"
+    progress(0.05, "Converting to TensorFlow Lite" + (" (float32 and int8 side by side)" if int8 else " (float32)"))
     timeout = float(_cfg("convert_timeout_s"))
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "core.export_worker", "convert", str(jobdir)], cwd=ROOT,
-                                env=_worker_env(legacy_keras=True), stdout=fh, stderr=subprocess.STDOUT)
-        try:
-            rc = proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise StudioError(f"Converting the model took longer than {timeout:.0f} s and was stopped.",
-                              "Use fewer units, layers or a shorter window; nothing was exported.") from None
-        except BaseException:  # Ctrl-C or a page rerun: never leave a converter running behind us
-            proc.kill()
-            proc.wait()
-            raise
-    status = json.loads((jobdir / "status.json").read_text()) if (jobdir / "status.json").exists() else {}
-    if rc != 0:
-        step = "int8" if "float32" in status else "float32"
-        if rc < 0:
+    dtypes = ["float32", "int8"] if int8 else ["float32"]
+    procs: dict[str, subprocess.Popen] = {}
+    logs = {d: open(jobdir / f"worker_{d}.log", "wb") for d in dtypes}
+    try:
+        # Two processes at once: each conversion is mostly single-threaded, and an int8 calibration
+        # crash stays in its own process.
+        for d in dtypes:
+            procs[d] = subprocess.Popen([sys.executable, "-m", "core.export_worker", "convert", str(jobdir), d],
+                                        cwd=ROOT, env=_worker_env(legacy_keras=True), stdout=logs[d],
+                                        stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        rcs = {}
+        for d, proc in procs.items():
             try:
-                name = signal.Signals(-rc).name
-            except ValueError:
-                name = f"signal {-rc}"
-            what = f"crashed ({name})"
-        else:
-            lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.startswith("WORKER-ERROR")]
-            what = f"failed: {lines[-1][len('WORKER-ERROR '):][:500]}" if lines else f"failed (exit status {rc})"
-        fix = ("Export float32 only (turn int8 off); the float32 model converts." if step == "int8"
-               else "Try another model kind (LSTM, GRU, SimpleRNN or Dense) or fewer units; nothing was exported.")
-        raise StudioError(f"The TensorFlow Lite converter {what} while making the {step} model.", fix)
+                rcs[d] = proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                raise StudioError(f"Converting the model took longer than {timeout:.0f} s and was stopped.",
+                                  "Use fewer units, layers or a shorter window; nothing was exported.") from None
+    finally:
+        # Ctrl-C, a page rerun or a timeout: never leave a converter running behind us.
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for fh in logs.values():
+            fh.close()
+    status: dict = {}
+    for d in dtypes:
+        if rcs[d] != 0:
+            raise _conversion_error(d, rcs[d], jobdir / f"worker_{d}.log")
+        status.update(json.loads((jobdir / f"status_{d}.json").read_text()))
     return status
+
+
+def _conversion_error(dtype: str, rc: int, log: Path) -> StudioError:
+    if rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        what = f"crashed ({name})"
+    else:
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.startswith("WORKER-ERROR")]
+        what = f"failed: {lines[-1][len('WORKER-ERROR '):][:500]}" if lines else f"failed (exit status {rc})"
+    fix = ("Export float32 only (turn int8 off); the float32 model converts." if dtype == "int8"
+           else "Try another model kind (LSTM, GRU, SimpleRNN or Dense) or fewer units; nothing was exported.")
+    return StudioError(f"The TensorFlow Lite converter {what} while making the {dtype} model.", fix)
 
 
 # ----------------------------------------------------------------------------- verification

@@ -2,13 +2,12 @@
 
 Two jobs live here, each in its own child process started by ``core.export``:
 
-``convert JOBDIR``
+``convert JOBDIR float32|int8``
     Builds the batch-1 export model with ``tf_keras`` (the parent sets ``TF_USE_LEGACY_KERAS=1`` so
     ``tf.keras`` is Keras 2 here, which gives the fused UNIDIRECTIONAL_SEQUENCE_LSTM op), loads the
-    canonical weights and converts to float32 and, when asked, full-integer int8 TFLite. int8
-    calibration has been seen to segfault on some graphs, which is why this is not done in the studio.
-    Each model file is written as soon as it exists, so a crash during int8 still leaves the float32
-    result and the parent can say which step died.
+    canonical weights and converts to float32 or full-integer int8 TFLite, writing the model file and
+    ``status_<dtype>.json``. int8 calibration has been seen to segfault on some graphs, which is why
+    this is not done in the studio, and why each dtype has its own process.
 
 ``tflm``
     A small line server around the TensorFlow Lite Micro runtime. Its allocator segfaults (rather than
@@ -75,7 +74,9 @@ def describe_tflite(buf: bytes) -> dict:
 # ----------------------------------------------------------------------------- convert
 
 
-def _convert(jobdir: Path) -> int:
+def _convert(jobdir: Path, dtype: str) -> int:
+    """Convert to one dtype; the parent runs the float32 and int8 conversions as two processes at once
+    (each is single-threaded work, and an int8 calibration crash then cannot touch the float32 one)."""
     job = json.loads((jobdir / "job.json").read_text())
     t0 = time.perf_counter()
     import tensorflow as tf
@@ -87,53 +88,45 @@ def _convert(jobdir: Path) -> int:
         weights = [z[f"w{i}"] for i in range(len(z.files))]
     model = models.build_tf_keras(spec, batch_size=1)
     models.load_canonical(model, weights)
-    # One trace serves the check and both conversions; converting from the concrete function skips the
-    # SavedModel round trip that from_keras_model makes, and keeps the LSTM's fusable form.
+    # Converting from a concrete function skips the SavedModel round trip of from_keras_model and
+    # keeps the LSTM's fusable form.
     forward = tf.function(lambda x: model(x, training=False)).get_concrete_function(
         tf.TensorSpec([1, spec.window, spec.n_inputs], tf.float32))
-    status = {"build_s": time.perf_counter() - t0}
+    status: dict = {"build_s": time.perf_counter() - t0}
 
-    # The Keras 2 graph must agree with the host's predictions before any file is trusted: this
-    # separates a weight-mapping fault from a conversion fault in the error message.
-    with np.load(jobdir / "check.npz", allow_pickle=False) as z:
-        X_check, y_check = z["X"].astype(np.float32), z["y"].astype(np.float32)
-    if len(X_check):
-        got = np.concatenate([forward(tf.constant(X_check[i:i + 1])).numpy() for i in range(len(X_check))])
-        status["keras2_max_abs_err_scaled"] = float(np.max(np.abs(got.reshape(y_check.shape) - y_check)))
-
-    t1 = time.perf_counter()
-    flat = tf.lite.TFLiteConverter.from_concrete_functions([forward], model).convert()
-    (jobdir / "model_float32.tflite").write_bytes(flat)
-    status["float32"] = {"convert_s": time.perf_counter() - t1, **describe_tflite(flat)}
-    _write_status(jobdir, status)
-
-    if job.get("int8"):
+    if dtype == "float32":
+        # The Keras 2 graph must agree with the host's predictions before any file is trusted: this
+        # separates a weight-mapping fault from a conversion fault in the error message.
+        with np.load(jobdir / "check.npz", allow_pickle=False) as z:
+            X_check, y_check = z["X"].astype(np.float32), z["y"].astype(np.float32)
+        if len(X_check):
+            got = np.concatenate([forward(tf.constant(X_check[i:i + 1])).numpy() for i in range(len(X_check))])
+            status["keras2_max_abs_err_scaled"] = float(np.max(np.abs(got.reshape(y_check.shape) - y_check)))
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([forward], model)
+    elif dtype == "int8":
         rep = np.load(jobdir / "rep.npy", allow_pickle=False).astype(np.float32)
 
         def representative():
             for window in rep:
                 yield [window[None]]
 
-        t2 = time.perf_counter()
         converter = tf.lite.TFLiteConverter.from_concrete_functions([forward], model)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-        quant = converter.convert()
-        (jobdir / "model_int8.tflite").write_bytes(quant)
-        status["int8"] = {"convert_s": time.perf_counter() - t2, **describe_tflite(quant)}
-        _write_status(jobdir, status)
+    else:
+        raise ValueError(f"unknown dtype {dtype}")
+    t1 = time.perf_counter()
+    buf = converter.convert()
+    (jobdir / f"model_{dtype}.tflite").write_bytes(buf)
+    status[dtype] = {"convert_s": time.perf_counter() - t1, **describe_tflite(buf)}
     status["total_s"] = time.perf_counter() - t0
-    _write_status(jobdir, status)
-    return 0
-
-
-def _write_status(jobdir: Path, status: dict) -> None:
-    tmp = jobdir / "status.json.part"
+    tmp = jobdir / f"status_{dtype}.json.part"
     tmp.write_text(json.dumps(status))
-    os.replace(tmp, jobdir / "status.json")
+    os.replace(tmp, jobdir / f"status_{dtype}.json")
+    return 0
 
 
 # ----------------------------------------------------------------------------- TFLM line server
@@ -257,7 +250,7 @@ def main(argv: list[str]) -> int:
     cmd = argv[0]
     try:
         if cmd == "convert":
-            return _convert(Path(argv[1]))
+            return _convert(Path(argv[1]), argv[2])
         if cmd == "tflm":
             return _tflm_server()
         if cmd == "tflite":

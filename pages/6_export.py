@@ -107,13 +107,16 @@ def firmware_bundle_section(export_dir: Path, report: ExportReport) -> None:
 
     dtype = st.radio("Model in the bundle", list(report.dtypes), index=len(report.dtypes) - 1, horizontal=True,
                      key="export.bundle_dtype")
-    try:
-        path = firmware.render_bundle(export_dir, dtype=dtype)
-    except StudioError as e:
-        ui.show_error(e)
-        return
-    st.download_button(f"{path.name} ({_kb(path.stat().st_size)})", data=path.read_bytes(), file_name=path.name,
-                       mime="application/zip", key="export.dl.bundle", type="primary")
+    if st.button("Make the firmware bundle", key="export.bundle_go"):
+        try:
+            st.session_state["export.bundle_path"] = str(firmware.render_bundle(export_dir, dtype=dtype))
+        except StudioError as e:
+            ui.show_error(e)
+    made = st.session_state.get("export.bundle_path")
+    if made and Path(made).exists() and Path(made).parent == Path(export_dir):
+        path = Path(made)
+        st.download_button(f"{path.name} ({_kb(path.stat().st_size)})", data=path.read_bytes(), file_name=path.name,
+                           mime="application/zip", key="export.dl.bundle", type="primary")
 
 
 def edge_impulse_section(run, report: ExportReport) -> None:

@@ -31,6 +31,7 @@ def test_missing_run_exits_2_with_one_line(tmp_path):
     assert not (tmp_path / "exp").exists()
 
 
+@pytest.mark.slow  # builds a model and starts TensorFlow in the CLI process
 def test_edge_impulse_with_a_multi_step_model_is_refused_before_exporting(tmp_path):
     make_run(tmp_path / "run", horizon=4)
     res = studio(str(tmp_path / "run"), "--ei-api-key", KEY, "--out", str(tmp_path / "exp"), timeout=120)
@@ -40,6 +41,7 @@ def test_edge_impulse_with_a_multi_step_model_is_refused_before_exporting(tmp_pa
     assert not (tmp_path / "exp").exists()
 
 
+@pytest.mark.slow
 def test_an_out_folder_that_is_not_an_export_is_kept(tmp_path):
     make_run(tmp_path / "run")
     keep = tmp_path / "mine"
