@@ -258,3 +258,21 @@ DEFAULTS["quality"] = {
     # windows, extra columns overfit (US macro, quarterly: MAE 101 with 4 inputs, 75 with GDP alone).
     "min_windows_for_extra_inputs": 1000,
 }
+
+# The quick check on the Model page (core/quickcheck.py).
+DEFAULTS["quickcheck"] = {
+    "budget_s": 15.0,
+    # Training windows the check learns from (the newest ones); enough for a small LSTM to show
+    # whether it beats last value, few enough to run several epochs inside the budget.
+    "max_train_windows": 2048,
+    # The check's own patience, so a budget is not spent on a model that stopped improving.
+    "patience": 4,
+    # Inputs per training window above which a short series is flagged as having too many inputs.
+    "windows_per_input": 100,
+}
+
+HELP.update({
+    "quickcheck.run": "Trains this model for about 15 seconds on the newest training windows and compares it with the "
+                      "naive forecasts (last value, seasonal naive, training mean) on the validation part, which the full "
+                      "training does not learn from either. When it is unlikely to win, it says what to change first.",
+})

@@ -10,6 +10,7 @@ import streamlit as st
 
 from core import windows as W
 from core.config import DEFAULTS, HELP
+from core.defaults import default_config
 from core.errors import StudioError
 from studio import state, ui
 
@@ -42,8 +43,12 @@ def _init_widgets() -> None:
         del ss[key]
     ss[K + "dataset"] = ds_key
     spec = state.get("window_spec")
+    ss[K + "why"] = []
     if spec is None or not set(spec.targets + spec.features) <= set(columns):
-        spec = W.default_spec(ds)
+        # The studio's default for this data (core/defaults.py): the same the command line uses.
+        chosen = default_config(ds)
+        spec = chosen.window_spec
+        ss[K + "why"] = [chosen.reasons[k] for k in ("features", "window", "calendar") if k in chosen.reasons]
     split = state.get("split") or W.SplitSpec()
     ss[K + "targets"] = list(spec.targets)
     ss[K + "features"] = list(spec.features)
@@ -91,6 +96,8 @@ def _apply_preset() -> None:
 
 
 st.selectbox("Preset", [CUSTOM, *labels], key=K + "preset", on_change=_apply_preset, help=HELP["features.preset"])
+if ss.get(K + "why"):
+    st.caption("Preselected for this data: " + " ".join(ss[K + "why"]))
 w1, w2, w3, w4 = st.columns(4)
 window = w1.number_input("Window (look-back steps)", min_value=1, step=1, key=K + "window", help=HELP["features.window"])
 w1.caption(W.describe_steps(int(window), ds.freq))

@@ -8,7 +8,9 @@ from streamlit.errors import StreamlitAPIException
 
 from core import budget, models
 from core.config import DEFAULTS, HELP
+from core.defaults import choose_training
 from core.errors import StudioError
+from core.quickcheck import as_rows, quick_check
 from core.training import TrainConfig
 from studio import state, ui
 
@@ -55,7 +57,8 @@ def _init_widgets() -> None:
     ss[K + "residual"] = bool(base["residual"]) and residual_possible
     ss[K + "preset"] = next((name for name, p in models.PRESETS.items()
                              if all(p[a] == base[a] for a in ARCH)), CUSTOM)
-    cfg = state.get("train_config") or TrainConfig()
+    # The studio's default training for this many windows (core/defaults.py): more epochs on short series.
+    cfg = state.get("train_config") or choose_training(windows.count("train"))[0]
     for name in ("epochs", "batch_size", "learning_rate", "patience", "seed"):
         ss[K + name] = getattr(cfg, name)
 
@@ -159,6 +162,27 @@ if not busy and (spec != state.get("model_spec") or config != state.get("train_c
     state.put("model_spec", spec)
     state.put("train_config", config)
     state.invalidate("model")
+
+# --------------------------------------------------------------------------------------- quick check
+st.subheader("Quick check")
+st.caption(HELP["quickcheck.run"])
+qc_key = (id(windows), spec, config)
+if st.button(f"Quick check (about {DEFAULTS['quickcheck']['budget_s']:.0f} s)", key=K + "qc_run", disabled=busy,
+             help=HELP["quickcheck.run"]):
+    with st.spinner("Training briefly and comparing with the baselines on the validation part..."):
+        try:
+            ss[K + "qc"] = (qc_key, quick_check(windows, spec, config))
+        except StudioError as e:
+            ui.show_error(e)
+stored = ss.get(K + "qc")
+if stored is not None and stored[0] == qc_key:
+    qc = stored[1]
+    (st.success if qc.beats_best else st.info if qc.beats_last_value else st.warning)(qc.summary)
+    st.dataframe(as_rows(qc), hide_index=True, width="content")
+    for rec in qc.recommendations:
+        st.markdown(f"- {rec.text}")
+elif stored is not None:
+    st.caption("The model or its settings changed since the last quick check; run it again to see the new numbers.")
 
 st.success(f"Model ready: {spec.label}. Next: **Train**.")
 try:

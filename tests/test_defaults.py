@@ -114,3 +114,30 @@ def test_detect_period_prefers_natural_over_a_weak_far_peak():
     trend = np.cumsum(1 + rng.normal(0, 0.5, 200))  # quarterly-like growth, no season
     s = detect_period(trend, "QS")
     assert s.period == 4 and not s.strong
+
+
+@pytest.mark.slow
+def test_cli_default_config_beats_last_value_on_a_real_series(tmp_path):
+    """`python -m studio train` with no model options, on the Nino 1+2 monthly record (real, public domain)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = SAMPLES["weather"].parent.parent
+    out = tmp_path / "run"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(root))
+    # Fewer epochs than the default only to keep the test short; everything else is the default.
+    proc = subprocess.run([sys.executable, "-m", "studio", "train", "--csv", str(QUALITY / "nino12_monthly.csv"),
+                           "--target", "nino12", "--epochs", "25", "--out", str(out)],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "default: Window 12 steps = 1 year" in proc.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert run["model_spec"]["residual"] is True
+    assert run["window_spec"]["window"] >= 12 and run["window_spec"]["calendar"] == ["doy"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    model, last = metrics["model"]["mae"], metrics["baselines"]["last_value"]["mae"]
+    assert model < last, (model, last)
+    assert metrics["beats_last_value"] is True
+    assert metrics["verdict"] in proc.stdout

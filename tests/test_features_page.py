@@ -145,7 +145,11 @@ def test_through_the_app_shell_on_the_weather_sample():
     assert not at.error
     # The Data page, when present, runs first and may load its own copy of the sample: read what is there.
     n = len(at.session_state["fs.dataset"].numeric_columns)
-    assert f"X: (n_windows, 24, {n}) = {24 * n} values per forecast; y: (n_windows, 1, 1)" in _texts(at.markdown)
+    # The default (core/defaults.py) suggests hour of day for the sample's strong daily cycle: one sin/cos pair more.
+    assert at.session_state["fs.window_spec"].calendar == ("hour",)
+    k = n + 2
+    assert f"X: (n_windows, 24, {k}) = {24 * k} values per forecast; y: (n_windows, 1, 1)" in _texts(at.markdown)
+    assert "Preselected for this data: " in _texts(at.caption)
     box = at.selectbox(key="feat.preset")
     box.set_value(next(o for o in box.options if o.startswith("1 week → next hour"))).run()
     at.multiselect(key="feat.calendar").set_value(["hour", "doy"]).run()

@@ -1,7 +1,8 @@
 """Train a forecaster from a CSV and write its run directory (spec, weights, scaler, history, metrics).
 
-Model options left out take the studio's defaults (core/config.py, the same the Model page starts
-from). Progress goes to stderr, one line per epoch; the metrics against the baselines and the
+Options left out take the studio's default configuration for this data (core/defaults.py: a window
+covering the detected seasonal period, calendar features for a strong cycle, change from last value,
+epochs sized to the series), the same the Features and Model pages preselect. Progress goes to stderr, one line per epoch; the metrics against the baselines and the
 verdict go to stdout.
 """
 from __future__ import annotations
@@ -29,8 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="input columns besides the targets (the targets are always inputs); "
                         "default: every numeric column that varies")
     p.add_argument("--time-col", default=None, metavar="COL", help="the time column (default: detected)")
-    p.add_argument("--window", type=int, default=f["window"], help=f"look-back steps per forecast (default {f['window']})")
+    p.add_argument("--window", type=int, default=None,
+                   help="look-back steps per forecast (default: covers the seasonal period the data shows)")
     p.add_argument("--horizon", type=int, default=f["horizon"], help=f"steps forecast at once (default {f['horizon']})")
+    p.add_argument("--calendar", type=_columns, default=None, metavar="hour,dow,doy",
+                   help="calendar features (sin/cos of hour of day, day of week, day of year); 'none' for none "
+                        "(default: the cycle of a strong seasonal period)")
     p.add_argument("--scaler", choices=("minmax", "standard"), default=f["scaler"], help="input scaling")
     # Model options default to None: None means "the studio's default", resolved in one place.
     p.add_argument("--model", dest="kind", choices=("lstm", "gru", "rnn", "dense"), default=None, help=HELP.get("model.kind"))
@@ -41,10 +46,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None,
                    help="predict the change from the last value (default: on when every target is an input)")
     p.add_argument("--backend", choices=("keras", "torch"), default=None, help=HELP.get("model.backend"))
-    p.add_argument("--epochs", type=int, default=t["epochs"], help=HELP.get("train.epochs"))
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"{HELP.get('train.epochs')} Default {t['epochs']}, more on short series.")
     p.add_argument("--batch-size", type=int, default=t["batch_size"], help=HELP.get("train.batch_size"))
     p.add_argument("--lr", type=float, default=t["learning_rate"], help=HELP.get("train.learning_rate"))
-    p.add_argument("--patience", type=int, default=t["patience"], help=HELP.get("train.patience"))
+    p.add_argument("--patience", type=int, default=None, help=HELP.get("train.patience"))
     p.add_argument("--seed", type=int, default=t["seed"], help=HELP.get("train.seed"))
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="directory to write the run into (replaced if it exists)")
 
@@ -68,9 +74,9 @@ def metrics_table(metrics: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from core.data import CsvOptions, load_dataset
-    from core.models import ModelSpec
+    from core.defaults import default_config
     from core.training import TrainConfig, train
-    from core.windows import SplitSpec, WindowSpec, default_spec, make_windows
+    from core.windows import make_windows
 
     csv = Path(args.csv)
     if not csv.is_file():
@@ -82,15 +88,20 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise StudioError(f"Column(s) {', '.join(map(repr, missing))} are not numeric columns of {csv.name}.",
                           f"Use one of: {', '.join(dataset.numeric_columns)}.")
-    inputs = args.features if args.features is not None else default_spec(dataset, targets).features
-    features = tuple(dict.fromkeys(targets + tuple(inputs)))
-    spec = WindowSpec(targets=targets, features=features, window=args.window, horizon=args.horizon)
-    split = SplitSpec()
-    windows = make_windows(dataset, spec, split, scaler_kind=args.scaler)
+    calendar = None if args.calendar is None else tuple(c for c in args.calendar if c.lower() != "none")
+    defaults = default_config(dataset, targets, features=args.features, window=args.window, horizon=args.horizon,
+                              calendar=calendar, scaler_kind=args.scaler)
+    spec = defaults.window_spec
+    windows = make_windows(dataset, spec, defaults.split, scaler_kind=defaults.scaler_kind)
     given = {k: getattr(args, k) for k in ("kind",) + MODEL_OPTIONS if getattr(args, k) is not None}
-    model_spec = ModelSpec.for_windows(spec, **given)
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                         patience=args.patience, seed=args.seed).validate()
+    model_spec = defaults.model_spec(**given)
+    d = defaults.train_config
+    config = TrainConfig(epochs=d.epochs if args.epochs is None else args.epochs, batch_size=args.batch_size,
+                         learning_rate=args.lr, patience=d.patience if args.patience is None else args.patience,
+                         seed=args.seed).validate()
+    for key in ("features", "window", "calendar", "training"):
+        if key in defaults.reasons and not defaults.reasons[key].endswith("as chosen."):
+            print(f"default: {defaults.reasons[key]}", file=sys.stderr, flush=True)
 
     counts = windows.counts()
     print(f"{dataset.name}: {len(dataset.frame):,} rows; windows train {counts['train']:,}, "
