@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from core import edgeimpulse
+from core import edgeimpulse, ei_sketch
 from core.config import DEFAULTS, HELP
 from core.errors import StudioError
 from core.export import ExportReport, export_run, load_report
@@ -139,8 +139,9 @@ def edge_impulse_section(run, report: ExportReport) -> None:
         with st.status("Deploying to Edge Impulse", expanded=True) as status:
             try:
                 data = edgeimpulse.deploy(run, api_key=key, int8=int8, progress=st.write)
-                edgeimpulse.save_library(report.out_dir, data)
-                status.update(label="Arduino library ready", state="complete")
+                # The library plus a static-buffer sketch holding real test windows, in one download.
+                ei_sketch.write_package(report.out_dir, data, dtype="int8" if int8 else "float32")
+                status.update(label="Arduino library and sketch ready", state="complete")
             except StudioError as e:
                 status.update(label="Deploy failed", state="error")
                 ui.show_error(e)
@@ -150,6 +151,15 @@ def edge_impulse_section(run, report: ExportReport) -> None:
                 st.session_state["export.ei_profile_result"] = edgeimpulse.profile(run, api_key=key)
             except StudioError as e:
                 ui.show_error(e)
+    package = ei_sketch.package_path(report.out_dir)
+    if package is not None:
+        st.download_button(f"Library + static-buffer sketch ({_kb(package.stat().st_size)})", data=package.read_bytes(),
+                           file_name=package.name, mime="application/zip", key="export.dl.ei_package", type="primary")
+        st.caption(f"Unzip it; in the Arduino IDE add the inner library zip (Sketch > Include Library > Add .ZIP Library), "
+                   f"open {ei_sketch.SKETCH}/{ei_sketch.SKETCH}.ino, pick board XIAO_ESP32S3, upload, and open the serial "
+                   f"monitor at 115200. It prints the scaled value for each built-in test window next to the studio's "
+                   f"forecast; the Device step converts it back to {', '.join(report.targets)} and compares. "
+                   f"The README inside has the details.")
     lib = Path(report.out_dir) / edgeimpulse.LIBRARY_ZIP
     if lib.exists():
         st.download_button(f"Edge Impulse Arduino library ({_kb(lib.stat().st_size)})", data=lib.read_bytes(),
