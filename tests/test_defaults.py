@@ -129,7 +129,7 @@ def test_cli_default_config_beats_last_value_on_a_real_series(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(root))
     # Fewer epochs than the default only to keep the test short; everything else is the default.
     proc = subprocess.run([sys.executable, "-m", "studio", "train", "--csv", str(QUALITY / "nino12_monthly.csv"),
-                           "--target", "nino12", "--epochs", "25", "--out", str(out)],
+                           "--target", "nino12", "--epochs", "20", "--out", str(out)],
                           cwd=root, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "default: Window 12 steps = 1 year" in proc.stderr
