@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from core import jobs
 from core.config import DEFAULTS
 from core.errors import StudioError
 from core.models import ModelSpec
@@ -379,7 +380,7 @@ def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str
 # ---------------------------------------------------------------- background job
 
 class TrainingJob:
-    """``train()`` on a daemon thread, polled by the Train page with ``snapshot()``.
+    """``train()`` as a job on the shared pool (``core.jobs``), polled by the Train page with ``snapshot()``.
 
     One running job per ``owner`` (a session id): a second ``start()`` while one runs is refused.
     ``stop()`` ends at the next batch and keeps the best weights (status "stopped", ``result`` usable).
@@ -396,7 +397,7 @@ class TrainingJob:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._done = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._job: jobs.Job | None = None
         self._status = "queued"
         self._error: str | None = None
         self._history: list[dict] = []
@@ -407,33 +408,45 @@ class TrainingJob:
 
     # -- control
     def start(self) -> "TrainingJob":
+        """Queue the training on the process-wide job pool (``core.jobs``): a workshop server runs as
+        many trainings at once as it has workers, and the rest wait with a visible queue position."""
         with TrainingJob._active_lock:
             other = TrainingJob._active.get(self.owner)
             if other is not None and other is not self and not other.finished:
                 raise StudioError("A training is already running in this session.",
                                   "Wait for it to finish or press Stop, then start the new one.")
-            if self._thread is not None:
+            if self._job is not None:
                 raise StudioError("This training has already been started.", "Start a new training instead.")
             self.config.validate()
+            self._job = jobs.pool().submit(self.owner, "train", self._run_job, label=self.model_spec.label)
             TrainingJob._active[self.owner] = self
-            self._thread = threading.Thread(target=self._run, name=f"fs-train-{self.owner}", daemon=True)
-            self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop at the next batch, keeping the best weights; a training still queued is cancelled."""
         self._stop.set()
+        if self._job is not None:
+            self._job.stop()
+            if self._job.status == jobs.CANCELLED:
+                self._finish("failed", error="Cancelled while waiting in the queue. Start it again when you are ready.")
+                self._release()
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
 
     @property
     def finished(self) -> bool:
-        return self._done.is_set() or (self._thread is None and self._status != "queued")
+        return self._done.is_set()
 
     @property
     def status(self) -> str:
         with self._lock:
             return self._status
+
+    @property
+    def queue_position(self) -> int:
+        """1 for the next training to start; 0 once running or finished."""
+        return self._job.snapshot()["position"] if self._job is not None and self.status == "queued" else 0
 
     # -- the worker
     def _on_epoch(self, record: dict) -> None:
@@ -447,7 +460,19 @@ class TrainingJob:
         # A float store; the GIL makes it atomic and the page tolerates a value one batch old.
         self._fraction = fraction
 
+    def _run_job(self, ctx: Any) -> None:
+        self._run()
+
+    def _release(self) -> None:
+        # The job keeps only what the page needs; the windows belong to the session.
+        self.windows = None
+        with TrainingJob._active_lock:
+            if TrainingJob._active.get(self.owner) is self:
+                del TrainingJob._active[self.owner]
+
     def _run(self) -> None:
+        if self._done.is_set():  # cancelled while queued
+            return
         with self._lock:
             self._status, self._started, self._epoch_started = "running", time.time(), time.time()
         try:
@@ -460,11 +485,7 @@ class TrainingJob:
         else:
             self._finish(run.status, result=run)
         finally:
-            # The job keeps only what the page needs; the windows belong to the session.
-            self.windows = None
-            with TrainingJob._active_lock:
-                if TrainingJob._active.get(self.owner) is self:
-                    del TrainingJob._active[self.owner]
+            self._release()
 
     def _finish(self, status: str, result: Any = None, error: str | None = None) -> None:
         with self._lock:
@@ -491,4 +512,4 @@ class TrainingJob:
         return {"status": status, "epoch": epoch, "epochs": epochs,
                 "batch_fraction": fraction if status == "running" else (1.0 if status == "done" else fraction),
                 "history": history, "eta_s": eta, "seconds_per_epoch": spe, "error": error,
-                "run_dir": str(self.run_dir)}
+                "run_dir": str(self.run_dir), "queue_position": self.queue_position}

@@ -108,7 +108,9 @@ def live_progress() -> None:
     snap = current.snapshot()
     status = snap["status"]
     done_fraction = min(1.0, (snap["epoch"] + (snap["batch_fraction"] if status == "running" else 0)) / snap["epochs"])
-    label = {"queued": "Starting...", "running": f"Epoch {min(snap['epoch'] + 1, snap['epochs'])} of {snap['epochs']}",
+    waiting = (f"Waiting for a free worker: position {snap['queue_position']} in the queue"
+               if snap.get("queue_position") else "Starting...")
+    label = {"queued": waiting, "running": f"Epoch {min(snap['epoch'] + 1, snap['epochs'])} of {snap['epochs']}",
              "done": "Finished", "stopped": "Stopped: the best weights so far are kept",
              "failed": "Failed"}[status]
     st.progress(1.0 if status == "done" else done_fraction, text=label)

@@ -105,3 +105,32 @@ def test_ray_pool_runs_jobs_and_streams_progress():
     finally:
         import ray
         ray.shutdown()
+
+
+@pytest.mark.slow
+def test_trainings_queue_on_the_shared_pool(monkeypatch, tmp_path):
+    """With one worker, a second session's training waits with a queue position and can be cancelled."""
+    import numpy as np
+    import pandas as pd
+
+    from core import training
+    from core.dataset import Dataset
+    from core.models import ModelSpec
+    from core.windows import WindowSpec, make_windows
+
+    monkeypatch.setattr(jobs, "_POOL", jobs.LocalPool(workers=1))
+    t = np.arange(600, dtype=float)
+    frame = pd.DataFrame({"y": np.sin(t / 6)}, index=pd.date_range("2024-01-01", periods=600, freq="h", name="time"))
+    windows = make_windows(Dataset("s", frame, freq="h"), WindowSpec(targets=("y",), features=("y",), window=12))
+    spec = ModelSpec.for_windows(windows.spec, kind="gru", units=4)
+    config = training.TrainConfig(epochs=2, batch_size=32)
+    first = training.TrainingJob(windows, spec, config, tmp_path / "a", owner="alice").start()
+    second = training.TrainingJob(windows, spec, config, tmp_path / "b", owner="bob").start()
+    third = training.TrainingJob(windows, spec, config, tmp_path / "c", owner="carol").start()
+    assert second.snapshot()["queue_position"] in (1, 2) and third.snapshot()["queue_position"] in (2, 3)
+    third.stop()
+    assert third.wait(5) and third.status == "failed" and "Cancelled" in third.snapshot()["error"]
+    assert first.wait(300) and second.wait(300)
+    assert first.status == "done" and second.status == "done"
+    assert (tmp_path / "a" / "run.json").exists() and (tmp_path / "b" / "run.json").exists()
+    assert not (tmp_path / "c").exists()
