@@ -114,7 +114,10 @@ def target_seasonality(dataset: Dataset, target: str, split: SplitSpec | None = 
     """The period of ``target`` as its training part shows it (the validation and test parts stay unseen)."""
     split = split or SplitSpec()
     values = dataset.frame[target].to_numpy(dtype=np.float64)[: max(_train_rows(dataset, split), 3)]
-    return detect_period(values, dataset.freq)
+    days = _step_days(dataset.freq)
+    # Sub-hourly data: look as far as a day, so a daily cycle of minute readings (1,440 steps) is found.
+    max_period = max(400, math.ceil(1.1 / days)) if days and days < 1 / 24 else None
+    return detect_period(values, dataset.freq, max_period=max_period)
 
 
 def choose_window(dataset: Dataset, season: Seasonality, horizon: int = 1,
@@ -222,15 +225,21 @@ def default_config(dataset: Dataset, targets: Any = None, features: Any = None, 
         calendar, reasons["calendar"] = choose_calendar(dataset, season, int(window), split)
     else:
         reasons["calendar"] = "Calendar features: as chosen."
+    n_all = max(n_train - (int(window) + horizon) + 1, 1)
+    stride = max(1, math.ceil(n_all * int(window) / _D["max_epoch_steps"]))
+    if stride > 1:
+        reasons["stride"] = (f"Training stride {stride}: {n_all:,} overlapping windows of {int(window)} steps would make "
+                             "each epoch slow; every {stride}th window still covers the whole training part "
+                             "(the test part always uses every window).").replace("{stride}", str(stride))
     spec = WindowSpec(targets=tuple(targets), features=inputs, calendar=tuple(calendar), window=int(window),
-                      horizon=horizon)
+                      horizon=horizon, stride=stride)
     model_options = {k: DEFAULTS["model"][k] for k in ("kind", "units", "layers", "dropout", "head_units", "backend")}
     model_options["residual"] = DEFAULTS["model"]["residual"]
     residual = ModelSpec.for_windows(spec, **model_options).residual
     reasons["residual"] = ("Change from last value: on, since every target is also an input; the model forecasts "
                            "the step from the latest reading, which is what beats 'tomorrow = today'."
                            if residual else "Change from last value: off, since a target is not among the inputs.")
-    n_windows = max(n_train - spec.span + 1, 1)
+    n_windows = max(-(-max(n_train - spec.span + 1, 1) // spec.stride), 1)
     config, reasons["training"] = choose_training(n_windows)
     return DefaultConfig(window_spec=spec, split=split, scaler_kind=scaler_kind or DEFAULTS["features"]["scaler"],
                          model_options=model_options, train_config=config, seasonality=season, reasons=reasons)

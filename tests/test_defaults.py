@@ -91,6 +91,25 @@ def test_long_period_is_left_to_the_calendar_and_window_stays_small():
     assert "doy" in cfg.window_spec.calendar
 
 
+def test_long_minute_series_gets_a_stride_that_bounds_an_epoch():
+    n = 200_000  # about 139 days of minute readings
+    idx = pd.date_range("2024-01-01", periods=n, freq="min", name="time")
+    # a machine on from 08:00 to 18:00 every day, read each minute with a little noise
+    x = ((idx.hour >= 8) & (idx.hour < 18)).astype(float) + np.random.default_rng(2).normal(0, 0.01, n)
+    ds = Dataset("minutes", pd.DataFrame({"v": x}, index=idx), freq="min", time_col="time", fingerprint="m")
+    cfg = default_config(ds, "v")
+    spec = cfg.window_spec
+    assert spec.stride > 1 and "stride" in cfg.reasons
+    # the daily cycle (1,440 steps) is found, too long for a window: the hour-of-day feature carries it
+    assert cfg.seasonality.period == 1440 and spec.window <= DEFAULTS["quality"]["max_window"]
+    assert spec.calendar == ("hour",)
+    w = make_windows(ds, spec, cfg.split)
+    assert w.count("train") * spec.window <= DEFAULTS["quality"]["max_epoch_steps"]
+    assert w.count("test") == w.parts["test"][1] - w.parts["test"][0] - spec.span + 1  # test keeps every window
+    # the weather sample is small enough for every window
+    assert default_config(load_dataset(SAMPLES["weather"])).window_spec.stride == 1
+
+
 def test_unknown_target_is_a_studio_error(weather):
     with pytest.raises(StudioError) as e:
         default_config(weather, "no_such_column")
