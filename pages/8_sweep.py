@@ -114,6 +114,10 @@ def _busy() -> bool:
 def _continue_with(job: jobs.Job) -> None:
     """Make the trial's run the session's run, with the windows and model it was trained on."""
     run = sweep.load(job)
+    trained_on = run.dataset.get("fingerprint")
+    if trained_on and dataset.fingerprint and trained_on != dataset.fingerprint:
+        raise StudioError("This run was trained on another dataset than the one loaded now.",
+                          "Load that dataset again on the Data step, or start a new sweep on this one.")
     same_windows = run.window_spec == wspec and run.split == windows.split
     new_windows = windows if same_windows else make_windows(dataset, run.window_spec, run.split, run.scaler.kind)
     state.invalidate("features")  # the old model, run, export and board belong to other settings
