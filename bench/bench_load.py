@@ -91,6 +91,7 @@ class Participant(threading.Thread):
         at.run()
         self.record(phase, time.perf_counter() - t0, self.sid)
         self.record(phase + "-wait", at.last_wait_s, self.sid)
+        self.record(phase + "-run", time.perf_counter() - t0 - at.last_wait_s, self.sid)
         if at.exception:
             raise RuntimeError(f"{self.sid}: page raised {at.exception[0].value}")
         return at
@@ -254,6 +255,9 @@ def main() -> int:
         f"| p95 ratio loaded / baseline | {load_p95 / base_p95 if base and base_p95 > 0 else float('nan'):.2f}x |",
         f"| of which waiting for another session's rerun (while training): median / p95 | "
         f"{_p(times.get('poll-wait', []), 0.5):.3f} s / {_p(times.get('poll-wait', []), 0.95):.3f} s |",
+        f"| the rerun itself, without that wait (while training): median / p95 | "
+        f"{_p(times.get('poll-run', []), 0.5):.3f} s / {_p(times.get('poll-run', []), 0.95):.3f} s |",
+        f"| machine load average (1 min) at the end | {os.getloadavg()[0]:.1f} on {cores} cores |",
         f"| interaction while exports run: median / p95 | {_p(times.get('poll-export', []), 0.5):.3f} s / "
         f"{_p(times.get('poll-export', []), 0.95):.3f} s |",
         f"| Data page load: median / p95 | {_p(times.get('data', []), 0.5):.3f} s / {_p(times.get('data', []), 0.95):.3f} s |",
