@@ -147,11 +147,14 @@ if source is not None:
         ui.show_error(err)
         st.stop()
     names = [c["name"] for c in ds.report["columns"]]
+    learned = names != known
     ss.setdefault(K + "columns", {})[source_key] = names
     if current is None or current.fingerprint != ds.fingerprint:
         state.put("dataset", ds)
         state.invalidate("data")
         st.rerun()  # so the sidebar, drawn before this page, shows the new dataset
+    if learned:
+        st.rerun()  # the "Time column" choice, drawn above, can now list this file's columns (load is cached)
 
 # ---------------------------------------------------------------- report
 r = ds.report
