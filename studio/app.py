@@ -45,8 +45,11 @@ if state.get("dataset") is None:
     # Any step's URL opens on real data, not only the Data page.
     state.put("dataset", default_sample())
 nav = st.navigation(pages)
-ui.sidebar_summary()
+# The summary's place is kept under the navigation, but it is drawn after the page: the page is what
+# changes the choices, and drawn first the summary would show the previous click's.
+summary = st.sidebar.container()
 try:
     nav.run()
-finally:  # st.stop() ends a page early by raising; freeze all the same
+finally:  # st.stop() ends a page early by raising; summarise and freeze all the same
+    ui.sidebar_summary(summary)
     perf.freeze_heavy_imports()

@@ -15,9 +15,10 @@ def show_error(err: Exception) -> None:
         st.error(f"Something went wrong: {type(err).__name__}: {err}. Check your choices on this page and try again.")
 
 
-def sidebar_summary() -> None:
+def sidebar_summary(where=None) -> None:
+    """What has been chosen so far, step by step, in ``where`` (the sidebar by default)."""
     ds = state.get("dataset")
-    with st.sidebar:
+    with where if where is not None else st.sidebar:
         st.markdown("### Your project")
         if ds is None:
             st.caption("No dataset yet: start at **Data**.")

@@ -24,3 +24,16 @@ def test_sidebar_names_the_dataset():
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception
     assert "weather.csv" in " ".join(m.value for m in at.sidebar.markdown)
+
+
+def test_sidebar_shows_the_choice_made_on_this_click():
+    """The summary is drawn after the page, so a change on a page is in the sidebar at once, not one click late."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    for page in ("2_features.py", "3_model.py"):  # the Model page takes the windows the Features page made
+        at.switch_page(str(ROOT / "pages" / page))
+        at.run()
+        assert not at.exception
+    at.number_input(key="model.units").set_value(13).run()
+    assert not at.exception
+    sidebar = " ".join(m.value for m in at.sidebar.markdown)
+    assert "13 ×" in sidebar and "weather.csv" in sidebar
