@@ -46,7 +46,7 @@ def _reset_format() -> None:
 
 
 def _choice(label: str, options: list, key: str, help_key: str, fmt=str):
-    return st.selectbox(label, options, key=key, help=HELP.get(help_key), format_func=fmt)
+    return st.selectbox(label, options, key=key, help=HELP.get(help_key), format_func=fmt, persist_state="session")
 
 
 st.title("Data")
@@ -56,12 +56,12 @@ st.caption("Upload a CSV of time-stamped readings, or start from a bundled sampl
 # ---------------------------------------------------------------- source
 left, right = st.columns([1, 2])
 with left:
-    source_kind = st.radio("Source", ["Sample", "Upload"], key=K + "source", horizontal=True,
+    source_kind = st.radio("Source", ["Sample", "Upload"], key=K + "source", persist_state="session", horizontal=True,
                            help=HELP.get("data.source"))
 source, source_key, name = None, None, None
 with right:
     if source_kind == "Sample":
-        sample = st.selectbox("Bundled sample", list(D.SAMPLES), key=K + "sample",
+        sample = st.selectbox("Bundled sample", list(D.SAMPLES), key=K + "sample", persist_state="session",
                               index=list(D.SAMPLES).index(CFG.get("sample", "weather")), help=HELP.get("data.sample"))
         path = D.SAMPLES[sample]
         source, source_key, name = str(path), _sample_key(path), path.name
@@ -100,25 +100,26 @@ with st.expander("Format: change what was detected", expanded=False):
         time_col = _choice("Time column", [DETECT, ROW_INDEX, *known], K + "time_col", "data.time_col")
         dayfirst = _choice("Dates", [DETECT, "Day first (31/12)", "Month first (12/31)"], K + "dayfirst",
                            "data.dayfirst")
-    time_format = st.text_input("Time format", key=K + "time_format", placeholder="detect",
+    time_format = st.text_input("Time format", key=K + "time_format", persist_state="session", placeholder="detect",
                                 help=HELP.get("data.time_format")).strip()
 
 with st.expander("Cleaning: duplicates, resampling, missing values", expanded=False):
     c1, c2, c3, c4 = st.columns(4)
     with c1:
-        duplicates = st.radio("Repeated timestamps", list(D.DUPLICATES), key=K + "duplicates",
+        duplicates = st.radio("Repeated timestamps", list(D.DUPLICATES), key=K + "duplicates", persist_state="session",
                               index=list(D.DUPLICATES).index(CFG["duplicates"]), help=HELP.get("data.duplicates"),
                               format_func={"first": "Keep the first", "mean": "Average them"}.get)
     with c2:
-        resample = st.selectbox("Resample to", CFG["resample_choices"], key=K + "resample",
+        resample = st.selectbox("Resample to", CFG["resample_choices"], key=K + "resample", persist_state="session",
                                 format_func=lambda v: "None (keep the file's step)" if v is None else v,
                                 help=HELP.get("data.resample"))
     with c3:
-        resample_how = st.selectbox("Combine rows by", list(D.RESAMPLE_HOW), key=K + "resample_how",
+        resample_how = st.selectbox("Combine rows by", list(D.RESAMPLE_HOW),
+                                    key=K + "resample_how", persist_state="session",
                                     index=list(D.RESAMPLE_HOW).index(CFG["resample_how"]),
                                     help=HELP.get("data.resample_how"), disabled=resample is None)
     with c4:
-        fill = st.radio("Missing values", list(D.FILL_METHODS), key=K + "fill",
+        fill = st.radio("Missing values", list(D.FILL_METHODS), key=K + "fill", persist_state="session",
                         index=list(D.FILL_METHODS).index(CFG["fill"]), help=HELP.get("data.fill"),
                         format_func={"interpolate": "Interpolate in time", "ffill": "Forward-fill",
                                      "none": "Leave them (blocks later steps)"}.get)
@@ -198,8 +199,9 @@ columns = ds.numeric_columns
 default = columns[: int(CFG.get("chart_columns", 3))]
 if K + "chart_cols" in ss and not set(ss[K + "chart_cols"]) <= set(columns):
     del ss[K + "chart_cols"]  # columns of a previous dataset
-chosen = st.multiselect("Columns to draw", columns, default=default, key=K + "chart_cols", help=HELP.get("data.columns"))
-separate = st.toggle("One panel per column", key=K + "separate", help=HELP.get("data.separate"),
+chosen = st.multiselect("Columns to draw", columns, default=default, key=K + "chart_cols", persist_state="session",
+                        help=HELP.get("data.columns"))
+separate = st.toggle("One panel per column", key=K + "separate", persist_state="session", help=HELP.get("data.separate"),
                      value=len(chosen) > 1)
 if chosen:
     st.plotly_chart(charts.line_chart(frame, chosen, separate=separate), width="stretch", key=K + "chart")

@@ -66,12 +66,14 @@ _init_widgets()
 # ------------------------------------------------------------------------------------------ columns
 st.subheader("Columns")
 c1, c2, c3 = st.columns([1, 2, 1])
-targets = c1.multiselect("Targets (to forecast)", columns, key=K + "targets", help=HELP["features.targets"])
-features = c2.multiselect("Input features", columns, key=K + "features", help=HELP["features.features"])
+targets = c1.multiselect("Targets (to forecast)", columns, key=K + "targets", persist_state="session",
+                         help=HELP["features.targets"])
+features = c2.multiselect("Input features", columns, key=K + "features", persist_state="session",
+                          help=HELP["features.features"])
 calendar: list[str] = []
 options = W.calendar_options(ds)
 if options:
-    calendar = c3.multiselect("Calendar features", options, key=K + "calendar",
+    calendar = c3.multiselect("Calendar features", options, key=K + "calendar", persist_state="session",
                               format_func=lambda c: W.CALENDAR_NAMES[c], help=HELP["features.calendar"])
 else:
     c3.caption("Calendar features need a time column with a step shorter than their cycle." if not is_time else
@@ -95,28 +97,33 @@ def _apply_preset() -> None:
         ss[K + "window"], ss[K + "horizon"], ss[K + "offset"] = p.window, p.horizon, 0
 
 
-st.selectbox("Preset", [CUSTOM, *labels], key=K + "preset", on_change=_apply_preset, help=HELP["features.preset"])
+st.selectbox("Preset", [CUSTOM, *labels], key=K + "preset", persist_state="session",
+             on_change=_apply_preset, help=HELP["features.preset"])
 if ss.get(K + "why"):
     st.caption("Preselected for this data: " + " ".join(ss[K + "why"]))
 w1, w2, w3, w4 = st.columns(4)
-window = w1.number_input("Window (look-back steps)", min_value=1, step=1, key=K + "window", help=HELP["features.window"])
+window = w1.number_input("Window (look-back steps)", min_value=1, step=1, key=K + "window", persist_state="session",
+                         help=HELP["features.window"])
 w1.caption(W.describe_steps(int(window), ds.freq))
-horizon = w2.number_input("Horizon (steps ahead)", min_value=1, step=1, key=K + "horizon", help=HELP["features.horizon"])
+horizon = w2.number_input("Horizon (steps ahead)", min_value=1, step=1, key=K + "horizon", persist_state="session",
+                          help=HELP["features.horizon"])
 w2.caption(W.describe_steps(int(horizon), ds.freq))
-offset = w3.number_input("Offset (skip steps)", min_value=0, step=1, key=K + "offset", help=HELP["features.offset"])
+offset = w3.number_input("Offset (skip steps)", min_value=0, step=1, key=K + "offset", persist_state="session",
+                         help=HELP["features.offset"])
 w3.caption(W.describe_steps(int(offset), ds.freq) if offset else "forecast starts right after the window")
-stride = w4.number_input("Training stride", min_value=1, step=1, key=K + "stride", help=HELP["features.stride"])
+stride = w4.number_input("Training stride", min_value=1, step=1, key=K + "stride", persist_state="session",
+                         help=HELP["features.stride"])
 w4.caption("every window" if stride == 1 else f"every {stride}th window in train and validation")
 
 # ----------------------------------------------------------------------------------- split, scaler
 st.subheader("Split and scaling")
 s1, s2, s3 = st.columns([1, 2, 1])
-by = s1.radio("Split by", ["fraction", "date"], key=K + "split_by", help=HELP["features.split"],
+by = s1.radio("Split by", ["fraction", "date"], key=K + "split_by", persist_state="session", help=HELP["features.split"],
               format_func=lambda b: "Fraction" if b == "fraction" else ("Date" if is_time else "Step number"))
 if by == "fraction":
     a, b = s2.columns(2)
-    train = a.slider("Training share", 0.05, 0.95, step=0.05, key=K + "train")
-    val = b.slider("Validation share", 0.05, 0.5, step=0.05, key=K + "val")
+    train = a.slider("Training share", 0.05, 0.95, step=0.05, key=K + "train", persist_state="session")
+    val = b.slider("Validation share", 0.05, 0.5, step=0.05, key=K + "val", persist_state="session")
     s2.caption(f"Test share: {max(1 - train - val, 0):.0%} (the newest rows).")
     split = W.SplitSpec(train=train, val=val)
 else:
@@ -125,17 +132,20 @@ else:
     if is_time:
         lo_d, hi_d = frame.index[0].date(), frame.index[-1].date()
         t_end = a.date_input("Validation starts on", value=frame.index[t_row].date(), min_value=lo_d,
-                             max_value=hi_d, key=K + "train_end")
+                             max_value=hi_d, key=K + "train_end", persist_state="session")
         v_end = b.date_input("Test starts on", value=frame.index[v_row].date(), min_value=lo_d,
-                             max_value=hi_d, key=K + "val_end")
+                             max_value=hi_d, key=K + "val_end", persist_state="session")
         split = W.SplitSpec(train_end=dt.datetime.combine(t_end, dt.time()).isoformat(),
                             val_end=dt.datetime.combine(v_end, dt.time()).isoformat())
     else:
         first, last = int(frame.index[0]), int(frame.index[-1])
-        t_end = a.number_input("Validation starts at step", first, last, value=int(frame.index[t_row]), key=K + "train_end_step")
-        v_end = b.number_input("Test starts at step", first, last, value=int(frame.index[v_row]), key=K + "val_end_step")
+        t_end = a.number_input("Validation starts at step", first, last, value=int(frame.index[t_row]),
+                               key=K + "train_end_step", persist_state="session")
+        v_end = b.number_input("Test starts at step", first, last, value=int(frame.index[v_row]),
+                               key=K + "val_end_step", persist_state="session")
         split = W.SplitSpec(train_end=str(int(t_end)), val_end=str(int(v_end)))
-scaler_kind = s3.radio("Scaler", list(SCALER_NAMES), key=K + "scaler", format_func=SCALER_NAMES.get,
+scaler_kind = s3.radio("Scaler", list(SCALER_NAMES), key=K + "scaler", persist_state="session",
+                       format_func=SCALER_NAMES.get,
                        help=HELP["features.scaler"])
 
 # --------------------------------------------------------------------------- check and build windows
@@ -200,12 +210,13 @@ with st.expander("Parts and scaler"):
 
 # ------------------------------------------------------------------------------ one real window
 st.subheader("One window on your data")
-show_col = st.selectbox("Column to show", list(dict.fromkeys(spec.targets + spec.features)), key=K + "show")
+show_col = st.selectbox("Column to show", list(dict.fromkeys(spec.targets + spec.features)),
+                        key=K + "show", persist_state="session")
 last_start = n_rows - spec.span
 test_lo = windows.parts["test"][0]
 if not 0 <= ss.get(K + "pos", -1) <= last_start:  # first visit, or the window grew past the old position
     ss[K + "pos"] = min(test_lo, last_start)
-pos = st.slider("Window position (first input row)", 0, max(last_start, 1), key=K + "pos",
+pos = st.slider("Window position (first input row)", 0, max(last_start, 1), key=K + "pos", persist_state="session",
                 help=HELP["features.picture"])
 pos = min(pos, last_start)
 part_of = next((W.PART_NAMES[p] for p in W.PARTS

@@ -82,24 +82,28 @@ if busy:
 
 # ------------------------------------------------------------------------------------- architecture
 st.subheader("Architecture")
-st.selectbox("Preset", list(models.PRESETS) + [CUSTOM], key=K + "preset", on_change=_apply_preset,
+st.selectbox("Preset", list(models.PRESETS) + [CUSTOM], key=K + "preset", persist_state="session", on_change=_apply_preset,
              help=HELP.get("model.preset"), disabled=busy)
 c1, c2, c3, c4 = st.columns(4)
-c1.selectbox("Layer type", models.KINDS, key=K + "kind", format_func=lambda k: models.KIND_LABELS[k],
+c1.selectbox("Layer type", models.KINDS, key=K + "kind", persist_state="session",
+             format_func=lambda k: models.KIND_LABELS[k],
              on_change=_mark_custom, help=HELP.get("model.kind"), disabled=busy)
-c2.number_input("Units per layer", min_value=1, max_value=int(M["max_units"]), step=8, key=K + "units",
+c2.number_input("Units per layer", min_value=1, max_value=int(M["max_units"]), step=8,
+                key=K + "units", persist_state="session",
                 on_change=_mark_custom, help=HELP.get("model.units"), disabled=busy)
-c3.number_input("Layers", min_value=1, max_value=models.MAX_LAYERS, step=1, key=K + "layers",
+c3.number_input("Layers", min_value=1, max_value=models.MAX_LAYERS, step=1, key=K + "layers", persist_state="session",
                 on_change=_mark_custom, help=HELP.get("model.layers"), disabled=busy)
-c4.number_input("Dense head units", min_value=0, max_value=int(M["max_units"]), step=8, key=K + "head_units",
+c4.number_input("Dense head units", min_value=0, max_value=int(M["max_units"]), step=8,
+                key=K + "head_units", persist_state="session",
                 on_change=_mark_custom, help=HELP.get("model.head_units"), disabled=busy)
 c1, c2, c3 = st.columns(3)
-c1.slider("Dropout", min_value=0.0, max_value=0.9, step=0.05, key=K + "dropout", on_change=_mark_custom,
+c1.slider("Dropout", min_value=0.0, max_value=0.9, step=0.05, key=K + "dropout", persist_state="session",
+          on_change=_mark_custom,
           help=HELP.get("model.dropout"), disabled=busy)
-c2.radio("Backend", models.BACKENDS, key=K + "backend", horizontal=True,
+c2.radio("Backend", models.BACKENDS, key=K + "backend", persist_state="session", horizontal=True,
          format_func=lambda b: {"keras": "Keras (TensorFlow)", "torch": "PyTorch"}[b],
          help=HELP.get("model.backend"), disabled=busy)
-c3.toggle("Change from last value", key=K + "residual", disabled=busy or not residual_possible,
+c3.toggle("Change from last value", key=K + "residual", persist_state="session", disabled=busy or not residual_possible,
           help=HELP.get("model.residual"))
 if residual_possible:
     st.caption("**Change from last value**: the network learns how far each target moves from its last observed "
@@ -134,15 +138,19 @@ st.caption(f"Sizes: {est.basis}. Latency {est.float32.latency_basis}. {HELP.get(
 # ---------------------------------------------------------------------------------------- training
 st.subheader("Training settings")
 c1, c2, c3, c4, c5 = st.columns(5)
-c1.number_input("Epochs", min_value=1, max_value=int(T["max_epochs"]), step=1, key=K + "epochs",
+c1.number_input("Epochs", min_value=1, max_value=int(T["max_epochs"]), step=1, key=K + "epochs", persist_state="session",
                 help=HELP["train.epochs"], disabled=busy)
-c2.number_input("Batch size", min_value=1, max_value=int(T["max_batch_size"]), step=8, key=K + "batch_size",
+c2.number_input("Batch size", min_value=1, max_value=int(T["max_batch_size"]), step=8,
+                key=K + "batch_size", persist_state="session",
                 help=HELP["train.batch_size"], disabled=busy)
-c3.number_input("Learning rate", min_value=1e-6, max_value=1.0, step=1e-4, format="%.5f", key=K + "learning_rate",
+c3.number_input("Learning rate", min_value=1e-6, max_value=1.0, step=1e-4, format="%.5f",
+                key=K + "learning_rate", persist_state="session",
                 help=HELP["train.learning_rate"], disabled=busy)
-c4.number_input("Patience (epochs)", min_value=0, max_value=int(T["max_epochs"]), step=1, key=K + "patience",
+c4.number_input("Patience (epochs)", min_value=0, max_value=int(T["max_epochs"]), step=1,
+                key=K + "patience", persist_state="session",
                 help=HELP["train.patience"], disabled=busy)
-c5.number_input("Seed", min_value=0, max_value=2 ** 31 - 1, step=1, key=K + "seed", help=HELP["train.seed"],
+c5.number_input("Seed", min_value=0, max_value=2 ** 31 - 1, step=1, key=K + "seed", persist_state="session",
+                help=HELP["train.seed"],
                 disabled=busy)
 try:
     config = TrainConfig(epochs=int(ss[K + "epochs"]), batch_size=int(ss[K + "batch_size"]),

@@ -14,6 +14,7 @@ from core.config import DEFAULTS, HELP
 from core.errors import StudioError
 from core.export import ExportReport, export_run, load_report
 from studio import state, ui
+from studio.bundle_ui import bundle_section
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +39,8 @@ def _report(export_dir: Path) -> ExportReport | None:
 
 
 def export_section(run) -> None:
-    int8 = st.checkbox("Also make an int8 model", value=bool(DEFAULTS["export"]["int8"]), key="export.int8",
+    int8 = st.checkbox("Also make an int8 model", value=bool(DEFAULTS["export"]["int8"]),
+                       key="export.int8", persist_state="session",
                        help=HELP["export.int8"])
     if st.button("Export and check on TFLM", type="primary", key="export.go", help=HELP["export.run"]):
         out = state.workdir() / "exports" / f"{Path(run.run_dir).name}-{time.strftime('%H%M%S')}"
@@ -98,25 +100,6 @@ def downloads_section(report: ExportReport) -> None:
     report_path = Path(report.out_dir) / "report.json"
     cols[-1].download_button("report.json", data=report_path.read_bytes(), file_name="report.json",
                              mime="application/json", key="export.dl.report")
-
-
-def firmware_bundle_section(export_dir: Path, report: ExportReport) -> None:
-    """The offline firmware bundle (issue F: core.firmware renders it from this export folder)."""
-    st.subheader("Firmware bundle for the XIAO ESP32S3")
-    from core import firmware
-
-    dtype = st.radio("Model in the bundle", list(report.dtypes), index=len(report.dtypes) - 1, horizontal=True,
-                     key="export.bundle_dtype")
-    if st.button("Make the firmware bundle", key="export.bundle_go"):
-        try:
-            st.session_state["export.bundle_path"] = str(firmware.render_bundle(export_dir, dtype=dtype))
-        except StudioError as e:
-            ui.show_error(e)
-    made = st.session_state.get("export.bundle_path")
-    if made and Path(made).exists() and Path(made).parent == Path(export_dir):
-        path = Path(made)
-        st.download_button(f"{path.name} ({_kb(path.stat().st_size)})", data=path.read_bytes(), file_name=path.name,
-                           mime="application/zip", key="export.dl.bundle", type="primary")
 
 
 def edge_impulse_section(run, report: ExportReport) -> None:
@@ -200,5 +183,5 @@ if export_dir is not None and Path(export_dir).exists():
     if rep is not None:
         report_section(rep)
         downloads_section(rep)
-        firmware_bundle_section(Path(export_dir), rep)
+        bundle_section(export_dir, key="export.bundle")
         edge_impulse_section(run, rep)

@@ -88,7 +88,8 @@ def _disconnect() -> None:
 # --- connection ------------------------------------------------------------------------------------------
 if board is None:
     kinds = [SERIAL] + ([EMULATED] if Emulator is not None else [])
-    kind = st.radio("Board", kinds, horizontal=True, key="device.kind", help=HELP.get("device.emulated"),
+    kind = st.radio("Board", kinds, horizontal=True, key="device.kind", persist_state="session",
+                    help=HELP.get("device.emulated"),
                     disabled=len(kinds) == 1)
     if Emulator is None:
         st.caption("The emulated XIAO is not available in this installation.")
@@ -98,9 +99,11 @@ if board is None:
     if not emulated:
         ports = list_ports()
         labels = [p.label for p in ports] + [OTHER]
-        choice = c1.selectbox("Port", labels, key="device.port_choice", help=HELP.get("device.port"))
+        choice = c1.selectbox("Port", labels, key="device.port_choice", persist_state="session",
+                              help=HELP.get("device.port"))
         if choice == OTHER:
-            port = c1.text_input("Port or URL", key="device.port_text", placeholder="/dev/ttyACM0, COM3, socket://HOST:PORT")
+            port = c1.text_input("Port or URL", key="device.port_text", persist_state="session",
+                                 placeholder="/dev/ttyACM0, COM3, socket://HOST:PORT")
         else:
             port = ports[labels.index(choice)].device
         if not any(p.is_xiao for p in ports):
@@ -109,10 +112,11 @@ if board is None:
         c1.warning("The emulated XIAO runs the exported model: finish the Export step first.")
     else:
         dtypes = _export_dtypes()
-        emu_dtype = c1.selectbox("Model on the emulated board", dtypes, key="device.emu_dtype")
+        emu_dtype = c1.selectbox("Model on the emulated board", dtypes, key="device.emu_dtype", persist_state="session")
         modes = {"protocol": "The studio's firmware (protocol)", "edge-impulse": "Edge Impulse static-buffer sketch"}
-        emu_mode = c1.radio("It runs", list(modes), format_func=modes.get, key="device.emu_mode", horizontal=True)
-    baud = c2.selectbox("Baud rate", CFG["bauds"], key="device.baud", help=HELP.get("device.baud"))
+        emu_mode = c1.radio("It runs", list(modes), format_func=modes.get, key="device.emu_mode", persist_state="session",
+                            horizontal=True)
+    baud = c2.selectbox("Baud rate", CFG["bauds"], key="device.baud", persist_state="session", help=HELP.get("device.baud"))
     if st.button("Connect", type="primary", key="device.connect", disabled=emulated and export_dir is None):
         try:
             if emulated:
@@ -168,7 +172,7 @@ if board is not None:
     if ref is not None:
         n = ref.n_windows
         picks = st.multiselect("Test windows to send", list(range(n)), default=list(range(min(CFG["windows"], n))),
-                               key="device.picks", help=HELP.get("device.windows"))
+                               key="device.picks", persist_state="session", help=HELP.get("device.windows"))
         if c3.button("Send windows (P)", key="device.send", disabled=busy or not picks):
             st.session_state["device.task"] = Task(f"Sending {len(picks)} window(s)", lambda: _send(board, ref, list(picks)))
             st.rerun()
@@ -269,7 +273,8 @@ with st.expander("Edge Impulse static-buffer sketch", expanded=False):
                 st.session_state["device.ei"] = compare_ei(readings, ref)
             else:
                 st.warning("No Edge Impulse predictions in the log yet (Timing / Predictions / value lines).")
-        text = st.text_area("Or paste a serial-monitor transcript", key="device.ei_text", height=140,
+        text = st.text_area("Or paste a serial-monitor transcript", key="device.ei_text", persist_state="session",
+                            height=140,
                             placeholder="Timing: DSP 0 ms, inference 2024 ms, anomaly 0 ms\nPredictions:\n  value: 0.36065")
         if st.button("Compare the transcript", key="device.ei_compare", disabled=not text.strip()):
             readings = ei_readings(parse_transcript(text))

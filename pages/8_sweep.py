@@ -44,18 +44,19 @@ window_choices = sorted({w for w in (12, 24, 48, 96, 168, 336, wspec.window) if 
 # ------------------------------------------------------------------------------------------ the grid
 st.subheader("Configurations")
 c1, c2, c3 = st.columns(3)
-picked_windows = c1.multiselect("Window sizes (look-back)", window_choices, key=K + "windows",
+picked_windows = c1.multiselect("Window sizes (look-back)", window_choices, key=K + "windows", persist_state="session",
                                 default=[w for w in CFG["windows"] if w in window_choices] or [wspec.window],
                                 help="Each window size is a separate set of training windows over the same split.")
-picked_kinds = c2.multiselect("Layer types", list(KINDS), key=K + "kinds", default=CFG["kinds"],
+picked_kinds = c2.multiselect("Layer types", list(KINDS), key=K + "kinds", persist_state="session", default=CFG["kinds"],
                               format_func=lambda k: KIND_LABELS[k],
                               help="Dense ignores the order of the steps: it is the baseline a recurrent layer must beat.")
-picked_units = c3.multiselect("Units", CFG["unit_choices"], key=K + "units", default=CFG["units"],
+picked_units = c3.multiselect("Units", CFG["unit_choices"], key=K + "units", persist_state="session", default=CFG["units"],
                               help="Width of each layer; cost on the board grows with units squared.")
 c1, c2, c3 = st.columns(3)
-backend = c1.radio("Backend", ["keras", "torch"], horizontal=True, key=K + "backend",
+backend = c1.radio("Backend", ["keras", "torch"], horizontal=True, key=K + "backend", persist_state="session",
                    index=1 if model_spec is not None and model_spec.backend == "torch" else 0)
-epochs = int(c2.number_input("Epochs per trial", 1, int(DEFAULTS["train"]["max_epochs"]), key=K + "epochs",
+epochs = int(c2.number_input("Epochs per trial", 1, int(DEFAULTS["train"]["max_epochs"]),
+                             key=K + "epochs", persist_state="session",
                              value=min(base_config.epochs, 20),
                              help="Early stopping still ends a trial sooner when validation stops improving."))
 c3.caption(f"Batch {base_config.batch_size}, learning rate {base_config.learning_rate:g}, patience "
@@ -63,9 +64,12 @@ c3.caption(f"Batch {base_config.batch_size}, learning rate {base_config.learning
 
 st.subheader("Board budget")
 b1, b2, b3 = st.columns([1, 1, 2])
-max_latency = float(b1.number_input("Max latency (ms)", 1.0, 100_000.0, float(CFG["max_latency_ms"]), key=K + "latency"))
-max_ram = float(b2.number_input("Max RAM (KB)", 1.0, 8192.0, float(CFG["max_ram_kb"]), key=K + "ram"))
-use_budget = b3.checkbox("Train only configurations within the budget", value=True, key=K + "use_budget",
+max_latency = float(b1.number_input("Max latency (ms)", 1.0, 100_000.0, float(CFG["max_latency_ms"]),
+                                    key=K + "latency", persist_state="session"))
+max_ram = float(b2.number_input("Max RAM (KB)", 1.0, 8192.0, float(CFG["max_ram_kb"]),
+                                key=K + "ram", persist_state="session"))
+use_budget = b3.checkbox("Train only configurations within the budget", value=True,
+                         key=K + "use_budget", persist_state="session",
                          help="Estimated for the XIAO ESP32S3 before training (float32 export): latency from the "
                               "multiply-adds, RAM = tensor arena + sketch. The Export step measures the real model.")
 limits = (max_latency, max_ram) if use_budget else (None, None)
@@ -142,7 +146,7 @@ def results() -> None:
     stats = jobs.pool().stats()
     st.caption(f"Job queue ({stats['backend']}): {stats['running']} training of {stats['workers']} at once, "
                f"{stats['queued']} waiting across all sessions.")
-    only = st.toggle("Show only models within the budget", key=K + "only_budget", value=False)
+    only = st.toggle("Show only models within the budget", key=K + "only_budget", persist_state="session", value=False)
     df = sweep.table(mine, *limits, only_within_budget=only)
     shown = df.drop(columns=["run dir"])
     st.dataframe(shown, hide_index=True, width="stretch",
@@ -154,7 +158,7 @@ def results() -> None:
     if waiting:
         c1, c2 = st.columns([3, 1])
         by_id = {j.id: j for j in waiting}  # widgets hold ids: a Job (locks, events) cannot be copied into a widget
-        chosen = c1.multiselect("Cancel or stop", list(by_id), key=K + "cancel_pick",
+        chosen = c1.multiselect("Cancel or stop", list(by_id), key=K + "cancel_pick", persist_state="session",
                                 format_func=lambda i: f"#{i} {by_id[i].label} ({by_id[i].status})")
         if c2.button("Cancel selected", disabled=not chosen, key=K + "cancel"):
             for i in chosen:
@@ -169,7 +173,8 @@ def results() -> None:
         done = {j.id: j for j in finished}
         ids = list(done)
         pick_id = st.selectbox("Run", ids, index=ids.index(top.id) if top is not None and top.id in done else 0,
-                               key=K + "pick", format_func=lambda i: f"#{i} {done[i].label}: test MAE "
+                               key=K + "pick", persist_state="session",
+                                   format_func=lambda i: f"#{i} {done[i].label}: test MAE "
                                f"{sweep.finite(done[i].result.get('mae')) or float('nan'):.4g}"
                                + ("  (best within budget)" if top is not None and i == top.id else ""))
         pick = done[pick_id]

@@ -1,7 +1,8 @@
 """The firmware-bundle piece of the Export page: pick int8/float32, download the zip, preview the sketch.
 
 The Export page calls `bundle_section(export_dir)` once the export exists; everything it shows
-comes from `core.firmware`, so the page stays thin.
+comes from `core.firmware`, so the page stays thin. The zip is rendered once per export and model
+type (cached on the export's report stamp), so the download is one click and a rerun costs nothing.
 """
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ from studio.ui import show_error
 _LANG = {".ino": "cpp", ".h": "cpp", ".cpp": "cpp"}
 
 
+@st.cache_data(max_entries=32, show_spinner="Making the firmware bundle ...")
+def _bundle(export_dir: str, dtype: str, stamp: int) -> tuple[str, dict[str, str]]:
+    """The zip's path and the sketch preview; ``stamp`` (the report's mtime) makes a re-export render anew."""
+    return str(render_bundle(export_dir, dtype)), sketch_preview(export_dir, dtype)
+
+
 def bundle_section(export_dir, key: str = "bundle") -> Path | None:
     """Render the bundle section; returns the zip's path once it is made."""
     st.subheader("Firmware bundle for the XIAO ESP32S3")
@@ -25,18 +32,22 @@ def bundle_section(export_dir, key: str = "bundle") -> Path | None:
     if export_dir is None:
         st.info("Export the run first; the bundle is made from the exported model.")
         return None
+    export_dir = Path(export_dir)
     # Only the types this export holds (an export without int8 still makes a float32 bundle).
-    dtypes = [d for d in ("int8", "float32") if (Path(export_dir) / f"model_{d}.tflite").is_file()] or ["int8", "float32"]
-    dtype = st.radio("Model on the board", dtypes, horizontal=True, key=f"{key}_dtype",
+    dtypes = [d for d in ("int8", "float32") if (export_dir / f"model_{d}.tflite").is_file()] or ["int8", "float32"]
+    dtype = st.radio("Model on the board", dtypes, horizontal=True, key=f"{key}_dtype", persist_state="session",
                      help="int8 is smaller and usually faster; float32 matches the host most closely.")
+    report = export_dir / "report.json"
     try:
-        path = render_bundle(export_dir, dtype)
-        preview = sketch_preview(export_dir, dtype)
+        path, preview = _bundle(str(export_dir), dtype, report.stat().st_mtime_ns if report.exists() else 0)
+        if not Path(path).is_file():  # removed since it was cached (a swept session folder): make it again
+            path = str(render_bundle(export_dir, dtype))
     except StudioError as err:
         show_error(err)
         return None
-    st.download_button(f"Download {path.name}", data=path.read_bytes(), file_name=path.name,
-                       mime="application/zip", key=f"{key}_download", type="primary")
+    path = Path(path)
+    st.download_button(f"Download {path.name} ({path.stat().st_size / 1024:,.1f} KB)", data=path.read_bytes(),
+                       file_name=path.name, mime="application/zip", key=f"{key}_download", type="primary")
     with st.expander("Sketch preview"):
         for name, text in preview.items():
             st.markdown(f"**{name}**")

@@ -37,3 +37,28 @@ def test_sidebar_shows_the_choice_made_on_this_click():
     assert not at.exception
     sidebar = " ".join(m.value for m in at.sidebar.markdown)
     assert "13 ×" in sidebar and "weather.csv" in sidebar
+
+
+def test_choices_survive_a_visit_to_another_step():
+    """Streamlit forgets a widget's value once a run does not draw it; the studio's choices must not reset to
+    each field's minimum (window 1, units 1, batch 1, learning rate 1e-6) when a user goes to Train and back."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page(str(ROOT / "pages" / "2_features.py"))
+    at.run()
+    at.number_input(key="feat.stride").set_value(5).run()
+    window = at.number_input(key="feat.window").value
+    at.switch_page(str(ROOT / "pages" / "3_model.py"))
+    at.run()
+    at.number_input(key="model.units").set_value(13).run()
+    defaults = {k: at.number_input(key=f"model.{k}").value for k in ("epochs", "batch_size", "learning_rate", "patience")}
+    for page in ("4_train.py", "2_features.py", "3_model.py"):
+        at.switch_page(str(ROOT / "pages" / page))
+        at.run()
+        assert not at.exception
+        if page == "2_features.py":
+            assert at.number_input(key="feat.window").value == window
+            assert at.number_input(key="feat.stride").value == 5
+    assert at.number_input(key="model.units").value == 13
+    assert {k: at.number_input(key=f"model.{k}").value for k in defaults} == defaults
+    spec, config = at.session_state["fs.model_spec"], at.session_state["fs.train_config"]
+    assert spec.units == 13 and config.batch_size == defaults["batch_size"] and config.epochs == defaults["epochs"]

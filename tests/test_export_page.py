@@ -42,6 +42,19 @@ def test_export_page_exports_and_shows_the_report(tmp_path):
     assert "latency (estimate)" in tables[1].columns
     captions = " ".join(c.value for c in at.caption)
     assert "Estimates, not measurements" in captions and "2024" in captions
+    # The firmware bundle: one click to download (made once per export and type, not per rerun), a preview.
+    downloads = [str(b.proto.label) for b in at.get("download_button")]
+    bundle = [d for d in downloads if d.startswith("Download forecast_studio_") and "int8.zip" in d]
+    assert bundle, downloads
+    zips = sorted(export_dir.glob("forecast_studio_*.zip"))
+    assert [z.name for z in zips] == [bundle[0].split()[1]]
+    made = zips[0].stat().st_mtime_ns
+    assert any("FS_WINDOW" in c.value for c in at.code)  # the sketch preview
+    at.radio(key="export.bundle_dtype").set_value("float32").run()
+    assert not at.exception
+    assert any("float32.zip" in str(b.proto.label) for b in at.get("download_button"))
+    at.radio(key="export.bundle_dtype").set_value("int8").run()
+    assert zips[0].stat().st_mtime_ns == made  # back to int8: the cached zip, not a new one
     # A two-step model cannot be an Edge Impulse Regression model: said, no key field offered.
     assert any("one output value" in i.value for i in at.info)
     assert not [t for t in at.text_input if t.key == "export.ei_key"]
