@@ -113,11 +113,10 @@ if improvement is not None and np.isfinite(improvement) and improvement > 0:
 else:
     st.warning(verdict, icon=":material/warning:")
 
-table = forecast.metrics_table(result)
-st.dataframe(
-    table.drop(columns=["best_baseline"]).rename(columns={"model_better_by_pct": "model better by (%)"}),
-    hide_index=True, width="stretch",
-    column_config={c: st.column_config.NumberColumn(format="%.4g") for c in table.columns if c != "forecaster"})
+table = fv.metrics_display(forecast.metrics_table(result))
+st.dataframe(table, hide_index=True, width="stretch",
+             column_config={c: st.column_config.NumberColumn(format="%.4g") for c in table.columns
+                            if c not in ("forecaster", "model better by")})
 st.caption(f"Test part: {windows.count('test'):,} windows, in the targets' own units. 'model better by' compares "
            "the model's MAE with each baseline's; positive means the model wins.")
 

@@ -18,6 +18,21 @@ COLORS = {"actual": "#444444", "prediction": "#1f77b4", "last_value": "#ff7f0e",
 BASELINE_LABELS = {"last_value": "Last value", "seasonal_naive": "Seasonal naive", "mean": "Train mean"}
 
 
+_COLUMN_NAMES = {"mae": "MAE", "rmse": "RMSE", "smape": "sMAPE (%)", "mape": "MAPE (%)", "mase": "MASE",
+                 "n": "windows", "model_better_by_pct": "model better by"}
+
+
+def metrics_display(table: pd.DataFrame) -> pd.DataFrame:
+    """``core.forecast.metrics_table`` as a person reads it: the forecasters by name, a measure that does not
+    apply (MAPE near zero) left out, and the model's margin over each baseline as a signed percentage."""
+    out = table.drop(columns=["best_baseline"], errors="ignore").dropna(axis=1, how="all").copy()
+    out["forecaster"] = [BASELINE_LABELS.get(n, n) for n in out["forecaster"]]
+    if "model_better_by_pct" in out:
+        out["model_better_by_pct"] = ["—" if not np.isfinite(v) else f"{v:+.1f} %"
+                                      for v in pd.to_numeric(out["model_better_by_pct"], errors="coerce").astype(float)]
+    return out.rename(columns=_COLUMN_NAMES)
+
+
 def _max_points(max_points: int | None) -> int | None:
     return DEFAULTS["forecast"]["max_points"] if max_points == 0 else max_points
 

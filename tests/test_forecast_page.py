@@ -69,7 +69,14 @@ def test_renders_a_trained_run_with_its_verdict(trained):
     labels = [b.proto.label for b in at.get("download_button")]
     assert {"Forecasts (CSV)", "Metrics (CSV)", "Forecast chart (HTML)", "Save project (.zip)"} <= set(labels)
     table = at.dataframe[0].value
-    assert list(table["forecaster"])[0] == "model" and "model better by (%)" in table.columns
+    assert list(table["forecaster"]) == ["model", "Last value", "Seasonal naive", "Train mean"]
+    assert {"MAE", "RMSE", "MASE", "model better by"} <= set(table.columns) and "best_baseline" not in table.columns
+    better = list(table["model better by"])
+    assert better[0] == "—" and all(b.endswith(" %") and b[0] in "+-" for b in better[1:])
+    expected = trained["run"].metrics  # the margin shown is the one the verdict states
+    best = {"last_value": "Last value", "seasonal_naive": "Seasonal naive", "mean": "Train mean"}[expected["best_baseline"]]
+    shown = float(better[list(table["forecaster"]).index(best)].split()[0])
+    assert shown == pytest.approx(expected["improvement_pct"], abs=0.05)
     # other horizon step, other backtest stride and a recursive future: still no exception
     at.select_slider[0].set_value(3).run()
     at.number_input[0].set_value(7).run()
