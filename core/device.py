@@ -542,6 +542,9 @@ class Reference:
     target_input_index: tuple[int | None, ...] = ()
     bundles: dict[str, Embedded] = field(default_factory=dict)   # per dtype, from the bundle's bundle.json
     export_dir: Path | None = None
+    # The export's latency estimate for the XIAO ESP32S3 per dtype (report.json budget), in ms: what an
+    # emulated board's timing (this computer's) is put next to.
+    board_latency_ms: dict[str, float] = field(default_factory=dict)
 
     def embedded_for(self, dtype: str | None) -> Embedded | None:
         """What the board's self-test runs: the bundle for its dtype; any bundle of this export holds the same
@@ -686,6 +689,9 @@ def load_reference(export_dir: str | Path) -> Reference:
     tii = report.get("target_input_index") or model.get("target_input_index") or ()
     embedded = tuple(int(i) for i in (report.get("test_windows") or report.get("embedded_windows") or ()))
     ei_windows = tuple(int(i) for i in (ei.get("windows") or ei.get("test_windows") or ()))
+    per_dtype = (report.get("budget") or {}).get("per_dtype") if isinstance(report.get("budget"), Mapping) else None
+    latency = {d: float(e["latency_ms"]) for d, e in (per_dtype or {}).items()
+               if isinstance(e, Mapping) and isinstance(e.get("latency_ms"), (int, float))}
     bundles = _read_bundles(export_dir)
     name = report.get("model_name") or next((b["model"] for b in bundles.values() if isinstance(b.get("model"), str)), None)
     if not name:
@@ -702,7 +708,7 @@ def load_reference(export_dir: str | Path) -> Reference:
                      ei_dtype=ei.get("dtype") if ei.get("dtype") in ("float32", "int8") else None,
                      target_input_index=tuple(None if v is None else int(v) for v in tii),
                      bundles={d: _embedded(b, len(targets)) for d, b in bundles.items() if _embedded(b, len(targets))},
-                     export_dir=export_dir)
+                     export_dir=export_dir, board_latency_ms=latency)
 
 
 def _firmware_model_name(model: Any) -> str | None:

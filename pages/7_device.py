@@ -228,6 +228,14 @@ def show_comparison(cmp: Comparison, title: str) -> None:
     t = cmp.timing_us or {}
     for col, key in zip(cols[2:], ("min", "median", "max")):
         col.metric(f"Inference {key}", f"{t[key] / 1000:.4g} ms" if key in t else "–")
+    last = st.session_state.get("device.last") or {}
+    if t and last.get("emulated"):
+        dtype = last.get("dtype", "float32")
+        estimate = ref.board_latency_ms.get(dtype) if ref is not None else None
+        st.caption("Emulated XIAO: these inference times are this computer running the model on TensorFlow Lite "
+                   "Micro, not the board's." + (f" The Export step estimates ~{estimate:,.0f} ms on the XIAO ESP32S3 "
+                                                f"({dtype}); a real board prints its own time here."
+                                                if estimate is not None else ""))
     frame = cmp.to_frame()
     if frame.empty:
         return

@@ -108,6 +108,7 @@ def test_self_test_and_windows_against_export(tmp_path, ptys):
         at.button(key="device.self_test").click().run()
         at = _settle(at, lambda a: "Board and host agree" in _texts(a))
         assert "Board and host agree on 3 window(s)" in _texts(at)
+        assert "Emulated XIAO" not in _texts(at)  # a real port's times are the board's own
         assert len(at.get("plotly_chart")) == 1 and at.dataframe[0].value.shape[0] == 6
         at.multiselect(key="device.picks").set_value([0, 2]).run()
         at.button(key="device.send").click().run()
@@ -158,9 +159,16 @@ def test_edge_impulse_transcript_on_the_page(tmp_path):
     assert "DISAGREE" in text and "matches no test window" in text
 
 
-def test_emulated_xiao_self_test_then_pulled_away_and_reconnected():
+def test_emulated_xiao_self_test_then_pulled_away_and_reconnected(tmp_path):
     pytest.importorskip("core.emulator")
-    export = ROOT / "tests" / "transcripts" / "slice_export"
+    import json
+    import shutil
+
+    export = tmp_path / "slice_export"
+    shutil.copytree(ROOT / "tests" / "transcripts" / "slice_export", export)
+    report = json.loads((export / "report.json").read_text())
+    report["budget"] = {"per_dtype": {"float32": {"latency_ms": 43.9}}}  # as core/export.py writes it
+    (export / "report.json").write_text(json.dumps(report))
     at = AppTest.from_file(PAGE, default_timeout=30)
     at.session_state["fs.export_dir"] = str(export)
     at.run()
@@ -173,6 +181,8 @@ def test_emulated_xiao_self_test_then_pulled_away_and_reconnected():
         at.button(key="device.self_test").click().run()
         at = _settle(at, lambda a: "Board and host agree" in _texts(a))
         assert "Board and host agree on 3 window(s)" in _texts(at)
+        # the emulator's times are this computer's: said, with the board estimate beside them
+        assert "not the board's. The Export step estimates ~44 ms on the XIAO ESP32S3 (float32)" in _texts(at)
         # pull the emulator away: the board's closers include stopping it, so stop it behind the board's back
         board = at.session_state["fs.board"]
         board._closers[0]()
