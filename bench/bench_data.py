@@ -113,6 +113,21 @@ def main() -> int:
             studio_t.append(time.perf_counter() - t0)
         report = ds.report
         del ds
+        # The floor under the studio's time, measured the same way: Arrow's parse alone (typed columns, on
+        # every core) and the content hash alone (the fingerprint caching and project matching rely on).
+        import hashlib
+
+        import pyarrow.csv as pacsv
+
+        arrow_t, hash_t = [], []
+        for _ in range(REPEATS):
+            t0 = time.perf_counter()
+            pacsv.read_csv(path)
+            arrow_t.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            with open(path, "rb") as fh:
+                hashlib.file_digest(fh, "sha256")
+            hash_t.append(time.perf_counter() - t0)
         mem_studio = _measure_child("studio", path)
         mem_bare = _measure_child("bare", path)
     t_ratio = min(studio_t) / min(bare_t)
@@ -129,6 +144,12 @@ The studio's path (`core.data.load_dataset`: detect, read, type, sort check, dup
 |---|---|---|---|---|---|
 | time, best of {REPEATS} | {min(studio_t):.2f} s | {min(bare_t):.2f} s | {t_ratio:.2f}x | <= {TIME_TARGET}x | {'pass' if ok_t else 'FAIL'} |
 | peak memory above start | {mem_studio['peak'] / mb:.0f} MB | {mem_bare['peak'] / mb:.0f} MB | {m_ratio:.2f}x the loaded frame ({mem_studio['frame'] / mb:.0f} MB) | <= {MEMORY_TARGET}x | {'pass' if ok_m else 'FAIL'} |
+
+Where the studio's time goes, same run: Arrow's typed parse alone {min(arrow_t):.2f} s ({min(arrow_t) / min(bare_t):.2f}x
+the bare read, on 2 threads; pandas' C reader leaves the time column as text), the sha256 content fingerprint
+alone {min(hash_t):.2f} s (started after the parse, beside the single-threaded copy and cleaning), then parsing,
+gap filling and per-column statistics. The bare read does none of these, which is why 1.5x is not reached
+on this 2-core machine.
 """
     write_section("bench_data", md)
     return 0 if ok_t and ok_m else 1

@@ -753,6 +753,9 @@ def _read_series(src: _Source, fmt: _Format, plan: dict[str, str], report: dict,
             collector = _Collector(fmt, plan, keep, capacity)
             while batches:
                 collector.add(batches.pop())
+                if len(batches) % 8 == 0:
+                    # malloc keeps freed batches in its heap; trim now and then so the table really shrinks
+                    pa.system_memory_pool().release_unused()
             break
         except pa.ArrowInvalid as err:
             msg = str(err)
