@@ -741,8 +741,9 @@ def _read_series(src: _Source, fmt: _Format, plan: dict[str, str], report: dict,
                 convert_options=pacsv.ConvertOptions(column_types=types, include_columns=include, null_values=NULLS,
                                                      strings_can_be_null=True, quoted_strings_can_be_null=True,
                                                      decimal_point=fmt.decimal),
-                # malloc, not Arrow's jemalloc pool: a batch freed after its copy goes back to the system at
-                # once, so the Arrow table shrinks while the block grows instead of both staying resident.
+                # malloc, not Arrow's own pool (mimalloc or jemalloc, which keep freed memory): with the trims
+                # below, a batch freed after its copy goes back to the system, so the Arrow table shrinks
+                # while the block grows instead of both staying resident.
                 memory_pool=pa.system_memory_pool(),
             )
             batches = table.to_batches()[::-1]
