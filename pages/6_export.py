@@ -66,11 +66,14 @@ def report_section(report: ExportReport) -> None:
                      "max error": f"{e['max_abs_err']:.4g}", "mean error": f"{e['mean_abs_err']:.4g}",
                      "ops": ", ".join(e["ops"])})
     st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+    # An older or hand-edited report may lack the split into measured + margin: then only the total is said.
     arena = next((e for e in report.dtypes.values() if e.get("arena_bytes")), None)
-    if arena:
+    if arena and arena.get("arena_measured_bytes") is not None and arena.get("arena_margin_bytes") is not None:
         st.caption(f"{HELP['export.arena']} Here: measured {arena['arena_measured_bytes']:,} B + "
                    f"{arena['arena_margin_bytes']:,} B margin (the measurement is on a 64-bit PC, which needs a "
                    f"little more than the board).")
+    elif arena:
+        st.caption(f"{HELP['export.arena']} Here: {arena['arena_bytes']:,} B.")
     for w in report.warnings:
         st.warning(w)
 

@@ -58,3 +58,25 @@ def test_export_page_exports_and_shows_the_report(tmp_path):
     # A two-step model cannot be an Edge Impulse Regression model: said, no key field offered.
     assert any("one output value" in i.value for i in at.info)
     assert not [t for t in at.text_input if t.key == "export.ei_key"]
+
+
+@pytest.mark.slow  # builds a Keras model for the page's run
+def test_an_incomplete_report_is_shown_not_a_crash(tmp_path):
+    """A report from an older studio (or edited by hand) without the arena's measured/margin split, and a
+    model file that is not a model: the page says what it can and names the problem, with no traceback."""
+    import json
+
+    from tests.test_ei_sketch import page_export
+
+    exp = page_export(tmp_path / "exp", 12, 3)
+    report = json.loads((exp / "report.json").read_text())
+    for entry in (report["dtypes"]["float32"], report["float32"]):
+        entry.pop("arena_measured_bytes"), entry.pop("arena_margin_bytes")
+    (exp / "report.json").write_text(json.dumps(report))
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["fs.run"] = make_run(tmp_path / "run", kind="lstm", window=12, n_features=3, units=8)
+    at.session_state["fs.export_dir"] = str(exp)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Here: 8,192 B." in c.value for c in at.caption)
+    assert [e.value for e in at.error] and "does not load on the TFLM runtime" in at.error[0].value
