@@ -12,26 +12,27 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
 import warnings
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from blake3 import blake3
 
 from core.config import DEFAULTS, MAX_UPLOAD_MB
 from core.dataset import ROW_INDEX, Dataset
 from core.errors import StudioError
 
 __all__ = ["CsvOptions", "CleanOptions", "Dataset", "ROW_INDEX", "SAMPLES", "load_dataset", "inspect_csv",
-           "check_upload_size", "DELIMITERS", "ENCODINGS", "RESAMPLE_HOW", "FILL_METHODS", "DUPLICATES"]
+           "content_digest", "check_upload_size", "DELIMITERS", "ENCODINGS", "RESAMPLE_HOW", "FILL_METHODS", "DUPLICATES"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES: dict[str, Path] = {
@@ -58,6 +59,8 @@ _TIME_HINTS = ("time", "date", "timestamp", "datetime", "dt", "ts", "period", "d
                "hour", "zeit", "datum", "fecha", "temps", "data", "epoch", "unix")
 _NUM_DOT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _NUM_COMMA = re.compile(r"^[+-]?(\d+,?\d*|,\d+)([eE][+-]?\d+)?$")
+_ALL_DOT = re.compile(r"(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\n)+")
+_ALL_COMMA = re.compile(r"(?:[+-]?(?:\d+,?\d*|,\d+)(?:[eE][+-]?\d+)?\n)+")
 _NUM_ARROW = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _OFFSET = re.compile(r"(?:[+-]\d{2}:?\d{2}|Z)$")
 # Epoch magnitudes (1973..2100) per unit, for numeric time columns.
@@ -152,10 +155,21 @@ class _Source:
         return pa.BufferReader(self.data) if self.data is not None else pa.OSFile(str(self.path))
 
     def digest(self) -> str:
-        if self.data is not None:
-            return hashlib.sha256(self.data).hexdigest()
-        with open(self.path, "rb") as fh:
-            return hashlib.file_digest(fh, "sha256").hexdigest()
+        return content_digest(self.data if self.data is not None else self.path)
+
+
+def content_digest(source: bytes | bytearray | memoryview | str | Path) -> str:
+    """The content hash behind a dataset's fingerprint: BLAKE3 of the file's bytes. Cryptographic, like
+    SHA-256, so two files never share one, and about 4x faster (17 ms vs 76 ms on a 75 MB CSV here), which
+    matters because every upload is hashed. Callers that already hold the digest pass it to `load_dataset`."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return blake3(source).hexdigest()
+    h, buf = blake3(), bytearray(1 << 20)
+    view = memoryview(buf)
+    with open(source, "rb", buffering=0) as fh:  # into one reused buffer: no allocation per chunk
+        while n := fh.readinto(buf):
+            h.update(view[:n])
+    return h.hexdigest()
 
 
 def check_upload_size(n_bytes: int, limit_mb: int = MAX_UPLOAD_MB) -> None:
@@ -254,20 +268,20 @@ def _is_number(value: str, decimal: str) -> bool:
     return bool((_NUM_COMMA if decimal == "," else _NUM_DOT).match(v))
 
 
-def _all_numbers(values: pd.Series, decimal: str) -> bool:
-    pattern = _NUM_COMMA if decimal == "," else _NUM_DOT
+def _all_numbers(values, decimal: str) -> bool:
+    """Whether every (stripped) value is a number: one regex pass over the values joined by newlines."""
     values = list(values)
-    return bool(values) and all(pattern.match(v.strip()) for v in values)
+    if not values:
+        return False
+    joined = "\n".join(values) + "\n"
+    if joined.count("\n") != len(values):  # a value with a line break of its own is not a number
+        return False
+    return (_ALL_COMMA if decimal == "," else _ALL_DOT).fullmatch(joined) is not None
 
 
 def _present(values) -> list[str]:
     """The sample's non-missing values, stripped (plain Python: on a thousand strings it beats pandas)."""
-    out = []
-    for v in values:
-        v = str(v).strip()
-        if v not in _NULL_SET:
-            out.append(v)
-    return out
+    return [v for v in (str(x).strip() for x in values) if v not in _NULL_SET]
 
 
 def _detect_decimal(rows: list[list[str]], delimiter: str) -> str:
@@ -350,8 +364,8 @@ def _regularity(times: pd.Series) -> float:
     return counts.max() / len(d)
 
 
-def _guess_time(sample: pd.DataFrame, decimal: str, forced: str | None, dayfirst: bool | None,
-                fmt: str | None) -> _TimeGuess:
+def _guess_time(sample: dict[str, list[str]], present: dict[str, list[str]], decimal: str, forced: str | None,
+                dayfirst: bool | None, fmt: str | None) -> _TimeGuess:
     from pandas.tseries.api import guess_datetime_format
 
     def hinted(name: str) -> bool:
@@ -360,8 +374,7 @@ def _guess_time(sample: pd.DataFrame, decimal: str, forced: str | None, dayfirst
                    or f"{h}_" in low for h in _TIME_HINTS)
 
     def try_column(name: str, must: bool) -> _TimeGuess | None:
-        raw = sample[name]
-        vals = pd.Series(_present(raw), dtype=object)
+        vals = pd.Series(present[name], dtype=object)
         if len(vals) == 0:
             return None
         numeric = _all_numbers(vals, decimal)
@@ -410,7 +423,7 @@ def _guess_time(sample: pd.DataFrame, decimal: str, forced: str | None, dayfirst
         guess, df, _ = options[0]
         return _TimeGuess(name, "string", guess, df if guess != "ISO8601" else None, note)
 
-    columns = list(sample.columns)
+    columns = list(sample)
     if forced is not None:
         if forced == ROW_INDEX:
             return _TimeGuess(None, note="Using the row number as the time step, as chosen.")
@@ -419,7 +432,7 @@ def _guess_time(sample: pd.DataFrame, decimal: str, forced: str | None, dayfirst
                               "Pick the time column from the list, or leave it on Detect.")
         found = try_column(forced, True)
         if found is None or found.fmt is None:
-            example = sample[forced].iloc[0] if len(sample) else ""
+            example = sample[forced][0] if sample[forced] else ""
             raise StudioError(f"Column '{forced}' does not hold dates or times that could be read (e.g. '{example}').",
                               f"Pick another time column, set its format, or choose '{ROW_INDEX}'.")
         return found
@@ -440,7 +453,8 @@ class _Format:
     header: bool
     skip_rows: int
     names: list[str]
-    sample: pd.DataFrame  # first rows as text, for typing columns
+    sample: dict[str, list[str]]  # each column's first values as text, for typing columns
+    present: dict[str, list[str]]  # each sampled column's non-missing values, stripped
     time: _TimeGuess
     newlines_in_values: bool
     notes: list[str] = field(default_factory=list)
@@ -488,12 +502,12 @@ def _detect(src: _Source, opts: CsvOptions) -> _Format:
         notes.append("The first row holds values, not names; the columns are called column_1, column_2, ...")
         body = rows
     body = [r[:width] + [""] * (width - len(r)) for r in body[:SAMPLE_ROWS]]
-    # object dtype, not pandas' Arrow strings: on a thousand rows plain Python string ops start faster
-    sample = pd.DataFrame(body, columns=names, dtype=object) if body else \
-        pd.DataFrame({n: pd.Series([], dtype=object) for n in names})
-    time = _guess_time(sample, decimal, opts.time_col, opts.dayfirst, opts.time_format)
+    # plain lists, not a DataFrame: on a thousand rows Python's string ops start faster than pandas'
+    sample = dict(zip(names, map(list, zip(*body)))) if body else {n: [] for n in names}
+    present = {name: _present(sample[name]) for name in names}
+    time = _guess_time(sample, present, decimal, opts.time_col, opts.dayfirst, opts.time_format)
     newlines = any("\n" in f or "\r" in f for r in rows[:200] for f in r)
-    return _Format(encoding, delimiter, decimal, header, skip, names, sample, time, newlines, notes)
+    return _Format(encoding, delimiter, decimal, header, skip, names, sample, present, time, newlines, notes)
 
 
 # ------------------------------------------------------------------------------------------------ read
@@ -503,7 +517,7 @@ def _arrow_time_type(fmt: _Format) -> str:
     """'ts' / 'ts_utc' when Arrow's own ISO parser reads every sampled time (parsed during the read, in C++)."""
     if fmt.time.fmt != "ISO8601" or fmt.time.kind != "string":
         return "string"
-    vals = pa.array(_present(fmt.sample[fmt.time.column]), pa.string())
+    vals = pa.array(fmt.present[fmt.time.column], pa.string())
     for kind, typ in (("ts", pa.timestamp("ns")), ("ts_utc", pa.timestamp("ns", "UTC"))):
         try:
             pc.cast(vals, typ)
@@ -513,6 +527,7 @@ def _arrow_time_type(fmt: _Format) -> str:
     return "string"
 
 
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 _ARROW_TYPES = {"float": pa.float64(), "string": pa.string(), "ts": pa.timestamp("ns"), "ts_utc": pa.timestamp("ns", "UTC")}
 
 
@@ -523,19 +538,9 @@ def _column_plan(fmt: _Format) -> dict[str, str]:
         if name == fmt.time.column:
             plan[name] = "float" if fmt.time.kind == "epoch" else _arrow_time_type(fmt)
             continue
-        vals = _present(fmt.sample[name])
-        clean = _all_numbers(vals, fmt.decimal)
+        clean = _all_numbers(fmt.present[name], fmt.decimal)
         plan[name] = "float" if clean else "string"
     return plan
-
-
-def _row_bound(src: _Source, fmt: _Format) -> int:
-    """Rows to reserve: the file size over the shortest sampled line, plus slack. No pass over the file;
-    reserved rows that are never written never become resident, and a short guess just grows the buffers."""
-    body = src.head.split(b"\n" if b"\n" in src.head else b"\r")
-    lengths = [len(line) + 1 for line in body[fmt.skip_rows + int(fmt.header):-1] if line.strip()]
-    shortest = max(min(lengths), 2) if lengths else 2
-    return int(src.size / shortest * 1.02) + 16
 
 
 def _coerce(col: pa.ChunkedArray, decimal: str) -> tuple[pa.ChunkedArray, int, list[str], int]:
@@ -557,7 +562,7 @@ def _coerce(col: pa.ChunkedArray, decimal: str) -> tuple[pa.ChunkedArray, int, l
 
 def _sample_is_text(fmt: _Format, name: str) -> tuple[bool, list[str], int]:
     """Whether a non-numeric column is text (mostly words) or numbers with some junk: judged on the sample."""
-    vals = pd.Series(_present(fmt.sample[name]), dtype=object)
+    vals = pd.Series(fmt.present[name], dtype=object)
     if len(vals) == 0:
         return False, [], 0
     pattern = (_NUM_COMMA if fmt.decimal == "," else _NUM_DOT).pattern
@@ -570,9 +575,9 @@ def _sample_is_text(fmt: _Format, name: str) -> tuple[bool, list[str], int]:
 class _Series:
     """The series while it is cleaned: one column-major float64 block we own, and its time stamps.
 
-    Arrow streams the file in batches straight into the block (so the whole table never sits in memory
-    next to it); cleaning then works on the block with NumPy, in place where it can, and the DataFrame is
-    built once at the end.
+    Arrow converts its parsed table into the block, freeing the table column by column (so both never sit
+    in memory whole); cleaning then works on the block with NumPy, in place where it can, and the DataFrame
+    is built once at the end.
     """
 
     names: list[str]
@@ -597,110 +602,87 @@ class _Series:
 _NAT = np.iinfo(np.int64).min
 
 
-def _shrink(a: np.ndarray, size: int) -> np.ndarray:
-    """Give back the unused tail of a buffer we own (realloc in place); a copy only if NumPy refuses."""
-    if a.base is None:
-        try:
-            a.resize(size, refcheck=False)
-            return a
-        except ValueError:
-            pass
-    return a[:size].copy()
+@dataclass
+class _Read:
+    """What reading found, per kept column and for the time column, for the report."""
+
+    valid: np.ndarray  # values present per kept column (after coercion)
+    not_numbers: np.ndarray  # text values in a numeric column, treated as missing
+    bad_examples: dict[str, list[str]] = field(default_factory=dict)
+    bad_times: list[str] = field(default_factory=list)
+    offsets: set[str] = field(default_factory=set)
 
 
-class _Collector:
-    """Copies each parsed batch into the block and the time stamps, coercing and parsing as it goes."""
-
-    def __init__(self, fmt: _Format, plan: dict[str, str], keep: list[str], capacity: int) -> None:
-        self.fmt, self.plan, self.keep = fmt, plan, keep
-        self.capacity = capacity
-        self._allocate(capacity)
-        self.stamps = np.empty(capacity, dtype=np.int64) if fmt.time.column else None
-        self.rows = 0
-        self.valid = np.zeros(len(keep), dtype=np.int64)
-        self.not_numbers = np.zeros(len(keep), dtype=np.int64)
-        self.bad_examples: dict[str, list[str]] = {}
-        self.bad_times: list[str] = []
-        self.offsets: set[str] = set()
-        self.want_offsets = fmt.time.kind == "string" and fmt.time.column is not None and \
-            any(_OFFSET.search(v) for v in _present(fmt.sample[fmt.time.column]))
-
-    def _allocate(self, capacity: int) -> None:
-        # One flat buffer we own, seen as a column-major block; pages become resident only when written.
-        self.flat = np.empty(capacity * len(self.keep), dtype=np.float64)
-        self.block = self.flat.reshape((capacity, len(self.keep)), order="F")
-        self.capacity = capacity
-
-    def _grow(self, need: int) -> None:
-        old, rows = self.block, self.rows
-        self._allocate(max(need, 2 * self.capacity))
-        self.block[:rows] = old[:rows]
-        cap = self.capacity
-        del old
-        if self.stamps is not None:
-            stamps = np.empty(cap, dtype=np.int64)
-            stamps[: self.rows] = self.stamps[: self.rows]
-            self.stamps = stamps
-
-    def add(self, batch: pa.RecordBatch) -> None:
-        m, at = batch.num_rows, self.rows
-        if at + m > self.capacity:
-            self._grow(at + m)
-        for j, name in enumerate(self.keep):
-            col = batch.column(name)
-            if self.plan[name] == "float":
-                self.valid[j] += m - col.null_count
-            else:
-                col, n_bad, examples, _ = _coerce(col, self.fmt.decimal)
-                self.valid[j] += m - col.null_count
-                if n_bad:
-                    self.not_numbers[j] += n_bad
-                    seen = self.bad_examples.setdefault(name, [])
-                    seen.extend(e for e in examples if e not in seen)
-            self.block[at:at + m, j] = col.to_numpy(zero_copy_only=False)
-        if self.stamps is not None:
-            self.stamps[at:at + m] = self._times(batch.column(self.fmt.time.column))
-        self.rows += m
-
-    def _times(self, col: pa.Array) -> np.ndarray:
-        t = self.fmt.time
-        if self.plan[t.column] in ("ts", "ts_utc"):
-            if self.plan[t.column] == "ts_utc":
-                col = col.cast(pa.timestamp("ns"))  # offsets were applied by Arrow: UTC wall time
-            return col.to_numpy(zero_copy_only=False).view(np.int64)
-        raw = pd.Series(col.to_numpy(zero_copy_only=False) if t.kind == "epoch" else col.to_pandas())
+def _stamps(col: pa.ChunkedArray, fmt: _Format, plan: dict[str, str], read: _Read) -> np.ndarray:
+    """int64 ns per row (NaT where unreadable) from a time column Arrow could not parse itself, a chunk at a
+    time so the text is never all in Python at once."""
+    t = fmt.time
+    want_offsets = t.kind == "string" and any(_OFFSET.search(v) for v in fmt.present[t.column])
+    out = np.empty(len(col), dtype=np.int64)
+    at = 0
+    for chunk in col.chunks:
+        raw = pd.Series(chunk.to_numpy(zero_copy_only=False) if t.kind == "epoch" else chunk.to_pandas())
         parsed = _parse_times(raw, t.kind, t.fmt, t.dayfirst)
-        stamps = pd.DatetimeIndex(parsed).as_unit("ns").asi8
-        if len(self.bad_times) < 3:
+        out[at:at + len(chunk)] = pd.DatetimeIndex(parsed).as_unit("ns").asi8
+        at += len(chunk)
+        if len(read.bad_times) < 3:
             bad = parsed.isna().to_numpy() & raw.notna().to_numpy()
             if bad.any():
-                self.bad_times.extend(str(v) for v in raw[bad].iloc[: 3 - len(self.bad_times)])
-        if self.want_offsets:
-            tail = pc.utf8_slice_codeunits(col.drop_null(), -6)
+                read.bad_times.extend(str(v) for v in raw[bad].iloc[: 3 - len(read.bad_times)])
+        if want_offsets:
+            tail = pc.utf8_slice_codeunits(chunk.drop_null(), -6)
             found = pc.extract_regex(pc.unique(tail), r"(?P<o>[+-]\d{2}:?\d{2}|Z)\s*$")
-            self.offsets.update(v["o"] for v in found.to_pylist() if v)
-        return stamps
-
-    def series(self) -> _Series:
-        """The filled rows, compacted in place: each column moves down to its final spot in the same buffer,
-        which then shrinks, so no second block is ever allocated."""
-        n, cap, k = self.rows, self.capacity, len(self.keep)
-        flat = self.flat  # column-major: column j is flat[j * cap : j * cap + n]
-        self.block = self.flat = None
-        if n < cap:
-            for j in range(1, k):
-                flat[j * n:(j + 1) * n] = flat[j * cap:j * cap + n]  # NumPy handles the overlap
-            flat = _shrink(flat, n * k)
-        block = flat.reshape((n, k), order="F")
-        stamps = None if self.stamps is None else _shrink(self.stamps, n)
-        self.stamps = None
-        return _Series(list(self.keep), block, stamps=stamps)
+            read.offsets.update(v["o"] for v in found.to_pylist() if v)
+    return out
 
 
-def _read_series(src: _Source, fmt: _Format, plan: dict[str, str], report: dict,
-                 on_parsed: Callable[[], None] | None = None) -> tuple[_Series, int, list]:
-    """Parse the file with Arrow and copy it into a float64 block; text columns are never even converted.
-    ``on_parsed`` runs once Arrow has finished with the file (the parse uses every core; what follows, one)."""
+def _to_block(table: pa.Table, fmt: _Format, plan: dict[str, str], keep: list[str]
+              ) -> tuple[np.ndarray, np.ndarray | None, _Read]:
+    """The parsed table as one column-major float64 block (and int64 time stamps).
+
+    Text columns that hold numbers are coerced in Arrow first; then Arrow's own pandas conversion builds the
+    block on every core, freeing each column as it goes (``self_destruct``), where a Python loop over the
+    batches would copy on one."""
+    read = _Read(np.zeros(len(keep), dtype=np.int64), np.zeros(len(keep), dtype=np.int64))
+    for j, name in enumerate(keep):
+        i = table.schema.get_field_index(name)
+        col = table.column(i)
+        if plan[name] != "float":
+            col, n_bad, examples, _ = _coerce(col, fmt.decimal)
+            table = table.set_column(i, name, col)
+            if n_bad:
+                read.not_numbers[j] = n_bad
+                read.bad_examples[name] = examples
+        read.valid[j] = len(col) - col.null_count
+    col = None  # only the table may hold the columns now, or converting cannot free them
+    stamps = None
+    time = fmt.time.column
+    if time is not None:
+        i = table.schema.get_field_index(time)
+        if plan[time] == "ts_utc":  # offsets were applied by Arrow: UTC wall time
+            table = table.set_column(i, time, pc.cast(table.column(i), pa.timestamp("ns")))
+        elif plan[time] != "ts":
+            stamps = _stamps(table.column(i), fmt, plan, read)
+            table = table.remove_column(i)
+    frame = table.to_pandas(self_destruct=True, split_blocks=False, use_threads=True)
+    del table
+    if time is not None and stamps is None:
+        stamps = frame[time].to_numpy().view(np.int64)
+    block = frame[keep].to_numpy(dtype=np.float64) if keep else np.empty((len(frame), 0))
+    del frame
+    if block.flags.f_contiguous:
+        try:  # a view of the frame's block, which we now own alone: let cleaning work on it in place
+            block.flags.writeable = True
+        except ValueError:
+            block = block.copy(order="F")
+    else:
+        block = np.asfortranarray(block)
+    pa.system_memory_pool().release_unused()  # hand the table's freed pages back before cleaning allocates
+    return block, stamps, read
+
+
+def _read_series(src: _Source, fmt: _Format, plan: dict[str, str], report: dict) -> tuple[_Series, int, list]:
+    """Parse the file with Arrow and copy it into a float64 block; text columns are never even converted."""
     excluded, columns_info = report["excluded"], report["_columns"]
     keep: list[str] = []
     for name in fmt.names:
@@ -721,7 +703,6 @@ def _read_series(src: _Source, fmt: _Format, plan: dict[str, str], report: dict,
         bad_rows.append(row)
         return "skip"
 
-    capacity = _row_bound(src, fmt)
     encoding = "utf8" if fmt.encoding in ("utf-8", "utf-8-sig") else fmt.encoding
     include = keep + ([fmt.time.column] if fmt.time.column else [])
     for _ in range(len(plan) + 3):
@@ -730,9 +711,9 @@ def _read_series(src: _Source, fmt: _Format, plan: dict[str, str], report: dict,
         stream = src.stream()
         try:
             # The whole-file reader parses blocks on every core (the streaming reader mostly on one: 1.6x
-            # slower on 1M rows); its batches are then copied into our block one by one, each released as
-            # soon as it is copied, so the peak stays near one Arrow copy of the file plus the block.
-            table = pacsv.read_csv(
+            # slower on 1M rows). The table goes straight into `_to_block`, holding the only reference, so
+            # each column is freed as soon as it has been converted.
+            block, stamps, read = _to_block(pacsv.read_csv(
                 stream,
                 read_options=pacsv.ReadOptions(column_names=fmt.names, skip_rows=fmt.skip_rows + int(fmt.header),
                                                encoding=encoding, use_threads=True, block_size=READ_BLOCK),
@@ -741,22 +722,11 @@ def _read_series(src: _Source, fmt: _Format, plan: dict[str, str], report: dict,
                 convert_options=pacsv.ConvertOptions(column_types=types, include_columns=include, null_values=NULLS,
                                                      strings_can_be_null=True, quoted_strings_can_be_null=True,
                                                      decimal_point=fmt.decimal),
-                # malloc, not Arrow's own pool (mimalloc or jemalloc, which keep freed memory): with the trims
-                # below, a batch freed after its copy goes back to the system, so the Arrow table shrinks
-                # while the block grows instead of both staying resident.
+                # malloc, not Arrow's own pool (mimalloc or jemalloc, which keep freed memory): a column freed
+                # after its conversion goes back to the system (with the trim after it), so the Arrow table
+                # shrinks while the block fills instead of both staying resident.
                 memory_pool=pa.system_memory_pool(),
-            )
-            batches = table.to_batches()[::-1]
-            del table
-            if on_parsed is not None:
-                on_parsed()
-                on_parsed = None
-            collector = _Collector(fmt, plan, keep, capacity)
-            while batches:
-                collector.add(batches.pop())
-                if len(batches) % 8 == 0:
-                    # malloc keeps freed batches in its heap; trim now and then so the table really shrinks
-                    pa.system_memory_pool().release_unused()
+            ), fmt, plan, keep)
             break
         except pa.ArrowInvalid as err:
             msg = str(err)
@@ -786,30 +756,32 @@ def _read_series(src: _Source, fmt: _Format, plan: dict[str, str], report: dict,
                           "Check the delimiter, decimal mark and encoding under Format.")
     if fmt.time.column and plan[fmt.time.column] in ("ts", "ts_utc"):
         fmt.time.kind = "native"
-    ser = collector.series()
+    rows = len(block)
+    valid, not_numbers, bad_examples = read.valid, read.not_numbers, read.bad_examples
+    ser = _Series(list(keep), block, stamps=stamps)
     for j, name in enumerate(keep):
         info = columns_info[name]
-        if collector.valid[j] == 0 and not collector.not_numbers[j]:
+        if valid[j] == 0 and not not_numbers[j]:
             excluded[name] = "empty: no values"
             info.update(type="empty", used=False)
             continue
-        if collector.valid[j] == 0:
-            excluded[name] = f"text ({', '.join(repr(e) for e in collector.bad_examples.get(name, [])[:2])}): not a number"
+        if valid[j] == 0:
+            excluded[name] = f"text ({', '.join(repr(e) for e in bad_examples.get(name, [])[:2])}): not a number"
             info.update(type="text", used=False)
             continue
         info.update(type="numeric" if plan[name] == "float" else "numeric (coerced)")
-        if collector.not_numbers[j]:
-            info["not_numbers"] = int(collector.not_numbers[j])
-            examples = ", ".join(repr(e) for e in collector.bad_examples[name][:3])
-            report["problems"].append(f"'{name}': {int(collector.not_numbers[j]):,} value(s) that are not numbers "
+        if not_numbers[j]:
+            info["not_numbers"] = int(not_numbers[j])
+            examples = ", ".join(repr(e) for e in bad_examples[name][:3])
+            report["problems"].append(f"'{name}': {int(not_numbers[j]):,} value(s) that are not numbers "
                                       f"({examples}) were treated as missing.")
     dropped = [j for j, name in enumerate(keep) if name in excluded]
     if dropped:  # rare (a column with no numbers at all): one copy without it
         ser.names = [n for n in keep if n not in excluded]
         ser.block = np.asfortranarray(np.delete(ser.block, dropped, axis=1))
-    report["_bad_times"] = collector.bad_times
-    report["_offsets"] = sorted(collector.offsets)
-    return ser, collector.rows, bad_rows
+    report["_bad_times"] = read.bad_times
+    report["_offsets"] = sorted(read.offsets)
+    return ser, rows, bad_rows
 
 
 # ----------------------------------------------------------------------------------------------- clean
@@ -843,13 +815,14 @@ def _human(td: pd.Timedelta) -> str:
     return f"{secs:,.3g} seconds"
 
 
-def _regularise(ser: _Series, report: dict) -> str | None:
-    """Infer the step; put missing steps back as empty rows so later stages see a regular series."""
+def _regularise(ser: _Series, report: dict, steps: np.ndarray | None = None) -> str | None:
+    """Infer the step; put missing steps back as empty rows so later stages see a regular series.
+    ``steps`` are the index's differences when the caller has them already."""
     idx = ser.index
     gaps = report["gaps"]
     if len(idx) < 3:
         return None
-    d = np.diff(idx.asi8)
+    d = np.diff(idx.asi8) if steps is None else steps
     if d.min() == d.max():  # the common case: perfectly regular, nothing to count
         modal = int(d[0])
     else:
@@ -898,10 +871,12 @@ def _regularise(ser: _Series, report: dict) -> str | None:
 def _fill_column(col: np.ndarray, x: np.ndarray | None, how: str) -> None:
     """Fill the NaN runs of one column in place, working only on the gap positions (temporaries scale with
     the gaps, not the series). Leading gaps take the first reading, trailing ones the last."""
-    gap = np.isnan(col)
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], gap.view(np.int8), [0]))))
-    starts, ends = edges[0::2], edges[1::2]  # each run is col[start:end]
-    pos = np.flatnonzero(gap)
+    pos = np.flatnonzero(np.isnan(col))
+    if len(pos) == 0:
+        return
+    brk = np.flatnonzero(np.diff(pos) != 1)  # where one run of NaNs ends and the next begins
+    starts = pos[np.concatenate(([0], brk + 1))]
+    ends = pos[np.concatenate((brk, [len(pos) - 1]))] + 1  # each run is col[start:end]
     run = np.repeat(np.arange(len(starts)), ends - starts)
     prev, nxt = starts[run] - 1, ends[run]
     n = len(col)
@@ -926,24 +901,55 @@ def _fill_column(col: np.ndarray, x: np.ndarray | None, how: str) -> None:
     col[pos] = left + w * (right - left)
 
 
-def _fill(ser: _Series, how: str, report: dict) -> None:
-    """Fill gaps in place, one column at a time, only in the columns that have them."""
+def _describe(block: np.ndarray, columns, nan_aware: bool = False, workers: int = _CORES
+              ) -> dict[int, tuple[float, float, float]]:
+    """(min, max, mean) of the given columns, a column per task on every core (NumPy's reductions release
+    the GIL). Plain reductions let a NaN through, which is how the fill finds the columns that have gaps."""
+    def one(j: int) -> tuple[float, float, float]:
+        c = block[:, j]
+        if len(c) == 0:
+            return np.nan, np.nan, np.nan
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-empty column: NaN is the answer
+            if nan_aware:
+                return float(np.nanmin(c)), float(np.nanmax(c)), float(np.nanmean(c))
+            return float(c.min()), float(c.max()), float(c.sum()) / max(len(c), 1)
+    columns = list(columns)
+    if workers < 2 or len(columns) < 2 or block.shape[0] < 100_000:
+        return {j: one(j) for j in columns}
+    with ThreadPoolExecutor(min(workers, len(columns)), thread_name_prefix="fs-stats") as pool:
+        return dict(zip(columns, pool.map(one, columns)))
+
+
+def _fill(ser: _Series, how: str, report: dict, early: tuple[np.ndarray, Future] | None = None) -> None:
+    """Fill gaps in place, one column at a time, only in the columns that have them; leaves each column's
+    (min, max, mean) in ``report["_stats"]`` for the summary, so the block is read once for both.
+    ``early`` is (block, its statistics being computed): used when cleaning left that block as it was."""
     block = ser.block
-    missing = np.isnan(block).sum(axis=0)
+    k = len(ser.names)
+    stats = early[1].result() if early is not None and early[0] is block else _describe(block, range(k))
+    missing = np.zeros(k, dtype=np.int64)
+    for j in range(k):
+        if np.isnan(stats[j][2]):  # a NaN somewhere (or +inf and -inf): count exactly
+            missing[j] = np.count_nonzero(np.isnan(block[:, j]))
+    report["_stats"] = stats
     total = int(missing.sum())
     report["cleaning"]["missing_before_fill"] = total
     report["_missing"] = {name: int(v) for name, v in zip(ser.names, missing)}
     report["cleaning"]["filled"] = 0
     if total == 0:
         return
+    gappy = np.flatnonzero(missing).tolist()
     per_col = ", ".join(f"{c} {int(v):,}" for c, v in zip(ser.names, missing) if v)
     if how == "none":
         report["blocking"].append(f"{total:,} missing values remain ({per_col}). Choose 'interpolate' or "
                                   "'forward-fill' under Cleaning: the later steps need complete rows.")
+        stats.update(_describe(block, gappy, nan_aware=True))
         return
     x = ser.index.asi8 if ser.index is not None else None
-    for j in np.flatnonzero(missing):
+    for j in gappy:
         _fill_column(block[:, j], x, how)  # a view: writes land in the block
+    stats.update(_describe(block, gappy))
     label = {"interpolate": "interpolated in time" if ser.index is not None else "interpolated",
              "ffill": "forward-filled"}[how]
     report["cleaning"]["filled"] = total
@@ -952,6 +958,11 @@ def _fill(ser: _Series, how: str, report: dict) -> None:
 
 def _clean(ser: _Series, fmt: _Format, clean: CleanOptions, report: dict) -> str | None:
     cleaning = report["cleaning"]
+    # The block's statistics on a side thread while the time index is checked here: most files are sorted,
+    # unique and regular, so the block comes through unchanged and the numbers stand (else they are redone).
+    describing = ThreadPoolExecutor(1, thread_name_prefix="fs-stats")
+    early = (ser.block, describing.submit(_describe, ser.block, range(len(ser.names)), False, 1))
+    describing.shutdown(wait=False)
     freq = None
     stamps, ser.stamps = ser.stamps, None
     if stamps is None:
@@ -959,8 +970,9 @@ def _clean(ser: _Series, fmt: _Format, clean: CleanOptions, report: dict) -> str
             raise StudioError("Resampling needs a time column, and this file uses the row number as its time step.",
                               "Pick the time column under Format, or set Resample to None.")
     else:
-        bad = stamps == _NAT
-        n_bad = int(bad.sum())
+        # NaT is int64's minimum, so the minimum says whether any time is unreadable without a mask
+        bad = stamps == _NAT if len(stamps) and stamps.min() == _NAT else None
+        n_bad = 0 if bad is None else int(bad.sum())
         examples = report.pop("_bad_times", [])
         if n_bad == len(stamps):
             example = examples[0] if examples else ""
@@ -974,7 +986,7 @@ def _clean(ser: _Series, fmt: _Format, clean: CleanOptions, report: dict) -> str
             report["problems"].append(f"{n_bad:,} row(s) had no readable time{shown} and were dropped.")
             cleaning["dropped_bad_time"] = n_bad
         del bad
-        ser.index = pd.DatetimeIndex(stamps.view("M8[ns]"), name=fmt.time.column)
+        ser.index = pd.DatetimeIndex(stamps.view("M8[ns]"), name=fmt.time.column, copy=False)  # ours alone
         del stamps
         steps = np.diff(ser.index.asi8)  # one pass answers both "sorted?" and "unique?"
         if len(steps) and steps.min() < 0:
@@ -983,6 +995,7 @@ def _clean(ser: _Series, fmt: _Format, clean: CleanOptions, report: dict) -> str
             report["notes"].append("The rows were not in time order; sorted them by time.")
             steps = np.diff(ser.index.asi8)
         if len(steps) and steps.min() == 0:
+            steps = None  # rows are about to change
             dup = ser.index.duplicated(keep="first")
             n_dup = int(dup.sum())
             if clean.duplicates == "mean":
@@ -1011,8 +1024,8 @@ def _clean(ser: _Series, fmt: _Format, clean: CleanOptions, report: dict) -> str
             report["notes"].append(f"Resampled {before:,} rows to {len(ser.block):,} rows at {freq} "
                                    f"({clean.resample_how}).")
         else:
-            freq = _regularise(ser, report)
-    _fill(ser, clean.fill, report)
+            freq = _regularise(ser, report, steps)
+    _fill(ser, clean.fill, report, early)
     return freq
 
 
@@ -1027,19 +1040,14 @@ def _fingerprint(digest: str, csv_opts: CsvOptions, clean: CleanOptions) -> str:
 
 def _stats(ser: _Series, report: dict) -> None:
     raw_missing = report.pop("_missing", {})
+    stats = report.pop("_stats")
     n_rows = len(ser.block)
-    if ser.names:
-        values = ser.block
-        with np.errstate(all="ignore"):
-            if report["blocking"]:  # NaNs were left in on request
-                mins, maxs, means = np.nanmin(values, axis=0), np.nanmax(values, axis=0), np.nanmean(values, axis=0)
-            else:
-                mins, maxs, means = values.min(axis=0), values.max(axis=0), values.mean(axis=0)
     for j, name in enumerate(ser.names):
         info = report["_columns"][name]
         miss = int(raw_missing.get(name, 0))
+        lo, hi, mean = stats[j]
         info.update(used=True, missing=miss, missing_pct=round(100.0 * miss / max(n_rows, 1), 3),
-                    min=_num(mins[j]), mean=_num(means[j]), max=_num(maxs[j]))
+                    min=_num(lo), mean=_num(mean), max=_num(hi))
         if info.get("min") is not None and info["min"] == info["max"]:
             report["problems"].append(f"'{name}' has the same value in every row; it cannot help a forecast.")
 
@@ -1050,22 +1058,21 @@ def _num(v) -> float | None:
 
 
 def load_dataset(source: bytes | str | Path, name: str | None = None, csv: CsvOptions | None = None,
-                 clean: CleanOptions | None = None) -> Dataset:
-    """Read, type, sort, de-duplicate, regularise and fill a CSV; everything done is in ``Dataset.report``."""
+                 clean: CleanOptions | None = None, digest: str | None = None) -> Dataset:
+    """Read, type, sort, de-duplicate, regularise and fill a CSV; everything done is in ``Dataset.report``.
+    ``digest`` is the source's `content_digest` when the caller has already computed it."""
     csv = csv or CsvOptions()
     clean = clean or CleanOptions()
     src = _open(source, name)
     _refuse_non_csv(src)
-    # The content fingerprint, on a side thread (hashlib releases the GIL) started once Arrow's parse (which
-    # uses every core) is done: it then runs beside the single-threaded copy and cleaning, nearly free.
-    hasher = ThreadPoolExecutor(1, thread_name_prefix="fs-hash")
-    digest: list = []
-
-    def start_hash() -> None:
-        digest.append(hasher.submit(src.digest))
-        hasher.shutdown(wait=False)
+    if digest is None:
+        # The content hash on a side thread (BLAKE3 releases the GIL), started first: it takes the core the
+        # format detection leaves idle and is done long before the parse ends.
+        hasher = ThreadPoolExecutor(1, thread_name_prefix="fs-hash")
+        hashing = hasher.submit(src.digest)
+        hasher.shutdown(wait=False)  # the thread ends when the hash is done
     fmt = _detect(src, csv)
-    if len(fmt.sample) == 0:
+    if not any(fmt.sample.values()):
         raise StudioError(f"The file {src.name} has a header row but no data rows.",
                           "Add rows of data under the header, or pick another file.")
     plan = _column_plan(fmt)
@@ -1073,7 +1080,7 @@ def load_dataset(source: bytes | str | Path, name: str | None = None, csv: CsvOp
                     "blocking": [], "notes": list(fmt.notes), "gaps": {"count": 0, "missing_steps": 0},
                     "cleaning": {"duplicates": 0, "sorted": False, "dropped_bad_time": 0, "resampled": None,
                                  "duplicates_how": clean.duplicates, "fill": clean.fill}}
-    ser, rows_read, bad_rows = _read_series(src, fmt, plan, report, on_parsed=start_hash)
+    ser, rows_read, bad_rows = _read_series(src, fmt, plan, report)
     if bad_rows:
         first = bad_rows[0]
         report["problems"].append(
@@ -1124,7 +1131,7 @@ def load_dataset(source: bytes | str | Path, name: str | None = None, csv: CsvOp
     )
     return Dataset(name=src.name, frame=frame, freq=freq, time_col=fmt.time.column,
                    excluded=dict(report["excluded"]), report=report,
-                   fingerprint=_fingerprint(digest[0].result(), csv, clean))
+                   fingerprint=_fingerprint(digest or hashing.result(), csv, clean))
 
 
 def inspect_csv(source: bytes | str | Path, csv: CsvOptions | None = None,

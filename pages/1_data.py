@@ -2,8 +2,6 @@
 everything detected and done, a per-column summary and a downsampled chart."""
 from __future__ import annotations
 
-import hashlib
-
 import pandas as pd
 import streamlit as st
 
@@ -21,8 +19,10 @@ ss = st.session_state
 
 @st.cache_data(max_entries=8, show_spinner="Reading the CSV ...")
 def _load(key: str, _source: bytes | str, name: str, csv: dict, clean: dict) -> D.Dataset:
-    """Parsed and cleaned once per (content, options); ``key`` is the content hash, so reruns never re-read."""
-    return D.load_dataset(_source, name=name, csv=D.CsvOptions(**csv), clean=D.CleanOptions(**clean))
+    """Parsed and cleaned once per (content, options); ``key`` is the content hash, so reruns never re-read.
+    An upload's key carries its `content_digest`, which the load then need not compute again."""
+    digest = key.removeprefix("upload:") if key.startswith("upload:") else None
+    return D.load_dataset(_source, name=name, csv=D.CsvOptions(**csv), clean=D.CleanOptions(**clean), digest=digest)
 
 
 def _sample_key(path) -> str:
@@ -35,7 +35,7 @@ def _upload_key(upload) -> str:
     cached = ss.get(K + "upload_hash")
     if cached and cached[0] == upload.file_id:
         return cached[1]
-    digest = "upload:" + hashlib.sha256(upload.getbuffer()).hexdigest()
+    digest = "upload:" + D.content_digest(upload.getbuffer())
     ss[K + "upload_hash"] = (upload.file_id, digest)
     return digest
 

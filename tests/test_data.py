@@ -390,6 +390,64 @@ def test_path_and_bytes_agree(tmp_path):
     assert a.fingerprint == b.fingerprint
 
 
+def test_content_digest_is_blake3_of_the_bytes_and_a_given_digest_is_used(tmp_path):
+    from blake3 import blake3
+
+    from core.data import content_digest
+
+    data = simple()
+    path = tmp_path / "a.csv"
+    path.write_bytes(data)
+    assert content_digest(data) == content_digest(path) == blake3(data).hexdigest()
+    assert content_digest(memoryview(data)) == content_digest(data)
+    # a caller that hashed the upload already (the Data page) passes the digest: same fingerprint, no second hash
+    assert load_dataset(data, digest=content_digest(data)).fingerprint == load_dataset(data).fingerprint
+    assert load_dataset(data, digest="0" * 64).fingerprint != load_dataset(data).fingerprint
+
+
+def test_nan_spellings_arrow_reads_as_numbers_are_counted_and_filled():
+    """'Nan' and '+nan' are not in the null list, so Arrow reads them as float NaN, not as missing: the fill
+    must still find, count and fill them (it finds gappy columns from their statistics, not from nulls)."""
+    times = hourly(20)
+    rows = [[t, i + 0.5, {5: "Nan", 7: "+nan"}.get(i, i)] for i, t in enumerate(times)]
+    data = csv_bytes(rows, ["time", "a", "b"])
+    ds = load_dataset(data)
+    assert_contract(ds)
+    assert ds.report["cleaning"]["missing_before_fill"] == 2 and not ds.frame.isna().any().any()
+    assert ds.frame["b"].iloc[5] == pytest.approx(5.0) and ds.frame["b"].iloc[7] == pytest.approx(7.0)
+    cols = {c["name"]: c for c in ds.report["columns"]}
+    assert cols["b"]["missing"] == 2 and cols["a"]["missing"] == 0
+    assert (cols["b"]["min"], cols["b"]["max"], cols["b"]["mean"]) == (0.0, 19.0, 9.5)
+    left = load_dataset(data, clean=CleanOptions(fill="none"))
+    cols = {c["name"]: c for c in left.report["columns"]}
+    assert left.report["blocking"] and cols["b"]["missing"] == 2
+    assert cols["b"]["min"] == 0.0 and cols["b"]["max"] == 19.0  # statistics of the values that are there
+
+
+def test_fill_handles_leading_trailing_and_adjacent_gap_runs():
+    v = ["", "", 2.0, 3.0, "", "", "", 7.0, "", 9.0, "", ""]
+    data = csv_bytes([[t, x] for t, x in zip(hourly(len(v)), v)], ["time", "v"])
+    filled = load_dataset(data).frame["v"].to_numpy()
+    np.testing.assert_allclose(filled, [2, 2, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9])
+    ff = load_dataset(data, clean=CleanOptions(fill="ffill")).frame["v"].to_numpy()
+    np.testing.assert_allclose(ff, [2, 2, 2, 3, 3, 3, 3, 7, 7, 9, 9, 9])
+
+
+def test_a_time_column_arrow_cannot_parse_is_parsed_block_by_block(tmp_path):
+    """Day-first times are parsed by pandas a chunk of Arrow's output at a time: across many chunks the
+    stamps must land on their own rows."""
+    n = 200_000
+    times = pd.date_range("2001-01-01", periods=n, freq="h")
+    rows = [f"{t},{i}" for t, i in zip(times.strftime("%d/%m/%Y %H:%M"), range(n))]
+    path = tmp_path / "dayfirst.csv"
+    path.write_text("when,v\n" + "\n".join(rows) + "\n")
+    ds = load_dataset(path)
+    assert ds.report["time_format"] != "ISO8601" and ds.freq == "h"
+    assert_contract(ds)
+    assert ds.frame.index[0] == times[0] and ds.frame.index[-1] == times[-1]
+    np.testing.assert_array_equal(ds.frame["v"].to_numpy(), np.arange(n, dtype=float))
+
+
 # ------------------------------------------------------------------------------------------- property
 
 
