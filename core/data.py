@@ -159,9 +159,10 @@ class _Source:
 
 
 def content_digest(source: bytes | bytearray | memoryview | str | Path) -> str:
-    """The content hash behind a dataset's fingerprint: BLAKE3 of the file's bytes. Cryptographic, like
-    SHA-256, so two files never share one, and about 4x faster (17 ms vs 76 ms on a 75 MB CSV here), which
-    matters because every upload is hashed. Callers that already hold the digest pass it to `load_dataset`."""
+    """The content hash behind a dataset's fingerprint: BLAKE3 of the file's bytes. Cryptographic like
+    SHA-256 (different files do not collide, even on purpose) and about 4x faster (17 ms vs 76 ms on a 75 MB
+    CSV here), which matters because every upload is hashed. Callers that hold the digest pass it to
+    `load_dataset`."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return blake3(source).hexdigest()
     h, buf = blake3(), bytearray(1 << 20)
