@@ -48,10 +48,12 @@ def _init_widgets() -> None:
         del ss[k]
     ss[K + "windows"] = key
     spec = state.get("model_spec")
-    if spec is not None and (spec.window, spec.n_inputs, spec.horizon, spec.n_targets) != (
-            wspec.window, wspec.n_inputs, wspec.horizon, wspec.n_targets):
-        spec = None  # made for other windows
-    base = spec.to_dict() if spec is not None else {**M, "residual": residual_possible and M["residual"] in ("auto", True)}
+    if spec is not None:  # this set of windows already has a model (a project or a sweep put it there)
+        base = spec.to_dict()
+    else:
+        # New windows dropped the old spec; the architecture chosen here last does not depend on the window's
+        # shape, so it carries over (a user back from Features with a shorter window keeps GRU, 13 units).
+        base = {**M, "residual": residual_possible and M["residual"] in ("auto", True), **state.get("model_choice", {})}
     for name in ARCH + ("backend",):
         ss[K + name] = base[name]
     ss[K + "residual"] = bool(base["residual"]) and residual_possible
@@ -169,6 +171,8 @@ if n_train < config.batch_size:
 if not busy and (spec != state.get("model_spec") or config != state.get("train_config")):
     state.put("model_spec", spec)
     state.put("train_config", config)
+    # a preference, not a stage object: it outlives new windows (see _init_widgets)
+    state.put("model_choice", {name: getattr(spec, name) for name in ARCH + ("backend", "residual")})
     state.invalidate("model")
 
 # --------------------------------------------------------------------------------------- quick check

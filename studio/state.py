@@ -13,6 +13,8 @@ import streamlit as st
 from core import sessions
 
 # Each stage and the keys it owns, in flow order. Changing a stage invalidates the ones after it.
+# Keys not listed here are preferences that outlive upstream changes (e.g. "model_choice", the
+# architecture last chosen on the Model page, which does not depend on the data or the windows).
 STAGES: dict[str, tuple[str, ...]] = {
     "data": ("dataset",),
     "features": ("window_spec", "split", "scaler_kind", "windows"),

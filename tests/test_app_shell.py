@@ -62,3 +62,28 @@ def test_choices_survive_a_visit_to_another_step():
     assert {k: at.number_input(key=f"model.{k}").value for k in defaults} == defaults
     spec, config = at.session_state["fs.model_spec"], at.session_state["fs.train_config"]
     assert spec.units == 13 and config.batch_size == defaults["batch_size"] and config.epochs == defaults["epochs"]
+
+
+def test_model_choices_outlive_a_change_of_window():
+    """The architecture (layer type, units, backend) does not depend on the window's length: going back to
+    Features for a shorter window must not put the Model page back on the defaults."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page(str(ROOT / "pages" / "2_features.py"))
+    at.run()
+    window = at.number_input(key="feat.window").value
+    at.switch_page(str(ROOT / "pages" / "3_model.py"))
+    at.run()
+    at.selectbox(key="model.kind").select("gru").run()
+    at.number_input(key="model.units").set_value(13).run()
+    at.radio(key="model.backend").set_value("torch").run()
+    at.switch_page(str(ROOT / "pages" / "2_features.py"))
+    at.run()
+    at.number_input(key="feat.window").set_value(window // 2).run()
+    assert not at.exception
+    at.switch_page(str(ROOT / "pages" / "3_model.py"))
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="model.kind").value == "gru" and at.number_input(key="model.units").value == 13
+    assert at.radio(key="model.backend").value == "torch"
+    spec = at.session_state["fs.model_spec"]
+    assert (spec.kind, spec.units, spec.backend, spec.window) == ("gru", 13, "torch", window // 2)
