@@ -614,7 +614,7 @@ class _Read:
     offsets: set[str] = field(default_factory=set)
 
 
-def _stamps(col: pa.ChunkedArray, fmt: _Format, plan: dict[str, str], read: _Read) -> np.ndarray:
+def _stamps(col: pa.ChunkedArray, fmt: _Format, read: _Read) -> np.ndarray:
     """int64 ns per row (NaT where unreadable) from a time column Arrow could not parse itself, a chunk at a
     time so the text is never all in Python at once."""
     t = fmt.time
@@ -663,7 +663,7 @@ def _to_block(table: pa.Table, fmt: _Format, plan: dict[str, str], keep: list[st
         if plan[time] == "ts_utc":  # offsets were applied by Arrow: UTC wall time
             table = table.set_column(i, time, pc.cast(table.column(i), pa.timestamp("ns")))
         elif plan[time] != "ts":
-            stamps = _stamps(table.column(i), fmt, plan, read)
+            stamps = _stamps(table.column(i), fmt, read)
             table = table.remove_column(i)
     frame = table.to_pandas(self_destruct=True, split_blocks=False, use_threads=True)
     del table
