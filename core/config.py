@@ -48,6 +48,11 @@ DEFAULTS: dict[str, dict] = {
         "max_memory_fraction": 0.5,
         # Windows kept in samples.npz: calibration set for int8, and the test windows the board replays.
         "rep_windows": 256, "test_windows": 64,
+        # Validation windows kept for int8 calibration (data past the training range, core/export.py).
+        "val_windows": 64,
+        # Test windows kept for scoring the exported models on TFLM (all of them up to this; evenly
+        # spread beyond): 4,096 windows of 168 x 9 cost 6 MB as rows, and about 2 s per dtype on TFLM.
+        "score_windows": 4096,
     },
     "export": {},
     "device": {
@@ -66,10 +71,12 @@ DEFAULTS: dict[str, dict] = {
         # Wrong-baud detection: share of non-text bytes over the last span of bytes.
         "health_span_bytes": 256,
         "unreadable_ratio": 0.3,
-        # Board vs host tolerance, as a share of each target's scale (min-max range or std), or
-        # tolerance_factor x the TFLM-vs-host error the export measured, whichever is larger.
+        # Board vs the host's run of the same model file (kernel fidelity), never widened by the export's
+        # own error: float32 within this share of each target's scale; int8 within int8_steps output
+        # quantisation steps (the board's kernels may round one step differently). The int8 share is only
+        # for a report that lacks the output quantisation (written before it was recorded).
         "tolerance_floor": {"float32": 1e-3, "int8": 0.05},
-        "tolerance_factor": 3.0,
+        "int8_steps": 2,
         "windows": 5,
         "poll_s": 0.5,
         # bundle.json (windows and host forecasts as text) is small; a bigger one is not ours.
@@ -184,6 +191,12 @@ DEFAULTS["export"] = {
     "float_tolerance": 1e-4,
     # int8 above this fraction of the target's range gets a warning (it still ships).
     "int8_warn_fraction": 0.05,
+    # int8 calibration reaches this fraction of the training range past its minimum and maximum (on top of
+    # the drift the validation part shows), so a trending series does not clip (core.export.calibration_windows).
+    "int8_headroom": 0.25,
+    # The bundle ships int8 only when its test error on TFLM is at most this much worse than float32's
+    # (and it beats the best baseline); otherwise float32.
+    "int8_max_loss": 0.05,
     # The reported arena is the bisected minimum plus max(bytes, fraction): alignment, ESP-NN scratch.
     "arena_margin_bytes": 1024,
     "arena_margin_fraction": 0.10,

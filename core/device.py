@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import re
 import statistics
 import sys
@@ -545,6 +546,13 @@ class Reference:
     # The export's latency estimate for the XIAO ESP32S3 per dtype (report.json budget), in ms: what an
     # emulated board's timing (this computer's) is put next to.
     board_latency_ms: dict[str, float] = field(default_factory=dict)
+    # Per test window, in data units: the actual values, the last-value forecast, and what the host's TFLM
+    # run of each exported file gave (windows.npz); None / empty for an export written before they were kept.
+    y_true: np.ndarray | None = None
+    y_last: np.ndarray | None = None
+    y_tflm: dict[str, np.ndarray] = field(default_factory=dict)
+    # One int8 output quantisation step per target, in data units.
+    out_step: dict[str, np.ndarray] = field(default_factory=dict)
 
     def embedded_for(self, dtype: str | None) -> Embedded | None:
         """What the board's self-test runs: the bundle for its dtype; any bundle of this export holds the same
@@ -579,15 +587,24 @@ class Reference:
         return self.X[i] * self.in_scale + self.in_center
 
     def tolerance(self, dtype: str | None = None) -> np.ndarray:
-        """Allowed |board - host| per target in data units: a share of the target's scale, or a multiple of the
-        error the export measured on TFLM, whichever is larger (a board runs the same kernels, give or take FPU)."""
+        """Allowed |board - host's run of the same file| per target in data units, from the dtype's own
+        resolution: for float32 a small share of the target's scale, for int8 ``int8_steps`` output
+        quantisation steps. Never from the export's measured error, which is what this check must catch."""
         dtype = dtype or self.dtype
         floor = CFG["tolerance_floor"].get(dtype, max(CFG["tolerance_floor"].values()))
         tol = np.abs(self.scale) * floor
-        err = self.report_err.get(dtype)
-        if err is not None and err.shape == tol.shape:
-            tol = np.maximum(tol, np.where(np.isfinite(err), err, 0.0) * CFG["tolerance_factor"])
+        step = self.out_step.get(dtype)
+        if dtype == "int8" and step is not None and step.shape == tol.shape and np.all(np.isfinite(step)):
+            tol = step * float(CFG["int8_steps"]) + np.abs(self.scale) * CFG["tolerance_floor"]["float32"]
         return tol
+
+    def reference_units(self, i: int, dtype: str | None) -> np.ndarray:
+        """What the host's copy of the board's model file computed for test window i (data units); the host
+        model's own forecast where the export did not keep it."""
+        y = self.y_tflm.get(dtype or self.dtype)
+        if y is not None and 0 <= i < len(y):
+            return np.asarray(y[i], dtype=np.float64)
+        return self.host_units(i)
 
 
 def _scaler_parts(scaler: Mapping[str, Any] | Any, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -660,7 +677,8 @@ def load_reference(export_dir: str | Path) -> Reference:
     if not isinstance(scaler, Mapping):
         raise StudioError(f"{rp} has no scaler, so the board's numbers cannot be put back into the data's units.",
                           "Export the run again with the current studio.")
-    X, y_host, _ = _read_windows(export_dir, report)
+    X, y_host, wpath = _read_windows(export_dir, report)
+    extra = _read_truth(wpath, len(X))
     if X.ndim != 3 or y_host.ndim not in (2, 3) or len(X) != len(y_host):
         raise StudioError(f"The test windows in {export_dir} have unexpected shapes {X.shape} / {y_host.shape}.",
                           "Export the run again.")
@@ -682,6 +700,10 @@ def load_reference(export_dir: str | Path) -> Reference:
             val = per if isinstance(per, list) and len(per) == len(targets) else [entry.get("max_abs_err")] * len(targets)
             errs[name] = np.array([np.nan if v is None else float(v) for v in val])
     dtype = "float32" if "float32" in errs or not errs else next(iter(errs))
+    out_step: dict[str, np.ndarray] = {}
+    q = dtypes.get("int8", {}).get("output_quant") if isinstance(dtypes, Mapping) and isinstance(dtypes.get("int8"), Mapping) else None
+    if isinstance(q, Mapping) and isinstance(q.get("scale"), (int, float)) and math.isfinite(float(q["scale"])):
+        out_step["int8"] = abs(float(q["scale"])) * np.abs(scale)
     residual = bool(report.get("residual", False))
     ei = report.get("edge_impulse") or report.get("ei") or {}
     ei = ei if isinstance(ei, Mapping) else {}
@@ -700,7 +722,7 @@ def load_reference(export_dir: str | Path) -> Reference:
                         window=_as_int(report.get("window")) or X.shape[1],
                         features=_as_int(report.get("features")) or X.shape[2],
                         horizon=_as_int(report.get("horizon")) or y_host.shape[1], targets=len(targets))
-    return Reference(expected=expected, targets=tuple(targets), center=center, scale=scale, X=X, y_host=y_host,
+    ref = Reference(expected=expected, targets=tuple(targets), center=center, scale=scale, X=X, y_host=y_host,
                      in_center=in_center, in_scale=in_scale, embedded=embedded, ei_windows=ei_windows, dtype=dtype,
                      report_err=errs, residual=residual,
                      # The export puts the residual add-back inside the network, so EI prints a level unless told otherwise.
@@ -708,7 +730,34 @@ def load_reference(export_dir: str | Path) -> Reference:
                      ei_dtype=ei.get("dtype") if ei.get("dtype") in ("float32", "int8") else None,
                      target_input_index=tuple(None if v is None else int(v) for v in tii),
                      bundles={d: _embedded(b, len(targets)) for d, b in bundles.items() if _embedded(b, len(targets))},
-                     export_dir=export_dir, board_latency_ms=latency)
+                     export_dir=export_dir, board_latency_ms=latency, out_step=out_step, **extra)
+    if ref.y_last is None and ref.target_input_index and all(i is not None for i in ref.target_input_index):
+        # An export without the baseline: the last value is in the windows themselves.
+        ti = list(ref.target_input_index)
+        last = X[:, -1, ti] * in_scale[ti] + in_center[ti]
+        ref.y_last = np.repeat(last[:, None, :], ref.y_host.shape[1], axis=1)
+    return ref
+
+
+def _read_truth(path: Path, n: int) -> dict:
+    """Actuals, the last-value forecast and the host's TFLM outputs per dtype beside the test windows
+    (the export's windows.npz), each only when present with one entry per window."""
+    out: dict = {"y_tflm": {}}
+    if path.name != "windows.npz":
+        return out
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: np.asarray(npz[k], dtype=np.float64) for k in npz.files
+                      if k in ("y_true", "y_base_last_value", "y_float32", "y_int8")}
+    except (ValueError, OSError):
+        return out
+    arrays = {k: v for k, v in arrays.items() if len(v) == n}
+    if "y_true" in arrays:
+        out["y_true"] = arrays["y_true"]
+    if "y_base_last_value" in arrays:
+        out["y_last"] = arrays["y_base_last_value"]
+    out["y_tflm"] = {d: arrays[f"y_{d}"] for d in ("float32", "int8") if f"y_{d}" in arrays}
+    return out
 
 
 def _firmware_model_name(model: Any) -> str | None:
@@ -769,12 +818,20 @@ class Comparison:
     max_abs_err: float | None
     mean_abs_err: float | None
     timing_us: dict[str, float] | None       # min / median / max inference time
-    verdict: str                             # "agree", "disagree" or "no results"
+    verdict: str                             # "agree", "disagree" or "no results": kernel fidelity
     problems: list[str] = field(default_factory=list)
+    # Forecast quality against the actual values (``judge_quality``): a separate question from fidelity.
+    quality: dict = field(default_factory=dict)
 
     @property
     def agree(self) -> bool:
         return self.verdict == "agree"
+
+    @property
+    def forecasts_good(self) -> bool | None:
+        """True / False when the board's forecasts could be judged against the actual values, else None."""
+        v = self.quality.get("verdict")
+        return None if v in (None, "unknown") else v == "good"
 
     def summary(self) -> str:
         if self.verdict == "no results":
@@ -790,10 +847,14 @@ class Comparison:
         if self.timing_us:
             t = self.timing_us
             text += f"; inference {t['min'] / 1000:.3g} / {t['median'] / 1000:.3g} / {t['max'] / 1000:.3g} ms (min / median / max)"
-        return text + "."
+        text += "."
+        if self.quality.get("summary"):
+            text += " " + self.quality["summary"]
+        return text
 
     def to_dict(self) -> dict:
-        return {"verdict": self.verdict, "agree": self.agree, "max_abs_err": self.max_abs_err,
+        return {"verdict": self.verdict, "agree": self.agree, "quality": self.quality,
+                "forecasts_good": self.forecasts_good, "max_abs_err": self.max_abs_err,
                 "mean_abs_err": self.mean_abs_err, "tolerance": self.tolerance, "timing_us": self.timing_us,
                 "problems": self.problems, "rows": [asdict(r) for r in self.rows]}
 
@@ -811,7 +872,8 @@ def _timing(us: Iterable[float]) -> dict[str, float] | None:
     return {"min": min(vals), "median": float(statistics.median(vals)), "max": max(vals)}
 
 
-def _finish(rows: list[Row], tol: dict[str, float], us: list[float], problems: list[str]) -> Comparison:
+def _finish(rows: list[Row], tol: dict[str, float], us: list[float], problems: list[str],
+            quality: dict | None = None) -> Comparison:
     errs = [r.abs_err for r in rows if r.abs_err is not None]
     finite = [e for e in errs if np.isfinite(e)]
     if not rows:
@@ -821,7 +883,7 @@ def _finish(rows: list[Row], tol: dict[str, float], us: list[float], problems: l
     return Comparison(rows=rows, tolerance=tol,
                       max_abs_err=(max(errs) if errs and len(finite) == len(errs) else (float("inf") if errs else None)),
                       mean_abs_err=(float(np.mean(finite)) if finite else None), timing_us=_timing(us),
-                      verdict=verdict, problems=problems)
+                      verdict=verdict, problems=problems, quality=quality or {})
 
 
 def compare(board: Sequence[Result] | Sequence[tuple[int, Result]], ref: Reference, dtype: str | None = None) -> Comparison:
@@ -837,13 +899,18 @@ def compare(board: Sequence[Result] | Sequence[tuple[int, Result]], ref: Referen
     problems: list[str] = []
     us: list[float] = []
     emb = ref.embedded_for(dtype) if any(isinstance(i, Result) for i in board) else None
+    kept = (dtype or ref.dtype) in ref.y_tflm
     # (window index, host forecast in data units or None, result)
     items: list[tuple[int | None, np.ndarray | None, Result]] = []
     for item in board:
         if isinstance(item, Result):
             if emb is not None:
                 ok = 0 <= item.k < len(emb.indices)
-                items.append((emb.indices[item.k] if ok else None, emb.host[item.k] if ok else None, item))
+                idx = emb.indices[item.k] if ok else None
+                # The host's run of the same file where the export kept it, else the bundle's host forecast.
+                host = (ref.reference_units(idx, dtype) if kept and idx is not None and 0 <= idx < ref.n_windows
+                        else (emb.host[item.k] if ok else None))
+                items.append((idx, host, item))
                 continue
             if ref.embedded:
                 idx: int | None = ref.embedded[item.k] if 0 <= item.k < len(ref.embedded) else None
@@ -851,7 +918,7 @@ def compare(board: Sequence[Result] | Sequence[tuple[int, Result]], ref: Referen
                 idx = item.k
         else:
             idx, item = int(item[0]), item[1]
-        host = ref.host_units(idx) if idx is not None and 0 <= idx < ref.n_windows else None
+        host = ref.reference_units(idx, dtype) if idx is not None and 0 <= idx < ref.n_windows else None
         items.append((idx, host, item))
     for idx, host, res in items:
         us.append(res.us)
@@ -874,7 +941,60 @@ def compare(board: Sequence[Result] | Sequence[tuple[int, Result]], ref: Referen
         missing = [k for k in range(n_embedded) if k not in ks]
         if missing:
             problems.append(f"no result for embedded window(s) k={', '.join(map(str, missing))}")
-    return _finish(rows, tol, us, problems)
+    answered = [(idx, np.asarray(res.y, dtype=np.float64).reshape(horizon, n_t)) for idx, host, res in items
+                if idx is not None and host is not None and len(res.y) == horizon * n_t]
+    return _finish(rows, tol, us, problems, quality=judge_quality(answered, ref))
+
+
+def judge_quality(answered: Sequence[tuple[int, np.ndarray]], ref: Reference) -> dict:
+    """Is what the board forecasts good? Its error against the actual values of the windows it answered,
+    beside the host model's and the last value's on the same windows, and whether it answers one constant.
+
+    ``answered``: (test window index, board forecast (horizon, targets) in data units). The verdict is
+    "good", "constant" (one value for every window while the actuals move), "worse than last value", or
+    "unknown" (no actual values in this export, or no answered window).
+    """
+    have = [(i, y) for i, y in answered if ref.y_true is not None and 0 <= i < len(ref.y_true)]
+    if not have:
+        why = ("this export keeps no actual values for its test windows (export again to judge the forecasts)"
+               if ref.y_true is None else "no answered window has an actual value")
+        return {"verdict": "unknown", "windows": 0, "summary": f"The board's forecasts could not be judged: {why}."}
+    idx = np.array([i for i, _ in have])
+    board = np.stack([y for _, y in have])
+    truth = ref.y_true[idx]
+    host = np.stack([ref.host_units(int(i)) for i in idx])
+
+    def mae(y: np.ndarray | None) -> float | None:
+        if y is None:
+            return None
+        ok = np.isfinite(truth) & np.isfinite(y)
+        return float(np.abs(y - truth)[ok].mean()) if ok.any() else None
+
+    last = ref.y_last[idx] if ref.y_last is not None and len(ref.y_last) > int(idx.max()) else None
+    out = {"windows": int(len(idx)), "board_mae": mae(board), "host_mae": mae(host), "last_value_mae": mae(last)}
+    moving = len(idx) >= 2 and bool(np.any(np.ptp(truth, axis=0) > 0))
+    constant = moving and bool(np.all(np.ptp(board, axis=0) <= 1e-9 * np.maximum(1.0, np.abs(board).max(axis=0))))
+    b, h, lv = out["board_mae"], out["host_mae"], out["last_value_mae"]
+    n = f"{len(idx)} window{'s' if len(idx) != 1 else ''}"
+    fmt = lambda v: "n/a" if v is None else f"{v:.4g}"
+    beside = f" (host model {fmt(h)}, last value {fmt(lv)})"
+    if b is None or not np.all(np.isfinite(board)):
+        out["verdict"] = "worse than last value"
+        out["summary"] = f"The board's forecasts are WRONG: it answered NaN or infinite values on {n}."
+    elif constant:
+        out["verdict"] = "constant"
+        out["summary"] = (f"The board's forecasts are WRONG: it answers {board.reshape(len(idx), -1)[0, 0]:.6g} for every "
+                          f"one of {n} while the actual values change; MAE {fmt(b)}{beside}.")
+    elif lv is not None and b > lv:
+        out["verdict"] = "worse than last value"
+        out["summary"] = (f"The board's forecasts are worse than repeating the last value on {n}: MAE {fmt(b)} "
+                          f"against the actual values{beside}.")
+        if h is not None and h > lv:
+            out["summary"] += " The trained model itself loses to the last value on these windows."
+    else:
+        out["verdict"] = "good"
+        out["summary"] = f"The board's forecasts are good on {n}: MAE {fmt(b)} against the actual values{beside}."
+    return out
 
 
 # --- Edge Impulse static-buffer output -----------------------------------------------------------------
@@ -937,6 +1057,7 @@ def compare_ei(readings: Sequence[EiReading], ref: Reference, label: str | None 
     rows: list[Row] = []
     problems: list[str] = []
     us: list[float] = []
+    answered: list[tuple[int, np.ndarray]] = []
     for n, reading in enumerate(readings):
         if not reading.values:
             continue
@@ -962,6 +1083,15 @@ def compare_ei(readings: Sequence[EiReading], ref: Reference, label: str | None 
             problems.append("the run has no test windows to match Edge Impulse values against")
             break
         err, idx, board_units, host = best
+        # For the quality question the sketch's own order says which window a reading is (it runs its
+        # windows in turn); nearest-match would flatter a board that answers nonsense.
+        order = list(ref.ei_windows) or (list(emb.indices) if emb is not None else [])
+        truth_idx = order[n % len(order)] if order else idx
+        own = raw
+        if ref.ei_output_is_delta and ref.target_input_index and ref.target_input_index[0] is not None \
+                and 0 <= truth_idx < ref.n_windows:
+            own = raw + float(ref.X[truth_idx, -1, ref.target_input_index[0]])
+        answered.append((truth_idx, np.array([[own * float(ref.scale[0]) + float(ref.center[0])]])))
         ok = err <= tol_t
         if ok:
             rows.append(Row(idx, n, 0, target, board_units, host, err, True))
@@ -969,7 +1099,7 @@ def compare_ei(readings: Sequence[EiReading], ref: Reference, label: str | None 
             rows.append(Row(None, n, 0, target, board_units, None, None, False))
             problems.append(f"Edge Impulse value {raw:g} ({board_units:.6g} in data units) matches no test window: "
                             f"the nearest host forecast is {host:.6g} (window {idx}), off by {err:.3g}")
-    return _finish(rows, {target: tol_t}, us, problems)
+    return _finish(rows, {target: tol_t}, us, problems, quality=judge_quality(answered, ref))
 
 
 def parse_transcript(text: str) -> list[Record]:

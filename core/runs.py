@@ -313,20 +313,71 @@ def build_metrics(windows: Any, y_test_scaled: np.ndarray, y_val_scaled: np.ndar
 
 
 def _samples(windows: Any, y_test_scaled: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
-    """Calibration and replay windows, evenly spread over their parts, with their origin times."""
+    """Calibration and replay windows, evenly spread over their parts, with their origin times; and the
+    whole test part, so an exported model is scored on every test window the host model was.
+
+    The whole test part is kept as its input rows (``test_rows``) and each window's first row in them
+    (``test_starts``): windows overlap, so the rows are ``window`` times smaller than the windows. Beside
+    them the actuals, the host's forecasts and the baselines' forecasts of every test window, so export
+    scores with the very numbers ``metrics.json`` was made from (``score_*`` keys).
+    """
     rep = _spread(windows.count("train"), int(DEFAULTS["train"]["rep_windows"]))
+    val = _spread(windows.count("val"), int(DEFAULTS["train"]["val_windows"]))
     test = _spread(windows.count("test"), int(DEFAULTS["train"]["test_windows"]))
     t_rep, axis = _times_to_array(pd.Index(windows.origin_times("train"))[rep])
     t_test, _ = _times_to_array(pd.Index(windows.origin_times("test"))[test])
     samples = {
         "X_rep": np.ascontiguousarray(windows.X("train")[rep], dtype=np.float32),
+        "X_val": np.ascontiguousarray(windows.X("val")[val], dtype=np.float32),
         "X_test": np.ascontiguousarray(windows.X("test")[test], dtype=np.float32),
         "y_test": np.ascontiguousarray(windows.y("test")[test], dtype=np.float32),
         "y_host": np.ascontiguousarray(np.asarray(y_test_scaled)[test], dtype=np.float32),
         "t_rep": t_rep,
         "t_test": t_test,
     }
+    if windows.count("test"):
+        from core.metrics import baselines
+
+        base = baselines(windows, "test")
+        # The sample windows' baseline forecasts (data units): what the Device step judges a board against.
+        samples.update({f"base_{k}": np.ascontiguousarray(v[test], dtype=np.float32) for k, v in base.items()})
+        samples.update(_test_part(windows, y_test_scaled, base))
     return samples, axis
+
+
+def _test_part(windows: Any, y_test_scaled: np.ndarray, base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every test window (up to ``score_windows``, evenly spread beyond that) in compact form."""
+    from core.metrics import naive_scale
+
+    n = int(windows.count("test"))
+    pick = _spread(n, int(DEFAULTS["train"]["score_windows"]))
+    starts = np.asarray(windows.starts("test"), dtype=np.int64)[pick]
+    first, last = int(starts[0]), int(starts[-1]) + int(windows.spec.window)
+    targets = list(windows.spec.targets)
+    lo, hi = windows.parts["train"]
+    train_units = windows.scaler.inverse(np.asarray(windows.target_values[lo:hi], dtype=np.float64), targets)
+    return {
+        "test_rows": np.ascontiguousarray(windows.inputs[first:last], dtype=np.float32),
+        "test_starts": starts - first,
+        "score_y_true": np.ascontiguousarray(windows.y_data_units("test")[pick], dtype=np.float64),
+        "score_y_host": np.ascontiguousarray(
+            windows.scaler.inverse(np.asarray(y_test_scaled, dtype=np.float64)[pick], targets), dtype=np.float64),
+        **{f"score_base_{k}": np.ascontiguousarray(v[pick], dtype=np.float64) for k, v in base.items()},
+        "score_mase_scale": np.asarray(naive_scale(train_units), dtype=np.float64),
+        "score_total": np.asarray(n, dtype=np.int64),
+    }
+
+
+def test_windows_of(samples: dict[str, np.ndarray]) -> np.ndarray | None:
+    """(n, window, n_inputs) view of every kept test window (``_test_part``), or None for an older run."""
+    rows, starts = samples.get("test_rows"), samples.get("test_starts")
+    if rows is None or starts is None or len(starts) == 0:
+        return None
+    window = int(samples["X_test"].shape[1]) if "X_test" in samples and samples["X_test"].ndim == 3 else None
+    if window is None or len(rows) < int(starts[-1]) + window:
+        return None
+    view = np.lib.stride_tricks.sliding_window_view(rows, window, axis=0).transpose(0, 2, 1)
+    return view[np.asarray(starts, dtype=np.int64)]
 
 
 # ---------------------------------------------------------------- reading

@@ -24,7 +24,7 @@ def series(n: int, n_features: int, seed: int = 0) -> np.ndarray:
 def make_run(run_dir: Path, kind: str = "lstm", backend: str = "keras", window: int = 12, n_features: int = 3,
              units: int = 8, horizon: int = 1, n_targets: int = 1, residual: bool = False, layers: int = 1,
              seed: int = 0, rows: int = 600, constant: bool = False, fit_epochs: int = 0, n_rep: int = 64,
-             n_test: int = 24):
+             n_test: int = 24, whole_test: bool = False, data: np.ndarray | None = None):
     """Write a run directory and return the re-loaded ``Run``."""
     from core.models import ModelSpec, build_keras, build_torch, canonical_weights
     from core.runs import Run, load_run
@@ -32,7 +32,11 @@ def make_run(run_dir: Path, kind: str = "lstm", backend: str = "keras", window: 
     from core.windows import Scaler, SplitSpec, WindowSpec
 
     names = [f"c{j}" for j in range(n_features)]
-    data = np.full((rows, n_features), 3.5) if constant else series(rows, n_features, seed)
+    if data is not None:
+        rows, n_features = data.shape
+        names = [f"c{j}" for j in range(n_features)]
+    else:
+        data = np.full((rows, n_features), 3.5) if constant else series(rows, n_features, seed)
     targets = tuple(names[:n_targets])
     wspec = WindowSpec(targets=targets, features=tuple(names), window=window, horizon=horizon)
     train_rows = int(rows * 0.7)
@@ -45,6 +49,11 @@ def make_run(run_dir: Path, kind: str = "lstm", backend: str = "keras", window: 
     cut = train_rows - window - horizon
     X_train, Y_train = X[:cut], Y[:cut]
     X_test, Y_test = X[train_rows:], Y[train_rows:]
+    if whole_test:
+        # A validation part between training and test, as a real split has (15% / 15%).
+        test_rows = train_rows + (rows - train_rows) // 2
+        X_val = X[train_rows:test_rows - window - horizon + 1]
+        X_test, Y_test = X[test_rows:], Y[test_rows:]
 
     spec = ModelSpec(kind=kind, units=units, layers=layers, backend=backend, residual=residual, window=window,
                      n_inputs=n_features, horizon=horizon, n_targets=n_targets,
@@ -79,5 +88,23 @@ def make_run(run_dir: Path, kind: str = "lstm", backend: str = "keras", window: 
     run.samples = {"X_rep": np.ascontiguousarray(X_train[rep]), "X_test": np.ascontiguousarray(X_test[test]),
                    "y_test": np.ascontiguousarray(Y_test[test])}
     run.samples["y_host"] = run.predict(run.samples["X_test"])
+    if whole_test:
+        # What a trained run keeps (core.runs._test_part): every test window, its actuals, host forecasts
+        # and baselines, so export scores against the truth as it does for a real run.
+        from core.metrics import last_value_forecast, naive_scale, seasonal_naive_forecast
+
+        units = data[:, :n_targets]
+        starts = np.arange(test_rows, rows - window - horizon + 1)
+        origins = starts + window - 1
+        labels = origins[:, None] + 1 + np.arange(horizon)
+        first = int(starts[0])
+        run.samples.update({
+            "X_val": np.ascontiguousarray(X_val[np.linspace(0, len(X_val) - 1, min(64, len(X_val))).round().astype(int)]),
+            "test_rows": np.ascontiguousarray(scaled[first:]), "test_starts": starts - first,
+            "score_y_true": units[labels], "score_y_host": scaler.inverse(run.predict(X_test).astype(np.float64), targets),
+            "score_base_last_value": last_value_forecast(units, origins, horizon),
+            "score_base_seasonal_naive": seasonal_naive_forecast(units, origins, labels, [24] * n_targets),
+            "score_mase_scale": naive_scale(units[:train_rows]), "score_total": np.asarray(len(starts)),
+        })
     run.save(run_dir)
     return load_run(run_dir)

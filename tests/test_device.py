@@ -436,12 +436,16 @@ def test_compare_flags_missing_wrong_length_and_nan(ref):
     assert compare([], ref).verdict == "no results"
 
 
-def test_tolerance_uses_export_error_and_dtype(ref):
+def test_tolerance_comes_from_the_dtype_never_from_the_export_error(ref):
+    assert ref.tolerance("float32")[0] == pytest.approx(20 * 1e-3)
+    assert ref.tolerance("int8")[0] == pytest.approx(20 * 0.05)  # no output quantisation recorded
+    # A huge error measured at export (a saturated int8 model) must not widen what the board may differ by.
+    ref.report_err = {"float32": np.array([50.0]), "int8": np.array([124.0])}
     assert ref.tolerance("float32")[0] == pytest.approx(20 * 1e-3)
     assert ref.tolerance("int8")[0] == pytest.approx(20 * 0.05)
-    ref.report_err = {"float32": np.array([0.05])}  # data units, as report.json gives it
-    assert ref.tolerance("float32")[0] == pytest.approx(0.05 * 3)
-    assert ref.tolerance("int8")[0] == pytest.approx(20 * 0.05)
+    # int8: two output quantisation steps (in data units), plus float32's share for the dequantise.
+    ref.out_step = {"int8": np.array([0.08])}
+    assert ref.tolerance("int8")[0] == pytest.approx(2 * 0.08 + 20 * 1e-3)
 
 
 # --- Edge Impulse static-buffer output ------------------------------------------------------------------
@@ -519,13 +523,16 @@ def test_load_reference_from_export_folder(tmp_path):
               "scaler": {"kind": "minmax", "columns": ["a", "t0", "b"], "center": [-5.0, 10.0, 5.0],
                          "scale": [2.0, 20.0, 30.0]},
               "dtypes": {"float32": {"max_abs_err": 2e-7, "max_abs_err_per_target": [2e-7]},
-                         "int8": {"max_abs_err": 0.4, "max_abs_err_per_target": [0.4]}},
+                         "int8": {"max_abs_err": 0.4, "max_abs_err_per_target": [0.4],
+                                  "output_quant": {"scale": 0.01, "zero_point": -3}}},
               "test_windows": [1, 3, 4]}
     (tmp_path / "report.json").write_text(json.dumps(report))
     loaded = load_reference(tmp_path)
     assert loaded.expected == Expected("lstm", 4, 2, 2, 1, None)
     assert loaded.embedded == (1, 3, 4) and loaded.targets == ("t0",)
-    assert loaded.tolerance("int8")[0] == pytest.approx(1.2) and loaded.tolerance("float32")[0] == pytest.approx(0.02)
+    # int8: 2 output steps of 0.01 (scaled) x the target's scale 20, never the export's 0.4 error.
+    assert loaded.tolerance("int8")[0] == pytest.approx(2 * 0.01 * 20 + 0.02)
+    assert loaded.tolerance("float32")[0] == pytest.approx(0.02)
     np.testing.assert_allclose(loaded.host_units(0), ref.host_units(0), rtol=1e-6)
     np.testing.assert_allclose(loaded.window_units(0), ref.window_units(0), rtol=1e-6)
 
