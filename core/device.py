@@ -833,7 +833,8 @@ class Comparison:
         v = self.quality.get("verdict")
         return None if v in (None, "unknown") else v == "good"
 
-    def summary(self) -> str:
+    def summary(self, quality: bool = True) -> str:
+        """Fidelity (board vs the host's run of the same file), then, with ``quality``, forecast quality."""
         if self.verdict == "no results":
             return "No board results to compare yet."
         windows = len({(r.k, r.window) for r in self.rows})
@@ -848,7 +849,7 @@ class Comparison:
             t = self.timing_us
             text += f"; inference {t['min'] / 1000:.3g} / {t['median'] / 1000:.3g} / {t['max'] / 1000:.3g} ms (min / median / max)"
         text += "."
-        if self.quality.get("summary"):
+        if quality and self.quality.get("summary"):
             text += " " + self.quality["summary"]
         return text
 

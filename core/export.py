@@ -254,6 +254,23 @@ def recommend_bundle(accuracy: dict, dtypes: list[str]) -> tuple[str, str]:
     return "int8", f"int8's test {what} is {_fmt(i8)}{rel}, and it beats the best baseline"
 
 
+def bundle_choice(export_dir: str | Path) -> tuple[str, str, dict]:
+    """(recommended dtype, reason, accuracy) for an export folder, also one whose report.json predates the
+    scores or holds only SPEC's minimal fields (it is read as a plain mapping, not as a full ExportReport)."""
+    try:
+        d = json.loads((Path(export_dir) / REPORT).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise StudioError(f"The export at {export_dir} has no readable report.json ({e}).", "Export the run again.") from e
+    d = d if isinstance(d, dict) else {}
+    entries = d.get("dtypes") if isinstance(d.get("dtypes"), dict) else {k: d[k] for k in DTYPES if isinstance(d.get(k), dict)}
+    dtypes = [k for k in DTYPES if k in entries] or [k for k in DTYPES if (Path(export_dir) / MODEL_FILES[k]).is_file()]
+    accuracy = d.get("accuracy") if isinstance(d.get("accuracy"), dict) else {}
+    if d.get("bundle_dtype") in dtypes and isinstance(d.get("bundle_reason"), str):
+        return d["bundle_dtype"], d["bundle_reason"], accuracy
+    dtype, reason = recommend_bundle(accuracy, dtypes)
+    return dtype, reason, accuracy
+
+
 def loses_to_last_value(accuracy: dict, dtype: str) -> bool:
     """True when the exported ``dtype`` model forecasts the test windows worse than repeating the last value."""
     e = ((accuracy or {}).get("forecasters") or {}).get(dtype)

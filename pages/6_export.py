@@ -12,7 +12,7 @@ from streamlit.errors import StreamlitAPIException
 from core import edgeimpulse, ei_sketch
 from core.config import DEFAULTS, HELP
 from core.errors import StudioError
-from core.export import ExportReport, export_run, load_report
+from core.export import BASELINE_NAMES, FORECASTER_LABELS, ExportReport, export_run, load_report
 from studio import state, ui
 from studio.bundle_ui import bundle_section
 
@@ -74,6 +74,7 @@ def report_section(report: ExportReport) -> None:
                    f"little more than the board).")
     elif arena:
         st.caption(f"{HELP['export.arena']} Here: {arena['arena_bytes']:,} B.")
+    accuracy_section(report)
     for w in report.warnings:
         st.warning(w)
 
@@ -91,6 +92,31 @@ def report_section(report: ExportReport) -> None:
         for name, b in per.items():
             for tip in b.get("advice") or []:
                 st.info(f"{name}: {tip}")
+
+
+def accuracy_section(report: ExportReport) -> None:
+    """The exported models scored against the actual values, beside the host model and the baselines."""
+    st.subheader("Forecasts against the actual values")
+    acc = report.accuracy or {}
+    f = acc.get("forecasters") or {}
+    if not f:
+        st.info("This export was made before exported models were scored against the actual values. "
+                "Export again to see how the board's models forecast the test windows.")
+        return
+    key = acc.get("compared_by", "mae")
+    rows = []
+    for name in ("host", "float32", "int8") + BASELINE_NAMES:
+        if name in f:
+            e = f[name]
+            rows.append({"forecaster": FORECASTER_LABELS.get(name, name), f"test {key.upper()}": e.get(key),
+                         "vs best baseline": None if e.get("margin_pct") is None else f"{e['margin_pct']:+.1f}%",
+                         "note": "same value for every window" if e.get("constant") else ""})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+    n, total = acc.get("windows", 0), acc.get("windows_total", 0)
+    st.caption(f"{n:,} test windows ({acc.get('source', '')}{f', of {total:,}' if total and total != n else ''}), "
+               f"each model file run on {report.verified_on}, in {', '.join(report.targets)}'s units.")
+    if report.quantisation.get("summary"):
+        st.caption(f"int8: {report.quantisation['summary']}.")
 
 
 def downloads_section(report: ExportReport) -> None:

@@ -214,12 +214,17 @@ if st.session_state.get("device.task_error"):
 # --- results --------------------------------------------------------------------------------------------
 def show_comparison(cmp: Comparison, title: str) -> None:
     st.subheader(title)
+    # Two questions, answered apart: does the board compute what the host's copy of the file computes,
+    # and are its forecasts good against the actual values?
     if cmp.verdict == "agree":
-        st.success(cmp.summary())
+        st.success(cmp.summary(quality=False))
     elif cmp.verdict == "disagree":
-        st.error(cmp.summary())
+        st.error(cmp.summary(quality=False))
     else:
-        st.info(cmp.summary())
+        st.info(cmp.summary(quality=False))
+    if cmp.quality.get("summary"):
+        good = cmp.forecasts_good
+        (st.info if good is None else st.success if good else st.error)(cmp.quality["summary"])
     for problem in cmp.problems:
         st.warning(problem)
     cols = st.columns(5)

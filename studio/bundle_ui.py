@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import StudioError
+from core.export import bundle_choice, loses_to_last_value
 from core.firmware import render_bundle, sketch_preview
 from studio.ui import show_error
 
@@ -35,8 +36,22 @@ def bundle_section(export_dir, key: str = "bundle") -> Path | None:
     export_dir = Path(export_dir)
     # Only the types this export holds (an export without int8 still makes a float32 bundle).
     dtypes = [d for d in ("int8", "float32") if (export_dir / f"model_{d}.tflite").is_file()] or ["int8", "float32"]
+    try:
+        recommended, reason, accuracy = bundle_choice(export_dir)
+    except StudioError as err:
+        show_error(err)
+        return None
+    # A new export starts from the model fit to ship; the person's own pick then sticks for this export.
+    if st.session_state.get(f"{key}_dtype_for") != str(export_dir) and recommended in dtypes:
+        st.session_state[f"{key}_dtype"] = recommended
+        st.session_state[f"{key}_dtype_for"] = str(export_dir)
     dtype = st.radio("Model on the board", dtypes, horizontal=True, key=f"{key}_dtype", persist_state="session",
                      help="int8 is smaller and usually faster; float32 matches the host most closely.")
+    st.caption(f"Recommended: **{recommended}** ({reason}).")
+    if loses_to_last_value(accuracy, dtype):
+        st.warning(f"The {dtype} model forecasts the test windows worse than repeating the last value.")
+        if not st.checkbox(f"Ship the {dtype} model anyway", key=f"{key}_accept_{dtype}"):
+            return None
     report = export_dir / "report.json"
     try:
         path, preview = _bundle(str(export_dir), dtype, report.stat().st_mtime_ns if report.exists() else 0)

@@ -1,6 +1,7 @@
 """The Export page under Streamlit's AppTest: needs a run; a real export from the button; report, downloads."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -39,22 +40,43 @@ def test_export_page_exports_and_shows_the_report(tmp_path):
     tables = [df.value for df in at.dataframe]
     checked = tables[0]
     assert list(checked["model"]) == ["float32", "int8"] and "UNIDIRECTIONAL_SEQUENCE_LSTM" in checked["ops"][0]
-    assert "latency (estimate)" in tables[1].columns
+    # Issue L: every exported model scored against the actual values, beside the host model and the baselines.
+    scores = next(t for t in tables if "forecaster" in t.columns)
+    assert {"trained model (host)", "float32 on TFLM", "int8 on TFLM", "last value"} <= set(scores["forecaster"])
+    assert scores["test MAE"].notna().all()
+    assert any("latency (estimate)" in t.columns for t in tables)
     captions = " ".join(c.value for c in at.caption)
     assert "Estimates, not measurements" in captions and "2024" in captions
+    # A model that loses to the last value (this one trained for moments) is shipped only after a visible
+    # confirmation (issue L); one that beats it is offered at once.
+    dtype = at.radio(key="export.bundle_dtype").value
+    losing = next(r for _, r in scores.iterrows() if r["forecaster"] == f"{dtype} on TFLM")["test MAE"] > \
+        next(r for _, r in scores.iterrows() if r["forecaster"] == "last value")["test MAE"]
+    accept = [c for c in at.checkbox if c.key == f"export.bundle_accept_{dtype}"]
+    assert bool(accept) == losing
+    if losing:
+        assert not any(str(b.proto.label).startswith("Download forecast_studio_") for b in at.get("download_button"))
+        assert any("worse than repeating the last value" in w.value for w in at.warning)
+        accept[0].check().run(timeout=120)
     # The firmware bundle: one click to download (made once per export and type, not per rerun), a preview.
     downloads = [str(b.proto.label) for b in at.get("download_button")]
-    bundle = [d for d in downloads if d.startswith("Download forecast_studio_") and "int8.zip" in d]
+    # The bundle starts on the model the export recommends (report.json's bundle_dtype).
+    assert dtype == json.loads((export_dir / "report.json").read_text())["bundle_dtype"]
+    bundle = [d for d in downloads if d.startswith("Download forecast_studio_") and f"{dtype}.zip" in d]
     assert bundle, downloads
     zips = sorted(export_dir.glob("forecast_studio_*.zip"))
     assert [z.name for z in zips] == [bundle[0].split()[1]]
     made = zips[0].stat().st_mtime_ns
     assert any("FS_WINDOW" in c.value for c in at.code)  # the sketch preview
-    at.radio(key="export.bundle_dtype").set_value("float32").run()
+    other = "int8" if dtype == "float32" else "float32"
+    at.radio(key="export.bundle_dtype").set_value(other).run()
     assert not at.exception
-    assert any("float32.zip" in str(b.proto.label) for b in at.get("download_button"))
-    at.radio(key="export.bundle_dtype").set_value("int8").run()
-    assert zips[0].stat().st_mtime_ns == made  # back to int8: the cached zip, not a new one
+    for c in at.checkbox:
+        if c.key == f"export.bundle_accept_{other}":
+            c.check().run(timeout=120)
+    assert any(f"{other}.zip" in str(b.proto.label) for b in at.get("download_button"))
+    at.radio(key="export.bundle_dtype").set_value(dtype).run()
+    assert zips[0].stat().st_mtime_ns == made  # back again: the cached zip, not a new one
     # A two-step model cannot be an Edge Impulse Regression model: said, no key field offered.
     assert any("one output value" in i.value for i in at.info)
     assert not [t for t in at.text_input if t.key == "export.ei_key"]

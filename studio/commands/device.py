@@ -66,7 +66,8 @@ def _emit(args: argparse.Namespace, payload: dict, cmp: Comparison | None, extra
             for problem in cmp.problems:
                 print(f"problem: {problem}")
             print(cmp.summary())
-    return 1 if cmp is not None and cmp.verdict == "disagree" else 0
+    # Exit 1 when the board disagrees with the host's copy of its model, or its forecasts are judged wrong.
+    return 1 if cmp is not None and (cmp.verdict == "disagree" or cmp.forecasts_good is False) else 0
 
 
 def _clean(obj):
