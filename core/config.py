@@ -292,3 +292,8 @@ HELP.update({
                       "naive forecasts (last value, seasonal naive, training mean) on the validation part, which the full "
                       "training does not learn from either. When it is unlikely to win, it says what to change first.",
 })
+
+# Prediction intervals (issue N): split-conformal bands calibrated on the validation part, in percent.
+DEFAULTS["intervals"] = {
+    "levels": [80, 95],
+}
