@@ -49,6 +49,10 @@ def test_train_writes_a_run_and_prints_the_verdict(csv_file, tmp_path, backend, 
     assert {"naive", "last_value", "seasonal_naive", "mean"} <= set(metrics["baselines"])
     assert len(metrics["per_step"]) == 2
     assert "Test metrics" in proc.stdout and metrics["verdict"] in proc.stdout
+    bands = json.loads((out / "intervals.json").read_text())
+    assert bands["levels"] == [80.0, 95.0] and metrics["intervals"] == bands
+    assert np.asarray(bands["bands"]["80"]["half_width"]).shape == (2, 1)
+    assert "80% band: " in proc.stdout and "% of test values inside, mean width " in proc.stdout
     run = json.loads((out / "run.json").read_text())
     assert run["model_spec"]["kind"] == model and run["model_spec"]["backend"] == backend
     assert run["window_spec"]["targets"] == ["temp"] and run["dataset"]["name"] == "readings.csv"
@@ -61,6 +65,7 @@ def test_train_writes_a_run_and_prints_the_verdict(csv_file, tmp_path, backend, 
     (["--target", "temp", "--dropout", "1.0"], "Dropout"),
     (["--target", "temp", "--units", "0"], "unit"),
     (["--target", "temp", "--batch-size", "100000"], "Batch size"),
+    (["--target", "temp", "--interval-levels", "80,100"], "between 0 and 100"),
 ])
 def test_bad_input_exits_2_with_one_line(csv_file, tmp_path, args, words):
     proc = studio("--csv", str(csv_file), *args, "--epochs", "1", "--out", str(tmp_path / "run"), timeout=120)

@@ -52,6 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=t["learning_rate"], help=HELP.get("train.learning_rate"))
     p.add_argument("--patience", type=int, default=None, help=HELP.get("train.patience"))
     p.add_argument("--seed", type=int, default=t["seed"], help=HELP.get("train.seed"))
+    p.add_argument("--interval-levels", type=_columns, default=None, metavar="80,95",
+                   help="prediction band levels in percent, each between 0 and 100 (default "
+                        f"{','.join(str(v) for v in DEFAULTS['intervals']['levels'])})")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="directory to write the run into (replaced if it exists)")
 
 
@@ -103,6 +106,11 @@ def run(args: argparse.Namespace) -> int:
         if key in defaults.reasons and not defaults.reasons[key].endswith("as chosen."):
             print(f"default: {defaults.reasons[key]}", file=sys.stderr, flush=True)
 
+    if args.interval_levels is not None:
+        from core.intervals import check_levels
+
+        check_levels(args.interval_levels)  # refused before a minute of training, not after
+
     counts = windows.counts()
     print(f"{dataset.name}: {len(dataset.frame):,} rows; windows train {counts['train']:,}, "
           f"val {counts['val']:,}, test {counts['test']:,}; model {model_spec.label}", file=sys.stderr, flush=True)
@@ -121,4 +129,10 @@ def run(args: argparse.Namespace) -> int:
     print(metrics_table(result.metrics))
     if result.metrics.get("verdict"):
         print(result.metrics["verdict"])
+    from core.intervals import summary_lines
+
+    if args.interval_levels is not None:
+        result.recalibrate(windows, args.interval_levels)
+    for line in summary_lines(result.intervals):
+        print(line)
     return 0
