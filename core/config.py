@@ -297,3 +297,6 @@ HELP.update({
 DEFAULTS["intervals"] = {
     "levels": [80, 95],
 }
+HELP["forecast.bands"] = ("Each band is the forecast plus or minus a width learned from how far off the model was on the "
+                          "validation part (split conformal), per target and step ahead. The share of test values inside "
+                          "is measured, not assumed: near the level means the band can be trusted.")

@@ -189,7 +189,7 @@ def half_widths(intervals: dict | None, horizon: int, n_targets: int) -> dict[st
     return out
 
 
-def summary_lines(intervals: dict | None) -> list[str]:
+def summary_lines(intervals: dict | None, warnings: bool = True) -> list[str]:
     """Plain sentences, one per level and target: "80% band: 79.4% of test values inside, mean width 1.3 (temp)"."""
     if not intervals:
         return []
@@ -205,5 +205,32 @@ def summary_lines(intervals: dict | None) -> list[str]:
             width = f", mean width {widths[j]:.3g} ({t})" if j < len(widths) and widths[j] is not None else ""
             who = "" if len(targets) == 1 else f"{t}: "
             lines.append(f"{who}{key}% band: {inside}{width}")
-    lines.extend(str(w) for w in intervals.get("warnings") or [])
+    if warnings:
+        lines.extend(str(w) for w in intervals.get("warnings") or [])
     return lines
+
+
+def for_export(export_dir: Any, report: dict | None = None, run_dir: Any = None) -> dict:
+    """The intervals record that goes with an export: ``intervals.json`` in the run it was made from (the
+    ``run_dir`` given, else the report's), else one beside the export. {} when there is none (an older run)."""
+    import json
+    from pathlib import Path
+
+    export_dir = Path(export_dir)
+    candidates = [Path(run_dir)] if run_dir is not None else []
+    where = (report or {}).get("run_dir")
+    if isinstance(where, str) and where:
+        p = Path(where)
+        candidates.append(p if p.is_absolute() else export_dir / p)
+    candidates.append(export_dir)
+    for folder in candidates:
+        path = folder / FILE
+        if not path.is_file() or path.stat().st_size > 16 * 1024 * 1024:  # a band record is a few KB
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise StudioError(f"{path} is not readable JSON.", "Train the model again to write fresh intervals.") from None
+        if isinstance(data, dict):
+            return data
+    return {}

@@ -16,6 +16,7 @@ from streamlit.errors import StreamlitAPIException
 from core import forecast, project
 from core.config import DEFAULTS, HELP
 from core.errors import StudioError
+from core.intervals import summary_lines
 from studio import forecast_view as fv
 from studio import state, ui
 
@@ -119,6 +120,16 @@ st.dataframe(table, hide_index=True, width="stretch",
                             if c not in ("forecaster", "model better by")})
 st.caption(f"Test part: {windows.count('test'):,} windows, in the targets' own units. 'model better by' compares "
            "the model's MAE with each baseline's; positive means the model wins.")
+
+# Prediction bands: calibrated at training on the validation part, their coverage measured there on the test part.
+bands = getattr(run, "intervals", None) or {}
+band_lines = summary_lines(bands, warnings=False)
+if band_lines:
+    st.markdown("**How sure:** " + "; ".join(band_lines) + ".", help=HELP.get("forecast.bands"))
+for note in bands.get("warnings") or []:
+    st.warning(note, icon=":material/info:")
+if not bands:
+    st.caption("This model was trained before prediction bands existed; train it again to get calibrated bands.")
 
 # ------------------------------------------------------------------------------------ test forecasts
 st.subheader("Test forecasts against the actuals")

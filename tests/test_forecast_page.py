@@ -77,12 +77,25 @@ def test_renders_a_trained_run_with_its_verdict(trained):
     best = {"last_value": "Last value", "seasonal_naive": "Seasonal naive", "mean": "Train mean"}[expected["best_baseline"]]
     shown = float(better[list(table["forecaster"]).index(best)].split()[0])
     assert shown == pytest.approx(expected["improvement_pct"], abs=0.05)
+    # the bands, as measured at training: "80% band: 79.4% of test values inside, mean width 1.3 (temp)"
+    how_sure = [t for t in _texts(at, "markdown") if t.startswith("**How sure:**")]
+    cov = expected["intervals"]["bands"]["80"]["coverage"]
+    assert how_sure and f"80% band: {cov:.1f}% of test values inside, mean width " in how_sure[0] and "95% band" in how_sure[0]
     # other horizon step, other backtest stride and a recursive future: still no exception
     at.select_slider[0].set_value(3).run()
     at.number_input[0].set_value(7).run()
     at.radio[0].set_value("recursive").run()
     assert not at.exception, at.exception
     assert not at.error
+
+
+def test_a_run_from_before_bands_renders_and_says_so(trained):
+    import dataclasses
+
+    state = dict(trained, run=dataclasses.replace(trained["run"], intervals={}))
+    at = _app(state).run()
+    assert not at.exception, at.exception
+    assert any("trained before prediction bands existed" in t for t in _texts(at, "caption"))
 
 
 def test_recursive_unavailable_says_why(tmp_path):
