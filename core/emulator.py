@@ -161,7 +161,13 @@ class ProtocolEngine:
             return "FS ERR INVOKE model invoke failed"
         tcols = np.arange(y.size) % s.targets
         y = (y.astype(np.float32) * s.target_scale[tcols] + s.target_center[tcols]).astype(np.float32)
-        return f"FS RESULT k={k} us={micros} y=" + ",".join("%.7g" % float(v) for v in y)
+        line = f"FS RESULT k={k} us={micros} y=" + ",".join("%.7g" % float(v) for v in y)
+        # The bands, computed in float32 exactly as fs_protocol.cpp does: forecast -/+ half-width.
+        for name, half in zip(s.band_levels, s.band_half_width if s.band_half_width is not None else ()):
+            half = np.asarray(half, dtype=np.float32).reshape(-1)
+            line += f" lo{name}=" + ",".join("%.7g" % float(v) for v in (y - half).astype(np.float32))
+            line += f" hi{name}=" + ",".join("%.7g" % float(v) for v in (y + half).astype(np.float32))
+        return line
 
     # ------------------------------------------------------------ Edge Impulse replay
 

@@ -35,6 +35,11 @@ struct ModelInfo {
   const float* input_scale;
   const float* target_center;
   const float* target_scale;
+  // Calibrated prediction bands: band_levels names ("80", "95") and half-widths in the targets' units,
+  // band_levels * horizon * targets, level-major then step then target. 0 / null: no bands printed.
+  int band_levels;
+  const char* const* band_names;
+  const float* band_half_width;
 };
 
 // Receives one finished output line, without its newline.
