@@ -553,6 +553,9 @@ class Reference:
     y_tflm: dict[str, np.ndarray] = field(default_factory=dict)
     # One int8 output quantisation step per target, in data units.
     out_step: dict[str, np.ndarray] = field(default_factory=dict)
+    # The run's calibrated band half-widths per level ("80"), (horizon, targets) in data units: the host's
+    # band is its forecast -/+ these, what the board's lo<level>=/hi<level>= must match (issue N).
+    bands: dict[str, np.ndarray] = field(default_factory=dict)
 
     def embedded_for(self, dtype: str | None) -> Embedded | None:
         """What the board's self-test runs: the bundle for its dtype; any bundle of this export holds the same
@@ -730,13 +733,33 @@ def load_reference(export_dir: str | Path) -> Reference:
                      ei_dtype=ei.get("dtype") if ei.get("dtype") in ("float32", "int8") else None,
                      target_input_index=tuple(None if v is None else int(v) for v in tii),
                      bundles={d: _embedded(b, len(targets)) for d, b in bundles.items() if _embedded(b, len(targets))},
-                     export_dir=export_dir, board_latency_ms=latency, out_step=out_step, **extra)
+                     export_dir=export_dir, board_latency_ms=latency, out_step=out_step,
+                     bands=_reference_bands(export_dir, report, bundles, y_host.shape[1], len(targets)), **extra)
     if ref.y_last is None and ref.target_input_index and all(i is not None for i in ref.target_input_index):
         # An export without the baseline: the last value is in the windows themselves.
         ti = list(ref.target_input_index)
         last = X[:, -1, ti] * in_scale[ti] + in_center[ti]
         ref.y_last = np.repeat(last[:, None, :], ref.y_host.shape[1], axis=1)
     return ref
+
+
+def _reference_bands(export_dir: Path, report: dict, bundles: dict[str, dict], horizon: int,
+                     n_t: int) -> dict[str, np.ndarray]:
+    """Band half-widths per level: what a bundle zip in the export was built with, else the run's intervals."""
+    for bundle in bundles.values():
+        levels, hw = bundle.get("band_levels"), bundle.get("band_half_width")
+        if isinstance(levels, list) and levels and hw is not None:
+            try:
+                arr = np.asarray(hw, dtype=np.float64).reshape(len(levels), horizon, n_t)
+            except (TypeError, ValueError):
+                continue
+            return {str(lv): arr[i] for i, lv in enumerate(levels)}
+    from core.intervals import for_export, half_widths
+
+    try:
+        return half_widths(for_export(export_dir, report), horizon, n_t)
+    except StudioError:
+        return {}
 
 
 def _read_truth(path: Path, n: int) -> dict:
@@ -809,6 +832,8 @@ class Row:
     host: float | None
     abs_err: float | None
     ok: bool
+    # Per band level the board printed and the host knows: {"80": {"board": [lo, hi], "host": [lo, hi]}}.
+    bands: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -860,10 +885,22 @@ class Comparison:
                 "problems": self.problems, "rows": [asdict(r) for r in self.rows]}
 
     def to_frame(self):
+        """One row per value; with bands, the board's and the host's bounds per level beside the forecast."""
         import pandas as pd
 
-        return pd.DataFrame([asdict(r) for r in self.rows],
-                            columns=["window", "k", "step", "target", "board", "host", "abs_err", "ok"])
+        levels = sorted({lv for r in self.rows for lv in r.bands}, key=float)
+        records = []
+        for r in self.rows:
+            rec = {k: v for k, v in asdict(r).items() if k != "bands"}
+            for lv in levels:
+                b = r.bands.get(lv) or {}
+                board, host = b.get("board") or [None, None], b.get("host") or [None, None]
+                rec.update({f"board {lv}% low": board[0], f"board {lv}% high": board[1],
+                            f"host {lv}% low": host[0], f"host {lv}% high": host[1]})
+            records.append(rec)
+        columns = ["window", "k", "step", "target", "board", "host", "abs_err", "ok"]
+        columns += [f"{who} {lv}% {side}" for lv in levels for who in ("board", "host") for side in ("low", "high")]
+        return pd.DataFrame(records, columns=columns)
 
 
 def _timing(us: Iterable[float]) -> dict[str, float] | None:
@@ -931,11 +968,19 @@ def compare(board: Sequence[Result] | Sequence[tuple[int, Result]], ref: Referen
             problems.append(f"result k={res.k} names no test window of this run")
             continue
         y = np.asarray(res.y, dtype=np.float64).reshape(horizon, n_t)
+        board_bands = _board_bands(res, ref, horizon, n_t)
         for s in range(horizon):
             for j, name in enumerate(ref.targets):
                 err = abs(float(y[s, j]) - float(host[s, j]))
                 ok = bool(np.isfinite(err) and err <= tol_arr[j])
-                rows.append(Row(idx, res.k, s, name, float(y[s, j]), float(host[s, j]), err, ok))
+                bands = {}
+                for level, (lo, hi) in board_bands.items():
+                    half = float(ref.bands[level][s, j])
+                    h_lo, h_hi = float(host[s, j]) - half, float(host[s, j]) + half
+                    # the board's bounds are its forecast -/+ the same constants: held to the forecast's tolerance
+                    ok = ok and bool(abs(lo[s, j] - h_lo) <= tol_arr[j] and abs(hi[s, j] - h_hi) <= tol_arr[j])
+                    bands[level] = {"board": [float(lo[s, j]), float(hi[s, j])], "host": [h_lo, h_hi]}
+                rows.append(Row(idx, res.k, s, name, float(y[s, j]), float(host[s, j]), err, ok, bands))
     ks = {res.k for _, _, res in items if res.k >= 0}
     n_embedded = len(emb.indices) if emb is not None else len(ref.embedded)
     if n_embedded and ks:
@@ -945,6 +990,18 @@ def compare(board: Sequence[Result] | Sequence[tuple[int, Result]], ref: Referen
     answered = [(idx, np.asarray(res.y, dtype=np.float64).reshape(horizon, n_t)) for idx, host, res in items
                 if idx is not None and host is not None and len(res.y) == horizon * n_t]
     return _finish(rows, tol, us, problems, quality=judge_quality(answered, ref))
+
+
+def _board_bands(res: Result, ref: Reference, horizon: int, n_t: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The bands a result carries at levels the host also has, as (horizon, targets) lower and upper bounds."""
+    out = {}
+    for level, lo, hi in getattr(res, "bands", ()) or ():
+        hw = ref.bands.get(level)
+        if hw is None or hw.shape != (horizon, n_t) or len(lo) != horizon * n_t or len(hi) != horizon * n_t:
+            continue
+        out[level] = (np.asarray(lo, dtype=np.float64).reshape(horizon, n_t),
+                      np.asarray(hi, dtype=np.float64).reshape(horizon, n_t))
+    return out
 
 
 def judge_quality(answered: Sequence[tuple[int, np.ndarray]], ref: Reference) -> dict:

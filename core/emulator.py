@@ -179,9 +179,16 @@ class ProtocolEngine:
         cols = np.arange(raw.size) % s.features
         scaled = ((raw - s.input_center[cols]) / s.input_scale[cols]).astype(np.float32)
         y, micros = self.model(scaled)
-        return ["Edge Impulse standalone inferencing (Arduino)", "run_classifier returned: 0",
-                f"Timing: DSP 0 ms, inference {micros // 1000} ms, anomaly 0 ms", "Predictions:",
-                "  value: %.5f" % float(y[0])]
+        lines = ["Edge Impulse standalone inferencing (Arduino)", "run_classifier returned: 0",
+                 f"Timing: DSP 0 ms, inference {micros // 1000} ms, anomaly 0 ms", "Predictions:",
+                 "  value: %.5f" % float(y[0])]
+        # The sketch's band lines (fs_ei_static_buffer.ino): the value in the target's units -/+ each half-width.
+        units = np.float32(np.float32(y[0]) * s.target_scale[0] + s.target_center[0])
+        for name, half in zip(s.band_levels, s.band_half_width if s.band_half_width is not None else ()):
+            h = np.float32(np.asarray(half, dtype=np.float32).reshape(-1)[0])
+            lines.append(f"Band {name}%: {float(np.float32(units - h)):.6g} .. {float(np.float32(units + h)):.6g} "
+                         f"({s.target_columns[0]})")
+        return lines
 
 
 class Emulator:
