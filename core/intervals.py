@@ -234,3 +234,21 @@ def for_export(export_dir: Any, report: dict | None = None, run_dir: Any = None)
         if isinstance(data, dict):
             return data
     return {}
+
+
+def coverage_table(intervals: dict | None):
+    """One row per (target, step, level): nominal level, measured test coverage (%) and band width, in the
+    targets' units; an empty frame for a run without bands."""
+    import pandas as pd
+
+    rows = []
+    targets = (intervals or {}).get("targets") or []
+    for key, entry in ((intervals or {}).get("bands") or {}).items():
+        widths = entry.get("width_per_step") or []
+        cover = entry.get("coverage_per_step") or []
+        for s, row in enumerate(widths):
+            for j, t in enumerate(targets):
+                cov = cover[s][j] if s < len(cover) and j < len(cover[s]) else None
+                rows.append({"target": t, "step": s + 1, "level %": float(entry.get("level", key)),
+                             "test values inside %": cov, "band width": row[j] if j < len(row) else None})
+    return pd.DataFrame(rows, columns=["target", "step", "level %", "test values inside %", "band width"])

@@ -16,7 +16,7 @@ from streamlit.errors import StreamlitAPIException
 from core import forecast, project
 from core.config import DEFAULTS, HELP
 from core.errors import StudioError
-from core.intervals import summary_lines
+from core.intervals import coverage_table, summary_lines
 from studio import forecast_view as fv
 from studio import state, ui
 
@@ -126,6 +126,12 @@ bands = getattr(run, "intervals", None) or {}
 band_lines = summary_lines(bands, warnings=False)
 if band_lines:
     st.markdown("**How sure:** " + "; ".join(band_lines) + ".", help=HELP.get("forecast.bands"))
+    with st.expander("Band coverage per step ahead"):
+        st.dataframe(coverage_table(bands), hide_index=True, width="stretch",
+                     column_config={"test values inside %": st.column_config.NumberColumn(format="%.1f"),
+                                    "band width": st.column_config.NumberColumn(format="%.4g")})
+        st.caption("Calibrated on the validation part; the share inside is measured on the test part, which the "
+                   "calibration never saw. Widths are in the target's own units.")
 for note in bands.get("warnings") or []:
     st.warning(note, icon=":material/info:")
 if not bands:

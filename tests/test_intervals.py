@@ -121,3 +121,44 @@ def test_summary_lines_read_like_the_issue():
     (line80, line95) = intervals.summary_lines(rec)[:2]
     assert line80.startswith("80% band: ") and "% of test values inside, mean width " in line80
     assert intervals.summary_lines({}) == []
+
+
+# ---------------------------------------------------------------- on trained runs (slow)
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["keras", "torch"])
+def test_a_trained_multi_step_model_is_covered_near_nominal_and_widens_with_the_step(tmp_path, backend):
+    """A random walk of known step noise: the error of a forecast h steps ahead grows like sqrt(h), so the
+    calibrated bands must widen with the step, and the test part (never used to calibrate) must land inside
+    them about as often as the level says."""
+    import pandas as pd
+
+    from core.dataset import Dataset
+    from core.windows import SplitSpec, WindowSpec
+    from tests.forecast_helpers import make_run
+
+    n = 4000
+    rng = np.random.default_rng(11)
+    index = pd.date_range("2024-01-01", periods=n, freq="h", name="time")
+    frame = pd.DataFrame({"level": 100 + np.cumsum(rng.normal(0, 0.5, n))}, index=index)
+    ds = Dataset(name="walk.csv", frame=frame, freq="h", time_col="time", fingerprint=f"walk-{n}")
+    spec = WindowSpec(targets=("level",), features=("level",), window=12, horizon=6)
+    windows, _, _, run = make_run(tmp_path / "run", ds, spec, backend=backend, train=True,
+                                  split=SplitSpec(train=0.6, val=0.2), scaler_kind="standard")
+    rec = run.intervals
+    assert rec["levels"] == [80.0, 95.0] and rec["n_calibration"] == windows.count("val")
+    for key in ("80", "95"):
+        band = rec["bands"][key]
+        hw = np.asarray(band["half_width"])[:, 0]
+        assert np.all(np.diff(hw) > 0) and hw[-1] > 1.8 * hw[0], hw  # sqrt(6) = 2.45 for a pure walk
+        assert abs(band["coverage"] - float(key)) < 5, band["coverage"]
+
+
+def test_coverage_table_has_a_row_per_target_step_and_level():
+    va, vp = _noise(300, horizon=3, targets=2, seed=12)
+    rec = intervals.build(va, vp, va, vp, ["temp", "hum"])
+    table = intervals.coverage_table(rec)
+    assert len(table) == 3 * 2 * 2 and set(table["level %"]) == {80.0, 95.0}
+    row = table[(table["target"] == "hum") & (table["step"] == 2) & (table["level %"] == 95.0)].iloc[0]
+    assert row["band width"] == pytest.approx(2 * rec["bands"]["95"]["half_width"][1][1])
+    assert intervals.coverage_table({}).empty
