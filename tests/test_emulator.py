@@ -175,34 +175,3 @@ def test_edge_impulse_replay_prints_the_band_like_the_sketch():
     lines = ProtocolEngine(banded, TflmRunner(banded)).edge_impulse_block(0)
     assert lines[-1] == "Band 80%: 13.5 .. 14.5 (temp)"  # window 0's forecast is 14 (the slice model)
 
-
-@pytest.mark.slow
-@pytest.mark.parametrize("dtype", ["float32", "int8"])
-def test_a_trained_runs_bands_reach_the_board_and_equal_the_hosts(real_export, dtype):
-    """The real export's run (horizon 2) has calibrated bands: the bundle embeds them, the emulated board prints
-    them, and the Device step finds the board's bounds equal to the host's forecast -/+ the run's half-widths."""
-    import json
-
-    from core.device import compare, load_reference
-    from core.protocol import parse_line
-
-    report = json.loads((real_export / "report.json").read_text())
-    run_bands = json.loads((Path(report["run_dir"]) / "intervals.json").read_text())
-    ref = load_reference(real_export)
-    assert set(ref.bands) == {"80", "95"}
-    np.testing.assert_allclose(ref.bands["95"], run_bands["bands"]["95"]["half_width"])
-    with Emulator(real_export, dtype=dtype) as emu, serial.Serial(emu.path, 115200, timeout=0.2) as port:
-        assert emu.spec.band_levels == ("80", "95") and emu.spec.band_half_width.shape == (2, 2, 1)
-        _lines(port, 1)
-        port.write(b"T\n")
-        lines = _lines(port, len(emu.spec.windows) + 1)
-    results = [parse_line(line) for line in lines[:-1]]
-    assert all(len(r.bands) == 2 and len(r.band("80")[0]) == 2 for r in results)
-    cmp = compare(results, ref, dtype=dtype)
-    assert cmp.agree, cmp.problems
-    for row in cmp.rows:
-        for level in ("80", "95"):
-            b = row.bands[level]
-            assert abs(b["board"][0] - b["host"][0]) <= cmp.tolerance[row.target]
-            assert abs(b["board"][1] - b["host"][1]) <= cmp.tolerance[row.target]
-            assert b["board"][1] - b["board"][0] == pytest.approx(2 * ref.bands[level][row.step, 0], rel=1e-5)
