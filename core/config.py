@@ -197,6 +197,9 @@ DEFAULTS["export"] = {
     # The bundle ships int8 only when its test error on TFLM is at most this much worse than float32's
     # (and it beats the best baseline); otherwise float32.
     "int8_max_loss": 0.05,
+    # A change-from-last-value model's int8 graph outputs the change only; the firmware adds the last value
+    # in float (core.export.residual_outside).
+    "int8_residual_outside": True,
     # The reported arena is the bisected minimum plus max(bytes, fraction): alignment, ESP-NN scratch.
     "arena_margin_bytes": 1024,
     "arena_margin_fraction": 0.10,

@@ -553,6 +553,8 @@ class Reference:
     y_tflm: dict[str, np.ndarray] = field(default_factory=dict)
     # One int8 output quantisation step per target, in data units.
     out_step: dict[str, np.ndarray] = field(default_factory=dict)
+    # The same for an int8 model whose output is a level (an Edge Impulse library), from the calibration range.
+    ei_out_step: np.ndarray | None = None
 
     def embedded_for(self, dtype: str | None) -> Embedded | None:
         """What the board's self-test runs: the bundle for its dtype; any bundle of this export holds the same
@@ -704,6 +706,10 @@ def load_reference(export_dir: str | Path) -> Reference:
     q = dtypes.get("int8", {}).get("output_quant") if isinstance(dtypes, Mapping) and isinstance(dtypes.get("int8"), Mapping) else None
     if isinstance(q, Mapping) and isinstance(q.get("scale"), (int, float)) and math.isfinite(float(q["scale"])):
         out_step["int8"] = abs(float(q["scale"])) * np.abs(scale)
+    level = (report.get("quantisation") or {}).get("level_output_step_scaled") if isinstance(report.get("quantisation"), Mapping) else None
+    ei_out_step = None
+    if isinstance(level, list) and len(level) == len(targets) and all(isinstance(v, (int, float)) for v in level):
+        ei_out_step = np.abs(np.asarray(level, dtype=np.float64)) * np.abs(scale)
     residual = bool(report.get("residual", False))
     ei = report.get("edge_impulse") or report.get("ei") or {}
     ei = ei if isinstance(ei, Mapping) else {}
@@ -730,7 +736,8 @@ def load_reference(export_dir: str | Path) -> Reference:
                      ei_dtype=ei.get("dtype") if ei.get("dtype") in ("float32", "int8") else None,
                      target_input_index=tuple(None if v is None else int(v) for v in tii),
                      bundles={d: _embedded(b, len(targets)) for d, b in bundles.items() if _embedded(b, len(targets))},
-                     export_dir=export_dir, board_latency_ms=latency, out_step=out_step, **extra)
+                     export_dir=export_dir, board_latency_ms=latency, out_step=out_step, ei_out_step=ei_out_step,
+                     **extra)
     if ref.y_last is None and ref.target_input_index and all(i is not None for i in ref.target_input_index):
         # An export without the baseline: the last value is in the windows themselves.
         ti = list(ref.target_input_index)
@@ -1050,6 +1057,9 @@ def compare_ei(readings: Sequence[EiReading], ref: Reference, label: str | None 
     the sketch can hold. A value near none of them is kept in the table, flagged, and makes the verdict disagree."""
     target = ref.targets[0]
     tol_arr = ref.tolerance(ref.ei_dtype or ref.dtype)
+    if (ref.ei_dtype or ref.dtype) == "int8" and ref.ei_out_step is not None:
+        # Edge Impulse's int8 library adds the last value inside its graph: its output step is a level's.
+        tol_arr = ref.ei_out_step * float(CFG["int8_steps"]) + np.abs(ref.scale) * CFG["tolerance_floor"]["float32"]
     # The sketch prints 5 decimals of the scaled value; allow for that rounding on top of the board's own error.
     tol_t = float(max(tol_arr[0], 1e-5 * abs(ref.scale[0])))
     # The sketch (or the emulator's replay) holds the bundle's windows; without that list, any test window.

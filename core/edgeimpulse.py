@@ -133,8 +133,11 @@ def _call(action: str, run: Any, api_key: str | None, timeout: float | None, end
     try:
         np.savez(jobdir / "weights.npz", **{f"w{i}": np.asarray(w, np.float32) for i, w in enumerate(run.weights)})
         if extra.get("int8"):
-            rep = np.asarray(run.samples["X_rep"], np.float32)[: int(_cfg("rep_windows"))]
-            np.save(jobdir / "rep.npy", rep, allow_pickle=False)
+            from core.export import calibration_windows
+
+            # The same range-covering calibration as the offline int8 export (training + validation
+            # windows and shifted copies), so Edge Impulse's int8 does not saturate on a trend either.
+            np.save(jobdir / "rep.npy", calibration_windows(run)[0], allow_pickle=False)
         request = {"action": action, "jobdir": str(jobdir), "endpoint": url, "spec": run.model_spec.to_dict(),
                    "timeout": limit, **extra}
         env = dict(os.environ)

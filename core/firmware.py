@@ -106,6 +106,10 @@ class BundleSpec:
     host_predictions: np.ndarray  # float32 (n, horizon, targets), data units
     test_indices: tuple[int, ...]
     max_abs_err: float | None  # TFLM vs host, target units, from the export report
+    # The int8 graph outputs the change from the last value, which the firmware adds back in float
+    # (core.export: an int8 level output saturates on a trending series); the targets' input columns.
+    residual_outside: bool = False
+    target_input: tuple[int, ...] = ()
 
     @property
     def line_max(self) -> int:
@@ -310,6 +314,18 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
     host = (y_host[list(picks)].reshape(count, horizon, targets) * t_s + t_c).astype(np.float32)
 
     max_err = entry.get("max_abs_err")
+    outside = bool(entry.get("residual_outside"))
+    target_input: tuple[int, ...] = ()
+    if outside:
+        model = report.get("model") if isinstance(report.get("model"), dict) else {}
+        raw = model.get("target_input_index") or ()
+        try:
+            target_input = tuple(int(i) for i in raw)
+        except (TypeError, ValueError):
+            target_input = ()
+        if len(target_input) != targets or not all(0 <= i < features for i in target_input):
+            raise StudioError("The export's int8 model adds the last value outside the network, but the report does "
+                              "not say which input column each target is.", "Export the run again.")
     return BundleSpec(
         model_name=_model_name(report), dtype=dtype, model_bytes=model_bytes, model_file=model_path.name,
         window=window, features=features, horizon=horizon, targets=targets,
@@ -320,7 +336,8 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
         ops=ops, host_arena_bytes=host_arena, arena_bytes=arena, arena_in_psram=in_psram,
         residual=bool(report.get("residual") or (isinstance(report.get("model"), dict) and report["model"].get("residual"))),
         windows=windows, host_predictions=host, test_indices=picks,
-        max_abs_err=None if max_err is None else float(max_err))
+        max_abs_err=None if max_err is None else float(max_err),
+        residual_outside=outside, target_input=target_input)
 
 
 # ---------------------------------------------------------------- rendering
@@ -368,6 +385,8 @@ def render_files(spec: BundleSpec) -> dict[str, str]:
         output_scale=_f(oq.scale) if oq else "0.0f", output_zero_point=oq.zero_point if oq else 0,
         arena_reason=f"{spec.host_arena_bytes} bytes on the host's TFLM plus margin, in {where}",
         arena_bytes=spec.arena_bytes, arena_in_psram=int(spec.arena_in_psram), residual=int(spec.residual),
+        residual_outside=int(spec.residual_outside),
+        target_input=", ".join(map(str, spec.target_input)) if spec.residual_outside else "0",
         line_max=spec.line_max, scaler_kind=spec.scaler_kind,
         input_comment=_columns_comment(spec.input_columns, spec.input_center, spec.input_scale),
         input_center=", ".join(map(_f, spec.input_center)), input_scale_values=", ".join(map(_f, spec.input_scale)),
