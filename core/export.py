@@ -520,7 +520,7 @@ def _target_range(run: Any, y_host: np.ndarray) -> np.ndarray:
     targets = list(run.window_spec.targets)
     parts = [y_host.reshape(-1, len(targets))]
     if "y_test" in run.samples and len(run.samples["y_test"]):
-        parts.append(run.scaler.inverse(run.samples["y_test"], targets).reshape(-1, len(targets)))
+        parts.append(run.scaler.inverse(np.asarray(run.samples["y_test"], np.float64), targets).reshape(-1, len(targets)))
     span = np.ptp(np.concatenate(parts), axis=0).astype(np.float64)
     fallback = np.abs(np.asarray(run.scaler.scale)[[list(run.scaler.columns).index(t) for t in targets]])
     return np.where(span > 0, span, np.where(fallback > 0, fallback, 1.0))
@@ -599,11 +599,15 @@ def calibration_windows(run: Any) -> tuple[np.ndarray, dict]:
     up = np.where(moving, np.maximum(np.maximum(0.0, hi_b - hi_t), frac * span), 0.0).astype(np.float32)
     down = np.where(moving, np.maximum(np.maximum(0.0, lo_t - lo_b), frac * span), 0.0).astype(np.float32)
     copies = pick(base, max(1, n_rep // 4))
-    rep = np.concatenate([base, copies + up, copies - down]).astype(np.float32)
+    # The windows holding each column's extremes are always shifted too, so the range really reaches them.
+    top = base[np.unique(base.max(axis=1).argmax(axis=0))]
+    bottom = base[np.unique(base.min(axis=1).argmin(axis=0))]
+    rep = np.concatenate([base, np.concatenate([copies, top]) + up,
+                          np.concatenate([copies, bottom]) - down]).astype(np.float32)
     record = {
         "scheme": "full-integer int8 (weights and activations), range extended past the training data",
         "calibration_windows": {"training": int(len(base) - min(len(val), n_rep // 4)),
-                                "validation": int(min(len(val), n_rep // 4)), "shifted": int(2 * len(copies))},
+                                "validation": int(min(len(val), n_rep // 4)), "shifted": int(len(rep) - len(base))},
         "headroom_fraction": frac,
         "input_range_scaled": [float(rep.min()), float(rep.max())],
         # One int8 step of a model whose output is a level over the calibrated range of each target (scaled
@@ -798,7 +802,8 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
     # test window the exported models are scored on against the actual values.
     X_sample = np.asarray(run.samples["X_test"], np.float32)[: int(_cfg("verify_windows"))]
     y_host_scaled = np.asarray(run.samples["y_host"], np.float32)[: len(X_sample)]
-    y_host = run.scaler.inverse(y_host_scaled, targets).astype(np.float64)
+    # Unscaled in float64: a target near 1e6 has float32 steps of 0.06, larger than a good model's error.
+    y_host = run.scaler.inverse(y_host_scaled.astype(np.float64), targets)
     sset = scoring_set(run)
     separate = sset.whole
     X = np.ascontiguousarray(np.concatenate([X_sample, sset.X]) if separate else X_sample, dtype=np.float32)
@@ -848,7 +853,7 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
             outside = name == "int8" and residual_outside(spec)
             if outside:
                 y_scaled = add_last_value(spec, y_scaled, X)
-            y = run.scaler.inverse(y_scaled, targets).astype(np.float64)
+            y = run.scaler.inverse(y_scaled.astype(np.float64), targets)
             if name == "float32" and not np.all(np.isfinite(y)):
                 raise StudioError("The float32 model gives NaN or infinite forecasts on the board's runtime.",
                                   "Nothing was exported. Train the model again (its weights may have diverged: "
