@@ -480,3 +480,14 @@ def test_tf_shuffle_new_order_each_epoch_reproducible_from_seed():
     np.testing.assert_array_equal(first, order(w.tf_dataset("train", 32, shuffle=True, seed=1)))
     np.testing.assert_array_equal(np.sort(first), np.sort(w.X("train")[:, 0, 0]))
     assert [len(x) for x, _ in w.tf_dataset("train", 32)][-1] == w.count("train") % 32 or w.count("train") % 32 == 0
+
+
+def test_every_window_size_is_scored_on_the_same_test_rows():
+    # A sweep compares look-backs by their test MAE: each must forecast the same rows (rule 1 dropped
+    # span - 1 rows from the test part's start, a different number per window).
+    ds = _dataset(400)
+    seen = []
+    for window in (4, 24, 96):
+        w = make_windows(ds, WindowSpec(targets=("a",), features=("a",), window=window, horizon=2))
+        seen.append((w.label_times("test")[0].tolist(), w.label_times("test")[-1].tolist(), w.count("test")))
+    assert seen[0] == seen[1] == seen[2]
