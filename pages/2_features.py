@@ -222,8 +222,8 @@ pos = min(pos, last_start)
 part_of = windows.part_of(pos)
 origin = frame.index[pos + spec.window - 1]
 if part_of is None:
-    what = ("its labels straddle two parts, so it is not used." if pos + spec.span > windows.parts["train"][1]
-            else "the training stride skips it.")
+    straddles = any(pos + spec.label_start < windows.parts[p][0] < pos + spec.span for p in ("val", "test"))
+    what = "its labels straddle two parts, so it is not used." if straddles else "the training stride skips it."
 elif part_of != "train" and pos < windows.parts[part_of][0]:
     what = f"a {W.PART_NAMES[part_of]} window; its labels are {W.PART_NAMES[part_of]} rows, its inputs reach back before the part."
 else:
