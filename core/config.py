@@ -112,6 +112,8 @@ DEFAULTS["forecast"] = {
     "max_future_steps": 1000,       # recursive errors compound; beyond this the forecast says nothing
     "max_points": 4000,             # points per chart line before downsampling (keeps drawing fast)
     "histogram_bins": 60,
+    # A verdict resting on fewer test points than this is called weak (a handful of points can swing it).
+    "weak_points": 20,
     "include_data": True,           # saving a project embeds the dataset unless the user says no
     # Guards when opening someone else's project zip (a zip bomb must not fill memory or disk).
     "project_max_entry_mb": 512,
@@ -156,7 +158,8 @@ HELP.update({
     "features.stride": "Step between training windows. 1 uses every window; larger trains faster on long series. "
                        "The test part always uses every window.",
     "features.split": "Chronological: the oldest rows train, the next validate (early stopping), the newest test. "
-                      "A gap of one window is left between parts so no window uses rows of two parts.",
+                      "A training window lies wholly in the training part; a validation or test window has its labels "
+                      "in its part and reads its inputs from the rows before them, which may belong to an earlier part.",
     "features.scaler": "Min-max maps each column's training range to [0, 1]; standard subtracts the training mean and divides "
                        "by the standard deviation. Fitted on the training part only; the board uses the same numbers.",
     "features.picture": "Move the slider to slide the window through the series: shaded steps go in, marked points are what "

@@ -29,7 +29,7 @@ from core.metrics import Seasonality, detect_period
 from core.models import ModelSpec
 from core.training import TrainConfig
 from core.windows import (CALENDAR_NAMES, SplitSpec, WindowSpec, calendar_options, default_spec, describe_steps,
-                          largest_window, presets)
+                          largest_window, presets, split_parts, window_counts)
 
 _D = DEFAULTS["quality"]
 
@@ -102,12 +102,8 @@ def cycle_of(period: int | None, freq: str | None) -> str | None:
 
 
 def _train_rows(dataset: Dataset, split: SplitSpec) -> int:
-    n = len(dataset.frame)
-    if split.by_date:
-        from core.windows import _split_bounds  # the split's own arithmetic, so dates are handled the same way
-
-        return int(_split_bounds(dataset.frame.index, split)[0])
-    return int(n * split.train)
+    # The split's own arithmetic (split_parts), so fractions round and dates resolve exactly as the windows do.
+    return int(split_parts(dataset.frame.index, split)["train"][1])
 
 
 def target_seasonality(dataset: Dataset, target: str, split: SplitSpec | None = None) -> Seasonality:
@@ -225,7 +221,8 @@ def default_config(dataset: Dataset, targets: Any = None, features: Any = None, 
         calendar, reasons["calendar"] = choose_calendar(dataset, season, int(window), split)
     else:
         reasons["calendar"] = "Calendar features: as chosen."
-    n_all = max(n_train - (int(window) + horizon) + 1, 1)
+    every = WindowSpec(targets=tuple(targets), features=inputs, window=int(window), horizon=horizon)
+    n_all = max(window_counts(dataset.frame.index, split, every)["train"], 1)
     stride = max(1, math.ceil(n_all * int(window) / _D["max_epoch_steps"]))
     if stride > 1:
         reasons["stride"] = (f"Training stride {stride}: {n_all:,} overlapping windows of {int(window)} steps would make "
@@ -239,7 +236,7 @@ def default_config(dataset: Dataset, targets: Any = None, features: Any = None, 
     reasons["residual"] = ("Change from last value: on, since every target is also an input; the model forecasts "
                            "the step from the latest reading, which is what beats 'tomorrow = today'."
                            if residual else "Change from last value: off, since a target is not among the inputs.")
-    n_windows = max(-(-max(n_train - spec.span + 1, 1) // spec.stride), 1)
+    n_windows = max(window_counts(dataset.frame.index, split, spec)["train"], 1)
     config, reasons["training"] = choose_training(n_windows)
     return DefaultConfig(window_spec=spec, split=split, scaler_kind=scaler_kind or DEFAULTS["features"]["scaler"],
                          model_options=model_options, train_config=config, seasonality=season, reasons=reasons)

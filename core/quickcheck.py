@@ -57,6 +57,8 @@ class QuickCheckResult:
     cut_by_budget: bool
     seasonality: list[dict]
     recommendations: list[Recommendation]
+    val_points: int = 0                  # validation time points the verdict rests on
+    weak: str | None = None              # core.metrics.weak_note when they are too few to judge by
 
     @property
     def likely_wins(self) -> bool:
@@ -67,6 +69,8 @@ class QuickCheckResult:
         """One sentence for the page: the verdict on the short training, then the advice, if any."""
         head = (f"Quick check ({self.epochs_run} epoch{'s' if self.epochs_run != 1 else ''} on the newest "
                 f"{self.train_windows:,} training windows, {self.seconds:.0f} s): {self.verdict}")
+        if self.weak:
+            head += " " + self.weak
         if self.beats_best:
             return head + " A full training should do at least as well."
         if self.beats_last_value:
@@ -194,7 +198,8 @@ def quick_check(windows: Any, model_spec: ModelSpec, train_config: TrainConfig |
         compared_by=key, best_baseline=ev["best_baseline"], improvement_pct=ev["improvement_pct"],
         beats_last_value=ev["beats_last_value"], beats_best=ev["beats_best"], verdict=ev["verdict"],
         epochs_run=epochs_run, best_epoch=best_epoch, train_windows=sub.count("train"), val_windows=windows.count("val"),
-        seconds=seconds, cut_by_budget=cut[0], seasonality=ev["seasonality"], recommendations=recs)
+        seconds=seconds, cut_by_budget=cut[0], seasonality=ev["seasonality"], recommendations=recs,
+        val_points=int(ev["points"]), weak=ev["weak"])
 
 
 def baseline_label(name: str | None) -> str:

@@ -142,6 +142,15 @@ class Run:
     def verdict(self) -> str:
         return str(self.metrics.get("verdict", ""))
 
+    @property
+    def split_rule(self) -> int:
+        """How this run's parts were windowed (core.windows.SPLIT_RULE); runs before issue U wrote none: 1.
+
+        A rule-1 run's metrics.json and samples are kept as written: its test windows sat after a gap.
+        """
+        value = self.info.get("split_rule", 1)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 1
+
     # ------------------------------------------------------------ models
     def keras_model(self, batch_size: int | None = None, unroll: bool = False):
         """A Keras 3 model of this run (whatever backend trained it), filled with its weights."""
@@ -196,10 +205,12 @@ class Run:
                       info: dict, run_dir: str | Path, dataset: Any = None) -> "Run":
         """Score a freshly trained model on the test part, gather samples, and save the run."""
         from core.models import canonical_weights
+        from core.windows import SPLIT_RULE
 
+        info = {**dict(info), "split_rule": SPLIT_RULE}
         run = cls(run_dir=Path(run_dir), dataset=_dataset_info(windows, dataset), window_spec=windows.spec,
                   split=windows.split, scaler=windows.scaler, model_spec=spec, train_config=config,
-                  weights=canonical_weights(model), history=list(history), metrics={}, samples={}, info=dict(info),
+                  weights=canonical_weights(model), history=list(history), metrics={}, samples={}, info=info,
                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), _model=model)
         y_test = run.predict(windows.X("test"))
         run.metrics = build_metrics(windows, y_test, run.predict(windows.X("val")) if windows.count("val") else None)
@@ -298,16 +309,19 @@ def build_metrics(windows: Any, y_test_scaled: np.ndarray, y_val_scaled: np.ndar
     ``baselines["naive"]`` is the last-value forecast under the name SPEC uses.
     """
     from core.metrics import evaluate
+    from core.windows import SPLIT_RULE
 
     out = dict(evaluate(windows, y_test_scaled, "test"))
     out["baselines"] = dict(out["baselines"])
     if "last_value" in out["baselines"]:
         out["baselines"]["naive"] = out["baselines"]["last_value"]
     out["split"] = "test"
+    out["split_rule"] = SPLIT_RULE
     out["n_windows"] = int(windows.count("test"))
     if y_val_scaled is not None and len(y_val_scaled):
         val = evaluate(windows, y_val_scaled, "val")
-        out["validation"] = {k: val[k] for k in ("model", "baselines", "best_baseline", "improvement_pct", "verdict") if k in val}
+        out["validation"] = {k: val[k] for k in ("model", "baselines", "best_baseline", "improvement_pct", "verdict",
+                                                 "points", "weak") if k in val}
         out["validation"]["n_windows"] = int(windows.count("val"))
     return out
 

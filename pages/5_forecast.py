@@ -117,8 +117,17 @@ table = fv.metrics_display(forecast.metrics_table(result))
 st.dataframe(table, hide_index=True, width="stretch",
              column_config={c: st.column_config.NumberColumn(format="%.4g") for c in table.columns
                             if c not in ("forecaster", "model better by")})
-st.caption(f"Test part: {windows.count('test'):,} windows, in the targets' own units. 'model better by' compares "
+if result.get("weak"):
+    st.warning(f"{result['weak']} Change the split or the window on the **Features** step, then train again.",
+               icon=":material/error:")
+st.caption(f"Test part: {windows.count('test'):,} windows forecasting {result.get('points', windows.count('test')):,} "
+           "time points, in the targets' own units. 'model better by' compares "
            "the model's MAE with each baseline's; positive means the model wins.")
+if getattr(run, "split_rule", 2) < 2:
+    saved = run.metrics.get("n_windows")
+    st.caption(f"This run was trained by an earlier studio that left a gap before the validation and test parts; its "
+               f"saved metrics (metrics.json{f', {saved:,} test windows' if isinstance(saved, int) else ''}) are kept "
+               "as written. The figures here score every test window of the current split.")
 
 # ------------------------------------------------------------------------------------ test forecasts
 st.subheader("Test forecasts against the actuals")

@@ -105,7 +105,7 @@ def test_long_minute_series_gets_a_stride_that_bounds_an_epoch():
     assert spec.calendar == ("hour",)
     w = make_windows(ds, spec, cfg.split)
     assert w.count("train") * spec.window <= DEFAULTS["quality"]["max_epoch_steps"]
-    assert w.count("test") == w.parts["test"][1] - w.parts["test"][0] - spec.span + 1  # test keeps every window
+    assert w.points("test") == w.parts["test"][1] - w.parts["test"][0]  # test keeps every window and every row
     # the weather sample is small enough for every window
     assert default_config(load_dataset(SAMPLES["weather"])).window_spec.stride == 1
 
@@ -160,3 +160,31 @@ def test_cli_default_config_beats_last_value_on_a_real_series(tmp_path):
     assert model < last, (model, last)
     assert metrics["beats_last_value"] is True
     assert metrics["verdict"] in proc.stdout
+
+
+def _yearly_nino() -> Dataset:
+    monthly = load_dataset(QUALITY / "nino12_monthly.csv")
+    frame = monthly.frame[["nino12"]].resample("YS").mean()
+    return Dataset("nino12 yearly", frame, freq="YS", time_col="date", fingerprint="nino-yearly")
+
+
+@pytest.mark.parametrize("name,target,window", [("us_macro_quarterly.csv", "realgdp", 14),
+                                                ("us_macro_quarterly.csv", "realgdp", None),
+                                                ("nino12_monthly.csv", "nino12", None),
+                                                ("yearly", "nino12", None)])
+def test_real_short_series_keep_every_test_and_validation_row(name, target, window):
+    from core.metrics import evaluate
+
+    ds = _yearly_nino() if name == "yearly" else load_dataset(QUALITY / name)
+    cfg = default_config(ds, target, window=window)
+    spec = cfg.window_spec
+    w = make_windows(ds, spec, cfg.split)
+    t, v, n = w.parts["train"][1], w.parts["val"][1], len(ds.frame)
+    assert (w.starts("train") + spec.span).max() <= t  # no training window reads a validation or test row
+    assert w.points("val") == v - t and w.points("test") == n - v  # every validation and test row is forecast
+    if window == 14:  # the GDP case: 2 test windows under the gap
+        assert w.counts() == {"train": 128, "val": 31, "test": 30}
+    # the verdict states its points; a short part says its comparison is weak
+    out = evaluate(w, np.asarray(w.y("test")) * 1.01, "test")
+    assert f"over {n - v:,} test points" in out["verdict"]
+    assert (out["weak"] is not None) == (n - v < DEFAULTS["forecast"]["weak_points"])

@@ -110,6 +110,21 @@ def test_backtest_recursive_rolls_past_the_horizon(auto):
     np.testing.assert_allclose(first["actual"], same["actual"], rtol=1e-6)
 
 
+def test_test_forecasts_and_backtest_start_on_the_first_test_row(auto):
+    ds, windows, run = auto
+    v, n = windows.parts["test"]
+    frame = forecast.test_forecasts(run, windows)
+    # every test row is forecast at every step it can be, the first from inputs before the test part
+    first = frame[frame["step"] == 1]["timestamp"]
+    assert first.iloc[0] == ds.frame.index[v] and first.iloc[-1] == ds.frame.index[n - AUTO.horizon]
+    assert pd.Timestamp(frame["origin"].iloc[0]) == ds.frame.index[v - 1]
+    assert set(pd.DatetimeIndex(frame["timestamp"])) == set(ds.frame.index[v:n])
+    bt = forecast.backtest(run, windows, origin_stride=1)
+    assert pd.Timestamp(bt.origins[0]) == ds.frame.index[v - 1] and len(bt.origins) == windows.count("test")
+    rec = forecast.backtest(run, windows, origin_stride=1, steps=9)
+    assert pd.Timestamp(rec.origins[0]) == ds.frame.index[v - 1] and rec.frame["timestamp"].max() <= ds.frame.index[n - 1]
+
+
 def test_backtest_refuses_bad_strides(auto):
     _, windows, run = auto
     with pytest.raises(StudioError, match="at least 1"):

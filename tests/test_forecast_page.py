@@ -131,3 +131,24 @@ def test_a_tampered_project_is_refused_on_the_page(trained):
     assert not at.exception
     assert any("changed or damaged" in t for t in _texts(at, "error"))
     assert "fs.run" not in at.session_state
+
+
+def test_a_short_test_part_is_called_weak_and_an_old_run_says_its_metrics_are_kept(tmp_path):
+    ds = synthetic(n=60, name="short.csv")  # 12 test rows; a 6-step window once left 6 test windows
+    spec = WindowSpec(targets=("temp",), features=("temp",), window=6, horizon=1)
+    windows, model_spec, config, run = make_run(tmp_path / "run", ds, spec, backend="torch", split=SPLIT)
+    assert windows.count("test") == windows.points("test") == 12
+    at = _app(_state(ds, spec, windows, model_spec, config, run)).run()
+    assert not at.exception, at.exception
+    warnings = " | ".join(_texts(at, "warning"))
+    assert "This comparison is weak: it rests on only 12 test points (fewer than 20)" in warnings
+    assert "Features" in warnings
+    captions = " | ".join(_texts(at, "caption"))
+    assert "12 windows forecasting 12 time points" in captions and "earlier studio" not in captions
+    # the same run as an earlier studio wrote it (split rule 1): opened, and its saved metrics kept as written
+    run.info.pop("split_rule")
+    run.metrics["n_windows"] = 6
+    at = _app(_state(ds, spec, windows, model_spec, config, run)).run()
+    assert not at.exception, at.exception
+    captions = " | ".join(_texts(at, "caption"))
+    assert "trained by an earlier studio" in captions and "6 test windows" in captions

@@ -183,3 +183,40 @@ def test_canonical_weights_are_what_is_saved(saved):
     model = saved.keras_model()
     for a, b in zip(canonical_weights(model), saved.weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_new_runs_record_the_split_rule_and_old_runs_open_as_written(saved, tmp_path):
+    from core.windows import SPLIT_RULE
+
+    assert SPLIT_RULE == 2 and saved.split_rule == 2
+    assert json.loads((saved.run_dir / "run.json").read_text())["info"]["split_rule"] == 2
+    assert json.loads((saved.run_dir / "metrics.json").read_text())["split_rule"] == 2
+    # A run written before issue U: no split_rule anywhere, its metrics scored on the gapped test part
+    old = tmp_path / "old"
+    shutil.copytree(saved.run_dir, old)
+    metrics = json.loads((old / "metrics.json").read_text())
+    for key in ("split_rule", "points", "weak"):
+        metrics.pop(key, None)
+    metrics["n_windows"], metrics["verdict"] = 2, "The model's test MAE for temp is 1.5, 3% better than the best baseline (last value, 1.55)."
+    _rewrite(old, "metrics.json", json.dumps(metrics).encode())
+    manifest = json.loads((old / "run.json").read_text())
+    del manifest["info"]["split_rule"]
+    (old / "run.json").write_text(json.dumps(manifest))
+    back = load_run(old)
+    assert back.split_rule == 1
+    assert back.metrics == metrics and back.verdict == metrics["verdict"]  # read as written, not recomputed
+    for key, value in saved.samples.items():
+        np.testing.assert_array_equal(back.samples[key], value)
+
+
+def test_samples_follow_the_parts_test_windows_reach_back_calibration_stays_in_training(saved, windows):
+    s = saved.samples
+    # the first embedded test window forecasts the first test row; its inputs are the rows just before it
+    np.testing.assert_array_equal(s["X_test"][0], windows.X("test")[0])
+    assert windows.starts("test")[0] + windows.spec.label_start == windows.parts["test"][0]
+    # int8 calibration windows are training windows: no row of validation or test in them
+    t = windows.parts["train"][1]
+    assert windows.starts("train").max() + windows.spec.span <= t
+    train_rows = windows.inputs[:t]
+    for x in s["X_rep"]:
+        assert any(np.array_equal(x, train_rows[i:i + windows.spec.window]) for i in windows.starts("train"))

@@ -21,6 +21,15 @@ def _columns(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
+def _shares(text: str) -> tuple[float, float]:
+    try:
+        train, val = (float(t) for t in text.split(","))
+    except ValueError:
+        raise StudioError(f"--split {text!r} is not two shares.",
+                          "Give the training and validation shares, e.g. --split 0.7,0.15 (the test part gets the rest).") from None
+    return train, val
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     f, t = DEFAULTS["features"], DEFAULTS["train"]
     p.add_argument("--csv", required=True, metavar="FILE", help="the CSV file to learn from")
@@ -37,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="calendar features (sin/cos of hour of day, day of week, day of year); 'none' for none "
                         "(default: the cycle of a strong seasonal period)")
     p.add_argument("--scaler", choices=("minmax", "standard"), default=f["scaler"], help="input scaling")
+    p.add_argument("--split", default=None, metavar="TRAIN,VAL",
+                   help=f"training and validation shares, oldest rows first; the test part gets the rest "
+                        f"(default {f['train']:g},{f['val']:g})")
     # Model options default to None: None means "the studio's default", resolved in one place.
     p.add_argument("--model", dest="kind", choices=("lstm", "gru", "rnn", "dense"), default=None, help=HELP.get("model.kind"))
     p.add_argument("--units", type=int, default=None, help=HELP.get("model.units"))
@@ -76,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from core.data import CsvOptions, load_dataset
     from core.defaults import default_config
     from core.training import TrainConfig, train
-    from core.windows import make_windows
+    from core.windows import SplitSpec, make_windows
 
     csv = Path(args.csv)
     if not csv.is_file():
@@ -89,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
         raise StudioError(f"Column(s) {', '.join(map(repr, missing))} are not numeric columns of {csv.name}.",
                           f"Use one of: {', '.join(dataset.numeric_columns)}.")
     calendar = None if args.calendar is None else tuple(c for c in args.calendar if c.lower() != "none")
+    split = SplitSpec(*_shares(args.split)) if getattr(args, "split", None) else None
     defaults = default_config(dataset, targets, features=args.features, window=args.window, horizon=args.horizon,
-                              calendar=calendar, scaler_kind=args.scaler)
+                              calendar=calendar, split=split, scaler_kind=args.scaler)
     spec = defaults.window_spec
     windows = make_windows(dataset, spec, defaults.split, scaler_kind=defaults.scaler_kind)
     given = {k: getattr(args, k) for k in ("kind",) + MODEL_OPTIONS if getattr(args, k) is not None}
@@ -121,4 +134,9 @@ def run(args: argparse.Namespace) -> int:
     print(metrics_table(result.metrics))
     if result.metrics.get("verdict"):
         print(result.metrics["verdict"])
+    if result.metrics.get("weak"):
+        train_share, val_share = defaults.split.train, defaults.split.val
+        bigger = max(round(train_share - 0.1, 2), 0.05)
+        print(f"{result.metrics['weak']} Here: --split {bigger:g},{val_share:g} gives the test part "
+              f"{1 - bigger - val_share:.0%} of the rows; add a smaller --window if training runs short.")
     return 0
