@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core import escape
 from core.errors import StudioError
 from core.files import atomic_write_bytes
 
@@ -349,7 +350,8 @@ def _template(path: Path, **values) -> str:
 
 
 def _columns_comment(columns, center, scale) -> str:
-    return "\n".join(f"//   {name}: center {_f(c)[:-1]}, scale {_f(s)[:-1]}" for name, c, s in zip(columns, center, scale))
+    return "\n".join(f"//   {escape.c_comment(name)}: center {_f(c)[:-1]}, scale {_f(s)[:-1]}"
+                     for name, c, s in zip(columns, center, scale))
 
 
 def render_files(spec: BundleSpec) -> dict[str, str]:
@@ -361,26 +363,26 @@ def render_files(spec: BundleSpec) -> dict[str, str]:
     files = {name: (sketch / name).read_text(encoding="utf-8")
              for name in ("forecast_studio.ino", "fs_protocol.h", "fs_protocol.cpp", "fs_model.h", "fs_model.cpp", "model_data.h")}
     files["model_config.h"] = _template(
-        sketch / "model_config.h.in", report_name="report.json", model_name=spec.model_name,
+        sketch / "model_config.h.in", report_name="report.json", model_name=escape.c_string(spec.model_name),
         window=spec.window, features=spec.features, horizon=spec.horizon, targets=spec.targets,
         dtype=spec.dtype, dtype_int8=int(spec.dtype == "int8"),
         input_scale=_f(iq.scale) if iq else "0.0f", input_zero_point=iq.zero_point if iq else 0,
         output_scale=_f(oq.scale) if oq else "0.0f", output_zero_point=oq.zero_point if oq else 0,
         arena_reason=f"{spec.host_arena_bytes} bytes on the host's TFLM plus margin, in {where}",
         arena_bytes=spec.arena_bytes, arena_in_psram=int(spec.arena_in_psram), residual=int(spec.residual),
-        line_max=spec.line_max, scaler_kind=spec.scaler_kind,
+        line_max=spec.line_max, scaler_kind=escape.c_comment(spec.scaler_kind),
         input_comment=_columns_comment(spec.input_columns, spec.input_center, spec.input_scale),
         input_center=", ".join(map(_f, spec.input_center)), input_scale_values=", ".join(map(_f, spec.input_scale)),
         target_comment=_columns_comment(spec.target_columns, spec.target_center, spec.target_scale),
         target_center=", ".join(map(_f, spec.target_center)), target_scale_values=", ".join(map(_f, spec.target_scale)))
-    files["model_data.cpp"] = _template(sketch / "model_data.cpp.in", model_file=spec.model_file,
+    files["model_data.cpp"] = _template(sketch / "model_data.cpp.in", model_file=escape.c_comment(spec.model_file),
                                         model_len=len(spec.model_bytes), model_bytes=_hex_bytes(spec.model_bytes))
     files["test_windows.h"] = _template(
         sketch / "test_windows.h.in", count=len(spec.windows), test_indices=", ".join(map(str, spec.test_indices)),
         windows_len=spec.windows.size, windows=_float_list(spec.windows, per_line=max(1, min(spec.features, 8))),
         host_len=spec.host_predictions.size, host=_float_list(spec.host_predictions))
     files["op_resolver.h"] = _template(
-        sketch / "op_resolver.h.in", op_list=", ".join(spec.ops), op_count=len(regs),
+        sketch / "op_resolver.h.in", op_list=escape.c_comment(", ".join(spec.ops)), op_count=len(regs),
         registrations="\n".join(f"  if (resolver.{call}() != kTfLiteOk) return false;" for call in regs))
     return files
 
@@ -397,14 +399,15 @@ def _project_files(spec: BundleSpec, files: dict[str, str]) -> dict[str, str]:
         else:
             out[f"platformio/include/{name}"] = text
     psram = "    -DBOARD_HAS_PSRAM\nboard_build.arduino.memory_type = qio_opi" if spec.arena_in_psram else ""
-    out["platformio/platformio.ini"] = _template(TEMPLATES / "platformio.ini.in", model_name=spec.model_name,
+    out["platformio/platformio.ini"] = _template(TEMPLATES / "platformio.ini.in", model_name=escape.ini_comment(spec.model_name),
                                                  dtype=spec.dtype, psram_flags=psram)
     first = spec.host_predictions[0].reshape(-1)
     out["README.md"] = _template(
-        TEMPLATES / "README.md.in", model_name=spec.model_name, dtype=spec.dtype, horizon=spec.horizon,
-        target_names=", ".join(spec.target_columns), window=spec.window, features=spec.features,
-        input_names=", ".join(spec.input_columns), targets=spec.targets, model_len=len(spec.model_bytes),
-        op_list=", ".join(spec.ops), arena_bytes=spec.arena_bytes,
+        TEMPLATES / "README.md.in", model_name=escape.markdown(spec.model_name),
+        model_name_code=escape.markdown_code(spec.model_name), dtype=spec.dtype,
+        horizon=spec.horizon, target_names=", ".join(map(escape.markdown, spec.target_columns)), window=spec.window,
+        features=spec.features, input_names=", ".join(map(escape.markdown, spec.input_columns)), targets=spec.targets,
+        model_len=len(spec.model_bytes), op_list=escape.markdown(", ".join(spec.ops)), arena_bytes=spec.arena_bytes,
         arena_place="PSRAM" if spec.arena_in_psram else "internal RAM",
         arena_note=("It does not fit internal RAM, so PSRAM must be enabled." if spec.arena_in_psram
                     else "It fits internal RAM; PSRAM is not needed."),
