@@ -31,7 +31,7 @@ import numpy as np
 
 from core import escape
 from core.errors import StudioError
-from core.files import atomic_write_bytes, atomic_write_text
+from core.files import atomic_write_bytes, atomic_write_text, load_json
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "firmware" / "edge_impulse"
@@ -167,13 +167,7 @@ def _read_report(export_dir: Path) -> dict:
     if not path.is_file():
         raise StudioError(f"{export_dir} has no report.json, so it is not an export folder.",
                           "Export the run first (Export step, or `python -m studio export RUN --out DIR`).")
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise StudioError(f"{path} is not readable JSON ({err}).", "Export the run again.") from None
-    if not isinstance(report, dict):
-        raise StudioError(f"{path} does not hold an export report.", "Export the run again.")
-    return report
+    return load_json(path, str(path), "Export the run again.")
 
 
 def load_sketch_spec(export_dir: str | Path, library: EiLibrary, dtype: str = "float32",

@@ -19,8 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from core import escape
+from core.config import DEFAULTS
+from core.numbers import check_finite, check_number
 from core.errors import StudioError
-from core.files import atomic_write_bytes
+from core.files import atomic_write_bytes, load_json
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "firmware"
@@ -124,13 +126,7 @@ def _read_report(export_dir: Path) -> dict:
     path = export_dir / "report.json"
     if not path.is_file():
         raise StudioError(f"No report.json in {export_dir}.", "Export the run first (Export step, or `python -m studio export`).")
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise StudioError(f"{path} is not readable JSON ({err}).", "Export the run again.") from err
-    if not isinstance(report, dict):
-        raise StudioError(f"{path} does not hold an export report.", "Export the run again.")
-    return report
+    return load_json(path, str(path), "Export the run again.")
 
 
 def _dtype_entry(report: dict, dtype: str) -> dict:
@@ -164,7 +160,10 @@ def _quant(entry: dict, key: str) -> Quant | None:
     q = entry.get(key)
     if not isinstance(q, dict) or q.get("scale") in (None, 0, 0.0):
         return None
-    return Quant(float(q["scale"]), int(q.get("zero_point", 0)))
+    fix = "Export the run again."
+    return Quant(float(check_number(q["scale"], f"The export report's {key} scale", above=0.0, maximum=1e30, fix=fix)),
+                 int(check_number(q.get("zero_point", 0), f"The export report's {key} zero point", integer=True,
+                                  minimum=-128, maximum=127, fix=fix)))
 
 
 def normalize_op(name: str) -> str:
@@ -217,8 +216,12 @@ def _find_windows(export_dir: Path, report: dict, run_dir) -> tuple[np.ndarray, 
         if not path.is_file():
             continue
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                return np.asarray(npz[xkey], dtype=np.float32), np.asarray(npz[ykey], dtype=np.float32), path
+            from core.arrays import load_npz
+
+            npz = load_npz(path, fix="Export the run again.")
+            return np.asarray(npz[xkey], dtype=np.float32), np.asarray(npz[ykey], dtype=np.float32), path
+        except StudioError:
+            raise
         except (KeyError, OSError, ValueError) as err:
             raise StudioError(f"{path} lacks readable {xkey}/{ykey} ({err}).", "Export the run again.") from err
     raise StudioError("No test windows for the bundle: the export has no windows.npz and its run no samples.npz.",
@@ -227,9 +230,15 @@ def _find_windows(export_dir: Path, report: dict, run_dir) -> tuple[np.ndarray, 
 
 def _column_scaler(scaler: dict, columns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Per-column center/scale; columns the scaler never saw (calendar sin/cos) pass as is."""
+    if not isinstance(scaler, dict):
+        raise StudioError("The export report's scaler is not a scaler.", "Export the run again.")
     names = list(scaler.get("columns") or [])
-    center = np.asarray(scaler.get("center", []), dtype=np.float64).reshape(-1)
-    scale = np.asarray(scaler.get("scale", []), dtype=np.float64).reshape(-1)
+    center = check_finite(scaler.get("center", []), "The export report's scaler center",
+                          fix="Export the run again.").reshape(-1)
+    # 0 is tolerated (read as 1, below) for reports written before the scaler refused it; negative is not.
+    scale = check_finite(scaler.get("scale", []), "The export report's scaler scale", fix="Export the run again.").reshape(-1)
+    if scale.size and np.min(scale) < 0:
+        raise StudioError("The export report's scaler scale holds a negative value.", "Export the run again.")
     if len(center) != len(names) or len(scale) != len(names):
         raise StudioError("The export report's scaler has columns, center and scale of different lengths.",
                           "Export the run again.")
@@ -267,9 +276,10 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
         raise StudioError(f"{model_path.name} is missing from {export_dir}.", "Export the run again.")
     model_bytes = model_path.read_bytes()
 
-    host_arena = int(entry.get("arena_bytes") or 0)
-    if host_arena <= 0:
+    if not entry.get("arena_bytes"):
         raise StudioError("The export report gives no arena size for the model.", "Export the run again.")
+    host_arena = int(check_number(entry.get("arena_bytes"), "The export report's arena_bytes", integer=True, minimum=1,
+                                  maximum=2**40, fix="Export the run again (the arena is measured on TFLM)."))
     arena, in_psram = arena_placement(host_arena)
     ops = tuple(entry.get("ops") or ())
     if not ops:
@@ -280,12 +290,14 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
     if len(in_shape) != 3 or in_shape[0] != 1:
         raise StudioError(f"The model's input shape {in_shape} is not (1, window, features).", "Export the run again.")
     window, features = in_shape[1], in_shape[2]
-    horizon = int(report.get("horizon") or 1)
+    horizon = int(check_number(report.get("horizon") or 1, "The export report's horizon", integer=True, minimum=1,
+                               maximum=DEFAULTS["features"]["max_horizon"], fix="Export the run again."))
     n_out = int(np.prod(out_shape))
     if n_out % horizon:
         raise StudioError(f"The model's output shape {out_shape} does not match the horizon {horizon}.", "Export the run again.")
     targets = n_out // horizon
-    if int(report.get("window") or window) != window:
+    if check_number(report.get("window") or window, "The export report's window", integer=True, minimum=1,
+                    maximum=DEFAULTS["features"]["max_window"], fix="Export the run again.") != window:
         raise StudioError(f"The report's window ({report.get('window')}) differs from the model's ({window}).", "Export the run again.")
 
     input_columns = _names(report.get("input_columns"), "input_columns") or _names(report.get("features"), "features") \

@@ -60,7 +60,7 @@ def test_train_writes_a_run_and_prints_the_verdict(csv_file, tmp_path, backend, 
     (["--target", "nope"], "'nope'"),
     (["--target", "temp", "--dropout", "1.0"], "Dropout"),
     (["--target", "temp", "--units", "0"], "unit"),
-    (["--target", "temp", "--batch-size", "100000"], "Batch size"),
+    (["--target", "temp", "--batch-size", "100000"], "--batch-size"),
 ])
 def test_bad_input_exits_2_with_one_line(csv_file, tmp_path, args, words):
     proc = studio("--csv", str(csv_file), *args, "--epochs", "1", "--out", str(tmp_path / "run"), timeout=120)

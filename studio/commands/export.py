@@ -24,7 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(or pass --ei and set EI_API_KEY, which keeps the key out of the process list)")
     p.add_argument("--ei", action="store_true", help="build the Edge Impulse library with the key in EI_API_KEY")
     p.add_argument("--no-bundle", action="store_true", help="skip the offline firmware bundle zip")
-    p.add_argument("--out", required=True, metavar="EXPORT_DIR", help="directory to write (replaced if it is an earlier export)")
+    p.add_argument("--out", required=True, metavar="EXPORT_DIR",
+                   help="directory to write (replaced if it is an earlier export; refused if it holds anything else)")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even when it is a file or a folder holding files that are not an export")
 
 
 def _progress(fraction: float, message: str) -> None:
@@ -36,13 +39,16 @@ def run(args: argparse.Namespace) -> int:
     from core.export import export_run
     from core.runs import load_run
 
+    from core.files import prepare_out_dir
+
+    # The folder rule before anything else: nothing is converted for a place that cannot take it.
+    out = prepare_out_dir(args.out, ("export",), force=args.force)
     run_ = load_run(args.run_dir)
     key = args.ei_api_key or (os.environ.get("EI_API_KEY") if args.ei else None)
     if args.ei_api_key is not None or args.ei:
         # Fail before the export's minute of work when Edge Impulse cannot take this model at all.
         edgeimpulse.check_single_output(run_.model_spec)
-    report = export_run(run_, args.out, int8=args.int8, progress=_progress)
-    out = Path(args.out)
+    report = export_run(run_, out, int8=args.int8, progress=_progress, force=args.force)
     files = [report.path(d) for d in report.dtypes]
     if not args.no_bundle:
         from core.firmware import render_bundle
