@@ -614,6 +614,19 @@ class _Read:
     offsets: set[str] = field(default_factory=set)
 
 
+def _out_of_range_times(parsed) -> StudioError:
+    """Timestamps the studio's nanosecond time axis cannot hold (before 1677-09-21 or after 2262-04-11)."""
+    try:
+        values = pd.Series(parsed).dropna()
+        lo, hi = values.min(), values.max()
+        span = f" (they run from {lo} to {hi})"
+    except Exception:  # the values themselves may be what cannot be compared
+        span = ""
+    return StudioError(f"The time column holds dates outside {pd.Timestamp.min:%Y-%m-%d} to {pd.Timestamp.max:%Y-%m-%d}, "
+                       f"the range the studio's time axis can hold{span}.",
+                       "Choose '(row number)' as the time column under Format, or shift the dates into that range.")
+
+
 def _stamps(col: pa.ChunkedArray, fmt: _Format, read: _Read) -> np.ndarray:
     """int64 ns per row (NaT where unreadable) from a time column Arrow could not parse itself, a chunk at a
     time so the text is never all in Python at once."""
@@ -624,7 +637,10 @@ def _stamps(col: pa.ChunkedArray, fmt: _Format, read: _Read) -> np.ndarray:
     for chunk in col.chunks:
         raw = pd.Series(chunk.to_numpy(zero_copy_only=False) if t.kind == "epoch" else chunk.to_pandas())
         parsed = _parse_times(raw, t.kind, t.fmt, t.dayfirst)
-        out[at:at + len(chunk)] = pd.DatetimeIndex(parsed).as_unit("ns").asi8
+        try:
+            out[at:at + len(chunk)] = pd.DatetimeIndex(parsed).as_unit("ns").asi8
+        except (pd.errors.OutOfBoundsDatetime, OverflowError):
+            raise _out_of_range_times(parsed) from None
         at += len(chunk)
         if len(read.bad_times) < 3:
             bad = parsed.isna().to_numpy() & raw.notna().to_numpy()

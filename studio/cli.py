@@ -86,7 +86,40 @@ def serve(address: str = "127.0.0.1", port: int = 8501, extra: list[str] | None 
                   file=sys.stderr)
             return 2
         env["FS_WORKERS"] = str(workers)
-    return subprocess.call(serve_command(address, port, extra), cwd=ROOT, env=env)
+    return _run_forwarding_signals(serve_command(address, port, extra), cwd=ROOT, env=env)
+
+
+def _run_forwarding_signals(cmd: list[str], **popen) -> int:
+    """Run the Streamlit child and pass SIGTERM/SIGINT/SIGHUP on to it, then wait for it: a service manager or
+    a workshop script that stops this process must stop the server too, not leave it listening."""
+    import signal
+
+    child = subprocess.Popen(cmd, **popen)
+    forwarded = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+
+    def forward(signum, _frame):
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    for sig in forwarded:
+        signal.signal(sig, forward)
+    try:
+        while True:
+            try:
+                code = child.wait()
+                return 128 - code if code < 0 else code  # killed by signal N: the shell's 128 + N
+            except KeyboardInterrupt:  # a handler set elsewhere raised it; the child got the signal already
+                continue
+    finally:
+        for sig, old in forwarded.items():
+            signal.signal(sig, old)
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,6 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted. Nothing was left half-written; run the command again.", file=sys.stderr)
         return 130
+    except (MemoryError, RecursionError, OSError, ValueError, TypeError, KeyError, OverflowError) as err:
+        # Whatever a hostile file or option still gets past the checks ends as the one promised line, not a
+        # traceback; the type is named so the report says where to look.
+        detail = " ".join(str(err).split())[:300] or "no detail"
+        print(f"error: {type(err).__name__}: {detail}. Check the files and options given; if they are right, "
+              "report this with the command line.", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
