@@ -436,7 +436,14 @@ def open_project(source: str | Path | bytes, current_dataset=None, workdir: str 
                           "Use the original file, or save the project again.") from e
     manifest = _load_manifest(entries)
     _verify_files(manifest, entries)
-    dataset = _restore_dataset(manifest, entries, current_dataset)
+    try:
+        dataset = _restore_dataset(manifest, entries, current_dataset)
+    except StudioError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
+        # A manifest field of the wrong type (a number for a time zone, text for a flag): one message.
+        raise _refuse(f"The project's dataset description is unreadable ({type(e).__name__}: "
+                      f"{str(e).splitlines()[0][:200] if str(e) else 'no detail'}).") from None
 
     from core.models import ModelSpec
     from core.runs import load_run
