@@ -132,10 +132,14 @@ class CleanOptions:
             raise StudioError(f"Unknown fill method {self.fill!r}.", f"Choose one of {', '.join(FILL_METHODS)}.")
         if self.resample:
             try:
-                pd.tseries.frequencies.to_offset(self.resample)
-            except ValueError:
+                offset = pd.tseries.frequencies.to_offset(self.resample)
+            except (ValueError, OverflowError):
                 raise StudioError(f"{self.resample!r} is not a frequency.",
                                   "Use a pandas frequency such as 15min, h, 6h, D, W or MS.") from None
+            # The one rule for numbers: a step of zero or less is no resampling interval (0h divided by zero).
+            if getattr(offset, "n", 1) <= 0:
+                raise StudioError(f"{self.resample!r} is not a positive interval.",
+                                  "Use a pandas frequency such as 15min, h, 6h, D, W or MS.")
 
     def to_dict(self) -> dict:
         return asdict(self)

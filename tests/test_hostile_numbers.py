@@ -156,3 +156,11 @@ def test_a_report_with_bad_numbers_is_refused(tmp_path, change):
 def test_cli_help_still_exits_0(capsys):
     assert main(["train", "--help"]) == 0
     assert "--horizon" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("step", ["0h", "-5min", "0D"])
+def test_a_resampling_step_of_zero_or_less_is_refused(step):
+    from core.data import CleanOptions
+
+    with pytest.raises(StudioError, match="positive interval"):
+        CleanOptions(resample=step)
