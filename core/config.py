@@ -119,6 +119,9 @@ DEFAULTS["forecast"] = {
     "project_max_entry_mb": 512,
     "project_max_total_mb": 1024,
     "project_max_entries": 200,
+    # What opened projects may unpack into one session's folder, all together (memory while reading, disk
+    # once unpacked). A workshop host sets FS_PROJECT_MAX_UNPACK_MB; 0 turns project opening off.
+    "project_max_unpack_mb": int(os.environ.get("FS_PROJECT_MAX_UNPACK_MB", "256")),
 }
 
 HELP.update({

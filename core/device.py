@@ -650,8 +650,12 @@ def _read_windows(export_dir: Path, report: Mapping[str, Any]) -> tuple[np.ndarr
         if not path.is_file():
             continue
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                return np.asarray(npz[xkey], dtype=np.float64), np.asarray(npz[ykey], dtype=np.float64), path
+            from core.arrays import load_npz
+
+            npz = load_npz(path, fix="Export the run again.")
+            return np.asarray(npz[xkey], dtype=np.float64), np.asarray(npz[ykey], dtype=np.float64), path
+        except StudioError:
+            raise
         except (KeyError, ValueError, OSError) as exc:
             raise StudioError(f"{path} is unreadable or lacks {xkey} / {ykey} ({exc}).",
                               "Export the run again.") from None
@@ -666,12 +670,9 @@ def load_reference(export_dir: str | Path) -> Reference:
     if not rp.is_file():
         raise StudioError(f"{export_dir} has no report.json, so it is not an export folder.",
                           "Run the Export step (or `python -m studio export RUN_DIR --out EXPORT_DIR`) and point at its output.")
-    try:
-        report = json.loads(rp.read_text(encoding="utf-8"))
-        if not isinstance(report, dict):
-            raise ValueError("not an object")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise StudioError(f"{rp} is not readable JSON ({exc}).", "Export the run again.") from None
+    from core.files import load_json
+
+    report = load_json(rp, str(rp), "Export the run again.")
 
     targets = _names(report.get("targets"))
     inputs = _names(report.get("input_columns")) or _names(report.get("features"))
@@ -752,11 +753,12 @@ def _read_truth(path: Path, n: int) -> dict:
     out: dict = {"y_tflm": {}}
     if path.name != "windows.npz":
         return out
+    from core.arrays import load_npz
+
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: np.asarray(npz[k], dtype=np.float64) for k in npz.files
-                      if k in ("y_true", "y_base_last_value", "y_float32", "y_int8")}
-    except (ValueError, OSError):
+        arrays = {k: np.asarray(v, dtype=np.float64) for k, v in load_npz(path, fix="Export the run again.").items()
+                  if k in ("y_true", "y_base_last_value", "y_float32", "y_int8")}
+    except (StudioError, ValueError, OSError):
         return out
     arrays = {k: v for k, v in arrays.items() if len(v) == n}
     if "y_true" in arrays:
@@ -787,7 +789,7 @@ def _read_bundles(export_dir: Path) -> dict[str, dict]:
                 if not names or zf.getinfo(names[0]).file_size > CFG["max_bundle_json_bytes"]:
                     continue
                 data = json.loads(zf.read(names[0]).decode("utf-8"))
-        except (zipfile.BadZipFile, OSError, ValueError, KeyError):
+        except (zipfile.BadZipFile, OSError, ValueError, KeyError, RecursionError):
             continue  # an unrelated or damaged zip (the Edge Impulse library, say) is not a bundle
         if isinstance(data, dict) and isinstance(data.get("dtype"), str):
             out[data["dtype"]] = data

@@ -37,7 +37,7 @@ import numpy as np
 
 from core.config import DEFAULTS
 from core.errors import StudioError
-from core.files import atomic_dir
+from core.files import atomic_dir, load_json
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMAT_VERSION = 1
@@ -156,13 +156,13 @@ def _clean(obj: Any) -> Any:
 def load_report(export_dir: str | Path) -> ExportReport:
     """Read an export directory's report.json; StudioError when it is not an export."""
     path = Path(export_dir) / REPORT
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-        report = ExportReport.from_dict(d)
-    except FileNotFoundError as e:
+    if not path.is_file():
         raise StudioError(f"No export at {export_dir} (report.json is missing).",
-                          "Export the run first (Export page or `python -m studio export`).") from e
-    except (ValueError, TypeError) as e:
+                          "Export the run first (Export page or `python -m studio export`).")
+    d = load_json(path, f"report.json of the export at {export_dir}", "Export the run again.")
+    try:
+        report = ExportReport.from_dict(d)
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise StudioError(f"The export at {export_dir} is damaged: report.json is unreadable ({e}).",
                           "Export the run again.") from e
     report.out_dir = str(Path(export_dir))
@@ -324,6 +324,8 @@ def _worker_env(legacy_keras: bool = False) -> dict:
         env["TF_USE_LEGACY_KERAS"] = "1"
     # The worker's TensorFlow must not grab a GPU the studio may be training on.
     env.setdefault("CUDA_VISIBLE_DEVICES", "")
+    # A converter has no business with the Edge Impulse key (only core.ei_worker gets it, on its pipe).
+    env.pop("EI_API_KEY", None)
     return env
 
 
@@ -507,6 +509,14 @@ def _check_run(run: Any, int8: bool) -> None:
         if not np.all(np.isfinite(s[key])):
             raise StudioError(f"The run's {key} windows contain NaN or infinite values.",
                               "Fill the gaps on the Data page and train again.")
+    # A diverged training leaves NaN weights: the converter would carry them and every check would compare NaNs.
+    if not all(np.all(np.isfinite(np.asarray(w, dtype=np.float64))) for w in run.weights):
+        raise StudioError("The run's weights contain NaN or infinite values (the training diverged), so there is no "
+                          "model to export.", "Train again with a lower learning rate (e.g. 1e-4) or scaled data.")
+    from core.numbers import check_finite
+
+    check_finite(run.scaler.center, "The run's scaler center", fix="Train the model again.")
+    check_finite(run.scaler.scale, "The run's scaler scale", positive=True, fix="Train the model again.")
     if int8:
         rep = np.asarray(s["X_rep"], dtype=np.float64)
         if float(np.ptp(rep)) <= 1e-12 * max(1.0, float(np.max(np.abs(rep)))):
@@ -772,19 +782,19 @@ def _budget(spec: Any, entries: dict[str, dict]) -> tuple[dict, list[str]]:
 # ----------------------------------------------------------------------------- export
 
 
-def _guard_out_dir(out_dir: Path, run_dir: Path | None) -> None:
-    """Refuse to replace a folder that is not an export: the export swaps the whole directory."""
+def _guard_out_dir(out_dir: Path, run_dir: Path | None, force: bool = False) -> Path:
+    """Refuse to replace a folder that is not an export (core.files.prepare_out_dir, the rule every command
+    writing a folder follows): the export swaps the whole directory. Returns the resolved folder."""
+    from core.files import prepare_out_dir
+
     out = out_dir.resolve()
     if run_dir is not None and out == Path(run_dir).resolve():
         raise StudioError("The export folder is the run folder itself.", "Choose another --out folder, e.g. RUN_DIR/export.")
-    if out.exists() and not out.is_dir():
-        raise StudioError(f"{out_dir} exists and is a file.", "Choose a folder name for the export.")
-    if out.is_dir() and any(out.iterdir()) and not (out / REPORT).exists():
-        raise StudioError(f"{out_dir} already holds files that are not an export; exporting would replace them.",
-                          "Choose a new or empty folder for the export.")
+    return prepare_out_dir(out_dir, ("export",), force=force)
 
 
-def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progress | None = None) -> ExportReport:
+def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progress | None = None,
+               force: bool = False) -> ExportReport:
     """Convert, verify on TFLM, and write the export directory atomically; returns the report.
 
     ``run``: a ``core.runs.Run`` or its directory. ``progress(fraction, message)`` is called as the
@@ -793,8 +803,7 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
     t0 = time.perf_counter()
     say: Progress = progress or (lambda f, m: None)
     run = _load(run)
-    out_dir = Path(out_dir)
-    _guard_out_dir(out_dir, getattr(run, "run_dir", None))
+    out_dir = _guard_out_dir(Path(out_dir), getattr(run, "run_dir", None), force=force)
     _check_run(run, int8)
     spec = run.model_spec
     targets = list(run.window_spec.targets)

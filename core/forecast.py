@@ -374,7 +374,11 @@ def future_index(index: pd.Index, freq: str | None, first: int, count: int) -> n
         if not freq:
             raise StudioError("The data has no regular frequency, so the future timestamps are unknown.",
                               "Resample it to a regular interval on the Data page (for example hourly), then train again.")
-        stamps = pd.date_range(start=index[-1], periods=first + count, freq=freq)
+        try:
+            stamps = pd.date_range(start=index[-1], periods=first + count, freq=freq)
+        except (pd.errors.OutOfBoundsDatetime, OverflowError):
+            raise StudioError(f"{count} steps past {index[-1]} would run beyond {pd.Timestamp.max:%Y-%m-%d}, the last date "
+                              "the studio's time axis can hold.", "Forecast fewer steps.") from None
         return np.asarray(stamps[first:first + count])
     last = int(index[-1]) if len(index) else -1
     return np.arange(last + first, last + first + count, dtype=np.int64)

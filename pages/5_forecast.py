@@ -72,6 +72,11 @@ def _open_project_ui(key: str) -> None:
         except StudioError as e:
             ui.show_error(e)
             return
+        except Exception as e:  # a file from someone else: whatever it breaks is a message, never a traceback
+            detail = str(e).splitlines()[0][:200] if str(e) else "no detail"
+            ui.show_error(StudioError(f"This project file could not be opened ({type(e).__name__}: {detail}).",
+                                      "Ask for the project file again, or save it again from the studio that made it."))
+            return
         state.invalidate("data")  # everything downstream of the old data goes, then the project's steps come in
         for key_name in ("dataset", "window_spec", "split", "scaler_kind", "windows", "model_spec", "train_config", "run"):
             state.put(key_name, getattr(opened, key_name))

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from core.errors import StudioError
+from core.numbers import positive_int
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ["inspect", "train", "export", "emulate", "device"]
@@ -22,15 +23,22 @@ def _available() -> list[str]:
     return [c for c in COMMANDS if (ROOT / "studio" / "commands" / f"{c}.py").exists()]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad option reported as the CLI promises: one line on stderr, exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m studio", description="Forecast Studio: CSV to a forecaster on a microcontroller.")
-    parser.add_argument("--port", type=int, default=8501, help="port for the browser UI (no command given)")
+    parser = _Parser(prog="python -m studio", description="Forecast Studio: CSV to a forecaster on a microcontroller.")
+    parser.add_argument("--port", type=positive_int("--port", 65535), default=8501, help="port for the browser UI (no command given)")
     parser.add_argument("--address", default="127.0.0.1", help="address for the browser UI; 0.0.0.0 for LAN mode")
     parser.add_argument("--ray", action="store_true",
                         help="run trainings as Ray tasks (RAY_ADDRESS, or a Ray started on this machine)")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--workers", type=positive_int("--workers", 256), default=None,
                         help="trainings at once in the local job pool (FS_WORKERS; default one per core)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in _available():
         module = importlib.import_module(f"studio.commands.{name}")
         p = sub.add_parser(name, help=module.__doc__.strip().splitlines()[0] if module.__doc__ else None,
@@ -78,12 +86,48 @@ def serve(address: str = "127.0.0.1", port: int = 8501, extra: list[str] | None 
                   file=sys.stderr)
             return 2
         env["FS_WORKERS"] = str(workers)
-    return subprocess.call(serve_command(address, port, extra), cwd=ROOT, env=env)
+    return _run_forwarding_signals(serve_command(address, port, extra), cwd=ROOT, env=env)
+
+
+def _run_forwarding_signals(cmd: list[str], **popen) -> int:
+    """Run the Streamlit child and pass SIGTERM/SIGINT/SIGHUP on to it, then wait for it: a service manager or
+    a workshop script that stops this process must stop the server too, not leave it listening."""
+    import signal
+
+    child = subprocess.Popen(cmd, **popen)
+    forwarded = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+
+    def forward(signum, _frame):
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    for sig in forwarded:
+        signal.signal(sig, forward)
+    try:
+        while True:
+            try:
+                code = child.wait()
+                return 128 - code if code < 0 else code  # killed by signal N: the shell's 128 + N
+            except KeyboardInterrupt:  # a handler set elsewhere raised it; the child got the signal already
+                continue
+    finally:
+        for sig, old in forwarded.items():
+            signal.signal(sig, old)
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or a bad option (2, one line already printed)
+        return int(exit_.code or 0) if not isinstance(exit_.code, str) else 2
     if args.command is None:
         return serve(args.address, args.port, ray=args.ray, workers=args.workers)
     try:
@@ -94,6 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted. Nothing was left half-written; run the command again.", file=sys.stderr)
         return 130
+    except (MemoryError, RecursionError, OSError, ValueError, TypeError, KeyError, OverflowError) as err:
+        # Whatever a hostile file or option still gets past the checks ends as the one promised line, not a
+        # traceback; the type is named so the report says where to look.
+        detail = " ".join(str(err).split())[:300] or "no detail"
+        print(f"error: {type(err).__name__}: {detail}. Check the files and options given; if they are right, "
+              "report this with the command line.", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

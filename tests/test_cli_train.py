@@ -60,7 +60,7 @@ def test_train_writes_a_run_and_prints_the_verdict(csv_file, tmp_path, backend, 
     (["--target", "nope"], "'nope'"),
     (["--target", "temp", "--dropout", "1.0"], "Dropout"),
     (["--target", "temp", "--units", "0"], "unit"),
-    (["--target", "temp", "--batch-size", "100000"], "Batch size"),
+    (["--target", "temp", "--batch-size", "100000"], "--batch-size"),
     (["--target", "temp", "--split", "0.7,0.3"], "leave no room"),
     (["--target", "temp", "--split", "0.7"], "--split"),
 ])

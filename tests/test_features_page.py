@@ -178,12 +178,14 @@ def test_features_page_in_chromium_on_the_sample(studio_server, browser, artifac
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".js-plotly-plot")))
     assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
     browser.save_screenshot(str(artifacts / "features_page.png"))
-    box = browser.find_element(By.CSS_SELECTOR, 'input[aria-label="Window (look-back steps)"]')
+    # Wait for the element this step uses: on a busy machine the number input is still a loading placeholder
+    # when the chart has appeared (find_element found nothing to type into).
+    box = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, 'input[aria-label="Window (look-back steps)"]')))
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys("100000", Keys.ENTER)
     alert = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')))
     assert "Window 100,000" in alert.text
-    assert "locked" in browser.find_element(By.TAG_NAME, "body").text
+    assert wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "body"), "locked"))
 
 
 def test_page_says_windows_per_part_and_that_test_inputs_reach_back():

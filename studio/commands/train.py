@@ -13,6 +13,8 @@ from pathlib import Path
 
 from core.config import DEFAULTS, HELP
 from core.errors import StudioError
+from core.models import MAX_LAYERS
+from core.numbers import positive_float, positive_int
 
 MODEL_OPTIONS = ("units", "layers", "dropout", "head_units", "backend", "residual")
 
@@ -32,6 +34,7 @@ def _shares(text: str) -> tuple[float, float]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     f, t = DEFAULTS["features"], DEFAULTS["train"]
+    max_window, max_horizon, max_units = int(f["max_window"]), int(f["max_horizon"]), int(DEFAULTS["model"]["max_units"])
     p.add_argument("--csv", required=True, metavar="FILE", help="the CSV file to learn from")
     p.add_argument("--target", action="append", required=True, metavar="COL",
                    help="column to forecast; repeat for several targets")
@@ -39,9 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="input columns besides the targets (the targets are always inputs); "
                         "default: every numeric column that varies")
     p.add_argument("--time-col", default=None, metavar="COL", help="the time column (default: detected)")
-    p.add_argument("--window", type=int, default=None,
+    p.add_argument("--window", type=positive_int("--window", max_window), default=None,
                    help="look-back steps per forecast (default: covers the seasonal period the data shows)")
-    p.add_argument("--horizon", type=int, default=f["horizon"], help=f"steps forecast at once (default {f['horizon']})")
+    p.add_argument("--horizon", type=positive_int("--horizon", max_horizon), default=f["horizon"], help=f"steps forecast at once (default {f['horizon']})")
     p.add_argument("--calendar", type=_columns, default=None, metavar="hour,dow,doy",
                    help="calendar features (sin/cos of hour of day, day of week, day of year); 'none' for none "
                         "(default: the cycle of a strong seasonal period)")
@@ -51,20 +54,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"(default {f['train']:g},{f['val']:g})")
     # Model options default to None: None means "the studio's default", resolved in one place.
     p.add_argument("--model", dest="kind", choices=("lstm", "gru", "rnn", "dense"), default=None, help=HELP.get("model.kind"))
-    p.add_argument("--units", type=int, default=None, help=HELP.get("model.units"))
-    p.add_argument("--layers", type=int, default=None, help=HELP.get("model.layers"))
+    p.add_argument("--units", type=positive_int("--units", max_units), default=None, help=HELP.get("model.units"))
+    p.add_argument("--layers", type=positive_int("--layers", MAX_LAYERS), default=None, help=HELP.get("model.layers"))
+    # ModelSpec.validate refuses NaN and anything outside [0, 1), with its own message.
     p.add_argument("--dropout", type=float, default=None, help=HELP.get("model.dropout"))
-    p.add_argument("--head-units", type=int, default=None, help=HELP.get("model.head_units"))
+    p.add_argument("--head-units", type=positive_int("--head-units", max_units, minimum=0), default=None, help=HELP.get("model.head_units"))
     p.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None,
                    help="predict the change from the last value (default: on when every target is an input)")
     p.add_argument("--backend", choices=("keras", "torch"), default=None, help=HELP.get("model.backend"))
-    p.add_argument("--epochs", type=int, default=None,
+    p.add_argument("--epochs", type=positive_int("--epochs", int(t.get("max_epochs", 1000))), default=None,
                    help=f"{HELP.get('train.epochs')} Default {t['epochs']}, more on short series.")
-    p.add_argument("--batch-size", type=int, default=t["batch_size"], help=HELP.get("train.batch_size"))
-    p.add_argument("--lr", type=float, default=t["learning_rate"], help=HELP.get("train.learning_rate"))
-    p.add_argument("--patience", type=int, default=None, help=HELP.get("train.patience"))
-    p.add_argument("--seed", type=int, default=t["seed"], help=HELP.get("train.seed"))
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="directory to write the run into (replaced if it exists)")
+    p.add_argument("--batch-size", type=positive_int("--batch-size", int(t.get("max_batch_size", 4096))),
+                   default=t["batch_size"], help=HELP.get("train.batch_size"))
+    p.add_argument("--lr", type=positive_float("--lr", 10.0), default=t["learning_rate"], help=HELP.get("train.learning_rate"))
+    p.add_argument("--patience", type=positive_int("--patience", 10_000, minimum=0), default=None, help=HELP.get("train.patience"))
+    p.add_argument("--seed", type=positive_int("--seed", 2**31 - 1, minimum=0), default=t["seed"], help=HELP.get("train.seed"))
+    p.add_argument("--out", required=True, metavar="RUN_DIR",
+                   help="directory to write the run into (replaced if it is an earlier run; refused if it holds anything else)")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even when it is a file or a folder holding files that are not a run")
 
 
 def _fmt(v) -> str:
@@ -90,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
     from core.training import TrainConfig, train
     from core.windows import SplitSpec, make_windows
 
+    from core.files import prepare_out_dir
+
+    # Checked before the data is read or a model trained: a folder that cannot take the run is refused now.
+    out = prepare_out_dir(args.out, ("run",), force=args.force)
     csv = Path(args.csv)
     if not csv.is_file():
         raise StudioError(f"There is no file at {csv}.", "Check the path given to --csv.")
@@ -125,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"epoch {rec['epoch']}/{config.epochs}  loss {rec['loss']:.5g}{val}  {rec['seconds']:.1f} s",
               file=sys.stderr, flush=True)
 
-    result = train(windows, model_spec, config, args.out, on_epoch=on_epoch, dataset=dataset)
+    result = train(windows, model_spec, config, out, on_epoch=on_epoch, dataset=dataset)
     info = result.info
     ended = " (early stopping)" if info.get("early_stopped") else ""
     print(f"best epoch {info.get('best_epoch')} of {info.get('epochs_run')}{ended}; run written to {result.run_dir}",
