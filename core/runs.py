@@ -27,7 +27,8 @@ from core.errors import StudioError
 from core.files import atomic_dir, load_json
 from core.models import ModelSpec, count_params
 
-FORMAT_VERSION = 1
+# 2: run.json carries its own checksum. A format-1 run (written before) opens without one, as it always did.
+FORMAT_VERSION = 2
 WEIGHTS = "weights.npz"
 KERAS_WEIGHTS = "model.weights.h5"
 TORCH_WEIGHTS = "model.torch.npz"
@@ -466,7 +467,8 @@ def load_run(run_dir: str | Path) -> Run:
         sealed = manifest.get("checksum") == manifest_digest(manifest)
     except (TypeError, ValueError):
         sealed = False
-    if not sealed:
+    legacy = version < 2 and "checksum" not in manifest  # written before run.json was sealed
+    if not sealed and not legacy:
         raise _corrupt(run_dir, "run.json was changed after training (its own checksum is missing or differs)")
     files = manifest.get("files")
     if not isinstance(files, dict):

@@ -201,6 +201,8 @@ def test_new_runs_record_the_split_rule_and_old_runs_open_as_written(saved, tmp_
     _rewrite(old, "metrics.json", json.dumps(metrics).encode())
     manifest = json.loads((old / "run.json").read_text())
     del manifest["info"]["split_rule"]
+    manifest.pop("checksum")  # and, like every run of that time, format 1 without run.json's own checksum
+    manifest["format_version"] = 1
     (old / "run.json").write_text(json.dumps(manifest))
     back = load_run(old)
     assert back.split_rule == 1
@@ -220,3 +222,18 @@ def test_samples_follow_the_parts_test_windows_reach_back_calibration_stays_in_t
     train_rows = windows.inputs[:t]
     for x in s["X_rep"]:
         assert any(np.array_equal(x, train_rows[i:i + windows.spec.window]) for i in windows.starts("train"))
+
+
+def test_a_format_2_run_without_its_own_checksum_is_refused_a_format_1_run_opens(saved, tmp_path):
+    for version, opens in ((2, False), (1, True)):
+        run_dir = tmp_path / f"v{version}"
+        shutil.copytree(saved.run_dir, run_dir)
+        manifest = json.loads((run_dir / "run.json").read_text())
+        manifest.pop("checksum")
+        manifest["format_version"] = version
+        (run_dir / "run.json").write_text(json.dumps(manifest))
+        if opens:
+            assert load_run(run_dir).model_spec == saved.model_spec
+        else:
+            with pytest.raises(StudioError, match="checksum"):
+                load_run(run_dir)
