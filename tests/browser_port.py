@@ -76,6 +76,7 @@ class UsbBridge:
         self.path = path
         self.pull_on: bytes | None = None     # pull the cable right after the board sends a line starting so
         self.pulled = threading.Event()
+        self.busy = False                     # another program holds the port: opens fail
         self.opened: list[int] = []
         self._conns: set = set()
         self._loop = asyncio.new_event_loop()
@@ -90,17 +91,23 @@ class UsbBridge:
         asyncio.set_event_loop(self._loop)
 
         async def main() -> None:
-            self._server = await websockets.serve(self._handle, "127.0.0.1", 0, max_size=None)
+            self._server = await websockets.serve(self._handle, "127.0.0.1", 0, max_size=None,
+                                                  process_request=self._refuse_if_busy)
             self.port = self._server.sockets[0].getsockname()[1]
             self._ready.set()
             await self._server.wait_closed()
 
         self._loop.run_until_complete(main())
 
+    def _refuse_if_busy(self, connection, request):
+        # The OS refuses a second open of a port another program holds: the handshake fails, as an open does.
+        if self.busy or self._conns:
+            from http import HTTPStatus
+
+            return connection.respond(HTTPStatus.FORBIDDEN, "port busy\n")
+        return None
+
     async def _handle(self, ws) -> None:
-        if self._conns:
-            await ws.close(4409, "busy")
-            return
         query = parse_qs(urlsplit(ws.request.path).query)
         baud = int(query.get("baud", [BOARD_BAUD])[0])
         self.opened.append(baud)
