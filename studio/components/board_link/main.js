@@ -133,7 +133,7 @@ async function readLoop(link) {
         if (!value || !value.length) continue;
         const out = framer.push(value);
         if (out.send && ws.readyState === WebSocket.OPEN) ws.send(out.send);
-        if (out.lines.length) showLast(out.lines[out.lines.length - 1]);
+        if (out.lines.length) showLast(link, out.lines[out.lines.length - 1]);
         clearTimeout(link.timer);
         if (framer.hasUnsent) {
           link.timer = setTimeout(() => {
@@ -156,9 +156,9 @@ async function readLoop(link) {
   }
 }
 
-function showLast(line) {
+function showLast(link, line) {
   const text = lineText(line.bytes);
-  if (text.startsWith("FS READY")) say(`Connected: ${describe(current.port)}. The board says: ${text}`, "good");
+  if (text.startsWith("FS READY")) say(`Connected: ${describe(link.port)}. The board says: ${text}`, "good");
 }
 
 function onRelayMessage(link, data) {
