@@ -81,6 +81,10 @@ DEFAULTS: dict[str, dict] = {
         "poll_s": 0.5,
         # bundle.json (windows and host forecasts as text) is small; a bigger one is not ours.
         "max_bundle_json_bytes": 50_000_000,
+        # A board held by the participant's browser (Web Serial, core/weblink.py): how long the page waits
+        # for the browser's relay to attach, and how far the reader may fall behind a flooding board.
+        "browser_attach_s": 5.0,
+        "browser_rx_cap_bytes": 4 * 1024 * 1024,
     },
 }
 
@@ -173,6 +177,8 @@ HELP.update({
     "device.port": "The board's serial port. A Seeed XIAO ESP32S3 is recognised by its USB ids and listed first. "
                    "Type a path (/dev/ttyACM0, COM3) or a pyserial URL (socket://HOST:PORT, rfc2217://HOST:PORT) for a board behind a network bridge.",
     "device.baud": "Must match the firmware: 115200 for the studio's firmware and the Edge Impulse sketch. Unreadable text usually means a wrong baud rate.",
+    "device.browser": "A board plugged into the computer this browser runs on: the browser asks which port to use and "
+                      "relays it to the studio (Web Serial; Chrome or Edge, over HTTPS or on localhost).",
     "device.emulated": "An emulated XIAO runs the exported model with the TensorFlow Lite Micro runtime on a pseudo-terminal, "
                        "through the same serial code as a real board; no hardware needed.",
     "device.self_test": "The board runs the test windows built into its firmware and prints each forecast with its inference time.",

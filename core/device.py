@@ -25,6 +25,7 @@ import numpy as np
 import serial
 import serial.tools.list_ports
 
+from core import weblink
 from core.config import DEFAULTS
 from core.errors import StudioError
 from core.protocol import (Done, EiPrediction, EiPredictionsHeader, EiTiming, Err, Expected, Other, Ready, Record,
@@ -175,6 +176,9 @@ def open_serial(port: str, baud: int, *, exclusive: bool = True, write_timeout: 
     except (TypeError, ValueError):
         raise StudioError(f"The baud rate {baud!r} is not a positive whole number.",
                           "Use 115200, the rate the studio's firmware and the Edge Impulse sketch use.") from None
+    if port.startswith(weblink.SCHEME):
+        # A board on the participant's computer, held by their browser and relayed to the studio (core/weblink.py).
+        return weblink.open_link(port, baud)
     kwargs: dict[str, Any] = {"baudrate": baud, "timeout": CFG["read_poll_s"],
                               "write_timeout": CFG["write_timeout_s"] if write_timeout is None else write_timeout}
     if "://" not in port:
@@ -211,11 +215,16 @@ class Board:
         self._stop = threading.Event()
         self._write_lock = threading.Lock()
         self._closers: list[Callable[[], None]] = []
-        self._add("info", f"connected to {port} at {baud} baud")
+        self._add("info", f"connected to {self.name} at {baud} baud")
         self._thread = threading.Thread(target=self._read_loop, name=f"board-reader:{port}", daemon=True)
         self._thread.start()
 
     # -- state ---------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The port as the user knows it, for messages (a browser link's token means nothing to them)."""
+        return weblink.LABEL if self.port.startswith(weblink.SCHEME) else self.port
+
     @property
     def connected(self) -> bool:
         return self._error is None and not self._stop.is_set() and self._thread.is_alive()
@@ -279,7 +288,7 @@ class Board:
                 chunk = ser.read(max(1, min(int(waiting or 0), 4096)))
             except Exception as exc:  # SerialException, OSError, termios.error: the port went away
                 if not self._stop.is_set():
-                    self._fail(_disconnected(self.port, exc))
+                    self._fail(_disconnected(self.name, exc))
                 return
             if not chunk:
                 continue
@@ -316,17 +325,17 @@ class Board:
         if self._error is not None:
             raise self._error
         if self._stop.is_set():
-            raise StudioError(f"The connection to {self.port} is closed.", "Connect again.")
+            raise StudioError(f"The connection to {self.name} is closed.", "Connect again.")
         line = command if command.endswith("\n") else command + "\n"
         try:
             with self._write_lock:
                 self._ser.write(line.encode("ascii"))
                 self._ser.flush()
         except serial.SerialTimeoutException:
-            raise StudioError(f"The board on {self.port} is not taking input (a write timed out).",
+            raise StudioError(f"The board on {self.name} is not taking input (a write timed out).",
                               "Press the board's RESET button or re-plug it, then connect again.") from None
         except Exception as exc:
-            err = _disconnected(self.port, exc)
+            err = _disconnected(self.name, exc)
             self._fail(err)
             raise err from None
         shown = line.strip()
@@ -347,7 +356,7 @@ class Board:
                 if self._error is not None:
                     raise self._error
                 if self._stop.is_set():
-                    raise StudioError(f"The connection to {self.port} was closed while waiting for the board.",
+                    raise StudioError(f"The connection to {self.name} was closed while waiting for the board.",
                                       "Connect again.")
                 # A full window of mostly-unreadable bytes since this wait began: say so now, not at the deadline.
                 if self._health.unreadable and self._rx_bytes - since_bytes >= self._health.span:
@@ -369,7 +378,7 @@ class Board:
             return self.unreadable_error()
         heard = self._rx_bytes - since_bytes
         detail = "nothing at all was received" if heard == 0 else f"{heard} bytes arrived but no answer among them"
-        return StudioError(f"The board on {self.port} did not answer {what} within {timeout:g} s ({detail}).",
+        return StudioError(f"The board on {self.name} did not answer {what} within {timeout:g} s ({detail}).",
                            "Check that it runs the studio's firmware (flash the bundle from the Export step), that this "
                            "is the right port, and press the board's RESET button.")
 
