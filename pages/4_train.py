@@ -27,7 +27,8 @@ def _link(page: str, label: str, icon: str) -> None:
 
 
 st.title("Train")
-st.caption("Training runs in the background: you can leave this page and come back.")
+st.caption("Training runs in the background: you can leave this page, reload it, or close the tab and come back "
+           "later with this page's address (it holds your session).")
 
 windows, spec, config = state.get("windows"), state.get("model_spec"), state.get("train_config")
 if windows is None or spec is None or config is None:
