@@ -30,6 +30,15 @@ def show_error(err: Exception) -> None:
         st.error(f"Something went wrong: {type(err).__name__}: {err}. Check your choices on this page and try again.")
 
 
+def figure(value, fmt: str = ".4g") -> str:
+    """A number for a table a person reads: four significant digits, and "—" where there is none (never "None")."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    return format(v, fmt) if v == v and v not in (float("inf"), float("-inf")) else "—"
+
+
 def report_unexpected(err: BaseException, where: str) -> str:
     """Log ``err`` with its traceback for the operator and show the user what failed and what to try.
     Returns the reference that ties the two together."""
