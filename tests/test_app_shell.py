@@ -87,3 +87,25 @@ def test_model_choices_outlive_a_change_of_window():
     assert at.radio(key="model.backend").value == "torch"
     spec = at.session_state["fs.model_spec"]
     assert (spec.kind, spec.units, spec.backend, spec.window) == ("gru", 13, "torch", window // 2)
+
+
+def test_hand_set_training_settings_survive_a_new_horizon():
+    """Issue 18 item 5: changing the horizon put Epochs back from 15 to the default without a word."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page(str(ROOT / "pages" / "2_features.py"))
+    at.run()
+    at.switch_page(str(ROOT / "pages" / "3_model.py"))
+    at.run()
+    default_epochs = at.number_input(key="model.epochs").value
+    hand = 15 if default_epochs != 15 else 16
+    at.number_input(key="model.epochs").set_value(hand).run()
+    at.switch_page(str(ROOT / "pages" / "2_features.py"))
+    at.run()
+    at.number_input(key="feat.horizon").set_value(at.number_input(key="feat.horizon").value + 1).run()
+    assert not at.exception
+    at.switch_page(str(ROOT / "pages" / "3_model.py"))
+    at.run()
+    assert not at.exception
+    assert at.number_input(key="model.epochs").value == hand
+    assert at.session_state["fs.train_config"].epochs == hand
+    assert any(f"epochs {hand}" in c.value for c in at.caption)  # and it says so
