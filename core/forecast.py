@@ -295,6 +295,20 @@ def _score_rows(frame: pd.DataFrame, windows) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def backtest_beaten_by(bt: "Backtest", measure: str = "mae") -> list[tuple[str, float, float]]:
+    """The baselines that beat the model over the backtest's origins, best first, as
+    (name, model's score, baseline's score) by ``measure`` (the verdict's: MAE for one target, MASE for several)."""
+    scores = bt.scores.set_index("forecaster")
+    if measure not in scores.columns or "model" not in scores.index:
+        return []
+    model = float(pd.to_numeric(scores.loc["model", measure], errors="coerce"))
+    out = []
+    for name, value in pd.to_numeric(scores[measure], errors="coerce").items():
+        if name != "model" and np.isfinite(value) and np.isfinite(model) and value < model:
+            out.append((str(name), model, float(value)))
+    return sorted(out, key=lambda row: row[2])
+
+
 def backtest(run, windows, origin_stride: int, part: str = "test", steps: int | None = None,
              max_origins: int | None = None) -> Backtest:
     """Rolling-origin evaluation: forecasts issued every ``origin_stride`` windows across ``part``.
