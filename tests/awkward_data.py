@@ -34,11 +34,11 @@ def many_columns(n: int = 60) -> bytes:
     return pd.DataFrame({"time": t.strftime("%Y-%m-%d %H:%M:%S"), **cols}).to_csv(index=False).encode()
 
 
-def irregular_epoch() -> bytes:
+def irregular_epoch(n: int = 3000) -> bytes:
     """Epoch seconds, about a minute apart with jitter and some gaps, and a daily cycle."""
     rng = np.random.default_rng(4)
-    steps = rng.integers(40, 80, 3000)
-    steps[rng.integers(0, 3000, 30)] += 900
+    steps = rng.integers(40, 80, n)
+    steps[rng.integers(0, n, n // 100)] += 900
     t = 1_700_000_000 + np.cumsum(steps)
     v = 20 + 5 * np.sin(2 * np.pi * (t % 86400) / 86400) + rng.normal(0, 0.3, len(t))
     return pd.DataFrame({"epoch": t, "temperature": v.round(3)}).to_csv(index=False).encode()
