@@ -114,3 +114,10 @@ def describe_span(first, last) -> str:
         return f"{hours:,.0f} hours"
     minutes = delta.total_seconds() / 60
     return f"{minutes:,.0f} minutes" if minutes >= 2 else f"{delta.total_seconds():,.0f} seconds"
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 22nd ... (so no page says "every 2th window")."""
+    n = int(n)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"

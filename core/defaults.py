@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from core.config import DEFAULTS
-from core.dataset import Dataset
+from core.dataset import Dataset, ordinal
 from core.errors import StudioError
 from core.metrics import Seasonality, detect_period
 from core.models import ModelSpec
@@ -289,8 +289,8 @@ def default_config(dataset: Dataset, targets: Any = None, features: Any = None, 
     stride = max(1, math.ceil(n_all * int(window) / _D["max_epoch_steps"]))
     if stride > 1:
         reasons["stride"] = (f"Training stride {stride}: {n_all:,} overlapping windows of {int(window)} steps would make "
-                             "each epoch slow; every {stride}th window still covers the whole training part "
-                             "(the test part always uses every window).").replace("{stride}", str(stride))
+                             f"each epoch slow; every {ordinal(stride)} window still covers the whole training part "
+                             "(the test part always uses every window).")
     spec = WindowSpec(targets=tuple(targets), features=inputs, calendar=tuple(calendar), window=int(window),
                       horizon=horizon, stride=stride)
     model_options = {k: DEFAULTS["model"][k] for k in ("kind", "units", "layers", "dropout", "head_units", "backend")}

@@ -155,7 +155,8 @@ for line in est.warnings:
     st.warning(line)
 for line in est.advice:
     st.caption(f"Tip: {line}")
-st.caption(f"Sizes: {est.basis}. Latency {est.float32.latency_basis}. {HELP.get('model.budget', '')}")
+# est.basis already ends with the latency basis and its full stop: say each once.
+st.caption(f"Sizes: {est.basis} {HELP.get('model.budget', '')}".strip())
 
 # ---------------------------------------------------------------------------------------- training
 st.subheader("Training settings")

@@ -80,9 +80,11 @@ def _figure(traces: list[dict], title: str, y_title: str, x_title: str = "Time",
     Validation costs about 30 ms per trace and 100 ms per figure here, most of the page's budget;
     these traces are built from a fixed set of known keys, and tests render every figure to JSON.
     """
-    base = dict(title=dict(text=title), xaxis=dict(title=dict(text=x_title)), yaxis=dict(title=dict(text=y_title)),
-                hovermode="x unified", margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.2),
-                height=420)
+    # The title starts at the left and the toolbar stands upright at the right edge: drawn across the top, the
+    # toolbar covered the titles of the half-width residual charts.
+    base = dict(title=dict(text=title, x=0, xanchor="left", xref="paper"), xaxis=dict(title=dict(text=x_title)),
+                yaxis=dict(title=dict(text=y_title)), hovermode="x unified", margin=dict(l=10, r=40, t=50, b=10),
+                legend=dict(orientation="h", y=-0.2), height=420, modebar=dict(orientation="v"))
     base.update(layout)
     return go.Figure(dict(data=traces, layout=base), _validate=False)
 
