@@ -101,6 +101,7 @@ def _duration(s: float | None) -> str:
 
 
 @st.fragment(run_every=POLL_S if _running(job) else None)
+@ui.guarded("Train step (live progress)")  # a fragment reruns alone, outside the page's guard
 def live_progress() -> None:
     current: TrainingJob | None = state.get("job")
     if current is None:

@@ -139,6 +139,7 @@ def _continue_with(job: jobs.Job) -> None:
 
 
 @st.fragment(run_every=1.0 if _busy() else None)
+@ui.guarded("Sweep step (results)")  # a fragment reruns alone, outside the page's guard
 def results() -> None:
     mine = _mine()
     if not mine:
