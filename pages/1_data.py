@@ -112,7 +112,7 @@ with st.expander("Cleaning: duplicates, resampling, missing values", expanded=Fa
                               format_func={"first": "Keep the first", "mean": "Average them"}.get)
     with c2:
         resample = st.selectbox("Resample to", CFG["resample_choices"], key=K + "resample", persist_state="session",
-                                format_func=lambda v: "None (keep the file's step)" if v is None else v,
+                                format_func=lambda v: "Keep the file's step" if v is None else describe_freq(v),
                                 help=HELP.get("data.resample"))
     with c3:
         resample_how = st.selectbox("Combine rows by", list(D.RESAMPLE_HOW),

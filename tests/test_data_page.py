@@ -103,5 +103,7 @@ def test_words_people_read(app):
     table = app.dataframe[0].value
     assert "None" not in table.astype(str).to_numpy().ravel().tolist()
     assert not table.isna().to_numpy().any()
+    options = app.selectbox(key="data.resample").options
+    assert "hourly" in options and "h" not in options and not any("None" in o for o in options)
     app.selectbox(key="data.sample").select("co2").run()
     assert metrics(app)["Frequency"].startswith("weekly (")
