@@ -390,10 +390,19 @@ class Board:
         start = time.monotonic()
         deadline = start + timeout
         cursor, since = self.cursor(), self._rx_bytes
+        # The first time, give the board one resend interval to print its boot banner (opening the port
+        # usually boots it) before asking: asking at once logged FS READY twice, the banner and the answer.
+        listen_first = not getattr(self, "_asked_ready", False)
+        self._asked_ready = True
+        if listen_first:
+            cursor = 0  # a banner already received since the port opened counts
         while True:
             # The board may be rebooting when the port opens (USB serial resets it) and drop the first I.
-            self.send("I")
-            resend = min(deadline, time.monotonic() + resend_s)
+            wait_s = min(resend_s, timeout / 3) if listen_first else resend_s  # leave time to ask after it
+            if not listen_first:
+                self.send("I")
+            listen_first = False
+            resend = min(deadline, time.monotonic() + wait_s)
             try:
                 while True:
                     cursor, rec = self._next(cursor, resend, since)

@@ -10,6 +10,7 @@ import streamlit as st
 
 from core import windows as W
 from core.config import DEFAULTS, HELP
+from core.dataset import ordinal
 from core.defaults import default_config
 from core.errors import StudioError
 from studio import state, ui
@@ -113,7 +114,7 @@ offset = w3.number_input("Offset (skip steps)", min_value=0, step=1, key=K + "of
 w3.caption(W.describe_steps(int(offset), ds.freq) if offset else "forecast starts right after the window")
 stride = w4.number_input("Training stride", min_value=1, step=1, key=K + "stride", persist_state="session",
                          help=HELP["features.stride"])
-w4.caption("every window" if stride == 1 else f"every {stride}th window in train and validation")
+w4.caption("every window" if stride == 1 else f"every {ordinal(stride)} window in train and validation")
 
 # ----------------------------------------------------------------------------------- split, scaler
 st.subheader("Split and scaling")

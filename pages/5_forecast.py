@@ -117,6 +117,7 @@ if improvement is not None and np.isfinite(improvement) and improvement > 0:
     st.success(verdict, icon=":material/thumb_up:")
 else:
     st.warning(verdict, icon=":material/warning:")
+backtest_note = st.empty()  # filled once the backtest below is computed: it can contradict the verdict
 
 table = fv.metrics_display(forecast.metrics_table(result))
 st.dataframe(table, hide_index=True, width="stretch",
@@ -173,8 +174,13 @@ except StudioError as e:
     ui.show_error(e)
     bt = None
 if bt is not None:
-    st.dataframe(bt.scores, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.4g") for c in bt.scores.columns if c != "forecaster"})
+    bt_table = fv.metrics_display(bt.scores)
+    st.dataframe(bt_table, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.4g") for c in bt_table.columns
+                                if c != "forecaster"})
+    note = fv.backtest_note(bt, len(targets))
+    if note:
+        backtest_note.warning(note, icon=":material/warning:")
     fig_bt = fv.backtest_figure(bt, windows, target)
     st.plotly_chart(fig_bt, width="stretch")
     st.caption(f"{len(bt.origins):,} forecast origins, one every {stride} time point(s) across the test part; "

@@ -188,3 +188,37 @@ def test_real_short_series_keep_every_test_and_validation_row(name, target, wind
     out = evaluate(w, np.asarray(w.y("test")) * 1.01, "test")
     assert f"over {n - v:,} test points" in out["verdict"]
     assert (out["weak"] is not None) == (n - v < DEFAULTS["forecast"]["weak_points"])
+
+
+def test_a_smooth_daily_cycle_in_minute_readings_is_found():
+    """Issue 18 item 7: minute data with a strong daily (1,440-step) cycle got 60 steps and no hour of day."""
+    n = 30 * 1440
+    idx = pd.date_range("2024-01-01", periods=n, freq="min", name="time")
+    rng = np.random.default_rng(5)
+    x = 10 * np.sin(2 * np.pi * np.arange(n) / 1440) + rng.normal(0, 1.0, n)
+    ds = Dataset("minutes", pd.DataFrame({"v": x}, index=idx), freq="min", time_col="time", fingerprint="s")
+    cfg = default_config(ds, "v")
+    assert cfg.seasonality.period == 1440 and cfg.seasonality.source == "autocorrelation"
+    assert "hour" in cfg.window_spec.calendar
+
+
+def test_a_weekly_cycle_in_minute_readings_reaches_10080_steps():
+    n = 8 * 7 * 1440
+    idx = pd.date_range("2024-01-01", periods=n, freq="min", name="time")
+    rng = np.random.default_rng(6)
+    x = 10 * (idx.dayofweek >= 5).astype(float) + rng.normal(0, 1.0, n)  # weekends differ
+    ds = Dataset("minutes", pd.DataFrame({"v": x}, index=idx), freq="min", time_col="time", fingerprint="w")
+    assert default_config(ds, "v").seasonality.period == 7 * 1440
+
+
+def test_irregular_timestamps_are_regularised_before_detection():
+    """Issue 18 item 7: irregular epoch seconds with a daily cycle got a 297-step window."""
+    from tests.awkward_data import irregular_epoch
+
+    ds = load_dataset(irregular_epoch(30_000), name="epoch.csv")  # about 3 weeks
+    assert ds.freq is None
+    cfg = default_config(ds, "temperature")
+    # about one reading a minute (with gaps): the daily cycle is about 1,440 rows, within 10 %
+    assert cfg.seasonality.period is not None and abs(cfg.seasonality.period - 1440) <= 144
+    assert cfg.window_spec.window != 297 and cfg.window_spec.window <= DEFAULTS["quality"]["max_window"]
+    assert "hour" in cfg.window_spec.calendar

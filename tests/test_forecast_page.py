@@ -69,7 +69,7 @@ def test_renders_a_trained_run_with_its_verdict(trained):
     labels = [b.proto.label for b in at.get("download_button")]
     assert {"Forecasts (CSV)", "Metrics (CSV)", "Forecast chart (HTML)", "Save project (.zip)"} <= set(labels)
     table = at.dataframe[0].value
-    assert list(table["forecaster"]) == ["model", "Last value", "Seasonal naive", "Train mean"]
+    assert list(table["forecaster"]) == ["Model", "Last value", "Seasonal naive", "Train mean"]
     assert {"MAE", "RMSE", "MASE", "model better by"} <= set(table.columns) and "best_baseline" not in table.columns
     better = list(table["model better by"])
     assert better[0] == "—" and all(b.endswith(" %") and b[0] in "+-" for b in better[1:])
@@ -83,6 +83,19 @@ def test_renders_a_trained_run_with_its_verdict(trained):
     at.radio[0].set_value("recursive").run()
     assert not at.exception, at.exception
     assert not at.error
+
+
+def test_a_backtest_the_model_loses_is_said_next_to_the_verdict(tmp_path):
+    """Issue 18 item 6: the rolling backtest had the model losing to a baseline and the page said nothing,
+    and its table named the forecasters by their codes (last_value)."""
+    ds = synthetic(n=400)
+    windows, model_spec, config, run = make_run(tmp_path / "run", ds, EXOG, split=SPLIT)  # untrained: it loses
+    at = _app(_state(ds, EXOG, windows, model_spec, config, run)).run()
+    assert not at.exception, at.exception
+    notes = [t for t in _texts(at, "warning") if "rolling backtest" in t]
+    assert notes and "loses to" in notes[0] and "last_value" not in notes[0]
+    backtest_table = at.dataframe[1].value
+    assert "last_value" not in set(backtest_table["forecaster"]) and "Last value" in set(backtest_table["forecaster"])
 
 
 def test_recursive_unavailable_says_why(tmp_path):
