@@ -285,6 +285,7 @@ if board is not None:
 
 
 @st.fragment(run_every=CFG["poll_s"])
+@ui.guarded("Device step (live log)")  # a fragment reruns alone, outside the page's guard
 def live() -> None:
     b: Board | None = state.get("board")
     t: Task | None = st.session_state.get("device.task")
