@@ -38,7 +38,7 @@ def _text(driver) -> str:
     return driver.find_element("tag name", "body").text
 
 
-def _idle(driver, timeout: float = 90):
+def _idle(driver, timeout: float = 300):
     _until(driver, lambda d: not d.find_elements("css selector", RUNNING), timeout, "Streamlit to finish the run")
 
 
@@ -46,7 +46,7 @@ def _no_error_box(driver):
     assert not driver.find_elements("css selector", '[data-testid="stException"]'), _text(driver)[:2000]
 
 
-def _open(driver, page: str, timeout: float = 120):
+def _open(driver, page: str, timeout: float = 300):
     xpath = f'//a[@data-testid="stSidebarNavLink"][.//span[normalize-space()="{page}"]]'
     _until(driver, lambda d: d.find_element("xpath", xpath), 60, f"the {page} link").click()
     _until(driver, lambda d: any(h.text.strip().startswith(page)
@@ -55,7 +55,7 @@ def _open(driver, page: str, timeout: float = 120):
     _idle(driver, timeout)
 
 
-def _number(driver, label: str, value: int, then: str, timeout: float = 120):
+def _number(driver, label: str, value: int, then: str, timeout: float = 300):
     from selenium.webdriver.common.keys import Keys
 
     field = _until(driver, lambda d: d.find_element("css selector", f'input[aria-label="{label}"]'), 60, label)
@@ -92,7 +92,8 @@ def _token(driver) -> str | None:
     return (parse_qs(urlparse(driver.current_url).query).get("session") or [None])[0]
 
 
-def test_a_reload_mid_training_finds_it_still_running(studio_server, browser, artifacts):
+def test_a_reload_mid_training_finds_it_still_running(fresh_studio_server, browser, artifacts):
+    studio_server = fresh_studio_server
     d = browser
     d.get(studio_server)
     _until(d, lambda d: "weather.csv" in _text(d) and _token(d), 180, "the studio on the sample, with a session address")
