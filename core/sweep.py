@@ -386,15 +386,17 @@ def band_summary(intervals: dict | None) -> dict:
             "band_coverage": bands[key].get("coverage")}
 
 
-COLUMNS = ["job", "configuration", "window", "kind", "units", "status", "queue", "progress", "test MAE",
-           "best baseline MAE", "vs best baseline %", "band", "band width", "band coverage %", "params", "latency ms (est.)", "RAM KB (est.)",
-           "flash KB (est.)", "within budget", "run dir"]
+COLUMNS = ["job", "best", "configuration", "window", "kind", "units", "status", "queue", "progress", "test MAE",
+           "best baseline MAE", "vs best baseline %", "band", "band width", "band coverage %", "params",
+           "latency ms (est.)", "RAM KB (est.)", "flash KB (est.)", "within budget", "run dir"]
 
 
 def table(jobs: Iterable[jobs_mod.Job], max_latency_ms: float | None = None, max_ram_kb: float | None = None,
           only_within_budget: bool = False) -> pd.DataFrame:
     """One row per trial: configuration, status and queue position, progress, test MAE against the
     best baseline (positive % = better than it), parameters and the board estimates."""
+    jobs = list(jobs)
+    top = best(jobs, max_latency_ms, max_ram_kb)  # the same pick the page offers, so table and choice agree
     rows = []
     for job in jobs:
         snap = job.snapshot()
@@ -413,7 +415,8 @@ def table(jobs: Iterable[jobs_mod.Job], max_latency_ms: float | None = None, max
         else:
             progress = ""
         rows.append({
-            "job": snap["id"], "configuration": snap["label"], "window": trial.get("window"),
+            "job": snap["id"], "best": "★ best" if top is not None and job is top else "",
+            "configuration": snap["label"], "window": trial.get("window"),
             "kind": trial.get("kind"), "units": trial.get("units"), "status": status,
             "queue": snap["position"] or None, "progress": progress,
             "test MAE": finite(result.get("mae")), "best baseline MAE": finite(result.get("best_baseline_mae")),
