@@ -79,3 +79,36 @@ def test_compiled_firmware_adds_it_the_same_way(tmp_path):
 def test_a_bundle_that_does_not_name_the_targets_inputs_is_refused(tmp_path):
     with pytest.raises(StudioError, match="which input column"):
         load_bundle_spec(_outside_export(tmp_path, target_input=()), "float32")
+
+
+@pytest.mark.skipif(GXX is None, reason="g++ is not installed: the firmware protocol cannot be compiled here")
+def test_bands_surround_the_level_after_the_last_value_is_added(tmp_path):
+    """Issue N with issue L: the bounds are the final level forecast -/+ the half-width, so the last value is
+    added before they are computed (a band around the bare change would sit near zero)."""
+    from tests.firmware_support import SLICE_BAND_EXPORT
+
+    export = _outside_export(tmp_path)
+    shutil.copy(SLICE_BAND_EXPORT / "intervals.json", export / "intervals.json")
+    spec = load_bundle_spec(export, "float32")
+    assert spec.residual_outside and spec.band_levels == ("80", "95")
+    zpath = render_bundle(export, "float32", out=tmp_path / "bundle.zip")
+    with zipfile.ZipFile(zpath) as zf:
+        zf.extractall(tmp_path / "b")
+    sketch = next((tmp_path / "b").glob("*/forecast_studio"))
+    exe = tmp_path / "fs_host"
+    proc = subprocess.run([GXX, "-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic", f"-I{sketch}",
+                           str(sketch / "fs_protocol.cpp"), str(HOST_MAIN), "-o", str(exe)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = subprocess.run([str(exe)], input=_p_line(), capture_output=True, timeout=30).stdout.decode().splitlines()
+    board = next(line for line in out if line.startswith("FS RESULT"))
+    emu = ProtocolEngine(spec, TflmRunner(spec)).feed(_p_line())[0]
+    assert board.split(" y=")[1] == emu.split(" y=")[1]  # the C++ and the emulator print the same bounds
+    fields = dict(f.split("=", 1) for f in board.split(" ")[2:])
+    y = np.array([float(v) for v in fields["y"].split(",")], np.float32)
+    assert y == pytest.approx(_expected(), rel=1e-6)
+    for level, half in (("80", [0.5, 1.25]), ("95", [1.5, 2.75])):
+        lo = np.array([float(v) for v in fields[f"lo{level}"].split(",")], np.float32)
+        hi = np.array([float(v) for v in fields[f"hi{level}"].split(",")], np.float32)
+        np.testing.assert_allclose(lo, y - np.float32(half), rtol=0, atol=1e-5)
+        np.testing.assert_allclose(hi, y + np.float32(half), rtol=0, atol=1e-5)

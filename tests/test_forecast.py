@@ -267,7 +267,9 @@ def test_every_figure_renders_to_json(auto):
         spec = pio.from_json(fig.to_json())  # what Streamlit and the HTML download send: plotly validates here
         assert spec.data
     names = [t.name for t in figs[0].data]
-    assert names[0] == "Actual" and names[-1] == "Model" and "Last value" in names
+    assert names[0].endswith("band (upper)")  # the bands are drawn first, under every line (issue N)
+    lines = [n for n in names if "band" not in n]
+    assert lines[0] == "Actual" and lines[-1] == "Model" and "Last value" in lines
     html = fv.figure_html(figs[0]).decode()
     # plotly.js is inline (the file opens offline), not a <script src=...> to a CDN
     assert "<html>" in html and 'src="https://cdn.plot.ly' not in html and len(html) > 1_000_000
