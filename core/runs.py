@@ -206,7 +206,7 @@ class Run:
     # ------------------------------------------------------------ making one
     @classmethod
     def from_training(cls, windows: Any, spec: ModelSpec, config: Any, model: Any, history: list[dict],
-                      info: dict, run_dir: str | Path, dataset: Any = None) -> "Run":
+                      info: dict, run_dir: str | Path, dataset: Any = None, interval_levels: Any = None) -> "Run":
         """Score a freshly trained model on the test part, gather samples, and save the run."""
         from core.models import canonical_weights
         from core.windows import SPLIT_RULE
@@ -219,7 +219,7 @@ class Run:
         y_test = run.predict(windows.X("test"))
         y_val = run.predict(windows.X("val")) if windows.count("val") else None
         run.metrics = build_metrics(windows, y_test, y_val)
-        run._calibrate(windows, y_val, y_test)
+        run._calibrate(windows, y_val, y_test, interval_levels)
         run.samples, run.info["time_axis"] = _samples(windows, y_test)
         run.save()
         return run
@@ -238,8 +238,17 @@ class Run:
         intervals.check_levels(levels)
         y_val = self.predict(windows.X("val")) if windows.count("val") else None
         y_test = self.predict(windows.X("test")) if windows.count("test") else None
+        before = (self.intervals, self.metrics.get("intervals"))
         self._calibrate(windows, y_val, y_test, levels)
-        self.save()
+        try:
+            self.save()
+        except BaseException:  # the folder kept the old bands: so does the run in memory
+            self.intervals = before[0]
+            if before[1] is None:
+                self.metrics.pop("intervals", None)
+            else:
+                self.metrics["intervals"] = before[1]
+            raise
         return self.intervals
 
     # ------------------------------------------------------------ files

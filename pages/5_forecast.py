@@ -151,6 +151,20 @@ for note in bands.get("warnings") or []:
     st.warning(note, icon=":material/info:")
 if not bands:
     st.caption("This model was trained before prediction bands existed; train it again to get calibrated bands.")
+else:
+    with st.expander("Other band levels"):
+        shown = ", ".join(f"{v:g}" for v in bands.get("levels_asked") or bands.get("levels") or [])
+        asked = st.text_input("Band levels (%)", value=shown, help=HELP.get("forecast.band_levels"))
+        if st.button("Calibrate these levels", key="fs.recalibrate"):
+            try:
+                run.recalibrate(windows, [t for t in asked.replace(";", ",").replace(" ", ",").split(",") if t])
+            except StudioError as e:
+                ui.show_error(e)
+            except OSError as e:
+                ui.show_error(StudioError(f"The run folder could not be written ({e.strerror or e}).",
+                                          "Check the disk has room, or train the model again."))
+            else:
+                st.rerun()
 
 # ------------------------------------------------------------------------------------ test forecasts
 st.subheader("Test forecasts against the actuals")

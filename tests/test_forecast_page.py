@@ -178,3 +178,32 @@ def test_a_short_test_part_is_called_weak_and_an_old_run_says_its_metrics_are_ke
     assert not at.exception, at.exception
     captions = " | ".join(_texts(at, "caption"))
     assert "trained by an earlier studio" in captions and "6 test windows" in captions
+
+
+def test_band_levels_can_be_changed_and_impossible_ones_are_refused(trained, tmp_path):
+    """Issue N: levels are configurable on the page; 0, 100 or 150% is a message, not a traceback, and leaves
+    the run's bands as they were."""
+    import shutil
+
+    from core.runs import load_run
+
+    shutil.copytree(trained["run"].run_dir, tmp_path / "run")
+    run = load_run(tmp_path / "run")
+    at = _app(dict(trained, run=run)).run()
+    assert not at.exception, at.exception
+    before = (tmp_path / "run" / "intervals.json").read_bytes()
+    for bad, words in (("0", "0%"), ("100", "100%"), ("150", "150%"), ("abc", "not a number")):
+        field = next(t for t in at.text_input if t.label == "Band levels (%)")
+        field.set_value(bad).run()
+        at.button(key="fs.recalibrate").click().run()
+        assert not at.exception, at.exception
+        errors = _texts(at, "error")
+        assert any(words in e for e in errors), errors
+    assert (tmp_path / "run" / "intervals.json").read_bytes() == before
+    field = next(t for t in at.text_input if t.label == "Band levels (%)")
+    field.set_value("50, 90").run()
+    at.button(key="fs.recalibrate").click().run()
+    assert not at.exception, at.exception and not at.error
+    assert load_run(tmp_path / "run").intervals["levels"] == [50.0, 90.0]
+    how_sure = [t for t in _texts(at, "markdown") if t.startswith("**How sure:**")]
+    assert how_sure and "50% band: " in how_sure[0] and "90% band: " in how_sure[0] and "80% band" not in how_sure[0]

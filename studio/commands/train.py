@@ -103,6 +103,10 @@ def run(args: argparse.Namespace) -> int:
 
     from core.files import prepare_out_dir
 
+    if args.interval_levels is not None:
+        from core.intervals import check_levels
+
+        check_levels(args.interval_levels)  # refused before --out is touched or a minute of training, not after
     # Checked before the data is read or a model trained: a folder that cannot take the run is refused now.
     out = prepare_out_dir(args.out, ("run",), force=args.force)
     csv = Path(args.csv)
@@ -131,11 +135,6 @@ def run(args: argparse.Namespace) -> int:
         if key in defaults.reasons and not defaults.reasons[key].endswith("as chosen."):
             print(f"default: {defaults.reasons[key]}", file=sys.stderr, flush=True)
 
-    if args.interval_levels is not None:
-        from core.intervals import check_levels
-
-        check_levels(args.interval_levels)  # refused before a minute of training, not after
-
     counts = windows.counts()
     print(f"{dataset.name}: {len(dataset.frame):,} rows; windows train {counts['train']:,}, "
           f"val {counts['val']:,}, test {counts['test']:,}; model {model_spec.label}", file=sys.stderr, flush=True)
@@ -145,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"epoch {rec['epoch']}/{config.epochs}  loss {rec['loss']:.5g}{val}  {rec['seconds']:.1f} s",
               file=sys.stderr, flush=True)
 
-    result = train(windows, model_spec, config, out, on_epoch=on_epoch, dataset=dataset)
+    result = train(windows, model_spec, config, out, on_epoch=on_epoch, dataset=dataset,
+                   interval_levels=args.interval_levels)
     info = result.info
     ended = " (early stopping)" if info.get("early_stopped") else ""
     print(f"best epoch {info.get('best_epoch')} of {info.get('epochs_run')}{ended}; run written to {result.run_dir}",
@@ -156,8 +156,6 @@ def run(args: argparse.Namespace) -> int:
         print(result.metrics["verdict"])
     from core.intervals import summary_lines
 
-    if args.interval_levels is not None:
-        result.recalibrate(windows, args.interval_levels)
     for line in summary_lines(result.intervals):
         print(line)
     if result.metrics.get("weak"):
