@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from blake3 import blake3
 
+from core import frequency
 from core.config import DEFAULTS, MAX_UPLOAD_MB
 from core.dataset import ROW_INDEX, Dataset
 from core.errors import StudioError
@@ -832,26 +833,6 @@ def _read_series(src: _Source, fmt: _Format, plan: dict[str, str], report: dict)
 # ----------------------------------------------------------------------------------------------- clean
 
 
-def _alias_for(idx: pd.DatetimeIndex, step: int) -> str | None:
-    """A pandas frequency alias for a modal step in ns, calendar-aware for weeks, months, quarters, years."""
-    day = 86_400 * 10**9
-    if step % day == 0:
-        days = step // day
-        if days == 7:
-            return f"W-{idx[0].day_name()[:3].upper()}"
-        if 28 <= days <= 31:
-            return "MS" if idx.is_month_start.mean() > 0.9 else "ME" if idx.is_month_end.mean() > 0.9 else None
-        if 89 <= days <= 92:
-            return "QS" if idx.is_quarter_start.mean() > 0.9 else "QE" if idx.is_quarter_end.mean() > 0.9 else None
-        if days in (365, 366):
-            return "YS" if idx.is_year_start.mean() > 0.9 else "YE" if idx.is_year_end.mean() > 0.9 else None
-        return "D" if days == 1 else f"{days}D"  # pandas would spell a day "24h"
-    try:
-        return pd.tseries.frequencies.to_offset(pd.Timedelta(int(step), "ns")).freqstr
-    except ValueError:
-        return None
-
-
 def _human(td: pd.Timedelta) -> str:
     secs = td.total_seconds()
     for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
@@ -873,7 +854,7 @@ def _regularise(ser: _Series, report: dict, steps: np.ndarray | None = None) -> 
     else:
         values, counts = np.unique(d, return_counts=True)
         modal = int(values[counts.argmax()])
-    alias = _alias_for(idx, modal)
+    alias = frequency.alias_for(idx, modal)
     if alias is None:
         report["problems"].append("The time steps follow no regular pattern; pick a frequency to resample to "
                                   "under Cleaning so the later steps see evenly spaced rows.")

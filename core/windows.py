@@ -23,6 +23,7 @@ from typing import Any, Iterator, NamedTuple
 import numpy as np
 import pandas as pd
 
+from core import frequency
 from core.config import DEFAULTS
 from core.dataset import Dataset
 from core.errors import StudioError
@@ -170,6 +171,55 @@ class SplitSpec:
     def to_dict(self) -> dict:
         return {"train": self.train, "val": self.val, "train_end": self.train_end, "val_end": self.val_end}
 
+    def bounds(self, index: pd.Index) -> tuple[int, int]:
+        """Row numbers where validation and test begin: the one split arithmetic (fractions round, dates
+        resolve to the first row at or after them), which the windows, the defaults and the pages all use."""
+        n = len(index)
+        if self.by_date:
+            if self.train_end is None or self.val_end is None:
+                raise StudioError("A split by date needs both the end of training and the end of validation.",
+                                  "Pick both dates, or split by fraction.")
+            bounds = []
+            for label, value in (("end of training", self.train_end), ("end of validation", self.val_end)):
+                if isinstance(index, pd.DatetimeIndex):
+                    try:
+                        when = pd.Timestamp(value)
+                        if index.tz is not None and when.tz is None:
+                            when = when.tz_localize(index.tz)
+                        elif index.tz is None and when.tz is not None:
+                            when = when.tz_convert(None)
+                    except (ValueError, TypeError):
+                        raise StudioError(f"The {label} {value!r} is not a date.",
+                                          "Pick a date from the calendar, or split by fraction.") from None
+                else:
+                    try:
+                        when = int(float(value))
+                    except ValueError:
+                        raise StudioError(f"The {label} {value!r} is not a step number (this data has no time column).",
+                                          "Enter a step number, or split by fraction.") from None
+                bounds.append(int(index.searchsorted(when, side="left")))
+            t, v = bounds
+            if not 0 < t < v < n:
+                first, last = index[0], index[-1]
+                if v < t:
+                    problem = (f"the test part starts ({self.val_end}) before the validation part "
+                               f"({self.train_end})")
+                else:
+                    empty = [PART_NAMES[p] for p, rows in (("train", t), ("val", v - t), ("test", n - v)) if rows <= 0]
+                    problem = (f"they leave no rows, so no labels, in the {' and '.join(empty)} part"
+                               f"{'s' if len(empty) > 1 else ''}")
+                raise StudioError(f"The split dates must fall inside the data ({first} .. {last}) in order: {problem} "
+                                  f"({max(t, 0):,} training, {max(v - t, 0):,} validation and {max(n - v, 0):,} "
+                                  "test rows).",
+                                  "Move the dates so every part has rows, or split by fraction.")
+            return t, v
+        tr, va = self.train, self.val
+        if not (0 < tr < 1 and 0 < va < 1 and tr + va < 1):
+            raise StudioError(f"Split fractions train {tr:g} and validation {va:g} leave no room for every part.",
+                              "Use fractions above 0 that add up to less than 1 (for example 0.7 and 0.15); "
+                              "the test part gets the rest.")
+        return int(round(n * tr)), int(round(n * (tr + va)))
+
     @classmethod
     def from_dict(cls, d: dict) -> "SplitSpec":
         try:
@@ -281,59 +331,10 @@ def _fixed_calendar_scaling(kind: str, cols: tuple[str, ...]) -> dict[str, tuple
 
 # ---------------------------------------------------------------------------------------- the split
 
-def _split_bounds(index: pd.Index, split: SplitSpec) -> tuple[int, int]:
-    """Row numbers where validation and test begin."""
-    n = len(index)
-    if split.by_date:
-        if split.train_end is None or split.val_end is None:
-            raise StudioError("A split by date needs both the end of training and the end of validation.",
-                              "Pick both dates, or split by fraction.")
-        bounds = []
-        for label, value in (("end of training", split.train_end), ("end of validation", split.val_end)):
-            if isinstance(index, pd.DatetimeIndex):
-                try:
-                    when = pd.Timestamp(value)
-                    if index.tz is not None and when.tz is None:
-                        when = when.tz_localize(index.tz)
-                    elif index.tz is None and when.tz is not None:
-                        when = when.tz_convert(None)
-                except (ValueError, TypeError):
-                    raise StudioError(f"The {label} {value!r} is not a date.",
-                                      "Pick a date from the calendar, or split by fraction.") from None
-            else:
-                try:
-                    when = int(float(value))
-                except ValueError:
-                    raise StudioError(f"The {label} {value!r} is not a step number (this data has no time column).",
-                                      "Enter a step number, or split by fraction.") from None
-            bounds.append(int(index.searchsorted(when, side="left")))
-        t, v = bounds
-        if not 0 < t < v < n:
-            first, last = index[0], index[-1]
-            if v < t:
-                problem = (f"the test part starts ({split.val_end}) before the validation part "
-                           f"({split.train_end})")
-            else:
-                empty = [PART_NAMES[p] for p, rows in (("train", t), ("val", v - t), ("test", n - v)) if rows <= 0]
-                problem = (f"they leave no rows, so no labels, in the {' and '.join(empty)} part"
-                           f"{'s' if len(empty) > 1 else ''}")
-            raise StudioError(f"The split dates must fall inside the data ({first} .. {last}) in order: {problem} "
-                              f"({max(t, 0):,} training, {max(v - t, 0):,} validation and {max(n - v, 0):,} "
-                              "test rows).",
-                              "Move the dates so every part has rows, or split by fraction.")
-        return t, v
-    tr, va = split.train, split.val
-    if not (0 < tr < 1 and 0 < va < 1 and tr + va < 1):
-        raise StudioError(f"Split fractions train {tr:g} and validation {va:g} leave no room for every part.",
-                          "Use fractions above 0 that add up to less than 1 (for example 0.7 and 0.15); "
-                          "the test part gets the rest.")
-    return int(round(n * tr)), int(round(n * (tr + va)))
-
-
 def split_parts(index: pd.Index, split: SplitSpec) -> dict[str, tuple[int, int]]:
     """Row ranges [start, end) of each part's label rows; the parts touch (no gap since split rule 2),
     and which windows each part has is ``first_start``'s and ``Windows.count``'s business."""
-    t, v = _split_bounds(index, split)
+    t, v = split.bounds(index)
     return {"train": (0, t), "val": (t, v), "test": (v, len(index))}
 
 
@@ -364,7 +365,7 @@ def largest_window(index: pd.Index, split: SplitSpec, horizon: int, offset: int 
     Training needs a whole window inside it; validation and test need only ``horizon`` rows for one
     window's labels, its inputs coming from before them.
     """
-    t, v = _split_bounds(index, split)
+    t, v = split.bounds(index)
     if min(v - t, len(index) - v) < horizon:
         return 0
     return max(t - offset - horizon, 0)
@@ -738,65 +739,6 @@ class Preset(NamedTuple):
     horizon: int
 
 
-_UNITS = {"min": "minute", "T": "minute", "s": "second", "S": "second", "h": "hour", "H": "hour",
-          "D": "day", "B": "business day", "W": "week", "MS": "month", "ME": "month", "M": "month",
-          "QS": "quarter", "QE": "quarter", "Q": "quarter", "YS": "year", "YE": "year", "Y": "year", "A": "year",
-          "AS": "year"}
-_MONTHS = {"month": 1, "quarter": 3, "year": 12}
-
-
-def _step(freq: str | None) -> tuple[int, str] | None:
-    """(n, unit) of one step, e.g. (15, "minute"), (1, "hour"), (1, "month"); None when unknown."""
-    if not freq:
-        return None
-    try:
-        off = pd.tseries.frequencies.to_offset(freq)
-    except ValueError:
-        return None
-    unit = _UNITS.get(off.name.split("-")[0])
-    return (max(int(off.n), 1), unit) if unit else None
-
-
-def _plural(n: float, unit: str) -> str:
-    text = f"{n:,.1f}".rstrip("0").rstrip(".") if n != int(n) else f"{int(n):,}"
-    return f"{text} {unit}{'' if n == 1 else 's'}"
-
-
-_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
-
-
-def describe_steps(steps: int, freq: str | None) -> str:
-    """Steps in time units: "168 steps = 7 days"; just "168 steps" when the data has no known frequency."""
-    head = _plural(steps, "step")
-    st = _step(freq)
-    if st is None:
-        return head
-    n, unit = st
-    total = steps * n
-    if unit in _MONTHS:
-        months = total * _MONTHS[unit]
-        words = _plural(months // 12, "year") if months % 12 == 0 else _plural(months, "month")
-    elif unit == "business day":
-        words = _plural(total, "business day")
-    else:
-        secs = total * _SECONDS[unit]
-        for name, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-            if secs >= size:
-                words = _plural(secs / size, name)
-                break
-        else:
-            words = _plural(secs, "second")
-    return f"{head} = {words}"
-
-
-def step_words(freq: str | None) -> str:
-    st = _step(freq)
-    if st is None:
-        return "step"
-    n, unit = st
-    return unit if n == 1 else _plural(n, unit)
-
-
 # Presets in time words; a pair is offered when both lengths are whole numbers of steps.
 _TIME_PRESETS = [("1 week", "step"), ("1 day", "step"), ("1 day", "6 hours"), ("2 days", "1 day"),
                  ("1 week", "1 day"), ("6 hours", "1 hour"), ("1 hour", "step"), ("2 weeks", "step"),
@@ -815,20 +757,20 @@ def presets(freq: str | None, n_train: int | None = None, limit: int = 6) -> lis
 
     With ``n_train`` (rows in the training part), only pairs that leave many windows to learn from.
     """
-    st = _step(freq)
+    st = frequency.step(freq)
     out: list[Preset] = []
     if st is None:
         out = [Preset(f"{w} steps → next {'step' if h == 1 else f'{h} steps'}", w, h) for w, h in _STEP_PRESETS]
     else:
         n, unit = st
-        if unit in _MONTHS:
-            size, table, durations = n * _MONTHS[unit], _MONTH_PRESETS, _MONTH_DURATIONS
+        if st.months is not None:
+            size, table, durations = st.months, _MONTH_PRESETS, _MONTH_DURATIONS
         elif unit == "business day":
             size, table = n, [("1 week", "step"), ("4 weeks", "step"), ("4 weeks", "1 week"), ("1 year", "4 weeks")]
             durations = {"1 week": 5, "4 weeks": 20, "1 year": 260}
         else:
-            size, table, durations = n * _SECONDS[unit], _TIME_PRESETS, _DURATIONS
-        unit_words = step_words(freq)
+            size, table, durations = st.seconds, _TIME_PRESETS, _DURATIONS
+        unit_words = frequency.step_words(freq)
         for w_words, h_words in table:
             w_len = durations[w_words]
             h_len = size if h_words == "step" else durations[h_words]
@@ -854,13 +796,13 @@ def calendar_options(dataset: Dataset) -> tuple[str, ...]:
     """Calendar features that can vary at this data's step (no hour of day on daily data...)."""
     if not isinstance(dataset.frame.index, pd.DatetimeIndex):
         return ()
-    st = _step(dataset.freq)
+    st = frequency.step(dataset.freq)
     if st is None:
         return CALENDAR
     n, unit = st
-    secs = n * _SECONDS.get(unit, 0)
-    if unit in _MONTHS:
-        return ("doy",) if n * _MONTHS[unit] < 12 else ()
+    secs = st.seconds
+    if st.months is not None:
+        return ("doy",) if st.months < 12 else ()
     out = []
     if 0 < secs < 86400:
         out.append("hour")
