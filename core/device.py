@@ -8,14 +8,11 @@ on a silent or vanished board.
 from __future__ import annotations
 
 import errno
-import json
 import math
-import re
 import statistics
 import sys
 import threading
 import time
-import zipfile
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -630,136 +627,71 @@ class Reference:
         return self.host_units(i)
 
 
-def _scaler_parts(scaler: Mapping[str, Any] | Any, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Center and scale for ``columns`` from a Scaler (or its to_dict()); a column it does not cover is unscaled."""
-    get = scaler.get if isinstance(scaler, Mapping) else (lambda k, d=None: getattr(scaler, k, d))
-    cols = list(get("columns", []) or [])
-    center = np.asarray(get("center", []), dtype=np.float64).reshape(-1)
-    scale = np.asarray(get("scale", []), dtype=np.float64).reshape(-1)
-    c = np.zeros(len(columns))
-    s = np.ones(len(columns))
-    for j, name in enumerate(columns):
-        if name in cols:
-            i = cols.index(name)
-            c[j], s[j] = center[i], scale[i]
-    return c, s
-
-
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, (list, tuple)):
-        return len(value)
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _names(value: Any) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
-
-
-def _read_windows(export_dir: Path, report: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, Path]:
-    """Scaled test windows and the host's scaled forecasts: the export's verified windows.npz (the ones the
-    firmware and the emulator embed), else the run's samples.npz."""
-    candidates: list[tuple[Path, str, str]] = [(export_dir / "windows.npz", "X", "y_host_scaled")]
-    run_dir = report.get("run_dir")
-    if isinstance(run_dir, str) and run_dir:
-        p = Path(run_dir)
-        candidates.append(((p if p.is_absolute() else export_dir / p) / "samples.npz", "X_test", "y_host"))
-    candidates.append((export_dir / "samples.npz", "X_test", "y_host"))
-    for path, xkey, ykey in candidates:
-        if not path.is_file():
-            continue
-        try:
-            from core.arrays import load_npz
-
-            npz = load_npz(path, fix="Export the run again.")
-            return np.asarray(npz[xkey], dtype=np.float64), np.asarray(npz[ykey], dtype=np.float64), path
-        except StudioError:
-            raise
-        except (KeyError, ValueError, OSError) as exc:
-            raise StudioError(f"{path} is unreadable or lacks {xkey} / {ykey} ({exc}).",
-                              "Export the run again.") from None
-    raise StudioError(f"No test windows (windows.npz in the export, or the run's samples.npz) were found for {export_dir}.",
-                      "Export the run again with the current studio; the export folder then holds them.")
-
-
 def load_reference(export_dir: str | Path) -> Reference:
     """Read an export folder (report.json and its test windows) into a Reference."""
-    export_dir = Path(export_dir)
-    rp = export_dir / "report.json"
-    if not rp.is_file():
-        raise StudioError(f"{export_dir} has no report.json, so it is not an export folder.",
-                          "Run the Export step (or `python -m studio export RUN_DIR --out EXPORT_DIR`) and point at its output.")
-    from core.files import load_json
+    from core.export.folder import ExportFolder
 
-    report = load_json(rp, str(rp), "Export the run again.")
-
-    targets = _names(report.get("targets"))
-    inputs = _names(report.get("input_columns")) or _names(report.get("features"))
-    scaler = report.get("scaler")
-    if not isinstance(scaler, Mapping):
-        raise StudioError(f"{rp} has no scaler, so the board's numbers cannot be put back into the data's units.",
-                          "Export the run again with the current studio.")
-    X, y_host, wpath = _read_windows(export_dir, report)
-    extra = _read_truth(wpath, len(X))
+    folder = ExportFolder.open(export_dir)
+    export_dir = folder.path
+    report = folder.data
+    targets = list(folder.targets)
+    inputs = list(folder.input_columns)
+    if not folder.scaler:
+        raise StudioError(f"{export_dir / 'report.json'} has no scaler, so the board's numbers cannot be put back "
+                          "into the data's units.", "Export the run again with the current studio.")
+    X, y_host, wpath = folder.windows()
     if X.ndim != 3 or y_host.ndim not in (2, 3) or len(X) != len(y_host):
         raise StudioError(f"The test windows in {export_dir} have unexpected shapes {X.shape} / {y_host.shape}.",
                           "Export the run again.")
+    extra = _read_truth(folder, len(X)) if wpath.name == "windows.npz" else {"y_tflm": {}}
     if y_host.ndim == 2:
         y_host = y_host[:, :, None] if len(targets) <= 1 else y_host[:, None, :]
     if not targets:
         targets = [f"target{i}" for i in range(y_host.shape[-1])]
     if len(inputs) != X.shape[2]:
         inputs = [f"input{i}" for i in range(X.shape[2])]
-    center, scale = _scaler_parts(scaler, targets)
-    in_center, in_scale = _scaler_parts(scaler, inputs)
+    center, scale = folder.column_scaler(targets)
+    in_center, in_scale = folder.column_scaler(inputs)
 
     errs: dict[str, np.ndarray] = {}
-    dtypes = report.get("dtypes") if isinstance(report.get("dtypes"), Mapping) else report
-    for name in ("float32", "int8"):
-        entry = dtypes.get(name) if isinstance(dtypes, Mapping) else None
-        if isinstance(entry, Mapping):
-            per = entry.get("max_abs_err_per_target")
-            val = per if isinstance(per, list) and len(per) == len(targets) else [entry.get("max_abs_err")] * len(targets)
-            errs[name] = np.array([np.nan if v is None else float(v) for v in val])
+    for name, entry in folder.dtypes.items():
+        per = entry.get("max_abs_err_per_target")
+        val = per if isinstance(per, list) and len(per) == len(targets) else [entry.get("max_abs_err")] * len(targets)
+        errs[name] = np.array([np.nan if v is None else float(v) for v in val])
     dtype = "float32" if "float32" in errs or not errs else next(iter(errs))
     out_step: dict[str, np.ndarray] = {}
-    q = dtypes.get("int8", {}).get("output_quant") if isinstance(dtypes, Mapping) and isinstance(dtypes.get("int8"), Mapping) else None
+    q = folder.dtypes.get("int8", {}).get("output_quant")
     if isinstance(q, Mapping) and isinstance(q.get("scale"), (int, float)) and math.isfinite(float(q["scale"])):
         out_step["int8"] = abs(float(q["scale"])) * np.abs(scale)
-    level = (report.get("quantisation") or {}).get("level_output_step_scaled") if isinstance(report.get("quantisation"), Mapping) else None
+    level = folder.section("quantisation").get("level_output_step_scaled")
     ei_out_step = None
     if isinstance(level, list) and len(level) == len(targets) and all(isinstance(v, (int, float)) for v in level):
         ei_out_step = np.abs(np.asarray(level, dtype=np.float64)) * np.abs(scale)
-    residual = bool(report.get("residual", False))
-    ei = report.get("edge_impulse") or report.get("ei") or {}
-    ei = ei if isinstance(ei, Mapping) else {}
-    model = report.get("model") if isinstance(report.get("model"), Mapping) else {}
-    tii = report.get("target_input_index") or model.get("target_input_index") or ()
-    embedded = tuple(int(i) for i in (report.get("test_windows") or report.get("embedded_windows") or ()))
-    ei_windows = tuple(int(i) for i in (ei.get("windows") or ei.get("test_windows") or ()))
-    per_dtype = (report.get("budget") or {}).get("per_dtype") if isinstance(report.get("budget"), Mapping) else None
-    latency = {d: float(e["latency_ms"]) for d, e in (per_dtype or {}).items()
+    ei = folder.edge_impulse
+    per_dtype = folder.section("budget").get("per_dtype")
+    latency = {d: float(e["latency_ms"]) for d, e in (per_dtype if isinstance(per_dtype, Mapping) else {}).items()
                if isinstance(e, Mapping) and isinstance(e.get("latency_ms"), (int, float))}
-    bundles = _read_bundles(export_dir)
+    bundles = folder.bundles()
     name = report.get("model_name") or next((b["model"] for b in bundles.values() if isinstance(b.get("model"), str)), None)
     if not name:
-        name = _firmware_model_name(report.get("model"))
+        name = folder.model_name
     expected = Expected(model=str(name) if isinstance(name, str) and name else None,
-                        window=_as_int(report.get("window")) or X.shape[1],
-                        features=_as_int(report.get("features")) or X.shape[2],
-                        horizon=_as_int(report.get("horizon")) or y_host.shape[1], targets=len(targets))
+                        window=folder.size("window") or X.shape[1], features=folder.size("features") or X.shape[2],
+                        horizon=folder.size("horizon") or y_host.shape[1], targets=len(targets))
+    try:
+        ei_windows = tuple(int(i) for i in (ei.get("windows") or ()))
+    except (TypeError, ValueError):
+        ei_windows = ()
     ref = Reference(expected=expected, targets=tuple(targets), center=center, scale=scale, X=X, y_host=y_host,
-                     in_center=in_center, in_scale=in_scale, embedded=embedded, ei_windows=ei_windows, dtype=dtype,
-                     report_err=errs, residual=residual,
+                     in_center=in_center, in_scale=in_scale, embedded=folder.test_windows, ei_windows=ei_windows,
+                     dtype=dtype, report_err=errs, residual=folder.residual,
                      # The export puts the residual add-back inside the network, so EI prints a level unless told otherwise.
-                     ei_output_is_delta=bool(residual and ei.get("residual_in_model") is False),
+                     ei_output_is_delta=bool(folder.residual and ei.get("residual_in_model") is False),
                      ei_dtype=ei.get("dtype") if ei.get("dtype") in ("float32", "int8") else None,
-                     target_input_index=tuple(None if v is None else int(v) for v in tii),
+                     target_input_index=folder.target_input_index,
                      bundles={d: _embedded(b, len(targets)) for d, b in bundles.items() if _embedded(b, len(targets))},
                      export_dir=export_dir, board_latency_ms=latency, out_step=out_step, ei_out_step=ei_out_step,
-                     bands=_reference_bands(export_dir, report, bundles, y_host.shape[1], len(targets)), **extra)
+                     bands=_reference_bands(folder, bundles, y_host.shape[1], len(targets)), **extra)
     if ref.y_last is None and ref.target_input_index and all(i is not None for i in ref.target_input_index):
         # An export without the baseline: the last value is in the windows themselves.
         ti = list(ref.target_input_index)
@@ -768,8 +700,7 @@ def load_reference(export_dir: str | Path) -> Reference:
     return ref
 
 
-def _reference_bands(export_dir: Path, report: dict, bundles: dict[str, dict], horizon: int,
-                     n_t: int) -> dict[str, np.ndarray]:
+def _reference_bands(folder, bundles: dict[str, dict], horizon: int, n_t: int) -> dict[str, np.ndarray]:
     """Band half-widths per level: what a bundle zip in the export was built with, else the run's intervals."""
     for bundle in bundles.values():
         levels, hw = bundle.get("band_levels"), bundle.get("band_half_width")
@@ -782,57 +713,20 @@ def _reference_bands(export_dir: Path, report: dict, bundles: dict[str, dict], h
     from core.intervals import for_export, half_widths
 
     try:
-        return half_widths(for_export(export_dir, report), horizon, n_t)
+        return half_widths(for_export(folder), horizon, n_t)
     except StudioError:
         return {}
 
 
-def _read_truth(path: Path, n: int) -> dict:
+def _read_truth(folder, n: int) -> dict:
     """Actuals, the last-value forecast and the host's TFLM outputs per dtype beside the test windows
     (the export's windows.npz), each only when present with one entry per window."""
-    out: dict = {"y_tflm": {}}
-    if path.name != "windows.npz":
-        return out
-    from core.arrays import load_npz
-
-    try:
-        arrays = {k: np.asarray(v, dtype=np.float64) for k, v in load_npz(path, fix="Export the run again.").items()
-                  if k in ("y_true", "y_base_last_value", "y_float32", "y_int8")}
-    except (StudioError, ValueError, OSError):
-        return out
-    arrays = {k: v for k, v in arrays.items() if len(v) == n}
+    arrays = folder.window_arrays(("y_true", "y_base_last_value", "y_float32", "y_int8"), n)
+    out: dict = {"y_tflm": {d: arrays[f"y_{d}"] for d in ("float32", "int8") if f"y_{d}" in arrays}}
     if "y_true" in arrays:
         out["y_true"] = arrays["y_true"]
     if "y_base_last_value" in arrays:
         out["y_last"] = arrays["y_base_last_value"]
-    out["y_tflm"] = {d: arrays[f"y_{d}"] for d in ("float32", "int8") if f"y_{d}" in arrays}
-    return out
-
-
-def _firmware_model_name(model: Any) -> str | None:
-    """The name the firmware prints in its ready line, by core/firmware.py's rule: the report's model (or its
-    name or kind), with anything but letters, digits, ``_ . -`` turned into ``_`` so the line stays key=value."""
-    if isinstance(model, Mapping):
-        model = model.get("name") or model.get("kind")
-    if not model:
-        return None
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(model)).strip("_") or None
-
-
-def _read_bundles(export_dir: Path) -> dict[str, dict]:
-    """bundle.json from each firmware bundle zip in the export (what was flashed: its windows and host forecasts)."""
-    out: dict[str, dict] = {}
-    for path in sorted(export_dir.glob("*.zip")):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = [n for n in zf.namelist() if n.endswith("/bundle.json") or n == "bundle.json"]
-                if not names or zf.getinfo(names[0]).file_size > CFG["max_bundle_json_bytes"]:
-                    continue
-                data = json.loads(zf.read(names[0]).decode("utf-8"))
-        except (zipfile.BadZipFile, OSError, ValueError, KeyError, RecursionError):
-            continue  # an unrelated or damaged zip (the Edge Impulse library, say) is not a bundle
-        if isinstance(data, dict) and isinstance(data.get("dtype"), str):
-            out[data["dtype"]] = data
     return out
 
 

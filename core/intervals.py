@@ -210,21 +210,19 @@ def summary_lines(intervals: dict | None, warnings: bool = True) -> list[str]:
     return lines
 
 
-def for_export(export_dir: Any, report: dict | None = None, run_dir: Any = None) -> dict:
-    """The intervals record that goes with an export: ``intervals.json`` in the run it was made from (the
-    ``run_dir`` given, else the report's), else one beside the export. {} when there is none (an older run)."""
+def for_export(folder: Any, run_dir: Any = None) -> dict:
+    """The intervals record that goes with an export (a ``core.export.folder.ExportFolder``):
+    ``intervals.json`` in the run it was made from (the ``run_dir`` given, else the report's), else one beside
+    the export. {} when there is none (an older run)."""
     import json
     from pathlib import Path
 
-    export_dir = Path(export_dir)
     candidates = [Path(run_dir)] if run_dir is not None else []
-    where = (report or {}).get("run_dir")
-    if isinstance(where, str) and where:
-        p = Path(where)
-        candidates.append(p if p.is_absolute() else export_dir / p)
-    candidates.append(export_dir)
-    for folder in candidates:
-        path = folder / FILE
+    if folder.run_dir is not None:
+        candidates.append(Path(folder.run_dir))
+    candidates.append(Path(folder.path))
+    for where in candidates:
+        path = where / FILE
         if not path.is_file() or path.stat().st_size > 16 * 1024 * 1024:  # a band record is a few KB
             continue
         try:

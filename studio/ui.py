@@ -8,7 +8,7 @@ import uuid
 
 import streamlit as st
 
-from core.dataset import describe_freq
+from core.frequency import describe_freq
 from core.errors import StudioError
 from studio import state
 

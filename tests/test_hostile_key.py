@@ -28,11 +28,11 @@ def test_a_key_typed_on_the_command_line_is_refused(tmp_path, capsys):
 
 
 def test_converter_children_never_inherit_the_key(monkeypatch):
-    from core.export import _worker_env
+    from core.export import worker_env
 
     monkeypatch.setenv("EI_API_KEY", KEY)
     for legacy in (False, True):
-        env = _worker_env(legacy)
+        env = worker_env(legacy)
         assert "EI_API_KEY" not in env and KEY not in "".join(env.values())
 
 
