@@ -277,3 +277,13 @@ def test_a_format_2_run_without_its_own_checksum_is_refused_a_format_1_run_opens
         else:
             with pytest.raises(StudioError, match="checksum"):
                 load_run(run_dir)
+
+
+def test_recalibrate_that_cannot_save_keeps_the_old_bands(saved, windows, tmp_path):
+    run = load_run(saved.run_dir)
+    before = json.loads(json.dumps(run.intervals))
+    (tmp_path / "a_file").write_text("not a folder")
+    run.run_dir = tmp_path / "a_file" / "run"  # its parent is a file: the run folder cannot be written
+    with pytest.raises((StudioError, OSError)):
+        run.recalibrate(windows, [50, 90])
+    assert run.intervals == before and run.metrics["intervals"] == before
