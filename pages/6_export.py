@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from core import edgeimpulse, ei_sketch
+from core.edge_impulse import client as edgeimpulse, sketch as ei_sketch
 from core.config import DEFAULTS, HELP
 from core.errors import StudioError
 from core.export import BASELINE_NAMES, FORECASTER_LABELS, ExportReport, export_run, load_report

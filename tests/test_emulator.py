@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import serial
 
-from core.emulator import Emulator
+from core.board.emulator import Emulator
 from core.errors import StudioError
 from tests.firmware_support import SLICE1_EXPORT, SLICE_EXPORT, real_export  # noqa: F401 (shared fixture)
 
