@@ -9,10 +9,10 @@ import streamlit as st
 from core.config import HELP
 from core.errors import StudioError
 from core.training import TrainingJob
+from core.forecast import metrics_table
+from studio import forecast_view as fv
 from studio import state, ui
 
-METRIC_COLUMNS = [("mae", "MAE"), ("rmse", "RMSE"), ("smape", "sMAPE %"), ("mape", "MAPE %"), ("mase", "MASE")]
-BASELINE_NAMES = {"last_value": "Last value (naive)", "seasonal_naive": "Seasonal naive", "mean": "Training mean"}
 POLL_S = 1.0
 
 
@@ -130,12 +130,7 @@ run = state.get("run")
 if run is not None:
     st.subheader("Test results")
     metrics = run.metrics
-    rows = [{"forecast": "Model", **{label: metrics["model"].get(k) for k, label in METRIC_COLUMNS}}]
-    for name, m in metrics.get("baselines", {}).items():
-        if name == "naive":  # an alias of last_value kept for SPEC's metrics.json
-            continue
-        rows.append({"forecast": BASELINE_NAMES.get(name, name), **{label: m.get(k) for k, label in METRIC_COLUMNS}})
-    st.dataframe(rows, hide_index=True, width="stretch")
+    st.dataframe(fv.metrics_display(metrics_table(metrics)), hide_index=True, width="stretch")
     verdict = metrics.get("verdict", "")
     if verdict:
         (st.success if metrics.get("beats_best") else st.warning)(verdict)
