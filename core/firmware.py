@@ -3,7 +3,7 @@
 `load_bundle_spec` gathers everything a bundle holds (the exported model's bytes, the
 window and scaler constants, real test windows in the data's units with the host's
 forecasts) from an export directory; `render_files` fills the templates in `firmware/`;
-`render_bundle` zips them; the device emulator (`core/emulator.py`) runs the same spec, so
+`render_bundle` zips them; the device emulator (`core/board/emulator.py`) runs the same spec, so
 the stand-in board answers exactly what the flashed one would.
 """
 from __future__ import annotations

@@ -26,6 +26,8 @@ from core.config import DEFAULTS
 from core.errors import StudioError
 from core.files import atomic_dir, json_safe, load_json
 from core.models import ModelSpec, count_params
+from core.train_config import TrainConfig
+from core.windows import Scaler, SplitSpec, WindowSpec
 
 # 2: run.json carries its own checksum. A format-1 run (written before) opens without one, as it always did.
 FORMAT_VERSION = 2
@@ -103,11 +105,11 @@ class Run:
 
     run_dir: Path
     dataset: dict
-    window_spec: Any
-    split: Any
-    scaler: Any
+    window_spec: WindowSpec
+    split: SplitSpec
+    scaler: Scaler
     model_spec: ModelSpec
-    train_config: Any
+    train_config: TrainConfig
     weights: list[np.ndarray]
     history: list[dict]
     metrics: dict
@@ -467,8 +469,6 @@ def _read_npz(path: Path, data: bytes) -> dict[str, np.ndarray]:
 
 def load_run(run_dir: str | Path) -> Run:
     """Read a run directory; StudioError if it is missing, damaged, or from a newer studio."""
-    from core.training import TrainConfig
-    from core.windows import Scaler, SplitSpec, WindowSpec
 
     run_dir = Path(run_dir)
     manifest_path = run_dir / "run.json"

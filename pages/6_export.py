@@ -7,23 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
-from core import edgeimpulse, ei_sketch
+from core.edge_impulse import client as edgeimpulse, sketch as ei_sketch
 from core.config import DEFAULTS, HELP
 from core.errors import StudioError
 from core.export import BASELINE_NAMES, FORECASTER_LABELS, ExportReport, export_run, load_report
 from studio import state, ui
 from studio.bundle_ui import bundle_section
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _link(page: str, label: str, icon: str) -> None:
-    try:
-        st.page_link(str(ROOT / "pages" / page), label=label, icon=icon)
-    except StreamlitAPIException:  # run on its own (tests) there is no navigation to link into
-        st.markdown(f"Open **{label.removeprefix('Go to ')}** in the sidebar.")
 
 
 def _kb(n: int | None) -> str:
@@ -199,7 +190,7 @@ st.caption("Turn the trained model into files the board runs, and prove they com
 run = state.get("run")
 if run is None:
     st.info("Train a model on the **Train** step first; its run is what gets exported.")
-    _link("4_train.py", "Go to Train", ":material/model_training:")
+    ui.link_to("train")
     st.stop()
 
 st.markdown(f"**{run.model_spec.label}** · window {run.model_spec.window} × {run.model_spec.n_inputs} → "

@@ -1,7 +1,7 @@
 """Device step: find the board, read its forecasts back, and compare them with the host's.
 
-Thin by design: core.device owns the port, the reader thread, the protocol and the comparison. Board
-commands run as core.device.Task threads, so a slow or silent board never freezes the page; a fragment
+Thin by design: core.board owns the port, the reader thread, the protocol and the comparison. Board
+commands run as core.board.Task threads, so a slow or silent board never freezes the page; a fragment
 polls the live log and picks up finished tasks.
 """
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import weblink
+from core.board import weblink
 from core.config import DEFAULTS, HELP
-from core.device import (Board, Comparison, Reference, Task, compare, compare_ei, ei_readings, list_ports,
+from core.board import (Board, Comparison, Reference, Task, compare, compare_ei, ei_readings, list_ports,
                          load_reference, parse_transcript)
 from core.errors import StudioError
 from studio import state, ui
@@ -26,7 +26,7 @@ SERIAL = "Serial port"
 BROWSER = "This computer's USB (in the browser)"
 
 try:  # the emulator is its own stage (issue F); without it the page still reads real boards
-    from core.emulator import Emulator
+    from core.board.emulator import Emulator
 except ImportError:
     Emulator = None
 

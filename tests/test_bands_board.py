@@ -36,8 +36,8 @@ def banded_export(tmp_path_factory):
 
 @pytest.mark.parametrize("dtype", ["float32", "int8"])
 def test_the_boards_bounds_equal_the_hosts(banded_export, dtype):
-    from core.device import Board, compare, load_reference
-    from core.emulator import Emulator
+    from core.board import Board, compare, load_reference
+    from core.board.emulator import Emulator
 
     run, export = banded_export
     report = json.loads((export / "report.json").read_text())

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import serial
 
-from core.emulator import Emulator
+from core.board.emulator import Emulator
 from core.errors import StudioError
 from tests.firmware_support import SLICE1_EXPORT, SLICE_EXPORT, real_export  # noqa: F401 (shared fixture)
 
@@ -165,7 +165,7 @@ def test_self_test_matches_host_within_report_error(real_export, dtype):
 def test_edge_impulse_replay_prints_the_band_like_the_sketch():
     import dataclasses
 
-    from core.emulator import ProtocolEngine, TflmRunner
+    from core.board.emulator import ProtocolEngine, TflmRunner
     from core.firmware import load_bundle_spec
     from tests.firmware_support import SLICE1_EXPORT
 

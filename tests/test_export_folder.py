@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.device import load_reference
+from core.board import load_reference
 from core.errors import StudioError
 from core.export.folder import ExportFolder, firmware_model_name, load_report
 

@@ -65,7 +65,7 @@ class ExportReport:
     # The model the firmware bundle ships by default, and why (``recommend_bundle``).
     bundle_dtype: str = ""
     bundle_reason: str = ""
-    # What the Edge Impulse sketch embedded (``core.ei_sketch.report_entry``); absent until one was made.
+    # What the Edge Impulse sketch embedded (``core.edge_impulse.sketch.report_entry``); absent until one was made.
     edge_impulse: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

@@ -37,7 +37,7 @@ def worker_env(legacy_keras: bool = False) -> dict:
         env["TF_USE_LEGACY_KERAS"] = "1"
     # The worker's TensorFlow must not grab a GPU the studio may be training on.
     env.setdefault("CUDA_VISIBLE_DEVICES", "")
-    # A converter has no business with the Edge Impulse key (only core.ei_worker gets it, on its pipe).
+    # A converter has no business with the Edge Impulse key (only core.edge_impulse.worker gets it, on its pipe).
     env.pop("EI_API_KEY", None)
     return env
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from core.config import DEFAULTS, HELP
-from core.device import Board, Comparison, compare, compare_ei, ei_readings, list_ports, load_reference, parse_transcript
+from core.board import Board, Comparison, compare, compare_ei, ei_readings, list_ports, load_reference, parse_transcript
 from core.errors import StudioError
 from core.files import json_safe
 from core.numbers import positive_float, positive_int

@@ -64,7 +64,7 @@ def _read_key(source: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core import edgeimpulse
+    from core.edge_impulse import client as edgeimpulse
     from core.errors import StudioError
     from core.export import export_run, loses_to_last_value
     from core.runs import load_run
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     # The folder rule before anything else: nothing is converted for a place that cannot take it.
     out = prepare_out_dir(args.out, ("export",), force=args.force)
     # The key leaves this process's environment at once: no converter child inherits it, and only
-    # core.ei_worker receives it, on its stdin.
+    # core.edge_impulse.worker receives it, on its stdin.
     env_key = os.environ.pop("EI_API_KEY", None)
     key = _read_key(args.ei_api_key) if args.ei_api_key is not None else (env_key if args.ei else None)
     run_ = load_run(args.run_dir)
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if key is not None or args.ei:
         data = edgeimpulse.deploy(run_, api_key=key, int8=args.int8,
                                   progress=lambda m: print(m, file=sys.stderr, flush=True))
-        from core import ei_sketch
+        from core.edge_impulse import sketch as ei_sketch
 
         # The library, plus a static-buffer sketch holding real test windows, in one zip beside it.
         package = ei_sketch.write_package(out, data, dtype="int8" if args.int8 else "float32")

@@ -9,7 +9,7 @@ library of another input length, and prints the example's ``Timing`` / ``Predict
 block for each window next to the host's forecast in the data's units. The sketch, the library zip
 and a README go into one download zip, and ``report.json`` gains an ``edge_impulse`` entry (the
 windows' indices, their host forecasts, the target's scaler, whether the residual add-back is inside
-the model) that ``core.device.load_reference`` reads to put a printed value back into the data's
+the model) that ``core.board.load_reference`` reads to put a printed value back into the data's
 units and match it to its window.
 
 The windows are the ones the offline bundle embeds (same source, same evenly spread picks), so the
@@ -33,7 +33,7 @@ from core.errors import StudioError
 from core.export.folder import ExportFolder
 from core.files import atomic_write_bytes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = ROOT / "firmware" / "edge_impulse"
 SKETCH = "fs_ei_static_buffer"  # the Arduino IDE insists the folder is named after the .ino
 PACKAGE_ZIP = "forecast_studio_edge_impulse.zip"
@@ -331,7 +331,7 @@ def render_readme(spec: SketchSpec) -> str:
 
 
 def report_entry(spec: SketchSpec) -> dict:
-    """``report.json``'s ``edge_impulse`` entry, in the names ``core.device.load_reference`` reads."""
+    """``report.json``'s ``edge_impulse`` entry, in the names ``core.board.load_reference`` reads."""
     return {
         "windows": list(spec.test_indices),
         "host_predictions": [float(v) for v in spec.host_units],
@@ -342,7 +342,7 @@ def report_entry(spec: SketchSpec) -> dict:
         "scaler": {"kind": spec.scaler_kind, "column": spec.target, "center": spec.target_center,
                    "scale": spec.target_scale, "to_units": to_units(spec)},
         "residual": spec.residual,
-        # core.ei_worker uploads core.models.build_tf_keras's graph, which adds the last value back itself.
+        # core.edge_impulse.worker uploads core.models.build_tf_keras's graph, which adds the last value back itself.
         "residual_in_model": True,
         "dtype": spec.dtype,
         "window": spec.window,
@@ -358,7 +358,7 @@ def report_entry(spec: SketchSpec) -> dict:
 
 
 def _library_file() -> str:
-    from core.edgeimpulse import LIBRARY_ZIP
+    from core.edge_impulse.client import LIBRARY_ZIP
 
     return LIBRARY_ZIP
 
