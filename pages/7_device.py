@@ -13,8 +13,8 @@ import streamlit as st
 
 from core.board import weblink
 from core.config import DEFAULTS, HELP
-from core.board import (Board, Comparison, Reference, Task, compare, compare_ei, ei_readings, list_ports,
-                         load_reference, parse_transcript)
+from core.board import (Board, Comparison, Reference, Task, compare_ei, ei_readings, list_ports, load_reference,
+                        parse_transcript, run_check)
 from core.errors import StudioError
 from studio import state, ui
 from studio.board_link import board_link
@@ -254,15 +254,13 @@ if event is not None and event.get("seq") != st.session_state.get("device.link_s
 
 # --- commands -------------------------------------------------------------------------------------------
 def _self_test(b: Board, r: Reference | None):
-    results = b.self_test()
-    dtype = b.ready_info.dtype if b.ready_info else None
-    return results, (compare(results, r, dtype=dtype) if r else None)
+    check = run_check(b, r, self_test=True)
+    return check.results, check.comparison
 
 
 def _send(b: Board, r: Reference, picks: list[int]):
-    pairs = [(i, b.predict(r.window_units(i))) for i in picks]
-    dtype = b.ready_info.dtype if b.ready_info else None
-    return pairs, compare(pairs, r, dtype=dtype)
+    check = run_check(b, r, self_test=False, windows=picks)
+    return check.pairs, check.comparison
 
 
 task: Task | None = st.session_state.get("device.task")

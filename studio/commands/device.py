@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 from core.config import DEFAULTS, HELP
-from core.board import Board, Comparison, compare, compare_ei, ei_readings, list_ports, load_reference, parse_transcript
+from core.board import (Board, Comparison, compare_ei, ei_readings, list_ports, load_reference, parse_transcript,
+                        run_check)
 from core.errors import StudioError
 from core.files import json_safe
 from core.numbers import positive_float, positive_int
@@ -134,10 +134,9 @@ def run(args: argparse.Namespace) -> int:
         ready = board.ready(timeout=min(args.timeout, CFG["ready_timeout_s"]))
         extra = [f"board: model={ready.model} window={ready.window} features={ready.features} horizon={ready.horizon} "
                  f"targets={ready.targets} dtype={ready.dtype} arena={ready.arena} on {args.port}"]
-        results = [] if args.no_self_test else board.self_test(timeout=args.timeout)
-        pairs = []
-        for i in range(min(args.windows, ref.n_windows if ref else 0)):
-            pairs.append((i, board.predict(ref.window_units(i), timeout=args.timeout)))
+        check = run_check(board, ref, self_test=not args.no_self_test,
+                          windows=range(min(args.windows, ref.n_windows if ref else 0)), timeout=args.timeout)
+        results, pairs = check.results, check.pairs
         payload = {"port": args.port, "ready": ready.__dict__,
                    "self_test": [r.__dict__ for r in results], "windows": [{"window": i, **r.__dict__} for i, r in pairs]}
         if ref is None:
@@ -145,5 +144,4 @@ def run(args: argparse.Namespace) -> int:
                 extra.append(f"k={r.k} us={r.us} y={','.join(f'{v:.7g}' for v in r.y)}")
             extra.append("No --export given, so there is nothing to compare with; the board's answers are shown as read.")
             return _emit(args, json_safe(payload), None, extra)
-        cmp = compare([*results, *pairs], ref, dtype=ready.dtype)
-        return _emit(args, json_safe(payload), cmp, extra)
+        return _emit(args, json_safe(payload), check.comparison, extra)
