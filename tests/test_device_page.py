@@ -58,8 +58,9 @@ def _connect(at, port: str) -> AppTest:
     return at.button(key="device.connect").click().run()
 
 
-def _settle(at, cond, timeout: float = 3.0) -> AppTest:
-    """Rerun the page until ``cond(at)``: AppTest does not fire the fragment's timer, so poll by hand."""
+def _settle(at, cond, timeout: float = 120.0) -> AppTest:
+    """Rerun the page until ``cond(at)``: AppTest does not fire the fragment's timer, so poll by hand.
+    Returns as soon as it holds; the bound is only against a hang (3 s failed on a loaded 2-core machine)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         at.run()
