@@ -1,0 +1,118 @@
+"""The default chosen on validation (issue 21): candidates, the ones skipped and why, and that the winner wins."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.data import SAMPLES, load_dataset
+from core.dataset import Dataset
+from core.defaults import default_config
+from core.search import plan, search_default
+
+ROOT = Path(__file__).resolve().parent.parent
+QUALITY = SAMPLES["weather"].parent / "quality"
+
+
+def _ds(values: dict, freq: str = "h") -> Dataset:
+    n = len(next(iter(values.values())))
+    frame = pd.DataFrame(values, index=pd.date_range("2022-01-01", periods=n, freq=freq, name="time"))
+    return Dataset(name="t", frame=frame.astype(float), freq=freq)
+
+
+def _daily(n: int, seed: int = 0, period: int = 24) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return 10 + 4 * np.sin(2 * np.pi * t / period) + np.cumsum(rng.normal(0, 0.05, n)) + rng.normal(0, 0.1, n)
+
+
+def _labels(trials):
+    return {(t.target_form, t.window): t.skipped for t in trials}
+
+
+def test_plan_tries_the_three_forms_and_the_other_window():
+    ds = _ds({"y": _daily(3000)})
+    base = default_config(ds, "y")
+    stage1, extra, period, note = plan(ds, base)
+    assert period == 24 and note == ""
+    assert [t.target_form for t in stage1 if t.skipped is None] == ["level", "change_last", "change_season"]
+    assert all(t.window == base.window_spec.window for t in stage1)
+    # one period and two periods: stage 2 tries whichever the rule's window is not
+    assert extra and set(extra + [base.window_spec.window]) >= {48} and len(extra) == 1
+
+
+def test_no_season_skips_the_seasonal_candidate_with_the_reason():
+    rng = np.random.default_rng(3)
+    ds = Dataset(name="walk", frame=pd.DataFrame({"y": np.cumsum(rng.normal(size=600))}), freq=None)  # no time axis
+    base = default_config(ds, "y")
+    assert not base.seasonality.period
+    stage1, extra, period, _ = plan(ds, base)
+    skipped = _labels(stage1)[("change_season", base.window_spec.window)]
+    assert skipped and "period 1" in skipped
+    assert extra == []
+
+
+def test_a_season_longer_than_a_third_of_training_is_skipped():
+    ds = _ds({"y": _daily(3000)})
+    base = default_config(ds, "y")
+    long = base.__class__(**{**base.__dict__, "seasonality": base.seasonality.__class__(900, 0.8, 24, "autocorrelation")})
+    stage1, extra, _, _ = plan(ds, long)
+    reason = _labels(stage1)[("change_season", base.window_spec.window)]
+    assert "third of the training part" in reason
+    assert extra == []
+
+
+def test_targets_with_different_periods_use_the_first_and_say_so():
+    n = 3000
+    ds = _ds({"a": _daily(n, 1, 24), "b": _daily(n, 2, 36)})
+    base = default_config(ds, ("a", "b"))
+    _, _, period, note = plan(ds, base)
+    assert period == 24
+    assert "differ" in note and "a 24" in note and "b 36" in note and "first target's period" in note
+
+
+def test_a_target_that_is_not_an_input_skips_the_change_forms():
+    ds = _ds({"y": _daily(2000), "x": _daily(2000, 5)})
+    base = default_config(ds, "y")
+    ws = base.window_spec.__class__(**{**base.window_spec.to_dict(), "features": ("x",)})
+    cfg = base.__class__(**{**base.__dict__, "window_spec": ws})
+    stage1, _, _, _ = plan(ds, cfg)
+    assert [t.target_form for t in stage1 if t.skipped is None] == ["level"]
+    assert all("not among the inputs" in t.skipped for t in stage1 if t.skipped)
+
+
+@pytest.mark.slow
+def test_on_a_strongly_seasonal_hourly_series_at_h24_the_chosen_default_beats_seasonal_naive(tmp_path):
+    """The whole path a new user takes: `studio train` with no options, horizon 24, then the test verdict."""
+    csv = QUALITY / "synthetic_seasonal_hourly.csv"
+    res = subprocess.run([sys.executable, "-m", "studio", "train", "--csv", str(csv), "--target", "temp",
+                          "--horizon", "24", "--seed", "0", "--out", str(tmp_path / "run")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "Chosen on validation" in res.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["model_spec"]["target_form"] == "change_season" and run["model_spec"]["season_period"] == 24
+    search = run["info"]["search"]
+    assert {t["target_form"] for t in search["trials"] if t["score"] is not None} == {"level", "change_last",
+                                                                                      "change_season"}
+    model, sn = metrics["model"]["mae"], metrics["baselines"]["seasonal_naive"]["mae"]
+    assert model < sn, (model, sn)
+    assert model < metrics["baselines"]["last_value"]["mae"]
+
+
+@pytest.mark.slow
+def test_search_stays_within_its_budget_and_can_be_stopped():
+    ds = load_dataset(QUALITY / "synthetic_seasonal_hourly.csv")
+    base = default_config(ds, "temp", horizon=1)
+    seen: list[str] = []
+    res = search_default(ds, base, budget_s=6.0, progress=lambda f, m: seen.append(m),
+                         should_stop=lambda: len(seen) >= 2)
+    assert res.stopped and len([t for t in res.trials if t.score is not None]) == 2
+    assert seen[0].startswith("Trying")
+    assert "Chosen on validation" in res.config.reasons["search"]
