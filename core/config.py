@@ -288,6 +288,10 @@ DEFAULTS["quickcheck"] = {
 }
 
 HELP.update({
+    "search.run": "Tries what the network should predict (the level, the change from the last value, the change from "
+                  "the value one season earlier) at a window of one and of two seasonal periods, each with a short "
+                  "training scored on the validation part, within about three quick checks; the lowest validation error "
+                  "wins. The test part stays unseen.",
     "quickcheck.run": "Trains this model for about 15 seconds on the newest training windows and compares it with the "
                       "naive forecasts (last value, seasonal naive, training mean) on the validation part, which the full "
                       "training does not learn from either. When it is unlikely to win, it says what to change first.",

@@ -276,3 +276,21 @@ def test_seasonal_add_back_is_exact_on_all_three_builders(kw):
     k2 = load_canonical(build_tf_keras(spec, batch_size=1), weights)
     y2 = np.concatenate([np.asarray(k2(x[i:i + 1], training=False)) for i in range(len(x))])
     assert np.abs(y2 - want).max() < 1e-5
+
+
+@pytest.mark.slow
+def test_a_run_saved_before_target_forms_still_opens_and_predicts_the_same(tmp_path):
+    from core.runs import load_run
+    from tests.export_helpers import make_run
+
+    run = make_run(tmp_path / "run", kind="gru", residual=True, horizon=2)
+    manifest_path = tmp_path / "run" / "run.json"
+    manifest = json.loads(manifest_path.read_text())
+    # what an older studio wrote: the residual flag, no target_form or season_period
+    manifest["model_spec"] = {k: v for k, v in manifest["model_spec"].items() if k not in ("target_form", "season_period")}
+    assert manifest["model_spec"]["residual"] is True
+    manifest_path.write_text(json.dumps(manifest))
+    old = load_run(tmp_path / "run")
+    assert old.model_spec.target_form == "change_last" and old.model_spec == run.model_spec
+    X = run.samples["X_test"]
+    assert np.abs(old.predict(X) - run.predict(X)).max() < 1e-6

@@ -116,3 +116,60 @@ def test_search_stays_within_its_budget_and_can_be_stopped():
     assert res.stopped and len([t for t in res.trials if t.score is not None]) == 2
     assert seen[0].startswith("Trying")
     assert "Chosen on validation" in res.config.reasons["search"]
+
+
+# ---------------------------------------------------------------- the Model page
+
+MODEL_PAGE = str(ROOT / "pages" / "3_model.py")
+
+
+@pytest.fixture()
+def seasonal_state(tmp_path, monkeypatch):
+    from core.windows import make_windows
+
+    monkeypatch.setenv("FS_WORKDIR_ROOT", str(tmp_path / "sessions"))
+    ds = _ds({"y": _daily(1500)})
+    cfg = default_config(ds, "y", horizon=3)
+    return ds, make_windows(ds, cfg.window_spec, cfg.split, cfg.scaler_kind)
+
+
+def _page(ds, windows):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(MODEL_PAGE, default_timeout=120)
+    at.session_state["fs.dataset"] = ds
+    at.session_state["fs.windows"] = windows
+    return at.run()
+
+
+def test_model_page_offers_the_seasonal_target_with_its_period(seasonal_state):
+    ds, windows = seasonal_state
+    at = _page(ds, windows)
+    assert not at.exception, at.exception
+    box = at.selectbox(key="model.target_form")
+    assert list(box.options) == ["level", "change from last value", "change from last season (24 steps)"]
+    box.select("change_season").run()
+    spec = at.session_state["fs.model_spec"]
+    assert spec.target_form == "change_season" and spec.season_period == 24 and spec.window >= 24
+    assert at.button(key="model.search_run")
+
+
+@pytest.mark.slow
+def test_model_page_runs_the_search_in_the_background_and_applies_the_winner(seasonal_state, monkeypatch):
+    from core.config import DEFAULTS
+
+    monkeypatch.setitem(DEFAULTS["quickcheck"], "budget_s", 1.0)  # three short trainings of about a second
+    ds, windows = seasonal_state
+    at = _page(ds, windows)
+    at.button(key="model.search_run").click().run()
+    assert not at.exception, at.exception
+    job = at.session_state["model.search_job"][1]
+    assert job.wait(600) and job.status == "done", job.error
+    at.run()
+    assert not at.exception, at.exception
+    text = "\n".join(str(m.value) for m in at.markdown)
+    assert "Chosen on validation" in text
+    best = job.result.best
+    if best.target_form != at.session_state["fs.model_spec"].target_form:
+        at.button(key="model.search_apply").click().run()
+    assert at.session_state["fs.model_spec"].target_form == best.target_form
