@@ -186,7 +186,7 @@ class ModelSpec:
             if self.window < self.season_period:
                 raise StudioError(f"'Change from last season' needs the window to reach back one season: the window is "
                                   f"{self.window} steps, the season {self.season_period}.",
-                                  f"Set the window to at least {self.season_period} steps on the Features step, "
+                                  f"Set the window to at least {self.season_period} steps (Features step, or --window), "
                                   "or use 'change from last value'.")
         return self
 

@@ -110,6 +110,11 @@ def run(args: argparse.Namespace) -> int:
     if args.search_budget is not None and not args.search_budget > 0:
         raise StudioError(f"--search-budget must be a positive number of seconds; got {args.search_budget}.",
                           "Give e.g. --search-budget 45, or --no-search to skip the search.")
+    # Refuse bad options before any search training: a wrong batch size must not cost the search's budget first.
+    defaults.model_spec(**given)
+    TrainConfig(epochs=defaults.train_config.epochs if args.epochs is None else args.epochs, batch_size=args.batch_size,
+                learning_rate=args.lr, patience=defaults.train_config.patience if args.patience is None else args.patience,
+                seed=args.seed).validate()
     search = None
     forms = ((args.target_form,) if args.target_form else
              ("change_last",) if args.residual else ("level",) if args.residual is False else None)
