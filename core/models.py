@@ -395,7 +395,11 @@ def _build_graph(layers_mod, Input, Model, add_layer, spec: ModelSpec, batch_siz
                 h = L.Dropout(spec.dropout, name=f"dropout_{i + 1}")(h)
     if spec.head_units:
         h = L.Dense(spec.head_units, activation="relu", name="head")(h)
-    h = L.Dense(spec.output_units, name="output")(h)
+    # A seasonal change target starts from an output of zero: the untrained model is exactly seasonal naive,
+    # and training (with early stopping on validation) moves it only where that helps.
+    zero = "zeros" if spec.target_form == "change_season" else None
+    h = (L.Dense(spec.output_units, name="output", kernel_initializer=zero, bias_initializer=zero)(h) if zero
+         else L.Dense(spec.output_units, name="output")(h))
     y = L.Reshape((spec.horizon, spec.n_targets), name="forecast")(h)
     add_last, add_season = add_layer
     if spec.target_form == "change_last":
@@ -496,6 +500,9 @@ def _torch_class():
             self.drop = nn.Dropout(spec.dropout)
             self.head = nn.Linear(spec.units, spec.head_units) if spec.head_units else None
             self.out = nn.Linear(spec.head_units or spec.units, spec.output_units)
+            if spec.target_form == "change_season":  # starts as seasonal naive, as the Keras builders do
+                nn.init.zeros_(self.out.weight)
+                nn.init.zeros_(self.out.bias)
             idx = spec.target_input_index if spec.residual else ()
             self.register_buffer("target_idx", torch.tensor(list(idx), dtype=torch.long), persistent=False)
             self.register_buffer("season_idx", torch.tensor(list(spec.season_steps), dtype=torch.long),

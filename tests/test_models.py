@@ -294,3 +294,14 @@ def test_a_run_saved_before_target_forms_still_opens_and_predicts_the_same(tmp_p
     assert old.model_spec.target_form == "change_last" and old.model_spec == run.model_spec
     X = run.samples["X_test"]
     assert np.abs(old.predict(X) - run.predict(X)).max() < 1e-6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["keras", "torch"])
+def test_an_untrained_seasonal_model_is_exactly_seasonal_naive(backend):
+    spec = _spec(target_form="change_season", season_period=3, backend=backend)
+    x = _x(spec)
+    model = build_torch(spec).eval() if backend == "torch" else build_keras(spec)
+    y = _torch_out(model, x) if backend == "torch" else _keras_out(model, x)
+    assert np.abs(y - _season_want(spec, 0.0, x)).max() == 0.0
+    assert np.abs(x[:, list(spec.season_steps)][:, :, [2, 0]]).max() > 0.1
