@@ -173,3 +173,19 @@ def test_model_page_runs_the_search_in_the_background_and_applies_the_winner(sea
     if best.target_form != at.session_state["fs.model_spec"].target_form:
         at.button(key="model.search_apply").click().run()
     assert at.session_state["fs.model_spec"].target_form == best.target_form
+
+
+def test_a_gap_of_whole_days_filled_by_the_data_step_keeps_the_season(tmp_path):
+    # Two missing days, cut exactly at midnight (season boundaries): the data step re-inserts and fills the rows,
+    # so the period stays 24 and the seasonal candidate still applies with a one-season window.
+    n = 24 * 120
+    times = pd.date_range("2022-01-01", periods=n, freq="h")
+    frame = pd.DataFrame({"time": times.strftime("%Y-%m-%d %H:%M"), "y": np.round(_daily(n, 4), 3)})
+    gap = (times >= "2022-02-10") & (times < "2022-02-12")
+    frame[~gap].to_csv(tmp_path / "gappy.csv", index=False)
+    ds = load_dataset(tmp_path / "gappy.csv")
+    assert len(ds.frame) == n and ds.frame["y"].notna().all()
+    base = default_config(ds, "y")
+    stage1, _, period, _ = plan(ds, base)
+    assert period == 24
+    assert [t.target_form for t in stage1 if t.skipped is None] == ["level", "change_last", "change_season"]
