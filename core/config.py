@@ -81,6 +81,10 @@ DEFAULTS: dict[str, dict] = {
         "poll_s": 0.5,
         # bundle.json (windows and host forecasts as text) is small; a bigger one is not ours.
         "max_bundle_json_bytes": 50_000_000,
+        # A board held by the participant's browser (Web Serial, core/weblink.py): how long the page waits
+        # for the browser's relay to attach, and how far the reader may fall behind a flooding board.
+        "browser_attach_s": 5.0,
+        "browser_rx_cap_bytes": 4 * 1024 * 1024,
     },
 }
 
@@ -112,11 +116,16 @@ DEFAULTS["forecast"] = {
     "max_future_steps": 1000,       # recursive errors compound; beyond this the forecast says nothing
     "max_points": 4000,             # points per chart line before downsampling (keeps drawing fast)
     "histogram_bins": 60,
+    # A verdict resting on fewer test points than this is called weak (a handful of points can swing it).
+    "weak_points": 20,
     "include_data": True,           # saving a project embeds the dataset unless the user says no
     # Guards when opening someone else's project zip (a zip bomb must not fill memory or disk).
     "project_max_entry_mb": 512,
     "project_max_total_mb": 1024,
     "project_max_entries": 200,
+    # What opened projects may unpack into one session's folder, all together (memory while reading, disk
+    # once unpacked). A workshop host sets FS_PROJECT_MAX_UNPACK_MB; 0 turns project opening off.
+    "project_max_unpack_mb": int(os.environ.get("FS_PROJECT_MAX_UNPACK_MB", "256")),
 }
 
 HELP.update({
@@ -156,7 +165,8 @@ HELP.update({
     "features.stride": "Step between training windows. 1 uses every window; larger trains faster on long series. "
                        "The test part always uses every window.",
     "features.split": "Chronological: the oldest rows train, the next validate (early stopping), the newest test. "
-                      "A gap of one window is left between parts so no window uses rows of two parts.",
+                      "A training window lies wholly in the training part; a validation or test window has its labels "
+                      "in its part and reads its inputs from the rows before them, which may belong to an earlier part.",
     "features.scaler": "Min-max maps each column's training range to [0, 1]; standard subtracts the training mean and divides "
                        "by the standard deviation. Fitted on the training part only; the board uses the same numbers.",
     "features.picture": "Move the slider to slide the window through the series: shaded steps go in, marked points are what "
@@ -167,6 +177,8 @@ HELP.update({
     "device.port": "The board's serial port. A Seeed XIAO ESP32S3 is recognised by its USB ids and listed first. "
                    "Type a path (/dev/ttyACM0, COM3) or a pyserial URL (socket://HOST:PORT, rfc2217://HOST:PORT) for a board behind a network bridge.",
     "device.baud": "Must match the firmware: 115200 for the studio's firmware and the Edge Impulse sketch. Unreadable text usually means a wrong baud rate.",
+    "device.browser": "A board plugged into the computer this browser runs on: the browser asks which port to use and "
+                      "relays it to the studio (Web Serial; Chrome or Edge, over HTTPS or on localhost).",
     "device.emulated": "An emulated XIAO runs the exported model with the TensorFlow Lite Micro runtime on a pseudo-terminal, "
                        "through the same serial code as a real board; no hardware needed.",
     "device.self_test": "The board runs the test windows built into its firmware and prints each forecast with its inference time.",
@@ -197,6 +209,9 @@ DEFAULTS["export"] = {
     # The bundle ships int8 only when its test error on TFLM is at most this much worse than float32's
     # (and it beats the best baseline); otherwise float32.
     "int8_max_loss": 0.05,
+    # A change-from-last-value model's int8 graph outputs the change only; the firmware adds the last value
+    # in float (core.export.residual_outside).
+    "int8_residual_outside": True,
     # The reported arena is the bisected minimum plus max(bytes, fraction): alignment, ESP-NN scratch.
     "arena_margin_bytes": 1024,
     "arena_margin_fraction": 0.10,
@@ -277,7 +292,10 @@ DEFAULTS["quality"] = {
 
 # The quick check on the Model page (core/quickcheck.py).
 DEFAULTS["quickcheck"] = {
+    # The whole wait from the click (framework start-up, training and scoring), as the button promises.
     "budget_s": 15.0,
+    # Kept for scoring after the training stops (measured on the weather sample: 17.0 s in all with 2 s).
+    "reserve_s": 3.5,
     # Training windows the check learns from (the newest ones); enough for a small LSTM to show
     # whether it beats last value, few enough to run several epochs inside the budget.
     "max_train_windows": 2048,
@@ -292,7 +310,7 @@ HELP.update({
                   "the value one season earlier) at a window of one and of two seasonal periods, each with a short "
                   "training scored on the validation part, within about three quick checks; the lowest validation error "
                   "wins. The test part stays unseen.",
-    "quickcheck.run": "Trains this model for about 15 seconds on the newest training windows and compares it with the "
+    "quickcheck.run": "Takes about 15 seconds in all: trains this model briefly on the newest training windows and compares it with the "
                       "naive forecasts (last value, seasonal naive, training mean) on the validation part, which the full "
                       "training does not learn from either. When it is unlikely to win, it says what to change first.",
 })

@@ -51,6 +51,8 @@ SAMPLE_BYTES = 256 * 1024  # enough for a few thousand rows of any sane CSV
 SAMPLE_ROWS = 1000
 # Arrow parses the file in blocks of this size; small blocks keep the parser's buffers (and the peak) small.
 READ_BLOCK = 2 << 20
+# More columns than this is not a series to forecast (and parsing a huge header took 30 s before it was bounded).
+MAX_COLUMNS = 10_000
 # Tokens that mean "no value" in exported data; anything else non-numeric in a numeric column is reported.
 NULLS = ["", "NA", "N/A", "n/a", "na", "NaN", "nan", "NAN", "null", "NULL", "None", "none", "#N/A", "#NA",
          "#VALUE!", "#DIV/0!", "-nan", "-NaN", "?", "-", "--", "—", "–"]
@@ -130,10 +132,14 @@ class CleanOptions:
             raise StudioError(f"Unknown fill method {self.fill!r}.", f"Choose one of {', '.join(FILL_METHODS)}.")
         if self.resample:
             try:
-                pd.tseries.frequencies.to_offset(self.resample)
-            except ValueError:
+                offset = pd.tseries.frequencies.to_offset(self.resample)
+            except (ValueError, OverflowError):
                 raise StudioError(f"{self.resample!r} is not a frequency.",
                                   "Use a pandas frequency such as 15min, h, 6h, D, W or MS.") from None
+            # The one rule for numbers: a step of zero or less is no resampling interval (0h divided by zero).
+            if getattr(offset, "n", 1) <= 0:
+                raise StudioError(f"{self.resample!r} is not a positive interval.",
+                                  "Use a pandas frequency such as 15min, h, 6h, D, W or MS.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -459,6 +465,7 @@ class _Format:
     time: _TimeGuess
     newlines_in_values: bool
     notes: list[str] = field(default_factory=list)
+    header_lines: int = 1  # physical lines the header row spans (a quoted name may hold line breaks)
 
 
 def _detect(src: _Source, opts: CsvOptions) -> _Format:
@@ -477,6 +484,18 @@ def _detect(src: _Source, opts: CsvOptions) -> _Format:
     if "\n" not in text and "\r" in text:  # old Mac line ends: the csv module wants "\n"
         text = text.replace("\r", "\n")
     notes = []
+    # Bound the header before any parsing: a 100,000-column header took 30 s to refuse.
+    first_line = text.split("\n", 1)[0]
+    if "\n" not in text and truncated:
+        raise StudioError(f"The first line of {src.name} is longer than {len(src.head) // 1024:,} KB, so it is not a "
+                          "table's header.", "Choose a CSV file: one header row, then one row per time point.")
+    most = max((first_line.count(d) for d in (opts.delimiter,) if d) , default=None)
+    if most is None:
+        most = max(first_line.count(d) for d in DELIMITERS)
+    if most + 1 > MAX_COLUMNS:
+        raise StudioError(f"The first line of {src.name} has about {most + 1:,} fields; the studio reads at most "
+                          f"{MAX_COLUMNS:,} columns.", "Keep the time column and the columns to forecast from, "
+                                                        "and save the file again.")
     delimiter = opts.delimiter or _detect_delimiter(text)[0]
     rows = _rows(text, delimiter, SAMPLE_ROWS + 50)
     if not rows:
@@ -507,8 +526,12 @@ def _detect(src: _Source, opts: CsvOptions) -> _Format:
     sample = dict(zip(names, map(list, zip(*body)))) if body else {n: [] for n in names}
     present = {name: _present(sample[name]) for name in names}
     time = _guess_time(sample, present, decimal, opts.time_col, opts.dayfirst, opts.time_format)
-    newlines = any("\n" in f or "\r" in f for r in rows[:200] for f in r)
-    return _Format(encoding, delimiter, decimal, header, skip, names, sample, present, time, newlines, notes)
+    newlines = any("\n" in f or "\r" in f for r in rows[1 if header else 0:200] for f in r)
+    # A quoted header name holding line breaks spans several physical lines; without newlines_in_values
+    # Arrow skips physical lines, so skip them all (else "b\",c" came back as a "skipped line").
+    header_lines = 1 + (sum(str(v).count("\n") for v in rows[0]) if header and not newlines else 0)
+    return _Format(encoding, delimiter, decimal, header, skip, names, sample, present, time, newlines, notes,
+                   header_lines=header_lines)
 
 
 # ------------------------------------------------------------------------------------------------ read
@@ -614,6 +637,19 @@ class _Read:
     offsets: set[str] = field(default_factory=set)
 
 
+def _out_of_range_times(parsed) -> StudioError:
+    """Timestamps the studio's nanosecond time axis cannot hold (before 1677-09-21 or after 2262-04-11)."""
+    try:
+        values = pd.Series(parsed).dropna()
+        lo, hi = values.min(), values.max()
+        span = f" (they run from {lo} to {hi})"
+    except Exception:  # the values themselves may be what cannot be compared
+        span = ""
+    return StudioError(f"The time column holds dates outside {pd.Timestamp.min:%Y-%m-%d} to {pd.Timestamp.max:%Y-%m-%d}, "
+                       f"the range the studio's time axis can hold{span}.",
+                       "Choose '(row number)' as the time column under Format, or shift the dates into that range.")
+
+
 def _stamps(col: pa.ChunkedArray, fmt: _Format, read: _Read) -> np.ndarray:
     """int64 ns per row (NaT where unreadable) from a time column Arrow could not parse itself, a chunk at a
     time so the text is never all in Python at once."""
@@ -624,7 +660,10 @@ def _stamps(col: pa.ChunkedArray, fmt: _Format, read: _Read) -> np.ndarray:
     for chunk in col.chunks:
         raw = pd.Series(chunk.to_numpy(zero_copy_only=False) if t.kind == "epoch" else chunk.to_pandas())
         parsed = _parse_times(raw, t.kind, t.fmt, t.dayfirst)
-        out[at:at + len(chunk)] = pd.DatetimeIndex(parsed).as_unit("ns").asi8
+        try:
+            out[at:at + len(chunk)] = pd.DatetimeIndex(parsed).as_unit("ns").asi8
+        except (pd.errors.OutOfBoundsDatetime, OverflowError):
+            raise _out_of_range_times(parsed) from None
         at += len(chunk)
         if len(read.bad_times) < 3:
             bad = parsed.isna().to_numpy() & raw.notna().to_numpy()
@@ -716,7 +755,7 @@ def _read_series(src: _Source, fmt: _Format, plan: dict[str, str], report: dict)
             # each column is freed as soon as it has been converted.
             block, stamps, read = _to_block(pacsv.read_csv(
                 stream,
-                read_options=pacsv.ReadOptions(column_names=fmt.names, skip_rows=fmt.skip_rows + int(fmt.header),
+                read_options=pacsv.ReadOptions(column_names=fmt.names, skip_rows=fmt.skip_rows + (fmt.header_lines if fmt.header else 0),
                                                encoding=encoding, use_threads=True, block_size=READ_BLOCK),
                 parse_options=pacsv.ParseOptions(delimiter=fmt.delimiter, newlines_in_values=fmt.newlines_in_values,
                                                  ignore_empty_lines=True, invalid_row_handler=on_bad_row),
@@ -742,6 +781,11 @@ def _read_series(src: _Source, fmt: _Format, plan: dict[str, str], report: dict)
                     fmt.encoding, encoding = "cp1252", "cp1252"
                     fmt.notes.append("The file is not valid UTF-8 further down; read it as Windows-1252 (Latin-1).")
                     continue
+            if "straddl" in msg:  # Arrow's words for a row longer than its block
+                raise StudioError(f"The file {src.name} holds a line (or a quoted value) longer than "
+                                  f"{READ_BLOCK // 2**20} MB; a row of a table is at most a few KB.",
+                                  "Check the file for a missing line break or a quote (\") that is never closed, "
+                                  "and save it again.") from None
             raise StudioError(f"The file {src.name} could not be read as a table: {msg.splitlines()[0]}.",
                               "Check the delimiter, decimal mark and encoding under Format.") from None
         except UnicodeDecodeError:
@@ -1084,6 +1128,13 @@ def load_dataset(source: bytes | str | Path, name: str | None = None, csv: CsvOp
     ser, rows_read, bad_rows = _read_series(src, fmt, plan, report)
     if bad_rows:
         first = bad_rows[0]
+        swallowed = next((r for r in bad_rows if '"' in (r.text or "") and (r.text or "").count("\n") >= 2), None)
+        if swallowed is not None:
+            # A quote opened and never closed turns the rest of the file into one value: the lines it swallowed
+            # are the problem, not "too few rows" or "a skipped line".
+            raise StudioError(f"A quote (\") in {src.name} is never closed, so {swallowed.text.count(chr(10)):,} "
+                              f"following line(s) were read as one value (it starts {swallowed.text[:40]!r}).",
+                              "Close or remove that quote in the file (a text editor shows it), then load it again.")
         report["problems"].append(
             f"{len(bad_rows):,} line(s) had {first.actual_columns} fields instead of {first.expected_columns} and were "
             f"skipped (e.g. {first.text[:60]!r}).")

@@ -23,13 +23,13 @@ import numpy as np
 import pandas as pd
 
 from core.config import DEFAULTS
-from core.dataset import Dataset
+from core.dataset import Dataset, ordinal
 from core.errors import StudioError
 from core.metrics import Seasonality, detect_period
 from core.models import ModelSpec
 from core.training import TrainConfig
 from core.windows import (CALENDAR_NAMES, SplitSpec, WindowSpec, calendar_options, default_spec, describe_steps,
-                          largest_window, presets)
+                          largest_window, presets, split_parts, window_counts)
 
 _D = DEFAULTS["quality"]
 
@@ -109,22 +109,77 @@ def cycle_of(period: int | None, freq: str | None) -> str | None:
 
 
 def _train_rows(dataset: Dataset, split: SplitSpec) -> int:
-    n = len(dataset.frame)
-    if split.by_date:
-        from core.windows import _split_bounds  # the split's own arithmetic, so dates are handled the same way
+    # The split's own arithmetic (split_parts), so fractions round and dates resolve exactly as the windows do.
+    return int(split_parts(dataset.frame.index, split)["train"][1])
 
-        return int(_split_bounds(dataset.frame.index, split)[0])
-    return int(n * split.train)
+
+# Autocorrelation by FFT on at most this many points (the newest training rows): the cost stays small on a
+# year of minute readings, and a few hundred thousand points show any cycle up to a week many times over.
+_SAMPLE_MAX = 200_000
+_WEEK_DAYS = 7.0
+
+
+def _regularised(dataset: Dataset, values: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """(values on a regular grid, step in days). Irregular timestamps are put on a grid of their median step
+    by linear interpolation in time (what the Data page's resampling offers), so a lag means a fixed time;
+    one grid step is about one row, so a period found on the grid is a period in rows too."""
+    days = _step_days(dataset.freq)
+    index = dataset.frame.index
+    if days is not None or not isinstance(index, pd.DatetimeIndex) or len(values) < 4:
+        return values, days
+    t = index[: len(values)].to_numpy().astype("datetime64[s]").astype(np.int64).astype(np.float64)
+    ok = np.isfinite(values)
+    t, v = t[ok], values[ok]
+    if len(t) < 4:
+        return values, None
+    step = float(np.median(np.diff(t)))
+    if step <= 0:
+        return values, None
+    # Long gaps must not blow the grid up: it holds at most twice the rows (the newest part if longer).
+    start = max(t[0], t[-1] - step * (2 * len(t)))
+    grid = np.arange(start, t[-1] + step / 2, step)
+    return np.interp(grid, t, v), step / 86400
+
+
+def _effective_freq(dataset: Dataset) -> str | None:
+    """The data's frequency, or for irregular timestamps their median step as an alias ("60s")."""
+    if dataset.freq or not isinstance(dataset.frame.index, pd.DatetimeIndex) or len(dataset.frame) < 3:
+        return dataset.freq
+    t = dataset.frame.index.to_numpy().astype("datetime64[s]").astype(np.int64)
+    step = int(round(float(np.median(np.diff(t)))))
+    return f"{step}s" if step > 0 else None
+
+
+def detect_season(values: np.ndarray, freq: str | None, days: float | None) -> Seasonality:
+    """The period of ``values`` (one step = ``days``), looking as far as a week of steps.
+
+    On the step itself the differenced series' autocorrelation finds sharp cycles, but a smooth daily cycle
+    in minute readings is buried in the noise of 1,440 one-minute changes; so sub-hourly data is also looked
+    at in hourly means, where a day is 24 steps and a week 168, and the stronger detected cycle wins."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)][-_SAMPLE_MAX:]
+    fine_max = max(400, math.ceil(1.1 / days)) if days and days < 1 / 24 else None
+    fine = detect_period(x, freq, max_period=fine_max)
+    if not days or days >= 1 / 24:
+        return fine  # hourly and slower: the default 400 lags already reach a week
+    block = max(2, int(round((1 / 24) / days)))  # steps per hour
+    n = len(x) // block * block
+    if n < 8 * block:
+        return fine
+    hourly = x[-n:].reshape(-1, block).mean(axis=1)
+    coarse = detect_period(hourly, None, max_period=math.ceil(1.1 * _WEEK_DAYS * 24))
+    if coarse.period and coarse.source == "autocorrelation" and coarse.strong and \
+            not (fine.source == "autocorrelation" and fine.strong and fine.strength >= coarse.strength):
+        return Seasonality(int(coarse.period * block), coarse.strength, fine.natural, "autocorrelation")
+    return fine
 
 
 def target_seasonality(dataset: Dataset, target: str, split: SplitSpec | None = None) -> Seasonality:
     """The period of ``target`` as its training part shows it (the validation and test parts stay unseen)."""
     split = split or SplitSpec()
     values = dataset.frame[target].to_numpy(dtype=np.float64)[: max(_train_rows(dataset, split), 3)]
-    days = _step_days(dataset.freq)
-    # Sub-hourly data: look as far as a day, so a daily cycle of minute readings (1,440 steps) is found.
-    max_period = max(400, math.ceil(1.1 / days)) if days and days < 1 / 24 else None
-    return detect_period(values, dataset.freq, max_period=max_period)
+    values, days = _regularised(dataset, values)
+    return detect_season(values, dataset.freq, days)
 
 
 def choose_window(dataset: Dataset, season: Seasonality, horizon: int = 1,
@@ -157,12 +212,13 @@ def choose_calendar(dataset: Dataset, season: Seasonality, window: int,
     options = calendar_options(dataset)
     chosen: list[str] = []
     why: list[str] = []
-    cycle = cycle_of(season.period, dataset.freq) if season.strong else None
+    freq = _effective_freq(dataset)  # irregular timestamps: their median step names the cycle
+    cycle = cycle_of(season.period, freq) if season.strong else None
     if cycle in options:
         chosen.append(cycle)
         why.append(f"{CALENDAR_NAMES[cycle]} (the data has a strong {season.period}-step cycle, "
                    f"autocorrelation {season.strength:.2f})")
-    days = _step_days(dataset.freq)
+    days = _step_days(freq)
     n_train = _train_rows(dataset, split)
     if "doy" in options and "doy" not in chosen and days is not None and days < 28:
         years = n_train * days / 365.25
@@ -232,12 +288,13 @@ def default_config(dataset: Dataset, targets: Any = None, features: Any = None, 
         calendar, reasons["calendar"] = choose_calendar(dataset, season, int(window), split)
     else:
         reasons["calendar"] = "Calendar features: as chosen."
-    n_all = max(n_train - (int(window) + horizon) + 1, 1)
+    every = WindowSpec(targets=tuple(targets), features=inputs, window=int(window), horizon=horizon)
+    n_all = max(window_counts(dataset.frame.index, split, every)["train"], 1)
     stride = max(1, math.ceil(n_all * int(window) / _D["max_epoch_steps"]))
     if stride > 1:
         reasons["stride"] = (f"Training stride {stride}: {n_all:,} overlapping windows of {int(window)} steps would make "
-                             "each epoch slow; every {stride}th window still covers the whole training part "
-                             "(the test part always uses every window).").replace("{stride}", str(stride))
+                             f"each epoch slow; every {ordinal(stride)} window still covers the whole training part "
+                             "(the test part always uses every window).")
     spec = WindowSpec(targets=tuple(targets), features=inputs, calendar=tuple(calendar), window=int(window),
                       horizon=horizon, stride=stride)
     model_options = {k: DEFAULTS["model"][k] for k in ("kind", "units", "layers", "dropout", "head_units", "backend")}
@@ -246,7 +303,7 @@ def default_config(dataset: Dataset, targets: Any = None, features: Any = None, 
     reasons["residual"] = ("Change from last value: on, since every target is also an input; the model forecasts "
                            "the step from the latest reading, which is what beats 'tomorrow = today'."
                            if residual else "Change from last value: off, since a target is not among the inputs.")
-    n_windows = max(-(-max(n_train - spec.span + 1, 1) // spec.stride), 1)
+    n_windows = max(window_counts(dataset.frame.index, split, spec)["train"], 1)
     config, reasons["training"] = choose_training(n_windows)
     return DefaultConfig(window_spec=spec, split=split, scaler_kind=scaler_kind or DEFAULTS["features"]["scaler"],
                          model_options=model_options, train_config=config, seasonality=season, reasons=reasons)

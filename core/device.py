@@ -25,6 +25,7 @@ import numpy as np
 import serial
 import serial.tools.list_ports
 
+from core import weblink
 from core.config import DEFAULTS
 from core.errors import StudioError
 from core.protocol import (Done, EiPrediction, EiPredictionsHeader, EiTiming, Err, Expected, Other, Ready, Record,
@@ -175,6 +176,9 @@ def open_serial(port: str, baud: int, *, exclusive: bool = True, write_timeout: 
     except (TypeError, ValueError):
         raise StudioError(f"The baud rate {baud!r} is not a positive whole number.",
                           "Use 115200, the rate the studio's firmware and the Edge Impulse sketch use.") from None
+    if port.startswith(weblink.SCHEME):
+        # A board on the participant's computer, held by their browser and relayed to the studio (core/weblink.py).
+        return weblink.open_link(port, baud)
     kwargs: dict[str, Any] = {"baudrate": baud, "timeout": CFG["read_poll_s"],
                               "write_timeout": CFG["write_timeout_s"] if write_timeout is None else write_timeout}
     if "://" not in port:
@@ -211,11 +215,16 @@ class Board:
         self._stop = threading.Event()
         self._write_lock = threading.Lock()
         self._closers: list[Callable[[], None]] = []
-        self._add("info", f"connected to {port} at {baud} baud")
+        self._add("info", f"connected to {self.name} at {baud} baud")
         self._thread = threading.Thread(target=self._read_loop, name=f"board-reader:{port}", daemon=True)
         self._thread.start()
 
     # -- state ---------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The port as the user knows it, for messages (a browser link's token means nothing to them)."""
+        return weblink.LABEL if self.port.startswith(weblink.SCHEME) else self.port
+
     @property
     def connected(self) -> bool:
         return self._error is None and not self._stop.is_set() and self._thread.is_alive()
@@ -279,7 +288,7 @@ class Board:
                 chunk = ser.read(max(1, min(int(waiting or 0), 4096)))
             except Exception as exc:  # SerialException, OSError, termios.error: the port went away
                 if not self._stop.is_set():
-                    self._fail(_disconnected(self.port, exc))
+                    self._fail(_disconnected(self.name, exc))
                 return
             if not chunk:
                 continue
@@ -316,17 +325,17 @@ class Board:
         if self._error is not None:
             raise self._error
         if self._stop.is_set():
-            raise StudioError(f"The connection to {self.port} is closed.", "Connect again.")
+            raise StudioError(f"The connection to {self.name} is closed.", "Connect again.")
         line = command if command.endswith("\n") else command + "\n"
         try:
             with self._write_lock:
                 self._ser.write(line.encode("ascii"))
                 self._ser.flush()
         except serial.SerialTimeoutException:
-            raise StudioError(f"The board on {self.port} is not taking input (a write timed out).",
+            raise StudioError(f"The board on {self.name} is not taking input (a write timed out).",
                               "Press the board's RESET button or re-plug it, then connect again.") from None
         except Exception as exc:
-            err = _disconnected(self.port, exc)
+            err = _disconnected(self.name, exc)
             self._fail(err)
             raise err from None
         shown = line.strip()
@@ -347,7 +356,7 @@ class Board:
                 if self._error is not None:
                     raise self._error
                 if self._stop.is_set():
-                    raise StudioError(f"The connection to {self.port} was closed while waiting for the board.",
+                    raise StudioError(f"The connection to {self.name} was closed while waiting for the board.",
                                       "Connect again.")
                 # A full window of mostly-unreadable bytes since this wait began: say so now, not at the deadline.
                 if self._health.unreadable and self._rx_bytes - since_bytes >= self._health.span:
@@ -369,7 +378,7 @@ class Board:
             return self.unreadable_error()
         heard = self._rx_bytes - since_bytes
         detail = "nothing at all was received" if heard == 0 else f"{heard} bytes arrived but no answer among them"
-        return StudioError(f"The board on {self.port} did not answer {what} within {timeout:g} s ({detail}).",
+        return StudioError(f"The board on {self.name} did not answer {what} within {timeout:g} s ({detail}).",
                            "Check that it runs the studio's firmware (flash the bundle from the Export step), that this "
                            "is the right port, and press the board's RESET button.")
 
@@ -381,10 +390,19 @@ class Board:
         start = time.monotonic()
         deadline = start + timeout
         cursor, since = self.cursor(), self._rx_bytes
+        # The first time, give the board one resend interval to print its boot banner (opening the port
+        # usually boots it) before asking: asking at once logged FS READY twice, the banner and the answer.
+        listen_first = not getattr(self, "_asked_ready", False)
+        self._asked_ready = True
+        if listen_first:
+            cursor = 0  # a banner already received since the port opened counts
         while True:
             # The board may be rebooting when the port opens (USB serial resets it) and drop the first I.
-            self.send("I")
-            resend = min(deadline, time.monotonic() + resend_s)
+            wait_s = min(resend_s, timeout / 3) if listen_first else resend_s  # leave time to ask after it
+            if not listen_first:
+                self.send("I")
+            listen_first = False
+            resend = min(deadline, time.monotonic() + wait_s)
             try:
                 while True:
                     cursor, rec = self._next(cursor, resend, since)
@@ -553,6 +571,8 @@ class Reference:
     y_tflm: dict[str, np.ndarray] = field(default_factory=dict)
     # One int8 output quantisation step per target, in data units.
     out_step: dict[str, np.ndarray] = field(default_factory=dict)
+    # The same for an int8 model whose output is a level (an Edge Impulse library), from the calibration range.
+    ei_out_step: np.ndarray | None = None
 
     def embedded_for(self, dtype: str | None) -> Embedded | None:
         """What the board's self-test runs: the bundle for its dtype; any bundle of this export holds the same
@@ -648,8 +668,12 @@ def _read_windows(export_dir: Path, report: Mapping[str, Any]) -> tuple[np.ndarr
         if not path.is_file():
             continue
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                return np.asarray(npz[xkey], dtype=np.float64), np.asarray(npz[ykey], dtype=np.float64), path
+            from core.arrays import load_npz
+
+            npz = load_npz(path, fix="Export the run again.")
+            return np.asarray(npz[xkey], dtype=np.float64), np.asarray(npz[ykey], dtype=np.float64), path
+        except StudioError:
+            raise
         except (KeyError, ValueError, OSError) as exc:
             raise StudioError(f"{path} is unreadable or lacks {xkey} / {ykey} ({exc}).",
                               "Export the run again.") from None
@@ -664,12 +688,9 @@ def load_reference(export_dir: str | Path) -> Reference:
     if not rp.is_file():
         raise StudioError(f"{export_dir} has no report.json, so it is not an export folder.",
                           "Run the Export step (or `python -m studio export RUN_DIR --out EXPORT_DIR`) and point at its output.")
-    try:
-        report = json.loads(rp.read_text(encoding="utf-8"))
-        if not isinstance(report, dict):
-            raise ValueError("not an object")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise StudioError(f"{rp} is not readable JSON ({exc}).", "Export the run again.") from None
+    from core.files import load_json
+
+    report = load_json(rp, str(rp), "Export the run again.")
 
     targets = _names(report.get("targets"))
     inputs = _names(report.get("input_columns")) or _names(report.get("features"))
@@ -704,6 +725,10 @@ def load_reference(export_dir: str | Path) -> Reference:
     q = dtypes.get("int8", {}).get("output_quant") if isinstance(dtypes, Mapping) and isinstance(dtypes.get("int8"), Mapping) else None
     if isinstance(q, Mapping) and isinstance(q.get("scale"), (int, float)) and math.isfinite(float(q["scale"])):
         out_step["int8"] = abs(float(q["scale"])) * np.abs(scale)
+    level = (report.get("quantisation") or {}).get("level_output_step_scaled") if isinstance(report.get("quantisation"), Mapping) else None
+    ei_out_step = None
+    if isinstance(level, list) and len(level) == len(targets) and all(isinstance(v, (int, float)) for v in level):
+        ei_out_step = np.abs(np.asarray(level, dtype=np.float64)) * np.abs(scale)
     residual = bool(report.get("residual", False))
     ei = report.get("edge_impulse") or report.get("ei") or {}
     ei = ei if isinstance(ei, Mapping) else {}
@@ -730,7 +755,8 @@ def load_reference(export_dir: str | Path) -> Reference:
                      ei_dtype=ei.get("dtype") if ei.get("dtype") in ("float32", "int8") else None,
                      target_input_index=tuple(None if v is None else int(v) for v in tii),
                      bundles={d: _embedded(b, len(targets)) for d, b in bundles.items() if _embedded(b, len(targets))},
-                     export_dir=export_dir, board_latency_ms=latency, out_step=out_step, **extra)
+                     export_dir=export_dir, board_latency_ms=latency, out_step=out_step, ei_out_step=ei_out_step,
+                     **extra)
     if ref.y_last is None and ref.target_input_index and all(i is not None for i in ref.target_input_index):
         # An export without the baseline: the last value is in the windows themselves.
         ti = list(ref.target_input_index)
@@ -745,11 +771,12 @@ def _read_truth(path: Path, n: int) -> dict:
     out: dict = {"y_tflm": {}}
     if path.name != "windows.npz":
         return out
+    from core.arrays import load_npz
+
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: np.asarray(npz[k], dtype=np.float64) for k in npz.files
-                      if k in ("y_true", "y_base_last_value", "y_float32", "y_int8")}
-    except (ValueError, OSError):
+        arrays = {k: np.asarray(v, dtype=np.float64) for k, v in load_npz(path, fix="Export the run again.").items()
+                  if k in ("y_true", "y_base_last_value", "y_float32", "y_int8")}
+    except (StudioError, ValueError, OSError):
         return out
     arrays = {k: v for k, v in arrays.items() if len(v) == n}
     if "y_true" in arrays:
@@ -780,7 +807,7 @@ def _read_bundles(export_dir: Path) -> dict[str, dict]:
                 if not names or zf.getinfo(names[0]).file_size > CFG["max_bundle_json_bytes"]:
                     continue
                 data = json.loads(zf.read(names[0]).decode("utf-8"))
-        except (zipfile.BadZipFile, OSError, ValueError, KeyError):
+        except (zipfile.BadZipFile, OSError, ValueError, KeyError, RecursionError):
             continue  # an unrelated or damaged zip (the Edge Impulse library, say) is not a bundle
         if isinstance(data, dict) and isinstance(data.get("dtype"), str):
             out[data["dtype"]] = data
@@ -1050,6 +1077,9 @@ def compare_ei(readings: Sequence[EiReading], ref: Reference, label: str | None 
     the sketch can hold. A value near none of them is kept in the table, flagged, and makes the verdict disagree."""
     target = ref.targets[0]
     tol_arr = ref.tolerance(ref.ei_dtype or ref.dtype)
+    if (ref.ei_dtype or ref.dtype) == "int8" and ref.ei_out_step is not None:
+        # Edge Impulse's int8 library adds the last value inside its graph: its output step is a level's.
+        tol_arr = ref.ei_out_step * float(CFG["int8_steps"]) + np.abs(ref.scale) * CFG["tolerance_floor"]["float32"]
     # The sketch prints 5 decimals of the scaled value; allow for that rounding on top of the board's own error.
     tol_t = float(max(tol_arr[0], 1e-5 * abs(ref.scale[0])))
     # The sketch (or the emulator's replay) holds the bundle's windows; without that list, any test window.

@@ -82,6 +82,27 @@ def _reachable(url: str, timeout: float = 5.0) -> None:
                           f"Check the network connection (or proxy) and try again. {OFFLINE_HINT}") from None
 
 
+def check_access(api_key: str | None = None, endpoint_url: str | None = None, timeout: float = 15.0) -> None:
+    """Before a long export: Edge Impulse answers, and takes this key (one GET of the key's projects).
+    StudioError (auth or network) otherwise; the key never appears in the message."""
+    import urllib.error
+    import urllib.request
+
+    key = _key(api_key)
+    url = (endpoint_url or endpoint()).rstrip("/")
+    _reachable(url)
+    req = urllib.request.Request(f"{url}/api/projects", headers={"x-api-key": key, "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            resp.read(1 << 20)
+    except urllib.error.HTTPError as err:
+        kind = "auth" if err.code in (401, 403) else ("server" if err.code >= 500 else "refused")
+        raise _message({"kind": kind, "status": err.code, "detail": f"HTTP {err.code}"}, "deploy", timeout) from None
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        raise _message({"kind": "network", "status": None, "detail": str(reason)[:200]}, "deploy", timeout) from None
+
+
 def _load(run: Any):
     from core.runs import Run, load_run
 
@@ -133,8 +154,11 @@ def _call(action: str, run: Any, api_key: str | None, timeout: float | None, end
     try:
         np.savez(jobdir / "weights.npz", **{f"w{i}": np.asarray(w, np.float32) for i, w in enumerate(run.weights)})
         if extra.get("int8"):
-            rep = np.asarray(run.samples["X_rep"], np.float32)[: int(_cfg("rep_windows"))]
-            np.save(jobdir / "rep.npy", rep, allow_pickle=False)
+            from core.export import calibration_windows
+
+            # The same range-covering calibration as the offline int8 export (training + validation
+            # windows and shifted copies), so Edge Impulse's int8 does not saturate on a trend either.
+            np.save(jobdir / "rep.npy", calibration_windows(run)[0], allow_pickle=False)
         request = {"action": action, "jobdir": str(jobdir), "endpoint": url, "spec": run.model_spec.to_dict(),
                    "timeout": limit, **extra}
         env = dict(os.environ)

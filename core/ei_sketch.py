@@ -29,8 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core import escape
 from core.errors import StudioError
-from core.files import atomic_write_bytes, atomic_write_text
+from core.files import atomic_write_bytes, atomic_write_text, load_json
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "firmware" / "edge_impulse"
@@ -166,13 +167,7 @@ def _read_report(export_dir: Path) -> dict:
     if not path.is_file():
         raise StudioError(f"{export_dir} has no report.json, so it is not an export folder.",
                           "Export the run first (Export step, or `python -m studio export RUN --out DIR`).")
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise StudioError(f"{path} is not readable JSON ({err}).", "Export the run again.") from None
-    if not isinstance(report, dict):
-        raise StudioError(f"{path} does not hold an export report.", "Export the run again.")
-    return report
+    return load_json(path, str(path), "Export the run again.")
 
 
 def load_sketch_spec(export_dir: str | Path, library: EiLibrary, dtype: str = "float32",
@@ -247,22 +242,9 @@ def _c_float(v: float) -> str:
     return text + "f"
 
 
-def _c_string(text: str) -> str:
-    """A C string literal; octal escapes (fixed width, unlike \\x) for anything but printable ASCII."""
-    out = []
-    for b in text.encode("utf-8"):
-        ch = chr(b)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif 32 <= b < 127:
-            out.append(ch)
-        else:
-            out.append(f"\\{b:03o}")
-    return '"' + "".join(out) + '"'
-
-
-def _comment_safe(text: str) -> str:
-    return " ".join(str(text).split()).replace("*/", "* /")
+# A user's text in generated code goes through core.escape, one function per language.
+_c_string = escape.c_string
+_comment_safe = escape.c_comment
 
 
 def to_units(spec: SketchSpec, value: str = "value") -> str:
@@ -273,7 +255,7 @@ def to_units(spec: SketchSpec, value: str = "value") -> str:
 
 def host_text(spec: SketchSpec, k: int) -> str:
     """What the sketch prints after ``Host: `` for window k (and the emulator's replay too)."""
-    return f"{spec.target}={_num(spec.host_units[k])}"
+    return f"{escape.serial_text(spec.target)}={_num(spec.host_units[k])}"
 
 
 def _template(name: str, **values) -> str:
@@ -296,7 +278,9 @@ def render_files(spec: SketchSpec) -> dict[str, str]:
     files = {
         f"{SKETCH}.ino": _template(
             "fs_ei_static_buffer.ino.in", model_label=_comment_safe(spec.model_label), header=spec.library.header,
-            to_units=_comment_safe(to_units(spec)), **common),
+            to_units=_comment_safe(to_units(spec)),
+            banner=escape.c_string("Forecast Studio: Edge Impulse static-buffer check "
+                                   f"({escape.serial_text(spec.model_label)}, {spec.count} window(s))"), **common),
         "fs_ei_windows.h": _template(
             "fs_ei_windows.h.in",
             input_comment=_input_comment(spec.input_columns, spec.input_center, spec.input_scale),
@@ -312,11 +296,14 @@ def render_readme(spec: SketchSpec) -> str:
                 "season earlier), so `value` is a level, not a change"
                 if spec.residual else "")
     return _template(
-        "README.md.in", model_label=spec.model_label, library_zip=spec.library.zip_name, dtype=spec.dtype,
-        header=spec.library.header, sketch=SKETCH, count=spec.count, target=spec.target, window=spec.window,
-        features=spec.features, input_names=", ".join(spec.input_columns), first_index=spec.test_indices[0],
-        first_host=host_text(spec, 0), first_value=f"{spec.host_scaled[0]:.5f}",
-        first_host_value=_num(spec.host_units[0]), to_units=to_units(spec), scaler_kind=spec.scaler_kind,
+        "README.md.in", model_label=escape.markdown(spec.model_label),
+        library_zip=escape.markdown_code(spec.library.zip_name), dtype=spec.dtype,
+        header=escape.markdown_code(spec.library.header), sketch=SKETCH, count=spec.count,
+        target=escape.markdown(spec.target), window=spec.window, features=spec.features,
+        input_names=", ".join(map(escape.markdown, spec.input_columns)), first_index=spec.test_indices[0],
+        first_host=escape.markdown_code(host_text(spec, 0)), first_value=f"{spec.host_scaled[0]:.5f}",
+        first_host_value=_num(spec.host_units[0]), to_units=escape.markdown_code(to_units(spec)),
+        scaler_kind=escape.markdown(spec.scaler_kind),
         residual_note=residual)
 
 

@@ -159,6 +159,7 @@ class ProtocolEngine:
             y, micros = self.model(scaled)
         except Exception:  # TFLM's invoke raises on a kernel failure; the board prints INVOKE
             return "FS ERR INVOKE model invoke failed"
+        y = add_last_outside(s, y, scaled)
         tcols = np.arange(y.size) % s.targets
         y = (y.astype(np.float32) * s.target_scale[tcols] + s.target_center[tcols]).astype(np.float32)
         return f"FS RESULT k={k} us={micros} y=" + ",".join("%.7g" % float(v) for v in y)
@@ -173,9 +174,20 @@ class ProtocolEngine:
         cols = np.arange(raw.size) % s.features
         scaled = ((raw - s.input_center[cols]) / s.input_scale[cols]).astype(np.float32)
         y, micros = self.model(scaled)
+        y = add_last_outside(s, y, scaled)  # the Edge Impulse library's model adds it back itself
         return ["Edge Impulse standalone inferencing (Arduino)", "run_classifier returned: 0",
                 f"Timing: DSP 0 ms, inference {micros // 1000} ms, anomaly 0 ms", "Predictions:",
                 "  value: %.5f" % float(y[0])]
+
+
+def add_last_outside(spec, y: np.ndarray, scaled: np.ndarray) -> np.ndarray:
+    """What fs_protocol.cpp does after the model for FS_RESIDUAL_OUTSIDE: add each target's last scaled
+    input to the (scaled) change the int8 graph forecast, in float32."""
+    if not spec.residual_outside:
+        return y
+    last = scaled.reshape(spec.window, spec.features)[-1]
+    tcols = np.arange(y.size) % spec.targets
+    return (y.astype(np.float32) + last[np.asarray(spec.target_input)[tcols]]).astype(np.float32)
 
 
 class Emulator:

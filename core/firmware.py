@@ -18,8 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from core import escape
+from core.config import DEFAULTS
+from core.numbers import check_finite, check_number
 from core.errors import StudioError
-from core.files import atomic_write_bytes
+from core.files import atomic_write_bytes, load_json
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "firmware"
@@ -106,6 +109,10 @@ class BundleSpec:
     host_predictions: np.ndarray  # float32 (n, horizon, targets), data units
     test_indices: tuple[int, ...]
     max_abs_err: float | None  # TFLM vs host, target units, from the export report
+    # The int8 graph outputs the change from the last value, which the firmware adds back in float
+    # (core.export: an int8 level output saturates on a trending series); the targets' input columns.
+    residual_outside: bool = False
+    target_input: tuple[int, ...] = ()
 
     @property
     def line_max(self) -> int:
@@ -123,13 +130,7 @@ def _read_report(export_dir: Path) -> dict:
     path = export_dir / "report.json"
     if not path.is_file():
         raise StudioError(f"No report.json in {export_dir}.", "Export the run first (Export step, or `python -m studio export`).")
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise StudioError(f"{path} is not readable JSON ({err}).", "Export the run again.") from err
-    if not isinstance(report, dict):
-        raise StudioError(f"{path} does not hold an export report.", "Export the run again.")
-    return report
+    return load_json(path, str(path), "Export the run again.")
 
 
 def _dtype_entry(report: dict, dtype: str) -> dict:
@@ -163,7 +164,10 @@ def _quant(entry: dict, key: str) -> Quant | None:
     q = entry.get(key)
     if not isinstance(q, dict) or q.get("scale") in (None, 0, 0.0):
         return None
-    return Quant(float(q["scale"]), int(q.get("zero_point", 0)))
+    fix = "Export the run again."
+    return Quant(float(check_number(q["scale"], f"The export report's {key} scale", above=0.0, maximum=1e30, fix=fix)),
+                 int(check_number(q.get("zero_point", 0), f"The export report's {key} zero point", integer=True,
+                                  minimum=-128, maximum=127, fix=fix)))
 
 
 def normalize_op(name: str) -> str:
@@ -216,8 +220,12 @@ def _find_windows(export_dir: Path, report: dict, run_dir) -> tuple[np.ndarray, 
         if not path.is_file():
             continue
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                return np.asarray(npz[xkey], dtype=np.float32), np.asarray(npz[ykey], dtype=np.float32), path
+            from core.arrays import load_npz
+
+            npz = load_npz(path, fix="Export the run again.")
+            return np.asarray(npz[xkey], dtype=np.float32), np.asarray(npz[ykey], dtype=np.float32), path
+        except StudioError:
+            raise
         except (KeyError, OSError, ValueError) as err:
             raise StudioError(f"{path} lacks readable {xkey}/{ykey} ({err}).", "Export the run again.") from err
     raise StudioError("No test windows for the bundle: the export has no windows.npz and its run no samples.npz.",
@@ -226,9 +234,15 @@ def _find_windows(export_dir: Path, report: dict, run_dir) -> tuple[np.ndarray, 
 
 def _column_scaler(scaler: dict, columns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Per-column center/scale; columns the scaler never saw (calendar sin/cos) pass as is."""
+    if not isinstance(scaler, dict):
+        raise StudioError("The export report's scaler is not a scaler.", "Export the run again.")
     names = list(scaler.get("columns") or [])
-    center = np.asarray(scaler.get("center", []), dtype=np.float64).reshape(-1)
-    scale = np.asarray(scaler.get("scale", []), dtype=np.float64).reshape(-1)
+    center = check_finite(scaler.get("center", []), "The export report's scaler center",
+                          fix="Export the run again.").reshape(-1)
+    # 0 is tolerated (read as 1, below) for reports written before the scaler refused it; negative is not.
+    scale = check_finite(scaler.get("scale", []), "The export report's scaler scale", fix="Export the run again.").reshape(-1)
+    if scale.size and np.min(scale) < 0:
+        raise StudioError("The export report's scaler scale holds a negative value.", "Export the run again.")
     if len(center) != len(names) or len(scale) != len(names):
         raise StudioError("The export report's scaler has columns, center and scale of different lengths.",
                           "Export the run again.")
@@ -266,9 +280,10 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
         raise StudioError(f"{model_path.name} is missing from {export_dir}.", "Export the run again.")
     model_bytes = model_path.read_bytes()
 
-    host_arena = int(entry.get("arena_bytes") or 0)
-    if host_arena <= 0:
+    if not entry.get("arena_bytes"):
         raise StudioError("The export report gives no arena size for the model.", "Export the run again.")
+    host_arena = int(check_number(entry.get("arena_bytes"), "The export report's arena_bytes", integer=True, minimum=1,
+                                  maximum=2**40, fix="Export the run again (the arena is measured on TFLM)."))
     arena, in_psram = arena_placement(host_arena)
     ops = tuple(entry.get("ops") or ())
     if not ops:
@@ -279,12 +294,14 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
     if len(in_shape) != 3 or in_shape[0] != 1:
         raise StudioError(f"The model's input shape {in_shape} is not (1, window, features).", "Export the run again.")
     window, features = in_shape[1], in_shape[2]
-    horizon = int(report.get("horizon") or 1)
+    horizon = int(check_number(report.get("horizon") or 1, "The export report's horizon", integer=True, minimum=1,
+                               maximum=DEFAULTS["features"]["max_horizon"], fix="Export the run again."))
     n_out = int(np.prod(out_shape))
     if n_out % horizon:
         raise StudioError(f"The model's output shape {out_shape} does not match the horizon {horizon}.", "Export the run again.")
     targets = n_out // horizon
-    if int(report.get("window") or window) != window:
+    if check_number(report.get("window") or window, "The export report's window", integer=True, minimum=1,
+                    maximum=DEFAULTS["features"]["max_window"], fix="Export the run again.") != window:
         raise StudioError(f"The report's window ({report.get('window')}) differs from the model's ({window}).", "Export the run again.")
 
     input_columns = _names(report.get("input_columns"), "input_columns") or _names(report.get("features"), "features") \
@@ -310,6 +327,18 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
     host = (y_host[list(picks)].reshape(count, horizon, targets) * t_s + t_c).astype(np.float32)
 
     max_err = entry.get("max_abs_err")
+    outside = bool(entry.get("residual_outside"))
+    target_input: tuple[int, ...] = ()
+    if outside:
+        model = report.get("model") if isinstance(report.get("model"), dict) else {}
+        raw = model.get("target_input_index") or ()
+        try:
+            target_input = tuple(int(i) for i in raw)
+        except (TypeError, ValueError):
+            target_input = ()
+        if len(target_input) != targets or not all(0 <= i < features for i in target_input):
+            raise StudioError("The export's int8 model adds the last value outside the network, but the report does "
+                              "not say which input column each target is.", "Export the run again.")
     return BundleSpec(
         model_name=_model_name(report), dtype=dtype, model_bytes=model_bytes, model_file=model_path.name,
         window=window, features=features, horizon=horizon, targets=targets,
@@ -320,7 +349,8 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
         ops=ops, host_arena_bytes=host_arena, arena_bytes=arena, arena_in_psram=in_psram,
         residual=bool(report.get("residual") or (isinstance(report.get("model"), dict) and report["model"].get("residual"))),
         windows=windows, host_predictions=host, test_indices=picks,
-        max_abs_err=None if max_err is None else float(max_err))
+        max_abs_err=None if max_err is None else float(max_err),
+        residual_outside=outside, target_input=target_input)
 
 
 # ---------------------------------------------------------------- rendering
@@ -349,7 +379,8 @@ def _template(path: Path, **values) -> str:
 
 
 def _columns_comment(columns, center, scale) -> str:
-    return "\n".join(f"//   {name}: center {_f(c)[:-1]}, scale {_f(s)[:-1]}" for name, c, s in zip(columns, center, scale))
+    return "\n".join(f"//   {escape.c_comment(name)}: center {_f(c)[:-1]}, scale {_f(s)[:-1]}"
+                     for name, c, s in zip(columns, center, scale))
 
 
 def render_files(spec: BundleSpec) -> dict[str, str]:
@@ -361,26 +392,28 @@ def render_files(spec: BundleSpec) -> dict[str, str]:
     files = {name: (sketch / name).read_text(encoding="utf-8")
              for name in ("forecast_studio.ino", "fs_protocol.h", "fs_protocol.cpp", "fs_model.h", "fs_model.cpp", "model_data.h")}
     files["model_config.h"] = _template(
-        sketch / "model_config.h.in", report_name="report.json", model_name=spec.model_name,
+        sketch / "model_config.h.in", report_name="report.json", model_name=escape.c_string(spec.model_name),
         window=spec.window, features=spec.features, horizon=spec.horizon, targets=spec.targets,
         dtype=spec.dtype, dtype_int8=int(spec.dtype == "int8"),
         input_scale=_f(iq.scale) if iq else "0.0f", input_zero_point=iq.zero_point if iq else 0,
         output_scale=_f(oq.scale) if oq else "0.0f", output_zero_point=oq.zero_point if oq else 0,
         arena_reason=f"{spec.host_arena_bytes} bytes on the host's TFLM plus margin, in {where}",
         arena_bytes=spec.arena_bytes, arena_in_psram=int(spec.arena_in_psram), residual=int(spec.residual),
-        line_max=spec.line_max, scaler_kind=spec.scaler_kind,
+        residual_outside=int(spec.residual_outside),
+        target_input=", ".join(map(str, spec.target_input)) if spec.residual_outside else "0",
+        line_max=spec.line_max, scaler_kind=escape.c_comment(spec.scaler_kind),
         input_comment=_columns_comment(spec.input_columns, spec.input_center, spec.input_scale),
         input_center=", ".join(map(_f, spec.input_center)), input_scale_values=", ".join(map(_f, spec.input_scale)),
         target_comment=_columns_comment(spec.target_columns, spec.target_center, spec.target_scale),
         target_center=", ".join(map(_f, spec.target_center)), target_scale_values=", ".join(map(_f, spec.target_scale)))
-    files["model_data.cpp"] = _template(sketch / "model_data.cpp.in", model_file=spec.model_file,
+    files["model_data.cpp"] = _template(sketch / "model_data.cpp.in", model_file=escape.c_comment(spec.model_file),
                                         model_len=len(spec.model_bytes), model_bytes=_hex_bytes(spec.model_bytes))
     files["test_windows.h"] = _template(
         sketch / "test_windows.h.in", count=len(spec.windows), test_indices=", ".join(map(str, spec.test_indices)),
         windows_len=spec.windows.size, windows=_float_list(spec.windows, per_line=max(1, min(spec.features, 8))),
         host_len=spec.host_predictions.size, host=_float_list(spec.host_predictions))
     files["op_resolver.h"] = _template(
-        sketch / "op_resolver.h.in", op_list=", ".join(spec.ops), op_count=len(regs),
+        sketch / "op_resolver.h.in", op_list=escape.c_comment(", ".join(spec.ops)), op_count=len(regs),
         registrations="\n".join(f"  if (resolver.{call}() != kTfLiteOk) return false;" for call in regs))
     return files
 
@@ -397,14 +430,15 @@ def _project_files(spec: BundleSpec, files: dict[str, str]) -> dict[str, str]:
         else:
             out[f"platformio/include/{name}"] = text
     psram = "    -DBOARD_HAS_PSRAM\nboard_build.arduino.memory_type = qio_opi" if spec.arena_in_psram else ""
-    out["platformio/platformio.ini"] = _template(TEMPLATES / "platformio.ini.in", model_name=spec.model_name,
+    out["platformio/platformio.ini"] = _template(TEMPLATES / "platformio.ini.in", model_name=escape.ini_comment(spec.model_name),
                                                  dtype=spec.dtype, psram_flags=psram)
     first = spec.host_predictions[0].reshape(-1)
     out["README.md"] = _template(
-        TEMPLATES / "README.md.in", model_name=spec.model_name, dtype=spec.dtype, horizon=spec.horizon,
-        target_names=", ".join(spec.target_columns), window=spec.window, features=spec.features,
-        input_names=", ".join(spec.input_columns), targets=spec.targets, model_len=len(spec.model_bytes),
-        op_list=", ".join(spec.ops), arena_bytes=spec.arena_bytes,
+        TEMPLATES / "README.md.in", model_name=escape.markdown(spec.model_name),
+        model_name_code=escape.markdown_code(spec.model_name), dtype=spec.dtype,
+        horizon=spec.horizon, target_names=", ".join(map(escape.markdown, spec.target_columns)), window=spec.window,
+        features=spec.features, input_names=", ".join(map(escape.markdown, spec.input_columns)), targets=spec.targets,
+        model_len=len(spec.model_bytes), op_list=escape.markdown(", ".join(spec.ops)), arena_bytes=spec.arena_bytes,
         arena_place="PSRAM" if spec.arena_in_psram else "internal RAM",
         arena_note=("It does not fit internal RAM, so PSRAM must be enabled." if spec.arena_in_psram
                     else "It fits internal RAM; PSRAM is not needed."),

@@ -295,6 +295,20 @@ def _score_rows(frame: pd.DataFrame, windows) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def backtest_beaten_by(bt: "Backtest", measure: str = "mae") -> list[tuple[str, float, float]]:
+    """The baselines that beat the model over the backtest's origins, best first, as
+    (name, model's score, baseline's score) by ``measure`` (the verdict's: MAE for one target, MASE for several)."""
+    scores = bt.scores.set_index("forecaster")
+    if measure not in scores.columns or "model" not in scores.index:
+        return []
+    model = float(pd.to_numeric(scores.loc["model", measure], errors="coerce"))
+    out = []
+    for name, value in pd.to_numeric(scores[measure], errors="coerce").items():
+        if name != "model" and np.isfinite(value) and np.isfinite(model) and value < model:
+            out.append((str(name), model, float(value)))
+    return sorted(out, key=lambda row: row[2])
+
+
 def backtest(run, windows, origin_stride: int, part: str = "test", steps: int | None = None,
              max_origins: int | None = None) -> Backtest:
     """Rolling-origin evaluation: forecasts issued every ``origin_stride`` windows across ``part``.
@@ -374,7 +388,11 @@ def future_index(index: pd.Index, freq: str | None, first: int, count: int) -> n
         if not freq:
             raise StudioError("The data has no regular frequency, so the future timestamps are unknown.",
                               "Resample it to a regular interval on the Data page (for example hourly), then train again.")
-        stamps = pd.date_range(start=index[-1], periods=first + count, freq=freq)
+        try:
+            stamps = pd.date_range(start=index[-1], periods=first + count, freq=freq)
+        except (pd.errors.OutOfBoundsDatetime, OverflowError):
+            raise StudioError(f"{count} steps past {index[-1]} would run beyond {pd.Timestamp.max:%Y-%m-%d}, the last date "
+                              "the studio's time axis can hold.", "Forecast fewer steps.") from None
         return np.asarray(stamps[first:first + count])
     last = int(index[-1]) if len(index) else -1
     return np.arange(last + first, last + first + count, dtype=np.int64)
@@ -432,19 +450,24 @@ def future_forecast(run, windows, steps: int | None = None, method: str = "direc
 # Downloads
 
 
+FLOAT_FORMAT = "%.7g"  # float32's precision: no "365.4999977350235" in a download
+
+
 def csv_bytes(frame: pd.DataFrame) -> bytes:
     """A CSV that opens correctly everywhere, non-ASCII column and target names included.
 
     UTF-8 with a byte-order mark: Excel (the tool most workshop participants double-click a CSV into)
     reads BOM-less UTF-8 as the local ANSI code page and garbles names such as "Temperatur (°C)";
     with the BOM it reads UTF-8. pandas, LibreOffice and Python's csv module (utf-8-sig) skip the BOM.
-    Timestamps are ISO 8601 and numbers use full precision with a dot, independent of locale.
+    Timestamps are ISO 8601 and numbers use a dot, independent of locale, with 7 significant digits: the
+    model and the scaler compute in float32, whose ~7 digits are all the values hold (printed in full, a
+    float32 365.5 read "365.4999977350235").
     """
     out = frame.copy()
     for col in out.columns:
         if isinstance(out[col].dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(out[col]):
             out[col] = out[col].dt.strftime("%Y-%m-%dT%H:%M:%S")
-    return out.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+    return out.to_csv(index=False, lineterminator="\r\n", float_format=FLOAT_FORMAT).encode("utf-8-sig")
 
 
 def forecasts_csv(frame: pd.DataFrame) -> bytes:
@@ -457,7 +480,7 @@ def forecasts_csv(frame: pd.DataFrame) -> bytes:
 def metrics_csv(result: dict, per_step: pd.DataFrame | None = None) -> bytes:
     """The metrics download: the table of forecasters, then (when given) the errors per horizon step."""
     table = metrics_table(result)
-    text = table.to_csv(index=False, lineterminator="\r\n")
+    text = table.to_csv(index=False, lineterminator="\r\n", float_format=FLOAT_FORMAT)
     if per_step is not None and len(per_step):
-        text += "\r\n" + per_step.to_csv(index=False, lineterminator="\r\n")
+        text += "\r\n" + per_step.to_csv(index=False, lineterminator="\r\n", float_format=FLOAT_FORMAT)
     return text.encode("utf-8-sig")

@@ -223,8 +223,24 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
 
 
-def verdict(part_label: str, targets: list[str], model: dict, base: dict[str, dict], key: str) -> tuple[str | None, float | None, str]:
-    """(best baseline, improvement %, one plain sentence with the numbers); ``key`` is "mae" or "mase"."""
+def weak_note(points: int, part_label: str = "test", threshold: int | None = None) -> str | None:
+    """A plain warning when a comparison rests on fewer than ``threshold`` time points, else None."""
+    from core.config import DEFAULTS
+
+    limit = int(DEFAULTS["forecast"]["weak_points"] if threshold is None else threshold)
+    if points >= limit:
+        return None
+    return (f"This comparison is weak: it rests on only {points:,} {part_label} point{'' if points == 1 else 's'} "
+            f"(fewer than {limit}), so a few unusual values can swing it either way. For a firmer verdict give the "
+            f"{part_label} part a larger share; a smaller window leaves training enough rows to spare them.")
+
+
+def verdict(part_label: str, targets: list[str], model: dict, base: dict[str, dict], key: str,
+            points: int | None = None) -> tuple[str | None, float | None, str]:
+    """(best baseline, improvement %, one plain sentence with the numbers); ``key`` is "mae" or "mase".
+
+    ``points``: how many time points the scores rest on; the sentence says so when given.
+    """
     candidates = {k: v[key] for k, v in base.items() if v.get(key) is not None}
     what = "MAE" if key == "mae" else "MASE (scale-free, as the targets differ in units)"
     on = f" for {targets[0]}" if len(targets) == 1 else ""
@@ -235,13 +251,14 @@ def verdict(part_label: str, targets: list[str], model: dict, base: dict[str, di
     improvement = (b - m) / b * 100.0 if b > 0 else (0.0 if m == 0 else -100.0)
     head = f"The model's {part_label} {what}{on} is {_fmt(m)}"
     name = BASELINE_LABELS.get(best, best)
+    over = "" if points is None else f", over {points:,} {part_label} point{'' if points == 1 else 's'}"
     if improvement > 0:
-        return best, improvement, f"{head}, {improvement:.0f}% better than the best baseline ({name}, {_fmt(b)})."
+        return best, improvement, f"{head}, {improvement:.0f}% better than the best baseline ({name}, {_fmt(b)}){over}."
     text = f"{head}, {-improvement:.0f}% worse than the best baseline ({name}, {_fmt(b)})"
     lv = candidates.get("last_value")
     if best != "last_value" and lv is not None and m < lv:
         text += f"; it does beat last value ({_fmt(lv)})"
-    return best, improvement, text + "."
+    return best, improvement, text + over + "."
 
 
 def evaluate(windows: Any, y_pred_scaled: Any, part: str = "test") -> dict:
@@ -249,7 +266,8 @@ def evaluate(windows: Any, y_pred_scaled: Any, part: str = "test") -> dict:
 
     Returns ``model``, ``baselines`` (name -> score), ``per_step`` (1-based step: model MAE/RMSE and
     each baseline's MAE), ``per_target``, ``best_baseline``, ``improvement_pct``, ``beats_best``,
-    ``beats_last_value``, ``seasonality`` and ``verdict``. With several targets the best baseline is
+    ``beats_last_value``, ``seasonality``, ``verdict``, ``n_windows``, ``points`` (the time points of
+    ``part`` that were forecast) and ``weak`` (a warning when they are too few to judge by, else None). With several targets the best baseline is
     picked by MASE, since MAE would add up different units.
     """
     spec = windows.spec
@@ -266,7 +284,8 @@ def evaluate(windows: Any, y_pred_scaled: Any, part: str = "test") -> dict:
     base_scores = {k: score(actual, v, scale) for k, v in base.items()}
     key = "mae" if len(targets) == 1 else "mase"
     part_label = {"val": "validation"}.get(part, part)
-    best, improvement, sentence = verdict(part_label, targets, model_score, base_scores, key)
+    points = int(windows.points(part))
+    best, improvement, sentence = verdict(part_label, targets, model_score, base_scores, key, points)
     per_step = []
     for k in range(spec.horizon):
         row = {"step": k + 1, **{m: score(actual[:, k], pred[:, k], scale)[m] for m in ("mae", "rmse")}}
@@ -292,4 +311,7 @@ def evaluate(windows: Any, y_pred_scaled: Any, part: str = "test") -> dict:
         "compared_by": key,
         "seasonality": [s.to_dict() for s in seasons],
         "verdict": sentence,
+        "n_windows": n,
+        "points": points,
+        "weak": weak_note(points, part_label),
     }

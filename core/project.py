@@ -21,7 +21,9 @@ import datetime as _dt
 import hashlib
 import io
 import json
+import os
 import posixpath
+import shutil
 import stat
 import tempfile
 import zipfile
@@ -34,7 +36,7 @@ import pandas as pd
 
 from core.config import APP_VERSION, DEFAULTS
 from core.errors import StudioError
-from core.files import atomic_dir, atomic_write_bytes
+from core.files import atomic_dir, atomic_write_bytes, load_json
 
 FORMAT = "forecast-studio-project"
 FORMAT_VERSION = 1
@@ -229,9 +231,23 @@ def _check_name(name: str) -> None:
                       "Do not open this file; it was not made by the studio.")
 
 
-def _read_entries(zf: zipfile.ZipFile, limits: dict) -> dict[str, bytes]:
+def _folder_bytes(path: Path) -> int:
+    """Bytes of the regular files under path (what a session's projects folder already holds)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _read_entries(zf: zipfile.ZipFile, limits: dict, unpack_left: int | None = None) -> dict[str, bytes]:
     max_entry = int(limits["project_max_entry_mb"]) * _MB
     max_total = int(limits["project_max_total_mb"]) * _MB
+    if unpack_left is not None and unpack_left < max_total:
+        max_total = max(unpack_left, 0)
     max_count = int(limits["project_max_entries"])
     infos = zf.infolist()
     if len(infos) > max_count:
@@ -250,8 +266,10 @@ def _read_entries(zf: zipfile.ZipFile, limits: dict) -> dict[str, bytes]:
             raise _refuse(f"The project file contains '{name}' twice.")
         if info.file_size > max_entry or total + info.file_size > max_total:
             raise _refuse(f"'{name}' in the project file unpacks to {info.file_size / _MB:,.0f} MB, over the "
-                          f"{max_entry // _MB} MB per file / {max_total // _MB} MB total the studio accepts.",
-                          "Save the project without the data, or with a smaller dataset.")
+                          f"{max_entry // _MB} MB per file / {max_total / _MB:,.0f} MB total this session may still "
+                          "unpack.",
+                          "Save the project without the data, or with a smaller dataset (a workshop host can raise "
+                          "FS_PROJECT_MAX_UNPACK_MB).")
         # The sizes in the header can lie (a zip bomb); count what actually comes out.
         chunks, got = [], 0
         with zf.open(info) as fh:
@@ -273,10 +291,8 @@ def _load_manifest(entries: dict[str, bytes]) -> dict:
     if MANIFEST not in entries:
         raise _refuse("The zip file has no manifest.json, so it is not a Forecast Studio project.",
                       "Open a project saved with 'Save project' on the Forecast page.")
-    try:
-        manifest = json.loads(entries[MANIFEST].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise _refuse(f"The project's manifest.json is damaged ({e}).") from e
+    manifest = load_json(entries[MANIFEST], "The project's manifest.json",
+                         "Ask for the project file again, or save it again from the studio that made it.", kind=None)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise _refuse("The zip file is not a Forecast Studio project (its manifest names another format).",
                       "Open a project saved with 'Save project' on the Forecast page.")
@@ -318,7 +334,7 @@ def _verify_files(manifest: dict, entries: dict[str, bytes]) -> None:
 
 def _restore_dataset(manifest: dict, entries: dict[str, bytes], current_dataset):
     info = manifest["dataset"]
-    expected = (f"'{info.get('name')}' ({int(info.get('rows') or 0):,} rows, fingerprint "
+    expected = (f"'{info.get('name')}' ({_count(info.get('rows')):,} rows, fingerprint "
                 f"{str(info.get('fingerprint') or '')[:12] or 'none'})")
     if DATASET in entries:
         from core.data import CsvOptions, load_dataset
@@ -372,15 +388,29 @@ def _write_run(entries: dict[str, bytes], workdir: Path, manifest: dict) -> Path
     return target
 
 
-def open_project(source: str | Path | bytes, current_dataset=None, workdir: str | Path | None = None) -> Project:
+def _count(value: Any) -> int:
+    """A count from a manifest, for display: anything that is not a finite non-negative number shows as 0."""
+    try:
+        n = float(value or 0)
+    except (TypeError, ValueError):
+        return 0
+    return int(n) if 0 <= n < 1e15 else 0
+
+
+def open_project(source: str | Path | bytes, current_dataset=None, workdir: str | Path | None = None,
+                 max_unpack_mb: float | None = None) -> Project:
     """Open a project zip (a path or its bytes) and restore every step.
 
     The run is unpacked into ``workdir`` (a fresh temporary folder when None) and loaded with
     ``core.runs.load_run``; the windows are rebuilt from the dataset and the saved settings.
     Raises StudioError for a file that is not a project, damaged, from a newer studio, unsafe,
-    or whose dataset does not match.
+    or whose dataset does not match. ``max_unpack_mb`` (default ``DEFAULTS["forecast"]["project_max_unpack_mb"]``)
+    caps what projects may unpack into ``workdir`` all together, what is already there included, so one
+    session cannot fill the disk by opening project after project. A refused project leaves nothing behind.
     """
     limits = DEFAULTS["forecast"]
+    cap = int(float(limits["project_max_unpack_mb"] if max_unpack_mb is None else max_unpack_mb) * _MB)
+    used = _folder_bytes(Path(workdir)) if workdir is not None and Path(workdir).is_dir() else 0
     if isinstance(source, (bytes, bytearray, memoryview)):
         raw = bytes(source)
     else:
@@ -395,7 +425,7 @@ def open_project(source: str | Path | bytes, current_dataset=None, workdir: str 
                           "Open a .zip saved with 'Save project' on the Forecast page.")
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as zf:
-            entries = _read_entries(zf, limits)
+            entries = _read_entries(zf, limits, unpack_left=cap - used)
     except StudioError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as e:
@@ -406,7 +436,14 @@ def open_project(source: str | Path | bytes, current_dataset=None, workdir: str 
                           "Use the original file, or save the project again.") from e
     manifest = _load_manifest(entries)
     _verify_files(manifest, entries)
-    dataset = _restore_dataset(manifest, entries, current_dataset)
+    try:
+        dataset = _restore_dataset(manifest, entries, current_dataset)
+    except StudioError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
+        # A manifest field of the wrong type (a number for a time zone, text for a flag): one message.
+        raise _refuse(f"The project's dataset description is unreadable ({type(e).__name__}: "
+                      f"{str(e).splitlines()[0][:200] if str(e) else 'no detail'}).") from None
 
     from core.models import ModelSpec
     from core.runs import load_run
@@ -424,8 +461,20 @@ def open_project(source: str | Path | bytes, current_dataset=None, workdir: str 
 
     base = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="fs-project-"))
     run_dir = _write_run(entries, base, manifest)
-    run = load_run(run_dir)
-    windows = make_windows(dataset, window_spec, split=split, scaler_kind=scaler_kind)
+    try:
+        run = load_run(run_dir)
+        windows = make_windows(dataset, window_spec, split=split, scaler_kind=scaler_kind)
+    except BaseException as err:
+        # A refused project leaves no unpacked folder behind in the session.
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if workdir is None:
+            shutil.rmtree(base, ignore_errors=True)
+        if isinstance(err, StudioError):
+            raise
+        if isinstance(err, (ValueError, TypeError, KeyError, AttributeError, OverflowError, MemoryError)):
+            raise _refuse(f"The project's run or settings cannot be used ({type(err).__name__}: "
+                          f"{str(err).splitlines()[0][:200] if str(err) else 'no detail'}).") from None
+        raise
     return Project(manifest=manifest, dataset=dataset, window_spec=window_spec, split=split, scaler_kind=scaler_kind,
                    model_spec=model_spec, train_config=train_config, run=run, run_dir=run_dir, windows=windows)
 
@@ -435,7 +484,7 @@ def describe(manifest: dict) -> str:
     info = manifest.get("dataset", {})
     data = "with its data" if info.get("included") else "without data (fingerprint only)"
     return (f"Project saved {manifest.get('created', '?')} by Forecast Studio {manifest.get('app_version', '?')}: "
-            f"dataset '{info.get('name')}' ({int(info.get('rows') or 0):,} rows), {data}.")
+            f"dataset '{info.get('name')}' ({_count(info.get('rows')):,} rows), {data}.")
 
 
 def default_filename(dataset_name: str) -> str:

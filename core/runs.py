@@ -21,12 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.arrays import budget_bytes
 from core.config import DEFAULTS
 from core.errors import StudioError
-from core.files import atomic_dir
+from core.files import atomic_dir, load_json
 from core.models import ModelSpec, count_params
 
-FORMAT_VERSION = 1
+# 2: run.json carries its own checksum. A format-1 run (written before) opens without one, as it always did.
+FORMAT_VERSION = 2
 WEIGHTS = "weights.npz"
 KERAS_WEIGHTS = "model.weights.h5"
 TORCH_WEIGHTS = "model.torch.npz"
@@ -142,6 +144,15 @@ class Run:
     def verdict(self) -> str:
         return str(self.metrics.get("verdict", ""))
 
+    @property
+    def split_rule(self) -> int:
+        """How this run's parts were windowed (core.windows.SPLIT_RULE); runs before issue U wrote none: 1.
+
+        A rule-1 run's metrics.json and samples are kept as written: its test windows sat after a gap.
+        """
+        value = self.info.get("split_rule", 1)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 1
+
     # ------------------------------------------------------------ models
     def keras_model(self, batch_size: int | None = None, unroll: bool = False):
         """A Keras 3 model of this run (whatever backend trained it), filled with its weights."""
@@ -196,10 +207,12 @@ class Run:
                       info: dict, run_dir: str | Path, dataset: Any = None) -> "Run":
         """Score a freshly trained model on the test part, gather samples, and save the run."""
         from core.models import canonical_weights
+        from core.windows import SPLIT_RULE
 
+        info = {**dict(info), "split_rule": SPLIT_RULE}
         run = cls(run_dir=Path(run_dir), dataset=_dataset_info(windows, dataset), window_spec=windows.spec,
                   split=windows.split, scaler=windows.scaler, model_spec=spec, train_config=config,
-                  weights=canonical_weights(model), history=list(history), metrics={}, samples={}, info=dict(info),
+                  weights=canonical_weights(model), history=list(history), metrics={}, samples={}, info=info,
                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), _model=model)
         y_test = run.predict(windows.X("test"))
         run.metrics = build_metrics(windows, y_test, run.predict(windows.X("val")) if windows.count("val") else None)
@@ -223,7 +236,7 @@ class Run:
                 (tmp / name).write_bytes(data)
             checksums = {name: _sha256(data) for name, data in blobs.items()}
             checksums[native] = _sha256((tmp / native).read_bytes())
-            (tmp / "run.json").write_bytes(_dumps(self._manifest(checksums, native)))
+            (tmp / "run.json").write_bytes(_dumps(seal(_clean_floats(self._manifest(checksums, native)))))
         self.run_dir = target
         return target
 
@@ -298,16 +311,19 @@ def build_metrics(windows: Any, y_test_scaled: np.ndarray, y_val_scaled: np.ndar
     ``baselines["naive"]`` is the last-value forecast under the name SPEC uses.
     """
     from core.metrics import evaluate
+    from core.windows import SPLIT_RULE
 
     out = dict(evaluate(windows, y_test_scaled, "test"))
     out["baselines"] = dict(out["baselines"])
     if "last_value" in out["baselines"]:
         out["baselines"]["naive"] = out["baselines"]["last_value"]
     out["split"] = "test"
+    out["split_rule"] = SPLIT_RULE
     out["n_windows"] = int(windows.count("test"))
     if y_val_scaled is not None and len(y_val_scaled):
         val = evaluate(windows, y_val_scaled, "val")
-        out["validation"] = {k: val[k] for k in ("model", "baselines", "best_baseline", "improvement_pct", "verdict") if k in val}
+        out["validation"] = {k: val[k] for k in ("model", "baselines", "best_baseline", "improvement_pct", "verdict",
+                                                 "points", "weak") if k in val}
         out["validation"]["n_windows"] = int(windows.count("val"))
     return out
 
@@ -380,6 +396,35 @@ def test_windows_of(samples: dict[str, np.ndarray]) -> np.ndarray | None:
     return view[np.asarray(starts, dtype=np.int64)]
 
 
+def manifest_digest(manifest: dict) -> str:
+    """sha256 of run.json's content without its own ``checksum`` field, in a canonical spelling."""
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    return _sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False,
+                              default=_json_default).encode("utf-8"))
+
+
+def seal(manifest: dict) -> dict:
+    """run.json with its own checksum, so an edited spec, scaler or file list is caught like an edited file."""
+    return {**manifest, "checksum": manifest_digest(manifest)}
+
+
+def _check_values(run_dir: Path, manifest: dict, spec: ModelSpec, scaler: Any) -> None:
+    """Numbers read from run.json that later code divides by or sizes buffers with."""
+    from core.numbers import check_finite, check_number
+
+    fix = "Train the model again (Train page or `python -m studio train`) to write a fresh run."
+    where = f"The run at {run_dir}: run.json's"
+    check_finite(scaler.center, f"{where} scaler center", fix=fix)
+    check_finite(scaler.scale, f"{where} scaler scale", positive=True, fix=fix)
+    if len(scaler.center) != len(scaler.columns) or len(scaler.scale) != len(scaler.columns):
+        raise _corrupt(run_dir, "run.json's scaler has columns, centers and scales of different lengths")
+    limits = DEFAULTS["features"]
+    check_number(spec.window, f"{where} window", integer=True, minimum=1, maximum=limits["max_window"], fix=fix)
+    check_number(spec.horizon, f"{where} horizon", integer=True, minimum=1, maximum=limits["max_horizon"], fix=fix)
+    check_number(spec.n_inputs, f"{where} input count", integer=True, minimum=1, maximum=100_000, fix=fix)
+    check_number(spec.n_targets, f"{where} target count", integer=True, minimum=1, maximum=100_000, fix=fix)
+
+
 # ---------------------------------------------------------------- reading
 
 def _corrupt(path: Path, what: str) -> StudioError:
@@ -388,9 +433,14 @@ def _corrupt(path: Path, what: str) -> StudioError:
 
 
 def _read_npz(path: Path, data: bytes) -> dict[str, np.ndarray]:
+    """Through the one guarded loader: declared shapes x item sizes are checked before anything is allocated."""
+    from core.arrays import load_npz
+
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        return load_npz(data, what=f"The run at {path.parent} is damaged: {path.name}",
+                        fix="Train the model again (Train page or `python -m studio train`) to write a fresh run.")
+    except StudioError:
+        raise
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
         raise _corrupt(path.parent, f"{path.name} is not a readable weights/array file ({e})") from e
 
@@ -405,26 +455,32 @@ def load_run(run_dir: str | Path) -> Run:
     if not manifest_path.is_file():
         raise StudioError(f"No trained run at {run_dir} (run.json is missing).",
                           "Pick the folder that training wrote (its --out), or train a model first.")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if not isinstance(manifest, dict):
-            raise ValueError("not a JSON object")
-    except (ValueError, UnicodeDecodeError) as e:
-        raise _corrupt(run_dir, f"run.json is not valid JSON ({e})") from e
+    fix = "Train the model again (Train page or `python -m studio train`) to write a fresh run."
+    manifest = load_json(manifest_path, f"The run at {run_dir} is damaged: run.json", fix)
     version = manifest.get("format_version")
     if not isinstance(version, int):
         raise _corrupt(run_dir, "run.json has no format_version")
     if version > FORMAT_VERSION:
         raise StudioError(f"The run at {run_dir} was saved by a newer Forecast Studio (format {version}; this one reads up to {FORMAT_VERSION}).",
                           "Update Forecast Studio, or train the model again with this version.")
+    try:
+        sealed = manifest.get("checksum") == manifest_digest(manifest)
+    except (TypeError, ValueError):
+        sealed = False
+    legacy = version < 2 and "checksum" not in manifest  # written before run.json was sealed
+    if not sealed and not legacy:
+        raise _corrupt(run_dir, "run.json was changed after training (its own checksum is missing or differs)")
     files = manifest.get("files")
     if not isinstance(files, dict):
         raise _corrupt(run_dir, "run.json lists no files")
     blobs: dict[str, bytes] = {}
     for name, digest in files.items():
         path = run_dir / name
-        if Path(name).name != name or not path.is_file():
+        if not isinstance(name, str) or Path(name).name != name or not path.is_file():
             raise _corrupt(run_dir, f"{name} is missing")
+        if path.stat().st_size > budget_bytes():
+            raise _corrupt(run_dir, f"{name} is {path.stat().st_size / 2**20:,.0f} MB, over the "
+                                    f"{budget_bytes() / 2**20:,.0f} MB a run's file may be")
         data = path.read_bytes()
         if _sha256(data) != digest:
             raise _corrupt(run_dir, f"{name} does not match its checksum (changed or truncated)")
@@ -443,16 +499,17 @@ def load_run(run_dir: str | Path) -> Run:
             model_spec=spec,
             train_config=TrainConfig.from_dict(manifest["train_config"]),
             weights=[],
-            history=json.loads(blobs["history.json"]),
-            metrics=json.loads(blobs["metrics.json"]),
+            history=load_json(blobs["history.json"], f"The run at {run_dir} is damaged: history.json", fix, kind=list),
+            metrics=load_json(blobs["metrics.json"], f"The run at {run_dir} is damaged: metrics.json", fix),
             samples=_read_npz(run_dir / "samples.npz", blobs["samples.npz"]),
             info=dict(manifest.get("info") or {}),
             created=str(manifest.get("created", "")),
         )
     except StudioError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
         raise _corrupt(run_dir, f"run.json is incomplete ({type(e).__name__}: {e})") from e
+    _check_values(run_dir, manifest, spec, run.scaler)
     arrays = _read_npz(run_dir / WEIGHTS, blobs[WEIGHTS])
     keys = sorted(arrays)
     if keys != [f"w{i:03d}" for i in range(len(keys))]:

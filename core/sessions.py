@@ -1,22 +1,58 @@
-"""Per-session working directories and their clean-up.
+"""Studio sessions: an unguessable token, the session's own folder, and the state kept for it.
 
-Each browser session writes its runs and exports under ``<root>/<session id>/`` and nowhere else,
-so one participant can never see another's files. A directory goes when its session has ended, or
-when it has not been touched for ``ttl_s`` (a laptop closed mid-workshop).
+A browser tab is not a session: a reload, a closed tab or a laptop that slept all start a new
+Streamlit session and lose its memory. The studio's session is named by a random token kept in the
+page's address (``?session=<token>``). The server keeps, per token, the session's state (dataset,
+choices, runs, the training job, which goes on running in the job pool) and a private folder
+``<root>/<key>/`` for its files; a new tab that brings the token gets all of it back. Without the
+token there is no way in: the token has 192 random bits, and neither the folder name nor the job
+owner is the token itself (both use ``key_of(token)``, a hash), so the token is never on disk or in
+a log.
+
+A session goes when it has been idle for ``session_ttl_s()`` (``FS_SESSION_TTL_S``, default 6 h) with no tab
+attached and no job of its own unfinished, or at once when its user presses "Start over".
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import secrets
 import shutil
 import tempfile
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 HEARTBEAT = ".last-seen"
 DEFAULT_TTL_S = int(os.environ.get("FS_SESSION_TTL_S", str(6 * 3600)))
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
+TOKEN_BYTES = 24  # 192 bits, 32 URL-safe characters
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32}$")
+
+
+def session_ttl_s() -> float:
+    """The idle time after which a session is removed; read at every sweep, so an operator's setting applies."""
+    raw = os.environ.get("FS_SESSION_TTL_S")
+    try:
+        return float(raw) if raw else float(DEFAULT_TTL_S)
+    except ValueError:
+        return float(DEFAULT_TTL_S)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def valid_token(token: Any) -> bool:
+    return isinstance(token, str) and bool(_TOKEN.match(token))
+
+
+def key_of(token: str) -> str:
+    """The session's public name (folder, job owner, log lines): a hash, so the token itself stays secret."""
+    return "s" + hashlib.sha256(token.encode("ascii")).hexdigest()[:32]
 
 
 def root() -> Path:
@@ -35,7 +71,10 @@ def session_dir(session_id: str, base: Path | None = None) -> Path:
 
 
 def touch(path: Path) -> None:
-    (path / HEARTBEAT).touch()
+    try:
+        (path / HEARTBEAT).touch()
+    except FileNotFoundError:  # removed under us (Start over in another tab, the sweep): nothing to refresh
+        pass
 
 
 def last_seen(path: Path) -> float:
@@ -43,15 +82,96 @@ def last_seen(path: Path) -> float:
     return beat.stat().st_mtime if beat.exists() else path.stat().st_mtime
 
 
-def sweep(base: Path, active: Iterable[str] | None, ttl_s: float = DEFAULT_TTL_S, now: float | None = None) -> list[str]:
-    """Remove session directories whose session ended (when ``active`` is known) or that idled past ``ttl_s``."""
+def sweep(base: Path, keep: Iterable[str] | None = None, ttl_s: float | None = None,
+          now: float | None = None) -> list[str]:
+    """Remove the session directories idle past ``ttl_s``, except those named in ``keep`` (a tab is
+    attached, or a job of theirs is unfinished). A session whose tab closed is kept until then: its
+    user may come back with the session's address."""
     now = time.time() if now is None else now
-    alive = None if active is None else {_SAFE.sub("_", s)[:80] for s in active}
+    ttl = session_ttl_s() if ttl_s is None else ttl_s
+    kept = {_SAFE.sub("_", s)[:80] for s in (keep or ())}
     removed = []
     for path in sorted(p for p in base.iterdir() if p.is_dir()):
-        ended = alive is not None and path.name not in alive
-        idle = now - last_seen(path) > ttl_s
-        if ended or idle:
+        if path.name in kept:
+            continue
+        try:
+            idle = now - last_seen(path) > ttl
+        except FileNotFoundError:
+            continue
+        if idle:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path.name)
     return removed
+
+
+@dataclass
+class Entry:
+    """What the server keeps for one session between its tabs."""
+
+    key: str
+    values: dict[str, Any] = field(default_factory=dict)
+    clients: set[str] = field(default_factory=set)  # ids of the Streamlit sessions (tabs) attached to it
+    last_seen: float = field(default_factory=time.time)
+
+
+class SessionStore:
+    """Token -> the session's saved state, in this server's memory (objects are kept as they are, so a
+    running training job, its live history included, is the same object a new tab finds)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Entry] = {}  # by key_of(token): the token is only ever held by its tabs
+        self._lock = threading.Lock()
+
+    def open(self, token: str) -> Entry | None:
+        """The session named by ``token``, if it exists (a wrong or expired token gives None)."""
+        if not valid_token(token):
+            return None
+        with self._lock:
+            entry = self._entries.get(key_of(token))
+            if entry is not None:
+                entry.last_seen = time.time()
+            return entry
+
+    def create(self, token: str) -> Entry:
+        if not valid_token(token):
+            raise ValueError("not a session token")
+        with self._lock:
+            return self._entries.setdefault(key_of(token), Entry(key_of(token)))
+
+    def get(self, key: str) -> Entry | None:
+        with self._lock:
+            return self._entries.get(key)
+
+    def keys(self) -> list[str]:
+        with self._lock:
+            return list(self._entries)
+
+    def attached(self, clients: Iterable[str] | None) -> set[str]:
+        """Keys of the sessions that one of ``clients`` (live Streamlit session ids) is attached to."""
+        live = set(clients or ())
+        with self._lock:
+            return {k for k, e in self._entries.items() if e.clients & live}
+
+    def drop(self, key: str) -> Entry | None:
+        with self._lock:
+            return self._entries.pop(key, None)
+
+    def expire(self, ttl: float, keep: Iterable[str] = (), now: float | None = None) -> list[str]:
+        """Forget the sessions idle past ``ttl`` that are not in ``keep``; returns their keys."""
+        now = time.time() if now is None else now
+        kept = set(keep)
+        with self._lock:
+            gone = [k for k, e in self._entries.items() if k not in kept and now - e.last_seen > ttl]
+            for k in gone:
+                self._entries.pop(k)
+        return gone
+
+
+STORE = SessionStore()
+
+
+def remove(key: str, base: Path | None = None) -> None:
+    """A session's state and files, gone now (Start over, or expiry)."""
+    STORE.drop(key)
+    path = (base or root()) / (_SAFE.sub("_", key)[:80] or "anonymous")
+    shutil.rmtree(path, ignore_errors=True)

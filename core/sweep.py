@@ -372,7 +372,7 @@ def finite(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-COLUMNS = ["job", "configuration", "window", "kind", "units", "status", "queue", "progress", "test MAE",
+COLUMNS = ["job", "best", "configuration", "window", "kind", "units", "status", "queue", "progress", "test MAE",
            "best baseline MAE", "vs best baseline %", "params", "latency ms (est.)", "RAM KB (est.)",
            "flash KB (est.)", "within budget", "run dir"]
 
@@ -381,6 +381,8 @@ def table(jobs: Iterable[jobs_mod.Job], max_latency_ms: float | None = None, max
           only_within_budget: bool = False) -> pd.DataFrame:
     """One row per trial: configuration, status and queue position, progress, test MAE against the
     best baseline (positive % = better than it), parameters and the board estimates."""
+    jobs = list(jobs)
+    top = best(jobs, max_latency_ms, max_ram_kb)  # the same pick the page offers, so table and choice agree
     rows = []
     for job in jobs:
         snap = job.snapshot()
@@ -399,7 +401,8 @@ def table(jobs: Iterable[jobs_mod.Job], max_latency_ms: float | None = None, max
         else:
             progress = ""
         rows.append({
-            "job": snap["id"], "configuration": snap["label"], "window": trial.get("window"),
+            "job": snap["id"], "best": "★ best" if top is not None and job is top else "",
+            "configuration": snap["label"], "window": trial.get("window"),
             "kind": trial.get("kind"), "units": trial.get("units"), "status": status,
             "queue": snap["position"] or None, "progress": progress,
             "test MAE": finite(result.get("mae")), "best baseline MAE": finite(result.get("best_baseline_mae")),

@@ -5,6 +5,14 @@ that starts at row ``s`` reads inputs from rows ``s .. s+window-1`` (its origin 
 and its labels are rows ``s+window+offset .. s+window+offset+horizon-1``; so one window spans
 ``window + offset + horizon`` rows. The series is scaled once into a float32 array and every window
 is a strided view of it, never a copy.
+
+Which windows belong to a part (split rule 2, issue U): a training window lies wholly inside the
+training part, inputs and labels, so nothing from validation or test is ever learned from. A
+validation or test window is every window whose labels lie wholly inside that part; its inputs are
+whatever precedes its labels, which may be rows of an earlier part: that is the past, read exactly
+as the deployed model reads it, and it keeps every label row of a short test part scored. (Rule 1,
+before, kept whole windows inside a part and left a gap of ``span - 1`` rows before validation and
+test, so a 16-row test part with a 14-row window had 2 test windows.)
 """
 from __future__ import annotations
 
@@ -20,6 +28,9 @@ from core.dataset import Dataset
 from core.errors import StudioError
 
 PARTS = ("train", "val", "test")
+# How the parts' windows are chosen (see the module docstring); written into every run so an old run
+# (rule 1, no field) is known for what it is and its metrics are read as they were written.
+SPLIT_RULE = 2
 PART_NAMES = {"train": "training", "val": "validation", "test": "test"}
 CALENDAR = ("hour", "dow", "doy")
 CALENDAR_NAMES = {"hour": "hour of day", "dow": "day of week", "doy": "day of year"}
@@ -108,11 +119,6 @@ class WindowSpec:
     def span(self) -> int:
         """Rows one window touches, from its first input to its last label."""
         return self.window + self.offset + self.horizon
-
-    @property
-    def gap(self) -> int:
-        """Rows left out between two parts, so that no window straddles them."""
-        return self.span - 1
 
     @property
     def label_start(self) -> int:
@@ -276,7 +282,7 @@ def _fixed_calendar_scaling(kind: str, cols: tuple[str, ...]) -> dict[str, tuple
 # ---------------------------------------------------------------------------------------- the split
 
 def _split_bounds(index: pd.Index, split: SplitSpec) -> tuple[int, int]:
-    """Row numbers where validation and test begin (before the gap is taken out)."""
+    """Row numbers where validation and test begin."""
     n = len(index)
     if split.by_date:
         if split.train_end is None or split.val_end is None:
@@ -304,9 +310,16 @@ def _split_bounds(index: pd.Index, split: SplitSpec) -> tuple[int, int]:
         t, v = bounds
         if not 0 < t < v < n:
             first, last = index[0], index[-1]
-            raise StudioError(f"The split dates must fall inside the data ({first} .. {last}) with training ending "
-                              f"before validation ends; they give {t:,} training, {v - t:,} validation and "
-                              f"{n - v:,} test rows.",
+            if v < t:
+                problem = (f"the test part starts ({split.val_end}) before the validation part "
+                           f"({split.train_end})")
+            else:
+                empty = [PART_NAMES[p] for p, rows in (("train", t), ("val", v - t), ("test", n - v)) if rows <= 0]
+                problem = (f"they leave no rows, so no labels, in the {' and '.join(empty)} part"
+                           f"{'s' if len(empty) > 1 else ''}")
+            raise StudioError(f"The split dates must fall inside the data ({first} .. {last}) in order: {problem} "
+                              f"({max(t, 0):,} training, {max(v - t, 0):,} validation and {max(n - v, 0):,} "
+                              "test rows).",
                               "Move the dates so every part has rows, or split by fraction.")
         return t, v
     tr, va = split.train, split.val
@@ -317,24 +330,44 @@ def _split_bounds(index: pd.Index, split: SplitSpec) -> tuple[int, int]:
     return int(round(n * tr)), int(round(n * (tr + va)))
 
 
-def split_parts(index: pd.Index, split: SplitSpec, spec: WindowSpec) -> dict[str, tuple[int, int]]:
-    """Row ranges [start, end) of each part; ``spec.gap`` rows before validation and test are left out."""
+def split_parts(index: pd.Index, split: SplitSpec) -> dict[str, tuple[int, int]]:
+    """Row ranges [start, end) of each part's label rows; the parts touch (no gap since split rule 2),
+    and which windows each part has is ``first_start``'s and ``Windows.count``'s business."""
     t, v = _split_bounds(index, split)
-    n, gap = len(index), spec.gap
-    return {"train": (0, t), "val": (min(t + gap, v), v), "test": (min(v + gap, n), n)}
+    return {"train": (0, t), "val": (t, v), "test": (v, len(index))}
+
+
+def first_start(part: str, lo: int, spec: WindowSpec) -> int:
+    """Row of the first input of ``part``'s first window, for a part whose rows start at ``lo``.
+
+    Training windows start inside training; a validation or test window's labels start at ``lo`` at the
+    earliest, its inputs reaching back before the part (never before the first row of the data).
+    """
+    return lo if part == "train" else max(lo - spec.label_start, 0)
+
+
+def _count(first: int, hi: int, span: int, stride: int) -> int:
+    """Windows starting at ``first``, ``first + stride``, ... whose last row is before ``hi``."""
+    return 0 if hi - first < span else (hi - first - span) // stride + 1
+
+
+def window_counts(index: pd.Index, split: SplitSpec, spec: WindowSpec) -> dict[str, int]:
+    """Windows per part without building them: the same arithmetic as ``Windows.count``."""
+    parts = split_parts(index, split)
+    return {p: _count(first_start(p, lo, spec), hi, spec.span, 1 if p == "test" else spec.stride)
+            for p, (lo, hi) in parts.items()}
 
 
 def largest_window(index: pd.Index, split: SplitSpec, horizon: int, offset: int = 0) -> int:
-    """The longest window that still leaves at least one window in every part (0 if none fits)."""
+    """The longest window that still leaves at least one window in every part (0 if none fits).
+
+    Training needs a whole window inside it; validation and test need only ``horizon`` rows for one
+    window's labels, its inputs coming from before them.
+    """
     t, v = _split_bounds(index, split)
-    n = len(index)
-    # train needs span rows; val and test lose span-1 rows to the gap first, so need 2*span-1.
-    span_max = min(t, (v - t + 1) // 2, (n - v + 1) // 2)
-    return max(span_max - offset - horizon, 0)
-
-
-def _count(lo: int, hi: int, span: int, stride: int) -> int:
-    return 0 if hi - lo < span else (hi - lo - span) // stride + 1
+    if min(v - t, len(index) - v) < horizon:
+        return 0
+    return max(t - offset - horizon, 0)
 
 
 # -------------------------------------------------------------------------------------- validation
@@ -412,28 +445,32 @@ def validate(dataset: Dataset, spec: WindowSpec, split: SplitSpec = SplitSpec(),
     # Split and fit
     parts = None
     try:
-        parts = split_parts(frame.index, split, spec)
+        parts = split_parts(frame.index, split)
     except StudioError as e:
         out.append(e)
     if parts is not None and sizes_ok:
         fit = largest_window(frame.index, split, spec.horizon, spec.offset)
         fits = f"the largest window that fits every part is {fit:,}" if fit else \
             f"no window fits with horizon {spec.horizon}{f' and offset {spec.offset}' if spec.offset else ''}"
-        t = parts["train"][1]
+        t, v = parts["train"][1], parts["test"][0]
+        short = [p for p in ("val", "test") if parts[p][1] - parts[p][0] < spec.horizon]
+        for part in short:
+            lo, hi = parts[part]
+            out.append(StudioError(
+                f"The {PART_NAMES[part]} part has {hi - lo:,} row{'' if hi - lo == 1 else 's'}, fewer than the horizon "
+                f"({spec.horizon:,} steps), so no forecast's labels fit inside it.",
+                f"Give the {PART_NAMES[part]} part a larger share (or move its dates), or shorten the horizon."))
         if spec.span > t:
             out.append(StudioError(
                 f"Window + {'offset + ' if spec.offset else ''}horizon ({spec.span:,} rows) is longer than the "
                 f"training part ({t:,} rows); {fits}.",
                 "Shorten the window or horizon, or give training a larger share of the data."))
-        else:
-            for part in ("val", "test"):
-                lo, hi = parts[part]
-                if _count(lo, hi, spec.span, 1) == 0:
-                    out.append(StudioError(
-                        f"The {PART_NAMES[part]} part has no window: after the {spec.gap:,}-row gap that keeps it "
-                        f"apart from the part before, {hi - lo:,} rows are left and one window needs {spec.span:,}; "
-                        f"{fits}.",
-                        f"Give the {PART_NAMES[part]} part a larger share, or shorten the window or horizon."))
+        if spec.window + spec.offset > v:
+            out.append(StudioError(
+                f"Window {spec.window:,}{f' + offset {spec.offset:,}' if spec.offset else ''} is longer than everything "
+                f"before the test part ({v:,} rows), so not even the first test forecast has a full window of past "
+                f"data; {fits}.",
+                "Shorten the window, or give training and validation a larger share of the data."))
     if scaler_kind not in SCALERS:
         out.append(StudioError(f"Unknown scaler {scaler_kind!r}.", f"Choose one of: {', '.join(SCALERS)}."))
 
@@ -525,30 +562,44 @@ class Windows:
             raise StudioError(f"Unknown part {part!r}.", f"Use one of {', '.join(PARTS)}.")
         return self.parts[part]
 
+    def first_start(self, part: str) -> int:
+        """Row of the first input of ``part``'s first window (before the part for validation and test)."""
+        return first_start(part, self._range(part)[0], self.spec)
+
     def count(self, part: str) -> int:
-        lo, hi = self._range(part)
-        return _count(lo, hi, self.spec.span, self.stride(part))
+        return _count(self.first_start(part), self._range(part)[1], self.spec.span, self.stride(part))
+
+    def points(self, part: str) -> int:
+        """Label rows (time points) of ``part`` that its windows forecast, each counted once."""
+        n, h = self.count(part), self.spec.horizon
+        return 0 if n == 0 else (n - 1) * min(self.stride(part), h) + h
+
+    def part_of(self, start: int) -> str | None:
+        """The part a window starting at row ``start`` belongs to, or None when it is used by none."""
+        for p in PARTS:
+            first, hi, stride = self.first_start(p), self._range(p)[1], self.stride(p)
+            if first <= start and start + self.spec.span <= hi and (start - first) % stride == 0:
+                return p
+        return None
 
     def counts(self) -> dict[str, int]:
         return {p: self.count(p) for p in PARTS}
 
     def starts(self, part: str) -> np.ndarray:
         """Row of each window's first input."""
-        lo, _ = self._range(part)
-        return lo + self.stride(part) * np.arange(self.count(part), dtype=np.int64)
+        return self.first_start(part) + self.stride(part) * np.arange(self.count(part), dtype=np.int64)
 
     # ---- arrays (zero-copy views)
     def X(self, part: str) -> np.ndarray:
         """(n, window, n_inputs) read-only strided view of the scaled inputs."""
-        lo, _ = self._range(part)
+        lo = self.first_start(part)
         view = np.lib.stride_tricks.sliding_window_view(self.inputs, self.spec.window, axis=0)
         view = view.transpose(0, 2, 1)  # numpy puts the window axis last; models want time before features
         return view[lo: lo + self.stride(part) * self.count(part): self.stride(part)]
 
     def y(self, part: str) -> np.ndarray:
         """(n, horizon, n_targets) read-only strided view of the scaled labels."""
-        lo, _ = self._range(part)
-        first = lo + self.spec.label_start
+        first = self.first_start(part) + self.spec.label_start
         view = np.lib.stride_tricks.sliding_window_view(self.target_values, self.spec.horizon, axis=0)
         view = view.transpose(0, 2, 1)
         return view[first: first + self.stride(part) * self.count(part): self.stride(part)]
@@ -639,12 +690,17 @@ class Windows:
         return shapes_sentence(self.spec, self.count("train"))
 
     def describe_parts(self) -> list[dict]:
+        """One row per part: its rows and dates, its windows, and from which row its windows read inputs."""
         rows = []
         for p in PARTS:
             lo, hi = self.parts[p]
+            n = self.count(p)
+            first = self.first_start(p)
             rows.append({"part": PART_NAMES[p], "rows": hi - lo, "from": self.index[lo] if hi > lo else None,
-                         "to": self.index[hi - 1] if hi > lo else None, "windows": self.count(p),
-                         "stride": self.stride(p)})
+                         "to": self.index[hi - 1] if hi > lo else None, "windows": n,
+                         "points": self.points(p), "stride": self.stride(p),
+                         "inputs from": self.index[first] if n else None,
+                         "input rows before the part": max(lo - first, 0) if n else 0})
         return rows
 
 
@@ -653,7 +709,7 @@ def make_windows(dataset: Dataset, spec: WindowSpec, split: SplitSpec = SplitSpe
     """Check the choices, fit the scaler on the training part, and scale the series once into float32."""
     check(dataset, spec, split, scaler_kind)
     frame = dataset.frame
-    parts = split_parts(frame.index, split, spec)
+    parts = split_parts(frame.index, split)
     t0, t1 = parts["train"]
     n = len(frame)
     cal_cols = calendar_columns(spec.calendar)
@@ -812,6 +868,19 @@ def calendar_options(dataset: Dataset) -> tuple[str, ...]:
         out.append("dow")
     out.append("doy")
     return tuple(out)
+
+
+def parts_sentence(windows: Windows) -> str:
+    """How many windows each part has, and that validation and test inputs may come from before the part."""
+    c = windows.counts()
+    reach = max(windows.parts["test"][0] - windows.first_start("test"), 0) if c["test"] else 0
+    text = (f"{c['train']:,} training, {c['val']:,} validation and {c['test']:,} test windows. A training window "
+            "lies wholly in the training part; a validation or test window has its labels in its part and reads "
+            "its inputs from the rows just before them, as the board does")
+    if reach:
+        text += (f": the first test forecasts read up to {reach:,} row{'' if reach == 1 else 's'} from before the "
+                 "test part")
+    return text + ". Every test row a full window of past data can reach is forecast."
 
 
 def shapes_sentence(spec: WindowSpec, n_windows: int | None = None) -> str:

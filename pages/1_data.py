@@ -7,13 +7,14 @@ import streamlit as st
 
 from core import data as D
 from core.config import DEFAULTS, HELP, MAX_UPLOAD_MB
-from core.dataset import ROW_INDEX
+from core.dataset import ROW_INDEX, describe_freq, describe_span
 from core.errors import StudioError
 from studio import charts, state, ui
 
 CFG = DEFAULTS["data"]
 K = "data."  # prefix of this page's widget keys
 DETECT = "Detect"
+DELIMITER_NAMES = {",": "comma (,)", ";": "semicolon (;)", "\t": "tab", "|": "pipe (|)"}
 ss = st.session_state
 
 
@@ -111,7 +112,7 @@ with st.expander("Cleaning: duplicates, resampling, missing values", expanded=Fa
                               format_func={"first": "Keep the first", "mean": "Average them"}.get)
     with c2:
         resample = st.selectbox("Resample to", CFG["resample_choices"], key=K + "resample", persist_state="session",
-                                format_func=lambda v: "None (keep the file's step)" if v is None else v,
+                                format_func=lambda v: "Keep the file's step" if v is None else describe_freq(v),
                                 help=HELP.get("data.resample"))
     with c3:
         resample_how = st.selectbox("Combine rows by", list(D.RESAMPLE_HOW),
@@ -163,13 +164,15 @@ frame = ds.frame
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Rows", f"{len(frame):,}")
 m2.metric("Numeric columns", len(ds.numeric_columns))
-m3.metric("Frequency", ds.freq or ("steps" if not ds.has_time else "irregular"))
+m3.metric("Frequency", describe_freq(ds.freq) if ds.freq else ("steps" if not ds.has_time else "irregular"),
+          help=f"pandas alias {ds.freq}" if ds.freq else None)
 if ds.has_time:
-    m4.metric("Span", f"{(frame.index[-1] - frame.index[0]).days:,} days")
+    # Through Python's datetime: 1700-2008 does not fit a pandas Timedelta.
+    m4.metric("Span", describe_span(frame.index[0], frame.index[-1]) if len(frame) > 1 else "one row")
 else:
     m4.metric("Time", ROW_INDEX)
 
-delim = D.DELIMITERS.get(r["delimiter"], repr(r["delimiter"]))
+delim = DELIMITER_NAMES.get(r["delimiter"], repr(r["delimiter"]))
 time_desc = (f"time column **{r['time_column']}** ({r['time_format']}"
              f"{', day-first' if r.get('dayfirst') else ''}{', converted to UTC' if r.get('timezone') else ''})"
              if ds.has_time else f"no time column: **{ROW_INDEX}** is the time step")
@@ -190,6 +193,9 @@ table = pd.DataFrame([{
     "missing %": c.get("missing_pct"), "min": c.get("min"), "mean": c.get("mean"), "max": c.get("max"),
     "note": ds.excluded.get(c["name"], "the time axis" if c.get("type") == "time" else ""),
 } for c in r["columns"]])
+for name in ("min", "mean", "max", "missing %"):  # a figure that does not apply reads "—", never "None"
+    table[name] = [ui.figure(v) for v in table[name]]
+table["type"] = table["type"].fillna("")
 st.dataframe(table, hide_index=True, width="stretch")
 if ds.excluded:
     st.caption("Excluded from the later steps: " + "; ".join(f"**{k}**: {v}" for k, v in ds.excluded.items()))
@@ -197,8 +203,12 @@ if ds.excluded:
 st.subheader("Chart")
 columns = ds.numeric_columns
 default = columns[: int(CFG.get("chart_columns", 3))]
-if K + "chart_cols" in ss and not set(ss[K + "chart_cols"]) <= set(columns):
-    del ss[K + "chart_cols"]  # columns of a previous dataset
+if ss.get(K + "chart_for") != ds.fingerprint:
+    # A new file starts from its own first columns, even when it shares column names with the previous one.
+    ss.pop(K + "chart_cols", None)
+    ss[K + "chart_for"] = ds.fingerprint
+elif K + "chart_cols" in ss and not set(ss[K + "chart_cols"]) <= set(columns):
+    del ss[K + "chart_cols"]
 chosen = st.multiselect("Columns to draw", columns, default=default, key=K + "chart_cols", persist_state="session",
                         help=HELP.get("data.columns"))
 separate = st.toggle("One panel per column", key=K + "separate", persist_state="session", help=HELP.get("data.separate"),

@@ -10,6 +10,7 @@ import streamlit as st
 
 from core import windows as W
 from core.config import DEFAULTS, HELP
+from core.dataset import ordinal
 from core.defaults import default_config
 from core.errors import StudioError
 from studio import state, ui
@@ -113,7 +114,7 @@ offset = w3.number_input("Offset (skip steps)", min_value=0, step=1, key=K + "of
 w3.caption(W.describe_steps(int(offset), ds.freq) if offset else "forecast starts right after the window")
 stride = w4.number_input("Training stride", min_value=1, step=1, key=K + "stride", persist_state="session",
                          help=HELP["features.stride"])
-w4.caption("every window" if stride == 1 else f"every {stride}th window in train and validation")
+w4.caption("every window" if stride == 1 else f"every {ordinal(stride)} window in train and validation")
 
 # ----------------------------------------------------------------------------------- split, scaler
 st.subheader("Split and scaling")
@@ -198,8 +199,8 @@ for col, part in zip(m, W.PARTS):
     lo, hi = windows.parts[part]
     col.metric(f"{W.PART_NAMES[part].capitalize()} windows", f"{counts[part]:,}", help=f"rows {lo:,}–{hi - 1:,}")
 m[3].metric("Values per forecast", f"{spec.window * spec.n_inputs:,}")
-st.caption(f"Gap between parts: {W.describe_steps(spec.gap, ds.freq)}, so no window uses rows of two parts. "
-           f"Window: {W.describe_steps(spec.window, ds.freq)}; horizon: {W.describe_steps(spec.horizon, ds.freq)}.")
+st.caption(W.parts_sentence(windows) +
+           f" Window: {W.describe_steps(spec.window, ds.freq)}; horizon: {W.describe_steps(spec.horizon, ds.freq)}.")
 if windows.scaler.constant:
     st.warning(f"Constant in the training part (scale 1 kept): {', '.join(windows.scaler.constant)}.")
 with st.expander("Parts and scaler"):
@@ -213,17 +214,22 @@ st.subheader("One window on your data")
 show_col = st.selectbox("Column to show", list(dict.fromkeys(spec.targets + spec.features)),
                         key=K + "show", persist_state="session")
 last_start = n_rows - spec.span
-test_lo = windows.parts["test"][0]
+test_lo = windows.first_start("test")  # the first test window: its inputs reach back before the part
 if not 0 <= ss.get(K + "pos", -1) <= last_start:  # first visit, or the window grew past the old position
     ss[K + "pos"] = min(test_lo, last_start)
 pos = st.slider("Window position (first input row)", 0, max(last_start, 1), key=K + "pos", persist_state="session",
                 help=HELP["features.picture"])
 pos = min(pos, last_start)
-part_of = next((W.PART_NAMES[p] for p in W.PARTS
-                if windows.parts[p][0] <= pos and pos + spec.span <= windows.parts[p][1]), None)
+part_of = windows.part_of(pos)
 origin = frame.index[pos + spec.window - 1]
-st.caption(f"Forecast made at {origin}: " +
-           (f"a {part_of} window." if part_of else "this window crosses a gap or part boundary, so it is not used."))
+if part_of is None:
+    straddles = any(pos + spec.label_start < windows.parts[p][0] < pos + spec.span for p in ("val", "test"))
+    what = "its labels straddle two parts, so it is not used." if straddles else "the training stride skips it."
+elif part_of != "train" and pos < windows.parts[part_of][0]:
+    what = f"a {W.PART_NAMES[part_of]} window; its labels are {W.PART_NAMES[part_of]} rows, its inputs reach back before the part."
+else:
+    what = f"a {W.PART_NAMES[part_of]} window."
+st.caption(f"Forecast made at {origin}: {what}")
 
 
 def window_picture() -> go.Figure:
@@ -248,12 +254,11 @@ def window_picture() -> go.Figure:
     if show_col in spec.targets:
         fig.add_scatter(x=x[lab], y=values[lab], mode="markers", name="targets to forecast",
                         marker=dict(color="#d62728", size=9, symbol="diamond"))
-    for part in ("val", "test"):  # gaps near the window, so the split is visible too
-        g0, g1 = windows.parts[part][0] - spec.gap, windows.parts[part][0] - 1
-        if spec.gap and g1 >= lo and g0 < hi:
-            fig.add_vrect(x0=x[max(g0, lo)], x1=x[min(g1, hi - 1)], fillcolor="#7f7f7f", opacity=0.12,
-                          line_width=0, annotation_text=f"gap before {W.PART_NAMES[part]}",
-                          annotation_position="bottom left")
+    for part in ("val", "test"):  # where a part starts near the window, so the split is visible too
+        b = windows.parts[part][0]
+        if lo <= b < hi:
+            fig.add_vline(x=x[b] - half, line_dash="dot", line_color="#7f7f7f",
+                          annotation_text=f"{W.PART_NAMES[part]} starts", annotation_position="bottom right")
     fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25),
                       xaxis_title=frame.index.name or "step", yaxis_title=f"{show_col} (data units)")
     return fig

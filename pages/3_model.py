@@ -19,6 +19,7 @@ M, T = DEFAULTS["model"], DEFAULTS["train"]
 K = "model."  # prefix of this page's widget keys
 CUSTOM = "Custom"
 ARCH = ("kind", "units", "layers", "dropout", "head_units")
+TRAINING = ("epochs", "batch_size", "learning_rate", "patience", "seed")
 ss = st.session_state
 
 st.title("Model")
@@ -72,9 +73,28 @@ def _init_widgets() -> None:
     ss[K + "preset"] = next((name for name, p in models.PRESETS.items()
                              if all(p[a] == base[a] for a in ARCH)), CUSTOM)
     # The studio's default training for this many windows (core/defaults.py): more epochs on short series.
-    cfg = state.get("train_config") or choose_training(windows.count("train"))[0]
-    for name in ("epochs", "batch_size", "learning_rate", "patience", "seed"):
-        ss[K + name] = getattr(cfg, name)
+    # Settings the user typed in themselves ("train_choice", a preference like "model_choice") win over it.
+    cfg = state.get("train_config")
+    ss[K + "train_why"] = None
+    if cfg is None:
+        cfg, why = choose_training(windows.count("train"))
+        hand = state.get("train_choice", {})
+        auto = [n for n in TRAINING if n not in hand]
+        if auto:
+            ss[K + "train_why"] = f"Preselected for {windows.count('train'):,} training windows: {why}"
+        for name in TRAINING:
+            ss[K + name] = hand.get(name, getattr(cfg, name))
+        if hand:
+            ss[K + "train_why"] = ((ss[K + "train_why"] + " ") if auto else "") + "Kept as you set them: " + \
+                ", ".join(f"{n.replace('_', ' ')} {hand[n]:g}" for n in TRAINING if n in hand) + "."
+    else:
+        for name in TRAINING:
+            ss[K + name] = getattr(cfg, name)
+
+
+def _hand_set(name: str) -> None:
+    """A training setting typed in by hand: remembered, so new windows do not put the default back."""
+    state.put("train_choice", {**state.get("train_choice", {}), name: ss[K + name]})
 
 
 def _apply_preset() -> None:
@@ -152,25 +172,26 @@ for line in est.warnings:
     st.warning(line)
 for line in est.advice:
     st.caption(f"Tip: {line}")
-st.caption(f"Sizes: {est.basis}. Latency {est.float32.latency_basis}. {HELP.get('model.budget', '')}")
+# est.basis already ends with the latency basis and its full stop: say each once.
+st.caption(f"Sizes: {est.basis} {HELP.get('model.budget', '')}".strip())
 
 # ---------------------------------------------------------------------------------------- training
 st.subheader("Training settings")
 c1, c2, c3, c4, c5 = st.columns(5)
 c1.number_input("Epochs", min_value=1, max_value=int(T["max_epochs"]), step=1, key=K + "epochs", persist_state="session",
-                help=HELP["train.epochs"], disabled=busy)
+                help=HELP["train.epochs"], disabled=busy, on_change=_hand_set, args=("epochs",))
 c2.number_input("Batch size", min_value=1, max_value=int(T["max_batch_size"]), step=8,
                 key=K + "batch_size", persist_state="session",
-                help=HELP["train.batch_size"], disabled=busy)
+                help=HELP["train.batch_size"], disabled=busy, on_change=_hand_set, args=("batch_size",))
 c3.number_input("Learning rate", min_value=1e-6, max_value=1.0, step=1e-4, format="%.5f",
                 key=K + "learning_rate", persist_state="session",
-                help=HELP["train.learning_rate"], disabled=busy)
+                help=HELP["train.learning_rate"], disabled=busy, on_change=_hand_set, args=("learning_rate",))
 c4.number_input("Patience (epochs)", min_value=0, max_value=int(T["max_epochs"]), step=1,
                 key=K + "patience", persist_state="session",
-                help=HELP["train.patience"], disabled=busy)
+                help=HELP["train.patience"], disabled=busy, on_change=_hand_set, args=("patience",))
 c5.number_input("Seed", min_value=0, max_value=2 ** 31 - 1, step=1, key=K + "seed", persist_state="session",
                 help=HELP["train.seed"],
-                disabled=busy)
+                disabled=busy, on_change=_hand_set, args=("seed",))
 try:
     config = TrainConfig(epochs=int(ss[K + "epochs"]), batch_size=int(ss[K + "batch_size"]),
                          learning_rate=float(ss[K + "learning_rate"]), patience=int(ss[K + "patience"]),
@@ -178,6 +199,8 @@ try:
 except StudioError as e:
     ui.show_error(e)
     st.stop()
+if ss.get(K + "train_why"):
+    st.caption(ss[K + "train_why"])
 n_train = windows.count("train")
 st.caption(f"{n_train:,} training windows: {-(-n_train // config.batch_size):,} batches per epoch.")
 if n_train < config.batch_size:

@@ -27,7 +27,8 @@ def _link(page: str, label: str, icon: str) -> None:
 
 
 st.title("Train")
-st.caption("Training runs in the background: you can leave this page and come back.")
+st.caption("Training runs in the background: you can leave this page, reload it, or close the tab and come back "
+           "later with this page's address (it holds your session).")
 
 windows, spec, config = state.get("windows"), state.get("model_spec"), state.get("train_config")
 if windows is None or spec is None or config is None:
@@ -100,6 +101,7 @@ def _duration(s: float | None) -> str:
 
 
 @st.fragment(run_every=POLL_S if _running(job) else None)
+@ui.guarded("Train step (live progress)")  # a fragment reruns alone, outside the page's guard
 def live_progress() -> None:
     current: TrainingJob | None = state.get("job")
     if current is None:

@@ -72,6 +72,11 @@ def _open_project_ui(key: str) -> None:
         except StudioError as e:
             ui.show_error(e)
             return
+        except Exception as e:  # a file from someone else: whatever it breaks is a message, never a traceback
+            detail = str(e).splitlines()[0][:200] if str(e) else "no detail"
+            ui.show_error(StudioError(f"This project file could not be opened ({type(e).__name__}: {detail}).",
+                                      "Ask for the project file again, or save it again from the studio that made it."))
+            return
         state.invalidate("data")  # everything downstream of the old data goes, then the project's steps come in
         for key_name in ("dataset", "window_spec", "split", "scaler_kind", "windows", "model_spec", "train_config", "run"):
             state.put(key_name, getattr(opened, key_name))
@@ -112,13 +117,23 @@ if improvement is not None and np.isfinite(improvement) and improvement > 0:
     st.success(verdict, icon=":material/thumb_up:")
 else:
     st.warning(verdict, icon=":material/warning:")
+backtest_note = st.empty()  # filled once the backtest below is computed: it can contradict the verdict
 
 table = fv.metrics_display(forecast.metrics_table(result))
 st.dataframe(table, hide_index=True, width="stretch",
              column_config={c: st.column_config.NumberColumn(format="%.4g") for c in table.columns
                             if c not in ("forecaster", "model better by")})
-st.caption(f"Test part: {windows.count('test'):,} windows, in the targets' own units. 'model better by' compares "
+if result.get("weak"):
+    st.warning(f"{result['weak']} Change the split or the window on the **Features** step, then train again.",
+               icon=":material/error:")
+st.caption(f"Test part: {windows.count('test'):,} windows forecasting {result.get('points', windows.count('test')):,} "
+           "time points, in the targets' own units. 'model better by' compares "
            "the model's MAE with each baseline's; positive means the model wins.")
+if getattr(run, "split_rule", 2) < 2:
+    saved = run.metrics.get("n_windows")
+    st.caption(f"This run was trained by an earlier studio that left a gap before the validation and test parts; its "
+               f"saved metrics (metrics.json{f', {saved:,} test windows' if isinstance(saved, int) else ''}) are kept "
+               "as written. The figures here score every test window of the current split.")
 
 # ------------------------------------------------------------------------------------ test forecasts
 st.subheader("Test forecasts against the actuals")
@@ -159,8 +174,13 @@ except StudioError as e:
     ui.show_error(e)
     bt = None
 if bt is not None:
-    st.dataframe(bt.scores, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.4g") for c in bt.scores.columns if c != "forecaster"})
+    bt_table = fv.metrics_display(bt.scores)
+    st.dataframe(bt_table, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.4g") for c in bt_table.columns
+                                if c != "forecaster"})
+    note = fv.backtest_note(bt, len(targets))
+    if note:
+        backtest_note.warning(note, icon=":material/warning:")
     fig_bt = fv.backtest_figure(bt, windows, target)
     st.plotly_chart(fig_bt, width="stretch")
     st.caption(f"{len(bt.origins):,} forecast origins, one every {stride} time point(s) across the test part; "

@@ -11,16 +11,19 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import weblink
 from core.config import DEFAULTS, HELP
 from core.device import (Board, Comparison, Reference, Task, compare, compare_ei, ei_readings, list_ports,
                          load_reference, parse_transcript)
 from core.errors import StudioError
 from studio import state, ui
+from studio.board_link import board_link
 
 CFG = DEFAULTS["device"]
 OTHER = "Other: type a port or URL"
 EMULATED = "Emulated XIAO (no hardware)"
 SERIAL = "Serial port"
+BROWSER = "This computer's USB (in the browser)"
 
 try:  # the emulator is its own stage (issue F); without it the page still reads real boards
     from core.emulator import Emulator
@@ -29,6 +32,9 @@ except ImportError:
 
 st.title("Device")
 st.caption("Find the board, read its forecasts back, and compare them with what the host computed.")
+# The browser link (Web Serial) is drawn here, always at this one place: were it to move or vanish between
+# reruns, the browser would drop the port it holds.
+link_slot = st.container()
 
 export_dir = state.get("export_dir")
 ref: Reference | None = None
@@ -49,6 +55,43 @@ else:
 board: Board | None = state.get("board")
 
 
+def _client_is_local() -> bool:
+    """Is the browser on the machine that runs the studio? Only then are this machine's ports the user's."""
+    try:
+        ip = st.context.ip_address
+    except Exception:  # no browser connection (a script run): the studio's own machine
+        return True
+    # None on loopback; anything but an address (a test harness's stand-in) is no remote browser either.
+    return not isinstance(ip, str) or ip in _own_addresses()
+
+
+@st.cache_resource(ttl=600)
+def _own_addresses() -> frozenset[str]:
+    import socket
+
+    try:
+        return frozenset(socket.gethostbyname_ex(socket.gethostname())[2])
+    except OSError:
+        return frozenset()
+
+
+local = _client_is_local()
+# What the participant's browser can do, as its link component last said (drawn further down).
+# Kept under a key of its own too: a component's value is forgotten when the page is left.
+caps = st.session_state.get("device.link")
+caps = caps if isinstance(caps, dict) else st.session_state.get("device.caps", {})
+browser_ok = bool(caps.get("webSerial")) and bool(caps.get("secure", True)) and weblink.RELAY["mounted"]
+
+
+def _link_token() -> str:
+    """This session's browser link; a new one once the last closed with its board (or the studio restarted)."""
+    token = st.session_state.get("device.link_token")
+    if weblink.get(token) is None:
+        token = weblink.register()
+        st.session_state["device.link_token"] = token
+    return token
+
+
 def _export_dtypes() -> list[str]:
     if export_dir is None:
         return []
@@ -58,6 +101,10 @@ def _export_dtypes() -> list[str]:
 def _connect(port: str, baud: int, emulated: bool, dtype: str = "float32", mode: str = "protocol") -> None:
     """Open the port (starting the emulator first when asked) and ask for the ready line in the background."""
     emulator = None
+    if not emulated and not local and "://" not in port:
+        raise StudioError(f"{port} would be a port of the computer that runs the studio, not of yours.",
+                          f"Plug the board into your computer and choose **{BROWSER}**, or type a network "
+                          "bridge URL (socket://HOST:PORT).")
     if emulated:
         if Emulator is None or export_dir is None:
             raise StudioError("The emulated XIAO needs an export and the emulator module.", "Finish the Export step first.")
@@ -77,6 +124,14 @@ def _connect(port: str, baud: int, emulated: bool, dtype: str = "float32", mode:
         st.session_state["device.task"] = Task("Reading the ready line", lambda: new.ready(CFG["ready_timeout_s"]))
 
 
+def _connect_browser(token: str, baud: int) -> None:
+    """The browser opened the port and relays it under ``token``: the same Board, over the relay."""
+    new = Board(weblink.url(token), baud, expected=ref.expected if ref else None)
+    st.session_state["device.last"] = {"port": weblink.url(token), "baud": baud, "emulated": False, "browser": True}
+    state.put("board", new)
+    st.session_state["device.task"] = Task("Reading the ready line", lambda: new.ready(CFG["ready_timeout_s"]))
+
+
 def _disconnect() -> None:
     old = state.get("board")
     if old is not None:
@@ -86,8 +141,25 @@ def _disconnect() -> None:
 
 
 # --- connection ------------------------------------------------------------------------------------------
+if caps and not caps.get("secure", True):
+    st.warning("This page is not a secure context (it was opened over plain HTTP from another computer), so the "
+               "browser hides the serial ports of the computer it runs on. Ask the host to start the studio with "
+               "HTTPS (`python -m studio --address 0.0.0.0 --https`) and open its https:// address, or use the "
+               "emulated board.")
+elif caps and not caps.get("webSerial"):
+    st.info("This browser cannot reach serial ports (Web Serial): to connect a board plugged into this computer, "
+            "open the studio in Chrome or Edge on a desktop (Firefox and Safari do not have it); meanwhile use the "
+            "emulated board" + (" or this machine's ports." if local else "."))
+elif caps.get("webSerial") and caps.get("policy") is False:
+    st.warning("The page may not use serial ports here (the browser's permissions policy forbids it, e.g. the studio "
+               "is embedded in another site). Open the studio's own address in a tab of its own.")
+elif caps.get("webSerial") and not weblink.RELAY["mounted"]:
+    st.info("This studio was started without its board relay (`streamlit run studio/app.py`): start it with "
+            "`python -m studio` to connect a board plugged into this computer through the browser.")
+
 if board is None:
-    kinds = [SERIAL] + ([EMULATED] if Emulator is not None else [])
+    kinds = ([BROWSER] if browser_ok and not local else []) + [SERIAL] + ([BROWSER] if browser_ok and local else []) \
+        + ([EMULATED] if Emulator is not None else [])
     kind = st.radio("Board", kinds, horizontal=True, key="device.kind", persist_state="session",
                     help=HELP.get("device.emulated"),
                     disabled=len(kinds) == 1)
@@ -96,7 +168,15 @@ if board is None:
     emulated = kind == EMULATED
     c1, c2 = st.columns([3, 1])
     port, emu_dtype, emu_mode = "", None, "protocol"
-    if not emulated:
+    if kind == BROWSER:
+        c1.caption(HELP.get("device.browser", "") + " Press **Connect board**, then pick the board in the "
+                   "browser's list; keep this step open while it is connected.")
+    elif not emulated and not local:
+        c1.caption("The studio runs on another computer, so its serial ports are not yours: plug the board into "
+                   "this computer and use the browser's USB, or type a network bridge URL.")
+        port = c1.text_input("Bridge URL", key="device.port_text", persist_state="session",
+                             placeholder="socket://HOST:PORT, rfc2217://HOST:PORT")
+    elif not emulated:
         ports = list_ports()
         labels = [p.label for p in ports] + [OTHER]
         choice = c1.selectbox("Port", labels, key="device.port_choice", persist_state="session",
@@ -117,7 +197,8 @@ if board is None:
         emu_mode = c1.radio("It runs", list(modes), format_func=modes.get, key="device.emu_mode", persist_state="session",
                             horizontal=True)
     baud = c2.selectbox("Baud rate", CFG["bauds"], key="device.baud", persist_state="session", help=HELP.get("device.baud"))
-    if st.button("Connect", type="primary", key="device.connect", disabled=emulated and export_dir is None):
+    if kind != BROWSER and st.button("Connect", type="primary", key="device.connect",
+                                     disabled=emulated and export_dir is None):
         try:
             if emulated:
                 _connect("", int(baud), True, emu_dtype or "float32", emu_mode)
@@ -128,13 +209,17 @@ if board is None:
             ui.show_error(err)
 else:
     c1, c2, c3 = st.columns([4, 1, 1])
-    c1.markdown(f"**Connected to** `{board.port}` at {board.baud} baud")
+    c1.markdown(f"**Connected to** `{board.name}` at {board.baud} baud")
     if c2.button("Disconnect", key="device.disconnect"):
         _disconnect()
         st.rerun()
     if c3.button("Reconnect", key="device.reconnect", help="Close and open the port again (after unplugging, say)."):
         last = st.session_state.get("device.last") or {"port": board.port, "baud": board.baud, "emulated": False}
         _disconnect()
+        if last.get("browser"):
+            # The browser reopens the port it was given (no chooser needed) under a fresh link.
+            st.session_state["device.link_reopen"] = st.session_state.get("device.link_reopen", 0) + 1
+            st.rerun()
         try:
             _connect(last["port"], last["baud"], last["emulated"], last.get("dtype", "float32"),
                      last.get("mode", "protocol"))
@@ -144,6 +229,27 @@ else:
 
 if st.session_state.get("device.connect_error"):
     st.error(st.session_state.pop("device.connect_error"))
+
+# --- the browser link ------------------------------------------------------------------------------------
+held = board is not None and board.port.startswith(weblink.SCHEME)
+link_token = board.port[len(weblink.SCHEME):] if held else _link_token()
+with link_slot:
+    event = board_link(token=link_token, baud=board.baud if held else int(st.session_state.get("device.baud") or CFG["baud"]),
+                       active=held or (board is None and st.session_state.get("device.kind") == BROWSER and browser_ok),
+                       reopen=st.session_state.get("device.link_reopen", 0))
+if event is not None:
+    st.session_state["device.caps"] = {k: event.get(k) for k in ("webSerial", "secure", "policy", "origin")}
+if event is not None and event.get("seq") != st.session_state.get("device.link_seen"):
+    st.session_state["device.link_seen"] = event.get("seq")
+    error = event.get("error") if isinstance(event.get("error"), dict) else None
+    if event.get("event") == "connected" and event.get("token") == link_token and board is None:
+        try:
+            _connect_browser(link_token, int(st.session_state.get("device.baud") or CFG["baud"]))
+            st.rerun()
+        except StudioError as err:
+            ui.show_error(err)
+    elif error is not None and not (held and event.get("event") == "lost"):  # a held board says it itself
+        ui.show_error(weblink.browser_error(error.get("name"), error.get("message"), str(error.get("stage") or "open")))
 
 
 # --- commands -------------------------------------------------------------------------------------------
@@ -179,6 +285,7 @@ if board is not None:
 
 
 @st.fragment(run_every=CFG["poll_s"])
+@ui.guarded("Device step (live log)")  # a fragment reruns alone, outside the page's guard
 def live() -> None:
     b: Board | None = state.get("board")
     t: Task | None = st.session_state.get("device.task")

@@ -132,12 +132,14 @@ def _continue_with(job: jobs.Job) -> None:
     state.put("model_spec", run.model_spec)
     state.put("train_config", run.train_config if isinstance(run.train_config, TrainConfig) else config)
     state.put("run", run)
-    # The Features and Model pages seed their widgets once; forget those seeds so they show this run's choices.
-    for key in [k for k in ss if isinstance(k, str) and k.startswith(("features.", "model."))]:
+    # The Features and Model pages seed their widgets once; forget those seeds so they show this run's choices
+    # (their keys start "feat." and "model."; left in place, Features put its old window back and dropped the run).
+    for key in [k for k in ss if isinstance(k, str) and k.startswith(("feat.", "model."))]:
         del ss[key]
 
 
 @st.fragment(run_every=1.0 if _busy() else None)
+@ui.guarded("Sweep step (results)")  # a fragment reruns alone, outside the page's guard
 def results() -> None:
     mine = _mine()
     if not mine:
@@ -145,7 +147,8 @@ def results() -> None:
         return
     stats = jobs.pool().stats()
     st.caption(f"Job queue ({stats['backend']}): {stats['running']} training of {stats['workers']} at once, "
-               f"{stats['queued']} waiting across all sessions.")
+               f"{stats['queued']} waiting across all sessions. **★ best**: the lowest test MAE among the "
+               "finished runs within the board budget.")
     only = st.toggle("Show only models within the budget", key=K + "only_budget", persist_state="session", value=False)
     df = sweep.table(mine, *limits, only_within_budget=only)
     shown = df.drop(columns=["run dir"])

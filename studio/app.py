@@ -12,6 +12,7 @@ if str(ROOT) not in sys.path:  # `streamlit run studio/app.py` puts only studio/
     sys.path.insert(0, str(ROOT))
 
 import streamlit as st  # noqa: E402
+from streamlit.runtime.scriptrunner_utils.exceptions import RerunException  # noqa: E402
 
 from core import data  # noqa: E402
 from core.config import DEFAULTS  # noqa: E402
@@ -41,6 +42,8 @@ def default_sample() -> data.Dataset:
 st.set_page_config(page_title="Forecast Studio", page_icon=":material/insights:", layout="wide")
 pages = [st.Page(str(ROOT / "pages" / f), title=t, icon=i) for f, t, i in STEPS if (ROOT / "pages" / f).exists()]
 housekeeping.start()
+# The studio session named in the address (?session=...): a reload or a new tab finds its state again.
+state.attach()
 if state.get("dataset") is None:
     # Any step's URL opens on real data, not only the Data page.
     state.put("dataset", default_sample())
@@ -48,8 +51,15 @@ nav = st.navigation(pages)
 # The summary's place is kept under the navigation, but it is drawn after the page: the page is what
 # changes the choices, and drawn first the summary would show the previous click's.
 summary = st.sidebar.container()
+ui.session_box(st.sidebar.container())
+rerunning = False
 try:
-    nav.run()
-finally:  # st.stop() ends a page early by raising; summarise and freeze all the same
+    # One guard around every page: an unexpected exception becomes a message and a log line, never a raw box.
+    ui.run_guarded(nav.run, f"{nav.title} step")
+except RerunException:
+    rerunning = True  # this run's drawing is thrown away: a notice must wait for the run that shows
+    raise
+finally:  # st.stop() ends a page early by raising; summarise, save and freeze all the same
     ui.sidebar_summary(summary)
+    state.save(shown=not rerunning)
     perf.freeze_heavy_imports()

@@ -6,6 +6,7 @@ type (cached on the export's report stamp), so the download is one click and a r
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import streamlit as st
@@ -13,6 +14,7 @@ import streamlit as st
 from core.errors import StudioError
 from core.export import bundle_choice, loses_to_last_value
 from core.firmware import render_bundle, sketch_preview
+from studio import state
 from studio.ui import show_error
 
 _LANG = {".ino": "cpp", ".h": "cpp", ".cpp": "cpp"}
@@ -22,6 +24,21 @@ _LANG = {".ino": "cpp", ".h": "cpp", ".cpp": "cpp"}
 def _bundle(export_dir: str, dtype: str, stamp: int) -> tuple[str, dict[str, str]]:
     """The zip's path and the sketch preview; ``stamp`` (the report's mtime) makes a re-export render anew."""
     return str(render_bundle(export_dir, dtype)), sketch_preview(export_dir, dtype)
+
+
+def download_name(bundle: str, dataset: str | None, export: str = "") -> str:
+    """The bundle's file name for the browser: with the dataset's name and the export's time, so a second
+    download (another dataset, a re-export) does not save as "... (1).zip"."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(dataset).stem).strip("_")[:40] if dataset else ""
+    stamp = export.rsplit("-", 1)[-1] if re.fullmatch(r".*-\d{6}", export or "") else ""
+    base = bundle.removesuffix(".zip")
+    if stem:
+        base = base.replace("forecast_studio_", f"forecast_studio_{stem}_", 1) if base.startswith("forecast_studio_") \
+            else f"{stem}_{base}"
+    if stamp:  # before the model type, so the name still ends in it (_int8.zip, _float32.zip)
+        head, _, dtype = base.rpartition("_")
+        base = f"{head}_{stamp}_{dtype}" if head else f"{stamp}_{base}"
+    return f"{base}.zip"
 
 
 def bundle_section(export_dir, key: str = "bundle") -> Path | None:
@@ -61,8 +78,9 @@ def bundle_section(export_dir, key: str = "bundle") -> Path | None:
         show_error(err)
         return None
     path = Path(path)
-    st.download_button(f"Download {path.name} ({path.stat().st_size / 1024:,.1f} KB)", data=path.read_bytes(),
-                       file_name=path.name, mime="application/zip", key=f"{key}_download", type="primary")
+    name = download_name(path.name, getattr(state.get("dataset"), "name", None), export_dir.name)
+    st.download_button(f"Download {name} ({path.stat().st_size / 1024:,.1f} KB)", data=path.read_bytes(),
+                       file_name=name, mime="application/zip", key=f"{key}_download", type="primary")
     with st.expander("Sketch preview"):
         for name, text in preview.items():
             st.markdown(f"**{name}**")

@@ -15,7 +15,8 @@ from core.config import DEFAULTS
 
 COLORS = {"actual": "#444444", "prediction": "#1f77b4", "last_value": "#ff7f0e", "seasonal_naive": "#2ca02c",
           "mean": "#9467bd", "residual": "#d62728"}
-BASELINE_LABELS = {"last_value": "Last value", "seasonal_naive": "Seasonal naive", "mean": "Train mean"}
+BASELINE_LABELS = {"model": "Model", "last_value": "Last value", "seasonal_naive": "Seasonal naive",
+                   "mean": "Train mean"}
 
 
 _COLUMN_NAMES = {"mae": "MAE", "rmse": "RMSE", "smape": "sMAPE (%)", "mape": "MAPE (%)", "mase": "MASE",
@@ -31,6 +32,22 @@ def metrics_display(table: pd.DataFrame) -> pd.DataFrame:
         out["model_better_by_pct"] = ["—" if not np.isfinite(v) else f"{v:+.1f} %"
                                       for v in pd.to_numeric(out["model_better_by_pct"], errors="coerce").astype(float)]
     return out.rename(columns=_COLUMN_NAMES)
+
+
+def backtest_note(bt: forecast.Backtest, n_targets: int) -> str | None:
+    """A warning when the rolling backtest has the model losing to a baseline (None when it wins them all),
+    by the verdict's own measure, so the two cannot quietly disagree."""
+    measure = "mae" if n_targets == 1 else "mase"
+    beaten = forecast.backtest_beaten_by(bt, measure)
+    if not beaten:
+        return None
+    name, model, base = beaten[0]
+    others = [BASELINE_LABELS.get(n, n).lower() for n, _, _ in beaten[1:]]
+    return (f"In the rolling backtest ({len(bt.origins):,} origins, {bt.steps} step(s) ahead) the model loses to "
+            f"{BASELINE_LABELS.get(name, name).lower()} ({measure.upper()} {model:.4g} against {base:.4g})"
+            + (f", and to {', '.join(others)}" if others else "")
+            + ". The test-set verdict above rests on one pass over the test part; before relying on this model, "
+              "try a longer window, calendar features or more epochs, and compare again.")
 
 
 def _max_points(max_points: int | None) -> int | None:
@@ -63,9 +80,11 @@ def _figure(traces: list[dict], title: str, y_title: str, x_title: str = "Time",
     Validation costs about 30 ms per trace and 100 ms per figure here, most of the page's budget;
     these traces are built from a fixed set of known keys, and tests render every figure to JSON.
     """
-    base = dict(title=dict(text=title), xaxis=dict(title=dict(text=x_title)), yaxis=dict(title=dict(text=y_title)),
-                hovermode="x unified", margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.2),
-                height=420)
+    # The title starts at the left and the toolbar stands upright at the right edge: drawn across the top, the
+    # toolbar covered the titles of the half-width residual charts.
+    base = dict(title=dict(text=title, x=0, xanchor="left", xref="paper"), xaxis=dict(title=dict(text=x_title)),
+                yaxis=dict(title=dict(text=y_title)), hovermode="x unified", margin=dict(l=10, r=40, t=50, b=10),
+                legend=dict(orientation="h", y=-0.2), height=420, modebar=dict(orientation="v"))
     base.update(layout)
     return go.Figure(dict(data=traces, layout=base), _validate=False)
 

@@ -1,4 +1,5 @@
-"""Server-wide clean-up, started once per server: ended sessions lose their files and queued jobs."""
+"""Server-wide clean-up, started once per server: sessions idle past their time lose their state,
+files and jobs. A session whose tab closed is kept until then, so its user can come back to it."""
 from __future__ import annotations
 
 import threading
@@ -21,12 +22,26 @@ def _known_sessions() -> set[str] | None:
         return None
 
 
-def sweep_once() -> list[str]:
-    known = _known_sessions()
-    removed = sessions.sweep(sessions.root(), active=known)
-    for owner in removed:
-        jobs.pool().forget(owner)
-    return removed
+def _busy(key: str) -> bool:
+    return any(j.status not in jobs.FINISHED for j in jobs.pool().jobs(key))
+
+
+def sweep_once(now: float | None = None) -> list[str]:
+    """Remove every session idle past ``FS_SESSION_TTL_S`` with no tab attached and no unfinished job."""
+    ttl = sessions.session_ttl_s()
+    keep = sessions.STORE.attached(_known_sessions())
+    keep |= {key for key in sessions.STORE.keys() if _busy(key)}
+    # A tab or a running job keeps the folder's heartbeat fresh too (see studio.state.attach).
+    for key in keep:
+        entry = sessions.STORE.get(key)
+        if entry is not None:
+            entry.last_seen = time.time() if now is None else now
+    removed = set(sessions.sweep(sessions.root(), keep=keep, ttl_s=ttl, now=now))
+    removed |= set(sessions.STORE.expire(ttl, keep=keep, now=now))
+    for key in removed:
+        sessions.remove(key)
+        jobs.pool().forget(key)
+    return sorted(removed)
 
 
 def _loop() -> None:

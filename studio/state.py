@@ -5,12 +5,21 @@ another window) drops everything downstream that was built from the old one.
 """
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from core import sessions
+
+TOKEN_PARAM = "session"  # ?session=<token> in the page's address names the studio session
+_TOKEN, _KEY = "fs.token", "fs.key"  # this tab's session token and its public key (never saved as state)
+_NOT_SAVED = (_TOKEN, _KEY, "fs.notice", "fs.start_over")
+# Widget kinds whose value cannot be set through session state (buttons, uploads): never saved.
+_UNSAVED_WIDGETS = ("trigger", "file_uploader", "chat_input")
+LOG = logging.getLogger("forecast_studio")
 
 # Each stage and the keys it owns, in flow order. Changing a stage invalidates the ones after it.
 # Keys not listed here are preferences that outlive upstream changes (e.g. "model_choice", the
@@ -32,10 +41,16 @@ def get(key: str, default: Any = None) -> Any:
 
 def put(key: str, value: Any) -> None:
     st.session_state[f"fs.{key}"] = value
+    entry = _entry()
+    if entry is not None:  # written through at once: a fragment's change must survive a reload before the next full run
+        entry.values[f"fs.{key}"] = value
 
 
 def pop(key: str) -> None:
     st.session_state.pop(f"fs.{key}", None)
+    entry = _entry()
+    if entry is not None:
+        entry.values.pop(f"fs.{key}", None)
 
 
 def invalidate(stage: str) -> None:
@@ -49,11 +64,126 @@ def invalidate(stage: str) -> None:
             pop(key)
 
 
-def session_id() -> str:
+def _tab_id() -> str:
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     ctx = get_script_run_ctx()
     return ctx.session_id if ctx is not None else "local"
+
+
+def session_id() -> str:
+    """The studio session's key (job owner, folder name). It outlives the tab: a reload with the session's
+    address gets the same one. A page run on its own (tests) has no token and uses the tab's id."""
+    return st.session_state.get(_KEY) or _tab_id()
+
+
+def _entry() -> sessions.Entry | None:
+    key = st.session_state.get(_KEY)
+    return sessions.STORE.get(key) if key else None
+
+
+def _saveable(items: dict[str, Any]) -> dict[str, Any]:
+    """The session-state items a new tab can take over: stage objects, preferences and widget values,
+    but not buttons or uploads (Streamlit refuses those being set)."""
+    kinds: dict[str, str] = {}
+    try:  # Streamlit's own record of each widget's kind; internal, so a change of it only saves less
+        from streamlit.runtime.state import get_session_state
+
+        inner = get_session_state()._state
+        for key in items:
+            wid = inner._key_id_mapper.get_id_from_key(key)
+            meta = inner._new_widget_state.widget_metadata.get(wid) if wid else None
+            if meta is not None:
+                kinds[key] = str(meta.value_type)
+    except Exception:
+        pass
+    out = {}
+    for key, value in items.items():
+        if not isinstance(key, str) or key in _NOT_SAVED or key.startswith("$$"):
+            continue
+        if any(word in kinds.get(key, "") for word in _UNSAVED_WIDGETS):
+            continue
+        if type(value).__module__.startswith("streamlit"):  # an UploadedFile and the like
+            continue
+        out[key] = value
+    return out
+
+
+def attach() -> bool:
+    """Bind this tab to its studio session, once per tab; returns True when the session was found again.
+
+    The token comes from the address (``?session=``). A known token brings the session's saved state
+    back (a training started before the reload is the same running job); none, or an unknown or expired
+    one, starts a new session with a new token, put into the address so a reload finds it."""
+    ss = st.session_state
+    token = ss.get(_TOKEN)
+    if token is not None:
+        if st.query_params.get(TOKEN_PARAM) != token:  # a page switch can drop the query: put it back
+            st.query_params[TOKEN_PARAM] = token
+        entry = _entry()
+        if entry is None:  # expired while this tab stayed open (or Start over in another tab): begin anew
+            ss.clear()
+            ss["fs.notice"] = "expired"
+            return attach()
+        entry.clients.add(_tab_id())
+        return False
+    asked = st.query_params.get(TOKEN_PARAM)
+    entry = sessions.STORE.open(asked) if asked else None
+    restored = entry is not None
+    if restored:
+        token = asked
+        for key, value in entry.values.items():
+            try:
+                ss[key] = value
+            except Exception:  # a value Streamlit will not take back (a widget kind it refuses): skip it
+                LOG.debug("session value %s not restored", key)
+    else:
+        token = sessions.new_token()
+        entry = sessions.STORE.create(token)
+        if asked:
+            ss["fs.notice"] = "unknown"
+    ss[_TOKEN], ss[_KEY] = token, entry.key
+    entry.clients.add(_tab_id())
+    st.query_params[TOKEN_PARAM] = token
+    if restored:
+        ss["fs.notice"] = "restored"
+    return restored
+
+
+def save(shown: bool = True) -> None:
+    """Keep this tab's state for its session (end of every full run), and refresh its heartbeat.
+    ``shown``: this run's page reached the browser, so a one-time notice drawn in it is done."""
+    if shown:
+        st.session_state.pop("fs.notice", None)
+    entry = _entry()
+    if entry is None:
+        return
+    entry.values = _saveable(dict(st.session_state.items()))
+    entry.last_seen = time.time()
+    path = get("workdir")
+    if path is not None:
+        sessions.touch(Path(path))
+
+
+def start_over() -> None:
+    """Throw this session away (its jobs stopped, its files and state removed) and begin a new one."""
+    from core import jobs
+
+    key = st.session_state.get(_KEY)
+    job = get("job")
+    if job is not None and getattr(job, "status", None) in ("queued", "running"):
+        job.stop()
+    invalidate("data")  # closes a connected board
+    if key:
+        jobs.pool().forget(key)
+        sessions.remove(key)
+    st.session_state.clear()
+    token = sessions.new_token()
+    entry = sessions.STORE.create(token)
+    st.session_state[_TOKEN], st.session_state[_KEY] = token, entry.key
+    entry.clients.add(_tab_id())
+    st.query_params[TOKEN_PARAM] = token
+    st.session_state["fs.notice"] = "new"
 
 
 def workdir() -> Path:

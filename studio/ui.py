@@ -1,10 +1,25 @@
-"""UI pieces shared by the pages: error display and the sidebar summary."""
+"""UI pieces shared by the pages: error display, the page guard, the session box and the sidebar summary."""
 from __future__ import annotations
+
+import functools
+import logging
+import sys
+import uuid
 
 import streamlit as st
 
+from core.dataset import describe_freq
 from core.errors import StudioError
 from studio import state
+
+LOG = logging.getLogger("forecast_studio")
+if not LOG.handlers:  # the operator's log: the server's stderr, next to Streamlit's own lines
+    _handler = logging.StreamHandler(sys.stderr)
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    LOG.addHandler(_handler)
+    LOG.setLevel(logging.INFO)
+    LOG.propagate = False
+UNEXPECTED = "hit an unexpected problem"  # in every guard message; tests look for it
 
 
 def show_error(err: Exception) -> None:
@@ -15,6 +30,70 @@ def show_error(err: Exception) -> None:
         st.error(f"Something went wrong: {type(err).__name__}: {err}. Check your choices on this page and try again.")
 
 
+def figure(value, fmt: str = ".4g") -> str:
+    """A number for a table a person reads: four significant digits, and "—" where there is none (never "None")."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    return format(v, fmt) if v == v and v not in (float("inf"), float("-inf")) else "—"
+
+
+def report_unexpected(err: BaseException, where: str) -> str:
+    """Log ``err`` with its traceback for the operator and show the user what failed and what to try.
+    Returns the reference that ties the two together."""
+    ref = uuid.uuid4().hex[:8]
+    LOG.error("unexpected error on %s (ref %s, session %s)", where, ref, state.session_id(), exc_info=err)
+    st.error(f"The {where} {UNEXPECTED} and could not finish ({type(err).__name__}). Your data, choices and "
+             "trainings are kept. Try again; if it happens again, change the last setting you touched or go back "
+             f"one step, and tell the workshop host reference **{ref}** (the details are in the studio's log).",
+             icon=":material/error:")
+    return ref
+
+
+def run_guarded(fn, where: str) -> None:
+    """Run a page (or a fragment) so that no exception reaches the screen as a raw error box: a
+    ``StudioError`` is shown as its message, anything else through ``report_unexpected``.
+    ``st.stop()`` and ``st.rerun()`` are BaseExceptions and pass through untouched."""
+    try:
+        fn()
+    except StudioError as err:
+        show_error(err)
+    except Exception as err:  # noqa: BLE001 - the point of the guard
+        report_unexpected(err, where)
+
+
+def guarded(where: str):
+    """Decorator form of ``run_guarded``, for fragments, which rerun on their own outside the page's guard."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            run_guarded(lambda: fn(*args, **kwargs), where)
+        return inner
+    return wrap
+
+
+NOTICES = {
+    "restored": ("success", "Welcome back: this session was found again (data, choices, runs and any training)."),
+    "unknown": ("warning", "That session address is unknown or has expired, so a new session was started."),
+    "expired": ("warning", "This session expired after being idle, so a new one was started."),
+    "new": ("info", "Started over: a new, empty session."),
+}
+
+
+def session_box(where=None) -> None:
+    """The session's address and the one-click Start over, in ``where`` (the sidebar by default)."""
+    notice = st.session_state.get("fs.notice")  # dropped by state.save once a run showed it
+    with where if where is not None else st.sidebar:
+        if notice in NOTICES:
+            kind, text = NOTICES[notice]
+            getattr(st, kind)(text)
+        st.caption("This page's address holds your session: bookmark it to come back after a reload, a closed "
+                   "tab or a sleeping laptop. Keep it to yourself: anyone with it sees your work.")
+        st.button("Start over", key="fs.start_over", on_click=state.start_over, icon=":material/restart_alt:",
+                  help="Forget this session: stop its trainings, delete its data, runs and exports, begin anew.")
+
+
 def sidebar_summary(where=None) -> None:
     """What has been chosen so far, step by step, in ``where`` (the sidebar by default)."""
     ds = state.get("dataset")
@@ -23,7 +102,7 @@ def sidebar_summary(where=None) -> None:
         if ds is None:
             st.caption("No dataset yet: start at **Data**.")
             return
-        st.markdown(f"**Dataset:** {ds.name}  \n**Rows:** {len(ds.frame):,}  \n**Frequency:** {ds.freq or 'irregular / steps'}")
+        st.markdown(f"**Dataset:** {ds.name}  \n**Rows:** {len(ds.frame):,}  \n**Frequency:** {describe_freq(ds.freq) if ds.freq else 'irregular / steps'}")
         spec = state.get("window_spec")
         if spec is not None:
             st.markdown(f"**Targets:** {', '.join(spec.targets)}  \n**Window → horizon:** {spec.window} → {spec.horizon}")

@@ -44,6 +44,17 @@ def _require_browser() -> None:
 @pytest.fixture(scope="session")
 def studio_server():
     """A real headless `streamlit run studio/app.py` on 127.0.0.1; yields its base URL."""
+    yield from _serve_studio()
+
+
+@pytest.fixture
+def fresh_studio_server():
+    """A server of this test's own: nothing another browser test left running (trainings in its job pool,
+    polling sessions) slows it down."""
+    yield from _serve_studio()
+
+
+def _serve_studio():
     port = _free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1", FS_WORKDIR_ROOT=tempfile.mkdtemp(prefix="fs-server-"))
     log = open(tempfile.mktemp(prefix="streamlit-", suffix=".log"), "w")

@@ -163,8 +163,13 @@ def uart_garble(data: bytes, tx_baud: int, rx_baud: int) -> bytes:
     return bytes(out)
 
 
+# Every caller waits for something that does happen; the deadline only bounds a failure, so it is never
+# shorter than this, however short the caller's (a loaded laptop can be 50x slower than an idle one).
+MIN_WAIT_S = 60.0
+
+
 def wait_until(cond: Callable[[], bool], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + max(timeout, MIN_WAIT_S)
     while time.monotonic() < deadline:
         if cond():
             return True

@@ -16,11 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY = "ei_cli_test_key_0123456789"
 
 
-def studio(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def studio(*args: str, env: dict | None = None, timeout: float = 600, stdin: str | None = None) -> subprocess.CompletedProcess:
     full = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT), **(env or {}))
     full.pop("EI_API_KEY", None)
     return subprocess.run([sys.executable, "-m", "studio", "export", *args], cwd=ROOT, env=full,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, input=stdin)
 
 
 def test_missing_run_exits_2_with_one_line(tmp_path):
@@ -34,7 +34,7 @@ def test_missing_run_exits_2_with_one_line(tmp_path):
 @pytest.mark.slow  # builds a model and starts TensorFlow in the CLI process
 def test_edge_impulse_with_a_multi_step_model_is_refused_before_exporting(tmp_path):
     make_run(tmp_path / "run", horizon=4)
-    res = studio(str(tmp_path / "run"), "--ei-api-key", KEY, "--out", str(tmp_path / "exp"), timeout=120)
+    res = studio(str(tmp_path / "run"), "--ei-api-key", "-", "--out", str(tmp_path / "exp"), timeout=120, stdin=KEY)
     assert res.returncode == 2
     assert "one output value" in res.stderr and "offline firmware bundle" in res.stderr
     assert KEY not in res.stderr + res.stdout
@@ -57,8 +57,8 @@ def test_export_writes_models_report_bundle_and_edge_impulse_library(tmp_path):
     make_run(tmp_path / "run", kind="lstm", backend="torch")
     out = tmp_path / "exp"
     with StandIn(key=KEY) as s:
-        res = studio(str(tmp_path / "run"), "--int8", "--ei-api-key", KEY, "--out", str(out),
-                     env={"EI_API_ENDPOINT": s.url})
+        res = studio(str(tmp_path / "run"), "--int8", "--ei-api-key", "-", "--out", str(out),
+                     env={"EI_API_ENDPOINT": s.url}, stdin=KEY + "\n")
         reached = s.find("POST", "/jobs/build-ondevice-model")
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Converting to TensorFlow Lite" in res.stderr and "%]" in res.stderr

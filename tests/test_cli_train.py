@@ -60,7 +60,9 @@ def test_train_writes_a_run_and_prints_the_verdict(csv_file, tmp_path, backend, 
     (["--target", "nope"], "'nope'"),
     (["--target", "temp", "--dropout", "1.0"], "Dropout"),
     (["--target", "temp", "--units", "0"], "unit"),
-    (["--target", "temp", "--batch-size", "100000"], "Batch size"),
+    (["--target", "temp", "--batch-size", "100000"], "--batch-size"),
+    (["--target", "temp", "--split", "0.7,0.3"], "leave no room"),
+    (["--target", "temp", "--split", "0.7"], "--split"),
 ])
 def test_bad_input_exits_2_with_one_line(csv_file, tmp_path, args, words):
     proc = studio("--csv", str(csv_file), *args, "--epochs", "1", "--out", str(tmp_path / "run"), timeout=120)
@@ -75,3 +77,21 @@ def test_missing_file_exits_2(tmp_path):
     proc = studio("--csv", str(tmp_path / "absent.csv"), "--target", "x", "--out", str(tmp_path / "run"), timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: There is no file at")
+
+
+@pytest.mark.slow
+def test_a_short_series_says_its_verdict_rests_on_few_test_points(tmp_path):
+    # 60 quarters: 9 test rows. Every one is forecast (no gap before the test part), and that is still few.
+    n = 60
+    path = tmp_path / "quarters.csv"
+    pd.DataFrame({"date": pd.date_range("1990-01-01", periods=n, freq="QS").strftime("%Y-%m-%d"),
+                  "gdp": np.round(1000 + 12 * np.arange(n) + 8 * np.sin(np.arange(n)), 1)}).to_csv(path, index=False)
+    out = tmp_path / "run"
+    proc = studio("--csv", str(path), "--target", "gdp", "--window", "8", "--units", "4", "--epochs", "1",
+                  "--backend", "torch", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["points"] == n - round(n * 0.85) == 9 and metrics["n_windows"] == 9
+    assert "over 9 test points" in metrics["verdict"] and metrics["verdict"] in proc.stdout
+    assert "This comparison is weak: it rests on only 9 test points (fewer than 20)" in proc.stdout
+    assert "--split 0.6,0.15" in proc.stdout and "smaller --window" in proc.stdout

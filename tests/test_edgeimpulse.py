@@ -131,8 +131,12 @@ def test_deploy_int8_reaches_the_sdk_with_the_right_arguments(run, tmp_path, mon
     assert upload[0]["fields"]["modelFileType"] == "saved_model"
     assert upload[0]["files"]["modelFile"]["filename"] == "saved_model.zip"
     rep = np.load(io.BytesIO(upload[0]["files"]["representativeFeatures"]["data"]), allow_pickle=False)
-    expected = np.asarray(run.samples["X_rep"][: DEFAULTS["export"]["rep_windows"]], np.float32)
+    # The same range-covering calibration data as the offline int8 export (issue L), not training windows alone.
+    from core.export import calibration_windows
+
+    expected = calibration_windows(run)[0]
     np.testing.assert_array_equal(rep, expected)
+    assert rep.max() > np.asarray(run.samples["X_rep"]).max()
     # The service reads the SavedModel's signature: one window in, one value out (Regression's [1, 1]).
     assert model["inputs"] == [[1, 12, 3]] and model["outputs"] == [[1, 1]]
     assert saved == {"input": {"inputType": "other"}, "model": {"modelType": "regression"}}

@@ -193,6 +193,10 @@ def test_export_matches_host_on_tflm(exports, name, tmp_path):
         assert res["ok"], res
         raw = np.asarray(res["y"]).reshape(len(X), spec.horizon, spec.n_targets)
         y_scaled = ex.dequantize(raw, entry["output_quant"]) if dtype == "int8" else raw
+        if entry.get("residual_outside"):
+            # The int8 graph forecasts the change; the last value is the firmware's to add (issue L).
+            assert dtype == "int8" and spec.residual
+            y_scaled = y_scaled + X[:, -1:, list(spec.target_input_index)]
         y = run.scaler.inverse(y_scaled, targets)
         err = np.abs(y - y_host)
         # Two float32 unit-in-the-last-place steps of the forecasts' size: the report and this check inverse-scale

@@ -65,7 +65,12 @@ def test_export_page_exports_and_shows_the_report(tmp_path):
     bundle = [d for d in downloads if d.startswith("Download forecast_studio_") and f"{dtype}.zip" in d]
     assert bundle, downloads
     zips = sorted(export_dir.glob("forecast_studio_*.zip"))
-    assert [z.name for z in zips] == [bundle[0].split()[1]]
+    # One zip on disk; the download carries the dataset's name and the export's time (issue P).
+    assert len(zips) == 1 and zips[0].name.endswith(f"_{dtype}.zip")
+    from studio.bundle_ui import download_name
+
+    dataset = at.session_state["fs.dataset"].name if "fs.dataset" in at.session_state else None
+    assert bundle[0].split()[1] == download_name(zips[0].name, dataset, export_dir.name)
     made = zips[0].stat().st_mtime_ns
     assert any("FS_WINDOW" in c.value for c in at.code)  # the sketch preview
     other = "int8" if dtype == "float32" else "float32"

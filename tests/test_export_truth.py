@@ -51,6 +51,9 @@ def test_int8_on_a_trend_holds_against_the_truth(trending_run, trending_export):
     assert i8 < 2.0 * f32, (i8, f32)
     assert report.quantisation["clipped_inputs"] == 0
     assert report.quantisation["calibration_windows"]["validation"] > 0
+    # The change-from-last-value add-back is left to the firmware's float code: no ADD in the int8 graph.
+    assert report.dtypes["int8"]["residual_outside"] and "ADD" not in report.dtypes["int8"]["ops"]
+    assert "ADD" in report.dtypes["float32"]["ops"]
     # The choice follows the rule and is written down, with the scores, in report.json.
     written = json.loads((out / "report.json").read_text())
     assert written["bundle_dtype"] == ("int8" if i8 <= 1.05 * f32 and i8 < lv else "float32")
@@ -60,11 +63,13 @@ def test_int8_on_a_trend_holds_against_the_truth(trending_run, trending_export):
 
 def test_training_only_calibration_saturates_on_the_same_trend(trending_run, trending_export, tmp_path, monkeypatch):
     """The failure issue L found, reproduced: calibrated on training windows alone (no validation windows,
-    no headroom), int8 clips past the training maximum and loses badly, and the export says so."""
+    no headroom) with the last value added inside the int8 graph, int8 clips past the training maximum and
+    loses badly, and the export says so."""
     run = trending_run
     new_int8 = trending_export[1].accuracy["forecasters"]["int8"]["mae"]
     monkeypatch.setattr(run, "samples", {k: v for k, v in run.samples.items() if k != "X_val"})
     monkeypatch.setitem(DEFAULTS["export"], "int8_headroom", 0.0)
+    monkeypatch.setitem(DEFAULTS["export"], "int8_residual_outside", False)
     report = export_run(run, tmp_path / "export", int8=True)
     acc = report.accuracy["forecasters"]
     assert acc["int8"]["mae"] > 1.5 * acc["float32"]["mae"]

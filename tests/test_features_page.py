@@ -178,9 +178,31 @@ def test_features_page_in_chromium_on_the_sample(studio_server, browser, artifac
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".js-plotly-plot")))
     assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
     browser.save_screenshot(str(artifacts / "features_page.png"))
-    box = browser.find_element(By.CSS_SELECTOR, 'input[aria-label="Window (look-back steps)"]')
+    # Wait for the element this step uses: on a busy machine the number input is still a loading placeholder
+    # when the chart has appeared (find_element found nothing to type into).
+    box = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, 'input[aria-label="Window (look-back steps)"]')))
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys("100000", Keys.ENTER)
     alert = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')))
     assert "Window 100,000" in alert.text
-    assert "locked" in browser.find_element(By.TAG_NAME, "body").text
+    assert wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "body"), "locked"))
+
+
+def test_page_says_windows_per_part_and_that_test_inputs_reach_back():
+    # A short quarterly series: the test part keeps one window per row, its first inputs read validation rows
+    index = pd.date_range("1959-01-01", periods=203, freq="QS", name="time")
+    frame = pd.DataFrame({"gdp": 2700 + np.arange(203) * 40 + np.sin(np.arange(203)) * 30}, index=index)
+    at = _app(Dataset("gdp", frame, freq="QS", time_col="time", fingerprint="fp-gdp"))
+    at.number_input(key="feat.window").set_value(14).run()
+    assert not at.exception and not at.error
+    windows = at.session_state["fs.windows"]
+    assert windows.counts() == {"train": 128, "val": 31, "test": 30}
+    captions = _texts(at.caption)
+    assert "128 training, 31 validation and 30 test windows" in captions
+    assert "the first test forecasts read up to 14 rows from before the test part" in captions
+    at.slider(key="feat.pos").set_value(windows.first_start("test")).run()  # the first test window
+    assert "a test window; its labels are test rows, its inputs reach back before the part" in _texts(at.caption)
+    at.slider(key="feat.pos").set_value(142 - 14).run()  # labels on the first validation row
+    assert "a validation window" in _texts(at.caption)
+    at.slider(key="feat.pos").set_value(127).run()  # its labels end on the last training row
+    assert "Forecast made at" in _texts(at.caption) and "a training window." in _texts(at.caption)

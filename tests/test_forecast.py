@@ -110,6 +110,21 @@ def test_backtest_recursive_rolls_past_the_horizon(auto):
     np.testing.assert_allclose(first["actual"], same["actual"], rtol=1e-6)
 
 
+def test_test_forecasts_and_backtest_start_on_the_first_test_row(auto):
+    ds, windows, run = auto
+    v, n = windows.parts["test"]
+    frame = forecast.test_forecasts(run, windows)
+    # every test row is forecast at every step it can be, the first from inputs before the test part
+    first = frame[frame["step"] == 1]["timestamp"]
+    assert first.iloc[0] == ds.frame.index[v] and first.iloc[-1] == ds.frame.index[n - AUTO.horizon]
+    assert pd.Timestamp(frame["origin"].iloc[0]) == ds.frame.index[v - 1]
+    assert set(pd.DatetimeIndex(frame["timestamp"])) == set(ds.frame.index[v:n])
+    bt = forecast.backtest(run, windows, origin_stride=1)
+    assert pd.Timestamp(bt.origins[0]) == ds.frame.index[v - 1] and len(bt.origins) == windows.count("test")
+    rec = forecast.backtest(run, windows, origin_stride=1, steps=9)
+    assert pd.Timestamp(rec.origins[0]) == ds.frame.index[v - 1] and rec.frame["timestamp"].max() <= ds.frame.index[n - 1]
+
+
 def test_backtest_refuses_bad_strides(auto):
     _, windows, run = auto
     with pytest.raises(StudioError, match="at least 1"):
@@ -228,7 +243,8 @@ def test_csv_downloads_keep_non_ascii_names(tmp_path):
     back = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")
     assert list(back.columns[:5]) == ["timestamp", "target", "step", "prediction", "actual"]
     assert set(back["target"]) == {name}
-    np.testing.assert_allclose(back["prediction"], rep.frame["prediction"])  # full precision survives
+    # float32's precision survives (7 significant digits), not the float64 noise past it
+    np.testing.assert_allclose(back["prediction"], rep.frame["prediction"], rtol=1e-6)
     assert pd.to_datetime(back["timestamp"]).equals(pd.to_datetime(pd.Series(rep.frame["timestamp"]), utc=False).rename("timestamp"))
     metrics = forecast.metrics_csv(rep.metrics, rep.per_step).decode("utf-8-sig")
     assert metrics.splitlines()[0].startswith("forecaster,mae")
@@ -267,3 +283,14 @@ def test_downsampling_keeps_peaks_and_bounds_points():
     assert len(idx) <= 1002 and 777 in idx and 50_001 in idx
     assert idx[0] == 0 and idx[-1] == len(y) - 1 and np.all(np.diff(idx) > 0)
     np.testing.assert_array_equal(fv.sample_rows(y[:500], 1000), np.arange(500))
+
+
+def test_downloads_carry_no_float32_noise():
+    """Issue 18 item 9: a float32 365.5 came out as 365.4999977350235 in the CSV."""
+    noisy = 365.4999977350235  # what a float32 scaled value became once unscaled in float64
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=2, freq="h"), "target": ["co2", "co2"],
+                          "step": [1, 1], "prediction": [noisy, 0.1 + 0.2], "actual": [365.5, 1e-7]})
+    text = forecast.forecasts_csv(frame).decode("utf-8-sig")
+    assert "365.5," in text and "365.4999" not in text and "0.3," in text and "1e-07" in text
+    metrics = forecast.metrics_csv({"model": {"mae": noisy}, "baselines": {"last_value": {"mae": 1 / 3}}}).decode("utf-8-sig")
+    assert "365.5" in metrics and "0.3333333," in metrics + "," and "0.33333333" not in metrics

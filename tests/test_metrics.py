@@ -184,3 +184,33 @@ def test_evaluate_offset_and_target_not_an_input():
     lv = np.abs(other[origins][:, None] - other[labels]).mean()
     assert out["per_target"]["other"]["baselines"]["last_value"]["mae"] == pytest.approx(lv, rel=1e-4)
     assert out["verdict"].startswith("The model's validation MASE")
+
+
+def test_first_test_windows_and_seasonal_naive_read_before_the_part():
+    values = _daily()
+    w = _windows(values, horizon=3, window=24)
+    v = w.parts["test"][0]
+    starts = w.starts("test")
+    assert starts[0] + 24 == v  # the first test forecast is for the first test row, from validation inputs
+    base = metrics.baselines(w, "test", periods=[24])
+    labels = starts[:, None] + 24 + np.arange(3)
+    # seasonal naive: one period before each label, also when that row lies before the test part
+    np.testing.assert_allclose(base["seasonal_naive"][..., 0], values[labels - 24], rtol=1e-5)
+    assert (labels[0] - 24 < v).all()
+    np.testing.assert_allclose(base["last_value"][:, 0, 0], values[starts + 23], rtol=1e-5)
+    assert base["last_value"][0, 0, 0] == pytest.approx(values[v - 1], rel=1e-5)  # a validation row
+
+
+def test_verdict_states_its_points_and_a_short_test_part_is_called_weak():
+    values = _daily(n=24 * 10)
+    w = _windows(values, horizon=3, window=24)
+    out = evaluate(w, w.y("test"), "test")
+    hi, lo = w.parts["test"][1], w.parts["test"][0]
+    assert out["points"] == hi - lo == 36 and out["n_windows"] == 34
+    assert out["verdict"].endswith(", over 36 test points.") and out["weak"] is None
+    short = _windows(_daily(n=100), horizon=1, window=8)  # 15 test rows
+    out = evaluate(short, short.y("test"), "test")
+    assert out["points"] == 15 and "over 15 test points" in out["verdict"]
+    assert out["weak"].startswith("This comparison is weak: it rests on only 15 test points (fewer than 20)")
+    assert "larger share" in out["weak"] and "smaller window" in out["weak"]
+    assert metrics.weak_note(20) is None and metrics.weak_note(1, "validation").count("1 validation point ") == 1

@@ -16,6 +16,7 @@ pytest.importorskip("core.metrics", reason="core.metrics (issues C/J) has not la
 from core import forecast, project
 from core.config import DEFAULTS
 from core.errors import StudioError
+from core.runs import seal
 from core.windows import SplitSpec, WindowSpec
 from tests.forecast_helpers import make_run, synthetic
 
@@ -215,6 +216,7 @@ def test_pickle_payloads_are_never_unpickled(saved, tmp_path):
     assert b"touch" in evil_bytes  # the payload really is a pickle
     run_json = json.loads(entries["run/run.json"])
     run_json["files"]["samples.npz"] = hashlib.sha256(evil_bytes).hexdigest()
+    run_json = seal(run_json)
     data = _zip(_relisted({**entries, "run/samples.npz": evil_bytes, "run/run.json": json.dumps(run_json).encode()}))
     with pytest.raises(StudioError, match="samples.npz"):
         project.open_project(data, workdir=tmp_path / "w1")

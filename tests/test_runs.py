@@ -11,7 +11,7 @@ import pytest
 
 from core.errors import StudioError
 from core.models import build_keras, build_torch, canonical_weights, count_params
-from core.runs import FORMAT_VERSION, Run, load_run
+from core.runs import FORMAT_VERSION, Run, load_run, seal
 from core.training import TrainConfig
 from tests.test_training import small_windows, tiny_spec
 
@@ -47,7 +47,7 @@ def _rewrite(path, name, data: bytes):
     (path / name).write_bytes(data)
     manifest = json.loads((path / "run.json").read_text())
     manifest["files"][name] = hashlib.sha256(data).hexdigest()
-    (path / "run.json").write_text(json.dumps(manifest))
+    (path / "run.json").write_text(json.dumps(seal(manifest)))
 
 
 @pytest.mark.parametrize("backend", ["keras", "torch"])
@@ -120,7 +120,7 @@ def test_missing_and_damaged_runs_are_refused(saved, tmp_path):
 
     bad = copy("notjson")
     (bad / "run.json").write_text("{ this is not json")
-    with pytest.raises(StudioError, match="run.json is not valid JSON"):
+    with pytest.raises(StudioError, match="run.json is not (valid|readable) JSON"):
         load_run(bad)
 
     bad = copy("gone")
@@ -183,3 +183,57 @@ def test_canonical_weights_are_what_is_saved(saved):
     model = saved.keras_model()
     for a, b in zip(canonical_weights(model), saved.weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_new_runs_record_the_split_rule_and_old_runs_open_as_written(saved, tmp_path):
+    from core.windows import SPLIT_RULE
+
+    assert SPLIT_RULE == 2 and saved.split_rule == 2
+    assert json.loads((saved.run_dir / "run.json").read_text())["info"]["split_rule"] == 2
+    assert json.loads((saved.run_dir / "metrics.json").read_text())["split_rule"] == 2
+    # A run written before issue U: no split_rule anywhere, its metrics scored on the gapped test part
+    old = tmp_path / "old"
+    shutil.copytree(saved.run_dir, old)
+    metrics = json.loads((old / "metrics.json").read_text())
+    for key in ("split_rule", "points", "weak"):
+        metrics.pop(key, None)
+    metrics["n_windows"], metrics["verdict"] = 2, "The model's test MAE for temp is 1.5, 3% better than the best baseline (last value, 1.55)."
+    _rewrite(old, "metrics.json", json.dumps(metrics).encode())
+    manifest = json.loads((old / "run.json").read_text())
+    del manifest["info"]["split_rule"]
+    manifest.pop("checksum")  # and, like every run of that time, format 1 without run.json's own checksum
+    manifest["format_version"] = 1
+    (old / "run.json").write_text(json.dumps(manifest))
+    back = load_run(old)
+    assert back.split_rule == 1
+    assert back.metrics == metrics and back.verdict == metrics["verdict"]  # read as written, not recomputed
+    for key, value in saved.samples.items():
+        np.testing.assert_array_equal(back.samples[key], value)
+
+
+def test_samples_follow_the_parts_test_windows_reach_back_calibration_stays_in_training(saved, windows):
+    s = saved.samples
+    # the first embedded test window forecasts the first test row; its inputs are the rows just before it
+    np.testing.assert_array_equal(s["X_test"][0], windows.X("test")[0])
+    assert windows.starts("test")[0] + windows.spec.label_start == windows.parts["test"][0]
+    # int8 calibration windows are training windows: no row of validation or test in them
+    t = windows.parts["train"][1]
+    assert windows.starts("train").max() + windows.spec.span <= t
+    train_rows = windows.inputs[:t]
+    for x in s["X_rep"]:
+        assert any(np.array_equal(x, train_rows[i:i + windows.spec.window]) for i in windows.starts("train"))
+
+
+def test_a_format_2_run_without_its_own_checksum_is_refused_a_format_1_run_opens(saved, tmp_path):
+    for version, opens in ((2, False), (1, True)):
+        run_dir = tmp_path / f"v{version}"
+        shutil.copytree(saved.run_dir, run_dir)
+        manifest = json.loads((run_dir / "run.json").read_text())
+        manifest.pop("checksum")
+        manifest["format_version"] = version
+        (run_dir / "run.json").write_text(json.dumps(manifest))
+        if opens:
+            assert load_run(run_dir).model_spec == saved.model_spec
+        else:
+            with pytest.raises(StudioError, match="checksum"):
+                load_run(run_dir)

@@ -1,8 +1,10 @@
-"""Session directories are private and cleaned up when the session ends or idles out."""
+"""Session tokens, folders and their clean-up: private, unguessable, kept while idle up to the TTL."""
 from __future__ import annotations
 
 import os
 import time
+
+import pytest
 
 from core import sessions
 
@@ -14,20 +16,60 @@ def test_each_session_gets_its_own_safe_directory(tmp_path):
     assert ".." not in b.name and "/" not in b.name
 
 
-def test_sweep_removes_ended_and_idle_sessions_only(tmp_path):
+def test_tokens_are_long_random_and_never_the_folder_name():
+    tokens = {sessions.new_token() for _ in range(200)}
+    assert len(tokens) == 200 and all(sessions.valid_token(t) for t in tokens)
+    t = next(iter(tokens))
+    assert len(t) == 32 and t not in sessions.key_of(t)
+    assert sessions.key_of(t) == sessions.key_of(t) and sessions.key_of(t) != sessions.key_of(sessions.new_token())
+    for bad in ("", "short", "x" * 31, "../" + "x" * 29, None, 42, "x" * 33):
+        assert not sessions.valid_token(bad)
+
+
+def test_store_finds_a_session_by_its_token_only():
+    store = sessions.SessionStore()
+    token = sessions.new_token()
+    entry = store.create(token)
+    entry.values["fs.x"] = 1
+    assert store.open(token) is entry
+    assert store.open(sessions.new_token()) is None  # another, well-formed token: nothing
+    assert store.open(entry.key) is None  # the public key is not a way in
+    assert store.open("not a token") is None
+
+
+def test_sweep_keeps_closed_sessions_until_idle_past_the_ttl(tmp_path):
     live = sessions.session_dir("live", tmp_path)
-    ended = sessions.session_dir("ended", tmp_path)
+    closed = sessions.session_dir("closed", tmp_path)
     idle = sessions.session_dir("idle", tmp_path)
+    busy = sessions.session_dir("busy", tmp_path)
     (live / "run").mkdir()
     old = time.time() - 10_000
-    os.utime(idle / sessions.HEARTBEAT, (old, old))
-    removed = sessions.sweep(tmp_path, active={"live", "idle"}, ttl_s=3600)
-    assert sorted(removed) == ["ended", "idle"]
-    assert live.exists() and (live / "run").exists()
-    assert not ended.exists() and not idle.exists()
+    for path in (idle, busy):
+        os.utime(path / sessions.HEARTBEAT, (old, old))
+    removed = sessions.sweep(tmp_path, keep={"live", "busy"}, ttl_s=3600)
+    assert removed == ["idle"]
+    assert live.exists() and (live / "run").exists() and closed.exists() and busy.exists()
 
 
-def test_sweep_without_session_list_uses_idle_time_alone(tmp_path):
-    fresh = sessions.session_dir("fresh", tmp_path)
-    assert sessions.sweep(tmp_path, active=None, ttl_s=3600) == []
-    assert fresh.exists()
+def test_ttl_comes_from_the_environment_at_each_sweep(tmp_path, monkeypatch):
+    path = sessions.session_dir("a", tmp_path)
+    old = time.time() - 120
+    os.utime(path / sessions.HEARTBEAT, (old, old))
+    monkeypatch.setenv("FS_SESSION_TTL_S", "3600")
+    assert sessions.sweep(tmp_path) == []
+    monkeypatch.setenv("FS_SESSION_TTL_S", "60")
+    assert sessions.session_ttl_s() == 60
+    assert sessions.sweep(tmp_path) == ["a"] and not path.exists()
+
+
+def test_store_expires_idle_entries_not_kept_ones():
+    store = sessions.SessionStore()
+    a, b = store.create(sessions.new_token()), store.create(sessions.new_token())
+    a.last_seen = b.last_seen = time.time() - 1000
+    assert store.expire(100, keep={b.key}) == [a.key]
+    assert store.keys() == [b.key]
+
+
+def test_create_refuses_a_malformed_token():
+    with pytest.raises(ValueError):
+        sessions.SessionStore().create("../../etc")

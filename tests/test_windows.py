@@ -30,8 +30,7 @@ def _reference(ds: Dataset, spec: WindowSpec, split: SplitSpec):
     n = len(ds.frame)
     t, v = round(n * split.train), round(n * (split.train + split.val))
     span = spec.window + spec.offset + spec.horizon
-    gap = span - 1
-    ranges = {"train": (0, t), "val": (t + gap, v), "test": (v + gap, n)}
+    ranges = {"train": (0, t), "val": (t, v), "test": (v, n)}
     raw_in = ds.frame[list(spec.features)].to_numpy()
     raw_y = ds.frame[list(spec.targets)].to_numpy()
 
@@ -46,7 +45,10 @@ def _reference(ds: Dataset, spec: WindowSpec, split: SplitSpec):
     out = {}
     for part, (lo, hi) in ranges.items():
         stride = 1 if part == "test" else spec.stride
-        X, Y, s = [], [], lo
+        # training: the whole window inside training; validation and test: the labels inside the part,
+        # the inputs from the rows before the labels (an earlier part's rows too).
+        s = lo if part == "train" else max(lo - spec.window - spec.offset, 0)
+        X, Y = [], []
         while s + span <= hi:
             X.append(xs[s:s + spec.window])
             Y.append(ys[s + spec.window + spec.offset: s + spec.window + spec.offset + spec.horizon])
@@ -192,21 +194,65 @@ def test_scaler_constant_column_scale_one_and_round_trip():
         Scaler.fit({"x": np.arange(3.0)}, "robust")
 
 
-def test_gap_means_no_window_uses_rows_of_two_parts():
+def test_parts_touch_and_validation_and_test_inputs_reach_back():
     ds = _dataset(600)
     spec = WindowSpec(targets=("a",), features=("a", "b"), window=20, horizon=5, offset=2)
     w = make_windows(ds, spec)
-    rows = {}
-    for part in ("train", "val", "test"):
-        s = w.starts(part)
-        rows[part] = (s.min(), s.max() + spec.span - 1)
+    t, v = 420, 510
+    assert w.parts == {"train": (0, t), "val": (t, v), "test": (v, 600)}  # no gap between parts
+    # training: every row a window reads (inputs and labels) is a training row
+    assert w.starts("train").min() == 0 and w.starts("train").max() + spec.span <= t
+    for part, (lo, hi) in (("val", (t, v)), ("test", (v, 600))):
+        labels = w.starts(part)[:, None] + spec.label_start + np.arange(spec.horizon)
+        assert labels.min() == lo and labels.max() == hi - 1  # the part's first and last rows are forecast
+        assert w.points(part) == hi - lo                       # and every row between
+        assert w.starts(part)[0] == lo - spec.window - spec.offset  # the first window reads the rows before
+        assert w.part_of(int(w.starts(part)[0])) == part
+    assert w.count("test") == 90 - spec.horizon + 1
+    assert w.part_of(t - spec.span + 1) is None  # labels straddling training and validation: used by no part
+
+
+def _rows_read(starts: np.ndarray, spec: WindowSpec) -> np.ndarray:
+    return starts[:, None] + np.arange(spec.span)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_cases())
+def test_no_training_window_reads_a_validation_or_test_row(case):
+    ds, spec, split = case
+    if validate(ds, spec, split):
+        return
+    w = make_windows(ds, spec, split)
+    t = w.parts["train"][1]
+    assert w.count("train") > 0 and _rows_read(w.starts("train"), spec).max() < t
+    # and as data: whatever validation and test hold, the training windows stay the same
+    frame = ds.frame.copy()
+    frame.iloc[t:] = np.random.default_rng(1).normal(size=frame.iloc[t:].shape) * 1e6
+    other = make_windows(Dataset("x", frame, freq=ds.freq), spec, split)
+    np.testing.assert_array_equal(other.X("train"), w.X("train"))
+    np.testing.assert_array_equal(other.y("train"), w.y("train"))
+    np.testing.assert_array_equal(other.scaler.center, w.scaler.center)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_cases())
+def test_validation_and_test_keep_every_label_row_a_full_window_can_reach(case):
+    ds, spec, split = case
+    if validate(ds, spec, split):
+        return
+    w = make_windows(ds, spec, split)
+    for part in ("val", "test"):
         lo, hi = w.parts[part]
-        assert lo <= rows[part][0] and rows[part][1] < hi
-    assert w.parts["val"][0] - w.parts["train"][1] == spec.gap == 26
-    assert w.parts["test"][0] - w.parts["val"][1] == spec.gap
-    # the first rows of a later part come after the gap: no label row of one part is an input row of the next
-    assert rows["val"][0] - rows["train"][1] > spec.gap
-    assert rows["test"][0] - rows["val"][1] > spec.gap
+        # brute force: every start whose whole label block lies in the part, with a full window before it
+        valid = [s for s in range(0, hi) if s + spec.label_start >= lo and s + spec.span <= hi]
+        reachable = {s + spec.label_start + k for s in valid for k in range(spec.horizon)}
+        starts = w.starts(part)
+        covered = set((starts[:, None] + spec.label_start + np.arange(spec.horizon)).ravel().tolist())
+        assert starts[0] == valid[0] and set(starts.tolist()) <= set(valid)
+        if w.stride(part) == 1:
+            assert covered == reachable and w.count(part) == len(valid)
+        assert covered <= set(range(lo, hi)) and w.points(part) == len(covered)
+    assert w.count("test") == len(range(max(w.parts["test"][0] - spec.label_start, 0), len(ds.frame) - spec.span + 1))
 
 
 def test_spec_and_split_round_trip_and_columns():
@@ -287,12 +333,14 @@ def test_default_spec_fits_and_skips_constant_columns():
 def test_split_by_date_and_by_step():
     ds = _dataset(24 * 20)
     spec = WindowSpec(targets=("a",), features=("a",), window=6)
-    parts = split_parts(ds.frame.index, SplitSpec(train_end="2024-01-15", val_end="2024-01-18"), spec)
-    assert parts["train"] == (0, 14 * 24) and parts["val"] == (14 * 24 + 6, 17 * 24)
+    parts = split_parts(ds.frame.index, SplitSpec(train_end="2024-01-15", val_end="2024-01-18"))
+    assert parts["train"] == (0, 14 * 24) and parts["val"] == (14 * 24, 17 * 24)
     steps = _dataset(200, freq=None)
-    parts = split_parts(steps.frame.index, SplitSpec(train_end="120", val_end="160"), spec)
-    assert parts == {"train": (0, 120), "val": (126, 160), "test": (166, 200)}
-    assert largest_window(steps.frame.index, SplitSpec(train_end="120", val_end="160"), horizon=1) == 19
+    parts = split_parts(steps.frame.index, SplitSpec(train_end="120", val_end="160"))
+    assert parts == {"train": (0, 120), "val": (120, 160), "test": (160, 200)}
+    assert largest_window(steps.frame.index, SplitSpec(train_end="120", val_end="160"), horizon=1) == 119
+    w = make_windows(steps, spec, SplitSpec(train_end="120", val_end="160"))
+    assert w.counts() == {"train": 120 - 7 + 1, "val": 40, "test": 40}
 
 
 # ---------------------------------------------------------------------------------------- bad input
@@ -317,15 +365,47 @@ def test_window_longer_than_training_part_says_largest_that_fits():
     assert validate(ds, WindowSpec(targets=("a",), features=("a",), window=fit + 1))
 
 
+def test_a_short_test_part_keeps_every_row():
+    # 15 test rows and a 24-step window: with a gap before the test part (split rule 1) none was left
+    ds = _dataset(300)
+    w = make_windows(ds, WindowSpec(targets=("a",), features=("a",), window=24), SplitSpec(0.8, 0.15))
+    assert w.counts()["test"] == 15 and w.points("test") == 15
+    assert w.first_start("test") == 285 - 24
+
+
 def test_split_leaving_a_part_without_window():
     ds = _dataset(300)
-    msg = _messages(ds, WindowSpec(targets=("a",), features=("a",), window=24), SplitSpec(0.8, 0.15))
-    assert "The test part has no window" in msg and "larger share" in msg
+    msg = _messages(ds, WindowSpec(targets=("a",), features=("a",), window=24, horizon=20), SplitSpec(0.8, 0.15))
+    assert "The test part has 15 rows, fewer than the horizon (20 steps)" in msg and "larger share" in msg
     msg = _messages(ds, WindowSpec(targets=("a",), features=("a",), window=5), SplitSpec(0.7, 0.3))
     assert "leave no room" in msg
     msg = _messages(ds, WindowSpec(targets=("a",), features=("a",), window=5),
                     SplitSpec(train_end="2030-01-01", val_end="2031-01-01"))
-    assert "inside the data" in msg
+    assert "inside the data" in msg and "no labels, in the validation and test parts" in msg
+
+
+def test_a_date_split_that_leaves_a_part_without_labels():
+    ds = _dataset(24 * 20)  # 2024-01-01 .. 2024-01-20 23:00
+    spec = WindowSpec(targets=("a",), features=("a",), window=6)
+    msg = _messages(ds, spec, SplitSpec(train_end="2024-01-10", val_end="2024-01-10"))
+    assert "no labels, in the validation part" in msg and "0 validation" in msg and "Move the dates" in msg
+    msg = _messages(ds, spec, SplitSpec(train_end="2024-01-10", val_end="2024-02-01"))
+    assert "no labels, in the test part" in msg
+    msg = _messages(ds, spec, SplitSpec(train_end="2024-01-12", val_end="2024-01-10"))
+    assert "starts (2024-01-10) before the validation part (2024-01-12)" in msg
+    # a part holding rows, but fewer than the horizon: no forecast's labels fit in it
+    msg = _messages(ds, WindowSpec(targets=("a",), features=("a",), window=6, horizon=30),
+                    SplitSpec(train_end="2024-01-10", val_end="2024-01-11"))
+    assert "The validation part has 24 rows, fewer than the horizon (30 steps)" in msg
+
+
+def test_window_longer_than_everything_before_the_test_part():
+    steps = _dataset(200, freq=None)
+    split = SplitSpec(train_end="100", val_end="150")
+    msg = _messages(steps, WindowSpec(targets=("a",), features=("a",), window=160), split)
+    assert "Window 160 is longer than everything before the test part (150 rows)" in msg
+    assert "largest window that fits every part is 99" in msg
+    assert validate(steps, WindowSpec(targets=("a",), features=("a",), window=99), split) == []
 
 
 def test_non_numeric_targets():
@@ -400,3 +480,14 @@ def test_tf_shuffle_new_order_each_epoch_reproducible_from_seed():
     np.testing.assert_array_equal(first, order(w.tf_dataset("train", 32, shuffle=True, seed=1)))
     np.testing.assert_array_equal(np.sort(first), np.sort(w.X("train")[:, 0, 0]))
     assert [len(x) for x, _ in w.tf_dataset("train", 32)][-1] == w.count("train") % 32 or w.count("train") % 32 == 0
+
+
+def test_every_window_size_is_scored_on_the_same_test_rows():
+    # A sweep compares look-backs by their test MAE: each must forecast the same rows (rule 1 dropped
+    # span - 1 rows from the test part's start, a different number per window).
+    ds = _dataset(400)
+    seen = []
+    for window in (4, 24, 96):
+        w = make_windows(ds, WindowSpec(targets=("a",), features=("a",), window=window, horizon=2))
+        seen.append((w.label_times("test")[0].tolist(), w.label_times("test")[-1].tolist(), w.count("test")))
+    assert seen[0] == seen[1] == seen[2]

@@ -198,6 +198,12 @@ bool Protocol::RunWindow(const float* raw, int k) {
     Error("INVOKE", "model invoke failed");
     return false;
   }
+  if (info_.target_input != nullptr) {
+    const float* last = buf_.scaled + (info_.window - 1) * info_.features;
+    for (int i = 0; i < info_.horizon * info_.targets; i++) {
+      buf_.result[i] += last[info_.target_input[i % info_.targets]];
+    }
+  }
   // The answer goes out through the line buffer: the input line is no longer needed,
   // and model_config.h sizes it for the longest result too.
   char* out = buf_.line;

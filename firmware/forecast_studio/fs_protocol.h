@@ -35,6 +35,10 @@ struct ModelInfo {
   const float* input_scale;
   const float* target_center;
   const float* target_scale;
+  // Change-from-last-value models whose int8 graph predicts only the change: the input column of
+  // each target, whose last scaled value is added to the model's output here, in float, where it
+  // cannot saturate. nullptr when the model adds it back itself.
+  const int* target_input;
 };
 
 // Receives one finished output line, without its newline.

@@ -18,23 +18,25 @@ from pathlib import Path
 from core.config import DEFAULTS, HELP
 from core.device import Board, Comparison, compare, compare_ei, ei_readings, list_ports, load_reference, parse_transcript
 from core.errors import StudioError
+from core.numbers import positive_float, positive_int
 
 CFG = DEFAULTS["device"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", default=None, help=HELP.get("device.port"))
-    p.add_argument("--baud", type=int, default=CFG["baud"], help=HELP.get("device.baud"))
+    # The ESP32-S3's UART tops out at 5 Mbaud; USB CDC ignores the rate, but a rate must still be one a port takes.
+    p.add_argument("--baud", type=positive_int("--baud", 5_000_000, minimum=50), default=CFG["baud"], help=HELP.get("device.baud"))
     p.add_argument("--export", default=None, metavar="EXPORT_DIR",
                    help="the export the board was flashed from: its host forecasts are the reference")
-    p.add_argument("--windows", type=int, default=0, metavar="N",
+    p.add_argument("--windows", type=positive_int("--windows", 10_000, minimum=0), default=0, metavar="N",
                    help="also send the first N test windows of the export with P (needs --export)")
     p.add_argument("--no-self-test", action="store_true", help="skip the board's built-in test windows (T)")
-    p.add_argument("--listen", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--listen", type=positive_float("--listen", 3600.0), default=None, metavar="SECONDS",
                    help="send nothing; read an Edge Impulse static-buffer sketch's output for this long")
     p.add_argument("--transcript", default=None, metavar="FILE",
                    help="compare a saved Edge Impulse serial-monitor transcript instead of a live board (needs --export)")
-    p.add_argument("--timeout", type=float, default=CFG["answer_timeout_s"],
+    p.add_argument("--timeout", type=positive_float("--timeout", 3600.0), default=CFG["answer_timeout_s"],
                    help=f"seconds to wait for each answer line (default {CFG['answer_timeout_s']:g})")
     p.add_argument("--list", action="store_true", help="list the serial ports (a XIAO ESP32S3 first) and exit")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

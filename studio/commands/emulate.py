@@ -12,6 +12,7 @@ import sys
 import threading
 
 from core.emulator import MODES, Emulator
+from core.numbers import positive_float
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="protocol: the studio's firmware; edge-impulse: the static-buffer example's output")
     p.add_argument("--run", default=None, metavar="RUN_DIR",
                    help="the run directory, when the export holds no test windows of its own")
-    p.add_argument("--interval", type=float, default=2.0,
+    p.add_argument("--interval", type=positive_float("--interval", 3600.0), default=2.0,
                    help="seconds between Edge Impulse outputs (edge-impulse mode)")
 
 

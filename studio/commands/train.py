@@ -16,6 +16,8 @@ from pathlib import Path
 
 from core.config import DEFAULTS, HELP
 from core.errors import StudioError
+from core.models import MAX_LAYERS
+from core.numbers import positive_float, positive_int
 
 MODEL_OPTIONS = ("units", "layers", "dropout", "head_units", "backend", "residual")
 
@@ -24,8 +26,18 @@ def _columns(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
+def _shares(text: str) -> tuple[float, float]:
+    try:
+        train, val = (float(t) for t in text.split(","))
+    except ValueError:
+        raise StudioError(f"--split {text!r} is not two shares.",
+                          "Give the training and validation shares, e.g. --split 0.7,0.15 (the test part gets the rest).") from None
+    return train, val
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     f, t = DEFAULTS["features"], DEFAULTS["train"]
+    max_window, max_horizon, max_units = int(f["max_window"]), int(f["max_horizon"]), int(DEFAULTS["model"]["max_units"])
     p.add_argument("--csv", required=True, metavar="FILE", help="the CSV file to learn from")
     p.add_argument("--target", action="append", required=True, metavar="COL",
                    help="column to forecast; repeat for several targets")
@@ -33,19 +45,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="input columns besides the targets (the targets are always inputs); "
                         "default: every numeric column that varies")
     p.add_argument("--time-col", default=None, metavar="COL", help="the time column (default: detected)")
-    p.add_argument("--window", type=int, default=None,
+    p.add_argument("--window", type=positive_int("--window", max_window), default=None,
                    help="look-back steps per forecast (default: covers the seasonal period the data shows)")
-    p.add_argument("--horizon", type=int, default=f["horizon"], help=f"steps forecast at once (default {f['horizon']})")
+    p.add_argument("--horizon", type=positive_int("--horizon", max_horizon), default=f["horizon"], help=f"steps forecast at once (default {f['horizon']})")
     p.add_argument("--calendar", type=_columns, default=None, metavar="hour,dow,doy",
                    help="calendar features (sin/cos of hour of day, day of week, day of year); 'none' for none "
                         "(default: the cycle of a strong seasonal period)")
     p.add_argument("--scaler", choices=("minmax", "standard"), default=f["scaler"], help="input scaling")
+    p.add_argument("--split", default=None, metavar="TRAIN,VAL",
+                   help=f"training and validation shares, oldest rows first; the test part gets the rest "
+                        f"(default {f['train']:g},{f['val']:g})")
     # Model options default to None: None means "the studio's default", resolved in one place.
     p.add_argument("--model", dest="kind", choices=("lstm", "gru", "rnn", "dense"), default=None, help=HELP.get("model.kind"))
-    p.add_argument("--units", type=int, default=None, help=HELP.get("model.units"))
-    p.add_argument("--layers", type=int, default=None, help=HELP.get("model.layers"))
+    p.add_argument("--units", type=positive_int("--units", max_units), default=None, help=HELP.get("model.units"))
+    p.add_argument("--layers", type=positive_int("--layers", MAX_LAYERS), default=None, help=HELP.get("model.layers"))
+    # ModelSpec.validate refuses NaN and anything outside [0, 1), with its own message.
     p.add_argument("--dropout", type=float, default=None, help=HELP.get("model.dropout"))
-    p.add_argument("--head-units", type=int, default=None, help=HELP.get("model.head_units"))
+    p.add_argument("--head-units", type=positive_int("--head-units", max_units, minimum=0), default=None, help=HELP.get("model.head_units"))
     p.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None,
                    help="predict the change from the last value (the older switch; --target-form says more)")
     p.add_argument("--target-form", choices=("level", "change_last", "change_season"), default=None,
@@ -58,13 +74,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--search-budget", type=float, default=None, metavar="SECONDS",
                    help="training time the candidate search may spend in all (default: 3 quick checks)")
     p.add_argument("--backend", choices=("keras", "torch"), default=None, help=HELP.get("model.backend"))
-    p.add_argument("--epochs", type=int, default=None,
+    p.add_argument("--epochs", type=positive_int("--epochs", int(t.get("max_epochs", 1000))), default=None,
                    help=f"{HELP.get('train.epochs')} Default {t['epochs']}, more on short series.")
-    p.add_argument("--batch-size", type=int, default=t["batch_size"], help=HELP.get("train.batch_size"))
-    p.add_argument("--lr", type=float, default=t["learning_rate"], help=HELP.get("train.learning_rate"))
-    p.add_argument("--patience", type=int, default=None, help=HELP.get("train.patience"))
-    p.add_argument("--seed", type=int, default=t["seed"], help=HELP.get("train.seed"))
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="directory to write the run into (replaced if it exists)")
+    p.add_argument("--batch-size", type=positive_int("--batch-size", int(t.get("max_batch_size", 4096))),
+                   default=t["batch_size"], help=HELP.get("train.batch_size"))
+    p.add_argument("--lr", type=positive_float("--lr", 10.0), default=t["learning_rate"], help=HELP.get("train.learning_rate"))
+    p.add_argument("--patience", type=positive_int("--patience", 10_000, minimum=0), default=None, help=HELP.get("train.patience"))
+    p.add_argument("--seed", type=positive_int("--seed", 2**31 - 1, minimum=0), default=t["seed"], help=HELP.get("train.seed"))
+    p.add_argument("--out", required=True, metavar="RUN_DIR",
+                   help="directory to write the run into (replaced if it is an earlier run; refused if it holds anything else)")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even when it is a file or a folder holding files that are not a run")
 
 
 def _fmt(v) -> str:
@@ -88,8 +108,12 @@ def run(args: argparse.Namespace) -> int:
     from core.data import CsvOptions, load_dataset
     from core.defaults import default_config
     from core.training import TrainConfig, train
-    from core.windows import make_windows
+    from core.windows import SplitSpec, make_windows
 
+    from core.files import prepare_out_dir
+
+    # Checked before the data is read or a model trained: a folder that cannot take the run is refused now.
+    out = prepare_out_dir(args.out, ("run",), force=args.force)
     csv = Path(args.csv)
     if not csv.is_file():
         raise StudioError(f"There is no file at {csv}.", "Check the path given to --csv.")
@@ -101,8 +125,9 @@ def run(args: argparse.Namespace) -> int:
         raise StudioError(f"Column(s) {', '.join(map(repr, missing))} are not numeric columns of {csv.name}.",
                           f"Use one of: {', '.join(dataset.numeric_columns)}.")
     calendar = None if args.calendar is None else tuple(c for c in args.calendar if c.lower() != "none")
+    split = SplitSpec(*_shares(args.split)) if getattr(args, "split", None) else None
     defaults = default_config(dataset, targets, features=args.features, window=args.window, horizon=args.horizon,
-                              calendar=calendar, scaler_kind=args.scaler)
+                              calendar=calendar, split=split, scaler_kind=args.scaler)
     given = {k: getattr(args, k) for k in ("kind",) + MODEL_OPTIONS if getattr(args, k) is not None}
     if args.target_form is not None:
         given["target_form"] = args.target_form
@@ -152,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"epoch {rec['epoch']}/{config.epochs}  loss {rec['loss']:.5g}{val}  {rec['seconds']:.1f} s",
               file=sys.stderr, flush=True)
 
-    result = train(windows, model_spec, config, args.out, on_epoch=on_epoch, dataset=dataset)
+    result = train(windows, model_spec, config, out, on_epoch=on_epoch, dataset=dataset)
     if search is not None:
         result.info["search"] = search.to_dict()  # what was tried and why it won, kept with the run
         result.save()
@@ -164,4 +189,9 @@ def run(args: argparse.Namespace) -> int:
     print(metrics_table(result.metrics))
     if result.metrics.get("verdict"):
         print(result.metrics["verdict"])
+    if result.metrics.get("weak"):
+        train_share, val_share = defaults.split.train, defaults.split.val
+        bigger = max(round(train_share - 0.1, 2), 0.05)
+        print(f"{result.metrics['weak']} Here: --split {bigger:g},{val_share:g} gives the test part "
+              f"{1 - bigger - val_share:.0%} of the rows; add a smaller --window if training runs short.")
     return 0
