@@ -38,8 +38,9 @@ CASES = {
     "rnn-keras-h2": ("rnn", "keras", dict(horizon=2)),
     "rnn-torch": ("rnn", "torch", {}),
     "dense-torch-residual": ("dense", "torch", dict(residual=True)),
-    # Seasonal change target (issue 21): the add-back from one season earlier stays inside the graph.
-    # Horizon 3 within the season of 6 is a slice; horizon 8 past it repeats rows (a GATHER).
+    # Seasonal change target (issue 21): in float32 the add-back from one season earlier is inside the graph
+    # (horizon 3 within the season of 6 is a slice; horizon 8 past it repeats rows, a GATHER); in int8 the
+    # graph forecasts the change and the firmware adds the seasonal reference, as for the last value.
     "lstm-keras-season-h3": ("lstm", "keras", dict(target_form="change_season", season_period=6, horizon=3)),
     "gru-torch-season-h8-t2": ("gru", "torch", dict(target_form="change_season", season_period=6, horizon=8,
                                                     n_targets=2)),
@@ -194,9 +195,16 @@ def test_export_matches_host_on_tflm(exports, name, tmp_path):
         raw = np.asarray(res["y"]).reshape(len(X), spec.horizon, spec.n_targets)
         y_scaled = ex.dequantize(raw, entry["output_quant"]) if dtype == "int8" else raw
         if entry.get("residual_outside"):
-            # The int8 graph forecasts the change; the last value is the firmware's to add (issue L).
+            # The int8 graph forecasts the change; the reference is the firmware's to add (issue L): the last
+            # value, or for a seasonal change target the same phase one season before each step (issue 21).
             assert dtype == "int8" and spec.residual
-            y_scaled = y_scaled + X[:, -1:, list(spec.target_input_index)]
+            if spec.target_form == "change_season":
+                p, w = spec.season_period, spec.window
+                rows = [w - p + (k % p) for k in range(spec.horizon)]
+            else:
+                rows = [spec.window - 1] * spec.horizon
+            assert entry["reference_rows"] == rows
+            y_scaled = y_scaled + X[:, rows][:, :, list(spec.target_input_index)]
         y = run.scaler.inverse(y_scaled, targets)
         err = np.abs(y - y_host)
         # Two float32 unit-in-the-last-place steps of the forecasts' size: the report and this check inverse-scale
