@@ -7,9 +7,12 @@ the candidate search on the validation part, core.search.search_default: the sam
 last value and seasonal naive on the same test windows, in the series' own units, with the time the
 search and the training took. Goal (issues J, 21): beat the best of last value and seasonal naive.
 
-Statistical references (statsforecast's AutoETS/AutoTheta) are not in this table: every statsforecast
-release checked (1.7.8, 2.0.3, 2.1.0, 2.1.1) pulls pandas 2.3 next to this studio's pandas 3.1 pin,
-so it is not installed.
+Beside them the statistical references of metrics.json (core.references: statsmodels' Holt-Winters
+ETS and Theta, with the detected season, fitted on the training part, forecasting the same test points)
+with their fitting times. statsforecast's AutoETS/AutoTheta (which issue 21 named) are not used: every
+statsforecast release checked (1.7.8, 2.0.3, 2.1.0, 2.1.1) pulls pandas 2.3 next to this studio's
+pandas 3.1 pin. On the strongly seasonal series the rule-based default before issue 21 (change from last
+value, one-period window: `studio train --no-search`) is trained too, as "rule default".
 
 `python -m bench.bench_quality` (also run by `make bench`); `FS_QUALITY_ONLY=name,name@24` runs a
 subset (``@h`` picks one horizon). Exit 1 when the default loses to last value on any run.
@@ -67,6 +70,17 @@ def run_one(name: str, horizon: int = 1) -> dict:
     # CPU seconds (all threads) as well as wall time: on a shared machine the wall time mostly measures the neighbours.
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     m = run.metrics
+    refs = m.get("references") or {}
+    info = m.get("references_info") or {}
+    rule = None
+    if name.startswith("seasonal") or name == "electricity":
+        rcfg = default_config(dataset, target, horizon=horizon)  # the rule-based default, no search
+        rwin = make_windows(dataset, rcfg.window_spec, rcfg.split, rcfg.scaler_kind)
+        r0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            rrun = train(rwin, rcfg.model_spec(), rcfg.train_config, Path(tmp) / "run", dataset=dataset)
+        rule = {"mae": rrun.metrics["model"]["mae"], "seconds": time.perf_counter() - r0,
+                "form": rcfg.model_spec().target_form}
     base = m["baselines"]
     model, lv, sn = m["model"]["mae"], base["last_value"]["mae"], base["seasonal_naive"]["mae"]
     best = min(v["mae"] for k, v in base.items() if k != "naive" and v.get("mae") is not None)
@@ -76,11 +90,39 @@ def run_one(name: str, horizon: int = 1) -> dict:
            "residual": spec.residual, "epochs": f"{run.info['epochs_run']}/{cfg.train_config.epochs}",
            "train_windows": windows.count("train"), "model": model, "last_value": lv, "seasonal_naive": sn,
            "best_baseline": m.get("best_baseline"), "vs_last": (lv - model) / lv * 100, "vs_best": (best - model) / best * 100,
-           "seconds": seconds, "cpu": cpu, "verdict": m.get("verdict", "")}
+           "seconds": seconds, "cpu": cpu, "verdict": m.get("verdict", ""),
+           "ets": (refs.get("ets") or {}).get("mae"), "theta": (refs.get("theta") or {}).get("mae"),
+           "ets_s": (info.get("ets") or {}).get("seconds"), "theta_s": (info.get("theta") or {}).get("seconds"),
+           "rule": rule, "search_trials": len([t for t in search.trials if t.score is not None]),
+           "refs_note": m.get("references_note") or ""}
     print(f"{name} h={horizon} ({spec.target_form}, window {cfg.window_spec.window}): model {model:.4g}  last value {lv:.4g}  seasonal naive {sn:.4g}  "
           f"({row['vs_last']:+.0f}% vs last value, {row['vs_best']:+.0f}% vs best) search {search_s:.0f} s, train {seconds:.0f} s",
           flush=True)
     return row
+
+
+def _f(v, fmt=".4g") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def references_table(rows: list[dict]) -> str:
+    head = ("| series | h | default (form) | rule default (no search) | last value | seasonal naive | ETS (fit s) "
+            "| Theta (fit s) | default vs best naive | default vs best reference | search s (trainings) | train s |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    lines = []
+    for r in rows:
+        naive = min(r["last_value"], r["seasonal_naive"])
+        ref = min([v for v in (r["ets"], r["theta"]) if v is not None], default=None)
+        rule = r["rule"]
+        rule_text = f"{rule['mae']:.4g} ({rule['form']}, {rule['seconds']:.0f} s)" if rule else "-"
+        lines.append(
+            f"| {r['name']} | {r['horizon']} | {r['model']:.4g} ({r['form']}) "
+            f"| {rule_text} "
+            f"| {r['last_value']:.4g} | {r['seasonal_naive']:.4g} | {_f(r['ets'])} ({_f(r['ets_s'], '.1f')}) "
+            f"| {_f(r['theta'])} ({_f(r['theta_s'], '.1f')}) | {(naive - r['model']) / naive * 100:+.1f}% "
+            f"| {_f(ref and (ref - r['model']) / ref * 100, '+.1f')}% | {r['search_s']:.0f} ({r['search_trials']}) "
+            f"| {r['seconds']:.0f} |")
+    return head + "\n".join(lines)
 
 
 def table(rows: list[dict]) -> str:
@@ -119,8 +161,12 @@ def main() -> int:
         f"Beats last value on {len(rows) - len(lost_last)} of {len(rows)} series"
         f"{' (not: ' + ', '.join(lost_last) + ')' if lost_last else ''}; beats the best baseline on "
         f"{len(rows) - len(lost_best)} of {len(rows)}{' (not: ' + ', '.join(lost_best) + ')' if lost_best else ''}.\n\n"
-        f"Series:\n{sources}\n\nStatistical references (AutoETS, AutoTheta) are not measured: statsforecast cannot "
-        "be installed beside the studio's pandas 3.1 pin (every release checked pulls pandas 2.3).\n\n"
+        "Against the statistical references (statsmodels Holt-Winters ETS and Theta, season detected on the "
+        "training part, fitted there, forecasting the same test points; statsforecast is not used: every release "
+        "needs pandas < 3). 'vs' columns: positive means the default's MAE is lower. 'rule default' is the "
+        "configuration before issue 21 (change from last value, one-period window, no search):\n\n"
+        f"{references_table(rows)}\n\n"
+        f"Series:\n{sources}\n\n"
         f"The studio's verdicts:\n{verdicts}\n"
     )
     write_section("bench_quality", md)

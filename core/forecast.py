@@ -157,13 +157,17 @@ def test_report(run, windows, part: str = "test") -> TestReport:
     return TestReport(frame=frame, metrics=result, per_step=per_step_errors(frame), part=part)
 
 
-def metrics_table(result: dict) -> pd.DataFrame:
+def metrics_table(result: dict, references: dict | None = None) -> pd.DataFrame:
     """One row per forecaster (the model, then each baseline) with its scores, and how much better
     the model is than that row in % (positive means the model wins), by the measure the verdict
     uses: MAE for one target, MASE for several (their MAEs would add different units)."""
     key = str(result.get("compared_by") or "mae")
     rows = [{"forecaster": "model", **result["model"]}]
     for name, scores in result.get("baselines", {}).items():
+        rows.append({"forecaster": name, **scores})
+    # The statistical references (metrics.json's ``references``, scored when the run was trained on the same
+    # test points), beside the naive baselines; the verdict and best baseline stay the naive ones.
+    for name, scores in (references or {}).items():
         rows.append({"forecaster": name, **scores})
     table = pd.DataFrame(rows)
     values = pd.to_numeric(table[key], errors="coerce").astype(float)

@@ -325,7 +325,45 @@ def build_metrics(windows: Any, y_test_scaled: np.ndarray, y_val_scaled: np.ndar
         out["validation"] = {k: val[k] for k in ("model", "baselines", "best_baseline", "improvement_pct", "verdict",
                                                  "points", "weak") if k in val}
         out["validation"]["n_windows"] = int(windows.count("val"))
+    out.update(reference_metrics(windows, "test", out))
     return out
+
+
+def reference_metrics(windows: Any, part: str, result: dict) -> dict:
+    """``references`` (name -> scores, as ``baselines``), ``references_info`` (what was fitted, on how many
+    rows, how long it took, or why it is missing) and ``references_note`` (one sentence): the statistical
+    references (core.references: ETS and Theta from statsmodels) on the same ``part`` points as the model.
+    They are beside the naive baselines, not among them: the verdict stays against the naive forecasts."""
+    from core import references as refs
+    from core.metrics import _series_units, naive_scale, score
+
+    if not DEFAULTS["references"].get("enabled", True) or windows.count(part) == 0:
+        return {}
+    got = refs.references(windows, part)
+    spec = windows.spec
+    actual = np.asarray(windows.scaler.inverse(np.asarray(windows.y(part), dtype=np.float64), spec.targets))
+    lo, hi = windows.parts["train"]
+    scale = naive_scale(_series_units(windows)[lo:hi])
+    scores = {name: score(actual, f, scale) for name, f in got["forecasts"].items()}
+    key = str(result.get("compared_by") or "mae")
+    model = (result.get("model") or {}).get(key)
+    parts = []
+    for name, info in got["info"].items():
+        label = info["label"]
+        if name not in scores:
+            parts.append(f"{label}: not available ({info['unavailable']})")
+            continue
+        ref = scores[name].get(key)
+        if model is None or ref is None or not np.isfinite(ref):
+            continue
+        rel = (model - ref) / ref * 100.0 if ref > 0 else 0.0
+        notes = sorted({t["note"] for t in info.get("targets", []) if t.get("note")})
+        parts.append(f"{label} {key.upper()} {ref:.4g} ({info['seconds']:.1f} s): the model is "
+                     f"{abs(rel):.0f}% {'worse' if rel > 0 else 'better'}" + (f"; {notes[0]}" if notes else ""))
+    note = ("Statistical references fitted on the training part, forecasting the same test points: "
+            + "; ".join(parts) + ".") if parts else None
+    return {"references": scores, "references_info": {**got["info"], "periods": got.get("periods")},
+            "references_note": note}
 
 
 def _samples(windows: Any, y_test_scaled: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:

@@ -72,7 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip the short trainings that choose the target form and window on the validation part; "
                         "use the rule-based default (change from last value, a window of one period)")
     p.add_argument("--search-budget", type=float, default=None, metavar="SECONDS",
-                   help="training time the candidate search may spend in all (default: 3 quick checks)")
+                   help="training time the candidate search may spend in all (default: 2 quick checks, 30 s)")
     p.add_argument("--backend", choices=("keras", "torch"), default=None, help=HELP.get("model.backend"))
     p.add_argument("--epochs", type=positive_int("--epochs", int(t.get("max_epochs", 1000))), default=None,
                    help=f"{HELP.get('train.epochs')} Default {t['epochs']}, more on short series.")
@@ -97,6 +97,7 @@ def metrics_table(metrics: dict) -> str:
     """The model and each baseline, one line each, on the test part in the targets' units."""
     names = ["mae", "rmse", "smape", "mase"]
     rows = [("model", metrics["model"])] + [(k, v) for k, v in metrics.get("baselines", {}).items() if k != "naive"]
+    rows += [(k, v) for k, v in (metrics.get("references") or {}).items()]  # ETS, Theta (statsmodels)
     width = max(len(r[0]) for r in rows)
     lines = [f"{'':<{width}}  " + "  ".join(f"{n:>10}" for n in names)]
     for name, m in rows:
@@ -189,6 +190,8 @@ def run(args: argparse.Namespace) -> int:
     print(metrics_table(result.metrics))
     if result.metrics.get("verdict"):
         print(result.metrics["verdict"])
+    if result.metrics.get("references_note"):
+        print(result.metrics["references_note"])
     if result.metrics.get("weak"):
         train_share, val_share = defaults.split.train, defaults.split.val
         bigger = max(round(train_share - 0.1, 2), 0.05)
