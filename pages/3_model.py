@@ -11,6 +11,7 @@ from core.config import DEFAULTS, HELP
 from core.defaults import choose_training, default_config, target_seasonality
 from core.errors import StudioError
 from core.quickcheck import as_rows, quick_check
+from core.search import BUDGET_FACTOR
 from core.training import TrainConfig
 from studio import state, ui
 
@@ -254,7 +255,7 @@ search_job = ss.get(K + "search_job")
 if dataset is None:
     st.caption("The candidate search needs the dataset from the **Data** step.")
 elif st.button("Choose target and window on validation (about "
-               f"{3 * DEFAULTS['quickcheck']['budget_s']:.0f} s, in the background)", key=K + "search_run",
+               f"{BUDGET_FACTOR * DEFAULTS['quickcheck']['budget_s']:.0f} s, in the background)", key=K + "search_run",
                disabled=busy or (search_job is not None and search_job[1].status in ("queued", "running"))):
     try:
         base = default_config(dataset, wspec.targets, features=tuple(c for c in wspec.features if c not in wspec.targets),
