@@ -204,7 +204,7 @@ class Run:
     # ------------------------------------------------------------ making one
     @classmethod
     def from_training(cls, windows: Any, spec: ModelSpec, config: Any, model: Any, history: list[dict],
-                      info: dict, run_dir: str | Path, dataset: Any = None) -> "Run":
+                      info: dict, run_dir: str | Path, dataset: Any = None, references: bool = True) -> "Run":
         """Score a freshly trained model on the test part, gather samples, and save the run."""
         from core.models import canonical_weights
         from core.windows import SPLIT_RULE
@@ -215,7 +215,8 @@ class Run:
                   weights=canonical_weights(model), history=list(history), metrics={}, samples={}, info=info,
                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), _model=model)
         y_test = run.predict(windows.X("test"))
-        run.metrics = build_metrics(windows, y_test, run.predict(windows.X("val")) if windows.count("val") else None)
+        run.metrics = build_metrics(windows, y_test, run.predict(windows.X("val")) if windows.count("val") else None,
+                                    references=references)
         run.samples, run.info["time_axis"] = _samples(windows, y_test)
         run.save()
         return run
@@ -304,7 +305,8 @@ def _dataset_info(windows: Any, dataset: Any) -> dict:
             "freq": freq, "time_col": time_col, "rows": int(len(index))}
 
 
-def build_metrics(windows: Any, y_test_scaled: np.ndarray, y_val_scaled: np.ndarray | None = None) -> dict:
+def build_metrics(windows: Any, y_test_scaled: np.ndarray, y_val_scaled: np.ndarray | None = None,
+                  references: bool = True) -> dict:
     """SPEC's metrics.json: the test split in the targets' units, model vs baselines.
 
     ``evaluate``'s own fields are kept (``best_baseline``, ``improvement_pct``, ``verdict``);
@@ -325,7 +327,8 @@ def build_metrics(windows: Any, y_test_scaled: np.ndarray, y_val_scaled: np.ndar
         out["validation"] = {k: val[k] for k in ("model", "baselines", "best_baseline", "improvement_pct", "verdict",
                                                  "points", "weak") if k in val}
         out["validation"]["n_windows"] = int(windows.count("val"))
-    out.update(reference_metrics(windows, "test", out))
+    if references:
+        out.update(reference_metrics(windows, "test", out))
     return out
 
 

@@ -342,13 +342,15 @@ class _Tracker:
 
 def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str | Path,
           on_epoch: EpochCallback | None = None, should_stop: Callable[[], bool] | None = None,
-          on_batch: BatchCallback | None = None, dataset: Any = None):
+          on_batch: BatchCallback | None = None, dataset: Any = None, references: bool = True):
     """Train ``model_spec`` on ``windows`` and save the run to ``run_dir``; returns the ``Run``.
 
     ``on_epoch(record)`` gets ``{epoch, loss, val_loss, seconds}`` after each epoch, ``on_batch(epoch,
     fraction)`` the progress through the current epoch; ``should_stop()`` is checked every batch and
     a stop keeps the best weights so far (the run's status is then "stopped"). ``dataset`` (the
     ``core.dataset.Dataset`` the windows came from) only adds its name and fingerprint to run.json.
+    ``references=False`` leaves the statistical references (ETS, Theta: seconds) out of metrics.json, for
+    the quick check's and the candidate search's short trainings, which never read the test part.
     NaN/inf loss, too few windows, too much memory, and framework errors raise ``StudioError``.
     """
     from core.runs import Run
@@ -374,7 +376,8 @@ def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str
     info = {"status": status, "best_epoch": tracker.best_epoch, "epochs_run": tracker.epoch,
             "early_stopped": tracker.early, "seconds": time.perf_counter() - t0,
             "device": str(_torch_device()) if model_spec.backend == "torch" else "cpu"}
-    return Run.from_training(windows, model_spec, config, model, tracker.history, info, run_dir, dataset=dataset)
+    return Run.from_training(windows, model_spec, config, model, tracker.history, info, run_dir, dataset=dataset,
+                             references=references)
 
 
 # ---------------------------------------------------------------- background job

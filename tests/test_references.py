@@ -129,3 +129,21 @@ def test_metrics_json_carries_the_references_beside_the_baselines():
     assert len(m["references_info"]["periods"]) == 2  # one period per target, each fitted with its own
     assert "Statistical references fitted on the training part" in m["references_note"]
     assert m["best_baseline"] in ("last_value", "seasonal_naive", "mean")  # the verdict stays naive
+
+
+def test_short_trainings_leave_them_out_and_a_full_one_has_them(tmp_path):
+    """The quick check (so the candidate search) trains with references=False (they never read the test part,
+    and an ETS fit costs seconds per candidate); `studio train` keeps them."""
+    from core.models import ModelSpec
+    from core.training import TrainConfig, train
+
+    n = 800
+    frame = pd.DataFrame({"a": _daily(n)}, index=pd.date_range("2022-01-01", periods=n, freq="h", name="time"))
+    ds = Dataset(name="t", frame=frame, freq="h")
+    cfg = default_config(ds, "a", horizon=1, window=24)
+    w = make_windows(ds, cfg.window_spec, cfg.split, cfg.scaler_kind)
+    spec = ModelSpec.for_windows(cfg.window_spec, kind="dense", units=4)
+    config = TrainConfig(epochs=1, batch_size=64, seed=0)
+    short = train(w, spec, config, tmp_path / "short", references=False)
+    full = train(w, spec, config, tmp_path / "full")
+    assert "references" not in short.metrics and set(full.metrics["references"]) == {"ets", "theta"}
