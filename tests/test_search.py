@@ -41,7 +41,11 @@ def test_plan_tries_the_three_forms_and_the_other_window():
     stage1, extra, period, note = plan(ds, base)
     assert period == 24 and note == ""
     assert [t.target_form for t in stage1 if t.skipped is None] == ["level", "change_last", "change_season"]
-    assert all(t.window == base.window_spec.window for t in stage1)
+    w1 = base.window_spec.window
+    assert w1 == 24
+    assert all(t.window == w1 for t in stage1 if t.target_form != "change_season")
+    # The seasonal change sees more than one season (its origin's own change from a season earlier): two periods.
+    assert [t.window for t in stage1 if t.target_form == "change_season"] == [48]
     # one period and two periods: stage 2 tries whichever the rule's window is not
     assert extra and set(extra + [base.window_spec.window]) >= {48} and len(extra) == 1
 
@@ -189,3 +193,28 @@ def test_a_gap_of_whole_days_filled_by_the_data_step_keeps_the_season(tmp_path):
     stage1, _, period, _ = plan(ds, base)
     assert period == 24
     assert [t.target_form for t in stage1 if t.skipped is None] == ["level", "change_last", "change_season"]
+
+
+def test_a_window_fixed_by_the_user_is_the_seasonal_candidates_window_too():
+    ds = _ds({"y": _daily(3000)})
+    base = default_config(ds, "y", window=30)
+    stage1, extra, _, _ = plan(ds, base, windows=(30,))
+    assert {t.window for t in stage1} == {30} and extra == []
+    short = default_config(ds, "y", window=12)
+    stage1, _, _, _ = plan(ds, short, windows=(12,))
+    assert "does not reach back one season (24 steps)" in _labels(stage1)[("change_season", 12)]
+
+
+def test_the_seasonal_window_is_one_step_past_the_season_when_two_do_not_fit():
+    from core.search import season_window
+
+    ds = _ds({"y": _daily(3000)})
+    base = default_config(ds, "y")
+    assert season_window(ds, base, 24, 24) == 48
+    assert season_window(ds, base, 24, 36) == 36   # already longer than the season
+    small = _ds({"y": _daily(300)})               # too short for 48: 25 if the data allows it
+    sbase = default_config(small, "y")
+    from core.search import _window_cap
+
+    cap = _window_cap(small, sbase)
+    assert season_window(small, sbase, 24, 24) == (48 if cap >= 48 else max(24, min(25, cap)))
