@@ -221,14 +221,16 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
             made[window] = (cfg, make_windows(dataset, cfg.window_spec, cfg.split, scaler_kind=cfg.scaler_kind))
         return made[window]
 
-    def run_trial(trial: Trial) -> Trial:
+    def run_trial(trial: Trial, remaining: int) -> Trial:
         cfg, win = windows_for(trial.window)
         if win.count("val") == 0:
             return dataclasses.replace(trial, skipped="the validation part has no windows at this window length")
         spec = ModelSpec.for_windows(cfg.window_spec, **options, target_form=trial.target_form,
                                      season_period=int(period or 0) if trial.target_form == "change_season" else 0)
         left = budget - (time.perf_counter() - t0)
-        qc = quick_check(win, spec, cfg.train_config, budget_s=max(min(share, left), 0.0))
+        # What is left, shared by the trials still to run: a trial that overran (an epoch past its share, the
+        # windows of a new length) is paid for by the later ones, so the whole search keeps to its budget.
+        qc = quick_check(win, spec, cfg.train_config, budget_s=max(min(share, left / max(remaining, 1)), 0.0))
         return dataclasses.replace(trial, score=qc.model_mae, compared_by=qc.compared_by, seconds=qc.seconds,
                                    epochs_run=qc.epochs_run, best_baseline=qc.best_baseline,
                                    baseline_score=qc.baselines.get(qc.best_baseline) if qc.best_baseline else None)
@@ -250,7 +252,8 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
         trial = queue.pop(0)
         report(f"Trying {trial.label} ({len([t for t in done if t.skipped is None]) + 1} of {n_planned})")
         try:
-            done.append(run_trial(trial))
+            pending = 0 if stage2_added or not extra else min(2, len(to_run))
+            done.append(run_trial(trial, len(queue) + 1 + pending))
         except StudioError as e:
             done.append(dataclasses.replace(trial, skipped=e.problem))
         if not queue and not stage2_added and extra:
