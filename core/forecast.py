@@ -158,16 +158,18 @@ def test_report(run, windows, part: str = "test") -> TestReport:
 
 
 def metrics_table(result: dict, references: dict | None = None) -> pd.DataFrame:
-    """One row per forecaster (the model, then each baseline) with its scores, and how much better
+    """The one metrics presentation (the Train and Forecast pages show it, ``studio train`` prints it):
+    one row per forecaster (the model, then each baseline, then the statistical references) with its scores, and how much better
     the model is than that row in % (positive means the model wins), by the measure the verdict
     uses: MAE for one target, MASE for several (their MAEs would add different units)."""
     key = str(result.get("compared_by") or "mae")
     rows = [{"forecaster": "model", **result["model"]}]
     for name, scores in result.get("baselines", {}).items():
-        rows.append({"forecaster": name, **scores})
+        if name != "naive":  # run.json's alias of last_value, under the name SPEC uses
+            rows.append({"forecaster": name, **scores})
     # The statistical references (metrics.json's ``references``, scored when the run was trained on the same
     # test points), beside the naive baselines; the verdict and best baseline stay the naive ones.
-    for name, scores in (references or {}).items():
+    for name, scores in ((result.get("references") if references is None else references) or {}).items():
         rows.append({"forecaster": name, **scores})
     table = pd.DataFrame(rows)
     values = pd.to_numeric(table[key], errors="coerce").astype(float)
