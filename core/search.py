@@ -26,7 +26,8 @@ from core.dataset import Dataset
 from core.defaults import DefaultConfig, _train_rows, default_config, target_seasonality
 from core.errors import StudioError
 from core.models import TARGET_FORM_LABELS, ModelSpec
-from core.windows import describe_steps, largest_window, make_windows
+from core.frequency import describe_steps
+from core.windows import largest_window, make_windows
 
 _Q = DEFAULTS["quality"]
 FORMS = ("level", "change_last", "change_season")
