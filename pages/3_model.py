@@ -260,6 +260,10 @@ elif st.button("Choose target and window on validation (about "
         ui.show_error(e)
 
 
+def _apply_target_form(form: str) -> None:
+    ss[K + "target_form"] = form
+
+
 def _search_running() -> bool:
     j = ss.get(K + "search_job")
     return j is not None and j[1].status in ("queued", "running")
@@ -291,9 +295,11 @@ def search_progress() -> None:
         if best.window != wspec.window:
             st.info(f"A window of {best.window} steps won: set it on the **Features** step, then come back "
                     "(the target form can be applied here now).")
+        # The target-form control is already drawn above: its value is set in the button's callback (which runs
+        # before the next run draws it), then the whole page reruns with it.
         if best.target_form != ss[K + "target_form"] and st.button(
-                f"Use {models.TARGET_FORM_LABELS[best.target_form]}", key=K + "search_apply", disabled=busy):
-            ss[K + "target_form"] = best.target_form
+                f"Use {models.TARGET_FORM_LABELS[best.target_form]}", key=K + "search_apply", disabled=busy,
+                on_click=_apply_target_form, args=(best.target_form,)):
             st.rerun(scope="app")
     elif key != search_key:
         st.caption("The model or the windows changed since this search; run it again for current numbers.")
