@@ -21,6 +21,8 @@ BASELINE_PREFIX = "baseline_"
 # The tidy forecast table: one row per (origin, target, step). These come first, in this order,
 # because they are what the CSV download promises; the baselines follow.
 FORECAST_COLUMNS = ["timestamp", "target", "step", "prediction", "actual", "residual", "origin"]
+# Band columns (issue N): lower_<level> / upper_<level>, the run's calibrated half-width around each forecast.
+LOWER, UPPER = "lower_", "upper_"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -60,8 +62,29 @@ def _label_times(windows, part: str) -> np.ndarray:
     return times
 
 
+def run_bands(run, windows, steps: int | None = None) -> dict[str, np.ndarray]:
+    """The run's band half-widths per level, (steps, n_targets) in the targets' units; NaN past the model's
+    horizon (a fed-back step has no calibrated band). {} for a run saved before intervals existed."""
+    from core.intervals import half_widths
+
+    h, k = int(windows.spec.horizon), len(windows.spec.targets)
+    bands = half_widths(getattr(run, "intervals", None), h, k)
+    steps = h if steps is None else int(steps)
+    if steps <= h:
+        return {key: hw[:steps] for key, hw in bands.items()}
+    pad = np.full((steps - h, k), np.nan)
+    return {key: np.concatenate([hw, pad]) for key, hw in bands.items()}
+
+
+def band_levels(frame: pd.DataFrame) -> list[str]:
+    """Level keys ("80", "95") whose lower/upper columns ``frame`` carries, narrowest first."""
+    keys = [c[len(LOWER):] for c in frame.columns if c.startswith(LOWER) and UPPER + c[len(LOWER):] in frame.columns]
+    return sorted(keys, key=float)
+
+
 def _tidy(origins: np.ndarray, label_times: np.ndarray, targets: list[str], pred: np.ndarray,
-          actual: np.ndarray | None, baselines: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+          actual: np.ndarray | None, baselines: dict[str, np.ndarray] | None = None,
+          bands: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Long table, one row per (target, origin, step), ordered by target then origin then step.
 
     Built with numpy repeats instead of a melt: it stays fast for the million-row datasets the
@@ -78,6 +101,11 @@ def _tidy(origins: np.ndarray, label_times: np.ndarray, targets: list[str], pred
     }
     cols["residual"] = cols["actual"] - cols["prediction"]
     cols["origin"] = np.tile(np.repeat(np.asarray(origins), h), k)
+    for key in sorted(bands or {}, key=float):
+        # (h, k) half-widths laid out like the prediction column: target-major, then origin, then step
+        width = np.broadcast_to(np.asarray(bands[key], dtype=np.float64).T[:, None, :], (k, n, h)).reshape(-1)
+        cols[LOWER + key] = cols["prediction"] - width
+        cols[UPPER + key] = cols["prediction"] + width
     for name, values in (baselines or {}).items():
         cols[BASELINE_PREFIX + name] = np.asarray(values, dtype=np.float64).transpose(2, 0, 1).reshape(-1)
     frame = pd.DataFrame(cols)
@@ -117,7 +145,7 @@ def test_forecasts(run, windows, part: str = "test", y_pred_scaled: np.ndarray |
     base = {name: np.asarray(v, dtype=np.float64).reshape(pred.shape)
             for name, v in metrics_mod.baselines(windows, part).items()}
     return _tidy(np.asarray(windows.origin_times(part)), _label_times(windows, part), _targets(windows),
-                 pred, actual, base)
+                 pred, actual, base, run_bands(run, windows))
 
 
 def baseline_names(frame: pd.DataFrame) -> list[str]:
@@ -371,7 +399,7 @@ def backtest(run, windows, origin_stride: int, part: str = "test", steps: int | 
         base = {"last_value": np.repeat(last, steps, axis=1)}
         times = np.asarray(windows.index)[rows]
         method = "recursive"
-    frame = _tidy(origins, times, _targets(windows), pred, actual, base)
+    frame = _tidy(origins, times, _targets(windows), pred, actual, base, run_bands(run, windows, steps))
     scores = _score_rows(frame, windows)
     err = frame[["origin", "target"]].copy()
     err["model_mae"] = np.abs(frame["residual"].to_numpy())
@@ -448,8 +476,11 @@ def future_forecast(run, windows, steps: int | None = None, method: str = "direc
         times = future_index(windows.index, freq, 1, steps)
         y = rollout(run, windows, x_last, steps, future_times=times)
     pred = to_units(windows, y)
-    frame = _tidy(np.repeat(np.asarray(windows.index[-1:]), 1), np.asarray(times)[None, :], _targets(windows), pred, None)
-    return frame[["timestamp", "target", "step", "prediction", "origin"]]
+    bands = run_bands(run, windows, steps)
+    frame = _tidy(np.repeat(np.asarray(windows.index[-1:]), 1), np.asarray(times)[None, :], _targets(windows), pred,
+                  None, bands=bands)
+    band_cols = [p + key for key in sorted(bands, key=float) for p in (LOWER, UPPER)]
+    return frame[["timestamp", "target", "step", "prediction", *band_cols, "origin"]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -477,8 +508,10 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def forecasts_csv(frame: pd.DataFrame) -> bytes:
-    """The forecasts download: timestamp, target, step, prediction, actual, then origin and baselines."""
-    first = [c for c in ("timestamp", "target", "step", "prediction", "actual") if c in frame.columns]
+    """The forecasts download: timestamp, target, step, prediction, actual, the band bounds (lower_80,
+    upper_80, ...), then origin and baselines."""
+    bands = [p + key for key in band_levels(frame) for p in (LOWER, UPPER)]
+    first = [c for c in ("timestamp", "target", "step", "prediction", "actual", *bands) if c in frame.columns]
     rest = [c for c in frame.columns if c not in first and c != "residual"]
     return csv_bytes(frame[first + rest])
 

@@ -62,17 +62,16 @@ def test_emulator_adds_the_reference_outside_the_model(tmp_path, rows):
         assert got != pytest.approx(_expected(), rel=1e-6)
 
 
-@pytest.mark.skipif(GXX is None, reason="g++ is not installed: the firmware protocol cannot be compiled here")
-@pytest.mark.parametrize("rows", [None, (0,)], ids=["last-value", "season-3"])
-def test_compiled_firmware_adds_it_the_same_way(tmp_path, rows):
-    export = _outside_export(tmp_path, reference_rows=rows)
+def _compiled_result(export: Path, tmp_path: Path) -> str:
+    """The FS RESULT line the g++-compiled fs_protocol.cpp of the export's float32 bundle gives for _p_line()."""
     zpath = render_bundle(export, "float32", out=tmp_path / "bundle.zip")
     with zipfile.ZipFile(zpath) as zf:
         zf.extractall(tmp_path / "b")
         config = next(n for n in zf.namelist() if n.endswith("forecast_studio/model_config.h"))
         header = zf.read(config).decode()
         assert "#define FS_RESIDUAL_OUTSIDE 1" in header
-        assert f"kReferenceRow[FS_HORIZON] = {{{2 if rows is None else rows[0]}}};" in header
+        rows = json.loads((export / "report.json").read_text())["float32"].get("reference_rows") or [2]
+        assert f"kReferenceRow[FS_HORIZON] = {{{', '.join(map(str, rows))}}};" in header
     sketch = next((tmp_path / "b").glob("*/forecast_studio"))
     exe = tmp_path / "fs_host"
     proc = subprocess.run([GXX, "-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic", f"-I{sketch}",
@@ -80,13 +79,26 @@ def test_compiled_firmware_adds_it_the_same_way(tmp_path, rows):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = subprocess.run([str(exe)], input=_p_line(), capture_output=True, timeout=30).stdout.decode().splitlines()
-    result = next(line for line in out if line.startswith("FS RESULT"))
+    return next(line for line in out if line.startswith("FS RESULT"))
+
+
+@pytest.mark.skipif(GXX is None, reason="g++ is not installed: the firmware protocol cannot be compiled here")
+@pytest.mark.parametrize("rows", [None, (0,)], ids=["last-value", "season-3"])
+def test_compiled_firmware_adds_it_the_same_way(tmp_path, rows):
+    export = _outside_export(tmp_path, reference_rows=rows)
+    result = _compiled_result(export, tmp_path)
+    got = [float(v) for v in result.split(" y=")[1].split(",")]
+    assert got == pytest.approx(_expected(-1 if rows is None else rows[0]), rel=1e-6)
     # The host driver's fake model copies the last step, like the slice model: same sum on both sides.
     emu_spec = load_bundle_spec(export, "float32")
     emu = ProtocolEngine(emu_spec, TflmRunner(emu_spec)).feed(_p_line())[0]
     assert result.split(" y=")[1] == emu.split(" y=")[1]
-    got = [float(v) for v in result.split(" y=")[1].split(",")]
-    assert got == pytest.approx(_expected(-1 if rows is None else rows[0]), rel=1e-6)
+
+
+@pytest.mark.parametrize("rows", [(3,), (0, 1), ("a",)])
+def test_reference_rows_that_do_not_fit_the_window_are_refused(tmp_path, rows):
+    with pytest.raises(StudioError, match="reference rows"):
+        load_bundle_spec(_outside_export(tmp_path, reference_rows=rows), "float32")
 
 
 def test_a_bundle_that_does_not_name_the_targets_inputs_is_refused(tmp_path):
@@ -94,7 +106,24 @@ def test_a_bundle_that_does_not_name_the_targets_inputs_is_refused(tmp_path):
         load_bundle_spec(_outside_export(tmp_path, target_input=()), "float32")
 
 
-@pytest.mark.parametrize("rows", [(3,), (0, 1), ("a",)])
-def test_reference_rows_that_do_not_fit_the_window_are_refused(tmp_path, rows):
-    with pytest.raises(StudioError, match="reference rows"):
-        load_bundle_spec(_outside_export(tmp_path, reference_rows=rows), "float32")
+@pytest.mark.skipif(GXX is None, reason="g++ is not installed: the firmware protocol cannot be compiled here")
+def test_bands_surround_the_level_after_the_last_value_is_added(tmp_path):
+    """Issue N with issue L: the bounds are the final level forecast -/+ the half-width, so the last value is
+    added before they are computed (a band around the bare change would sit near zero)."""
+    from tests.firmware_support import SLICE_BAND_EXPORT
+
+    export = _outside_export(tmp_path)
+    shutil.copy(SLICE_BAND_EXPORT / "intervals.json", export / "intervals.json")
+    spec = load_bundle_spec(export, "float32")
+    assert spec.residual_outside and spec.band_levels == ("80", "95")
+    board = _compiled_result(export, tmp_path)
+    emu = ProtocolEngine(spec, TflmRunner(spec)).feed(_p_line())[0]
+    assert board.split(" y=")[1] == emu.split(" y=")[1]  # the C++ and the emulator print the same bounds
+    fields = dict(f.split("=", 1) for f in board.split(" ")[2:])
+    y = np.array([float(v) for v in fields["y"].split(",")], np.float32)
+    assert y == pytest.approx(_expected(), rel=1e-6)
+    for level, half in (("80", [0.5, 1.25]), ("95", [1.5, 2.75])):
+        lo = np.array([float(v) for v in fields[f"lo{level}"].split(",")], np.float32)
+        hi = np.array([float(v) for v in fields[f"hi{level}"].split(",")], np.float32)
+        np.testing.assert_allclose(lo, y - np.float32(half), rtol=0, atol=1e-5)
+        np.testing.assert_allclose(hi, y + np.float32(half), rtol=0, atol=1e-5)

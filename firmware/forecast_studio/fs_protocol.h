@@ -43,6 +43,12 @@ struct ModelInfo {
   // The change from the last value adds row window-1 at every step; the change from the value one
   // season earlier adds, for step k, the row of the same phase one season before it.
   const int* reference_row;
+  // Calibrated prediction bands: band_levels names ("80", "95") and half-widths in the targets' units,
+  // band_levels * horizon * targets, level-major then step then target. 0 / null: no bands printed.
+  // The bounds are the final forecast (after the last value is added back) -/+ these.
+  int band_levels;
+  const char* const* band_names;
+  const float* band_half_width;
 };
 
 // Receives one finished output line, without its newline.
