@@ -290,6 +290,21 @@ DEFAULTS["quality"] = {
     "max_epoch_steps": 1_500_000,
 }
 
+# Statistical references beside the network (core/references.py, issue 21): ETS and Theta from statsmodels,
+# fitted on the training part when a run is trained, scored on the same test points (metrics.json).
+DEFAULTS["references"] = {
+    "enabled": True,
+    # Fit on at most this many of the newest training rows (at least min_fit_seasons seasons when the period
+    # asks for more): Holt-Winters' fit grows with the rows, and the newest rows say most.
+    "max_fit_rows": 4000,
+    "min_fit_seasons": 10,
+    # Below this many training rows there is nothing to fit on.
+    "min_rows": 8,
+    # Our forecast from a filtered state and the library's forecast() at the same row must agree to this
+    # (relative to the data's range), or the reference is left out with the reason.
+    "check_tolerance": 1e-6,
+}
+
 # The quick check on the Model page (core/quickcheck.py).
 DEFAULTS["quickcheck"] = {
     # The whole wait from the click (framework start-up, training and scoring), as the button promises.
@@ -306,6 +321,10 @@ DEFAULTS["quickcheck"] = {
 }
 
 HELP.update({
+    "search.run": "Tries what the network should predict (the level, the change from the last value, the change from "
+                  "the value one season earlier) at a window of one and of two seasonal periods, each with a short "
+                  "training scored on the validation part, within about two quick checks (30 s); the lowest validation error "
+                  "wins. The test part stays unseen.",
     "quickcheck.run": "Takes about 15 seconds in all: trains this model briefly on the newest training windows and compares it with the "
                       "naive forecasts (last value, seasonal naive, training mean) on the validation part, which the full "
                       "training does not learn from either. When it is unlikely to win, it says what to change first.",

@@ -54,7 +54,14 @@ class DefaultConfig:
     def model_spec(self, **overrides: Any) -> ModelSpec:
         """The default model for this window spec; ``overrides`` (e.g. from command-line options) win."""
         options = dict(self.model_options)
-        options.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "residual" in given and "target_form" not in given:
+            # the older on/off flag asked for by name replaces a target form chosen by the search
+            options.pop("target_form", None)
+            options.pop("season_period", None)
+        options.update(given)
+        if options.get("target_form") == "change_season" and not options.get("season_period"):
+            options["season_period"] = int(self.seasonality.period or 0)
         return ModelSpec.for_windows(self.window_spec, **options)
 
     @property

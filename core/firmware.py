@@ -118,6 +118,13 @@ class BundleSpec:
     # (core.export: an int8 level output saturates on a trending series); the targets' input columns.
     residual_outside: bool = False
     target_input: tuple[int, ...] = ()
+    # With residual_outside: the window row whose value each forecast step adds back (horizon entries);
+    # empty means the last row at every step (the change from the last value, issue L's bundles).
+    reference_rows: tuple[int, ...] = ()
+
+    @property
+    def reference_row_list(self) -> tuple[int, ...]:
+        return self.reference_rows or (self.window - 1,) * self.horizon
 
     @property
     def line_max(self) -> int:
@@ -254,12 +261,23 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
     band_levels, band_hw = _bands(folder, run_dir, horizon, targets)
     outside = bool(entry.get("residual_outside"))
     target_input: tuple[int, ...] = ()
+    reference_rows: tuple[int, ...] = ()
     if outside:
         raw = folder.target_input_index
         target_input = tuple(raw) if all(i is not None for i in raw) else ()
         if len(target_input) != targets or not all(0 <= i < features for i in target_input):
             raise StudioError("The export's int8 model adds the last value outside the network, but the report does "
                               "not say which input column each target is.", "Export the run again.")
+        rows = entry.get("reference_rows")
+        if rows is not None:
+            try:
+                reference_rows = tuple(int(r) for r in rows)
+            except (TypeError, ValueError):
+                reference_rows = ()
+            if len(reference_rows) != horizon or not all(0 <= r < window for r in reference_rows):
+                raise StudioError("The export's int8 model adds a reference value outside the network, but the "
+                                  f"report's reference rows do not fit its window ({window}) and horizon ({horizon}).",
+                                  "Export the run again.")
     return BundleSpec(
         model_name=folder.model_name or "model", dtype=dtype, model_bytes=model_bytes, model_file=model_path.name,
         window=window, features=features, horizon=horizon, targets=targets,
@@ -272,7 +290,7 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
         windows=windows, host_predictions=host, test_indices=picks,
         max_abs_err=None if max_err is None else float(max_err),
         band_levels=band_levels, band_half_width=band_hw,
-        residual_outside=outside, target_input=target_input)
+        residual_outside=outside, target_input=target_input, reference_rows=reference_rows)
 
 
 def _bands(folder: ExportFolder, run_dir, horizon: int, targets: int) -> tuple[tuple[str, ...], np.ndarray | None]:
@@ -334,6 +352,9 @@ def render_files(spec: BundleSpec) -> dict[str, str]:
         arena_bytes=spec.arena_bytes, arena_in_psram=int(spec.arena_in_psram), residual=int(spec.residual),
         residual_outside=int(spec.residual_outside),
         target_input=", ".join(map(str, spec.target_input)) if spec.residual_outside else "0",
+        reference_rows=", ".join(map(str, spec.reference_row_list)),
+        reference_comment=("the last row at every step" if not spec.reference_rows else
+                           "one season before each step"),
         line_max=spec.line_max, scaler_kind=escape.c_comment(spec.scaler_kind),
         input_comment=_columns_comment(spec.input_columns, spec.input_center, spec.input_scale),
         input_center=", ".join(map(_f, spec.input_center)), input_scale_values=", ".join(map(_f, spec.input_scale)),

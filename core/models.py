@@ -20,6 +20,12 @@ from core.config import DEFAULTS
 from core.errors import StudioError
 
 KINDS = ("lstm", "gru", "rnn", "dense")
+# What the network's output means before the model adds a reference back (issue 21):
+# "level": the forecast itself; "change_last": the change from the last input value of each target;
+# "change_season": the change from the value one season earlier at each forecast step, y[t+k] - y[t+k-P].
+TARGET_FORMS = ("level", "change_last", "change_season")
+TARGET_FORM_LABELS = {"level": "level", "change_last": "change from last value",
+                      "change_season": "change from last season"}
 BACKENDS = ("keras", "torch")
 KIND_LABELS = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN", "dense": "Dense (no recurrence)"}
 # Gate blocks per recurrent cell: they multiply every matrix count below.
@@ -31,10 +37,14 @@ MAX_LAYERS = 3
 class ModelSpec:
     """The network, independent of backend. Output shape is always (batch, horizon, n_targets).
 
-    ``residual=True``: the network learns the change from the last input value of each target and
-    the model adds that value back itself, so every consumer sees levels.
+    ``target_form`` (TARGET_FORMS): "change_last" makes the network learn the change from the last
+    input value of each target, "change_season" the change from the value ``season_period`` steps
+    before each forecast step; either way the model adds that reference back itself, so every consumer
+    (metrics, plots, export, the board, Edge Impulse) sees levels. ``residual`` is the older name:
+    ``ModelSpec(residual=True)`` and saved specs with ``"residual": true`` mean "change_last", and
+    ``spec.residual`` says whether any reference is added back.
     ``target_input_index[i]`` is the position of target i among the inputs (``None`` if it is not an
-    input); residual mode needs every target to be an input.
+    input); a change target needs every target to be an input.
     """
 
     kind: str = "lstm"
@@ -43,7 +53,8 @@ class ModelSpec:
     dropout: float = 0.0
     head_units: int = 0
     backend: str = "keras"
-    residual: bool = False
+    target_form: str = "level"
+    season_period: int = 0
     window: int = 24
     n_inputs: int = 1
     horizon: int = 1
@@ -54,13 +65,31 @@ class ModelSpec:
         # JSON brings lists back; keep the field hashable and comparable.
         object.__setattr__(self, "target_input_index",
                            tuple(None if i is None else int(i) for i in (self.target_input_index or ())))
+        object.__setattr__(self, "season_period", int(self.season_period or 0))
+
+    @property
+    def residual(self) -> bool:
+        """True when the model adds a reference value back (change from last value or last season)."""
+        return self.target_form != "level"
+
+    @property
+    def season_steps(self) -> tuple[int, ...]:
+        """Window positions of the seasonal reference of each forecast step k = 1..horizon.
+
+        Step k refers to y[t+k-P], the same phase one season earlier; beyond one season (k > P) the
+        newest observed value of that phase, y[t+k-mP] with the smallest m that reaches the window
+        (what seasonal naive forecasts). Needs window >= P.
+        """
+        p, w = self.season_period, self.window
+        return tuple(w - p + (k % p) for k in range(self.horizon)) if p >= 1 else ()
 
     @property
     def label(self) -> str:
         name = KIND_LABELS.get(self.kind, self.kind)
         core = f"{self.layers} x {name}({self.units})" if self.layers > 1 else f"{name}({self.units})"
         head = f" + Dense({self.head_units})" if self.head_units else ""
-        res = ", change from last value" if self.residual else ""
+        res = {"change_last": ", change from last value",
+               "change_season": f", change from last season ({self.season_period} steps)"}.get(self.target_form, "")
         return f"{core}{head}{res}, {self.backend}"
 
     @property
@@ -70,11 +99,12 @@ class ModelSpec:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["target_input_index"] = list(self.target_input_index)
+        d["residual"] = self.residual  # for readers of reports that know only the older flag
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelSpec":
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} | {"residual"}
         unknown = sorted(set(d) - known)
         if unknown:
             raise StudioError(f"The saved model spec has fields this studio does not know: {', '.join(unknown)}.",
@@ -89,17 +119,20 @@ class ModelSpec:
     def for_windows(cls, window_spec: Any, **options: Any) -> "ModelSpec":
         """A spec whose shapes come from a ``core.windows.WindowSpec``; ``options`` set the rest.
 
-        ``residual`` defaults to on whenever every target is also an input (issue J: predicting the
-        change from the last value is what makes a small model beat "tomorrow = today").
+        Without ``target_form``, ``residual`` decides (default "auto": change from the last value whenever
+        every target is also an input; issue J: that is what makes a small model beat "tomorrow = today").
         """
         index = window_spec.target_input_index
         index = tuple(index) if index is not None else tuple(None for _ in range(int(window_spec.n_targets)))
         residual = options.pop("residual", None)
-        if residual is None or residual == "auto":
-            residual = bool(index) and all(i is not None for i in index)
-        base = {k: v for k, v in DEFAULTS["model"].items() if k in {f.name for f in fields(cls)} and k != "residual"}
+        form = options.pop("target_form", None)
+        if form is None or form == "auto":
+            if residual is None or residual == "auto":
+                residual = bool(index) and all(i is not None for i in index)
+            form = "change_last" if residual else "level"
+        base = {k: v for k, v in DEFAULTS["model"].items() if k in {f.name for f in fields(cls)}}
         base.update(options)
-        spec = cls(**base, residual=bool(residual), window=int(window_spec.window),
+        spec = cls(**base, target_form=str(form), window=int(window_spec.window),
                    n_inputs=int(window_spec.n_inputs), horizon=int(window_spec.horizon),
                    n_targets=int(window_spec.n_targets), target_input_index=index)
         return spec.validate()
@@ -140,10 +173,44 @@ class ModelSpec:
         if any(i is not None and not 0 <= i < self.n_inputs for i in idx):
             raise StudioError(f"A target position {idx} points outside the {self.n_inputs} inputs.",
                               "Rebuild the model spec from the Features page so the shapes agree.")
+        if self.target_form not in TARGET_FORMS:
+            raise StudioError(f"Unknown target form '{self.target_form}'.", f"Choose one of: {', '.join(TARGET_FORMS)}.")
+        name = TARGET_FORM_LABELS[self.target_form]
         if self.residual and (not idx or any(i is None for i in idx)):
-            raise StudioError("'Change from last value' needs every target to also be an input, and at least one is not.",
-                              "Add the target column(s) to the input features, or turn 'change from last value' off.")
+            raise StudioError(f"'{name.capitalize()}' needs every target to also be an input, and at least one is not.",
+                              f"Add the target column(s) to the input features, or turn '{name}' off.")
+        if self.target_form == "change_season":
+            if self.season_period < 2:
+                raise StudioError(f"'Change from last season' needs a seasonal period of at least 2 steps; got "
+                                  f"{self.season_period}.", "Use 'change from last value' for data with no season.")
+            if self.window < self.season_period:
+                raise StudioError(f"'Change from last season' needs the window to reach back one season: the window is "
+                                  f"{self.window} steps, the season {self.season_period}.",
+                                  f"Set the window to at least {self.season_period} steps (Features step, or --window), "
+                                  "or use 'change from last value'.")
         return self
+
+
+def _form_from_residual(residual: Any, form: str | None) -> str:
+    """The target form an older ``residual=...`` asks for; a change form already chosen is kept."""
+    if not residual:
+        return "level"
+    return form if form in ("change_last", "change_season") else "change_last"
+
+
+_dataclass_init = ModelSpec.__init__
+
+
+@functools.wraps(_dataclass_init)
+def _init_with_residual(self, *args: Any, residual: Any = None, **kwargs: Any) -> None:
+    # ``residual`` is not a field (target_form is the one truth), so dataclasses.replace() never carries
+    # a stale copy of it; it is still accepted when given, from old code and old saved specs.
+    if residual is not None and residual != "auto":
+        kwargs["target_form"] = _form_from_residual(residual, kwargs.get("target_form"))
+    _dataclass_init(self, *args, **kwargs)
+
+
+ModelSpec.__init__ = _init_with_residual
 
 
 # The default comes first; the seed project's configuration is kept as a named preset (issue C).
@@ -241,6 +308,22 @@ def _contiguous(idx: tuple) -> bool:
     return all(b == a + 1 for a, b in zip(idx, idx[1:]))
 
 
+def _season_reference(take: Any, x: Any, indices: tuple, steps: tuple) -> Any:
+    """(batch, horizon, n_targets) reference values: window rows ``steps``, target columns ``indices``.
+
+    Adjacent rows and columns become plain slices (STRIDED_SLICE in TFLite); only a horizon longer than
+    the season (rows repeat) or targets that are not adjacent inputs need a gather (GATHER, a builtin op
+    that TFLM runs in float and int8).
+    """
+    if _contiguous(steps):
+        ref = x[:, steps[0]:steps[-1] + 1, :]
+    else:
+        ref = take(x, list(steps), axis=1)
+    if _contiguous(indices):
+        return ref[:, :, indices[0]:indices[-1] + 1]
+    return take(ref, list(indices), axis=2)
+
+
 @functools.lru_cache(maxsize=None)
 def _keras_layers():
     import keras
@@ -269,7 +352,26 @@ def _keras_layers():
         def get_config(self):
             return {**super().get_config(), "indices": list(self.indices)}
 
-    return keras, AddLastTargets
+    @keras.saving.register_keras_serializable(package="forecast_studio")
+    class AddSeasonTargets(keras.layers.Layer):
+        """y + (each forecast step's target inputs one season earlier); no weights."""
+
+        def __init__(self, indices, steps, **kwargs):
+            super().__init__(**kwargs)
+            self.indices = tuple(int(i) for i in indices)
+            self.steps = tuple(int(s) for s in steps)
+
+        def call(self, inputs):
+            y, x = inputs
+            return y + _season_reference(keras.ops.take, x, self.indices, self.steps)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape[0]
+
+        def get_config(self):
+            return {**super().get_config(), "indices": list(self.indices), "steps": list(self.steps)}
+
+    return keras, (AddLastTargets, AddSeasonTargets)
 
 
 def _build_graph(layers_mod, Input, Model, add_layer, spec: ModelSpec, batch_size, unroll) -> Any:
@@ -293,18 +395,25 @@ def _build_graph(layers_mod, Input, Model, add_layer, spec: ModelSpec, batch_siz
                 h = L.Dropout(spec.dropout, name=f"dropout_{i + 1}")(h)
     if spec.head_units:
         h = L.Dense(spec.head_units, activation="relu", name="head")(h)
-    h = L.Dense(spec.output_units, name="output")(h)
+    # A seasonal change target starts from an output of zero: the untrained model is exactly seasonal naive,
+    # and training (with early stopping on validation) moves it only where that helps.
+    zero = "zeros" if spec.target_form == "change_season" else None
+    h = (L.Dense(spec.output_units, name="output", kernel_initializer=zero, bias_initializer=zero)(h) if zero
+         else L.Dense(spec.output_units, name="output")(h))
     y = L.Reshape((spec.horizon, spec.n_targets), name="forecast")(h)
-    if spec.residual:
-        y = add_layer(spec.target_input_index, name="add_last_value")([y, x_in])
+    add_last, add_season = add_layer
+    if spec.target_form == "change_last":
+        y = add_last(spec.target_input_index, name="add_last_value")([y, x_in])
+    elif spec.target_form == "change_season":
+        y = add_season(spec.target_input_index, spec.season_steps, name="add_last_season")([y, x_in])
     return Model(x_in, y, name=f"forecast_{spec.kind}")
 
 
 def build_keras(spec: ModelSpec, batch_size: int | None = None, unroll: bool = False):
     """A Keras 3 functional model: (batch, window, n_inputs) -> (batch, horizon, n_targets)."""
     spec.validate()
-    keras, AddLastTargets = _keras_layers()
-    return _build_graph(keras.layers, keras.Input, keras.Model, AddLastTargets, spec, batch_size, unroll)
+    keras, add_layers = _keras_layers()
+    return _build_graph(keras.layers, keras.Input, keras.Model, add_layers, spec, batch_size, unroll)
 
 
 # ---------------------------------------------------------------- Keras 2 (tf_keras), for export
@@ -335,7 +444,22 @@ def _tf_keras_layers():
         def get_config(self):
             return {**super().get_config(), "indices": list(self.indices)}
 
-    return tf_keras, AddLastTargets
+    class AddSeasonTargets(tf_keras.layers.Layer):
+        """Same as the Keras 3 layer: STRIDED_SLICE (GATHER only where rows or columns are not adjacent), ADD."""
+
+        def __init__(self, indices, steps, **kwargs):
+            super().__init__(**kwargs)
+            self.indices = tuple(int(i) for i in indices)
+            self.steps = tuple(int(s) for s in steps)
+
+        def call(self, inputs):
+            y, x = inputs
+            return y + _season_reference(tf.gather, x, self.indices, self.steps)
+
+        def get_config(self):
+            return {**super().get_config(), "indices": list(self.indices), "steps": list(self.steps)}
+
+    return tf_keras, (AddLastTargets, AddSeasonTargets)
 
 
 def build_tf_keras(spec: ModelSpec, batch_size: int | None = 1, unroll: bool | None = None):
@@ -346,10 +470,10 @@ def build_tf_keras(spec: ModelSpec, batch_size: int | None = 1, unroll: bool | N
     Weight layout is identical to ``build_keras``, so ``load_canonical`` fills it directly.
     """
     spec.validate()
-    tf_keras, AddLastTargets = _tf_keras_layers()
+    tf_keras, add_layers = _tf_keras_layers()
     if unroll is None:
         unroll = {"lstm": False, "gru": True, "rnn": True}
-    return _build_graph(tf_keras.layers, tf_keras.Input, tf_keras.Model, AddLastTargets, spec, batch_size, unroll)
+    return _build_graph(tf_keras.layers, tf_keras.Input, tf_keras.Model, add_layers, spec, batch_size, unroll)
 
 
 # ---------------------------------------------------------------- PyTorch
@@ -376,8 +500,13 @@ def _torch_class():
             self.drop = nn.Dropout(spec.dropout)
             self.head = nn.Linear(spec.units, spec.head_units) if spec.head_units else None
             self.out = nn.Linear(spec.head_units or spec.units, spec.output_units)
+            if spec.target_form == "change_season":  # starts as seasonal naive, as the Keras builders do
+                nn.init.zeros_(self.out.weight)
+                nn.init.zeros_(self.out.bias)
             idx = spec.target_input_index if spec.residual else ()
             self.register_buffer("target_idx", torch.tensor(list(idx), dtype=torch.long), persistent=False)
+            self.register_buffer("season_idx", torch.tensor(list(spec.season_steps), dtype=torch.long),
+                                 persistent=False)
 
         def forward(self, x):
             h = x
@@ -394,8 +523,10 @@ def _torch_class():
             if self.head is not None:
                 h = torch.relu(self.head(h))
             y = self.out(h).reshape(-1, self.spec.horizon, self.spec.n_targets)
-            if self.spec.residual:
+            if self.spec.target_form == "change_last":
                 y = y + x[:, -1:, :].index_select(2, self.target_idx)
+            elif self.spec.target_form == "change_season":
+                y = y + x.index_select(1, self.season_idx).index_select(2, self.target_idx)
             return y
 
     return TorchForecaster

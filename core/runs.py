@@ -193,7 +193,8 @@ class Run:
     # ------------------------------------------------------------ making one
     @classmethod
     def from_training(cls, windows: Any, spec: ModelSpec, config: Any, model: Any, history: list[dict],
-                      info: dict, run_dir: str | Path, dataset: Any = None, interval_levels: Any = None) -> "Run":
+                      info: dict, run_dir: str | Path, dataset: Any = None, interval_levels: Any = None,
+                      references: bool = True) -> "Run":
         """Score a freshly trained model on the test part, gather samples, and save the run."""
         from core.models import canonical_weights
         from core.windows import SPLIT_RULE
@@ -205,7 +206,7 @@ class Run:
                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), _model=model)
         y_test = run.predict(windows.X("test"))
         y_val = run.predict(windows.X("val")) if windows.count("val") else None
-        run.metrics = build_metrics(windows, y_test, y_val)
+        run.metrics = build_metrics(windows, y_test, y_val, references=references)
         run._calibrate(windows, y_val, y_test, interval_levels)
         run.samples, run.info["time_axis"] = _samples(windows, y_test)
         run.save()
@@ -326,7 +327,8 @@ def _dataset_info(windows: Any, dataset: Any) -> dict:
             "freq": freq, "time_col": time_col, "rows": int(len(index))}
 
 
-def build_metrics(windows: Any, y_test_scaled: np.ndarray, y_val_scaled: np.ndarray | None = None) -> dict:
+def build_metrics(windows: Any, y_test_scaled: np.ndarray, y_val_scaled: np.ndarray | None = None,
+                  references: bool = True) -> dict:
     """SPEC's metrics.json: the test split in the targets' units, model vs baselines.
 
     ``evaluate``'s own fields are kept (``best_baseline``, ``improvement_pct``, ``verdict``);
@@ -347,7 +349,46 @@ def build_metrics(windows: Any, y_test_scaled: np.ndarray, y_val_scaled: np.ndar
         out["validation"] = {k: val[k] for k in ("model", "baselines", "best_baseline", "improvement_pct", "verdict",
                                                  "points", "weak") if k in val}
         out["validation"]["n_windows"] = int(windows.count("val"))
+    if references:
+        out.update(reference_metrics(windows, "test", out))
     return out
+
+
+def reference_metrics(windows: Any, part: str, result: dict) -> dict:
+    """``references`` (name -> scores, as ``baselines``), ``references_info`` (what was fitted, on how many
+    rows, how long it took, or why it is missing) and ``references_note`` (one sentence): the statistical
+    references (core.references: ETS and Theta from statsmodels) on the same ``part`` points as the model.
+    They are beside the naive baselines, not among them: the verdict stays against the naive forecasts."""
+    from core import references as refs
+    from core.metrics import _series_units, naive_scale, score
+
+    if not DEFAULTS["references"].get("enabled", True) or windows.count(part) == 0:
+        return {}
+    got = refs.references(windows, part)
+    spec = windows.spec
+    actual = np.asarray(windows.scaler.inverse(np.asarray(windows.y(part), dtype=np.float64), spec.targets))
+    lo, hi = windows.parts["train"]
+    scale = naive_scale(_series_units(windows)[lo:hi])
+    scores = {name: score(actual, f, scale) for name, f in got["forecasts"].items()}
+    key = str(result.get("compared_by") or "mae")
+    model = (result.get("model") or {}).get(key)
+    parts = []
+    for name, info in got["info"].items():
+        label = info["label"]
+        if name not in scores:
+            parts.append(f"{label}: not available ({info['unavailable']})")
+            continue
+        ref = scores[name].get(key)
+        if model is None or ref is None or not np.isfinite(ref):
+            continue
+        rel = (model - ref) / ref * 100.0 if ref > 0 else 0.0
+        notes = sorted({t["note"] for t in info.get("targets", []) if t.get("note")})
+        parts.append(f"{label} {key.upper()} {ref:.4g} ({info['seconds']:.1f} s): the model is "
+                     f"{abs(rel):.0f}% {'worse' if rel > 0 else 'better'}" + (f"; {notes[0]}" if notes else ""))
+    note = ("Statistical references fitted on the training part, forecasting the same test points: "
+            + "; ".join(parts) + ".") if parts else None
+    return {"references": scores, "references_info": {**got["info"], "periods": got.get("periods")},
+            "references_note": note}
 
 
 def _samples(windows: Any, y_test_scaled: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:

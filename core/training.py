@@ -301,7 +301,8 @@ class _Tracker:
 
 def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str | Path,
           on_epoch: EpochCallback | None = None, should_stop: Callable[[], bool] | None = None,
-          on_batch: BatchCallback | None = None, dataset: Any = None, interval_levels: Any = None):
+          on_batch: BatchCallback | None = None, dataset: Any = None, interval_levels: Any = None,
+          references: bool = True):
     """Train ``model_spec`` on ``windows`` and save the run to ``run_dir``; returns the ``Run``.
 
     ``on_epoch(record)`` gets ``{epoch, loss, val_loss, seconds}`` after each epoch, ``on_batch(epoch,
@@ -310,6 +311,8 @@ def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str
     ``core.dataset.Dataset`` the windows came from) only adds its name and fingerprint to run.json.
     ``interval_levels``: the prediction bands' levels in percent (default ``DEFAULTS["intervals"]``),
     checked before training starts.
+    ``references=False`` leaves the statistical references (ETS, Theta: seconds) out of metrics.json, for
+    the quick check's and the candidate search's short trainings, which never read the test part.
     NaN/inf loss, too few windows, too much memory, and framework errors raise ``StudioError``.
     """
     check_trainable(windows, model_spec, config)
@@ -338,7 +341,7 @@ def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str
             "early_stopped": tracker.early, "seconds": time.perf_counter() - t0,
             "device": str(_torch_device()) if model_spec.backend == "torch" else "cpu"}
     return Run.from_training(windows, model_spec, config, model, tracker.history, info, run_dir, dataset=dataset,
-                             interval_levels=interval_levels)
+                             interval_levels=interval_levels, references=references)
 
 
 # ---------------------------------------------------------------- background job

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import budget, models
+from core import budget, jobs, models
 from core.config import DEFAULTS, HELP
-from core.defaults import choose_training
+from core.defaults import choose_training, default_config, target_seasonality
 from core.errors import StudioError
 from core.quickcheck import as_rows, quick_check
+from core.search import BUDGET_FACTOR
 from core.training import TrainConfig
 from studio import state, ui
 
@@ -27,6 +28,17 @@ windows = ui.require(state.get("windows"), "No windows yet. Choose targets, inpu
 
 wspec = windows.spec
 residual_possible = all(i is not None for i in wspec.target_input_index)
+dataset = state.get("dataset")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _season(fingerprint: str, target: str, split_key: str, _dataset) -> int:
+    """The first target's period on the training part (cached by content: detection reads the whole column)."""
+    return int(target_seasonality(_dataset, target, windows.split).period or 0)
+
+
+season = (_season(dataset.fingerprint or str(id(dataset)), wspec.targets[0], repr(windows.split), dataset)
+          if dataset is not None else 0)
 job = state.get("job")
 busy = job is not None and job.status in ("queued", "running")
 
@@ -48,7 +60,8 @@ def _init_widgets() -> None:
         base = {**M, "residual": residual_possible and M["residual"] in ("auto", True), **state.get("model_choice", {})}
     for name in ARCH + ("backend",):
         ss[K + name] = base[name]
-    ss[K + "residual"] = bool(base["residual"]) and residual_possible
+    form = base.get("target_form") or ("change_last" if base.get("residual") in ("auto", True) else "level")
+    ss[K + "target_form"] = form if residual_possible else "level"
     ss[K + "preset"] = next((name for name, p in models.PRESETS.items()
                              if all(p[a] == base[a] for a in ARCH)), CUSTOM)
     # The studio's default training for this many windows (core/defaults.py): more epochs on short series.
@@ -116,18 +129,23 @@ c1.slider("Dropout", min_value=0.0, max_value=0.9, step=0.05, key=K + "dropout",
 c2.radio("Backend", models.BACKENDS, key=K + "backend", persist_state="session", horizontal=True,
          format_func=lambda b: {"keras": "Keras (TensorFlow)", "torch": "PyTorch"}[b],
          help=HELP.get("model.backend"), disabled=busy)
-c3.toggle("Change from last value", key=K + "residual", persist_state="session", disabled=busy or not residual_possible,
-          help=HELP.get("model.residual"))
+forms = models.TARGET_FORMS if residual_possible else ("level",)
+c3.selectbox("The network predicts", forms, key=K + "target_form", persist_state="session", disabled=busy,
+             format_func=lambda f: models.TARGET_FORM_LABELS[f] + (f" ({season} steps)" if f == "change_season" else ""),
+             help=HELP.get("model.residual"))
 if residual_possible:
-    st.caption("**Change from last value**: the network learns how far each target moves from its last observed "
-               "value and the model adds that value back, so every forecast, chart, export and board output is a level. "
-               "It usually beats the 'tomorrow = today' forecast.")
+    st.caption("**Change from last value** / **last season**: the network learns how far each target moves from its last "
+               "observed value, or from its value one season earlier at each forecast step, and the model adds that value "
+               "back, so every forecast, chart, export and board output is a level. **Choose on validation** below tries "
+               "them all.")
 else:
     st.caption("**Change from last value** needs every target among the input features; add the targets as inputs "
                "on the Features step to use it.")
 
 try:
-    spec = models.ModelSpec.for_windows(wspec, backend=ss[K + "backend"], residual=bool(ss[K + "residual"]),
+    form = ss[K + "target_form"]
+    spec = models.ModelSpec.for_windows(wspec, backend=ss[K + "backend"], target_form=form,
+                                        season_period=season if form == "change_season" else 0,
                                         **{a: ss[K + a] for a in ARCH})
 except StudioError as e:
     ui.show_error(e)
@@ -186,7 +204,7 @@ if not busy and (spec != state.get("model_spec") or config != state.get("train_c
     state.put("model_spec", spec)
     state.put("train_config", config)
     # a preference, not a stage object: it outlives new windows (see _init_widgets)
-    state.put("model_choice", {name: getattr(spec, name) for name in ARCH + ("backend", "residual")})
+    state.put("model_choice", {name: getattr(spec, name) for name in ARCH + ("backend", "target_form")})
     state.invalidate("model")
 
 # --------------------------------------------------------------------------------------- quick check
@@ -209,6 +227,89 @@ if stored is not None and stored[0] == qc_key:
         st.markdown(f"- {rec.text}")
 elif stored is not None:
     st.caption("The model or its settings changed since the last quick check; run it again to see the new numbers.")
+
+# ------------------------------------------------------------------------------ choose on validation
+st.subheader("Choose on validation")
+st.caption(HELP["search.run"])
+
+
+def _search_job(ctx, ds, base, options):
+    from core.search import search_default
+
+    # Runs on a worker thread: it reads only its arguments, never the session state.
+    return search_default(ds, base, model_options=options, progress=lambda f, m: ctx.report(fraction=f, message=m),
+                          should_stop=ctx.should_stop)
+
+
+search_key = (id(windows), tuple((a, ss[K + a]) for a in ARCH + ("backend",)))
+search_job = ss.get(K + "search_job")
+if dataset is None:
+    st.caption("The candidate search needs the dataset from the **Data** step.")
+elif st.button("Choose target and window on validation (about "
+               f"{BUDGET_FACTOR * DEFAULTS['quickcheck']['budget_s']:.0f} s, in the background)", key=K + "search_run",
+               disabled=busy or (search_job is not None and search_job[1].status in ("queued", "running"))):
+    try:
+        base = default_config(dataset, wspec.targets, features=tuple(c for c in wspec.features if c not in wspec.targets),
+                              window=wspec.window, horizon=wspec.horizon, calendar=wspec.calendar, split=windows.split,
+                              scaler_kind=state.get("scaler_kind"))
+        job_ = jobs.pool().submit(state.session_id(), "search", _search_job, dataset, base,
+                                  {a: ss[K + a] for a in ARCH + ("backend",)}, label="candidate search")
+        ss[K + "search_job"] = (search_key, job_)
+        st.rerun()
+    except StudioError as e:
+        ui.show_error(e)
+
+
+def _apply_target_form(form: str) -> None:
+    ss[K + "target_form"] = form
+
+
+def _search_running() -> bool:
+    j = ss.get(K + "search_job")
+    return j is not None and j[1].status in ("queued", "running")
+
+
+@st.fragment(run_every=0.5 if _search_running() else None)
+def search_progress() -> None:
+    held = ss.get(K + "search_job")
+    if held is None:
+        return
+    key, j = held
+    if j.status in ("queued", "running"):
+        p = dict(j.progress)
+        st.progress(float(p.get("fraction", 0.0)), text=p.get("message", "Waiting for a free worker..."))
+        if st.button("Stop the search", key=K + "search_stop"):
+            j.stop()
+        return
+    if j.status == "failed":
+        st.error(j.error or "The candidate search failed.")
+        return
+    result = j.result
+    if result is None:
+        st.caption("The search was stopped before any candidate finished.")
+        return
+    st.dataframe(result.rows(), hide_index=True, width="content")
+    st.markdown(result.config.reasons.get("search", ""))
+    best = result.best
+    if best is not None and key == search_key:
+        if best.window != wspec.window:
+            st.info(f"A window of {best.window} steps won: set it on the **Features** step, then come back "
+                    "(the target form can be applied here now).")
+        # The target-form control is already drawn above: its value is set in the button's callback (which runs
+        # before the next run draws it), then the whole page reruns with it.
+        if best.target_form != ss[K + "target_form"] and st.button(
+                f"Use {models.TARGET_FORM_LABELS[best.target_form]}", key=K + "search_apply", disabled=busy,
+                on_click=_apply_target_form, args=(best.target_form,)):
+            st.rerun(scope="app")
+    elif key != search_key:
+        st.caption("The model or the windows changed since this search; run it again for current numbers.")
+    if ss.get(K + "search_polling"):
+        ss[K + "search_polling"] = False
+        st.rerun(scope="app")
+
+
+ss[K + "search_polling"] = _search_running()
+search_progress()
 
 st.success(f"Model ready: {spec.label}. Next: **Train**.")
 ui.link_to("train", quiet=True)

@@ -109,10 +109,20 @@ else:
     st.warning(verdict, icon=":material/warning:")
 backtest_note = st.empty()  # filled once the backtest below is computed: it can contradict the verdict
 
-table = fv.metrics_display(forecast.metrics_table(result))
+# The statistical references were scored when the run was trained (metrics.json); they apply here when the
+# test part is the one they forecast (an older run's split may differ).
+saved = run.metrics if isinstance(getattr(run, "metrics", None), dict) else {}
+same_test = saved.get("n_windows") == windows.count("test") and getattr(run, "split_rule", 2) >= 2
+references = saved.get("references") if same_test else None
+table = fv.metrics_display(forecast.metrics_table(result, references))
 st.dataframe(table, hide_index=True, width="stretch",
              column_config={c: st.column_config.NumberColumn(format="%.4g") for c in table.columns
                             if c not in ("forecaster", "model better by")})
+if same_test and saved.get("references_note"):
+    st.caption(saved["references_note"])
+elif not same_test or "references" not in saved:
+    st.caption("No statistical references (ETS, Theta) for this run: they are fitted when a run is trained "
+               "on this test part; train again to see them.")
 if result.get("weak"):
     st.warning(f"{result['weak']} Change the split or the window on the **Features** step, then train again.",
                icon=":material/error:")

@@ -16,7 +16,7 @@ from core.config import DEFAULTS
 COLORS = {"actual": "#444444", "prediction": "#1f77b4", "last_value": "#ff7f0e", "seasonal_naive": "#2ca02c",
           "mean": "#9467bd", "residual": "#d62728"}
 BASELINE_LABELS = {"model": "Model", "last_value": "Last value", "seasonal_naive": "Seasonal naive",
-                   "mean": "Train mean"}
+                   "mean": "Train mean", "ets": "ETS (statsmodels)", "theta": "Theta (statsmodels)"}
 
 
 _COLUMN_NAMES = {"mae": "MAE", "rmse": "RMSE", "smape": "sMAPE (%)", "mape": "MAPE (%)", "mase": "MASE",

@@ -24,7 +24,8 @@ def series(n: int, n_features: int, seed: int = 0) -> np.ndarray:
 def make_run(run_dir: Path, kind: str = "lstm", backend: str = "keras", window: int = 12, n_features: int = 3,
              units: int = 8, horizon: int = 1, n_targets: int = 1, residual: bool = False, layers: int = 1,
              seed: int = 0, rows: int = 600, constant: bool = False, fit_epochs: int = 0, n_rep: int = 64,
-             n_test: int = 24, whole_test: bool = False, data: np.ndarray | None = None):
+             n_test: int = 24, whole_test: bool = False, data: np.ndarray | None = None,
+             target_form: str | None = None, season_period: int = 0):
     """Write a run directory and return the re-loaded ``Run``."""
     from core.models import ModelSpec, build_keras, build_torch, canonical_weights
     from core.runs import Run, load_run
@@ -55,7 +56,8 @@ def make_run(run_dir: Path, kind: str = "lstm", backend: str = "keras", window: 
         X_val = X[train_rows:test_rows - window - horizon + 1]
         X_test, Y_test = X[test_rows:], Y[test_rows:]
 
-    spec = ModelSpec(kind=kind, units=units, layers=layers, backend=backend, residual=residual, window=window,
+    form = {"target_form": target_form, "season_period": season_period} if target_form else {"residual": residual}
+    spec = ModelSpec(kind=kind, units=units, layers=layers, backend=backend, **form, window=window,
                      n_inputs=n_features, horizon=horizon, n_targets=n_targets,
                      target_input_index=wspec.target_input_index).validate()
     if backend == "torch":

@@ -218,3 +218,47 @@ def test_a_server_that_never_answers_is_stopped_at_the_deadline(run):
         took = time.perf_counter() - t0
     assert "did not answer within 4 s" in str(e.value)
     assert took < 90
+
+
+_LOAD_SAVED = """
+import sys, zipfile, tempfile, numpy as np, tensorflow as tf
+z, x, out = sys.argv[1:4]
+d = tempfile.mkdtemp()
+zipfile.ZipFile(z).extractall(d)
+import glob, os
+root = os.path.dirname(glob.glob(d + '/**/saved_model.pb', recursive=True)[0])
+m = tf.saved_model.load(root)
+f = m.signatures['serving_default']
+X = np.load(x).astype(np.float32)
+ys = [list(f(tf.constant(X[i:i + 1])).values())[0].numpy().reshape(-1) for i in range(len(X))]
+np.save(out, np.stack(ys))
+"""
+
+
+@pytest.mark.slow
+def test_a_seasonal_change_model_reaches_edge_impulse_as_levels(tmp_path):
+    """Issue 21: the model Edge Impulse receives adds the value one season earlier back itself, so its output
+    is the host model's level forecast, not a change (checked by loading the uploaded SavedModel)."""
+    import os
+    import subprocess
+    import sys
+
+    seasonal = make_run(tmp_path / "run", kind="lstm", window=12, n_features=3, units=8,
+                        target_form="change_season", season_period=6)
+    assert seasonal.model_spec.target_form == "change_season"
+    with StandIn(key=KEY) as s:
+        ce.deploy(seasonal, api_key=KEY, int8=False, timeout=120, endpoint_url=s.url)
+        upload = s.find("POST", "/pretrained-model/upload")[0]
+    (tmp_path / "saved.zip").write_bytes(upload["files"]["modelFile"]["data"])
+    X = np.asarray(seasonal.samples["X_test"], np.float32)[:8]
+    np.save(tmp_path / "x.npy", X)
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run([sys.executable, "-c", _LOAD_SAVED, str(tmp_path / "saved.zip"), str(tmp_path / "x.npy"),
+                           str(tmp_path / "y.npy")], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = np.load(tmp_path / "y.npy").reshape(-1)
+    host = np.asarray(seasonal.samples["y_host"], np.float32)[:8].reshape(-1)
+    np.testing.assert_allclose(got, host, atol=1e-5)
+    # Not the change alone: a graph without the add-back would output host minus the value one season back.
+    change = host - X[:, 12 - 6, 0]
+    assert np.abs(got - change).max() > 1e-2

@@ -21,14 +21,17 @@ HOST_MAIN = Path(__file__).resolve().parent / "firmware_host" / "main.cpp"
 GXX = shutil.which("g++")
 
 
-def _outside_export(tmp_path: Path, target_input=(0, 1)) -> Path:
-    """The slice export (its model copies the last step), marked as forecasting the change only."""
+def _outside_export(tmp_path: Path, target_input=(0, 1), reference_rows=None) -> Path:
+    """The slice export (its model copies the last step), marked as forecasting the change only; with
+    ``reference_rows`` the change from that window row (a seasonal change target, issue 21)."""
     export = tmp_path / "export"
     shutil.copytree(SLICE_EXPORT, export)
     report = json.loads((export / "report.json").read_text())
     report["model"] = {"name": "slice", "target_input_index": list(target_input)}
     report["residual"] = True
     report["float32"]["residual_outside"] = True
+    if reference_rows is not None:
+        report["float32"]["reference_rows"] = list(reference_rows)
     (export / "report.json").write_text(json.dumps(report))
     return export
 
@@ -36,22 +39,27 @@ def _outside_export(tmp_path: Path, target_input=(0, 1)) -> Path:
 WINDOW = [[11.0, -4.0], [12.5, -6.0], [9.0, -1.0]]  # data units, 3 steps x (temp, hum)
 
 
-def _expected() -> list[float]:
+def _expected(row: int = -1) -> list[float]:
     last_scaled = (np.array(WINDOW[-1], np.float32) - SLICE_CENTER) / SLICE_SCALE
-    # the model's output (a copy of the last step) plus the last value, then unscaled
-    return list(((last_scaled + last_scaled) * SLICE_SCALE + SLICE_CENTER).astype(np.float32))
+    ref_scaled = (np.array(WINDOW[row], np.float32) - SLICE_CENTER) / SLICE_SCALE
+    # the model's output (a copy of the last step) plus the reference row's value, then unscaled
+    return list(((last_scaled + ref_scaled) * SLICE_SCALE + SLICE_CENTER).astype(np.float32))
 
 
 def _p_line() -> bytes:
     return ("P " + ",".join(f"{v:g}" for row in WINDOW for v in row) + "\n").encode()
 
 
-def test_emulator_adds_the_last_value_outside_the_model(tmp_path):
-    spec = load_bundle_spec(_outside_export(tmp_path), "float32")
+@pytest.mark.parametrize("rows", [None, (0,), (1,)], ids=["last-value", "season-3", "season-2"])
+def test_emulator_adds_the_reference_outside_the_model(tmp_path, rows):
+    spec = load_bundle_spec(_outside_export(tmp_path, reference_rows=rows), "float32")
     assert spec.residual_outside and spec.target_input == (0, 1)
     line = ProtocolEngine(spec, TflmRunner(spec)).feed(_p_line())[0]
     got = [float(v) for v in line.split(" y=")[1].split(",")]
-    assert got == pytest.approx(_expected(), rel=1e-6)
+    assert got == pytest.approx(_expected(-1 if rows is None else rows[0]), rel=1e-6)
+    # a seasonal reference really reads another row: the sum differs from the last value's
+    if rows is not None:
+        assert got != pytest.approx(_expected(), rel=1e-6)
 
 
 def _compiled_result(export: Path, tmp_path: Path) -> str:
@@ -60,7 +68,10 @@ def _compiled_result(export: Path, tmp_path: Path) -> str:
     with zipfile.ZipFile(zpath) as zf:
         zf.extractall(tmp_path / "b")
         config = next(n for n in zf.namelist() if n.endswith("forecast_studio/model_config.h"))
-        assert "#define FS_RESIDUAL_OUTSIDE 1" in zf.read(config).decode()
+        header = zf.read(config).decode()
+        assert "#define FS_RESIDUAL_OUTSIDE 1" in header
+        rows = json.loads((export / "report.json").read_text())["float32"].get("reference_rows") or [2]
+        assert f"kReferenceRow[FS_HORIZON] = {{{', '.join(map(str, rows))}}};" in header
     sketch = next((tmp_path / "b").glob("*/forecast_studio"))
     exe = tmp_path / "fs_host"
     proc = subprocess.run([GXX, "-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic", f"-I{sketch}",
@@ -72,13 +83,22 @@ def _compiled_result(export: Path, tmp_path: Path) -> str:
 
 
 @pytest.mark.skipif(GXX is None, reason="g++ is not installed: the firmware protocol cannot be compiled here")
-def test_compiled_firmware_adds_it_the_same_way(tmp_path):
-    export = _outside_export(tmp_path)
+@pytest.mark.parametrize("rows", [None, (0,)], ids=["last-value", "season-3"])
+def test_compiled_firmware_adds_it_the_same_way(tmp_path, rows):
+    export = _outside_export(tmp_path, reference_rows=rows)
     result = _compiled_result(export, tmp_path)
+    got = [float(v) for v in result.split(" y=")[1].split(",")]
+    assert got == pytest.approx(_expected(-1 if rows is None else rows[0]), rel=1e-6)
     # The host driver's fake model copies the last step, like the slice model: same sum on both sides.
     emu_spec = load_bundle_spec(export, "float32")
     emu = ProtocolEngine(emu_spec, TflmRunner(emu_spec)).feed(_p_line())[0]
     assert result.split(" y=")[1] == emu.split(" y=")[1]
+
+
+@pytest.mark.parametrize("rows", [(3,), (0, 1), ("a",)])
+def test_reference_rows_that_do_not_fit_the_window_are_refused(tmp_path, rows):
+    with pytest.raises(StudioError, match="reference rows"):
+        load_bundle_spec(_outside_export(tmp_path, reference_rows=rows), "float32")
 
 
 def test_a_bundle_that_does_not_name_the_targets_inputs_is_refused(tmp_path):

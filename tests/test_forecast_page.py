@@ -69,7 +69,13 @@ def test_renders_a_trained_run_with_its_verdict(trained):
     labels = [b.proto.label for b in at.get("download_button")]
     assert {"Forecasts (CSV)", "Metrics (CSV)", "Forecast chart (HTML)", "Save project (.zip)"} <= set(labels)
     table = at.dataframe[0].value
-    assert list(table["forecaster"]) == ["Model", "Last value", "Seasonal naive", "Train mean"]
+    # The naive baselines, then the statistical references scored when the run was trained (issue 21).
+    refs = trained["run"].metrics["references"]
+    assert set(refs) == {"ets", "theta"}
+    assert list(table["forecaster"]) == ["Model", "Last value", "Seasonal naive", "Train mean",
+                                         "ETS (statsmodels)", "Theta (statsmodels)"]
+    assert list(table["MAE"])[4] == pytest.approx(refs["ets"]["mae"])
+    assert any("Statistical references fitted on the training part" in t for t in _texts(at, "caption"))
     assert {"MAE", "RMSE", "MASE", "model better by"} <= set(table.columns) and "best_baseline" not in table.columns
     better = list(table["model better by"])
     assert better[0] == "—" and all(b.endswith(" %") and b[0] in "+-" for b in better[1:])

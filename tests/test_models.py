@@ -204,3 +204,104 @@ def test_wrong_weights_are_refused_with_a_fix():
     assert "weights" in str(e.value)
     with pytest.raises(StudioError):
         load_canonical(build_torch(_spec()), other)
+
+
+# ---------------------------------------------------------------- target forms (issue 21)
+
+def test_target_form_and_old_residual_flag():
+    assert _spec().target_form == "level" and not _spec().residual
+    old = _spec(residual=True)
+    assert old.target_form == "change_last" and old.residual
+    # an old saved spec (residual flag, no target_form) still loads, and round-trips in the new form
+    d = old.to_dict()
+    legacy = {k: v for k, v in d.items() if k not in ("target_form", "season_period")}
+    assert ModelSpec.from_dict(legacy) == old
+    assert ModelSpec.from_dict(json.loads(json.dumps(d))) == old
+    assert ModelSpec.from_dict({**legacy, "residual": False}).target_form == "level"
+    seasonal = _spec(target_form="change_season", season_period=3)
+    assert seasonal.residual and "season" in seasonal.label
+    assert ModelSpec.from_dict(seasonal.to_dict()) == seasonal
+    # replace()/with_options carry the form; the old flag given explicitly still switches it
+    assert seasonal.with_options(units=7).target_form == "change_season"
+    assert seasonal.with_options(residual=False).target_form == "level"
+    assert seasonal.with_options(residual=True).target_form == "change_season"
+    assert _spec().with_options(residual=True).target_form == "change_last"
+    assert old.with_options(target_form="level").target_form == "level"
+
+
+@pytest.mark.parametrize("kw, words", [
+    (dict(target_form="change_season", season_period=6), "window"),   # window 5 < season 6
+    (dict(target_form="change_season", season_period=1), "season"),
+    (dict(target_form="change_season", season_period=0), "season"),
+    (dict(target_form="change_season", season_period=3, target_input_index=(2, None)), "input"),
+    (dict(target_form="seasonal"), "target form"),
+])
+def test_seasonal_form_refusals_name_the_fix(kw, words):
+    with pytest.raises(StudioError) as e:
+        _spec(**kw)
+    assert words in str(e.value).lower()
+    assert e.value.fix
+
+
+def test_season_steps_reach_one_season_back_and_repeat_beyond_it():
+    # window 5, horizon 4, season 3: steps t+1..t+4 refer to t-2, t-1, t, t-2 (window rows 2, 3, 4, 2)
+    spec = _spec(target_form="change_season", season_period=3)
+    assert spec.season_steps == (2, 3, 4, 2)
+    assert _spec(target_form="change_season", season_period=5, horizon=2).season_steps == (0, 1)
+
+
+def _season_want(spec, plain_out, x):
+    rows = np.asarray(spec.season_steps)
+    return plain_out + x[:, rows, :][:, :, list(spec.target_input_index)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kw", [
+    dict(kind="lstm", season_period=3),                                   # horizon 4 > season: rows repeat (gather)
+    dict(kind="gru", season_period=4, target_input_index=(0, 1)),         # contiguous rows and columns: slices
+    dict(kind="dense", season_period=5, horizon=2, target_input_index=(1, 2)),
+])
+def test_seasonal_add_back_is_exact_on_all_three_builders(kw):
+    spec = _spec(target_form="change_season", **kw)
+    plain = spec.with_options(target_form="level")
+    x = _x(spec)
+    km = build_keras(spec)
+    weights = canonical_weights(km)
+    base = _keras_out(load_canonical(build_keras(plain), weights), x)
+    want = _season_want(spec, base, x)
+    assert np.abs(want - base).max() > 0.1  # the reference is not zero: the check can fail
+    assert np.abs(_keras_out(km, x) - want).max() < 1e-5
+    tm = load_canonical(build_torch(spec), weights).eval()
+    assert np.abs(_torch_out(tm, x) - want).max() < 1e-5
+    k2 = load_canonical(build_tf_keras(spec, batch_size=1), weights)
+    y2 = np.concatenate([np.asarray(k2(x[i:i + 1], training=False)) for i in range(len(x))])
+    assert np.abs(y2 - want).max() < 1e-5
+
+
+@pytest.mark.slow
+def test_a_run_saved_before_target_forms_still_opens_and_predicts_the_same(tmp_path):
+    from core.runs import load_run
+    from tests.export_helpers import make_run
+
+    run = make_run(tmp_path / "run", kind="gru", residual=True, horizon=2)
+    manifest_path = tmp_path / "run" / "run.json"
+    manifest = json.loads(manifest_path.read_text())
+    # what an older studio wrote: the residual flag, no target_form or season_period
+    manifest["model_spec"] = {k: v for k, v in manifest["model_spec"].items() if k not in ("target_form", "season_period")}
+    assert manifest["model_spec"]["residual"] is True
+    manifest_path.write_text(json.dumps(manifest))
+    old = load_run(tmp_path / "run")
+    assert old.model_spec.target_form == "change_last" and old.model_spec == run.model_spec
+    X = run.samples["X_test"]
+    assert np.abs(old.predict(X) - run.predict(X)).max() < 1e-6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["keras", "torch"])
+def test_an_untrained_seasonal_model_is_exactly_seasonal_naive(backend):
+    spec = _spec(target_form="change_season", season_period=3, backend=backend)
+    x = _x(spec)
+    model = build_torch(spec).eval() if backend == "torch" else build_keras(spec)
+    y = _torch_out(model, x) if backend == "torch" else _keras_out(model, x)
+    assert np.abs(y - _season_want(spec, 0.0, x)).max() == 0.0
+    assert np.abs(x[:, list(spec.season_steps)][:, :, [2, 0]]).max() > 0.1

@@ -194,13 +194,16 @@ class ProtocolEngine:
 
 
 def add_last_outside(spec, y: np.ndarray, scaled: np.ndarray) -> np.ndarray:
-    """What fs_protocol.cpp does after the model for FS_RESIDUAL_OUTSIDE: add each target's last scaled
-    input to the (scaled) change the int8 graph forecast, in float32."""
+    """What fs_protocol.cpp does after the model for FS_RESIDUAL_OUTSIDE: add each target's scaled input
+    at each step's reference row (the last row, or one season before the step) to the (scaled) change the
+    int8 graph forecast, in float32."""
     if not spec.residual_outside:
         return y
-    last = scaled.reshape(spec.window, spec.features)[-1]
-    tcols = np.arange(y.size) % spec.targets
-    return (y.astype(np.float32) + last[np.asarray(spec.target_input)[tcols]]).astype(np.float32)
+    window = scaled.reshape(spec.window, spec.features)
+    i = np.arange(y.size)
+    rows = np.asarray(spec.reference_row_list)[i // spec.targets]
+    cols = np.asarray(spec.target_input)[i % spec.targets]
+    return (y.reshape(-1).astype(np.float32) + window[rows, cols]).reshape(y.shape).astype(np.float32)
 
 
 class Emulator:

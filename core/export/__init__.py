@@ -9,7 +9,7 @@ model chosen on it), ``folder`` (``ExportFolder``: the one reader and writer of 
 from core.export.accuracy import (BASELINE_NAMES, FORECASTER_LABELS, accuracy_lines, loses_to_last_value,
                                   recommend_bundle, score_against_truth)
 from core.export.calibration import (ScoringSet, add_last_value, calibration_windows, count_clipped, dequantize,
-                                     quantize, residual_outside, scoring_set)
+                                     quantize, reference_rows, residual_outside, scoring_set)
 from core.export.folder import (DTYPES, FORMAT_VERSION, MODEL_FILES, REPORT, WINDOWS, ExportFolder, ExportReport,
                                 bundle_choice, firmware_model_name, load_report)
 from core.export.run import export_run, guard_out_dir, verify_tflite

@@ -127,10 +127,22 @@ def residual_outside(spec: Any) -> bool:
     return bool(_cfg("int8_residual_outside")) and bool(spec.residual)
 
 
+def reference_rows(spec: Any) -> tuple[int, ...]:
+    """The window row each forecast step's reference is read from: the last row for the change from the
+    last value, the same phase one season earlier (``spec.season_steps``) for the seasonal change. The
+    int8 graph of either form outputs only the change and the firmware adds this row's value in float
+    (the same argument as issue L's: a seasonal level is no narrower than a last-value one)."""
+    if getattr(spec, "target_form", "change_last") == "change_season":
+        return tuple(int(r) for r in spec.season_steps)
+    return (int(spec.window) - 1,) * int(spec.horizon)
+
+
 def add_last_value(spec: Any, y_scaled: np.ndarray, X_scaled: np.ndarray) -> np.ndarray:
-    """The add-back the firmware does for ``residual_outside``: each target's last scaled input (float32)."""
-    last = np.asarray(X_scaled, np.float32)[:, -1, list(spec.target_input_index)]
-    return (np.asarray(y_scaled, np.float32) + last[:, None, :]).astype(np.float32)
+    """The add-back the firmware does for ``residual_outside``: each target's scaled input at each step's
+    reference row (float32)."""
+    X = np.asarray(X_scaled, np.float32)
+    ref = X[:, list(reference_rows(spec)), :][:, :, list(spec.target_input_index)]
+    return (np.asarray(y_scaled, np.float32) + ref).astype(np.float32)
 
 
 def count_clipped(X: np.ndarray, quant: dict) -> int:

@@ -34,7 +34,7 @@ from core.config import DEFAULTS
 from core.errors import StudioError
 from core.export.accuracy import BASELINE_NAMES, fmt as _fmt, loses_to_last_value, recommend_bundle, score_against_truth
 from core.export.calibration import (add_last_value, calibration_windows, count_clipped, dequantize, quantize,
-                                     residual_outside, scoring_set)
+                                     reference_rows, residual_outside, scoring_set)
 from core.export.folder import MODEL_FILES, REPORT, WINDOWS, ExportReport
 from core.export.runtime import ROOT, TflmRuntime, worker_env, arena_with_margin, find_arena, tflm_available
 from core.files import atomic_dir
@@ -333,6 +333,7 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
                 "convert_seconds": info.get("convert_s"),
                 # The graph outputs the change; the firmware adds the last value (residual_outside).
                 "residual_outside": outside,
+                "reference_rows": list(reference_rows(spec)) if outside else None,
             }
             say(0.35 + 0.55 * (i + 1) / len(dtypes), f"{name}: max error {_fmt(err['max_abs_err'])} against the host model")
         f_frac = entries["float32"]["error_fraction_of_range"]

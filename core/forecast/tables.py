@@ -180,9 +180,10 @@ def test_report(run, windows, part: str = "test") -> TestReport:
     return TestReport(frame=frame, metrics=result, per_step=per_step_errors(frame), part=part)
 
 
-def metrics_table(result: dict) -> pd.DataFrame:
+def metrics_table(result: dict, references: dict | None = None) -> pd.DataFrame:
     """The one metrics presentation (the Train and Forecast pages show it, ``studio train`` prints it):
-    one row per forecaster (the model, then each baseline) with its scores, and how much better
+    one row per forecaster (the model, then each baseline, then the statistical references) with its
+    scores, and how much better
     the model is than that row in % (positive means the model wins), by the measure the verdict
     uses: MAE for one target, MASE for several (their MAEs would add different units)."""
     key = str(result.get("compared_by") or "mae")
@@ -190,6 +191,10 @@ def metrics_table(result: dict) -> pd.DataFrame:
     for name, scores in result.get("baselines", {}).items():
         if name != "naive":  # run.json's alias of last_value, under the name SPEC uses
             rows.append({"forecaster": name, **scores})
+    # The statistical references (metrics.json's ``references``, scored when the run was trained on the same
+    # test points), beside the naive baselines; the verdict and best baseline stay the naive ones.
+    for name, scores in ((result.get("references") if references is None else references) or {}).items():
+        rows.append({"forecaster": name, **scores})
     table = pd.DataFrame(rows)
     values = pd.to_numeric(table[key], errors="coerce").astype(float)
     model_value = float(values.iloc[0])

@@ -199,9 +199,9 @@ bool Protocol::RunWindow(const float* raw, int k) {
     return false;
   }
   if (info_.target_input != nullptr) {
-    const float* last = buf_.scaled + (info_.window - 1) * info_.features;
     for (int i = 0; i < info_.horizon * info_.targets; i++) {
-      buf_.result[i] += last[info_.target_input[i % info_.targets]];
+      const int row = info_.reference_row != nullptr ? info_.reference_row[i / info_.targets] : info_.window - 1;
+      buf_.result[i] += buf_.scaled[row * info_.features + info_.target_input[i % info_.targets]];
     }
   }
   // The answer goes out through the line buffer: the input line is no longer needed,

@@ -39,6 +39,10 @@ struct ModelInfo {
   // each target, whose last scaled value is added to the model's output here, in float, where it
   // cannot saturate. nullptr when the model adds it back itself.
   const int* target_input;
+  // With target_input: the window row whose value each forecast step adds back (horizon entries).
+  // The change from the last value adds row window-1 at every step; the change from the value one
+  // season earlier adds, for step k, the row of the same phase one season before it.
+  const int* reference_row;
   // Calibrated prediction bands: band_levels names ("80", "95") and half-widths in the targets' units,
   // band_levels * horizon * targets, level-major then step then target. 0 / null: no bands printed.
   // The bounds are the final forecast (after the last value is added back) -/+ these.

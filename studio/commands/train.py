@@ -1,8 +1,11 @@
 """Train a forecaster from a CSV and write its run directory (spec, weights, scaler, history, metrics).
 
 Options left out take the studio's default configuration for this data (core/defaults.py: a window
-covering the detected seasonal period, calendar features for a strong cycle, change from last value,
-epochs sized to the series), the same the Features and Model pages preselect. Progress goes to stderr, one line per epoch; the metrics against the baselines and the
+covering the detected seasonal period, calendar features for a strong cycle, epochs sized to the
+series), the same the Features and Model pages preselect; then the target form (level, change from
+last value, change from last season) and the window (one or two periods) are chosen on the validation
+part by a few short trainings (core/search.py; ``--no-search`` skips it, and a form or window given
+on the command line is kept). Progress goes to stderr, one line per epoch; the metrics against the baselines and the
 verdict go to stdout.
 """
 from __future__ import annotations
@@ -60,7 +63,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dropout", type=float, default=None, help=HELP.get("model.dropout"))
     p.add_argument("--head-units", type=positive_int("--head-units", max_units, minimum=0), default=None, help=HELP.get("model.head_units"))
     p.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None,
-                   help="predict the change from the last value (default: on when every target is an input)")
+                   help="predict the change from the last value (the older switch; --target-form says more)")
+    p.add_argument("--target-form", choices=("level", "change_last", "change_season"), default=None,
+                   help="what the network predicts before the model adds a reference back: the level, the change "
+                        "from the last value, or the change from the value one season earlier "
+                        "(default: chosen on the validation part)")
+    p.add_argument("--no-search", action="store_true",
+                   help="skip the short trainings that choose the target form and window on the validation part; "
+                        "use the rule-based default (change from last value, a window of one period)")
+    p.add_argument("--search-budget", type=float, default=None, metavar="SECONDS",
+                   help="training time the candidate search may spend in all (default: 2 quick checks, 30 s)")
     p.add_argument("--backend", choices=("keras", "torch"), default=None, help=HELP.get("model.backend"))
     p.add_argument("--epochs", type=positive_int("--epochs", int(t.get("max_epochs", 1000))), default=None,
                    help=f"{HELP.get('train.epochs')} Default {t['epochs']}, more on short series.")
@@ -90,7 +102,7 @@ def metrics_table(metrics: dict) -> str:
     from core.forecast import metrics_table as table_of
 
     names = ["mae", "rmse", "smape", "mase"]
-    rows = table_of(metrics).to_dict("records")
+    rows = table_of(metrics).to_dict("records")  # the references (ETS, Theta) ride along from metrics.json
     width = max(len(r["forecaster"]) for r in rows)
     lines = [f"{'':<{width}}  " + "  ".join(f"{n:>10}" for n in names)]
     for r in rows:
@@ -133,15 +145,43 @@ def run(args: argparse.Namespace) -> int:
     split = SplitSpec(*_shares(args.split)) if getattr(args, "split", None) else None
     defaults = default_config(dataset, targets, features=args.features, window=args.window, horizon=args.horizon,
                               calendar=calendar, split=split, scaler_kind=args.scaler)
+    given = {k: getattr(args, k) for k in ("kind",) + MODEL_OPTIONS if getattr(args, k) is not None}
+    if args.target_form is not None:
+        given["target_form"] = args.target_form
+        given.pop("residual", None)
+    if args.search_budget is not None and not args.search_budget > 0:
+        raise StudioError(f"--search-budget must be a positive number of seconds; got {args.search_budget}.",
+                          "Give e.g. --search-budget 45, or --no-search to skip the search.")
+    # Refuse bad options before any search training: a wrong batch size must not cost the search's budget first.
+    defaults.model_spec(**given)
+    TrainConfig(epochs=defaults.train_config.epochs if args.epochs is None else args.epochs, batch_size=args.batch_size,
+                learning_rate=args.lr, patience=defaults.train_config.patience if args.patience is None else args.patience,
+                seed=args.seed).validate()
+    search = None
+    forms = ((args.target_form,) if args.target_form else
+             ("change_last",) if args.residual else ("level",) if args.residual is False else None)
+    if not args.no_search and not (forms and args.window is not None):
+        from core.search import FORMS, search_default
+
+        print("default: choosing the target form and window on the validation part (short trainings; "
+              "--no-search skips this)", file=sys.stderr, flush=True)
+        search = search_default(
+            dataset, defaults, model_options={k: v for k, v in given.items() if k not in ("residual", "target_form")},
+            forms=forms or FORMS, windows=(defaults.window_spec.window,) if args.window is not None else None,
+            budget_s=args.search_budget,
+            progress=lambda f, m: print(f"search {f:.0%}: {m}", file=sys.stderr, flush=True))
+        defaults = search.config
+        if forms and search.best is not None:  # the user's form is what was searched; the window came from the search
+            given.pop("target_form", None)
+            given.pop("residual", None)
     spec = defaults.window_spec
     windows = make_windows(dataset, spec, defaults.split, scaler_kind=defaults.scaler_kind)
-    given = {k: getattr(args, k) for k in ("kind",) + MODEL_OPTIONS if getattr(args, k) is not None}
     model_spec = defaults.model_spec(**given)
     d = defaults.train_config
     config = TrainConfig(epochs=d.epochs if args.epochs is None else args.epochs, batch_size=args.batch_size,
                          learning_rate=args.lr, patience=d.patience if args.patience is None else args.patience,
                          seed=args.seed).validate()
-    for key in ("features", "window", "calendar", "training"):
+    for key in ("features", "window", "calendar", "training", "search"):
         if key in defaults.reasons and not defaults.reasons[key].endswith("as chosen."):
             print(f"default: {defaults.reasons[key]}", file=sys.stderr, flush=True)
 
@@ -156,6 +196,9 @@ def run(args: argparse.Namespace) -> int:
 
     result = train(windows, model_spec, config, out, on_epoch=on_epoch, dataset=dataset,
                    interval_levels=args.interval_levels)
+    if search is not None:
+        result.info["search"] = search.to_dict()  # what was tried and why it won, kept with the run
+        result.save()
     info = result.info
     ended = " (early stopping)" if info.get("early_stopped") else ""
     print(f"best epoch {info.get('best_epoch')} of {info.get('epochs_run')}{ended}; run written to {result.run_dir}",
@@ -164,6 +207,8 @@ def run(args: argparse.Namespace) -> int:
     print(metrics_table(result.metrics))
     if result.metrics.get("verdict"):
         print(result.metrics["verdict"])
+    if result.metrics.get("references_note"):
+        print(result.metrics["references_note"])
     from core.intervals import summary_lines
 
     for line in summary_lines(result.intervals):

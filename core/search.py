@@ -1,0 +1,336 @@
+"""The default configuration chosen on validation (issue 21): a few short real trainings, keep the best.
+
+A rule ("predict the change from the last value") wins on most series and loses badly on a strongly
+seasonal one, where "the same hour yesterday, plus a small correction" is the easy target. So the
+default tries the few candidates that matter and keeps the one with the lowest validation error:
+
+- target form: level, change from the last value, change from the value one season earlier;
+- window: one seasonal period, two periods.
+
+Stage 1 trains each target form at the one-period window; stage 2 trains the winning form (and the
+runner-up, when it is a change form too) at two periods. Every training is the quick check's
+(``core.quickcheck.quick_check``: the newest training windows, scored on the validation part, the
+test part unseen), and the whole search shares one budget of ``BUDGET_FACTOR`` (2) times the quick check's
+own budget. Candidates that cannot apply are skipped with the reason (no season, a season longer than
+a third of the training part, a window that would not fit, a target that is not an input).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from core.config import DEFAULTS
+from core.dataset import Dataset
+from core.defaults import DefaultConfig, _train_rows, default_config, target_seasonality
+from core.errors import StudioError
+from core.models import TARGET_FORM_LABELS, ModelSpec
+from core.frequency import describe_steps
+from core.windows import largest_window, make_windows
+
+_Q = DEFAULTS["quality"]
+# Change forms first: when a loaded machine lets only one or two trials run, they are the likelier winners
+# (bench_quality on a busy machine: 10-minute h=24 ran level alone and kept it, 0.216 against the rule's 0.154).
+FORMS = ("change_last", "change_season", "level")
+# The search may cost at most this many quick-check budgets: 30 s, under issue 21's bound of 3 (45 s), so a
+# default `studio train` stays quick.
+BUDGET_FACTOR = 2.0
+# A season longer than this share of the training part leaves too few seasons to learn a change from.
+MAX_SEASON_SHARE = 1 / 3
+
+Progress = Callable[[float, str], None]
+# A level target wins only by this much over the best change form on validation: the validation part sits
+# just after the training range, and a level model cannot forecast past that range (weekly CO2: level won
+# validation by a hair under a loaded machine's short trainings, then scored test MAE 0.715 against last
+# value's 0.398, where change from last value scores 0.314).
+LEVEL_MARGIN = 0.10
+
+
+def pick(scored: list) -> Any:
+    """The winner: the lowest validation score, except that a level target must beat the best change form
+    by ``LEVEL_MARGIN``."""
+    if not scored:
+        return None
+    best = min(scored, key=lambda t: t.score)
+    changes = [t for t in scored if t.target_form != "level"]
+    if best.target_form == "level" and changes:
+        change = min(changes, key=lambda t: t.score)
+        if not best.score < (1 - LEVEL_MARGIN) * change.score:
+            return change
+    return best
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One candidate: its settings, and its validation score (or why it was skipped)."""
+
+    target_form: str
+    window: int
+    score: float | None = None           # validation MAE (MASE with several targets), as the quick check compares
+    compared_by: str = "mae"
+    seconds: float = 0.0
+    epochs_run: int = 0
+    best_baseline: str | None = None
+    baseline_score: float | None = None
+    skipped: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{TARGET_FORM_LABELS[self.target_form]}, window {self.window}"
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "label": self.label}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    config: DefaultConfig                # the winner, with its reasons (``reasons["search"]`` says what was tried)
+    trials: list[Trial] = field(default_factory=list)
+    seconds: float = 0.0
+    budget_s: float = 0.0
+    period: int | None = None
+    stopped: bool = False
+
+    @property
+    def best(self) -> Trial | None:
+        scored = [t for t in self.trials if t.score is not None]
+        return pick(scored)
+
+    def rows(self) -> list[dict]:
+        """A table for the page and the command line: every candidate, tried or skipped."""
+        best = self.best
+        out = []
+        for t in self.trials:
+            out.append({"candidate": t.label, f"validation {t.compared_by.upper()}": t.score,
+                        "seconds": round(t.seconds, 1) if t.score is not None else None,
+                        "result": "chosen" if t is best else (f"skipped: {t.skipped}" if t.skipped else "")})
+        return out
+
+    def to_dict(self) -> dict:
+        return {"trials": [t.to_dict() for t in self.trials], "seconds": self.seconds, "budget_s": self.budget_s,
+                "period": self.period, "stopped": self.stopped, "reasons": dict(self.config.reasons),
+                "chosen": self.best.to_dict() if self.best else None}
+
+
+def common_period(dataset: Dataset, base: DefaultConfig) -> tuple[int | None, str]:
+    """(period, note): one period for every target, the first target's; the note names any that differ."""
+    targets = base.window_spec.targets
+    period = base.seasonality.period
+    if len(targets) < 2:
+        return period, ""
+    others = {t: target_seasonality(dataset, t, base.split).period for t in targets[1:]}
+    differ = {t: p for t, p in others.items() if p != period}
+    if not differ:
+        return period, ""
+    listed = ", ".join(f"{t} {p or 'none'}" for t, p in differ.items())
+    return period, (f" The targets' periods differ ({targets[0]} {period or 'none'}, {listed}); the seasonal change "
+                    f"uses the first target's period, {period} steps, for every target.")
+
+
+def _window_cap(dataset: Dataset, base: DefaultConfig) -> int:
+    """The longest window the defaults allow here (as core.defaults.choose_window caps it)."""
+    split, horizon = base.split, base.window_spec.horizon
+    fits = largest_window(dataset.frame.index, split, horizon) if len(dataset.frame) >= 3 else 1
+    return max(1, min(fits, int(_Q["max_window"]), int(_train_rows(dataset, split) * _Q["max_window_share"])))
+
+
+def plan(dataset: Dataset, base: DefaultConfig, forms: tuple[str, ...] = FORMS,
+         windows: tuple[int, ...] | None = None) -> tuple[list[Trial], list[int], int | None, str]:
+    """(stage-1 trials and skipped candidates, stage-2 windows, period, note) for ``base``'s data."""
+    period, note = common_period(dataset, base)
+    ws = base.window_spec
+    w1 = int(ws.window)
+    n_train = _train_rows(dataset, base.split)
+    skipped: list[Trial] = []
+    is_input = all(i is not None for i in ws.target_input_index)
+    season_ok = None
+    if not period or period < 2:
+        season_ok = "no seasonal period in the data (period 1), so there is no last season to start from"
+    elif period > n_train * MAX_SEASON_SHARE:
+        season_ok = (f"the period ({period} steps) is longer than a third of the training part ({n_train:,} rows): "
+                     "too few seasons to learn from")
+    elif w1 < period and windows is not None:  # the user's window; otherwise the candidate gets a longer one
+        season_ok = f"the window ({w1} steps) does not reach back one season ({period} steps)"
+    stage1: list[Trial] = []
+    for form in forms:
+        if form != "level" and not is_input:
+            skipped.append(Trial(form, w1, skipped="a target is not among the inputs"))
+        elif form == "change_season" and season_ok:
+            skipped.append(Trial(form, w1, skipped=season_ok))
+        elif form == "change_season" and windows is None:
+            stage1.append(Trial(form, season_window(dataset, base, int(period), w1)))
+        else:
+            stage1.append(Trial(form, w1))
+    if windows is not None:
+        extra = [int(w) for w in windows if int(w) != w1]
+    elif period and period >= 2 and not period > n_train * MAX_SEASON_SHARE:
+        # One period and two periods; the rule's own window (one period, or the shortest preset covering it)
+        # is trained in stage 1, so stage 2 tries whichever of the two it is not.
+        cap = _window_cap(dataset, base)
+        one, two = max(int(period), int(_Q["min_window"])), 2 * int(period)
+        extra = []
+        for w in (one, two):
+            if w == w1:
+                continue
+            if w > cap:
+                skipped.append(Trial("change_last", w, skipped=f"a window of {w} steps is longer than this data "
+                                                                f"allows ({cap} steps)"))
+            else:
+                extra.append(w)
+        extra = extra[:1] if w1 in (one, two) else extra[-1:]  # at most one more window: the budget is for the forms
+    else:
+        extra = []
+    return stage1 + skipped, extra, period, note
+
+
+def season_window(dataset: Dataset, base: DefaultConfig, period: int, window: int) -> int:
+    """The window a seasonal change candidate trains with: longer than one season, so the network sees the
+    origin's own change from a season earlier (y[t] - y[t-P]), the correction that persists into the forecast.
+    A window of exactly P reaches the reference of every label but not that: on the synthetic hourly series
+    (h=1) change-from-last-season at window 24 stayed at seasonal naive (test MAE 0.247 against 0.247), at
+    window 48 it learned (0.172). Two periods where the data allows, else one more step than the period."""
+    if window > period:
+        return window
+    cap = _window_cap(dataset, base)
+    return 2 * period if 2 * period <= cap else max(window, min(period + 1, cap))
+
+
+def _config_for(dataset: Dataset, base: DefaultConfig, window: int) -> DefaultConfig:
+    """The defaults at another window (stride and epochs follow the window), the rest kept."""
+    ws = base.window_spec
+    if window == ws.window:
+        return base
+    cfg = default_config(dataset, ws.targets, features=tuple(c for c in ws.features if c not in ws.targets),
+                         window=window, horizon=ws.horizon, calendar=ws.calendar, split=base.split,
+                         scaler_kind=base.scaler_kind)
+    return dataclasses.replace(cfg, reasons={**base.reasons, **{k: v for k, v in cfg.reasons.items()
+                                                                if k in ("stride", "training")}})
+
+
+def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targets: Any = None,
+                   model_options: dict | None = None, forms: tuple[str, ...] = FORMS,
+                   windows: tuple[int, ...] | None = None, budget_s: float | None = None,
+                   progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> SearchResult:
+    """Try the candidates on the validation part and return the best as a DefaultConfig.
+
+    ``base``: the rule-based defaults (``default_config``) the search starts from. ``model_options``:
+    the architecture (kind, units, backend...) every candidate trains with. ``forms``/``windows``
+    narrow the search (a user who fixed the window searches only the target form). ``budget_s``: the
+    whole search's training time (default: BUDGET_FACTOR quick checks).
+    """
+    from core.quickcheck import quick_check  # quickcheck imports core.defaults: import here, not at the top
+
+    base = base or default_config(dataset, targets)
+    budget = float(budget_s if budget_s is not None else BUDGET_FACTOR * float(DEFAULTS["quickcheck"]["budget_s"]))
+    options = {k: v for k, v in (model_options or {}).items() if v is not None and k not in ("residual", "target_form")}
+    stage1, extra, period, note = plan(dataset, base, forms, windows)
+    to_run = [t for t in stage1 if t.skipped is None]
+    n_planned = max(len(to_run) + (min(2, len(to_run)) if extra else 0), 1)
+    share = budget / n_planned
+    t0 = time.perf_counter()
+    done: list[Trial] = [t for t in stage1 if t.skipped is not None]
+    made: dict[int, tuple[DefaultConfig, Any]] = {}
+    stopped = False
+
+    def report(msg: str) -> None:
+        if progress:
+            progress(min(len([t for t in done if t.skipped is None]) / n_planned, 1.0), msg)
+
+    def windows_for(window: int):
+        if window not in made:
+            cfg = _config_for(dataset, base, window)
+            made[window] = (cfg, make_windows(dataset, cfg.window_spec, cfg.split, scaler_kind=cfg.scaler_kind))
+        return made[window]
+
+    def run_trial(trial: Trial, remaining: int) -> Trial:
+        cfg, win = windows_for(trial.window)
+        if win.count("val") == 0:
+            return dataclasses.replace(trial, skipped="the validation part has no windows at this window length")
+        spec = ModelSpec.for_windows(cfg.window_spec, **options, target_form=trial.target_form,
+                                     season_period=int(period or 0) if trial.target_form == "change_season" else 0)
+        left = budget - (time.perf_counter() - t0)
+        # What is left, shared by the trials still to run: a trial that overran (an epoch past its share, the
+        # windows of a new length) is paid for by the later ones, so the whole search keeps to its budget.
+        qc = quick_check(win, spec, cfg.train_config, budget_s=max(min(share, left / max(remaining, 1)), 0.0))
+        return dataclasses.replace(trial, score=qc.model_mae, compared_by=qc.compared_by, seconds=qc.seconds,
+                                   epochs_run=qc.epochs_run, best_baseline=qc.best_baseline,
+                                   baseline_score=qc.baselines.get(qc.best_baseline) if qc.best_baseline else None)
+
+    queue = list(to_run)
+    stage2_added = False
+    while queue:
+        if should_stop and should_stop():
+            stopped = True
+            break
+        scored_so_far = [t for t in done if t.score is not None]
+        # A trial runs at least one epoch, so it costs about what the cheapest one so far cost: one that
+        # would end past the budget is not started (a 10-minute series' one-epoch trials overran it by 40 s).
+        cheapest = min((t.seconds for t in scored_so_far), default=0.0)
+        if scored_so_far and time.perf_counter() - t0 + cheapest > budget:
+            done += [dataclasses.replace(t, skipped="the search's time budget was spent") for t in queue]
+            queue = []
+            break
+        trial = queue.pop(0)
+        report(f"Trying {trial.label} ({len([t for t in done if t.skipped is None]) + 1} of {n_planned})")
+        try:
+            pending = 0 if stage2_added or not extra else min(2, len(to_run))
+            done.append(run_trial(trial, len(queue) + 1 + pending))
+        except StudioError as e:
+            done.append(dataclasses.replace(trial, skipped=e.problem))
+        if not queue and not stage2_added and extra:
+            stage2_added = True
+            ranked = sorted((t for t in done if t.score is not None), key=lambda t: t.score)
+            follow = [t.target_form for t in ranked[:2] if t.target_form != "level" or t is ranked[0]]
+            tried = {(t.target_form, t.window) for t in done}
+            for w in extra:
+                for form in follow[:2]:
+                    if form == "change_season" and period and w <= period:
+                        continue
+                    if (form, w) not in tried:
+                        queue.append(Trial(form, w))
+    seconds = time.perf_counter() - t0
+    scored = [t for t in done if t.score is not None]
+    if not scored:
+        reasons = {**base.reasons, "search": "Candidate search: no candidate could be scored on the validation part "
+                                             "(" + "; ".join(f"{t.label}: {t.skipped}" for t in done if t.skipped) +
+                                             "); the rule-based default is kept."}
+        return SearchResult(dataclasses.replace(base, reasons=reasons), done, seconds, budget, period, stopped)
+    best = pick(scored)
+    cfg, _ = windows_for(best.window)
+    chosen_options = {**cfg.model_options, **options, "target_form": best.target_form,
+                      "season_period": int(period or 0) if best.target_form == "change_season" else 0}
+    chosen_options.pop("residual", None)
+    key = best.compared_by.upper()
+    tried = "; ".join(f"{t.label} {t.score:.4g}" for t in sorted(scored, key=lambda t: t.score))
+    runner = next((t for t in sorted(scored, key=lambda t: t.score) if t is not best), None)
+    margin = (f", {100 * (runner.score - best.score) / runner.score:.0f}% below the next ({runner.label})"
+              if runner and runner.score > best.score > 0 else "")
+    skipped = [t for t in done if t.skipped]
+    skip_text = (" Skipped: " + "; ".join(f"{t.label}: {t.skipped}" for t in skipped) + ".") if skipped else ""
+    base_text = ""
+    if best.best_baseline and best.baseline_score is not None:
+        from core.metrics import BASELINE_LABELS
+
+        base_text = (f" The best naive forecast on the same windows, {BASELINE_LABELS.get(best.best_baseline, best.best_baseline)}, "
+                     f"scores {best.baseline_score:.4g}.")
+    reasons = dict(cfg.reasons)
+    lowest = min(scored, key=lambda t: t.score)
+    why = (f"had the lowest validation {key} ({best.score:.4g}" if lowest is best else
+           f"won ({best.score:.4g}; {lowest.label} scored {lowest.score:.4g}, less than the {LEVEL_MARGIN:.0%} a level "
+           "target must win by, since it cannot forecast past the training range")
+    reasons["search"] = (f"Chosen on validation: {best.label} {why}"
+                         f"{margin}). Tried, in {seconds:.0f} s of short trainings (budget {budget:.0f} s): {tried}."
+                         f"{base_text}{skip_text}{note}")
+    reasons["target_form"] = {
+        "level": "Target: the level itself; on validation it beat predicting a change.",
+        "change_last": "Target: the change from the last value (the model adds the last value back); it won on validation.",
+        "change_season": (f"Target: the change from the value one season ({period} steps) earlier at each forecast step; "
+                          "the model adds that value back, so every output is a level. It won on validation."),
+    }[best.target_form]
+    reasons["residual"] = reasons["target_form"]
+    if best.window != base.window_spec.window:
+        reasons["window"] = (f"Window {describe_steps(best.window, dataset.freq)}: two seasonal periods "
+                             f"({period} steps each), which won on validation over one.")
+    chosen = dataclasses.replace(cfg, model_options=chosen_options, reasons=reasons)
+    return SearchResult(chosen, done, seconds, budget, period, stopped)

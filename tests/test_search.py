@@ -1,0 +1,249 @@
+"""The default chosen on validation (issue 21): candidates, the ones skipped and why, and that the winner wins."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.data import SAMPLES, load_dataset
+from core.dataset import Dataset
+from core.defaults import default_config
+from core.search import plan, search_default
+
+ROOT = Path(__file__).resolve().parent.parent
+QUALITY = SAMPLES["weather"].parent / "quality"
+
+
+def _ds(values: dict, freq: str = "h") -> Dataset:
+    n = len(next(iter(values.values())))
+    frame = pd.DataFrame(values, index=pd.date_range("2022-01-01", periods=n, freq=freq, name="time"))
+    return Dataset(name="t", frame=frame.astype(float), freq=freq)
+
+
+def _daily(n: int, seed: int = 0, period: int = 24) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return 10 + 4 * np.sin(2 * np.pi * t / period) + np.cumsum(rng.normal(0, 0.05, n)) + rng.normal(0, 0.1, n)
+
+
+def _labels(trials):
+    return {(t.target_form, t.window): t.skipped for t in trials}
+
+
+def test_plan_tries_the_three_forms_and_the_other_window():
+    ds = _ds({"y": _daily(3000)})
+    base = default_config(ds, "y")
+    stage1, extra, period, note = plan(ds, base)
+    assert period == 24 and note == ""
+    assert [t.target_form for t in stage1 if t.skipped is None] == ["change_last", "change_season", "level"]
+    w1 = base.window_spec.window
+    assert w1 == 24
+    assert all(t.window == w1 for t in stage1 if t.target_form != "change_season")
+    # The seasonal change sees more than one season (its origin's own change from a season earlier): two periods.
+    assert [t.window for t in stage1 if t.target_form == "change_season"] == [48]
+    # one period and two periods: stage 2 tries whichever the rule's window is not
+    assert extra and set(extra + [base.window_spec.window]) >= {48} and len(extra) == 1
+
+
+def test_no_season_skips_the_seasonal_candidate_with_the_reason():
+    rng = np.random.default_rng(3)
+    ds = Dataset(name="walk", frame=pd.DataFrame({"y": np.cumsum(rng.normal(size=600))}), freq=None)  # no time axis
+    base = default_config(ds, "y")
+    assert not base.seasonality.period
+    stage1, extra, period, _ = plan(ds, base)
+    skipped = _labels(stage1)[("change_season", base.window_spec.window)]
+    assert skipped and "period 1" in skipped
+    assert extra == []
+
+
+def test_a_season_longer_than_a_third_of_training_is_skipped():
+    ds = _ds({"y": _daily(3000)})
+    base = default_config(ds, "y")
+    long = base.__class__(**{**base.__dict__, "seasonality": base.seasonality.__class__(900, 0.8, 24, "autocorrelation")})
+    stage1, extra, _, _ = plan(ds, long)
+    reason = _labels(stage1)[("change_season", base.window_spec.window)]
+    assert "third of the training part" in reason
+    assert extra == []
+
+
+def test_targets_with_different_periods_use_the_first_and_say_so():
+    n = 3000
+    ds = _ds({"a": _daily(n, 1, 24), "b": _daily(n, 2, 36)})
+    base = default_config(ds, ("a", "b"))
+    _, _, period, note = plan(ds, base)
+    assert period == 24
+    assert "differ" in note and "a 24" in note and "b 36" in note and "first target's period" in note
+
+
+def test_a_target_that_is_not_an_input_skips_the_change_forms():
+    ds = _ds({"y": _daily(2000), "x": _daily(2000, 5)})
+    base = default_config(ds, "y")
+    ws = base.window_spec.__class__(**{**base.window_spec.to_dict(), "features": ("x",)})
+    cfg = base.__class__(**{**base.__dict__, "window_spec": ws})
+    stage1, _, _, _ = plan(ds, cfg)
+    assert [t.target_form for t in stage1 if t.skipped is None] == ["level"]
+    assert all("not among the inputs" in t.skipped for t in stage1 if t.skipped)
+
+
+@pytest.mark.slow
+def test_on_a_strongly_seasonal_hourly_series_at_h24_the_chosen_default_holds_seasonal_naive(tmp_path):
+    """The whole path a new user takes: `studio train` with no options, horizon 24, then the test verdict."""
+    csv = QUALITY / "synthetic_seasonal_hourly.csv"
+    res = subprocess.run([sys.executable, "-m", "studio", "train", "--csv", str(csv), "--target", "temp",
+                          "--horizon", "24", "--seed", "0", "--out", str(tmp_path / "run")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "Chosen on validation" in res.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    # Which form wins rests on short, time-bounded trainings (on a loaded machine level won once); what the
+    # user gets is judged below on the test part.
+    assert run["model_spec"]["target_form"] in ("level", "change_last", "change_season")
+    search = run["info"]["search"]
+    # every candidate was either trained or skipped with its reason (on a loaded machine: the budget)
+    assert all(t["score"] is not None or t["skipped"] for t in search["trials"])
+    assert {t["target_form"] for t in search["trials"]} == {"level", "change_last", "change_season"}
+    model, sn = metrics["model"]["mae"], metrics["baselines"]["seasonal_naive"]["mae"]
+    # 24 steps ahead on this series (wandering amplitude and level, AR(1) noise) little beyond the same hour
+    # yesterday is predictable: ETS ties seasonal naive too (bench_quality: model 0.248, seasonal naive 0.247,
+    # ETS 0.252). The rule default before issue 21 (change from last value) scored 0.443.
+    assert model <= 1.02 * sn, (model, sn)
+    assert model < 0.7 * 0.4429
+    assert model < metrics["baselines"]["last_value"]["mae"]
+    assert set(metrics["references"]) == {"ets", "theta"}
+
+
+@pytest.mark.slow
+def test_search_stays_within_its_budget_and_can_be_stopped():
+    ds = load_dataset(QUALITY / "synthetic_seasonal_hourly.csv")
+    base = default_config(ds, "temp", horizon=1)
+    seen: list[str] = []
+    # A budget that never binds (so nothing here depends on how fast the machine is); stopped after two trials.
+    res = search_default(ds, base, budget_s=3600.0, progress=lambda f, m: seen.append(m),
+                         should_stop=lambda: len(seen) >= 2)
+    assert res.stopped and len([t for t in res.trials if t.score is not None]) == 2
+    assert seen[0].startswith("Trying")
+    assert "Chosen on validation" in res.config.reasons["search"]
+    # A budget any training overruns: the first trial still runs (a model to choose), the rest are skipped so.
+    tight = search_default(ds, base, budget_s=0.01)
+    scored = [t for t in tight.trials if t.score is not None]
+    assert len(scored) == 1 and not tight.stopped
+    assert any(t.skipped == "the search's time budget was spent" for t in tight.trials)
+    assert "budget was spent" in tight.config.reasons["search"]
+
+
+# ---------------------------------------------------------------- the Model page
+
+MODEL_PAGE = str(ROOT / "pages" / "3_model.py")
+
+
+@pytest.fixture()
+def seasonal_state(tmp_path, monkeypatch):
+    from core.windows import make_windows
+
+    monkeypatch.setenv("FS_WORKDIR_ROOT", str(tmp_path / "sessions"))
+    ds = _ds({"y": _daily(1500)})
+    cfg = default_config(ds, "y", horizon=3)
+    return ds, make_windows(ds, cfg.window_spec, cfg.split, cfg.scaler_kind)
+
+
+def _page(ds, windows):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(MODEL_PAGE, default_timeout=120)
+    at.session_state["fs.dataset"] = ds
+    at.session_state["fs.windows"] = windows
+    return at.run()
+
+
+def test_model_page_offers_the_seasonal_target_with_its_period(seasonal_state):
+    ds, windows = seasonal_state
+    at = _page(ds, windows)
+    assert not at.exception, at.exception
+    box = at.selectbox(key="model.target_form")
+    assert list(box.options) == ["level", "change from last value", "change from last season (24 steps)"]
+    box.select("change_season").run()
+    spec = at.session_state["fs.model_spec"]
+    assert spec.target_form == "change_season" and spec.season_period == 24 and spec.window >= 24
+    assert at.button(key="model.search_run")
+
+
+@pytest.mark.slow
+def test_model_page_runs_the_search_in_the_background_and_applies_the_winner(seasonal_state, monkeypatch):
+    from core.config import DEFAULTS
+
+    monkeypatch.setitem(DEFAULTS["quickcheck"], "budget_s", 1.0)  # three short trainings of about a second
+    ds, windows = seasonal_state
+    at = _page(ds, windows)
+    at.button(key="model.search_run").click().run()
+    assert not at.exception, at.exception
+    job = at.session_state["model.search_job"][1]
+    assert job.wait(600) and job.status == "done", job.error
+    at.run()
+    assert not at.exception, at.exception
+    text = "\n".join(str(m.value) for m in at.markdown)
+    assert "Chosen on validation" in text
+    best = job.result.best
+    if best.target_form != at.session_state["fs.model_spec"].target_form:
+        at.button(key="model.search_apply").click().run()
+        at.run()  # the app-wide rerun the button asks for (a browser makes it at once)
+    assert at.session_state["fs.model_spec"].target_form == best.target_form
+
+
+def test_a_gap_of_whole_days_filled_by_the_data_step_keeps_the_season(tmp_path):
+    # Two missing days, cut exactly at midnight (season boundaries): the data step re-inserts and fills the rows,
+    # so the period stays 24 and the seasonal candidate still applies with a one-season window.
+    n = 24 * 120
+    times = pd.date_range("2022-01-01", periods=n, freq="h")
+    frame = pd.DataFrame({"time": times.strftime("%Y-%m-%d %H:%M"), "y": np.round(_daily(n, 4), 3)})
+    gap = (times >= "2022-02-10") & (times < "2022-02-12")
+    frame[~gap].to_csv(tmp_path / "gappy.csv", index=False)
+    ds = load_dataset(tmp_path / "gappy.csv")
+    assert len(ds.frame) == n and ds.frame["y"].notna().all()
+    base = default_config(ds, "y")
+    stage1, _, period, _ = plan(ds, base)
+    assert period == 24
+    assert [t.target_form for t in stage1 if t.skipped is None] == ["change_last", "change_season", "level"]
+
+
+def test_a_window_fixed_by_the_user_is_the_seasonal_candidates_window_too():
+    ds = _ds({"y": _daily(3000)})
+    base = default_config(ds, "y", window=30)
+    stage1, extra, _, _ = plan(ds, base, windows=(30,))
+    assert {t.window for t in stage1} == {30} and extra == []
+    short = default_config(ds, "y", window=12)
+    stage1, _, _, _ = plan(ds, short, windows=(12,))
+    assert "does not reach back one season (24 steps)" in _labels(stage1)[("change_season", 12)]
+
+
+def test_the_seasonal_window_is_one_step_past_the_season_when_two_do_not_fit():
+    from core.search import season_window
+
+    ds = _ds({"y": _daily(3000)})
+    base = default_config(ds, "y")
+    assert season_window(ds, base, 24, 24) == 48
+    assert season_window(ds, base, 24, 36) == 36   # already longer than the season
+    small = _ds({"y": _daily(300)})               # too short for 48: 25 if the data allows it
+    sbase = default_config(small, "y")
+    from core.search import _window_cap
+
+    cap = _window_cap(small, sbase)
+    assert season_window(small, sbase, 24, 24) == (48 if cap >= 48 else max(24, min(25, cap)))
+
+
+def test_a_level_target_must_win_clearly_over_a_change_form():
+    from core.search import LEVEL_MARGIN, Trial, pick
+
+    change = Trial("change_last", 24, score=1.0)
+    close = Trial("level", 24, score=1.0 - LEVEL_MARGIN / 2)
+    clear = Trial("level", 24, score=1.0 - 2 * LEVEL_MARGIN)
+    assert pick([close, change]) is change          # a hair better on validation is not enough for a level model
+    assert pick([clear, change]) is clear
+    assert pick([close]) is close and pick([]) is None
+    seasonal = Trial("change_season", 48, score=0.8)
+    assert pick([change, seasonal, close]) is seasonal
