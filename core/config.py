@@ -48,6 +48,17 @@ DEFAULTS: dict[str, dict] = {
         "max_memory_fraction": 0.5,
         # Windows kept in samples.npz: calibration set for int8, and the test windows the board replays.
         "rep_windows": 256, "test_windows": 64,
+        # Speed (issue 24, measured in BENCHMARKS.md). "auto": a Keras LSTM or SimpleRNN trains on its
+        # exact PyTorch twin (oneDNN's fused LSTM kernel; same initial weights, optimiser and loss) and
+        # the trained weights go back into the Keras model; "keras" keeps TensorFlow's own loop.
+        "keras_engine": "auto",
+        # bfloat16 autocast for LSTM/GRU layers of at least this many units, only on a CPU with native
+        # bfloat16 (avx512_bf16 or amx_bf16); weights, validation and the saved model stay float32.
+        # "off" (or FS_BF16=0) turns it off.
+        "bf16": "auto", "bf16_min_units": 64,
+        # Torch's CPU threads: "auto" measures all cores against one each epoch and keeps the faster
+        # (all cores lose badly when another process wants one); anything else leaves torch's default.
+        "threads": "auto",
     },
     "export": {},
     "device": {
@@ -264,7 +275,11 @@ DEFAULTS["quality"] = {
 
 # The quick check on the Model page (core/quickcheck.py).
 DEFAULTS["quickcheck"] = {
+    # The whole check from the click (start-up, training, scoring); the button's label says it.
     "budget_s": 15.0,
+    # Of the budget, the seconds kept for what follows the training (scoring the validation part,
+    # writing the short run); measured on the bundled samples (BENCHMARKS.md).
+    "reserve_s": 2.0,
     # Training windows the check learns from (the newest ones); enough for a small LSTM to show
     # whether it beats last value, few enough to run several epochs inside the budget.
     "max_train_windows": 2048,

@@ -1,13 +1,22 @@
 """Training: one ``train()`` for both backends, and ``TrainingJob`` that runs it off the UI thread.
 
-Speed rule: the studio may cost at most 10% more than a plain hand-written ``model.fit`` or torch
-loop (bench/bench_train.py). So the per-batch work added here is a flag check and a counter: the
-Keras callback hooks only batch *begin* (no loss to wait for), and the torch loop keeps the loss sum
-on the device and looks at it once per epoch.
+Speed (issue 24, bench/bench_train.py): the studio must beat a plain hand-written ``model.fit`` or
+torch loop, not just match it. Measured on a 2-core AVX-512 CPU, what wins is the kernel, not the
+loop: oneDNN's fused LSTM (PyTorch's CPU path) and, where the CPU has native bfloat16 dot products,
+bfloat16 autocast for LSTM/GRU layers wide enough to pay for the casts. So a Keras LSTM or SimpleRNN
+trains on its exact PyTorch twin (same initial weights from the Keras initialisers, Adam with Keras's
+epsilon, MSE; SPEC: the weights map exactly) and the trained weights go back into the Keras model;
+without torch, or with ``keras_engine="keras"``, TensorFlow's own loop runs. XLA ``jit_compile``,
+``torch.compile``, thread settings, larger batches and ``steps_per_execution`` were measured and did
+not win (BENCHMARKS.md says by how much). The per-batch work the studio adds stays a flag check and a
+counter: the Keras callback hooks only batch *begin*, and the torch loop keeps the loss sum on the
+device and looks at it once per epoch.
 """
 from __future__ import annotations
 
+import functools
 import math
+import os
 import threading
 import time
 import traceback
@@ -207,15 +216,169 @@ def _torch_device():
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them (empty where /proc/cpuinfo does not exist)."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as fh:
+                cpuinfo = fh.read()
+        except OSError:
+            return frozenset()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags") and ":" in line:
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+@functools.lru_cache(maxsize=None)
+def native_bf16() -> bool:
+    """True when the CPU does bfloat16 dot products in hardware (AVX512-BF16 or AMX-BF16): only then is
+    autocast faster; elsewhere bfloat16 is emulated and slower than float32."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+
+def _torch_importable() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def use_bf16(spec: ModelSpec, device_type: str = "cpu") -> bool:
+    """Whether the torch loop autocasts this model to bfloat16 (measured: a win for LSTM/GRU from
+    about 64 units; SimpleRNN and narrow layers get slower, as the casts outweigh the faster products)."""
+    cfg = DEFAULTS["train"]
+    if str(cfg.get("bf16", "auto")).lower() == "off" or os.environ.get("FS_BF16", "").strip() in ("0", "off", "no"):
+        return False
+    return (device_type == "cpu" and spec.kind in ("lstm", "gru") and spec.units >= int(cfg["bf16_min_units"])
+            and native_bf16())
+
+
+def keras_engine(spec: ModelSpec) -> str:
+    """ "torch" when a Keras model trains faster on its PyTorch twin (LSTM: oneDNN's fused kernel;
+    SimpleRNN; GRU only where bfloat16 applies, as torch's float32 GRU is slower than TensorFlow's),
+    else "keras". Falls back to "keras" when torch is not installed."""
+    choice = os.environ.get("FS_KERAS_ENGINE", "").strip().lower() or str(DEFAULTS["train"].get("keras_engine", "auto"))
+    if choice == "keras" or spec.kind == "dense" or not _torch_importable():
+        return "keras"
+    if spec.kind == "gru" and not use_bf16(spec):
+        return "keras"
+    return "torch"
+
+
+class _Threads:
+    """Torch's CPU thread count, chosen by measuring, per epoch.
+
+    On a quiet machine all cores are about 25% faster than one; but when another process (or a second
+    training in this one) wants a core, OpenMP's all-core steps wait for a descheduled thread, and all
+    cores ran 3 to 13 times slower than one (BENCHMARKS.md). So each epoch times a few steps both ways
+    and keeps the faster; with several trainings in this process each gets its share of the cores.
+    The thread count does not change the arithmetic (same results, bit for bit), only the speed.
+    """
+
+    PROBE = 4  # steps timed per setting; step 0 of an epoch is never timed (first-use costs)
+    _lock = threading.Lock()
+    _active = 0
+    _saved: int | None = None
+
+    def __init__(self, device_type: str) -> None:
+        import torch
+
+        self.torch = torch
+        try:
+            self.cores = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            self.cores = os.cpu_count() or 1
+        self.enabled = device_type == "cpu" and self.cores > 1 and str(DEFAULTS["train"].get("threads", "auto")) == "auto"
+        self.choice = self.cores
+        self._times: dict[int, float] = {}
+        self.history: list[int] = []
+
+    def __enter__(self) -> "_Threads":
+        if self.enabled:
+            with _Threads._lock:
+                if _Threads._active == 0:
+                    _Threads._saved = self.torch.get_num_threads()
+                _Threads._active += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            with _Threads._lock:
+                _Threads._active -= 1
+                if _Threads._active == 0 and _Threads._saved is not None:
+                    self.torch.set_num_threads(_Threads._saved)
+
+    def _share(self) -> int:
+        return max(1, self.cores // max(_Threads._active, 1))
+
+    def plan(self, step: int, steps: int) -> float | None:
+        """Set the thread count for this step; returns a start time when the step is being timed."""
+        if not self.enabled:
+            return None
+        share = self._share()
+        if share == 1 or steps < 2 * self.PROBE + 2:
+            self._set(1 if share == 1 else self.choice)
+            return None
+        if step == 0:
+            self._times = {}
+        if 1 <= step <= 2 * self.PROBE:
+            self._set(share if step <= self.PROBE else 1)
+            return time.perf_counter()
+        if step == 2 * self.PROBE + 1:
+            # All cores must be clearly faster to be kept: under load they are the risky choice.
+            self.choice = share if self._times.get(share, math.inf) < 0.85 * self._times.get(1, math.inf) else 1
+            self.history.append(self.choice)
+        self._set(self.choice)
+        return None
+
+    def timed(self, t0: float | None) -> None:
+        if t0 is not None:
+            n = self.torch.get_num_threads()
+            self._times[n] = min(self._times.get(n, math.inf), time.perf_counter() - t0)
+
+    def _set(self, n: int) -> None:
+        if self.torch.get_num_threads() != n:
+            self.torch.set_num_threads(n)
+
+
+def _train_keras_on_torch(windows, spec, config, on_epoch, on_batch, should_stop):
+    """A Keras model trained by its PyTorch twin: the Keras initialisers give the starting weights,
+    torch's kernels do the epochs, and the best epoch's weights are loaded back into the Keras model."""
+    import keras
+    import torch
+
+    from core.models import build_keras, build_torch, canonical_weights, load_canonical
+
+    with _SEED_LOCK:
+        keras.utils.set_random_seed(config.seed)
+        kmodel = build_keras(spec)
+        torch.manual_seed(config.seed)
+        twin = build_torch(spec)
+    load_canonical(twin, canonical_weights(kmodel))
+    # Keras's Adam: epsilon 1e-7 (torch's default is 1e-8); everything else is the same algorithm.
+    twin, tracker = _torch_loop(windows, spec, config, twin, on_epoch, on_batch, should_stop, adam_eps=1e-7)
+    load_canonical(kmodel, canonical_weights(twin))
+    return kmodel, tracker
+
+
 def _train_torch(windows, spec, config, on_epoch, on_batch, should_stop):
     import torch
 
     from core.models import build_torch
 
-    device = _torch_device()
     with _SEED_LOCK:
         torch.manual_seed(config.seed)
         model = build_torch(spec)
+    return _torch_loop(windows, spec, config, model, on_epoch, on_batch, should_stop)
+
+
+def _torch_loop(windows, spec, config, model, on_epoch, on_batch, should_stop, adam_eps: float = 1e-8):
+    import torch
+
+    device = _torch_device()
     model.to(device)
     # One seeded generator orders the batches, so the global RNG (dropout) is the only shared state.
     gen = torch.Generator().manual_seed(config.seed)
@@ -235,9 +398,30 @@ def _train_torch(windows, spec, config, on_epoch, on_batch, should_stop):
     val_starts = torch.from_numpy(windows.starts("val")).to(device) if has_val else None
     n, bs = train_starts.shape[0], config.batch_size
     steps = math.ceil(n / bs)
-    opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=adam_eps)
     loss_fn = torch.nn.MSELoss()
     tracker = _Tracker(config, on_epoch, has_val)
+    # bfloat16 only inside the recurrent layers while training (their backward follows); weights, Adam's
+    # state, the head, the loss, validation and the saved model stay float32.
+    bf16 = use_bf16(spec, device.type)
+    model.bf16_recurrent = bf16
+    tracker.precision = "bfloat16 autocast (recurrent layers)" if bf16 else "float32"
+    with _Threads(device.type) as threads:
+        _epochs(model, opt, loss_fn, tracker, threads, config, gen, device, n, bs, steps, batch, train_starts,
+                val_starts, has_val, on_batch, should_stop)
+    model.bf16_recurrent = False
+    tracker.threads = threads.history
+    tracker.raise_if_bad()
+    if tracker.best_weights is not None:
+        model.load_state_dict(tracker.best_weights)
+    model.eval()
+    return model, tracker
+
+
+def _epochs(model, opt, loss_fn, tracker, threads, config, gen, device, n, bs, steps, batch, train_starts,
+            val_starts, has_val, on_batch, should_stop) -> None:
+    import torch
+
     for _ in range(config.epochs):
         tracker.begin_epoch()
         model.train()
@@ -245,12 +429,14 @@ def _train_torch(windows, spec, config, on_epoch, on_batch, should_stop):
         total = torch.zeros((), device=device)
         seen = 0
         for step in range(steps):
+            t0 = threads.plan(step, steps)
             idx = order[step * bs:(step + 1) * bs]
             xb, yb = batch(train_starts[idx])
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(xb), yb)
             loss.backward()
             opt.step()
+            threads.timed(t0)
             # Summed on the device: no host sync per batch (it matters on CUDA).
             total += loss.detach() * idx.shape[0]
             seen += idx.shape[0]
@@ -268,11 +454,6 @@ def _train_torch(windows, spec, config, on_epoch, on_batch, should_stop):
             break
         if tracker.stopped:
             break
-    tracker.raise_if_bad()
-    if tracker.best_weights is not None:
-        model.load_state_dict(tracker.best_weights)
-    model.eval()
-    return model, tracker
 
 
 def _torch_loss(model, batch, starts, bs) -> float:
@@ -302,6 +483,8 @@ class _Tracker:
         self.stopped = False  # the user asked to stop
         self.early = False  # patience ran out
         self.bad: tuple[str, int] | None = None
+        self.precision = "float32"
+        self.threads: list[int] = []  # torch's thread count chosen in each epoch
         self._t0 = time.perf_counter()
 
     def begin_epoch(self) -> None:
@@ -354,7 +537,11 @@ def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str
     from core.runs import Run
 
     check_trainable(windows, model_spec, config)
-    fit = _train_torch if model_spec.backend == "torch" else _train_keras
+    if model_spec.backend == "torch":
+        fit, engine = _train_torch, "torch"
+    else:
+        engine = keras_engine(model_spec)
+        fit = _train_keras_on_torch if engine == "torch" else _train_keras
     t0 = time.perf_counter()
     try:
         model, tracker = fit(windows, model_spec, config, on_epoch, on_batch, should_stop)
@@ -373,7 +560,10 @@ def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str
     status = "stopped" if tracker.stopped else "done"
     info = {"status": status, "best_epoch": tracker.best_epoch, "epochs_run": tracker.epoch,
             "early_stopped": tracker.early, "seconds": time.perf_counter() - t0,
-            "device": str(_torch_device()) if model_spec.backend == "torch" else "cpu"}
+            "device": str(_torch_device()) if engine == "torch" else "cpu",
+            "engine": engine, "precision": tracker.precision}
+    if tracker.threads:
+        info["threads"] = tracker.threads
     return Run.from_training(windows, model_spec, config, model, tracker.history, info, run_dir, dataset=dataset)
 
 
