@@ -9,7 +9,7 @@ from core.dataset import Dataset
 from core.errors import StudioError
 from core.metrics import Seasonality, evaluate
 from core.models import ModelSpec
-from core.quickcheck import _subsample, quick_check, recommend
+from core.quickcheck import _for_check, _subsample, quick_check, recommend
 from core.training import TrainConfig
 from core.windows import SplitSpec, WindowSpec, make_windows
 
@@ -142,3 +142,34 @@ def test_model_page_quick_check_button_shows_verdict_table_and_advice(tmp_path, 
     # changing the model hides the old numbers instead of showing them for the new model
     at.number_input(key="model.units").set_value(16).run()
     assert any("changed since the last quick check" in c.value for c in at.caption)
+
+
+def test_check_windows_skip_the_test_part_it_never_reads():
+    w = _windows(window=24)
+    sub = _for_check(w, 100)
+    assert sub.count("train") == 100 and sub.count("test") == 1
+    assert sub.parts["val"] == w.parts["val"] and sub.parts["test"][0] == w.parts["test"][0]
+    assert np.shares_memory(sub.inputs, w.inputs)
+    np.testing.assert_array_equal(sub.X("test")[0], w.X("test")[0])
+    assert w.count("test") > 1  # the session's own windows are untouched
+
+
+def test_training_stops_once_the_budget_less_the_scoring_reserve_is_spent(monkeypatch):
+    from core import quickcheck
+
+    seen = []
+
+    def fake_train(windows, spec, config, run_dir, on_epoch=None, should_stop=None, **kw):
+        assert not should_stop()  # never before the first epoch: there would be no model to score
+        on_epoch({"epoch": 1})
+        seen.append(should_stop())
+        raise StudioError("stop here", "test")
+
+    monkeypatch.setattr(quickcheck, "train", fake_train)
+    w = _windows()
+    spec = ModelSpec.for_windows(w.spec, backend="torch")
+    for reserve, stops in ((1000.0, True), (0.0, False)):
+        monkeypatch.setitem(quickcheck._Q, "reserve_s", reserve)
+        with pytest.raises(StudioError, match="stop here"):
+            quick_check(w, spec, TrainConfig(epochs=5), budget_s=1000)
+        assert seen[-1] is stops
