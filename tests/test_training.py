@@ -316,3 +316,36 @@ def test_bf16_training_is_seeded_keeps_float32_weights_and_holds_the_loss(window
     # bfloat16 in the recurrent layers must not cost accuracy: within 5% of float32's best validation loss.
     best = lambda r: min(h["val_loss"] for h in r.history)  # noqa: E731
     assert best(a) <= 1.05 * best(f32), (best(a), best(f32))
+
+
+def test_threads_are_chosen_by_measurement_and_shared_between_trainings(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    clock = [0.0]
+    monkeypatch.setattr(training.time, "perf_counter", lambda: clock[0])
+
+    def epoch(threads, cost, steps=20):
+        """Run the planner through one epoch; a step costs cost[n] fake seconds with n threads."""
+        used = []
+        for step in range(steps):
+            t0 = threads.plan(step, steps)
+            n = torch.get_num_threads()
+            used.append(n)
+            clock[0] += cost[n]
+            threads.timed(t0)
+        return used
+
+    with training._Threads("cpu") as t:
+        t.cores, t.enabled = 2, True
+        used = epoch(t, {1: 1.0, 2: 0.5})  # all cores clearly faster: kept
+        assert used[1:5] == [2] * 4 and used[5:9] == [1] * 4 and set(used[9:]) == {2}
+        used = epoch(t, {1: 1.0, 2: 3.0})  # all cores slower (a busy machine): one thread
+        assert set(used[9:]) == {1}
+        epoch(t, {1: 1.0, 2: 0.9})  # only slightly faster: one thread, the safer choice under load
+        assert t.history == [2, 1, 1]
+        with training._Threads("cpu") as other:  # a second training in this process: a core each
+            other.cores, other.enabled = 2, True
+            assert set(epoch(t, {1: 1.0, 2: 0.1})) == {1}
+    assert torch.get_num_threads() == before  # given back when the last training ends
+    assert training._Threads("cuda").plan(3, 20) is None
