@@ -290,7 +290,7 @@ DEFAULTS["quickcheck"] = {
 }
 
 HELP.update({
-    "quickcheck.run": "Trains this model for about 15 seconds on the newest training windows and compares it with the "
+    "quickcheck.run": "Takes about 15 seconds in all: trains this model briefly on the newest training windows and compares it with the "
                       "naive forecasts (last value, seasonal naive, training mean) on the validation part, which the full "
                       "training does not learn from either. When it is unlikely to win, it says what to change first.",
 })
