@@ -279,7 +279,7 @@ DEFAULTS["quickcheck"] = {
     "budget_s": 15.0,
     # Of the budget, the seconds kept for what follows the training (scoring the validation part,
     # writing the short run); measured on the bundled samples (BENCHMARKS.md).
-    "reserve_s": 2.0,
+    "reserve_s": 3.5,
     # Training windows the check learns from (the newest ones); enough for a small LSTM to show
     # whether it beats last value, few enough to run several epochs inside the budget.
     "max_train_windows": 2048,

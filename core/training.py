@@ -14,6 +14,7 @@ device and looks at it once per epoch.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -167,7 +168,7 @@ def _not_finite(part: str, epoch: int, lr: float) -> StudioError:
         "unscaled columns with large values, or a few extreme outliers, cause this.")
 
 
-def _train_keras(windows, spec, config, on_epoch, on_batch, should_stop):
+def _train_keras(windows, spec, config, on_epoch, on_batch, should_stop, threads=None):
     import keras
 
     from core.models import build_keras
@@ -344,7 +345,7 @@ class _Threads:
             self.torch.set_num_threads(n)
 
 
-def _train_keras_on_torch(windows, spec, config, on_epoch, on_batch, should_stop):
+def _train_keras_on_torch(windows, spec, config, on_epoch, on_batch, should_stop, threads=None):
     """A Keras model trained by its PyTorch twin: the Keras initialisers give the starting weights,
     torch's kernels do the epochs, and the best epoch's weights are loaded back into the Keras model."""
     import keras
@@ -359,12 +360,13 @@ def _train_keras_on_torch(windows, spec, config, on_epoch, on_batch, should_stop
         twin = build_torch(spec)
     load_canonical(twin, canonical_weights(kmodel))
     # Keras's Adam: epsilon 1e-7 (torch's default is 1e-8); everything else is the same algorithm.
-    twin, tracker = _torch_loop(windows, spec, config, twin, on_epoch, on_batch, should_stop, adam_eps=1e-7)
+    twin, tracker = _torch_loop(windows, spec, config, twin, on_epoch, on_batch, should_stop, adam_eps=1e-7,
+                                threads=threads)
     load_canonical(kmodel, canonical_weights(twin))
     return kmodel, tracker
 
 
-def _train_torch(windows, spec, config, on_epoch, on_batch, should_stop):
+def _train_torch(windows, spec, config, on_epoch, on_batch, should_stop, threads=None):
     import torch
 
     from core.models import build_torch
@@ -372,10 +374,11 @@ def _train_torch(windows, spec, config, on_epoch, on_batch, should_stop):
     with _SEED_LOCK:
         torch.manual_seed(config.seed)
         model = build_torch(spec)
-    return _torch_loop(windows, spec, config, model, on_epoch, on_batch, should_stop)
+    return _torch_loop(windows, spec, config, model, on_epoch, on_batch, should_stop, threads=threads)
 
 
-def _torch_loop(windows, spec, config, model, on_epoch, on_batch, should_stop, adam_eps: float = 1e-8):
+def _torch_loop(windows, spec, config, model, on_epoch, on_batch, should_stop, adam_eps: float = 1e-8,
+                threads: "_Threads | None" = None):
     import torch
 
     device = _torch_device()
@@ -406,9 +409,9 @@ def _torch_loop(windows, spec, config, model, on_epoch, on_batch, should_stop, a
     bf16 = use_bf16(spec, device.type)
     model.bf16_recurrent = bf16
     tracker.precision = "bfloat16 autocast (recurrent layers)" if bf16 else "float32"
-    with _Threads(device.type) as threads:
-        _epochs(model, opt, loss_fn, tracker, threads, config, gen, device, n, bs, steps, batch, train_starts,
-                val_starts, has_val, on_batch, should_stop)
+    threads = threads or _Threads("none")  # disabled: torch's own default
+    _epochs(model, opt, loss_fn, tracker, threads, config, gen, device, n, bs, steps, batch, train_starts,
+            val_starts, has_val, on_batch, should_stop)
     model.bf16_recurrent = False
     tracker.threads = threads.history
     tracker.raise_if_bad()
@@ -534,8 +537,6 @@ def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str
     ``core.dataset.Dataset`` the windows came from) only adds its name and fingerprint to run.json.
     NaN/inf loss, too few windows, too much memory, and framework errors raise ``StudioError``.
     """
-    from core.runs import Run
-
     check_trainable(windows, model_spec, config)
     if model_spec.backend == "torch":
         fit, engine = _train_torch, "torch"
@@ -543,8 +544,19 @@ def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str
         engine = keras_engine(model_spec)
         fit = _train_keras_on_torch if engine == "torch" else _train_keras
     t0 = time.perf_counter()
+    # Entered here rather than in the loop, so the scoring after training keeps the measured thread count.
+    threads = _Threads(_torch_device().type) if engine == "torch" else contextlib.nullcontext()
+    with threads:
+        return _train_and_score(windows, model_spec, config, run_dir, on_epoch, should_stop, on_batch, dataset,
+                                fit, engine, threads if engine == "torch" else None, t0)
+
+
+def _train_and_score(windows, model_spec, config, run_dir, on_epoch, should_stop, on_batch, dataset, fit, engine,
+                     threads, t0):
+    from core.runs import Run
+
     try:
-        model, tracker = fit(windows, model_spec, config, on_epoch, on_batch, should_stop)
+        model, tracker = fit(windows, model_spec, config, on_epoch, on_batch, should_stop, threads=threads)
     except StudioError:
         raise
     except MemoryError as e:
@@ -552,7 +564,7 @@ def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str
                           "Use fewer units or layers, a smaller batch, or a shorter window.") from e
     except Exception as e:  # a TF/torch failure mid-training: say what it was, leave nothing behind
         detail = "".join(traceback.format_exception_only(type(e), e)).strip().splitlines()[-1]
-        raise StudioError(f"Training failed inside {'PyTorch' if model_spec.backend == 'torch' else 'TensorFlow'}: {detail[:400]}",
+        raise StudioError(f"Training failed inside {'PyTorch' if engine == 'torch' else 'TensorFlow'}: {detail[:400]}",
                           "Nothing was saved. Check the model and training settings (a smaller model or batch often helps) and start again.") from e
     if not tracker.history:
         raise StudioError("Training was stopped before the first epoch finished, so there is no model to keep.",
