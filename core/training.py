@@ -259,12 +259,12 @@ def use_bf16(spec: ModelSpec, device_type: str = "cpu") -> bool:
 
 def keras_engine(spec: ModelSpec) -> str:
     """ "torch" when a Keras model trains faster on its PyTorch twin (LSTM: oneDNN's fused kernel;
-    SimpleRNN; GRU only where bfloat16 applies, as torch's float32 GRU is slower than TensorFlow's),
-    else "keras". Falls back to "keras" when torch is not installed."""
+    SimpleRNN), else "keras". GRU stays on TensorFlow: torch's GRU was slower at 32 units in float32
+    and at 128 units even in bfloat16 (BENCHMARKS.md). Falls back to "keras" without torch."""
     choice = os.environ.get("FS_KERAS_ENGINE", "").strip().lower() or str(DEFAULTS["train"].get("keras_engine", "auto"))
     if choice == "keras" or spec.kind == "dense" or not _torch_importable():
         return "keras"
-    if spec.kind == "gru" and not use_bf16(spec):
+    if spec.kind == "gru":
         return "keras"
     return "torch"
 

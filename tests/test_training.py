@@ -252,8 +252,8 @@ def test_keras_engine_choice_and_its_fallbacks(windows, monkeypatch):
     lstm = tiny_spec(windows, "keras", units=32)
     assert training.keras_engine(lstm) == "torch"
     assert training.keras_engine(lstm.with_options(kind="rnn")) == "torch"
-    assert training.keras_engine(lstm.with_options(kind="gru")) == "keras"  # torch's float32 GRU is slower
-    assert training.keras_engine(lstm.with_options(kind="gru", units=128)) == "torch"  # bfloat16 pays
+    assert training.keras_engine(lstm.with_options(kind="gru")) == "keras"  # torch's GRU is slower
+    assert training.keras_engine(lstm.with_options(kind="gru", units=128)) == "keras"  # even in bfloat16
     assert training.keras_engine(lstm.with_options(kind="dense")) == "keras"
     monkeypatch.setenv("FS_KERAS_ENGINE", "keras")
     assert training.keras_engine(lstm) == "keras"
