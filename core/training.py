@@ -101,16 +101,22 @@ def check_trainable(windows: Any, spec: ModelSpec, config: TrainConfig) -> None:
 
 def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str | Path,
           on_epoch: EpochCallback | None = None, should_stop: Callable[[], bool] | None = None,
-          on_batch: BatchCallback | None = None, dataset: Any = None):
+          on_batch: BatchCallback | None = None, dataset: Any = None, interval_levels: Any = None):
     """Train ``model_spec`` on ``windows`` and save the run to ``run_dir``; returns the ``Run``.
 
     ``on_epoch(record)`` gets ``{epoch, loss, val_loss, seconds}`` after each epoch, ``on_batch(epoch,
     fraction)`` the progress through the current epoch; ``should_stop()`` is checked every batch and
     a stop keeps the best weights so far (the run's status is then "stopped"). ``dataset`` (the
     ``core.dataset.Dataset`` the windows came from) only adds its name and fingerprint to run.json.
+    ``interval_levels``: the prediction bands' levels in percent (default ``DEFAULTS["intervals"]``),
+    checked before training starts.
     NaN/inf loss, too few windows, too much memory, and framework errors raise ``StudioError``.
     """
     check_trainable(windows, model_spec, config)
+    if interval_levels is not None:
+        from core.intervals import check_levels
+
+        check_levels(interval_levels)  # refused before a minute of training, not after
     if model_spec.backend == "torch":
         fit, engine = train_torch, "torch"
     else:
@@ -121,11 +127,11 @@ def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str
     threads = Threads(torch_device().type) if engine == "torch" else contextlib.nullcontext()
     with threads:
         return _train_and_score(windows, model_spec, config, run_dir, on_epoch, should_stop, on_batch, dataset,
-                                fit, engine, threads if engine == "torch" else None, t0)
+                                fit, engine, threads if engine == "torch" else None, t0, interval_levels)
 
 
 def _train_and_score(windows, model_spec, config, run_dir, on_epoch, should_stop, on_batch, dataset, fit, engine,
-                     threads, t0):
+                     threads, t0, interval_levels):
     try:
         model, tracker = fit(windows, model_spec, config, on_epoch, on_batch, should_stop, threads=threads)
     except StudioError:
@@ -147,7 +153,8 @@ def _train_and_score(windows, model_spec, config, run_dir, on_epoch, should_stop
             "engine": engine, "precision": tracker.precision}
     if tracker.threads:
         info["threads"] = tracker.threads
-    return Run.from_training(windows, model_spec, config, model, tracker.history, info, run_dir, dataset=dataset)
+    return Run.from_training(windows, model_spec, config, model, tracker.history, info, run_dir, dataset=dataset,
+                             interval_levels=interval_levels)
 
 
 # ---------------------------------------------------------------- background job

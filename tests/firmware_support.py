@@ -26,6 +26,8 @@ TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
 # no TensorFlow (regenerate with the commands above).
 SLICE_EXPORT = TRANSCRIPTS / "slice_export"
 SLICE1_EXPORT = TRANSCRIPTS / "slice1_export"
+# The slice export plus an intervals.json of exact half-widths (bands/ transcripts).
+SLICE_BAND_EXPORT = TRANSCRIPTS / "slice_band_export"
 
 # The slice export: window 3 x features 2, one step of both columns. Its model copies the
 # last input step, so every answer is known exactly and the golden transcripts can state it.
