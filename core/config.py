@@ -53,6 +53,17 @@ DEFAULTS: dict[str, dict] = {
         # Test windows kept for scoring the exported models on TFLM (all of them up to this; evenly
         # spread beyond): 4,096 windows of 168 x 9 cost 6 MB as rows, and about 2 s per dtype on TFLM.
         "score_windows": 4096,
+        # Speed (issue 24, measured in BENCHMARKS.md). "auto": a Keras LSTM or SimpleRNN trains on its
+        # exact PyTorch twin (oneDNN's fused LSTM kernel; same initial weights, optimiser and loss) and
+        # the trained weights go back into the Keras model; "keras" keeps TensorFlow's own loop.
+        "keras_engine": "auto",
+        # bfloat16 autocast for LSTM/GRU layers of at least this many units, only on a CPU with native
+        # bfloat16 (avx512_bf16 or amx_bf16); weights, validation and the saved model stay float32.
+        # "off" (or FS_BF16=0) turns it off.
+        "bf16": "auto", "bf16_min_units": 64,
+        # Torch's CPU threads: "auto" measures all cores against one each epoch and keeps the faster
+        # (all cores lose badly when another process wants one); anything else leaves torch's default.
+        "threads": "auto",
     },
     "export": {},
     "device": {
@@ -309,7 +320,8 @@ DEFAULTS["references"] = {
 DEFAULTS["quickcheck"] = {
     # The whole wait from the click (framework start-up, training and scoring), as the button promises.
     "budget_s": 15.0,
-    # Kept for scoring after the training stops (measured on the weather sample: 17.0 s in all with 2 s).
+    # Kept for scoring after the training stops (whole wait measured under load 9-10: weather 10.0 s Keras,
+    # 6.7 s PyTorch, co2 13.7 s cut by the budget; BENCHMARKS.md).
     "reserve_s": 3.5,
     # Training windows the check learns from (the newest ones); enough for a small LSTM to show
     # whether it beats last value, few enough to run several epochs inside the budget.

@@ -507,6 +507,9 @@ def _torch_class():
             self.register_buffer("target_idx", torch.tensor(list(idx), dtype=torch.long), persistent=False)
             self.register_buffer("season_idx", torch.tensor(list(spec.season_steps), dtype=torch.long),
                                  persistent=False)
+            # Set by core.training_engines where the CPU has native bfloat16: the recurrent layers then run
+            # autocast while training (never in eval), and everything after them stays float32.
+            self.bf16_recurrent = False
 
         def forward(self, x):
             h = x
@@ -515,8 +518,11 @@ def _torch_class():
                 for layer in self.hidden:
                     h = self.drop(torch.relu(layer(h)))
             else:
+                cast = self.bf16_recurrent and self.training
                 for i, layer in enumerate(self.hidden):
-                    h, _ = layer(h)
+                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cast):
+                        h, _ = layer(h)
+                    h = h.float()
                     if i == len(self.hidden) - 1:
                         h = h[:, -1, :]
                     h = self.drop(h)

@@ -1,13 +1,13 @@
 """Training: one ``train()`` for both backends, and ``TrainingJob`` that runs it off the UI thread.
 
-Speed rule: the studio may cost at most 10% more than a plain hand-written ``model.fit`` or torch
-loop (bench/bench_train.py). So the per-batch work added here is a flag check and a counter: the
-Keras callback hooks only batch *begin* (no loss to wait for), and the torch loop keeps the loss sum
-on the device and looks at it once per epoch.
+How each backend's epochs run (the loops, the Keras model's PyTorch twin, bfloat16 and the thread
+planner, issue 24) lives in ``core.training_engines``; this module checks a training before it
+starts, picks the engine, scores and saves the run, and runs it as a background job.
 """
 from __future__ import annotations
 
-import math
+import contextlib
+import os
 import threading
 import time
 import traceback
@@ -22,19 +22,8 @@ from core.errors import StudioError
 from core.models import ModelSpec
 from core.runs import PREDICT_BATCH, PREDICT_CHUNK, Run
 from core.train_config import TrainConfig
-
-# Seeding is process-global in both frameworks (keras.utils.set_random_seed, torch.manual_seed), so
-# seeding and building a model happen under one lock: two trainings started together still each
-# get the initial weights their seed promises.
-_SEED_LOCK = threading.Lock()
-
-EpochCallback = Callable[[dict], None]
-BatchCallback = Callable[[int, float], None]
-
-
-class _Stopped(Exception):
-    """Internal: the loss became NaN/inf; carries where, so the message can say so."""
-
+from core.training_engines import (BatchCallback, EpochCallback, Threads, keras_engine, torch_device, train_keras,
+                                   train_keras_on_torch, train_torch)
 
 # ---------------------------------------------------------------- checks before training
 
@@ -108,196 +97,7 @@ def check_trainable(windows: Any, spec: ModelSpec, config: TrainConfig) -> None:
             "Use a shorter window, a smaller batch, fewer units or layers, or fewer rows (resample on the Data step).")
 
 
-# ---------------------------------------------------------------- the two backends
-
-def _not_finite(part: str, epoch: int, lr: float) -> StudioError:
-    return StudioError(
-        f"Training stopped in epoch {epoch}: the {part} loss became NaN or infinite (the weights blew up).",
-        f"Lower the learning rate (it is {lr:g}; try {lr / 10:g}), and check the scaling on the Features page: "
-        "unscaled columns with large values, or a few extreme outliers, cause this.")
-
-
-def _train_keras(windows, spec, config, on_epoch, on_batch, should_stop):
-    import keras
-
-    from core.models import build_keras
-
-    with _SEED_LOCK:
-        keras.utils.set_random_seed(config.seed)
-        model = build_keras(spec)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate), loss="mse")
-    train_ds = windows.tf_dataset("train", config.batch_size, shuffle=True, seed=config.seed)
-    has_val = windows.count("val") > 0
-    val_ds = windows.tf_dataset("val", config.batch_size, shuffle=False, seed=config.seed) if has_val else None
-    steps = math.ceil(windows.count("train") / config.batch_size)
-    tracker = _Tracker(config, on_epoch, has_val)
-
-    class Progress(keras.callbacks.Callback):
-        # Only batch *begin* is hooked: it gets no logs, so nothing waits for the loss tensor, and
-        # Keras keeps its default asynchronous batch-end dispatch exactly as in a plain model.fit.
-        # The price: a NaN loss is noticed at the end of its epoch rather than at its batch.
-        def on_epoch_begin(self, epoch, logs=None):
-            tracker.begin_epoch()
-
-        def on_train_batch_begin(self, batch, logs=None):
-            if should_stop is not None and should_stop():
-                tracker.stopped = True
-                self.model.stop_training = True
-            if on_batch is not None:
-                on_batch(tracker.epoch, batch / steps)
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            if tracker.end_epoch(float(logs.get("loss", float("nan"))),
-                                 float(logs["val_loss"]) if "val_loss" in logs else None,
-                                 lambda: [w.copy() for w in self.model.get_weights()]):
-                self.model.stop_training = True
-
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=[Progress()], verbose=0, shuffle=False)
-    tracker.raise_if_bad()
-    if tracker.best_weights is not None:
-        model.set_weights(tracker.best_weights)
-    return model, tracker
-
-
-def _torch_device():
-    import torch
-
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _train_torch(windows, spec, config, on_epoch, on_batch, should_stop):
-    import torch
-
-    from core.models import build_torch
-
-    device = _torch_device()
-    with _SEED_LOCK:
-        torch.manual_seed(config.seed)
-        model = build_torch(spec)
-    model.to(device)
-    # One seeded generator orders the batches, so the global RNG (dropout) is the only shared state.
-    gen = torch.Generator().manual_seed(config.seed)
-    # Batches are gathered from one copy of the scaled series (as Windows.tf_dataset does), so
-    # memory stays at the series' size however many overlapping windows there are.
-    series_x = torch.from_numpy(np.ascontiguousarray(windows.inputs, dtype=np.float32)).to(device)
-    series_y = torch.from_numpy(np.ascontiguousarray(windows.target_values, dtype=np.float32)).to(device)
-    w_off = torch.arange(spec.window, device=device)
-    h_off = torch.arange(windows.spec.horizon, device=device) + windows.spec.label_start
-
-    def batch(starts):
-        s = starts[:, None]
-        return series_x[s + w_off], series_y[s + h_off]
-
-    train_starts = torch.from_numpy(windows.starts("train")).to(device)
-    has_val = windows.count("val") > 0
-    val_starts = torch.from_numpy(windows.starts("val")).to(device) if has_val else None
-    n, bs = train_starts.shape[0], config.batch_size
-    steps = math.ceil(n / bs)
-    opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    loss_fn = torch.nn.MSELoss()
-    tracker = _Tracker(config, on_epoch, has_val)
-    for _ in range(config.epochs):
-        tracker.begin_epoch()
-        model.train()
-        order = torch.randperm(n, generator=gen).to(device)
-        total = torch.zeros((), device=device)
-        seen = 0
-        for step in range(steps):
-            idx = order[step * bs:(step + 1) * bs]
-            xb, yb = batch(train_starts[idx])
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            opt.step()
-            # Summed on the device: no host sync per batch (it matters on CUDA).
-            total += loss.detach() * idx.shape[0]
-            seen += idx.shape[0]
-            if on_batch is not None:
-                on_batch(tracker.epoch, (step + 1) / steps)
-            if should_stop is not None and should_stop():
-                tracker.stopped = True
-                break
-        train_loss = float(total) / max(seen, 1)
-        if not math.isfinite(train_loss):
-            tracker.bad = ("training", tracker.epoch + 1)
-            break
-        val_loss = _torch_loss(model, batch, val_starts, max(bs, 256)) if has_val else None
-        if tracker.end_epoch(train_loss, val_loss, lambda: {k: v.detach().clone() for k, v in model.state_dict().items()}):
-            break
-        if tracker.stopped:
-            break
-    tracker.raise_if_bad()
-    if tracker.best_weights is not None:
-        model.load_state_dict(tracker.best_weights)
-    model.eval()
-    return model, tracker
-
-
-def _torch_loss(model, batch, starts, bs) -> float:
-    """Mean squared error over all windows of a part (no dropout, no gradients)."""
-    import torch
-
-    model.eval()
-    total = torch.zeros((), device=starts.device)
-    with torch.no_grad():
-        for i in range(0, starts.shape[0], bs):
-            xb, yb = batch(starts[i:i + bs])
-            total += torch.nn.functional.mse_loss(model(xb), yb, reduction="sum") / yb[0].numel()
-    return float(total) / max(starts.shape[0], 1)
-
-
-class _Tracker:
-    """Epoch bookkeeping both backends share: history, best weights, patience, NaN."""
-
-    def __init__(self, config: TrainConfig, on_epoch: EpochCallback | None, has_val: bool) -> None:
-        self.config, self.on_epoch, self.has_val = config, on_epoch, has_val
-        self.history: list[dict] = []
-        self.best = math.inf
-        self.best_epoch = 0
-        self.best_weights = None
-        self.since_best = 0
-        self.epoch = 0  # epochs finished
-        self.stopped = False  # the user asked to stop
-        self.early = False  # patience ran out
-        self.bad: tuple[str, int] | None = None
-        self._t0 = time.perf_counter()
-
-    def begin_epoch(self) -> None:
-        self._t0 = time.perf_counter()
-
-    def end_epoch(self, loss: float, val_loss: float | None, weights: Callable[[], Any]) -> bool:
-        """Record an epoch; True when training should end (NaN, or patience used up)."""
-        if self.bad is not None:
-            return True
-        self.epoch += 1
-        if not math.isfinite(loss):
-            self.bad = ("training", self.epoch)
-            return True
-        if val_loss is not None and not math.isfinite(val_loss):
-            self.bad = ("validation", self.epoch)
-            return True
-        record = {"epoch": self.epoch, "loss": loss, "val_loss": val_loss,
-                  "seconds": time.perf_counter() - self._t0}
-        self.history.append(record)
-        monitored = val_loss if val_loss is not None else loss
-        if monitored < self.best:
-            self.best, self.best_epoch, self.since_best = monitored, self.epoch, 0
-            self.best_weights = weights()
-        else:
-            self.since_best += 1
-        if self.on_epoch is not None:
-            self.on_epoch(dict(record))
-        if self.config.patience and self.since_best >= self.config.patience:
-            self.early = True
-            return True
-        return False
-
-    def raise_if_bad(self) -> None:
-        if self.bad is not None:
-            part, epoch = self.bad
-            raise _not_finite(part, epoch, self.config.learning_rate)
-
+# ---------------------------------------------------------------- training and saving the run
 
 def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str | Path,
           on_epoch: EpochCallback | None = None, should_stop: Callable[[], bool] | None = None,
@@ -320,10 +120,23 @@ def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str
         from core.intervals import check_levels
 
         check_levels(interval_levels)  # refused before a minute of training, not after
-    fit = _train_torch if model_spec.backend == "torch" else _train_keras
+    if model_spec.backend == "torch":
+        fit, engine = train_torch, "torch"
+    else:
+        engine = keras_engine(model_spec)
+        fit = train_keras_on_torch if engine == "torch" else train_keras
     t0 = time.perf_counter()
+    # Entered here rather than in the loop, so the scoring after training keeps the measured thread count.
+    threads = Threads(torch_device().type) if engine == "torch" else contextlib.nullcontext()
+    with threads:
+        return _train_and_score(windows, model_spec, config, run_dir, on_epoch, should_stop, on_batch, dataset,
+                                fit, engine, threads if engine == "torch" else None, t0, interval_levels)
+
+
+def _train_and_score(windows, model_spec, config, run_dir, on_epoch, should_stop, on_batch, dataset, fit, engine,
+                     threads, t0, interval_levels):
     try:
-        model, tracker = fit(windows, model_spec, config, on_epoch, on_batch, should_stop)
+        model, tracker = fit(windows, model_spec, config, on_epoch, on_batch, should_stop, threads=threads)
     except StudioError:
         raise
     except MemoryError as e:
@@ -331,7 +144,7 @@ def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str
                           "Use fewer units or layers, a smaller batch, or a shorter window.") from e
     except Exception as e:  # a TF/torch failure mid-training: say what it was, leave nothing behind
         detail = "".join(traceback.format_exception_only(type(e), e)).strip().splitlines()[-1]
-        raise StudioError(f"Training failed inside {'PyTorch' if model_spec.backend == 'torch' else 'TensorFlow'}: {detail[:400]}",
+        raise StudioError(f"Training failed inside {'PyTorch' if engine == 'torch' else 'TensorFlow'}: {detail[:400]}",
                           "Nothing was saved. Check the model and training settings (a smaller model or batch often helps) and start again.") from e
     if not tracker.history:
         raise StudioError("Training was stopped before the first epoch finished, so there is no model to keep.",
@@ -339,7 +152,10 @@ def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str
     status = "stopped" if tracker.stopped else "done"
     info = {"status": status, "best_epoch": tracker.best_epoch, "epochs_run": tracker.epoch,
             "early_stopped": tracker.early, "seconds": time.perf_counter() - t0,
-            "device": str(_torch_device()) if model_spec.backend == "torch" else "cpu"}
+            "device": str(torch_device()) if engine == "torch" else "cpu",
+            "engine": engine, "precision": tracker.precision}
+    if tracker.threads:
+        info["threads"] = tracker.threads
     return Run.from_training(windows, model_spec, config, model, tracker.history, info, run_dir, dataset=dataset,
                              interval_levels=interval_levels, references=references)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import training
+from core import training, training_engines
 from core.dataset import Dataset
 from core.errors import StudioError
 from core.models import ModelSpec
@@ -216,3 +216,136 @@ def test_torch_run_maps_onto_its_keras_twin(windows, tmp_path):
     keras_pred = np.asarray(run.keras_model().predict(np.ascontiguousarray(X), verbose=0))
     np.testing.assert_allclose(keras_pred, run.predict(X), atol=1e-5)
     assert math.isfinite(run.metrics["model"]["rmse"])
+
+
+# ------------------------------------------------------------------------------ speed paths (issue 24)
+
+def test_cpu_flags_are_read_from_cpuinfo_text():
+    text = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx512f avx512_bf16\nbogomips\t: 1\n"
+    assert {"avx512_bf16", "avx512f"} <= training_engines.cpu_flags(text)
+    assert training_engines.cpu_flags("processor : 0\n") == frozenset()
+
+
+def test_bf16_only_where_native_and_for_wide_lstm_or_gru(windows, monkeypatch):
+    monkeypatch.delenv("FS_BF16", raising=False)
+    wide = tiny_spec(windows, "torch", units=128)
+    monkeypatch.setattr(training_engines, "native_bf16", lambda: True)
+    assert training_engines.use_bf16(wide) and training_engines.use_bf16(wide.with_options(kind="gru"))
+    # measured slower in bfloat16: narrow layers, SimpleRNN; never on a GPU (its own path) or a dense model
+    assert not training_engines.use_bf16(tiny_spec(windows, "torch", units=32))
+    assert not training_engines.use_bf16(wide.with_options(kind="rnn"))
+    assert not training_engines.use_bf16(wide.with_options(kind="dense"))
+    assert not training_engines.use_bf16(wide, "cuda")
+    monkeypatch.setenv("FS_BF16", "0")
+    assert not training_engines.use_bf16(wide)
+    monkeypatch.delenv("FS_BF16")
+    monkeypatch.setitem(training_engines.DEFAULTS["train"], "bf16", "off")
+    assert not training_engines.use_bf16(wide)
+    monkeypatch.setitem(training_engines.DEFAULTS["train"], "bf16", "auto")
+    monkeypatch.setattr(training_engines, "native_bf16", lambda: False)  # emulated bfloat16 is slower: float32
+    assert not training_engines.use_bf16(wide)
+
+
+def test_keras_engine_choice_and_its_fallbacks(windows, monkeypatch):
+    monkeypatch.delenv("FS_KERAS_ENGINE", raising=False)
+    monkeypatch.setattr(training_engines, "native_bf16", lambda: True)
+    lstm = tiny_spec(windows, "keras", units=32)
+    assert training_engines.keras_engine(lstm) == "torch"
+    assert training_engines.keras_engine(lstm.with_options(kind="rnn")) == "torch"
+    assert training_engines.keras_engine(lstm.with_options(kind="gru")) == "keras"  # torch's GRU is slower
+    assert training_engines.keras_engine(lstm.with_options(kind="gru", units=128)) == "keras"  # even in bfloat16
+    assert training_engines.keras_engine(lstm.with_options(kind="dense")) == "keras"
+    monkeypatch.setenv("FS_KERAS_ENGINE", "keras")
+    assert training_engines.keras_engine(lstm) == "keras"
+    monkeypatch.delenv("FS_KERAS_ENGINE")
+    monkeypatch.setattr(training_engines, "torch_importable", lambda: False)  # an install without torch
+    assert training_engines.keras_engine(lstm) == "keras"
+
+
+@pytest.mark.slow
+def test_keras_model_trained_by_its_torch_twin_is_a_keras_run(windows, tmp_path, monkeypatch):
+    monkeypatch.delenv("FS_KERAS_ENGINE", raising=False)
+    spec = tiny_spec(windows, "keras", residual=True)
+    config = TrainConfig(epochs=2, seed=3, patience=0)
+    run = train(windows, spec, config, tmp_path / "run")
+    assert run.info["engine"] == "torch" and run.info["device"] == "cpu"
+    # The model the run keeps is Keras (what export converts), carrying the trained weights: its own
+    # validation error is the best epoch's loss the torch loop measured.
+    assert hasattr(run._backend_model(), "get_weights")
+    assert _val_mse(run, windows) == pytest.approx(min(h["val_loss"] for h in run.history), rel=1e-3)
+    loaded = load_run(tmp_path / "run")
+    assert loaded.info["engine"] == "torch"
+    np.testing.assert_allclose(loaded.predict(windows.X("test")[:8]), run.predict(windows.X("test")[:8]), atol=1e-6)
+    # It starts from Keras's initialisers, not torch's: the first epoch differs from a torch-backend run's.
+    twin = train(windows, spec.with_options(backend="torch"), config, tmp_path / "twin")
+    assert run.history[0]["loss"] != pytest.approx(twin.history[0]["loss"], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_keras_without_torch_falls_back_to_its_own_loop(windows, tmp_path, monkeypatch):
+    monkeypatch.setattr(training_engines, "torch_importable", lambda: False)
+    config = TrainConfig(epochs=2, seed=5, patience=0)
+    a = train(windows, tiny_spec(windows, "keras"), config, tmp_path / "a")
+    b = train(windows, tiny_spec(windows, "keras"), config, tmp_path / "b")
+    assert a.info["engine"] == "keras" and a.info["precision"] == "float32"
+    assert [h["loss"] for h in a.history] == pytest.approx([h["loss"] for h in b.history], rel=1e-5)
+    assert _val_mse(a, windows) == pytest.approx(min(h["val_loss"] for h in a.history), rel=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_bf16_training_is_seeded_keeps_float32_weights_and_holds_the_loss(windows, tmp_path, monkeypatch, backend):
+    monkeypatch.delenv("FS_BF16", raising=False)
+    monkeypatch.delenv("FS_KERAS_ENGINE", raising=False)
+    # Forced on, so the path is tested on any CPU (without native bfloat16 it is only slower).
+    monkeypatch.setattr(training_engines, "native_bf16", lambda: True)
+    spec = tiny_spec(windows, backend, units=64)
+    config = TrainConfig(epochs=3, seed=2, patience=0)
+    a = train(windows, spec, config, tmp_path / "a")
+    b = train(windows, spec, config, tmp_path / "b")
+    assert a.info["precision"].startswith("bfloat16") and a.info["engine"] == "torch"
+    assert [h["val_loss"] for h in a.history] == pytest.approx([h["val_loss"] for h in b.history], rel=1e-5)
+    assert all(w.dtype == np.float32 for w in a.weights)
+    model = a._backend_model()
+    assert not getattr(model, "bf16_recurrent", False)  # predictions after training are float32
+    # The validation loss the loop measured (float32) is the kept model's own.
+    assert _val_mse(a, windows) == pytest.approx(min(h["val_loss"] for h in a.history), rel=1e-3)
+    monkeypatch.setenv("FS_BF16", "0")
+    f32 = train(windows, spec, config, tmp_path / "f32")
+    assert f32.info["precision"] == "float32"
+    # bfloat16 in the recurrent layers must not cost accuracy: within 5% of float32's best validation loss.
+    best = lambda r: min(h["val_loss"] for h in r.history)  # noqa: E731
+    assert best(a) <= 1.05 * best(f32), (best(a), best(f32))
+
+
+def test_threads_are_chosen_by_measurement_and_shared_between_trainings(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    clock = [0.0]
+    monkeypatch.setattr(training_engines.time, "perf_counter", lambda: clock[0])
+
+    def epoch(threads, cost, steps=20):
+        """Run the planner through one epoch; a step costs cost[n] fake seconds with n threads."""
+        used = []
+        for step in range(steps):
+            t0 = threads.plan(step, steps)
+            n = torch.get_num_threads()
+            used.append(n)
+            clock[0] += cost[n]
+            threads.timed(t0)
+        return used
+
+    with training_engines.Threads("cpu") as t:
+        t.cores, t.enabled = 2, True
+        used = epoch(t, {1: 1.0, 2: 0.5})  # all cores clearly faster: kept
+        assert used[1:5] == [2] * 4 and used[5:9] == [1] * 4 and set(used[9:]) == {2}
+        used = epoch(t, {1: 1.0, 2: 3.0})  # all cores slower (a busy machine): one thread
+        assert set(used[9:]) == {1}
+        epoch(t, {1: 1.0, 2: 0.9})  # only slightly faster: one thread, the safer choice under load
+        assert t.history == [2, 1, 1]
+        with training_engines.Threads("cpu") as other:  # a second training in this process: a core each
+            other.cores, other.enabled = 2, True
+            assert set(epoch(t, {1: 1.0, 2: 0.1})) == {1}
+    assert torch.get_num_threads() == before  # given back when the last training ends
+    assert training_engines.Threads("cuda").plan(3, 20) is None
