@@ -86,7 +86,7 @@ def cycle_of(period: int | None, freq: str | None) -> str | None:
     return None
 
 
-def _train_rows(dataset: Dataset, split: SplitSpec) -> int:
+def train_rows(dataset: Dataset, split: SplitSpec) -> int:
     # The split's own arithmetic (split_parts), so fractions round and dates resolve exactly as the windows do.
     return int(split_parts(dataset.frame.index, split)["train"][1])
 
@@ -155,7 +155,7 @@ def detect_season(values: np.ndarray, freq: str | None, days: float | None) -> S
 def target_seasonality(dataset: Dataset, target: str, split: SplitSpec | None = None) -> Seasonality:
     """The period of ``target`` as its training part shows it (the validation and test parts stay unseen)."""
     split = split or SplitSpec()
-    values = dataset.frame[target].to_numpy(dtype=np.float64)[: max(_train_rows(dataset, split), 3)]
+    values = dataset.frame[target].to_numpy(dtype=np.float64)[: max(train_rows(dataset, split), 3)]
     values, days = _regularised(dataset, values)
     return detect_season(values, dataset.freq, days)
 
@@ -164,7 +164,7 @@ def choose_window(dataset: Dataset, season: Seasonality, horizon: int = 1,
                   split: SplitSpec | None = None) -> tuple[int, str]:
     """(window, reason): the shortest preset that covers one period (and ``min_window``), else the period itself."""
     split = split or SplitSpec()
-    n_train = _train_rows(dataset, split)
+    n_train = train_rows(dataset, split)
     fits = largest_window(dataset.frame.index, split, horizon) if len(dataset.frame) >= 3 else 1
     cap = max(1, min(fits, int(_D["max_window"]), int(n_train * _D["max_window_share"])))
     period = season.period
@@ -197,7 +197,7 @@ def choose_calendar(dataset: Dataset, season: Seasonality, window: int,
         why.append(f"{CALENDAR_NAMES[cycle]} (the data has a strong {season.period}-step cycle, "
                    f"autocorrelation {season.strength:.2f})")
     days = frequency.step_days(freq)
-    n_train = _train_rows(dataset, split)
+    n_train = train_rows(dataset, split)
     if "doy" in options and "doy" not in chosen and days is not None and days < 28:
         years = n_train * days / 365.25
         if years >= _D["doy_min_years"] and window * days < 365.25 / 2:
@@ -246,7 +246,7 @@ def default_config(dataset: Dataset, targets: Any = None, features: Any = None, 
     horizon = int(horizon or DEFAULTS["features"]["horizon"])
     season = target_seasonality(dataset, targets[0], split)
     reasons: dict[str, str] = {}
-    n_train = _train_rows(dataset, split)
+    n_train = train_rows(dataset, split)
     if features is None:
         others = tuple(c for c in base.features if c not in targets)
         if others and n_train < _D["min_windows_for_extra_inputs"]:

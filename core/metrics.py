@@ -184,7 +184,7 @@ def mean_forecast(train_series: np.ndarray, n: int, horizon: int) -> np.ndarray:
 
 # ---------------------------------------------------------------- on Windows
 
-def _series_units(windows: Any) -> np.ndarray:
+def series_units(windows: Any) -> np.ndarray:
     return np.asarray(windows.scaler.inverse(np.asarray(windows.target_values, dtype=np.float64),
                                              windows.spec.targets), dtype=np.float64)
 
@@ -207,7 +207,7 @@ def seasonality(windows: Any) -> list[Seasonality]:
 
 def baselines(windows: Any, part: str, periods: Any = None) -> dict[str, np.ndarray]:
     """The baseline forecasts for every ``part`` window, (n, horizon, n_targets) in the data's units."""
-    series = _series_units(windows)
+    series = series_units(windows)
     origins, labels = _rows(windows, part)
     if periods is None:
         periods = [s.period for s in seasonality(windows)]
@@ -279,7 +279,7 @@ def evaluate(windows: Any, y_pred_scaled: Any, part: str = "test") -> dict:
     seasons = seasonality(windows)
     base = baselines(windows, part, periods=[s.period for s in seasons])
     lo, hi = windows.parts["train"]
-    scale = naive_scale(_series_units(windows)[lo:hi])
+    scale = naive_scale(series_units(windows)[lo:hi])
     model_score = score(actual, pred, scale)
     base_scores = {k: score(actual, v, scale) for k, v in base.items()}
     key = "mae" if len(targets) == 1 else "mase"

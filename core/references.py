@@ -256,9 +256,9 @@ def _describe(name: str, res) -> str:
 def references(windows: Any, part: str = "test") -> dict:
     """ETS and Theta for every ``part`` window of ``windows`` (the studio's Windows), with the season
     detected on the training part; see ``forecast_references``."""
-    from core.metrics import _rows, _series_units, seasonality
+    from core.metrics import _rows, series_units, seasonality
 
-    series = _series_units(windows)
+    series = series_units(windows)
     origins, labels = _rows(windows, part)
     lo, hi = windows.parts["train"]
     periods = [s.period for s in seasonality(windows)]

@@ -360,7 +360,7 @@ def reference_metrics(windows: Any, part: str, result: dict) -> dict:
     references (core.references: ETS and Theta from statsmodels) on the same ``part`` points as the model.
     They are beside the naive baselines, not among them: the verdict stays against the naive forecasts."""
     from core import references as refs
-    from core.metrics import _series_units, naive_scale, score
+    from core.metrics import series_units, naive_scale, score
 
     if not DEFAULTS["references"].get("enabled", True) or windows.count(part) == 0:
         return {}
@@ -368,7 +368,7 @@ def reference_metrics(windows: Any, part: str, result: dict) -> dict:
     spec = windows.spec
     actual = np.asarray(windows.scaler.inverse(np.asarray(windows.y(part), dtype=np.float64), spec.targets))
     lo, hi = windows.parts["train"]
-    scale = naive_scale(_series_units(windows)[lo:hi])
+    scale = naive_scale(series_units(windows)[lo:hi])
     scores = {name: score(actual, f, scale) for name, f in got["forecasts"].items()}
     key = str(result.get("compared_by") or "mae")
     model = (result.get("model") or {}).get(key)

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from core.config import DEFAULTS
 from core.dataset import Dataset
-from core.defaults import DefaultConfig, _train_rows, default_config, target_seasonality
+from core.defaults import DefaultConfig, train_rows, default_config, target_seasonality
 from core.errors import StudioError
 from core.models import TARGET_FORM_LABELS, ModelSpec
 from core.frequency import describe_steps
@@ -132,7 +132,7 @@ def _window_cap(dataset: Dataset, base: DefaultConfig) -> int:
     """The longest window the defaults allow here (as core.defaults.choose_window caps it)."""
     split, horizon = base.split, base.window_spec.horizon
     fits = largest_window(dataset.frame.index, split, horizon) if len(dataset.frame) >= 3 else 1
-    return max(1, min(fits, int(_Q["max_window"]), int(_train_rows(dataset, split) * _Q["max_window_share"])))
+    return max(1, min(fits, int(_Q["max_window"]), int(train_rows(dataset, split) * _Q["max_window_share"])))
 
 
 def plan(dataset: Dataset, base: DefaultConfig, forms: tuple[str, ...] = FORMS,
@@ -141,7 +141,7 @@ def plan(dataset: Dataset, base: DefaultConfig, forms: tuple[str, ...] = FORMS,
     period, note = common_period(dataset, base)
     ws = base.window_spec
     w1 = int(ws.window)
-    n_train = _train_rows(dataset, base.split)
+    n_train = train_rows(dataset, base.split)
     skipped: list[Trial] = []
     is_input = all(i is not None for i in ws.target_input_index)
     season_ok = None

@@ -37,8 +37,6 @@ def available_memory_bytes() -> int | None:
     except OSError:
         pass
     try:
-        import os
-
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
         return None
@@ -130,11 +128,11 @@ def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str
     threads = Threads(torch_device().type) if engine == "torch" else contextlib.nullcontext()
     with threads:
         return _train_and_score(windows, model_spec, config, run_dir, on_epoch, should_stop, on_batch, dataset,
-                                fit, engine, threads if engine == "torch" else None, t0, interval_levels)
+                                fit, engine, threads if engine == "torch" else None, t0, interval_levels, references)
 
 
 def _train_and_score(windows, model_spec, config, run_dir, on_epoch, should_stop, on_batch, dataset, fit, engine,
-                     threads, t0, interval_levels):
+                     threads, t0, interval_levels, references=True):
     try:
         model, tracker = fit(windows, model_spec, config, on_epoch, on_batch, should_stop, threads=threads)
     except StudioError:

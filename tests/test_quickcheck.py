@@ -130,7 +130,7 @@ def test_model_page_quick_check_button_shows_verdict_table_and_advice(tmp_path, 
     at.session_state["fs.windows"] = _windows(window=6)
     at.run()
     assert not at.exception, at.exception
-    at.toggle(key="model.residual").set_value(False).run()
+    at.selectbox(key="model.target_form").set_value("level").run()
     at.number_input(key="model.units").set_value(8).run()
     at.radio(key="model.backend").set_value("torch").run()  # no TensorFlow start-up: a shorter test
     at.button(key="model.qc_run").click().run()
