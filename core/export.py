@@ -87,6 +87,10 @@ class ExportReport:
     # The model the firmware bundle ships by default, and why (``recommend_bundle``).
     bundle_dtype: str = ""
     bundle_reason: str = ""
+    # Which form was exported (core.steploop: "fused", "step", "unrolled"), why, and the forms compared.
+    form: str = ""
+    form_reason: str = ""
+    forms: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -121,6 +125,8 @@ class ExportReport:
         if self.quantisation.get("summary"):
             lines.append(f"    int8: {self.quantisation['summary']}")
         dtype, reason = self.recommended()
+        if self.form:
+            lines.append(f"    form: {self.form} ({self.form_reason})")
         lines.append(f"  bundle: {dtype} ({reason})")
         lines += [f"warning: {w}" for w in self.warnings]
         lines.append(f"verified on {self.verified_on} with {self.windows_checked} test windows; written to {self.out_dir}")
@@ -656,10 +662,10 @@ def count_clipped(X: np.ndarray, quant: dict) -> int:
 # ----------------------------------------------------------------------------- conversion
 
 
-def _convert(run: Any, jobdir: Path, int8: bool, progress: Progress) -> dict:
+def _convert(run: Any, jobdir: Path, int8: bool, progress: Progress, form: str = "") -> dict:
     spec = run.model_spec
     check = min(len(run.samples["X_test"]), int(_cfg("keras2_check_windows")))
-    (jobdir / "job.json").write_text(json.dumps({"spec": spec.to_dict(), "int8": bool(int8),
+    (jobdir / "job.json").write_text(json.dumps({"spec": spec.to_dict(), "int8": bool(int8), "form": form,
                                                  "int8_residual_outside": residual_outside(spec)}))
     np.savez(jobdir / "weights.npz", **{f"w{i}": np.asarray(w, np.float32) for i, w in enumerate(run.weights)})
     np.savez(jobdir / "check.npz", X=np.asarray(run.samples["X_test"][:check], np.float32),
@@ -675,7 +681,8 @@ def _convert(run: Any, jobdir: Path, int8: bool, progress: Progress) -> dict:
         # Two processes at once: each conversion is mostly single-threaded, and an int8 calibration
         # crash stays in its own process.
         for d in dtypes:
-            procs[d] = subprocess.Popen([sys.executable, "-m", "core.export_worker", "convert", str(jobdir), d],
+            command = "stepconvert" if form == "step" else "convert"
+            procs[d] = subprocess.Popen([sys.executable, "-m", "core.export_worker", command, str(jobdir), d],
                                         cwd=ROOT, env=_worker_env(legacy_keras=True), stdout=logs[d],
                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
@@ -794,11 +801,11 @@ def _guard_out_dir(out_dir: Path, run_dir: Path | None, force: bool = False) -> 
 
 
 def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progress | None = None,
-               force: bool = False) -> ExportReport:
+               force: bool = False, form: str = "auto") -> ExportReport:
     """Convert, verify on TFLM, and write the export directory atomically; returns the report.
 
     ``run``: a ``core.runs.Run`` or its directory. ``progress(fraction, message)`` is called as the
-    steps go. Raises StudioError (and writes nothing) on any failure a user can act on.
+    steps go. ``form``: auto|step|unrolled|fused (``core.steploop.resolve_form``). Raises StudioError (and writes nothing) on any failure a user can act on.
     """
     t0 = time.perf_counter()
     say: Progress = progress or (lambda f, m: None)
@@ -806,6 +813,10 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
     out_dir = _guard_out_dir(Path(out_dir), getattr(run, "run_dir", None), force=force)
     _check_run(run, int8)
     spec = run.model_spec
+    from core import steploop
+
+    form, form_reason = steploop.resolve_form(spec, form)
+    step_form = form == "step"
     targets = list(run.window_spec.targets)
     # The sample windows (what the bundle, the emulator and the Device step replay) first, then every
     # test window the exported models are scored on against the actual values.
@@ -828,7 +839,7 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
 
     jobdir = Path(tempfile.mkdtemp(prefix="fs-export-"))
     try:
-        status = _convert(run, jobdir, int8, say)
+        status = _convert(run, jobdir, int8, say, form)
         if "keras2_max_abs_err_scaled" in status:
             k2 = float(status["keras2_max_abs_err_scaled"])
             if k2 > float(_cfg("float_tolerance")):
@@ -838,9 +849,16 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
         outputs: dict[str, np.ndarray] = {}
         dtypes = ["float32", "int8"] if int8 else ["float32"]
 
+        step_extra: dict[str, dict] = {}
+
         def check(name: str) -> tuple[np.ndarray, dict | None]:
             info = status[name]
             path = jobdir / MODEL_FILES[name]
+            if step_form:
+                # The firmware's loop over each window; its output is already dequantized (scaled float).
+                y, arena, extra = steploop.verify(path, X, info["step_layout"], timeout, use_tflm)
+                step_extra[name] = extra
+                return y, arena
             Xin = quantize(X, info["inputs"][0]["quant"]) if name == "int8" else X
             if use_tflm:
                 return _verify_tflm(path, Xin, timeout)
@@ -858,7 +876,7 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
             in_q, out_q = info["inputs"][0]["quant"], info["outputs"][0]["quant"]
             raw, arena = results[name]
             raw = raw.reshape(len(X), spec.horizon, spec.n_targets)
-            y_scaled = dequantize(raw, out_q) if name == "int8" else raw.astype(np.float32)
+            y_scaled = dequantize(raw, out_q) if name == "int8" and not step_form else raw.astype(np.float32)
             outside = name == "int8" and residual_outside(spec)
             if outside:
                 y_scaled = add_last_value(spec, y_scaled, X)
@@ -885,6 +903,8 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
                 # The graph outputs the change; the firmware adds the last value (residual_outside).
                 "residual_outside": outside,
             }
+            if step_form:
+                entries[name]["step_layout"] = info["step_layout"]
             say(0.35 + 0.55 * (i + 1) / len(dtypes), f"{name}: max error {_fmt(err['max_abs_err'])} against the host model")
         f_frac = entries["float32"]["error_fraction_of_range"]
         if f_frac > float(_cfg("float_tolerance")):
@@ -921,6 +941,11 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
         say(0.92, "Estimating the device budget")
         budget, budget_warnings = _budget(spec, entries)
         warnings += budget_warnings
+        forms = steploop.form_report(spec, form, form_reason, entries, step_extra)
+        clipped_state = (forms.get("int8_state_clipped") or {}).get("values")
+        if clipped_state:
+            warnings.append(f"int8 step loop: {clipped_state:,} state values fell outside the int8 state range and clipped "
+                            "(a long window grew the LSTM cell state); the float32 bundle avoids it.")
 
         report = ExportReport(
             out_dir=str(out_dir), model=spec.to_dict(), model_label=spec.label, window=spec.window,
@@ -929,7 +954,8 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
             budget=budget, warnings=warnings, verified_on="tflite-micro" if use_tflm else "tflite-interpreter",
             windows_checked=int(len(X) - scored.start), run_dir=str(getattr(run, "run_dir", "")),
             created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            accuracy=accuracy, quantisation=quantisation, bundle_dtype=bundle_dtype, bundle_reason=bundle_reason)
+            accuracy=accuracy, quantisation=quantisation, bundle_dtype=bundle_dtype, bundle_reason=bundle_reason,
+            form=form, form_reason=form_reason, forms=forms)
         say(0.96, "Writing the export folder")
         with atomic_dir(out_dir) as tmp:
             for name in dtypes:

@@ -27,6 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle-dtype", choices=("auto", "int8", "float32"), default="auto",
                    help="the model the firmware bundle ships; auto (default): int8 only when its test error on the "
                         "board's runtime is within 5%% of float32's and it beats the best baseline")
+    p.add_argument("--form", choices=("auto", "step", "unrolled", "fused"), default="auto",
+                   help="how the recurrent network reaches the board: auto (default) picks the fused op for LSTM and "
+                        "the step loop for GRU/SimpleRNN; step: one time step, looped by the firmware; unrolled: one "
+                        "cell copy per time step; fused: TFLite Micro's LSTM op (LSTM only)")
     p.add_argument("--out", required=True, metavar="EXPORT_DIR",
                    help="directory to write (replaced if it is an earlier export; refused if it holds anything else)")
     p.add_argument("--force", action="store_true",
@@ -87,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         edgeimpulse.check_single_output(run_.model_spec)
         print("Checking the Edge Impulse key and connection", file=sys.stderr, flush=True)
         edgeimpulse.check_access(key)
-    report = export_run(run_, out, int8=args.int8, progress=_progress, force=args.force)
+    report = export_run(run_, out, int8=args.int8, progress=_progress, force=args.force, form=args.form)
     files = [report.path(d) for d in report.dtypes]
     bundle_dtype, reason = report.recommended()
     if args.bundle_dtype != "auto":
