@@ -113,6 +113,14 @@ class BundleSpec:
     # (core.export: an int8 level output saturates on a trending series); the targets' input columns.
     residual_outside: bool = False
     target_input: tuple[int, ...] = ()
+    # "step": the model is one time step (core.steploop) that fs_steploop.cpp loops over the window;
+    # "window": one invoke per window. step_layout: the step model's tensor indices and quantisation.
+    form: str = "window"
+    step_layout: dict | None = None
+
+    @property
+    def state_size(self) -> int:
+        return int(self.step_layout["state_size"]) if self.step_layout else 0
 
     @property
     def line_max(self) -> int:
@@ -290,7 +298,13 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
         raise StudioError("The export report lists no ops for the model.", "Export the run again.")
     op_registrations(ops)
 
-    in_shape, out_shape = _model_shapes(model_bytes, arena)
+    step_layout = entry.get("step_layout") if report.get("form") == "step" else None
+    if step_layout is not None:
+        from core.steploop import bundle_shapes
+
+        in_shape, out_shape = bundle_shapes(model_bytes, arena, step_layout, report)
+    else:
+        in_shape, out_shape = _model_shapes(model_bytes, arena)
     if len(in_shape) != 3 or in_shape[0] != 1:
         raise StudioError(f"The model's input shape {in_shape} is not (1, window, features).", "Export the run again.")
     window, features = in_shape[1], in_shape[2]
@@ -350,7 +364,8 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
         residual=bool(report.get("residual") or (isinstance(report.get("model"), dict) and report["model"].get("residual"))),
         windows=windows, host_predictions=host, test_indices=picks,
         max_abs_err=None if max_err is None else float(max_err),
-        residual_outside=outside, target_input=target_input)
+        residual_outside=outside, target_input=target_input,
+        form="step" if step_layout is not None else "window", step_layout=step_layout)
 
 
 # ---------------------------------------------------------------- rendering
@@ -390,7 +405,9 @@ def render_files(spec: BundleSpec) -> dict[str, str]:
     regs = op_registrations(spec.ops)
     where = "PSRAM" if spec.arena_in_psram else "internal RAM"
     files = {name: (sketch / name).read_text(encoding="utf-8")
-             for name in ("forecast_studio.ino", "fs_protocol.h", "fs_protocol.cpp", "fs_model.h", "fs_model.cpp", "model_data.h")}
+             for name in ("forecast_studio.ino", "fs_protocol.h", "fs_protocol.cpp", "fs_model.h", "fs_model.cpp", "model_data.h",
+                          "fs_steploop.h", "fs_steploop.cpp")}
+    lay = spec.step_layout or {}
     files["model_config.h"] = _template(
         sketch / "model_config.h.in", report_name="report.json", model_name=escape.c_string(spec.model_name),
         window=spec.window, features=spec.features, horizon=spec.horizon, targets=spec.targets,
@@ -401,6 +418,10 @@ def render_files(spec: BundleSpec) -> dict[str, str]:
         arena_bytes=spec.arena_bytes, arena_in_psram=int(spec.arena_in_psram), residual=int(spec.residual),
         residual_outside=int(spec.residual_outside),
         target_input=", ".join(map(str, spec.target_input)) if spec.residual_outside else "0",
+        form="step loop" if spec.form == "step" else "one invoke per window", step_loop=int(spec.form == "step"),
+        state_size=max(1, spec.state_size), step_x_input=int(lay.get("x_input", 0)),
+        step_state_input=int(lay.get("state_input", 1)), step_state_output=int(lay.get("state_output", 0)),
+        step_y_output=int(lay.get("y_output", 1)),
         line_max=spec.line_max, scaler_kind=escape.c_comment(spec.scaler_kind),
         input_comment=_columns_comment(spec.input_columns, spec.input_center, spec.input_scale),
         input_center=", ".join(map(_f, spec.input_center)), input_scale_values=", ".join(map(_f, spec.input_scale)),

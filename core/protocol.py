@@ -15,7 +15,7 @@ import numpy as np
 from core.errors import StudioError
 
 DTYPES = ("float32", "int8")
-ERROR_CODES = ("BADLEN", "PARSE", "ALLOC", "INVOKE", "UNKNOWN")
+ERROR_CODES = ("BADLEN", "PARSE", "ALLOC", "INVOKE", "UNKNOWN", "NEED")
 
 
 @dataclass(frozen=True)

@@ -561,3 +561,50 @@ def form_report(spec: Any, form: str, reason: str, entries: dict, extras: dict) 
             e = extras["int8"]
             d["int8_state_clipped"] = {"values": e["state_clipped"], "of": e["state_values"]}
     return d
+
+
+# ----------------------------------------------------------------------------- bundle and emulator
+
+
+def bundle_shapes(model_bytes: bytes, arena: int, layout: dict, report: dict) -> tuple[tuple, tuple]:
+    """(1, window, features) and (1, horizon, targets) of a step model, read by loading it on TFLM (a
+    model that does not load there must not become a bundle); the window comes from the report."""
+    from core.errors import StudioError
+    from tflite_micro.python.tflite_micro import runtime
+
+    try:
+        interp = runtime.Interpreter.from_bytes(model_bytes, arena_size=max(arena, 4096))
+        x = tuple(int(v) for v in interp.get_input_details(layout["x_input"])["shape"])
+        s = tuple(int(v) for v in interp.get_input_details(layout["state_input"])["shape"])
+        y = tuple(int(v) for v in interp.get_output_details(layout["y_output"])["shape"])
+    except Exception as err:  # the runtime raises RuntimeError/ValueError with TFLM's text
+        raise StudioError(f"The exported step model does not load on the TFLM runtime ({err}).", "Export the run again.") from err
+    if len(x) != 2 or s != (1, int(layout["state_size"])):
+        raise StudioError(f"The step model's inputs {x}, {s} are not (1, features) and (1, state).", "Export the run again.")
+    window = int(report.get("window") or 0)
+    if window < 1:
+        raise StudioError("The export report gives no window for the step model.", "Export the run again.")
+    return (1, window, x[1]), y
+
+
+class StepRunner:
+    """The emulator's model for a step-loop bundle: the firmware's loop on the TFLM runtime, with its
+    int8 (de)quantisation of x, the state and y (``run_loop``)."""
+
+    def __init__(self, spec: Any) -> None:
+        from core.errors import StudioError
+        from tflite_micro.python.tflite_micro import runtime
+
+        try:
+            self._interp = runtime.Interpreter.from_bytes(spec.model_bytes, arena_size=spec.arena_bytes)
+        except Exception as err:
+            raise StudioError(f"The bundle's step model does not start on TFLM with a {spec.arena_bytes}-byte arena "
+                              f"({err}).", "Export the run again.") from err
+        self._layout = spec.step_layout
+        self._shape = (1, spec.window, spec.features)
+
+    def __call__(self, x_scaled: np.ndarray) -> tuple[np.ndarray, int]:
+        X = np.asarray(x_scaled, np.float32).reshape(self._shape)
+        start = time.perf_counter_ns()
+        y, _ = run_loop(self._interp, self._layout, X)
+        return y[0].astype(np.float32), int((time.perf_counter_ns() - start) // 1000)
