@@ -64,7 +64,9 @@ def resolve_form(spec: Any, form: str = "auto") -> tuple[str, str]:
     if kind == "lstm":
         return "fused", ("LSTM runs as TFLite Micro's fused UNIDIRECTIONAL_SEQUENCE_LSTM op: one kernel, the "
                          "smallest flatbuffer and arena")
-    return "step", (f"TFLite Micro has no {spec.label} kernel; the step loop keeps one cell in flash and one step "
+    from core.models import KIND_LABELS
+
+    return "step", (f"TFLite Micro has no {KIND_LABELS[kind]} kernel; the step loop keeps one cell in flash and one step "
                     f"in the arena, whatever the window ({spec.window} steps), where the unrolled form grows with it")
 
 
