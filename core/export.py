@@ -768,12 +768,12 @@ def _errors(y: np.ndarray, y_host: np.ndarray) -> dict:
 # ----------------------------------------------------------------------------- budget
 
 
-def _budget(spec: Any, entries: dict[str, dict]) -> tuple[dict, list[str]]:
+def _budget(spec: Any, entries: dict[str, dict], form: str = "auto") -> tuple[dict, list[str]]:
     from core import budget as budget_mod
 
     per, warnings = {}, []
     for name, e in entries.items():
-        b = budget_mod.estimate(spec, model_bytes=e["bytes"], arena_bytes=e.get("arena_bytes") or 0, dtype=name)
+        b = budget_mod.estimate(spec, model_bytes=e["bytes"], arena_bytes=e.get("arena_bytes") or 0, dtype=name, form=form)
         d = b.to_dict() if hasattr(b, "to_dict") else asdict(b)
         per[name] = d
         if d.get("warnings"):
@@ -939,7 +939,7 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
         if sset.y_true is not None and loses_to_last_value(accuracy, bundle_dtype):
             warnings.append(f"the {bundle_dtype} model forecasts the test windows worse than repeating the last value.")
         say(0.92, "Estimating the device budget")
-        budget, budget_warnings = _budget(spec, entries)
+        budget, budget_warnings = _budget(spec, entries, form)
         warnings += budget_warnings
         forms = steploop.form_report(spec, form, form_reason, entries, step_extra)
         clipped_state = (forms.get("int8_state_clipped") or {}).get("values")

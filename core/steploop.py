@@ -490,6 +490,13 @@ STEP_INVOKE_OVERHEAD_MS = 0.06
 _EXPORT_S = {"step": (6.0, 0.0), "fused": (10.0, 0.0), "unrolled": (8.0, 0.30)}  # (fixed, per step and layer)
 
 
+def estimate_step_flash(spec: Any, dtype: str) -> int:
+    """The step model's flatbuffer: the weights once plus the one-step graph."""
+    from core.models import model_size_bytes
+
+    return int(model_size_bytes(spec, dtype) + _STEP_FLASH_FIXED[(spec.kind, dtype)] * spec.layers)
+
+
 def estimate_step_arena(spec: Any, dtype: str) -> int:
     """One step's tensors: x, state in/out, every gate's activations, the head; plus TFLM bookkeeping."""
     b = 1 if dtype == "int8" else 4
@@ -515,17 +522,17 @@ def compare_forms(spec: Any, measured: dict | None = None, chosen: str | None = 
         entry: dict = {}
         for dtype in ("float32", "int8"):
             if form == "step":
-                flash = model_size_bytes(spec, dtype) + _STEP_FLASH_FIXED[(spec.kind, dtype)]
+                flash = estimate_step_flash(spec, dtype)
                 arena = estimate_step_arena(spec, dtype)
             elif form == "unrolled" and spec.kind == "lstm":
                 # No measured table for an unrolled LSTM: a GRU's per-step cost scaled by the gate count.
                 gru = dict(spec.to_dict(), kind="gru")
                 g = type(spec).from_dict(gru)
-                flash = int(budget.estimate_model_bytes(g, dtype) * 4 / 3)
-                arena = int(budget.estimate_arena_bytes(g, dtype) * 4 / 3)
+                flash = int(budget.estimate_model_bytes(g, dtype, "unrolled") * 4 / 3)
+                arena = int(budget.estimate_arena_bytes(g, dtype, "unrolled") * 4 / 3)
             else:
-                flash = budget.estimate_model_bytes(spec, dtype)
-                arena = budget.estimate_arena_bytes(spec, dtype)
+                flash = budget.estimate_model_bytes(spec, dtype, form)
+                arena = budget.estimate_arena_bytes(spec, dtype, form)
             source = "estimate"
             if chosen == form and measured and dtype in measured and measured[dtype].get("bytes"):
                 flash, source = int(measured[dtype]["bytes"]), "measured"
@@ -610,3 +617,21 @@ class StepRunner:
         start = time.perf_counter_ns()
         y, _ = run_loop(self._interp, self._layout, X)
         return y[0].astype(np.float32), int((time.perf_counter_ns() - start) // 1000)
+
+
+def form_rows(forms: dict) -> list[dict]:
+    """The forms side by side, one row per form and dtype, for the Export page and the CLI."""
+    compare = (forms or {}).get("compare") or {}
+    chosen = (forms or {}).get("form")
+    rows = []
+    for form, entry in compare.items():
+        if form == "basis":
+            continue
+        for dtype in ("float32", "int8"):
+            e = entry.get(dtype) or {}
+            rows.append({"form": form + (" (exported)" if form == chosen else ""), "model": dtype,
+                         "flash": f"{e.get('flash_bytes', 0) / 1024:,.1f} KB",
+                         "arena": f"{e.get('arena_bytes', 0) / 1024:,.1f} KB in {e.get('arena_in', '?')}",
+                         "latency (estimate)": f"~{e.get('latency_ms', 0):,.0f} ms",
+                         "export time": f"~{entry.get('export_s', 0):,.0f} s", "figures": e.get("source", "")})
+    return rows
