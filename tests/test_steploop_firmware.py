@@ -107,3 +107,25 @@ def test_push_window_of_one(step_binary):
     got = engine.feed(b"R 12,-1\n")
     assert len(got) == 1 and got[0].endswith("y=12,-1"), got  # one step: the sum is the reading itself
     assert engine.feed(b"P 12,-1\n")[0].split(" y=")[1] == "12,-1"
+
+
+def test_board_push_through_the_emulated_step_loop():
+    """The host side of R (core.device.Board.push) against the emulated step-loop board: NEED records while
+    the window fills, then the same forecast Board.predict gets for that window."""
+    from core.device import Board
+    from core.protocol import Err, Result
+
+    emu = Emulator(STEPSUM_EXPORT, dtype="float32")
+    path = emu.start()
+    board = Board(path)
+    try:
+        board.ready()
+        first = board.push([1, 2])
+        assert isinstance(first, Err) and first.code == "NEED" and first.message.startswith("2 more readings")
+        assert isinstance(board.push([3, 4]), Err)
+        got = board.push([5, 6])
+        assert isinstance(got, Result) and list(got.y) == [-11.0, 22.0]
+        assert list(board.predict(np.array([[1, 2], [3, 4], [5, 6]])).y) == list(got.y)
+    finally:
+        board.close()
+        emu.stop()
