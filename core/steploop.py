@@ -40,8 +40,9 @@ def state_size(spec: Any) -> int:
 
 
 def resolve_form(spec: Any, form: str = "auto") -> tuple[str, str]:
-    """(form, reason) for a model spec. ``auto``: LSTM keeps the fused op (one kernel, smallest), GRU and
-    SimpleRNN take the step loop (flash and arena independent of the window); ``unrolled`` on request."""
+    """(form, reason) for a model spec. ``auto``: the form that fits the board best (``choose_form``: in practice
+    the fused op for LSTM, the step loop for GRU and SimpleRNN, whose flash and arena do not grow with the
+    window); "step", "unrolled" or "fused" on request."""
     from core.errors import StudioError
 
     if form not in FORMS:
@@ -61,13 +62,39 @@ def resolve_form(spec: Any, form: str = "auto") -> tuple[str, str]:
         return "step", "requested: one time step exported, the firmware loops it over the window"
     if form == "unrolled":
         return "unrolled", "requested: one copy of the cell per time step"
-    if kind == "lstm":
-        return "fused", ("LSTM runs as TFLite Micro's fused UNIDIRECTIONAL_SEQUENCE_LSTM op: one kernel, the "
-                         "smallest flatbuffer and arena")
+    return choose_form(spec)
+
+
+def choose_form(spec: Any) -> tuple[str, str]:
+    """The form that fits the board best, by the budget's figures (``compare_forms``): one whose float32 and
+    int8 models fit flash and whose arenas fit SRAM first, then the smallest flash, then the shortest
+    estimated latency; the reason quotes the figures, and the export time."""
+    from core import budget
     from core.models import KIND_LABELS
 
-    return "step", (f"TFLite Micro has no {KIND_LABELS[kind]} kernel; the step loop keeps one cell in flash and one step "
-                    f"in the arena, whatever the window ({spec.window} steps), where the unrolled form grows with it")
+    compare = compare_forms(spec)
+    flash_free = budget.XIAO_ESP32S3.app_partition_bytes - budget.XIAO_ESP32S3.firmware_bytes
+    forms = [f for f in compare if f != "basis"]
+
+    def key(f):
+        e = compare[f]
+        fits = all(e[d]["flash_bytes"] <= flash_free and e[d]["arena_bytes"] <= budget.XIAO_ESP32S3.psram_bytes
+                   for d in ("float32", "int8"))
+        sram = all(e[d]["arena_in"] == "SRAM" for d in ("float32", "int8"))
+        return (not fits, not sram, e["float32"]["flash_bytes"], e["float32"]["latency_ms"])
+
+    best = min(forms, key=key)
+    e = compare[best]
+    others = "; ".join(f"{f}: {compare[f]['float32']['flash_bytes'] / 1024:,.0f} KB flash, "
+                       f"{compare[f]['float32']['arena_bytes'] / 1024:,.0f} KB arena in {compare[f]['float32']['arena_in']}, "
+                       f"~{compare[f]['export_s']:,.0f} s to export" for f in forms if f != best)
+    what = {"fused": "TFLite Micro's fused LSTM op", "step": "the step loop (one time step, looped by the firmware)",
+            "unrolled": "the unrolled graph"}[best]
+    lead = (f"TFLite Micro has no {KIND_LABELS[spec.kind]} kernel; " if spec.kind in ("gru", "rnn") else "")
+    return best, (f"{lead}{what} fits the board best for a {spec.window}-step window: "
+                  f"{e['float32']['flash_bytes'] / 1024:,.0f} KB flash, {e['float32']['arena_bytes'] / 1024:,.0f} KB arena "
+                  f"in {e['float32']['arena_in']} (float32), ~{e['float32']['latency_ms']:,.0f} ms, ~{e['export_s']:,.0f} s "
+                  f"to export (estimates; {others})")
 
 
 # ----------------------------------------------------------------------------- the one-step graph (TensorFlow)
@@ -335,32 +362,48 @@ def run_loop(interp: Any, layout: dict, X: np.ndarray, trace: int = 0, stats: Lo
              reset=None) -> tuple[np.ndarray, np.ndarray | None]:
     """The firmware's loop on a TFLM (or TFLite-like) interpreter with ``set_input(arr, i)``, ``invoke()``,
     ``get_output(i)``: the state stays float between steps, quantized to the state input's int8 grid
-    per step in the int8 model. X: (n, window, n_inputs) scaled float. Returns y scaled float
-    (n, horizon*targets) and, for the first ``trace`` windows, the float state after every step."""
+    per step in the int8 model (fs::QuantizeInt8's arithmetic). X: (n, window, n_inputs) scaled float.
+    Returns y scaled float (n, horizon*targets) and, for the first ``trace`` windows, the float state after
+    every step. Per-step work is kept to a few NumPy calls: the export runs every test window through it."""
     S = layout["state_size"]
     xq, siq, soq, yq = layout["x_quant"], layout["state_in_quant"], layout["state_out_quant"], layout["y_quant"]
     xi, si, so, yo = layout["x_input"], layout["state_input"], layout["state_output"], layout["y_output"]
+    X = np.asarray(X, np.float32)
+    Xin = _quantize(X, xq)  # every step's inputs at once, the same numbers as step by step
+    if siq is not None:
+        s_scale, s_zero = np.float32(siq["scale"]), float(siq["zero_point"])
+        half = np.float32(0.5)
+    if soq is not None:
+        o_scale, o_zero = np.float32(soq["scale"]), np.int32(soq["zero_point"])
     ys, traces = [], []
-    for n, window in enumerate(np.asarray(X, np.float32)):
+    clipped = 0
+    for n in range(len(X)):
+        window = Xin[n]
         state = np.zeros((1, S), np.float32)
         tr = []
-        y = None
         for t in range(window.shape[0]):
-            if siq is not None and stats is not None:
-                r = np.round(state / siq["scale"]) + siq["zero_point"]
-                stats.state_clipped += int(np.count_nonzero((r < -128) | (r > 127)))
-                stats.state_values += S
-            interp.set_input(_quantize(window[t:t + 1], xq), xi)
-            interp.set_input(_quantize(state, siq), si)
+            interp.set_input(window[t:t + 1], xi)
+            if siq is None:
+                interp.set_input(state, si)
+            else:
+                r = state / s_scale
+                q = np.trunc(r + np.copysign(half, r)) + s_zero
+                if q.min() < -128.0 or q.max() > 127.0:
+                    clipped += int(np.count_nonzero((q < -128.0) | (q > 127.0)))
+                    np.clip(q, -128.0, 127.0, out=q)
+                interp.set_input(q.astype(np.int8), si)
             interp.invoke()
-            state = _dequantize(np.array(interp.get_output(so)), soq).reshape(1, S)
+            out = interp.get_output(so)
+            state = (np.asarray(out, np.float32).reshape(1, S) if soq is None
+                     else ((np.asarray(out, np.int32) - o_zero).astype(np.float32) * o_scale).reshape(1, S))
             if n < trace:
                 tr.append(state[0].copy())
-            if t == window.shape[0] - 1:
-                y = _dequantize(np.array(interp.get_output(yo)), yq).reshape(-1)
-        ys.append(y)
+        ys.append(_dequantize(np.array(interp.get_output(yo)), yq).reshape(-1))
         if n < trace:
             traces.append(tr)
+    if stats is not None:
+        stats.state_clipped += clipped
+        stats.state_values += len(X) * X.shape[1] * S if siq is not None else 0
     return (np.stack(ys) if ys else np.zeros((0, 0), np.float32)), (np.asarray(traces, np.float32) if trace else None)
 
 
@@ -481,11 +524,16 @@ def verify(model_path: Path, X: np.ndarray, layout: dict, timeout: float, use_tf
 # Board figures for the comparison before export (after export the measured ones replace the chosen form's).
 # Measured on this stack (bench/bench_steploop.py, 32 units, 7 inputs): the step graph's bytes over its
 # weights, and the arena of one step.
-_STEP_FLASH_FIXED = {("gru", "float32"): 4700, ("gru", "int8"): 6000, ("rnn", "float32"): 2700,
-                     ("rnn", "int8"): 3000, ("lstm", "float32"): 5500, ("lstm", "int8"): 7000}
-# A TFLM Invoke of a one-step graph (some 10-25 small ops) costs fixed time besides its multiply-adds:
-# op dispatch, int8 requantisation of the state at the edges. An estimate: about 60 us per step on the S3.
-STEP_INVOKE_OVERHEAD_MS = 0.06
+_STEP_FLASH_FIXED = {("gru", "float32"): 4700, ("gru", "int8"): 9700, ("rnn", "float32"): 2600,
+                     ("rnn", "int8"): 3100, ("lstm", "float32"): 6300, ("lstm", "int8"): 10200}
+# Arena of one step (fitted to the same exports): a base, the step's activations, and TFLM's per-op
+# bookkeeping (nodes, tensor metadata, int8 requantisation scratch) for about this many ops per layer.
+_STEP_OPS = {"gru": 26, "rnn": 5, "lstm": 46}
+_STEP_ARENA_BASE = 3200
+_STEP_ARENA_PER_OP = {"float32": 114, "int8": 191}
+# The step loop's own cost per time step besides the cell's ops (which the unrolled graph runs as well):
+# one Invoke call and the state's int8 (de)quantisation at the graph edge. An estimate: about 15 us on the S3.
+STEP_INVOKE_OVERHEAD_MS = 0.015
 # Export time (float32 + int8, verified on TFLM, 2 cores), measured in bench/bench_steploop.py on 168 steps.
 _EXPORT_S = {"step": (6.0, 0.0), "fused": (10.0, 0.0), "unrolled": (8.0, 0.30)}  # (fixed, per step and layer)
 
@@ -498,12 +546,13 @@ def estimate_step_flash(spec: Any, dtype: str) -> int:
 
 
 def estimate_step_arena(spec: Any, dtype: str) -> int:
-    """One step's tensors: x, state in/out, every gate's activations, the head; plus TFLM bookkeeping."""
+    """One step's tensors: x, state in/out, every gate's activations, the head; plus TFLM bookkeeping.
+    Measured (32 units, 7 inputs): GRU 7.5 / 8.3 KB, SimpleRNN 4.5 / 4.3 KB, LSTM 10.6 / 12.2 KB (float32 / int8)."""
     b = 1 if dtype == "int8" else 4
     gates = {"lstm": 4, "gru": 3, "rnn": 1}[spec.kind]
     S = state_size(spec)
-    return int(b * (spec.n_inputs + 2 * S + 3 * gates * spec.units + spec.horizon * spec.n_targets) + 1200
-               + (200 * gates * spec.layers if dtype == "int8" else 0))
+    acts = b * (spec.n_inputs + 2 * S + 3 * gates * spec.units + spec.horizon * spec.n_targets)
+    return int(_STEP_ARENA_BASE + acts + _STEP_ARENA_PER_OP[dtype] * _STEP_OPS[spec.kind] * spec.layers)
 
 
 def compare_forms(spec: Any, measured: dict | None = None, chosen: str | None = None) -> dict:
