@@ -131,9 +131,9 @@ def latency_ms(spec_or_macs: ModelSpec | int, dtype: str = "float32", in_psram: 
 def _recurrent_macs(spec: ModelSpec) -> int:
     if spec.kind == "dense":
         return 0
-    from core.models import _GATES  # the one gate table the counts use
+    from core.models import GATES  # the one gate table the counts use
     width = [spec.n_inputs] + [spec.units] * (spec.layers - 1)
-    return sum(spec.window * _GATES[spec.kind] * spec.units * (n + spec.units) for n in width)
+    return sum(spec.window * GATES[spec.kind] * spec.units * (n + spec.units) for n in width)
 
 
 LATENCY_BASIS = (f"estimate: multiply-adds / {FLOAT_MACS_PER_S / 1e6:.1f} M per second, calibrated on SPEC's "

@@ -81,7 +81,7 @@ DEFAULTS: dict[str, dict] = {
         "poll_s": 0.5,
         # bundle.json (windows and host forecasts as text) is small; a bigger one is not ours.
         "max_bundle_json_bytes": 50_000_000,
-        # A board held by the participant's browser (Web Serial, core/weblink.py): how long the page waits
+        # A board held by the participant's browser (Web Serial, core/board/weblink.py): how long the page waits
         # for the browser's relay to attach, and how far the reader may fall behind a flooding board.
         "browser_attach_s": 5.0,
         "browser_rx_cap_bytes": 4 * 1024 * 1024,

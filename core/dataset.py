@@ -37,65 +37,6 @@ class Dataset:
                 "time_col": self.time_col, "fingerprint": self.fingerprint}
 
 
-# Natural seasonal period (in steps) for a pandas frequency alias; used when the data itself
-# does not show a clearer one (seasonality detection refines it).
-_PERIODS = [("min", 60), ("T", 60), ("h", 24), ("H", 24), ("B", 5), ("D", 7), ("W", 52),
-            ("QS", 4), ("Q", 4), ("MS", 12), ("ME", 12), ("M", 12), ("YS", 1), ("Y", 1), ("A", 1), ("s", 60), ("S", 60)]
-
-
-def natural_period(freq: str | None) -> int | None:
-    """Steps in one natural cycle: a day of hours, a week of days, a year of weeks/months/quarters."""
-    if not freq:
-        return None
-    try:
-        offset = pd.tseries.frequencies.to_offset(freq)
-    except ValueError:
-        return None
-    base = offset.name.split("-")[0]
-    n = max(int(getattr(offset, "n", 1) or 1), 1)
-    for prefix, period in _PERIODS:
-        if base == prefix:
-            if prefix in ("h", "H"):  # several-hour steps: still a daily cycle if it divides a day
-                return 24 // n if 24 % n == 0 and n < 24 else None
-            if prefix in ("min", "T") and n > 1:
-                return 60 * 24 // n if (60 * 24) % n == 0 else None
-            period = period // n if n > 1 and period % n == 0 else period
-            return period if period > 1 else None
-    return None
-
-
-_DAYS = {"MON": "Mondays", "TUE": "Tuesdays", "WED": "Wednesdays", "THU": "Thursdays", "FRI": "Fridays",
-         "SAT": "Saturdays", "SUN": "Sundays"}
-# (base alias, word for one step, unit for several steps)
-_FREQ_WORDS = {"s": ("every second", "seconds"), "S": ("every second", "seconds"),
-               "min": ("every minute", "minutes"), "T": ("every minute", "minutes"),
-               "h": ("hourly", "hours"), "H": ("hourly", "hours"), "D": ("daily", "days"),
-               "B": ("business days", "business days"), "W": ("weekly", "weeks"),
-               "MS": ("monthly (month start)", "months"), "ME": ("monthly (month end)", "months"),
-               "M": ("monthly", "months"), "QS": ("quarterly", "quarters"), "QE": ("quarterly", "quarters"),
-               "Q": ("quarterly", "quarters"), "YS": ("yearly", "years"), "YE": ("yearly", "years"),
-               "Y": ("yearly", "years"), "A": ("yearly", "years"), "AS": ("yearly", "years")}
-
-
-def describe_freq(freq: str | None) -> str:
-    """A pandas alias as people read it: "W-SAT" -> "weekly (Saturdays)", "QE-DEC" -> "quarterly", "15min" -> "every 15 minutes"."""
-    if not freq:
-        return "irregular"
-    try:
-        offset = pd.tseries.frequencies.to_offset(freq)
-    except ValueError:
-        return str(freq)
-    base, _, anchor = offset.name.partition("-")
-    n = max(int(getattr(offset, "n", 1) or 1), 1)
-    words = _FREQ_WORDS.get(base)
-    if words is None:
-        return str(freq)
-    text = words[0] if n == 1 else f"every {n} {words[1]}"
-    if base == "W" and anchor in _DAYS:
-        text += f" ({_DAYS[anchor]})"
-    return text
-
-
 def describe_span(first, last) -> str:
     """The time between two timestamps in words, for any span pandas can index (1700-2008 does not fit a
     pandas Timedelta, so this goes through Python's datetime, which holds about 2.7 million years)."""

@@ -22,13 +22,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core import frequency
 from core.config import DEFAULTS
 from core.dataset import Dataset, ordinal
 from core.errors import StudioError
 from core.metrics import Seasonality, detect_period
 from core.models import ModelSpec
 from core.training import TrainConfig
-from core.windows import (CALENDAR_NAMES, SplitSpec, WindowSpec, calendar_options, default_spec, describe_steps,
+from core.windows import (CALENDAR_NAMES, SplitSpec, WindowSpec, calendar_options, default_spec,
                           largest_window, presets, split_parts, window_counts)
 
 _D = DEFAULTS["quality"]
@@ -66,32 +67,9 @@ class DefaultConfig:
                 "seasonality": self.seasonality.to_dict(), "reasons": dict(self.reasons)}
 
 
-def _step_days(freq: str | None) -> float | None:
-    """Length of one step in days (months and quarters by their average length); None when unknown."""
-    if not freq:
-        return None
-    try:
-        off = pd.tseries.frequencies.to_offset(freq)
-    except ValueError:
-        return None
-    n = max(int(getattr(off, "n", 1) or 1), 1)
-    base = off.name.split("-")[0]
-    months = {"MS": 1, "ME": 1, "M": 1, "QS": 3, "QE": 3, "Q": 3, "YS": 12, "YE": 12, "Y": 12, "A": 12, "AS": 12}
-    if base in months:
-        return n * months[base] * 365.25 / 12
-    if base == "W":
-        return 7.0 * n
-    if base == "B":
-        return 7.0 / 5 * n
-    try:
-        return pd.Timedelta(off).total_seconds() / 86400
-    except (ValueError, TypeError):
-        return None
-
-
 def cycle_of(period: int | None, freq: str | None) -> str | None:
     """The calendar feature that describes a period of ``period`` steps ("hour" for a day...), if any."""
-    days = _step_days(freq)
+    days = frequency.step_days(freq)
     if not period or days is None:
         return None
     length = period * days
@@ -116,7 +94,7 @@ def _regularised(dataset: Dataset, values: np.ndarray) -> tuple[np.ndarray, floa
     """(values on a regular grid, step in days). Irregular timestamps are put on a grid of their median step
     by linear interpolation in time (what the Data page's resampling offers), so a lag means a fixed time;
     one grid step is about one row, so a period found on the grid is a period in rows too."""
-    days = _step_days(dataset.freq)
+    days = frequency.step_days(dataset.freq)
     index = dataset.frame.index
     if days is not None or not isinstance(index, pd.DatetimeIndex) or len(values) < 4:
         return values, days
@@ -188,7 +166,7 @@ def choose_window(dataset: Dataset, season: Seasonality, horizon: int = 1,
     need = min(need, cap)
     steps = [p.window for p in presets(dataset.freq, n_train, limit=50) if p.horizon == horizon and need <= p.window <= cap]
     window = min(steps) if steps else need
-    words = describe_steps(window, dataset.freq)
+    words = frequency.describe_steps(window, dataset.freq)
     if covered:
         kind = "detected in the data" if season.source == "autocorrelation" else "the natural cycle of this step"
         return window, f"Window {words}: covers one seasonal period ({period} steps, {kind})."
@@ -211,7 +189,7 @@ def choose_calendar(dataset: Dataset, season: Seasonality, window: int,
         chosen.append(cycle)
         why.append(f"{CALENDAR_NAMES[cycle]} (the data has a strong {season.period}-step cycle, "
                    f"autocorrelation {season.strength:.2f})")
-    days = _step_days(freq)
+    days = frequency.step_days(freq)
     n_train = _train_rows(dataset, split)
     if "doy" in options and "doy" not in chosen and days is not None and days < 28:
         years = n_train * days / 365.25
@@ -276,7 +254,7 @@ def default_config(dataset: Dataset, targets: Any = None, features: Any = None, 
     if window is None:
         window, reasons["window"] = choose_window(dataset, season, horizon, split)
     else:
-        reasons["window"] = f"Window {describe_steps(int(window), dataset.freq)}: as chosen."
+        reasons["window"] = f"Window {frequency.describe_steps(int(window), dataset.freq)}: as chosen."
     if calendar is None:
         calendar, reasons["calendar"] = choose_calendar(dataset, season, int(window), split)
     else:

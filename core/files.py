@@ -1,13 +1,35 @@
-"""Atomic file writes: an interrupted step never leaves a half-written file behind."""
+"""Atomic file writes (an interrupted step never leaves a half-written file behind), the guarded JSON
+reader and the one JSON sanitiser."""
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
+
+import numpy as np
+
+
+def json_safe(obj: Any) -> Any:
+    """The one JSON sanitiser: NaN/inf become null (JSON has none, and other tools read these files), numpy
+    numbers and arrays become Python ones, paths strings, keys strings."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(float(obj)) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

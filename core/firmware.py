@@ -3,7 +3,7 @@
 `load_bundle_spec` gathers everything a bundle holds (the exported model's bytes, the
 window and scaler constants, real test windows in the data's units with the host's
 forecasts) from an export directory; `render_files` fills the templates in `firmware/`;
-`render_bundle` zips them; the device emulator (`core/emulator.py`) runs the same spec, so
+`render_bundle` zips them; the device emulator (`core/board/emulator.py`) runs the same spec, so
 the stand-in board answers exactly what the flashed one would.
 """
 from __future__ import annotations
@@ -20,9 +20,10 @@ import numpy as np
 
 from core import escape
 from core.config import DEFAULTS
-from core.numbers import check_finite, check_number
+from core.numbers import check_number
 from core.errors import StudioError
-from core.files import atomic_write_bytes, load_json
+from core.export.folder import ExportFolder
+from core.files import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "firmware"
@@ -134,40 +135,6 @@ class BundleSpec:
 
 # ---------------------------------------------------------------- reading the export
 
-def _read_report(export_dir: Path) -> dict:
-    path = export_dir / "report.json"
-    if not path.is_file():
-        raise StudioError(f"No report.json in {export_dir}.", "Export the run first (Export step, or `python -m studio export`).")
-    return load_json(path, str(path), "Export the run again.")
-
-
-def _dtype_entry(report: dict, dtype: str) -> dict:
-    entry = report.get(dtype)
-    if not isinstance(entry, dict):
-        entry = (report.get("dtypes") or {}).get(dtype)
-    if not isinstance(entry, dict):
-        raise StudioError(f"The export report has no {dtype} model.",
-                          "Export again with that type, or choose the other type for the bundle.")
-    return entry
-
-
-def _names(value, what: str) -> tuple[str, ...] | None:
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    if isinstance(value, int) or value is None:
-        return None
-    raise StudioError(f"The export report's {what} field is neither a list of column names nor a count.",
-                      "Export the run again.")
-
-
-def _model_name(report: dict) -> str:
-    model = report.get("model")
-    if isinstance(model, dict):
-        model = model.get("name") or model.get("kind")
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(model or "model")).strip("_")
-    return name or "model"
-
-
 def _quant(entry: dict, key: str) -> Quant | None:
     q = entry.get(key)
     if not isinstance(q, dict) or q.get("scale") in (None, 0, 0.0):
@@ -214,55 +181,6 @@ def arena_placement(host_arena_bytes: int) -> tuple[int, bool]:
         "Use fewer units or layers, a shorter window, or the int8 export.")
 
 
-def _find_windows(export_dir: Path, report: dict, run_dir) -> tuple[np.ndarray, np.ndarray, Path]:
-    """Scaled test windows and the host's scaled forecasts: the export's verified
-    windows.npz first (what core/export.py checked on TFLM), else the run's samples.npz."""
-    candidates = [(export_dir / "windows.npz", "X", "y_host_scaled")]
-    runs = [Path(run_dir)] if run_dir is not None else []
-    if isinstance(report.get("run_dir"), str) and report["run_dir"]:
-        p = Path(report["run_dir"])
-        runs.append(p if p.is_absolute() else export_dir / p)
-    candidates += [(r / "samples.npz", "X_test", "y_host") for r in runs]
-    candidates.append((export_dir / "samples.npz", "X_test", "y_host"))
-    for path, xkey, ykey in candidates:
-        if not path.is_file():
-            continue
-        try:
-            from core.arrays import load_npz
-
-            npz = load_npz(path, fix="Export the run again.")
-            return np.asarray(npz[xkey], dtype=np.float32), np.asarray(npz[ykey], dtype=np.float32), path
-        except StudioError:
-            raise
-        except (KeyError, OSError, ValueError) as err:
-            raise StudioError(f"{path} lacks readable {xkey}/{ykey} ({err}).", "Export the run again.") from err
-    raise StudioError("No test windows for the bundle: the export has no windows.npz and its run no samples.npz.",
-                      "Export the run again, or pass the run directory (it holds samples.npz).")
-
-
-def _column_scaler(scaler: dict, columns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column center/scale; columns the scaler never saw (calendar sin/cos) pass as is."""
-    if not isinstance(scaler, dict):
-        raise StudioError("The export report's scaler is not a scaler.", "Export the run again.")
-    names = list(scaler.get("columns") or [])
-    center = check_finite(scaler.get("center", []), "The export report's scaler center",
-                          fix="Export the run again.").reshape(-1)
-    # 0 is tolerated (read as 1, below) for reports written before the scaler refused it; negative is not.
-    scale = check_finite(scaler.get("scale", []), "The export report's scaler scale", fix="Export the run again.").reshape(-1)
-    if scale.size and np.min(scale) < 0:
-        raise StudioError("The export report's scaler scale holds a negative value.", "Export the run again.")
-    if len(center) != len(names) or len(scale) != len(names):
-        raise StudioError("The export report's scaler has columns, center and scale of different lengths.",
-                          "Export the run again.")
-    c = np.zeros(len(columns), dtype=np.float32)
-    s = np.ones(len(columns), dtype=np.float32)
-    for i, col in enumerate(columns):
-        if col in names:
-            c[i] = center[names.index(col)]
-            s[i] = scale[names.index(col)] or 1.0
-    return c, s
-
-
 def _model_shapes(model_bytes: bytes, arena: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Input and output shapes, read by loading the model on the TFLM runtime: a model
     that does not load there must not become a bundle."""
@@ -281,9 +199,10 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
     export_dir = Path(export_dir)
     if dtype not in DTYPES:
         raise StudioError(f"Unknown model type {dtype!r} for the bundle.", "Choose int8 or float32.")
-    report = _read_report(export_dir)
-    entry = _dtype_entry(report, dtype)
-    model_path = export_dir / Path(entry.get("path") or f"model_{dtype}.tflite").name
+    folder = ExportFolder.open(export_dir)
+    report = folder.data
+    entry = folder.entry(dtype)
+    model_path = folder.model_path(dtype)
     if not model_path.is_file():
         raise StudioError(f"{model_path.name} is missing from {export_dir}.", "Export the run again.")
     model_bytes = model_path.read_bytes()
@@ -318,18 +237,17 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
                     maximum=DEFAULTS["features"]["max_window"], fix="Export the run again.") != window:
         raise StudioError(f"The report's window ({report.get('window')}) differs from the model's ({window}).", "Export the run again.")
 
-    input_columns = _names(report.get("input_columns"), "input_columns") or _names(report.get("features"), "features") \
-        or tuple(f"input_{i}" for i in range(features))
-    target_columns = _names(report.get("targets"), "targets") or tuple(f"target_{i}" for i in range(targets))
+    input_columns = folder.input_columns or tuple(f"input_{i}" for i in range(features))
+    target_columns = folder.targets or tuple(f"target_{i}" for i in range(targets))
     if len(input_columns) != features or len(target_columns) != targets:
         raise StudioError(
             f"The report names {len(input_columns)} inputs and {len(target_columns)} targets; the model has {features} and {targets}.",
             "Export the run again.")
-    scaler = report.get("scaler") or {}
-    in_c, in_s = _column_scaler(scaler, input_columns)
-    t_c, t_s = _column_scaler(scaler, target_columns)
+    scaler = folder.scaler
+    in_c, in_s = folder.column_scaler(input_columns, np.float32)
+    t_c, t_s = folder.column_scaler(target_columns, np.float32)
 
-    x_test, y_host, samples_path = _find_windows(export_dir, report, run_dir)
+    x_test, y_host, samples_path = folder.windows(run_dir, np.float32)
     if len(x_test) == 0:
         raise StudioError("The test part has no windows to build into the bundle.", "Use a longer dataset or a smaller test split.")
     if x_test.shape[1:] != (window, features) or y_host.reshape(len(y_host), -1).shape[1] != n_out:
@@ -344,24 +262,20 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
     outside = bool(entry.get("residual_outside"))
     target_input: tuple[int, ...] = ()
     if outside:
-        model = report.get("model") if isinstance(report.get("model"), dict) else {}
-        raw = model.get("target_input_index") or ()
-        try:
-            target_input = tuple(int(i) for i in raw)
-        except (TypeError, ValueError):
-            target_input = ()
+        raw = folder.target_input_index
+        target_input = tuple(raw) if all(i is not None for i in raw) else ()
         if len(target_input) != targets or not all(0 <= i < features for i in target_input):
             raise StudioError("The export's int8 model adds the last value outside the network, but the report does "
                               "not say which input column each target is.", "Export the run again.")
     return BundleSpec(
-        model_name=_model_name(report), dtype=dtype, model_bytes=model_bytes, model_file=model_path.name,
+        model_name=folder.model_name or "model", dtype=dtype, model_bytes=model_bytes, model_file=model_path.name,
         window=window, features=features, horizon=horizon, targets=targets,
         input_columns=input_columns, target_columns=target_columns,
         scaler_kind=str(scaler.get("kind") or "none"),
         input_center=in_c, input_scale=in_s, target_center=t_c, target_scale=t_s,
         input_quant=_quant(entry, "input_quant"), output_quant=_quant(entry, "output_quant"),
         ops=ops, host_arena_bytes=host_arena, arena_bytes=arena, arena_in_psram=in_psram,
-        residual=bool(report.get("residual") or (isinstance(report.get("model"), dict) and report["model"].get("residual"))),
+        residual=folder.residual,
         windows=windows, host_predictions=host, test_indices=picks,
         max_abs_err=None if max_err is None else float(max_err),
         residual_outside=outside, target_input=target_input,

@@ -167,6 +167,10 @@ class LocalPool:
                     _finish(job, CANCELLED)
                     return
 
+    def put(self, obj: Any) -> Any:
+        """``obj`` in Ray's object store, so every job of a sweep shares one copy (a dataset, say)."""
+        return self._ray.put(obj)
+
     def _worker(self) -> None:
         while True:
             with self._cv:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from core.dataset import natural_period
+from core.frequency import natural_period
 
 BASELINES = ("last_value", "seasonal_naive", "mean")
 BASELINE_LABELS = {"last_value": "last value", "seasonal_naive": "seasonal naive", "mean": "training mean"}

@@ -23,7 +23,7 @@ KINDS = ("lstm", "gru", "rnn", "dense")
 BACKENDS = ("keras", "torch")
 KIND_LABELS = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN", "dense": "Dense (no recurrence)"}
 # Gate blocks per recurrent cell: they multiply every matrix count below.
-_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 MAX_LAYERS = 3
 
 
@@ -212,7 +212,7 @@ def count_macs(spec: ModelSpec) -> int:
         if spec.kind == "dense":
             total += n * spec.units
         else:
-            total += spec.window * _GATES[spec.kind] * spec.units * (n + spec.units)
+            total += spec.window * GATES[spec.kind] * spec.units * (n + spec.units)
     total += sum(i * o for i, o in _dense_stack(spec))
     return int(total)
 

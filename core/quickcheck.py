@@ -27,7 +27,8 @@ from core.errors import StudioError
 from core.metrics import BASELINE_LABELS, Seasonality, evaluate
 from core.models import ModelSpec
 from core.training import TrainConfig, train
-from core.windows import CALENDAR_NAMES, calendar_options, describe_steps
+from core.frequency import describe_steps
+from core.windows import CALENDAR_NAMES, calendar_options
 
 _Q = DEFAULTS["quickcheck"]
 

@@ -24,8 +24,10 @@ import pandas as pd
 from core.arrays import budget_bytes
 from core.config import DEFAULTS
 from core.errors import StudioError
-from core.files import atomic_dir, load_json
+from core.files import atomic_dir, json_safe, load_json
 from core.models import ModelSpec, count_params
+from core.train_config import TrainConfig
+from core.windows import Scaler, SplitSpec, WindowSpec
 
 # 2: run.json carries its own checksum. A format-1 run (written before) opens without one, as it always did.
 FORMAT_VERSION = 2
@@ -79,23 +81,8 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 
-def _clean_floats(obj: Any) -> Any:
-    """NaN/inf become null: JSON has no NaN, and other tools must read metrics.json."""
-    if isinstance(obj, dict):
-        return {str(k): _clean_floats(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean_floats(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(float(obj)) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.ndarray):
-        return _clean_floats(obj.tolist())
-    return obj
-
-
 def _dumps(obj: Any) -> bytes:
-    return json.dumps(_clean_floats(obj), indent=2, default=_json_default, allow_nan=False).encode("utf-8")
+    return json.dumps(json_safe(obj), indent=2, default=_json_default, allow_nan=False).encode("utf-8")
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -118,11 +105,11 @@ class Run:
 
     run_dir: Path
     dataset: dict
-    window_spec: Any
-    split: Any
-    scaler: Any
+    window_spec: WindowSpec
+    split: SplitSpec
+    scaler: Scaler
     model_spec: ModelSpec
-    train_config: Any
+    train_config: TrainConfig
     weights: list[np.ndarray]
     history: list[dict]
     metrics: dict
@@ -236,7 +223,7 @@ class Run:
                 (tmp / name).write_bytes(data)
             checksums = {name: _sha256(data) for name, data in blobs.items()}
             checksums[native] = _sha256((tmp / native).read_bytes())
-            (tmp / "run.json").write_bytes(_dumps(seal(_clean_floats(self._manifest(checksums, native)))))
+            (tmp / "run.json").write_bytes(_dumps(seal(json_safe(self._manifest(checksums, native)))))
         self.run_dir = target
         return target
 
@@ -447,8 +434,6 @@ def _read_npz(path: Path, data: bytes) -> dict[str, np.ndarray]:
 
 def load_run(run_dir: str | Path) -> Run:
     """Read a run directory; StudioError if it is missing, damaged, or from a newer studio."""
-    from core.training import TrainConfig
-    from core.windows import Scaler, SplitSpec, WindowSpec
 
     run_dir = Path(run_dir)
     manifest_path = run_dir / "run.json"

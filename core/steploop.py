@@ -199,7 +199,7 @@ def loop_numpy(step, X: np.ndarray, S: int, trace: int = 0) -> tuple[np.ndarray,
     return np.stack(ys), (np.asarray(traces, np.float32) if trace else None)
 
 
-# ----------------------------------------------------------------------------- conversion (in core.export_worker)
+# ----------------------------------------------------------------------------- conversion (in core.export.worker)
 
 
 def numpy_states(spec: Any, weights: list[np.ndarray], X: np.ndarray) -> np.ndarray:
@@ -423,7 +423,7 @@ def drift(trace_test: np.ndarray, trace_ref: np.ndarray, at: tuple[int, ...] = (
 
 
 def worker_convert(jobdir: Path, dtype: str) -> int:
-    """``python -m core.export_worker stepconvert JOBDIR DTYPE``: the step model of one dtype."""
+    """``python -m core.export.worker stepconvert JOBDIR DTYPE``: the step model of one dtype."""
     from core import models
 
     t0 = time.perf_counter()
@@ -448,7 +448,7 @@ def worker_convert(jobdir: Path, dtype: str) -> int:
     t1 = time.perf_counter()
     buf, layout = convert_step(spec, weights, dtype, rep, bool(job.get("int8_residual_outside")))
     (jobdir / f"model_{dtype}.tflite").write_bytes(buf)
-    from core.export_worker import describe_tflite
+    from core.export.worker import describe_tflite
 
     desc = describe_tflite(buf)
     # Report the x input / y output as the model's "input"/"output" (what the report and the bundle read).
@@ -495,6 +495,7 @@ def verify(model_path: Path, X: np.ndarray, layout: dict, timeout: float, use_tf
     import tempfile
 
     from core import export as ex
+    from core.config import DEFAULTS
 
     if not use_tflm:
         y, trace = run_loop(_TfliteAdapter(Path(model_path).read_bytes()), layout, X, trace=TRACE_WINDOWS,
@@ -514,7 +515,7 @@ def verify(model_path: Path, X: np.ndarray, layout: dict, timeout: float, use_tf
                               "Export the unrolled form instead (--form unrolled), or report this with the run.")
         with np.load(dst, allow_pickle=False) as z:
             y, trace, clipped = z["y"], z["trace"], z["clipped"]
-        below = arena["measured"] - int(ex._cfg("arena_check_below_bytes"))
+        below = arena["measured"] - int(DEFAULTS["export"]["arena_check_below_bytes"])
         below_fails = not rt.allocates(below)[0]
         arena.update({"reported": reported, "margin": margin, "below_checked": below, "below_fails": below_fails,
                       "reported_runs": True, "probe_crashes": rt.crashes})

@@ -299,7 +299,7 @@ def submit(dataset: Any, window_spec: Any, split: Any, scaler_kind: str, grid: d
     base = Path(root_dir) / "sweeps" / sweep_id
     base.mkdir(parents=True, exist_ok=True)
     # A Ray task gets its arguments copied into the object store; put the dataset there once, not per trial.
-    data_arg = pool._ray.put(dataset) if getattr(pool, "name", "") == "ray" else dataset
+    data_arg = pool.put(dataset) if getattr(pool, "name", "") == "ray" else dataset
     split_d, config_d = split.to_dict(), train_config.to_dict()
     submitted: list[jobs_mod.Job] = []
     try:

@@ -11,7 +11,6 @@ import math
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,6 +20,8 @@ from core import jobs
 from core.config import DEFAULTS
 from core.errors import StudioError
 from core.models import ModelSpec
+from core.runs import PREDICT_BATCH, PREDICT_CHUNK, Run
+from core.train_config import TrainConfig
 
 # Seeding is process-global in both frameworks (keras.utils.set_random_seed, torch.manual_seed), so
 # seeding and building a model happen under one lock: two trainings started together still each
@@ -29,47 +30,6 @@ _SEED_LOCK = threading.Lock()
 
 EpochCallback = Callable[[dict], None]
 BatchCallback = Callable[[int, float], None]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = DEFAULTS["train"]["epochs"]
-    batch_size: int = DEFAULTS["train"]["batch_size"]
-    learning_rate: float = DEFAULTS["train"]["learning_rate"]
-    patience: int = DEFAULTS["train"]["patience"]
-    seed: int = DEFAULTS["train"]["seed"]
-
-    def validate(self) -> "TrainConfig":
-        limits = DEFAULTS["train"]
-        if not isinstance(self.epochs, (int, np.integer)) or not 1 <= self.epochs <= limits["max_epochs"]:
-            raise StudioError(f"Epochs must be between 1 and {limits['max_epochs']}; got {self.epochs}.",
-                              "Set epochs to a whole number such as 20; early stopping ends sooner when it stops helping.")
-        if not isinstance(self.batch_size, (int, np.integer)) or not 1 <= self.batch_size <= limits["max_batch_size"]:
-            raise StudioError(f"Batch size must be between 1 and {limits['max_batch_size']}; got {self.batch_size}.",
-                              "Use 32 unless you have a reason; smaller batches learn noisier, larger ones slower per epoch.")
-        lr = float(self.learning_rate)
-        if not math.isfinite(lr) or not 0 < lr <= 10:
-            raise StudioError(f"The learning rate must be a positive number of at most 10; got {self.learning_rate}.",
-                              "Use 0.001 (1e-3); try 1e-4 if the loss jumps around or becomes NaN.")
-        if not isinstance(self.patience, (int, np.integer)) or self.patience < 0:
-            raise StudioError(f"Patience must be 0 or more epochs; got {self.patience}.",
-                              "Use 5: training stops after 5 epochs without a better validation loss (0 turns early stopping off).")
-        if not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2 ** 31:
-            raise StudioError(f"The seed must be a whole number from 0 to 2147483647; got {self.seed}.",
-                              "Use any small whole number, e.g. 0; the same seed gives the same model.")
-        return self
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        try:
-            return cls(**{k: v for k, v in d.items() if k in known}).validate()
-        except TypeError as e:
-            raise StudioError(f"The saved training settings are unreadable ({e}).",
-                              "Choose the training settings again on the Model page.") from e
 
 
 class _Stopped(Exception):
@@ -98,7 +58,6 @@ def available_memory_bytes() -> int | None:
 def memory_estimate(windows: Any, spec: ModelSpec, config: TrainConfig) -> dict[str, int]:
     """Bytes training will hold, by part. Windows are gathered batch by batch from the scaled
     series (never all materialised), so the series copies and the per-batch tensors dominate."""
-    from core.runs import PREDICT_BATCH, PREDICT_CHUNK
 
     ws = windows.spec
     rows = int(len(windows.inputs))
@@ -351,8 +310,6 @@ def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str
     ``core.dataset.Dataset`` the windows came from) only adds its name and fingerprint to run.json.
     NaN/inf loss, too few windows, too much memory, and framework errors raise ``StudioError``.
     """
-    from core.runs import Run
-
     check_trainable(windows, model_spec, config)
     fit = _train_torch if model_spec.backend == "torch" else _train_keras
     t0 = time.perf_counter()

@@ -7,7 +7,8 @@ import streamlit as st
 
 from core import data as D
 from core.config import DEFAULTS, HELP, MAX_UPLOAD_MB
-from core.dataset import ROW_INDEX, describe_freq, describe_span
+from core.dataset import ROW_INDEX, describe_span
+from core.frequency import describe_freq
 from core.errors import StudioError
 from studio import charts, state, ui
 

@@ -13,6 +13,7 @@ from core.config import DEFAULTS, HELP
 from core.dataset import ordinal
 from core.defaults import default_config
 from core.errors import StudioError
+from core.frequency import describe_steps
 from studio import state, ui
 
 CFG = DEFAULTS["features"]
@@ -85,8 +86,12 @@ if ds.excluded:
 
 # ------------------------------------------------------------------------------ window and horizon
 st.subheader("Window and horizon")
-split_fraction = ss.get(K + "train", CFG["train"]) if ss.get(K + "split_by") != "date" else CFG["train"]
-ps = W.presets(ds.freq, int(n_rows * split_fraction))
+train_share = ss.get(K + "train", CFG["train"]) if ss.get(K + "split_by") != "date" else CFG["train"]
+try:  # the split's own arithmetic, so the presets count the training rows the windows will have
+    train_rows = W.SplitSpec(train=train_share, val=min(CFG["val"], 0.99 - train_share)).bounds(frame.index)[0]
+except StudioError:
+    train_rows = int(n_rows * CFG["train"])
+ps = W.presets(ds.freq, train_rows)
 labels = {f"{p.label}  ({p.window} → {p.horizon})": p for p in ps}
 current = (ss.get(K + "window"), ss.get(K + "horizon"))
 ss[K + "preset"] = next((lab for lab, p in labels.items() if (p.window, p.horizon) == current), CUSTOM)
@@ -105,13 +110,13 @@ if ss.get(K + "why"):
 w1, w2, w3, w4 = st.columns(4)
 window = w1.number_input("Window (look-back steps)", min_value=1, step=1, key=K + "window", persist_state="session",
                          help=HELP["features.window"])
-w1.caption(W.describe_steps(int(window), ds.freq))
+w1.caption(describe_steps(int(window), ds.freq))
 horizon = w2.number_input("Horizon (steps ahead)", min_value=1, step=1, key=K + "horizon", persist_state="session",
                           help=HELP["features.horizon"])
-w2.caption(W.describe_steps(int(horizon), ds.freq))
+w2.caption(describe_steps(int(horizon), ds.freq))
 offset = w3.number_input("Offset (skip steps)", min_value=0, step=1, key=K + "offset", persist_state="session",
                          help=HELP["features.offset"])
-w3.caption(W.describe_steps(int(offset), ds.freq) if offset else "forecast starts right after the window")
+w3.caption(describe_steps(int(offset), ds.freq) if offset else "forecast starts right after the window")
 stride = w4.number_input("Training stride", min_value=1, step=1, key=K + "stride", persist_state="session",
                          help=HELP["features.stride"])
 w4.caption("every window" if stride == 1 else f"every {ordinal(stride)} window in train and validation")
@@ -128,7 +133,7 @@ if by == "fraction":
     s2.caption(f"Test share: {max(1 - train - val, 0):.0%} (the newest rows).")
     split = W.SplitSpec(train=train, val=val)
 else:
-    t_row, v_row = int(n_rows * CFG["train"]), int(n_rows * (CFG["train"] + CFG["val"]))
+    t_row, v_row = W.SplitSpec().bounds(frame.index)  # the default fractions, as the windows would split them
     a, b = s2.columns(2)
     if is_time:
         lo_d, hi_d = frame.index[0].date(), frame.index[-1].date()
@@ -200,7 +205,7 @@ for col, part in zip(m, W.PARTS):
     col.metric(f"{W.PART_NAMES[part].capitalize()} windows", f"{counts[part]:,}", help=f"rows {lo:,}–{hi - 1:,}")
 m[3].metric("Values per forecast", f"{spec.window * spec.n_inputs:,}")
 st.caption(W.parts_sentence(windows) +
-           f" Window: {W.describe_steps(spec.window, ds.freq)}; horizon: {W.describe_steps(spec.horizon, ds.freq)}.")
+           f" Window: {describe_steps(spec.window, ds.freq)}; horizon: {describe_steps(spec.horizon, ds.freq)}.")
 if windows.scaler.constant:
     st.warning(f"Constant in the training part (scale 1 kept): {', '.join(windows.scaler.constant)}.")
 with st.expander("Parts and scaler"):

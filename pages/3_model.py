@@ -1,10 +1,8 @@
 """Model step: architecture and backend, its size and the on-board estimate, and the training settings."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from core import budget, models
 from core.config import DEFAULTS, HELP
@@ -14,7 +12,6 @@ from core.quickcheck import as_rows, quick_check
 from core.training import TrainConfig
 from studio import state, ui
 
-ROOT = Path(__file__).resolve().parent.parent
 M, T = DEFAULTS["model"], DEFAULTS["train"]
 K = "model."  # prefix of this page's widget keys
 CUSTOM = "Custom"
@@ -25,14 +22,8 @@ ss = st.session_state
 st.title("Model")
 st.caption("Choose the network, see what it costs on the board, and set how it trains.")
 
-windows = state.get("windows")
-if windows is None:
-    st.info("No windows yet. Choose targets, inputs and the window on the **Features** step first.")
-    try:
-        st.page_link(str(ROOT / "pages" / "2_features.py"), label="Go to Features", icon=":material/view_timeline:")
-    except StreamlitAPIException:  # run on its own (tests) there is no navigation to link into
-        st.markdown("Open **Features** in the sidebar.")
-    st.stop()
+windows = ui.require(state.get("windows"), "No windows yet. Choose targets, inputs and the window on the **Features** "
+                     "step first.", "features")
 
 wspec = windows.spec
 residual_possible = all(i is not None for i in wspec.target_input_index)
@@ -220,7 +211,4 @@ elif stored is not None:
     st.caption("The model or its settings changed since the last quick check; run it again to see the new numbers.")
 
 st.success(f"Model ready: {spec.label}. Next: **Train**.")
-try:
-    st.page_link(str(ROOT / "pages" / "4_train.py"), label="Go to Train", icon=":material/model_training:")
-except StreamlitAPIException:
-    pass
+ui.link_to("train", quiet=True)

@@ -2,28 +2,18 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import plotly.graph_objects as go
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from core.config import HELP
 from core.errors import StudioError
 from core.training import TrainingJob
+from core.forecast import metrics_table
+from studio import forecast_view as fv
 from studio import state, ui
 
-ROOT = Path(__file__).resolve().parent.parent
-METRIC_COLUMNS = [("mae", "MAE"), ("rmse", "RMSE"), ("smape", "sMAPE %"), ("mape", "MAPE %"), ("mase", "MASE")]
-BASELINE_NAMES = {"last_value": "Last value (naive)", "seasonal_naive": "Seasonal naive", "mean": "Training mean"}
 POLL_S = 1.0
-
-
-def _link(page: str, label: str, icon: str) -> None:
-    try:
-        st.page_link(str(ROOT / "pages" / page), label=label, icon=icon)
-    except StreamlitAPIException:  # run on its own (tests) there is no navigation to link into
-        st.markdown(f"Open **{label.removeprefix('Go to ')}** in the sidebar.")
 
 
 st.title("Train")
@@ -33,7 +23,7 @@ st.caption("Training runs in the background: you can leave this page, reload it,
 windows, spec, config = state.get("windows"), state.get("model_spec"), state.get("train_config")
 if windows is None or spec is None or config is None:
     st.info("Choose the model and its training settings on the **Model** step first.")
-    _link("3_model.py", "Go to Model", ":material/account_tree:")
+    ui.link_to("model")
     st.stop()
 
 job: TrainingJob | None = state.get("job")
@@ -140,12 +130,7 @@ run = state.get("run")
 if run is not None:
     st.subheader("Test results")
     metrics = run.metrics
-    rows = [{"forecast": "Model", **{label: metrics["model"].get(k) for k, label in METRIC_COLUMNS}}]
-    for name, m in metrics.get("baselines", {}).items():
-        if name == "naive":  # an alias of last_value kept for SPEC's metrics.json
-            continue
-        rows.append({"forecast": BASELINE_NAMES.get(name, name), **{label: m.get(k) for k, label in METRIC_COLUMNS}})
-    st.dataframe(rows, hide_index=True, width="stretch")
+    st.dataframe(fv.metrics_display(metrics_table(metrics)), hide_index=True, width="stretch")
     verdict = metrics.get("verdict", "")
     if verdict:
         (st.success if metrics.get("beats_best") else st.warning)(verdict)
@@ -153,4 +138,4 @@ if run is not None:
     st.caption(f"Best epoch {info.get('best_epoch')} of {info.get('epochs_run')}"
                f"{' (early stopping)' if info.get('early_stopped') else ''}; status {run.status}; "
                f"metrics on {metrics.get('n_windows', '?')} test windows in the targets' own units. Saved in `{run.run_dir}`.")
-    _link("5_forecast.py", "Go to Forecast", ":material/show_chart:")
+    ui.link_to("forecast")

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from core import forecast, project
 from core.config import DEFAULTS, HELP
@@ -20,16 +19,6 @@ from studio import forecast_view as fv
 from studio import state, ui
 
 CFG = DEFAULTS["forecast"]
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _link_to_train() -> None:
-    # An absolute path matches the page st.navigation registered; run on its own (tests), this page
-    # has no navigation, so say where to go instead.
-    try:
-        st.page_link(str(ROOT / "pages" / "4_train.py"), label="Go to Train", icon=":material/model_training:")
-    except StreamlitAPIException:
-        st.markdown("Open **Train** in the sidebar.")
 
 
 # ------------------------------------------------------------------------------------ cached work
@@ -93,7 +82,7 @@ if opened_note:
 run, windows, dataset = state.get("run"), state.get("windows"), state.get("dataset")
 if run is None or windows is None:
     st.info("There is no trained model yet. Train one first; this page then shows its forecasts against the actuals.")
-    _link_to_train()
+    ui.link_to("train")
     with st.expander("Or open a saved project", expanded=True):
         _open_project_ui("empty")
     st.stop()
@@ -103,7 +92,7 @@ try:
     report = _test_report(key, run, windows)
 except StudioError as e:
     ui.show_error(e)
-    _link_to_train()
+    ui.link_to("train")
     st.stop()
 
 spec = windows.spec

@@ -7,24 +7,17 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
-from core import edgeimpulse, ei_sketch
+from core.edge_impulse import client as edgeimpulse, sketch as ei_sketch
 from core.config import DEFAULTS, HELP
 from core.errors import StudioError
-from core.export import BASELINE_NAMES, FORECASTER_LABELS, ExportReport, export_run, load_report
+from core import deliver as delivery
+from core.deliver import deliver
+from core.export import BASELINE_NAMES, FORECASTER_LABELS, ExportReport, load_report
 from core.steploop import FORMS, form_rows
 from studio import state, ui
 from studio.bundle_ui import bundle_section
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _link(page: str, label: str, icon: str) -> None:
-    try:
-        st.page_link(str(ROOT / "pages" / page), label=label, icon=icon)
-    except StreamlitAPIException:  # run on its own (tests) there is no navigation to link into
-        st.markdown(f"Open **{label.removeprefix('Go to ')}** in the sidebar.")
 
 
 def _kb(n: int | None) -> str:
@@ -49,8 +42,9 @@ def export_section(run) -> None:
         out = state.workdir() / "exports" / f"{Path(run.run_dir).name}-{time.strftime('%H%M%S')}"
         bar = st.progress(0.0, text="Starting")
         try:
-            export_run(run, out, int8=int8, form=form,
-                       progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
+            # The bundle is made when the person picks its model below (studio/bundle_ui.py), so none here.
+            deliver(run, out, int8=int8, bundle_as=None, form=form,
+                    progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
         except StudioError as e:
             bar.empty()
             ui.show_error(e)
@@ -160,9 +154,8 @@ def edge_impulse_section(run, report: ExportReport) -> None:
     if deploy:
         with st.status("Deploying to Edge Impulse", expanded=True) as status:
             try:
-                data = edgeimpulse.deploy(run, api_key=key, int8=int8, progress=st.write)
                 # The library plus a static-buffer sketch holding real test windows, in one download.
-                ei_sketch.write_package(report.out_dir, data, dtype="int8" if int8 else "float32")
+                delivery.edge_impulse(run, report.out_dir, key, int8, say=st.write)
                 status.update(label="Arduino library and sketch ready", state="complete")
             except StudioError as e:
                 status.update(label="Deploy failed", state="error")
@@ -209,7 +202,7 @@ st.caption("Turn the trained model into files the board runs, and prove they com
 run = state.get("run")
 if run is None:
     st.info("Train a model on the **Train** step first; its run is what gets exported.")
-    _link("4_train.py", "Go to Train", ":material/model_training:")
+    ui.link_to("train")
     st.stop()
 
 st.markdown(f"**{run.model_spec.label}** · window {run.model_spec.window} × {run.model_spec.n_inputs} → "

@@ -1,7 +1,7 @@
 """Device step: find the board, read its forecasts back, and compare them with the host's.
 
-Thin by design: core.device owns the port, the reader thread, the protocol and the comparison. Board
-commands run as core.device.Task threads, so a slow or silent board never freezes the page; a fragment
+Thin by design: core.board owns the port, the reader thread, the protocol and the comparison. Board
+commands run as core.board.Task threads, so a slow or silent board never freezes the page; a fragment
 polls the live log and picks up finished tasks.
 """
 from __future__ import annotations
@@ -11,10 +11,10 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import weblink
+from core.board import weblink
 from core.config import DEFAULTS, HELP
-from core.device import (Board, Comparison, Reference, Task, compare, compare_ei, ei_readings, list_ports,
-                         load_reference, parse_transcript)
+from core.board import (Board, Comparison, Reference, Task, compare_ei, ei_readings, list_ports, load_reference,
+                        parse_transcript, run_check)
 from core.errors import StudioError
 from studio import state, ui
 from studio.board_link import board_link
@@ -26,7 +26,7 @@ SERIAL = "Serial port"
 BROWSER = "This computer's USB (in the browser)"
 
 try:  # the emulator is its own stage (issue F); without it the page still reads real boards
-    from core.emulator import Emulator
+    from core.board.emulator import Emulator
 except ImportError:
     Emulator = None
 
@@ -254,15 +254,13 @@ if event is not None and event.get("seq") != st.session_state.get("device.link_s
 
 # --- commands -------------------------------------------------------------------------------------------
 def _self_test(b: Board, r: Reference | None):
-    results = b.self_test()
-    dtype = b.ready_info.dtype if b.ready_info else None
-    return results, (compare(results, r, dtype=dtype) if r else None)
+    check = run_check(b, r, self_test=True)
+    return check.results, check.comparison
 
 
 def _send(b: Board, r: Reference, picks: list[int]):
-    pairs = [(i, b.predict(r.window_units(i))) for i in picks]
-    dtype = b.ready_info.dtype if b.ready_info else None
-    return pairs, compare(pairs, r, dtype=dtype)
+    check = run_check(b, r, self_test=False, windows=picks)
+    return check.pairs, check.comparison
 
 
 task: Task | None = st.session_state.get("device.task")

@@ -2,11 +2,9 @@
 table with the board budget as a filter, and continue with the best run."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from core import jobs, sweep
 from core.config import DEFAULTS
@@ -16,7 +14,6 @@ from core.training import TrainConfig
 from core.windows import largest_window, make_windows
 from studio import state, ui
 
-ROOT = Path(__file__).resolve().parent.parent
 CFG = DEFAULTS["sweep"]
 K = "sweep."  # prefix of this page's widget keys
 ss = st.session_state
@@ -27,12 +24,7 @@ st.caption("Train several configurations side by side and keep the best one that
 
 dataset, windows = state.get("dataset"), state.get("windows")
 if dataset is None or windows is None:
-    st.info("No windows yet. Choose targets, inputs and the window on the **Features** step first.")
-    try:
-        st.page_link(str(ROOT / "pages" / "2_features.py"), label="Go to Features", icon=":material/view_timeline:")
-    except StreamlitAPIException:  # run on its own (tests) there is no navigation to link into
-        st.markdown("Open **Features** in the sidebar.")
-    st.stop()
+    ui.require(None, "No windows yet. Choose targets, inputs and the window on the **Features** step first.", "features")
 
 wspec = windows.spec
 owner = state.session_id()

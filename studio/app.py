@@ -18,20 +18,6 @@ from core import data  # noqa: E402
 from core.config import DEFAULTS  # noqa: E402
 from studio import housekeeping, perf, state, ui  # noqa: E402
 
-# The steps in flow order: (file in pages/, title, icon). A step is listed only once its page exists.
-STEPS = [
-    ("1_data.py", "Data", ":material/table:"),
-    ("2_features.py", "Features", ":material/view_timeline:"),
-    ("3_model.py", "Model", ":material/account_tree:"),
-    ("4_train.py", "Train", ":material/model_training:"),
-    ("5_forecast.py", "Forecast", ":material/show_chart:"),
-    ("6_export.py", "Export", ":material/memory:"),
-    ("7_device.py", "Device", ":material/usb:"),
-    ("8_sweep.py", "Sweep", ":material/grid_view:"),
-]
-
-
-
 @st.cache_data(show_spinner="Loading the sample data ...")
 def default_sample() -> data.Dataset:
     """The bundled sample every new session starts with; default options, so the Data page sees the same fingerprint."""
@@ -40,7 +26,7 @@ def default_sample() -> data.Dataset:
 
 
 st.set_page_config(page_title="Forecast Studio", page_icon=":material/insights:", layout="wide")
-pages = [st.Page(str(ROOT / "pages" / f), title=t, icon=i) for f, t, i in STEPS if (ROOT / "pages" / f).exists()]
+pages = [st.Page(str(ROOT / "pages" / f), title=t, icon=i) for f, t, i in ui.STEPS.values() if (ROOT / "pages" / f).exists()]
 housekeeping.start()
 # The studio session named in the address (?session=...): a reload or a new tab finds its state again.
 state.attach()

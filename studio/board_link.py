@@ -12,9 +12,9 @@ from typing import Any
 
 import streamlit.components.v1 as components
 
-from core import weblink
+from core.board import weblink
 from core.config import DEFAULTS
-from core.device import XIAO_IDS
+from core.board import XIAO_IDS
 
 FOLDER = Path(__file__).resolve().parent / "components" / "board_link"
 _component = components.declare_component("board_link", path=str(FOLDER))

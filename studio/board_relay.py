@@ -2,8 +2,8 @@
 
 The Device step's component (studio/components/board_link) opens the port with Web Serial and connects
 here, on the page's own origin, so it shares the page's host, port and HTTPS certificate. Bytes the
-board printed arrive as binary messages and go into the ``core.weblink.Link`` the token names; what
-``core.device.Board`` writes goes back the same way. Text messages are small JSON controls
+board printed arrive as binary messages and go into the ``core.board.weblink.Link`` the token names; what
+``core.board.Board`` writes goes back the same way. Text messages are small JSON controls
 (hello, write acknowledgements, the port lost). Nothing here touches a session: the unguessable token,
 minted by the page for this browser only, is what joins the two.
 """
@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from core import weblink
+from core.board import weblink
 
 # Control messages are a few dozen bytes; anything bigger is not the component's.
 MAX_CONTROL_CHARS = 4096

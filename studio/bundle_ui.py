@@ -13,7 +13,8 @@ import streamlit as st
 
 from core.errors import StudioError
 from core.export import bundle_choice, loses_to_last_value
-from core.firmware import render_bundle, sketch_preview
+from core import deliver as delivery
+from core.firmware import sketch_preview
 from studio import state
 from studio.ui import show_error
 
@@ -23,7 +24,7 @@ _LANG = {".ino": "cpp", ".h": "cpp", ".cpp": "cpp"}
 @st.cache_data(max_entries=32, show_spinner="Making the firmware bundle ...")
 def _bundle(export_dir: str, dtype: str, stamp: int) -> tuple[str, dict[str, str]]:
     """The zip's path and the sketch preview; ``stamp`` (the report's mtime) makes a re-export render anew."""
-    return str(render_bundle(export_dir, dtype)), sketch_preview(export_dir, dtype)
+    return str(delivery.bundle(export_dir, dtype)), sketch_preview(export_dir, dtype)
 
 
 def download_name(bundle: str, dataset: str | None, export: str = "") -> str:
@@ -73,7 +74,7 @@ def bundle_section(export_dir, key: str = "bundle") -> Path | None:
     try:
         path, preview = _bundle(str(export_dir), dtype, report.stat().st_mtime_ns if report.exists() else 0)
         if not Path(path).is_file():  # removed since it was cached (a swept session folder): make it again
-            path = str(render_bundle(export_dir, dtype))
+            path = str(delivery.bundle(export_dir, dtype))
     except StudioError as err:
         show_error(err)
         return None

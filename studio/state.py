@@ -33,6 +33,16 @@ STAGES: dict[str, tuple[str, ...]] = {
     "device": ("board",),
 }
 ORDER = list(STAGES)
+# What a page keeps in st.session_state under its own name between reruns (results, flags, caches), by the
+# stage that owns it: built from that stage's objects, so ``invalidate`` drops them with them. Widget keys
+# (a page's inputs, "device.port_text", "export.go"...) are preferences and outlive upstream changes.
+PAGE_KEYS: dict[str, tuple[str, ...]] = {
+    "train": ("train.message", "train.polling"),
+    "export": ("export.ei_profile_result",),
+    "device": ("device.task", "device.task_error", "device.task_result", "device.ref", "device.last", "device.ei",
+               "device.connect_error", "device.link", "device.caps", "device.link_token", "device.link_seen",
+               "device.link_reopen"),
+}
 
 
 def get(key: str, default: Any = None) -> Any:
@@ -62,6 +72,11 @@ def invalidate(stage: str) -> None:
             if callable(closer):
                 closer()
             pop(key)
+        for key in PAGE_KEYS.get(later, ()):
+            st.session_state.pop(key, None)
+            entry = _entry()
+            if entry is not None:
+                entry.values.pop(key, None)
 
 
 def _tab_id() -> str:

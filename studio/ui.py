@@ -1,14 +1,17 @@
-"""UI pieces shared by the pages: error display, the page guard, the session box and the sidebar summary."""
+"""UI pieces shared by the pages: error display, the page guard, links between steps, the session box and the
+sidebar summary."""
 from __future__ import annotations
 
 import functools
 import logging
 import sys
 import uuid
+from pathlib import Path
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
-from core.dataset import describe_freq
+from core.frequency import describe_freq
 from core.errors import StudioError
 from studio import state
 
@@ -19,6 +22,16 @@ if not LOG.handlers:  # the operator's log: the server's stderr, next to Streaml
     LOG.addHandler(_handler)
     LOG.setLevel(logging.INFO)
     LOG.propagate = False
+PAGES = Path(__file__).resolve().parent.parent / "pages"
+# The steps in flow order: page file, title, icon (the navigation and every link between steps).
+STEPS = {"data": ("1_data.py", "Data", ":material/table:"),
+         "features": ("2_features.py", "Features", ":material/view_timeline:"),
+         "model": ("3_model.py", "Model", ":material/account_tree:"),
+         "train": ("4_train.py", "Train", ":material/model_training:"),
+         "forecast": ("5_forecast.py", "Forecast", ":material/show_chart:"),
+         "export": ("6_export.py", "Export", ":material/memory:"),
+         "device": ("7_device.py", "Device", ":material/usb:"),
+         "sweep": ("8_sweep.py", "Sweep", ":material/grid_view:")}
 UNEXPECTED = "hit an unexpected problem"  # in every guard message; tests look for it
 
 
@@ -114,3 +127,25 @@ def sidebar_summary(where=None) -> None:
             st.markdown("**Trained:** yes")
         if state.get("export_dir") is not None:
             st.markdown("**Exported:** yes")
+
+
+def link_to(step: str, quiet: bool = False) -> None:
+    """A link to another step's page. A page run on its own (tests) has no navigation to link into, so it
+    says where to go instead (or nothing, with ``quiet``)."""
+    page, label, icon = STEPS[step]
+    try:
+        # An absolute path matches the page st.navigation registered.
+        st.page_link(str(PAGES / page), label=f"Go to {label}", icon=icon)
+    except StreamlitAPIException:
+        if not quiet:
+            st.markdown(f"Open **{label}** in the sidebar.")
+
+
+def require(value, message: str, step: str):
+    """The page guard: without ``value`` (what an earlier step makes), say what is missing, link to the
+    step that makes it, and stop the page."""
+    if value is None:
+        st.info(message)
+        link_to(step)
+        st.stop()
+    return value

@@ -1,7 +1,7 @@
 """Stand-ins for the participant's browser and USB port, for the browser-link tests.
 
 ``PortPump`` plays the browser's part in-process: it holds a real serial port (pyserial on a pty where the
-scripted board or the device emulator answers) and moves its bytes into a ``core.weblink.Link`` and back,
+scripted board or the device emulator answers) and moves its bytes into a ``core.board.weblink.Link`` and back,
 acknowledging writes as the component does. ``UsbBridge`` is the other end of the page-side Web Serial shim
 (tests/js/webserial_shim.js) in the Chromium tests: a WebSocket server that, per connection, opens the
 pty and relays raw bytes, so the shim's "USB port" is a real stream to a real (emulated) board. Both garble
@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import serial
 
-from core import weblink
+from core.board import weblink
 from tests.pty_board import uart_garble
 
 BOARD_BAUD = 115200

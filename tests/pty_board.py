@@ -1,6 +1,6 @@
 """A scripted stand-in for the board on a real pseudo-terminal, for the device tests.
 
-The test side opens the slave path with real pyserial (through core.device); this thread owns the master
+The test side opens the slave path with real pyserial (through core.board); this thread owns the master
 side and behaves like firmware: it answers commands, or misbehaves on purpose (garbage, half lines, silence,
 wrong-baud noise, being unplugged).
 """
@@ -14,8 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-from core.device import Reference
-from core.protocol import Expected, parse_p_command
+from core.board import Reference
+from core.board.protocol import Expected, parse_p_command
 
 Handler = Callable[["PtyBoard", str], None]
 

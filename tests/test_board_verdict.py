@@ -1,6 +1,6 @@
 """Issue L: the board's forecasts are judged against the actual values, and a verdict can fail.
 
-Two questions answered apart (core.device): does the board compute what the host's run of the same file
+Two questions answered apart (core.board): does the board compute what the host's run of the same file
 computes (fidelity, tolerance from the dtype's resolution), and is what it forecasts good (its error against
 the actual values beside the host model and the last value)? And the bundle ships the model fit to ship
 (core.export.recommend_bundle).
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.device import compare, judge_quality
+from core.board import compare, judge_quality
 from core.export import recommend_bundle, score_against_truth
-from core.protocol import Result
+from core.board.protocol import Result
 from tests.pty_board import make_reference
 
 

@@ -2,7 +2,7 @@
 
 What runs for real: the studio's server (studio/server.py: Streamlit plus the board relay route), the
 Device page, the link component's own JavaScript in its iframe (port chooser call, open, line framing,
-relay over the WebSocket, reopen, fault reporting), core.weblink, core.device.Board, the protocol and the
+relay over the WebSocket, reopen, fault reporting), core.board.weblink, core.board.Board, the protocol and the
 comparison, and the device emulator running the exported model on TensorFlow Lite Micro behind a pty.
 
 The stand-in is the one part this machine has not got, a USB serial port in the browser:
@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from core.config import DEFAULTS
-from core.device import Board, compare, load_reference
+from core.board import Board, compare, load_reference
 from tests.browser_port import UsbBridge
 from tests.conftest import ARTIFACTS, _free_port
 from tests.pty_board import PtyBoard
@@ -41,7 +41,7 @@ WAIT = 60  # the longest any element may take to appear on a busy machine; waits
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory):
     """The emulated board, the USB stand-in in front of it, and the studio's server with the export in place."""
-    from core.emulator import Emulator
+    from core.board.emulator import Emulator
 
     export = tmp_path_factory.mktemp("webserial") / "export"
     shutil.copytree(SLICE, export)

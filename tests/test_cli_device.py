@@ -14,7 +14,7 @@ import pytest
 
 from studio.cli import main
 from tests.pty_board import PtyBoard, firmware, make_reference, ready_line
-from core.protocol import Expected
+from core.board.protocol import Expected
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -168,7 +168,7 @@ def test_real_command_line(setup):
 def test_cli_against_the_emulator(capsys):
     """The emulator prints its boot line before the host connects, then answers I: the late ready line must not
     be taken for a reboot."""
-    emulator = pytest.importorskip("core.emulator")
+    emulator = pytest.importorskip("core.board.emulator")
     export = ROOT / "tests" / "transcripts" / "slice_export"
     with emulator.Emulator(export, dtype="float32") as emu:
         assert main(["device", "--port", emu.path, "--export", str(export), "--windows", "3", "--json"]) == 0

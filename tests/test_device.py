@@ -1,4 +1,4 @@
-"""core.device against a scripted board on a real pseudo-terminal, opened with real pyserial.
+"""core.board against a scripted board on a real pseudo-terminal, opened with real pyserial.
 
 Every fault the Device step promises to name is produced for real here: a second opener (busy), a port
 the user may not open, the master side closed mid-read (unplugged), garbage and half lines, silence,
@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.device import (Board, EiReading, Reference, compare, compare_ei, ei_readings, list_ports, load_reference,
+from core.board import (Board, EiReading, Reference, compare, compare_ei, ei_readings, list_ports, load_reference,
                          order_ports, parse_transcript, port_info)
 from core.errors import StudioError
-from core.protocol import EiTiming, Expected, Result
+from core.board.protocol import EiTiming, Expected, Result
 from tests.pty_board import PtyBoard, firmware, make_reference, ready_line, uart_garble, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -574,7 +574,7 @@ def test_self_test_matched_through_the_bundle_manifest(tmp_path, pty_boards, boa
 
 
 def test_task_runs_board_commands_off_the_caller(ref, pty_boards, boards):
-    from core.device import Task
+    from core.board import Task
 
     board = boards(pty_boards(firmware(ref)).path)
     task = Task("Self-test", lambda: board.self_test(timeout=T))
@@ -598,7 +598,7 @@ def test_close_runs_closers_once_even_if_one_fails(pty_boards):
     assert "while closing" in board.log_text() and not board.connected
 
 
-# --- against the device emulator (core/emulator.py: the bundle's model on TFLM behind a real pty) ----------
+# --- against the device emulator (core/board/emulator.py: the bundle's model on TFLM behind a real pty) ----------
 
 SLICE = ROOT / "tests" / "transcripts" / "slice_export"     # window 3 x 2 -> the last step of both columns
 SLICE1 = ROOT / "tests" / "transcripts" / "slice1_export"   # the same, one target (Edge Impulse replay)
@@ -606,7 +606,7 @@ SLICE1 = ROOT / "tests" / "transcripts" / "slice1_export"   # the same, one targ
 
 @pytest.fixture
 def emulators():
-    emulator = pytest.importorskip("core.emulator")
+    emulator = pytest.importorskip("core.board.emulator")
     started = []
 
     def start(export, **kwargs):

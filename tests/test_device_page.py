@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import DEFAULTS
-from core.protocol import Expected
+from core.board.protocol import Expected
 from tests.pty_board import PtyBoard, firmware, make_reference, ready_line, wait_until
 from tests.test_cli_device import _ei_text, write_export
 
@@ -160,7 +160,7 @@ def test_edge_impulse_transcript_on_the_page(tmp_path):
 
 
 def test_emulated_xiao_self_test_then_pulled_away_and_reconnected(tmp_path):
-    pytest.importorskip("core.emulator")
+    pytest.importorskip("core.board.emulator")
     import json
     import shutil
 
@@ -197,7 +197,7 @@ def test_emulated_xiao_self_test_then_pulled_away_and_reconnected(tmp_path):
 
 
 def test_emulated_edge_impulse_sketch_read_live():
-    pytest.importorskip("core.emulator")
+    pytest.importorskip("core.board.emulator")
     export = ROOT / "tests" / "transcripts" / "slice1_export"
     at = AppTest.from_file(PAGE, default_timeout=30)
     at.session_state["fs.export_dir"] = str(export)

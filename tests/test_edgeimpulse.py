@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import edgeimpulse as ce
+from core.edge_impulse import client as ce
 from core.config import DEFAULTS
 from core.errors import StudioError
 from tests.ei_standin import PROJECT_ID, StandIn

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import ei_sketch as es
-from core.device import Board, compare_ei, ei_readings, load_reference, parse_transcript
+from core.edge_impulse import sketch as es
+from core.board import Board, compare_ei, ei_readings, load_reference, parse_transcript
 from core.errors import StudioError
 from tests.ei_standin import library_zip
 
@@ -364,7 +364,7 @@ def _wait(pred, timeout: float = 5.0) -> bool:
 
 
 def test_emulator_replays_the_sketch_windows_and_the_device_step_matches_them(tmp_path):
-    emulator = pytest.importorskip("core.emulator")
+    emulator = pytest.importorskip("core.board.emulator")
     exp = tmp_path / "exp"
     shutil.copytree(SLICE1, exp)
     es.write_package(exp, library_zip(PROJECT, 6, "float32"))

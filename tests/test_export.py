@@ -139,10 +139,10 @@ def test_refuses_to_replace_a_folder_that_is_not_an_export(tmp_path):
     keep.mkdir()
     (keep / "thesis.txt").write_text("precious")
     with pytest.raises(StudioError, match="not an export"):
-        ex._guard_out_dir(keep, None)
+        ex.guard_out_dir(keep, None)
     with pytest.raises(StudioError, match="run folder itself"):
-        ex._guard_out_dir(tmp_path, tmp_path)
-    ex._guard_out_dir(tmp_path / "new", None)  # a new folder is fine
+        ex.guard_out_dir(tmp_path, tmp_path)
+    ex.guard_out_dir(tmp_path / "new", None)  # a new folder is fine
 
 
 def test_int8_on_constant_data_is_refused_with_a_reason(tmp_path):
@@ -296,7 +296,7 @@ def test_a_crashing_converter_becomes_a_message_and_writes_nothing(tmp_path):
     deadline = time.time() + 60
     pids: list[int] = []
     while time.time() < deadline and not pids:
-        pids = _children("core.export_worker convert")
+        pids = _children("core.export.worker convert")
         time.sleep(0.05)
     assert pids, "the converter process never started"
     os.kill(pids[0], signal.SIGSEGV)

@@ -147,7 +147,7 @@ def test_arena_placement_ram_psram_and_no_fit(tmp_path):
 
 
 def test_bad_exports_are_clear_errors(tmp_path):
-    with pytest.raises(StudioError, match="No report.json"):
+    with pytest.raises(StudioError, match="has no report.json"):
         render_bundle(tmp_path, "float32")
     with pytest.raises(StudioError, match="no int8 model"):
         render_bundle(SLICE_EXPORT, "int8")

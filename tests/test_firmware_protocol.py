@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from core.emulator import Emulator
+from core.board.emulator import Emulator
 from core.firmware import render_bundle
 from tests.firmware_support import SLICE_EXPORT, TRANSCRIPTS, assert_transcript, read_transcript
 
@@ -84,7 +84,7 @@ def test_emulator_passes_transcript(case):
 
 def test_host_and_emulator_format_numbers_alike(host_binary):
     """Values that stress float parsing and %.7g formatting give identical text on both sides."""
-    from core.emulator import ProtocolEngine, TflmRunner
+    from core.board.emulator import ProtocolEngine, TflmRunner
     from core.firmware import load_bundle_spec
 
     lines = [b"P 0,0,0,0,123456.789,-0.000123456789\n", b"P 1,1,1,1,3.14159265358979,2.718281828e-3\n",

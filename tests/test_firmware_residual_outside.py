@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.emulator import ProtocolEngine, TflmRunner
+from core.board.emulator import ProtocolEngine, TflmRunner
 from core.errors import StudioError
 from core.firmware import load_bundle_spec, render_bundle
 from tests.firmware_support import SLICE_CENTER, SLICE_EXPORT, SLICE_SCALE

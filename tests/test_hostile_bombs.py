@@ -105,7 +105,7 @@ def test_a_run_whose_weights_declare_2_gb_is_refused_without_allocating_them(run
 
 
 def test_an_export_folder_whose_windows_declare_2_gb_is_refused(tmp_path):
-    from core.device import load_reference
+    from core.board import load_reference
 
     export = tmp_path / "export"
     shutil.copytree(SLICE_EXPORT, export)

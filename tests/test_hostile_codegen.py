@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core import ei_sketch as es
+from core.edge_impulse import sketch as es
 from core import escape
 from core.firmware import render_bundle
 from tests.ei_standin import library_zip

@@ -1,5 +1,5 @@
 """Hostile class 8: the Edge Impulse key on a process listing. The key is read from stdin or a file (never
-argv), leaves the export's environment at once, reaches only core.ei_worker on its pipe, and is checked with
+argv), leaves the export's environment at once, reaches only core.edge_impulse.worker on its pipe, and is checked with
 the network before the long offline export."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core import edgeimpulse
+from core.edge_impulse import client as edgeimpulse
 from core.errors import StudioError
 from studio.cli import main
 from tests.ei_standin import StandIn
@@ -28,11 +28,11 @@ def test_a_key_typed_on_the_command_line_is_refused(tmp_path, capsys):
 
 
 def test_converter_children_never_inherit_the_key(monkeypatch):
-    from core.export import _worker_env
+    from core.export import worker_env
 
     monkeypatch.setenv("EI_API_KEY", KEY)
     for legacy in (False, True):
-        env = _worker_env(legacy)
+        env = worker_env(legacy)
         assert "EI_API_KEY" not in env and KEY not in "".join(env.values())
 
 

@@ -61,7 +61,7 @@ def test_deep_json_in_a_run_is_one_error(run, tmp_path, name):
 
 
 def test_deep_json_in_a_report_is_one_error(tmp_path):
-    from core.device import load_reference
+    from core.board import load_reference
     from core.export import load_report
 
     export = tmp_path / "export"

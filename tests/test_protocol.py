@@ -1,4 +1,4 @@
-"""core.protocol: every line the board can print, the P command's number format, and bytes that are not text."""
+"""core.board.protocol: every line the board can print, the P command's number format, and bytes that are not text."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.errors import StudioError
-from core.protocol import (Done, EiPrediction, EiPredictionsHeader, EiTiming, Err, Expected, Other, Ready, Result,
+from core.board.protocol import (Done, EiPrediction, EiPredictionsHeader, EiTiming, Err, Expected, Other, Ready, Result,
                            TextHealth, decode_bytes, format_p_command, format_value, parse_line, parse_p_command,
                            unreadable_ratio)
 

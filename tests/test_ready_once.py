@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from core.device import Board
-from core.protocol import Ready
+from core.board import Board
+from core.board.protocol import Ready
 from tests.pty_board import PtyBoard
 
 BANNER = "FS READY model=lstm window=4 features=1 horizon=1 targets=1 dtype=float32 arena=2048\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.dataset import natural_period
+from core.frequency import natural_period
 from core.errors import StudioError
 from core.files import atomic_dir, atomic_write_bytes, atomic_write_text
 
@@ -45,7 +45,7 @@ def test_atomic_dir_leaves_nothing_when_interrupted(tmp_path):
 
 
 @pytest.mark.parametrize("freq,period", [("h", 24), ("3h", 8), ("D", 7), ("W-SUN", 52), ("MS", 12),
-                                         ("QS-DEC", 4), ("15min", 96), (None, None), ("not-a-freq", None)])
+                                         ("QS-DEC", 4), ("QE-DEC", 4), ("15min", 96), (None, None), ("not-a-freq", None)])
 def test_natural_period(freq, period):
     assert natural_period(freq) == period
 

@@ -152,7 +152,7 @@ def test_step_arena_is_a_fraction_of_the_unrolled(runs, exports, tmp_path):
 def test_emulator_step_loop_answers_what_the_export_verified(exports, name, dtype):
     """The emulated board (step loop on TFLM behind the protocol) answers T with the export's TFLM outputs,
     and R pushes give exactly the P answer of the same window."""
-    from core.emulator import ProtocolEngine, make_runner
+    from core.board.emulator import ProtocolEngine, make_runner
     from core.firmware import load_bundle_spec
 
     out = exports[name].out_dir

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import serial
 
-from core.emulator import Emulator
+from core.board.emulator import Emulator
 from core.firmware import load_bundle_spec, render_bundle, render_files
 from tests.firmware_support import STEP_TRANSCRIPTS, STEPSUM_EXPORT, assert_transcript, read_transcript
 
@@ -97,7 +97,7 @@ def test_emulator_step_loop_passes_transcript(case):
 
 def test_push_window_of_one(step_binary):
     """Window 1 is not special for the loop or the ring: the first reading is already a full window."""
-    from core.emulator import ProtocolEngine
+    from core.board.emulator import ProtocolEngine
     from core.steploop import StepRunner
     import dataclasses
 
@@ -110,10 +110,10 @@ def test_push_window_of_one(step_binary):
 
 
 def test_board_push_through_the_emulated_step_loop():
-    """The host side of R (core.device.Board.push) against the emulated step-loop board: NEED records while
+    """The host side of R (core.board.Board.push) against the emulated step-loop board: NEED records while
     the window fills, then the same forecast Board.predict gets for that window."""
-    from core.device import Board
-    from core.protocol import Err, Result
+    from core.board import Board
+    from core.board.protocol import Err, Result
 
     emu = Emulator(STEPSUM_EXPORT, dtype="float32")
     path = emu.start()

@@ -99,7 +99,8 @@ def test_train_page_trains_to_the_verdict(windows):
     run = at.session_state["fs.run"]
     assert run is job.result
     table = at.dataframe[0].value
-    assert list(table["forecast"])[:2] == ["Model", "Last value (naive)"]
+    # the Forecast page's presentation (core.forecast.metrics_table), without SPEC's "naive" alias
+    assert list(table["forecaster"])[:2] == ["Model", "Last value"] and "naive" not in list(table["forecaster"])
     assert np.isclose(table["MAE"].iloc[0], run.metrics["model"]["mae"])
     assert run.metrics["verdict"] in _texts(at)
     assert len(at.get("plotly_chart")) == 1  # the loss curves

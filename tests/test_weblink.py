@@ -1,4 +1,4 @@
-"""A board held by the participant's browser (core/weblink.py), driven by the same core.device.Board.
+"""A board held by the participant's browser (core/board/weblink.py), driven by the same core.board.Board.
 
 The browser's part is played by tests/browser_port.PortPump: a real pyserial port on a pty where the
 scripted firmware answers, its bytes moved into the Link as the component moves them. What is real:
@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import serial
 
-from core import weblink
+from core.board import weblink
 from core.config import DEFAULTS
-from core.device import Board, compare
+from core.board import Board, compare
 from core.errors import StudioError
 from tests.browser_port import PortPump
 from tests.pty_board import PtyBoard, firmware, make_reference, wait_until

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from core.dataset import Dataset
 from core.errors import StudioError
+from core.frequency import describe_steps
 from core.windows import (Scaler, SplitSpec, WindowSpec, calendar_options, calendar_values, default_spec,
-                          describe_steps, largest_window, make_windows, presets, shapes_sentence, split_parts,
-                          validate)
+                          largest_window, make_windows, presets, shapes_sentence, split_parts, validate)
 
 
 def _dataset(n=500, cols=("a", "b", "c"), freq="h", seed=0, index=None) -> Dataset:

@@ -142,7 +142,7 @@ def test_edge_impulse_deploy_with_a_key_writes_it_nowhere(tmp_path, monkeypatch,
     nothing else: no log record, stdout, stderr, progress message, the export folder, or a temp file."""
     import logging
 
-    from core import edgeimpulse
+    from core.edge_impulse import client as edgeimpulse
     from tests.ei_standin import StandIn
     from tests.export_helpers import make_run
 

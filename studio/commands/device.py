@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 from core.config import DEFAULTS, HELP
-from core.device import Board, Comparison, compare, compare_ei, ei_readings, list_ports, load_reference, parse_transcript
+from core.board import (Board, Comparison, compare_ei, ei_readings, list_ports, load_reference, parse_transcript,
+                        run_check)
 from core.errors import StudioError
+from core.files import json_safe
 from core.numbers import positive_float, positive_int
 
 CFG = DEFAULTS["device"]
@@ -58,7 +59,7 @@ def _emit(args: argparse.Namespace, payload: dict, cmp: Comparison | None, extra
     if args.json:
         if cmp is not None:
             payload["comparison"] = cmp.to_dict()
-        print(json.dumps(_clean(payload), indent=2, allow_nan=False))
+        print(json.dumps(json_safe(payload), indent=2, allow_nan=False))
     else:
         for line in extra:
             print(line)
@@ -70,17 +71,6 @@ def _emit(args: argparse.Namespace, payload: dict, cmp: Comparison | None, extra
             print(cmp.summary())
     # Exit 1 when the board disagrees with the host's copy of its model, or its forecasts are judged wrong.
     return 1 if cmp is not None and (cmp.verdict == "disagree" or cmp.forecasts_good is False) else 0
-
-
-def _clean(obj):
-    """NaN/inf are not JSON; a board that printed them shows as null."""
-    if isinstance(obj, float):
-        return obj if obj == obj and abs(obj) != float("inf") else None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    return obj
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             raise StudioError(f"{args.transcript} holds no Edge Impulse predictions (no 'Predictions:' / '  value: ...' lines).",
                               "Save the serial monitor's output of the static-buffer sketch and try again.")
         cmp = compare_ei(readings, ref)
-        return _emit(args, _clean({"source": args.transcript, "readings": len(readings)}), cmp,
+        return _emit(args, json_safe({"source": args.transcript, "readings": len(readings)}), cmp,
                      [f"{len(readings)} Edge Impulse reading(s) from {args.transcript}"])
 
     if not args.port:
@@ -139,21 +129,19 @@ def run(args: argparse.Namespace) -> int:
             extra = [f"{len(readings)} Edge Impulse reading(s) on {args.port}"]
             if cmp is None:
                 extra += [f"  {r.values}" for r in readings]
-            return _emit(args, _clean(payload), cmp, extra)
+            return _emit(args, json_safe(payload), cmp, extra)
 
         ready = board.ready(timeout=min(args.timeout, CFG["ready_timeout_s"]))
         extra = [f"board: model={ready.model} window={ready.window} features={ready.features} horizon={ready.horizon} "
                  f"targets={ready.targets} dtype={ready.dtype} arena={ready.arena} on {args.port}"]
-        results = [] if args.no_self_test else board.self_test(timeout=args.timeout)
-        pairs = []
-        for i in range(min(args.windows, ref.n_windows if ref else 0)):
-            pairs.append((i, board.predict(ref.window_units(i), timeout=args.timeout)))
+        check = run_check(board, ref, self_test=not args.no_self_test,
+                          windows=range(min(args.windows, ref.n_windows if ref else 0)), timeout=args.timeout)
+        results, pairs = check.results, check.pairs
         payload = {"port": args.port, "ready": ready.__dict__,
                    "self_test": [r.__dict__ for r in results], "windows": [{"window": i, **r.__dict__} for i, r in pairs]}
         if ref is None:
             for r in results:
                 extra.append(f"k={r.k} us={r.us} y={','.join(f'{v:.7g}' for v in r.y)}")
             extra.append("No --export given, so there is nothing to compare with; the board's answers are shown as read.")
-            return _emit(args, _clean(payload), None, extra)
-        cmp = compare([*results, *pairs], ref, dtype=ready.dtype)
-        return _emit(args, _clean(payload), cmp, extra)
+            return _emit(args, json_safe(payload), None, extra)
+        return _emit(args, json_safe(payload), check.comparison, extra)

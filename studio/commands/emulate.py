@@ -11,7 +11,7 @@ import argparse
 import sys
 import threading
 
-from core.emulator import MODES, Emulator
+from core.board.emulator import MODES, Emulator
 from core.numbers import positive_float
 
 

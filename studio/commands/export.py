@@ -68,54 +68,21 @@ def _read_key(source: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core import edgeimpulse
-    from core.errors import StudioError
-    from core.export import export_run, loses_to_last_value
-    from core.runs import load_run
-
+    from core.deliver import deliver
     from core.files import prepare_out_dir
+    from core.runs import load_run
 
     # The folder rule before anything else: nothing is converted for a place that cannot take it.
     out = prepare_out_dir(args.out, ("export",), force=args.force)
     # The key leaves this process's environment at once: no converter child inherits it, and only
-    # core.ei_worker receives it, on its stdin.
+    # core.edge_impulse.worker receives it, on its stdin.
     env_key = os.environ.pop("EI_API_KEY", None)
     key = _read_key(args.ei_api_key) if args.ei_api_key is not None else (env_key if args.ei else None)
-    run_ = load_run(args.run_dir)
-    if args.bundle_dtype == "int8" and not args.int8:
-        raise StudioError("--bundle-dtype int8 needs an int8 model, but --no-int8 was given.",
-                          "Drop --no-int8, or leave --bundle-dtype at auto.")
-    if args.ei_api_key is not None or args.ei:
-        # Fail before the export's minute of work when Edge Impulse cannot take this model at all,
-        # cannot be reached, or refuses the key.
-        edgeimpulse.check_single_output(run_.model_spec)
-        print("Checking the Edge Impulse key and connection", file=sys.stderr, flush=True)
-        edgeimpulse.check_access(key)
-    report = export_run(run_, out, int8=args.int8, progress=_progress, force=args.force, form=args.form)
-    files = [report.path(d) for d in report.dtypes]
-    bundle_dtype, reason = report.recommended()
-    if args.bundle_dtype != "auto":
-        if args.bundle_dtype != bundle_dtype:
-            reason = f"chosen with --bundle-dtype; the studio would ship {bundle_dtype}: {reason}"
-        bundle_dtype = args.bundle_dtype
-    if not args.no_bundle:
-        from core.firmware import render_bundle
-
-        print(f"Rendering the firmware bundle: {bundle_dtype} ({reason})", file=sys.stderr, flush=True)
-        if loses_to_last_value(report.accuracy, bundle_dtype):
-            print(f"warning: the bundle's {bundle_dtype} model forecasts the test windows worse than repeating the "
-                  "last value; it is shipped because it was asked for.", file=sys.stderr, flush=True)
-        files.append(render_bundle(out, dtype=bundle_dtype))
-    if key is not None or args.ei:
-        data = edgeimpulse.deploy(run_, api_key=key, int8=args.int8,
-                                  progress=lambda m: print(m, file=sys.stderr, flush=True))
-        from core import ei_sketch
-
-        # The library, plus a static-buffer sketch holding real test windows, in one zip beside it.
-        package = ei_sketch.write_package(out, data, dtype="int8" if args.int8 else "float32")
-        files += [out / edgeimpulse.LIBRARY_ZIP, package]
-    for line in report.summary_lines():
+    done = deliver(load_run(args.run_dir), out, int8=args.int8, bundle_as=None if args.no_bundle else args.bundle_dtype,
+                   api_key=key, to_edge_impulse=key is not None or args.ei, force=args.force, progress=_progress,
+                   say=lambda m: print(m, file=sys.stderr, flush=True), form=args.form)
+    for line in done.report.summary_lines():
         print(line)
-    for path in files:
+    for path in done.files:
         print(f"wrote {path}")
     return 0

@@ -82,14 +82,24 @@ def _fmt(v) -> str:
 
 
 def metrics_table(metrics: dict) -> str:
-    """The model and each baseline, one line each, on the test part in the targets' units."""
+    """``core.forecast.metrics_table`` as text: the model and each baseline, one line each, on the test part
+    in the targets' units."""
+    from core.forecast import metrics_table as table_of
+
     names = ["mae", "rmse", "smape", "mase"]
-    rows = [("model", metrics["model"])] + [(k, v) for k, v in metrics.get("baselines", {}).items() if k != "naive"]
-    width = max(len(r[0]) for r in rows)
+    rows = table_of(metrics).to_dict("records")
+    width = max(len(r["forecaster"]) for r in rows)
     lines = [f"{'':<{width}}  " + "  ".join(f"{n:>10}" for n in names)]
-    for name, m in rows:
-        lines.append(f"{name:<{width}}  " + "  ".join(f"{_fmt(m.get(n)):>10}" for n in names))
+    for r in rows:
+        lines.append(f"{r['forecaster']:<{width}}  " + "  ".join(f"{_fmt(_plain(r.get(n))):>10}" for n in names))
     return "\n".join(lines)
+
+
+def _plain(v):
+    """A table cell back as the metrics held it: NaN (pandas' missing) as None, numpy numbers as Python's."""
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    return v.item() if hasattr(v, "item") else v
 
 
 def run(args: argparse.Namespace) -> int:

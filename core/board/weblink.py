@@ -2,7 +2,7 @@
 
 The browser opens the port (``navigator.serial``) in the Device step's component and relays the raw bytes
 over a WebSocket to the studio server (``studio/board_relay.py``), which feeds them into a ``Link``
-registered here under a random token. ``open_link("browser://<token>")`` hands ``core.device.Board`` an
+registered here under a random token. ``open_link("browser://<token>")`` hands ``core.board.Board`` an
 object with the few pyserial methods it uses (``in_waiting``, ``read``, ``write``, ``flush``, ``close``),
 so the protocol, reference and comparison code drive a browser-held port exactly as a pyserial one:
 same framing, same wrong-baud detection, same deadlines.
@@ -52,7 +52,7 @@ class BrowserPort:
     baud: int | None = None
 
     def describe(self) -> str:
-        from core.device import XIAO_IDS
+        from core.board import XIAO_IDS
 
         if self.vid is None or self.pid is None:
             return "a serial port on this computer (no USB ids: a built-in or Bluetooth port)"
@@ -125,7 +125,7 @@ class Link:
             self._send = None
             self._cond.notify_all()
 
-    # -- pyserial's side (what core.device.Board calls) -------------------------------------------------------
+    # -- pyserial's side (what core.board.Board calls) -------------------------------------------------------
     @property
     def in_waiting(self) -> int:
         with self._cond:

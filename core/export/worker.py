@@ -1,4 +1,4 @@
-"""The parts of export that may crash the process, run apart from the studio (`python -m core.export_worker`).
+"""The parts of export that may crash the process, run apart from the studio (`python -m core.export.worker`).
 
 Two jobs live here, each in its own child process started by ``core.export``:
 

@@ -9,7 +9,7 @@ library of another input length, and prints the example's ``Timing`` / ``Predict
 block for each window next to the host's forecast in the data's units. The sketch, the library zip
 and a README go into one download zip, and ``report.json`` gains an ``edge_impulse`` entry (the
 windows' indices, their host forecasts, the target's scaler, whether the residual add-back is inside
-the model) that ``core.device.load_reference`` reads to put a printed value back into the data's
+the model) that ``core.board.load_reference`` reads to put a printed value back into the data's
 units and match it to its window.
 
 The windows are the ones the offline bundle embeds (same source, same evenly spread picks), so the
@@ -20,7 +20,6 @@ from __future__ import annotations
 import ast
 import datetime as _dt
 import io
-import json
 import re
 import string
 import zipfile
@@ -31,13 +30,13 @@ import numpy as np
 
 from core import escape
 from core.errors import StudioError
-from core.files import atomic_write_bytes, atomic_write_text, load_json
+from core.export.folder import ExportFolder
+from core.files import atomic_write_bytes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = ROOT / "firmware" / "edge_impulse"
 SKETCH = "fs_ei_static_buffer"  # the Arduino IDE insists the folder is named after the .ino
 PACKAGE_ZIP = "forecast_studio_edge_impulse.zip"
-REPORT_KEY = "edge_impulse"
 LABEL = "value"  # the label Edge Impulse gives a Regression model's single output
 # A library zip is read into memory to find its header; Edge Impulse libraries are a few MB.
 MAX_LIBRARY_BYTES = 256 * 1024 * 1024
@@ -162,29 +161,22 @@ class SketchSpec:
         return len(self.test_indices)
 
 
-def _read_report(export_dir: Path) -> dict:
-    path = export_dir / "report.json"
-    if not path.is_file():
-        raise StudioError(f"{export_dir} has no report.json, so it is not an export folder.",
-                          "Export the run first (Export step, or `python -m studio export RUN --out DIR`).")
-    return load_json(path, str(path), "Export the run again.")
-
-
 def load_sketch_spec(export_dir: str | Path, library: EiLibrary, dtype: str = "float32",
                      n_windows: int | None = None) -> SketchSpec:
     """The sketch's windows and constants from an export folder, for the library ``library``."""
     # The offline bundle's own reader and pick count, so this sketch and the bundle (and the emulator's replay
     # of it) hold the same windows and the Device step matches either against the same list.
-    from core.firmware import DEFAULT_WINDOWS, _column_scaler, _find_windows, _model_name
+    from core.firmware import DEFAULT_WINDOWS
 
-    export_dir = Path(export_dir)
-    report = _read_report(export_dir)
-    targets = report.get("targets")
-    if not isinstance(targets, list) or len(targets) != 1 or int(report.get("horizon") or 1) != 1:
+    folder = ExportFolder.open(export_dir)
+    report = folder.data
+    targets = folder.names("targets")
+    horizon = folder.size("horizon") or 1
+    if targets is None or len(targets) != 1 or horizon != 1:
         raise StudioError("The Edge Impulse sketch prints one value per window, and this export forecasts "
-                          f"{int(report.get('horizon') or 1)} step(s) of {len(targets) if isinstance(targets, list) else '?'} "
+                          f"{horizon} step(s) of {len(targets) if targets is not None else '?'} "
                           "target(s).", "Use the offline firmware bundle for multi-step or multi-target models.")
-    X, y_host, source = _find_windows(export_dir, report, None)
+    X, y_host, source = folder.windows(None, np.float32)
     if X.ndim != 3 or len(X) == 0:
         raise StudioError(f"{source.name} holds no test windows for the sketch.", "Export the run again.")
     if y_host.reshape(len(y_host), -1).shape != (len(X), 1):
@@ -194,28 +186,26 @@ def load_sketch_spec(export_dir: str | Path, library: EiLibrary, dtype: str = "f
     if int(report.get("window") or window) != window:
         raise StudioError(f"The report's window ({report.get('window')}) differs from its test windows' ({window}).",
                           "Export the run again.")
-    columns = report.get("input_columns") or report.get("features")
-    columns = tuple(str(c) for c in columns) if isinstance(columns, list) and len(columns) == features \
+    columns = folder.input_columns if len(folder.input_columns) == features \
         else tuple(f"input_{i}" for i in range(features))
     if library.frame_size is not None and library.frame_size != window * features:
         raise StudioError(
             f"The Edge Impulse library takes {library.frame_size} input values, but this export's windows hold "
             f"{window} x {features} = {window * features}.",
             "The library was built from another model: deploy this run to Edge Impulse again.")
-    scaler = report.get("scaler") if isinstance(report.get("scaler"), dict) else {}
-    t_c, t_s = _column_scaler(scaler, (str(targets[0]),))
-    in_c, in_s = _column_scaler(scaler, columns)
+    scaler = folder.scaler
+    t_c, t_s = folder.column_scaler((str(targets[0]),), np.float32)
+    in_c, in_s = folder.column_scaler(columns, np.float32)
     count = max(1, min(int(n_windows or DEFAULT_WINDOWS), len(X)))
     picks = tuple(int(i) for i in np.linspace(0, len(X) - 1, count).round().astype(int))
     host_scaled = y_host.reshape(len(X))[list(picks)].astype(np.float64)
-    model = report.get("model")
-    label = report.get("model_label") or (model.get("label") if isinstance(model, dict) else None) or _model_name(report)
+    name = folder.model_name or "model"
     return SketchSpec(
-        library=library, model_label=str(label), model_name=_model_name(report), dtype=dtype, window=window,
+        library=library, model_label=folder.model_label or name, model_name=name, dtype=dtype, window=window,
         features=features, input_columns=columns, input_center=np.asarray(in_c, np.float64),
         input_scale=np.asarray(in_s, np.float64), target=str(targets[0]),
         scaler_kind=str(scaler.get("kind") or "none"), target_center=float(t_c[0]), target_scale=float(t_s[0]),
-        residual=bool(report.get("residual") or (isinstance(model, dict) and model.get("residual"))),
+        residual=folder.residual,
         windows=np.ascontiguousarray(X[list(picks)], dtype=np.float32), host_scaled=host_scaled,
         host_units=host_scaled * float(t_s[0]) + float(t_c[0]), test_indices=picks)
 
@@ -307,7 +297,7 @@ def render_readme(spec: SketchSpec) -> str:
 
 
 def report_entry(spec: SketchSpec) -> dict:
-    """``report.json``'s ``edge_impulse`` entry, in the names ``core.device.load_reference`` reads."""
+    """``report.json``'s ``edge_impulse`` entry, in the names ``core.board.load_reference`` reads."""
     return {
         "windows": list(spec.test_indices),
         "host_predictions": [float(v) for v in spec.host_units],
@@ -318,7 +308,7 @@ def report_entry(spec: SketchSpec) -> dict:
         "scaler": {"kind": spec.scaler_kind, "column": spec.target, "center": spec.target_center,
                    "scale": spec.target_scale, "to_units": to_units(spec)},
         "residual": spec.residual,
-        # core.ei_worker uploads core.models.build_tf_keras's graph, which adds the last value back itself.
+        # core.edge_impulse.worker uploads core.models.build_tf_keras's graph, which adds the last value back itself.
         "residual_in_model": True,
         "dtype": spec.dtype,
         "window": spec.window,
@@ -334,7 +324,7 @@ def report_entry(spec: SketchSpec) -> dict:
 
 
 def _library_file() -> str:
-    from core.edgeimpulse import LIBRARY_ZIP
+    from core.edge_impulse.client import LIBRARY_ZIP
 
     return LIBRARY_ZIP
 
@@ -361,12 +351,11 @@ def write_package(export_dir: str | Path, library: bytes, dtype: str = "float32"
     lib = inspect_library(library)
     spec = load_sketch_spec(export_dir, lib, dtype=dtype, n_windows=n_windows)
     data = package_bytes(spec, library)
-    report = _read_report(export_dir)
-    report[REPORT_KEY] = report_entry(spec)
+    folder = ExportFolder.open(export_dir)
     atomic_write_bytes(export_dir / _library_file(), bytes(library))
     path = atomic_write_bytes(export_dir / PACKAGE_ZIP, data)
     # The report last: the Device step trusts its windows list only once the sketch holding them exists.
-    atomic_write_text(export_dir / "report.json", json.dumps(report, indent=2))
+    folder.write_edge_impulse(report_entry(spec))
     return path
 
 

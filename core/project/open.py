@@ -1,26 +1,10 @@
-"""Save and open a whole project as one zip file: every step's settings, the trained run, and the data
-(embedded, or only its fingerprint when the user keeps the data to themselves).
-
-A project file may come from someone else, so opening one never runs code from it: only JSON, CSV
-and weight files (``.npz`` read with ``allow_pickle=False``, ``.h5``) are accepted, entries are read
-into memory with hard size limits before anything touches the disk, and no entry can escape the
-folder it is unpacked into.
-
-Layout of the zip::
-
-    manifest.json        format, app version, created, dataset identity, settings of every step,
-                         and the sha256 and size of every other entry
-    dataset.csv          the cleaned dataset (only when included)
-    run/<files>          the run directory: run.json, weights.npz (canonical Keras layout), the
-                         backend's own weights, history.json, metrics.json, samples.npz
-"""
+"""Opening a project file from anyone: only JSON, CSV and weight files, read into memory under hard limits
+before anything touches the disk, no entry escaping its folder."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import hashlib
 import io
-import json
 import os
 import posixpath
 import shutil
@@ -31,171 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from core.config import APP_VERSION, DEFAULTS
 from core.errors import StudioError
-from core.files import atomic_dir, atomic_write_bytes, load_json
+from core.files import atomic_dir, load_json
 
-FORMAT = "forecast-studio-project"
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-DATASET = "dataset.csv"
-RUN_PREFIX = "run/"
-# What a run directory may hold. Anything else (a .pkl, .pt, a script) is refused, because nothing
-# the studio writes needs it and some formats execute code when loaded.
-SAFE_SUFFIXES = (".json", ".npz", ".h5", ".csv", ".txt", ".md")
-_MB = 1024 * 1024
-
-
-# ---------------------------------------------------------------------------------------------
-# Settings to and from JSON
-
-
-def _to_dict(obj: Any) -> Any:
-    if obj is None or isinstance(obj, (str, int, float, bool, dict, list)):
-        return obj
-    if hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    if dataclasses.is_dataclass(obj):
-        return json.loads(json.dumps(dataclasses.asdict(obj), default=str))
-    raise TypeError(f"cannot store {type(obj).__name__} in a project")
-
-
-def _from_dict(cls: Any, data: Any, what: str) -> Any:
-    if data is None:
-        return None
-    try:
-        if hasattr(cls, "from_dict"):
-            return cls.from_dict(data)
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-    except StudioError:
-        raise
-    except (TypeError, ValueError, KeyError, AttributeError) as e:
-        raise StudioError(f"The project's {what} settings are unreadable ({e}).",
-                          "Open a project saved by this studio, or redo that step by hand.") from e
-
-
-def frame_hash(frame: pd.DataFrame) -> str:
-    """sha256 of a dataset's content (column names, index and values), independent of its source file.
-
-    The dataset's own fingerprint hashes the uploaded bytes; this one lets an embedded CSV, which is
-    written afresh, be checked against the data the run was trained on.
-    """
-    h = hashlib.sha256()
-    h.update(json.dumps([str(c) for c in frame.columns]).encode("utf-8"))
-    idx = frame.index
-    if isinstance(idx, pd.DatetimeIndex):
-        h.update(b"time")
-        h.update(np.ascontiguousarray(idx.tz_localize(None).as_unit("ns").asi8 if idx.tz is not None
-                                      else idx.as_unit("ns").asi8).tobytes())
-    else:
-        h.update(b"steps")
-        h.update(np.ascontiguousarray(np.asarray(idx, dtype=np.int64)).tobytes())
-    values = np.ascontiguousarray(frame.to_numpy(dtype=np.float64))
-    h.update(values.tobytes())
-    return h.hexdigest()
-
-
-def _dataset_csv(dataset) -> bytes:
-    frame = dataset.frame
-    if isinstance(frame.index, pd.DatetimeIndex):
-        out = frame.copy()
-        idx = out.index
-        if idx.tz is not None:  # wall-clock times repeat at a DST change; UTC never does
-            idx = idx.tz_convert("UTC").tz_localize(None)
-        out.index = idx.strftime("%Y-%m-%dT%H:%M:%S.%f")
-        out.index.name = str(dataset.time_col or frame.index.name or "time")
-        text = out.to_csv(index=True)
-    else:
-        text = frame.to_csv(index=False)
-    return text.encode("utf-8")
-
-
-def _describe_dataset(dataset) -> str:
-    rows = len(dataset.frame)
-    return f"'{dataset.name}' ({rows:,} rows, fingerprint {dataset.fingerprint[:12] or 'none'})"
-
-
-# ---------------------------------------------------------------------------------------------
-# Saving
-
-
-def _run_files(run_dir: Path) -> dict[str, Path]:
-    files = {}
-    for path in sorted(run_dir.rglob("*")):
-        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(run_dir).parts):
-            continue  # temporary files of an atomic write in progress
-        rel = path.relative_to(run_dir).as_posix()
-        if not rel.lower().endswith(SAFE_SUFFIXES):
-            raise StudioError(f"The run folder holds '{rel}', a file type a project cannot carry safely.",
-                              "Train again; the studio writes only JSON, CSV, .npz and .h5 files.")
-        files[RUN_PREFIX + rel] = path
-    if RUN_PREFIX + "run.json" not in files:
-        raise StudioError(f"The run folder {run_dir} has no run.json, so it is not a finished training.",
-                          "Train a model on the Train page first.")
-    return files
-
-
-def check_saveable(run) -> None:
-    """Raise StudioError now (not later, mid-download) if the run cannot go into a project."""
-    _run_files(Path(run.run_dir))
-
-
-def project_bytes(dataset, window_spec, split, scaler_kind: str, model_spec, train_config, run,
-                  include_data: bool = True) -> bytes:
-    """The project zip as bytes (what the page offers for download)."""
-    run_dir = Path(run.run_dir) if hasattr(run, "run_dir") else Path(run)
-    entries: dict[str, bytes] = {name: path.read_bytes() for name, path in _run_files(run_dir).items()}
-    if include_data:
-        entries[DATASET] = _dataset_csv(dataset)
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "app_version": APP_VERSION,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "dataset": {
-            "name": dataset.name,
-            "fingerprint": dataset.fingerprint,
-            "content_sha256": frame_hash(dataset.frame),
-            "rows": int(len(dataset.frame)),
-            "columns": [str(c) for c in dataset.frame.columns],
-            "freq": dataset.freq,
-            "time_col": dataset.time_col,
-            "time_index": isinstance(dataset.frame.index, pd.DatetimeIndex),
-            "tz": str(getattr(dataset.frame.index, "tz", None) or "") or None,
-            "excluded": dict(dataset.excluded),
-            "report": json.loads(json.dumps(dataset.report, default=str)),
-            "included": bool(include_data),
-        },
-        "settings": {
-            "window_spec": _to_dict(window_spec),
-            "split": _to_dict(split),
-            "scaler_kind": scaler_kind,
-            "model_spec": _to_dict(model_spec),
-            "train_config": _to_dict(train_config),
-        },
-        "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-                  for name, data in sorted(entries.items())},
-    }
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        zf.writestr(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
-        for name, data in sorted(entries.items()):
-            # .npz and .h5 are already compressed or incompressible floats; storing them is faster
-            kind = zipfile.ZIP_STORED if name.endswith((".npz", ".h5")) else zipfile.ZIP_DEFLATED
-            zf.writestr(name, data, compress_type=kind)
-    return buf.getvalue()
-
-
-def save_project(path: str | Path, dataset, window_spec, split, scaler_kind: str, model_spec, train_config, run,
-                 include_data: bool = True) -> Path:
-    """Write the project zip to ``path`` atomically (an interrupted save leaves the old file intact)."""
-    data = project_bytes(dataset, window_spec, split, scaler_kind, model_spec, train_config, run, include_data)
-    return atomic_write_bytes(path, data)
-
+from core.project.save import (DATASET, FORMAT, FORMAT_VERSION, MANIFEST, MB, RUN_PREFIX, SAFE_SUFFIXES, count_of,
+                               describe_dataset, frame_hash, from_dict)
 
 # ---------------------------------------------------------------------------------------------
 # Opening
@@ -244,8 +71,8 @@ def _folder_bytes(path: Path) -> int:
 
 
 def _read_entries(zf: zipfile.ZipFile, limits: dict, unpack_left: int | None = None) -> dict[str, bytes]:
-    max_entry = int(limits["project_max_entry_mb"]) * _MB
-    max_total = int(limits["project_max_total_mb"]) * _MB
+    max_entry = int(limits["project_max_entry_mb"]) * MB
+    max_total = int(limits["project_max_total_mb"]) * MB
     if unpack_left is not None and unpack_left < max_total:
         max_total = max(unpack_left, 0)
     max_count = int(limits["project_max_entries"])
@@ -265,8 +92,8 @@ def _read_entries(zf: zipfile.ZipFile, limits: dict, unpack_left: int | None = N
         if name in entries:
             raise _refuse(f"The project file contains '{name}' twice.")
         if info.file_size > max_entry or total + info.file_size > max_total:
-            raise _refuse(f"'{name}' in the project file unpacks to {info.file_size / _MB:,.0f} MB, over the "
-                          f"{max_entry // _MB} MB per file / {max_total / _MB:,.0f} MB total this session may still "
+            raise _refuse(f"'{name}' in the project file unpacks to {info.file_size / MB:,.0f} MB, over the "
+                          f"{max_entry // MB} MB per file / {max_total / MB:,.0f} MB total this session may still "
                           "unpack.",
                           "Save the project without the data, or with a smaller dataset (a workshop host can raise "
                           "FS_PROJECT_MAX_UNPACK_MB).")
@@ -274,7 +101,7 @@ def _read_entries(zf: zipfile.ZipFile, limits: dict, unpack_left: int | None = N
         chunks, got = [], 0
         with zf.open(info) as fh:
             while True:
-                chunk = fh.read(_MB)
+                chunk = fh.read(MB)
                 if not chunk:
                     break
                 got += len(chunk)
@@ -334,7 +161,7 @@ def _verify_files(manifest: dict, entries: dict[str, bytes]) -> None:
 
 def _restore_dataset(manifest: dict, entries: dict[str, bytes], current_dataset):
     info = manifest["dataset"]
-    expected = (f"'{info.get('name')}' ({_count(info.get('rows')):,} rows, fingerprint "
+    expected = (f"'{info.get('name')}' ({count_of(info.get('rows')):,} rows, fingerprint "
                 f"{str(info.get('fingerprint') or '')[:12] or 'none'})")
     if DATASET in entries:
         from core.data import CsvOptions, load_dataset
@@ -367,7 +194,7 @@ def _restore_dataset(manifest: dict, entries: dict[str, bytes], current_dataset)
         frame_hash(current_dataset.frame) == info.get("content_sha256")
     if not same:
         raise StudioError(f"This project expects the dataset {expected}, but the loaded dataset is "
-                          f"{_describe_dataset(current_dataset)}.",
+                          f"{describe_dataset(current_dataset)}.",
                           "Load the dataset the project was made with (same file, same cleaning options) on the Data page, then open the project again.")
     return current_dataset
 
@@ -388,15 +215,6 @@ def _write_run(entries: dict[str, bytes], workdir: Path, manifest: dict) -> Path
     return target
 
 
-def _count(value: Any) -> int:
-    """A count from a manifest, for display: anything that is not a finite non-negative number shows as 0."""
-    try:
-        n = float(value or 0)
-    except (TypeError, ValueError):
-        return 0
-    return int(n) if 0 <= n < 1e15 else 0
-
-
 def open_project(source: str | Path | bytes, current_dataset=None, workdir: str | Path | None = None,
                  max_unpack_mb: float | None = None) -> Project:
     """Open a project zip (a path or its bytes) and restore every step.
@@ -409,7 +227,7 @@ def open_project(source: str | Path | bytes, current_dataset=None, workdir: str 
     session cannot fill the disk by opening project after project. A refused project leaves nothing behind.
     """
     limits = DEFAULTS["forecast"]
-    cap = int(float(limits["project_max_unpack_mb"] if max_unpack_mb is None else max_unpack_mb) * _MB)
+    cap = int(float(limits["project_max_unpack_mb"] if max_unpack_mb is None else max_unpack_mb) * MB)
     used = _folder_bytes(Path(workdir)) if workdir is not None and Path(workdir).is_dir() else 0
     if isinstance(source, (bytes, bytearray, memoryview)):
         raw = bytes(source)
@@ -417,7 +235,7 @@ def open_project(source: str | Path | bytes, current_dataset=None, workdir: str 
         path = Path(source)
         if not path.is_file():
             raise StudioError(f"There is no project file at {path}.", "Choose an existing .zip project file.")
-        if path.stat().st_size > int(limits["project_max_total_mb"]) * _MB:
+        if path.stat().st_size > int(limits["project_max_total_mb"]) * MB:
             raise _refuse(f"{path.name} is larger than the {limits['project_max_total_mb']} MB a project may be.")
         raw = path.read_bytes()
     if not zipfile.is_zipfile(io.BytesIO(raw)):
@@ -451,11 +269,11 @@ def open_project(source: str | Path | bytes, current_dataset=None, workdir: str 
     from core.windows import SplitSpec, WindowSpec, make_windows
 
     settings = manifest["settings"]
-    window_spec = _from_dict(WindowSpec, settings.get("window_spec"), "feature")
-    split = _from_dict(SplitSpec, settings.get("split"), "split")
+    window_spec = from_dict(WindowSpec, settings.get("window_spec"), "feature")
+    split = from_dict(SplitSpec, settings.get("split"), "split")
     scaler_kind = str(settings.get("scaler_kind") or "minmax")
-    model_spec = _from_dict(ModelSpec, settings.get("model_spec"), "model")
-    train_config = _from_dict(TrainConfig, settings.get("train_config"), "training")
+    model_spec = from_dict(ModelSpec, settings.get("model_spec"), "model")
+    train_config = from_dict(TrainConfig, settings.get("train_config"), "training")
     if window_spec is None or model_spec is None:
         raise _refuse("The project's settings lack the feature or model step.")
 
@@ -479,18 +297,3 @@ def open_project(source: str | Path | bytes, current_dataset=None, workdir: str 
                    model_spec=model_spec, train_config=train_config, run=run, run_dir=run_dir, windows=windows)
 
 
-def describe(manifest: dict) -> str:
-    """One line for the page: what a project holds."""
-    info = manifest.get("dataset", {})
-    data = "with its data" if info.get("included") else "without data (fingerprint only)"
-    return (f"Project saved {manifest.get('created', '?')} by Forecast Studio {manifest.get('app_version', '?')}: "
-            f"dataset '{info.get('name')}' ({_count(info.get('rows')):,} rows), {data}.")
-
-
-def default_filename(dataset_name: str) -> str:
-    stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in Path(str(dataset_name)).stem).strip("-")
-    return f"{stem or 'forecast'}-project.zip"
-
-
-__all__ = ["FORMAT_VERSION", "Project", "describe", "default_filename", "frame_hash", "open_project",
-           "project_bytes", "save_project", "check_saveable"]

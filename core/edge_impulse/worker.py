@@ -1,4 +1,4 @@
-"""The Edge Impulse SDK calls, in a child process started by ``core.edgeimpulse``.
+"""The Edge Impulse SDK calls, in a child process started by ``core.edge_impulse.client``.
 
 Why a child: the SDK sets no timeout on its HTTP requests and retries a refused connection ten times
 with growing back-off, so a silent or unreachable server could hold the studio for minutes; a

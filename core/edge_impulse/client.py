@@ -4,7 +4,7 @@
 "arduino", int8 quantised by Edge Impulse from the run's calibration windows when asked);
 ``profile(run, api_key, device=...)`` returns Edge Impulse's RAM/ROM/latency estimates as a dict.
 
-The SDK runs in a child process (``core.ei_worker``) that is stopped at a deadline, because the SDK
+The SDK runs in a child process (``core.edge_impulse.worker``) that is stopped at a deadline, because the SDK
 itself has no request timeout and retries refused connections for minutes. The API key goes to the
 child on a pipe and is set on ``edgeimpulse.API_KEY`` there, in memory only: it is never written to a
 file, a log, a bundle or a saved project, and never appears in a message. ``EI_API_ENDPOINT`` (or
@@ -32,7 +32,7 @@ from core.config import DEFAULTS
 from core.errors import StudioError
 from core.files import atomic_write_bytes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 LIBRARY_ZIP = "ei_library.zip"
 OFFLINE_HINT = "Use the offline firmware bundle on the Export page instead; it runs any horizon and number of targets."
 
@@ -169,7 +169,7 @@ def _call(action: str, run: Any, api_key: str | None, timeout: float | None, end
         # The key travels on the pipe only; a key in the environment would be inherited by the child anyway.
         env.pop("EI_API_KEY", None)
         say("Uploading the model and waiting for Edge Impulse" + (" (int8)" if extra.get("int8") else ""))
-        proc = subprocess.Popen([sys.executable, "-m", "core.ei_worker"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-m", "core.edge_impulse.worker"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         try:
             _supervise(proc, json.dumps({**request, "api_key": key}).encode(), limit)

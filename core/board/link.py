@@ -1,0 +1,427 @@
+"""Talking to the board: find its port, read what it prints, ask it for forecasts, compare them with the host.
+
+Everything here goes through ``serial.serial_for_url``, so a real XIAO on /dev/ttyACM0, the emulator's
+pseudo-terminal and a board behind a network bridge (``socket://``, ``rfc2217://``) take the same path.
+A background thread owns reading; callers only ever wait on it with a deadline, so nothing here can hang
+on a silent or vanished board.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import serial
+import serial.tools.list_ports
+
+from core.board import weblink
+from core.errors import StudioError
+from core.board.protocol import (Done, Err, Expected, Ready, Record, Result, TextHealth, decode_bytes,
+                                 format_p_command, parse_line)
+from core.board.ports import CFG, board_error, disconnected_error, mismatch_error, open_error
+
+
+# --- the board -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LogEntry:
+    seq: int
+    t: float                # wall-clock time, for the log's timestamps
+    kind: str               # "rx" from the board, "tx" sent to it, "info" and "error" from the studio
+    text: str
+    record: Record | None = None
+
+    def line(self) -> str:
+        stamp = time.strftime("%H:%M:%S", time.localtime(self.t)) + f".{int(self.t * 1000) % 1000:03d}"
+        arrow = {"rx": "<", "tx": ">", "info": "·", "error": "!"}.get(self.kind, " ")
+        return f"{stamp} {arrow} {self.text}"
+
+
+class _WaitTimeout(Exception):
+    pass
+
+
+def open_serial(port: str, baud: int, *, exclusive: bool = True, write_timeout: float | None = None) -> Any:
+    """Open a device path or a pyserial URL; a StudioError with a fix on any failure."""
+    port = (port or "").strip()
+    if not port:
+        raise StudioError("No port was given.", "Pick a port from the list or type one (e.g. /dev/ttyACM0, COM3, socket://HOST:PORT).")
+    try:
+        baud = int(baud)
+        if baud <= 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise StudioError(f"The baud rate {baud!r} is not a positive whole number.",
+                          "Use 115200, the rate the studio's firmware and the Edge Impulse sketch use.") from None
+    if port.startswith(weblink.SCHEME):
+        # A board on the participant's computer, held by their browser and relayed to the studio (core/board/weblink.py).
+        return weblink.open_link(port, baud)
+    kwargs: dict[str, Any] = {"baudrate": baud, "timeout": CFG["read_poll_s"],
+                              "write_timeout": CFG["write_timeout_s"] if write_timeout is None else write_timeout}
+    if "://" not in port:
+        # Exclusive locking is what tells "busy" apart from "free" on POSIX; URL handlers have no such notion.
+        kwargs["exclusive"] = exclusive
+    try:
+        return serial.serial_for_url(port, **kwargs)
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise open_error(port, exc) from None
+
+
+class Board:
+    """One open connection: a reader thread parses lines into records and keeps a bounded, timestamped log.
+
+    ``ready``, ``self_test`` and ``predict`` send a command and wait for its answer, each with a deadline.
+    Faults (unplugged, silent, wrong baud rate, a different model) come back as StudioError.
+    """
+
+    def __init__(self, port: str, baud: int = CFG["baud"], *, expected: Expected | None = None,
+                 log_lines: int = CFG["log_lines"], exclusive: bool = True) -> None:
+        self.port = port
+        self.baud = baud
+        self.expected = expected
+        self.ready_info: Ready | None = None
+        self._ser = open_serial(port, baud, exclusive=exclusive)
+        self._cond = threading.Condition()
+        self._log: deque[LogEntry] = deque(maxlen=log_lines)
+        self._records: deque[tuple[int, Record]] = deque(maxlen=log_lines)
+        self._seq = 0
+        self._rx_bytes = 0
+        self._pending = bytearray()
+        self._health = TextHealth(span=CFG["health_span_bytes"], threshold=CFG["unreadable_ratio"])
+        self._error: StudioError | None = None
+        self._stop = threading.Event()
+        self._write_lock = threading.Lock()
+        self._closers: list[Callable[[], None]] = []
+        self._add("info", f"connected to {self.name} at {baud} baud")
+        self._thread = threading.Thread(target=self._read_loop, name=f"board-reader:{port}", daemon=True)
+        self._thread.start()
+
+    # -- state ---------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The port as the user knows it, for messages (a browser link's token means nothing to them)."""
+        return weblink.LABEL if self.port.startswith(weblink.SCHEME) else self.port
+
+    @property
+    def connected(self) -> bool:
+        return self._error is None and not self._stop.is_set() and self._thread.is_alive()
+
+    @property
+    def error(self) -> StudioError | None:
+        return self._error
+
+    @property
+    def unreadable(self) -> bool:
+        return self._health.unreadable
+
+    @property
+    def rx_bytes(self) -> int:
+        return self._rx_bytes
+
+    def log(self, since: int = 0) -> list[LogEntry]:
+        """Log entries with ``seq > since`` (the page polls with the last seq it drew)."""
+        with self._cond:
+            return [e for e in self._log if e.seq > since]
+
+    def log_text(self, last: int | None = None) -> str:
+        entries = self.log()
+        if last is not None:
+            entries = entries[-last:]
+        lines = [e.line() for e in entries]
+        pending = self.pending_text
+        if pending:
+            lines.append(f"{'':12} < {pending}  (no line end yet)")
+        return "\n".join(lines)
+
+    @property
+    def pending_text(self) -> str:
+        with self._cond:
+            return decode_bytes(bytes(self._pending)).rstrip("\r")
+
+    def records(self) -> list[Record]:
+        with self._cond:
+            return [r for _, r in self._records]
+
+    def cursor(self) -> int:
+        with self._cond:
+            return self._seq
+
+    # -- reading ---------------------------------------------------------------------------------------
+    def _add(self, kind: str, text: str, record: Record | None = None) -> None:
+        with self._cond:
+            self._seq += 1
+            self._log.append(LogEntry(self._seq, time.time(), kind, text, record))
+            if record is not None:
+                self._records.append((self._seq, record))
+                if isinstance(record, Ready):
+                    self.ready_info = record
+            self._cond.notify_all()
+
+    def _read_loop(self) -> None:
+        ser = self._ser
+        while not self._stop.is_set():
+            try:
+                waiting = ser.in_waiting
+                chunk = ser.read(max(1, min(int(waiting or 0), 4096)))
+            except Exception as exc:  # SerialException, OSError, termios.error: the port went away
+                if not self._stop.is_set():
+                    self._fail(disconnected_error(self.name, exc))
+                return
+            if not chunk:
+                continue
+            with self._cond:
+                self._rx_bytes += len(chunk)
+                self._health.feed(chunk)
+                self._pending += chunk
+                lines = []
+                while True:
+                    i = self._pending.find(b"\n")
+                    if i < 0:
+                        break
+                    lines.append(bytes(self._pending[:i]))
+                    del self._pending[: i + 1]
+                if len(self._pending) > CFG["max_line_bytes"]:
+                    # No line end for this long: noise or a wrong baud rate. Show it and start over.
+                    lines.append(bytes(self._pending))
+                    self._pending.clear()
+                self._cond.notify_all()
+            for raw in lines:
+                text = decode_bytes(raw).rstrip("\r")
+                if text.strip():
+                    self._add("rx", text, parse_line(text))
+
+    def _fail(self, err: StudioError) -> None:
+        with self._cond:
+            if self._error is None:
+                self._error = err
+            self._cond.notify_all()
+        self._add("error", str(err))
+
+    # -- writing ---------------------------------------------------------------------------------------
+    def send(self, command: str) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._stop.is_set():
+            raise StudioError(f"The connection to {self.name} is closed.", "Connect again.")
+        line = command if command.endswith("\n") else command + "\n"
+        try:
+            with self._write_lock:
+                self._ser.write(line.encode("ascii"))
+                self._ser.flush()
+        except serial.SerialTimeoutException:
+            raise StudioError(f"The board on {self.name} is not taking input (a write timed out).",
+                              "Press the board's RESET button or re-plug it, then connect again.") from None
+        except Exception as exc:
+            err = disconnected_error(self.name, exc)
+            self._fail(err)
+            raise err from None
+        shown = line.strip()
+        if len(shown) > 160:
+            shown = f"{shown[:150]}… ({len(shown)} chars)"
+        self._add("tx", shown)
+
+    def _next(self, cursor: int, deadline: float, since_bytes: int) -> tuple[int, Record]:
+        """The first record after ``cursor``; raises on disconnect, unreadable text, or the deadline."""
+        with self._cond:
+            while True:
+                if self._records:
+                    first = self._records[0][0]
+                    if self._records[-1][0] > cursor:
+                        for seq, rec in self._records:
+                            if seq > cursor and seq >= first:
+                                return seq, rec
+                if self._error is not None:
+                    raise self._error
+                if self._stop.is_set():
+                    raise StudioError(f"The connection to {self.name} was closed while waiting for the board.",
+                                      "Connect again.")
+                # A full window of mostly-unreadable bytes since this wait began: say so now, not at the deadline.
+                if self._health.unreadable and self._rx_bytes - since_bytes >= self._health.span:
+                    raise self.unreadable_error()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _WaitTimeout()
+                self._cond.wait(min(remaining, 0.1))
+
+    def unreadable_error(self) -> StudioError:
+        pct = round(100 * self._health.ratio)
+        return StudioError(f"The board's output is unreadable ({pct}% of the recent bytes are not text): "
+                           f"the baud rate ({self.baud}) probably does not match the firmware's.",
+                           "Pick the board's baud rate (115200 for the studio's firmware and the Edge Impulse sketch) "
+                           "and connect again.")
+
+    def _timeout_error(self, what: str, timeout: float, since_bytes: int) -> StudioError:
+        if self._health.unreadable:
+            return self.unreadable_error()
+        heard = self._rx_bytes - since_bytes
+        detail = "nothing at all was received" if heard == 0 else f"{heard} bytes arrived but no answer among them"
+        return StudioError(f"The board on {self.name} did not answer {what} within {timeout:g} s ({detail}).",
+                           "Check that it runs the studio's firmware (flash the bundle from the Export step), that this "
+                           "is the right port, and press the board's RESET button.")
+
+    # -- commands ------------------------------------------------------------------------------------
+    def ready(self, timeout: float = CFG["ready_timeout_s"], expected: Expected | None = None,
+              resend_s: float = CFG["ready_resend_s"]) -> Ready:
+        """Send ``I`` until the board prints its ``FS READY`` line; check it against the current export."""
+        expected = expected or self.expected
+        start = time.monotonic()
+        deadline = start + timeout
+        cursor, since = self.cursor(), self._rx_bytes
+        # The first time, give the board one resend interval to print its boot banner (opening the port
+        # usually boots it) before asking: asking at once logged FS READY twice, the banner and the answer.
+        listen_first = not getattr(self, "_asked_ready", False)
+        self._asked_ready = True
+        if listen_first:
+            cursor = 0  # a banner already received since the port opened counts
+        while True:
+            # The board may be rebooting when the port opens (USB serial resets it) and drop the first I.
+            wait_s = min(resend_s, timeout / 3) if listen_first else resend_s  # leave time to ask after it
+            if not listen_first:
+                self.send("I")
+            listen_first = False
+            resend = min(deadline, time.monotonic() + wait_s)
+            try:
+                while True:
+                    cursor, rec = self._next(cursor, resend, since)
+                    if isinstance(rec, Ready):
+                        if expected is not None:
+                            err = mismatch_error(rec, expected)
+                            if err is not None:
+                                self._add("error", str(err))
+                                raise err
+                        return rec
+            except _WaitTimeout:
+                if time.monotonic() >= deadline:
+                    raise self._timeout_error("the ready request (I)", timeout, since) from None
+
+    def self_test(self, timeout: float = CFG["answer_timeout_s"]) -> list[Result]:
+        """``T``: the board runs its embedded test windows. ``timeout`` bounds the silence between two lines."""
+        cursor, since = self.cursor(), self._rx_bytes
+        self.send("T")
+        results: list[Result] = []
+        while True:
+            try:
+                cursor, rec = self._next(cursor, time.monotonic() + timeout, since)
+            except _WaitTimeout:
+                what = "the self-test (T)" if not results else f"the self-test after {len(results)} results"
+                raise self._timeout_error(what, timeout, since) from None
+            if isinstance(rec, Result) and rec.k >= 0:
+                results.append(rec)
+            elif isinstance(rec, Done):
+                if rec.n != len(results):
+                    self._add("info", f"the board ran {rec.n} windows but {len(results)} results were read "
+                                      "(lines lost or garbled on the way)")
+                return results
+            elif isinstance(rec, Err):
+                raise board_error(rec)
+            elif isinstance(rec, Ready) and results:
+                # A ready line before any result is the late answer to an earlier I (or the boot line);
+                # one after results means the board rebooted midway.
+                raise StudioError("The board restarted during the self-test.",
+                                  "Check its power and cable (a brown-out resets it), then run the self-test again.")
+
+    def predict(self, window: np.ndarray | Sequence[Sequence[float]], timeout: float = CFG["answer_timeout_s"]) -> Result:
+        """``P``: one window in the data's own units (window x features); the board's forecast in data units."""
+        line = format_p_command(window)
+        cursor, since = self.cursor(), self._rx_bytes
+        self.send(line)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                cursor, rec = self._next(cursor, deadline, since)
+            except _WaitTimeout:
+                raise self._timeout_error("a window (P)", timeout, since) from None
+            if isinstance(rec, Result) and rec.k == -1:
+                return rec
+            if isinstance(rec, Err):
+                raise board_error(rec)
+            # A ready line here is a late answer to an earlier I or the boot line; a board that really
+            # rebooted never answers this P, which the deadline reports.
+
+    def push(self, reading: np.ndarray | Sequence[float], timeout: float = CFG["answer_timeout_s"]) -> Result | Err:
+        """``R``: one reading (features values, data units) into the board's ring buffer. Returns the forecast
+        from the newest full window, or the board's ``NEED`` error record (how many readings are still missing)."""
+        from core.board.protocol import format_r_command
+
+        line = format_r_command(reading)
+        cursor, since = self.cursor(), self._rx_bytes
+        self.send(line)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                cursor, rec = self._next(cursor, deadline, since)
+            except _WaitTimeout:
+                raise self._timeout_error("a reading (R)", timeout, since) from None
+            if isinstance(rec, Result) and rec.k == -1:
+                return rec
+            if isinstance(rec, Err):
+                if rec.code == "NEED":
+                    return rec
+                raise board_error(rec)
+
+    def on_close(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` when this connection closes (the page stops the emulator it started this way)."""
+        self._closers.append(fn)
+
+    def close(self) -> None:
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        try:
+            self._ser.close()
+        except Exception:  # closing a vanished port can fail; it is closed either way
+            pass
+        self._thread.join(timeout=2)
+        for fn in self._closers:
+            try:
+                fn()
+            except Exception as exc:  # one failing closer must not keep the others (or the port) open
+                self._add("error", f"while closing: {exc}")
+        self._add("info", "disconnected")
+        with self._cond:
+            self._cond.notify_all()
+
+    def __enter__(self) -> "Board":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Task:
+    """One board command run off the UI thread, so the page keeps drawing the live log while a slow board answers.
+
+    Every Board wait has a deadline, so the thread always ends; ``result``/``error`` are read when ``done``.
+    """
+
+    def __init__(self, name: str, fn: Callable[[], Any]) -> None:
+        self.name = name
+        self.result: Any = None
+        self.error: StudioError | None = None
+        self.started = time.monotonic()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(fn,), name=f"board-task:{name}", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        try:
+            self.result = fn()
+        except StudioError as err:
+            self.error = err
+        except Exception as exc:  # never lose a failure in a thread: the page shows it as a message
+            self.error = StudioError(f"{self.name} failed: {type(exc).__name__}: {exc}.", "Try again, or reconnect.")
+        finally:
+            self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._done.wait(timeout)
+
+

@@ -1,0 +1,134 @@
+"""Finding the board's port, and the errors opening or losing one gives, each with what to do."""
+
+from __future__ import annotations
+
+import errno
+import sys
+from dataclasses import dataclass
+from typing import Iterable
+
+import serial
+import serial.tools.list_ports
+
+from core.config import DEFAULTS
+from core.errors import StudioError
+from core.board.protocol import Err, Expected, Ready
+
+CFG = DEFAULTS["device"]
+
+
+# USB vendor:product ids the XIAO ESP32S3 enumerates with (SPEC, "The board").
+XIAO_IDS: dict[tuple[int, int], str] = {
+    (0x303A, 0x1001): "Espressif USB JTAG/serial (Arduino default)",
+    (0x2886, 0x0056): "Seeed TinyUSB",
+    (0x2886, 0x8056): "Seeed TinyUSB",
+}
+
+
+
+
+# --- ports -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PortInfo:
+    device: str
+    description: str
+    vid: int | None
+    pid: int | None
+    is_xiao: bool
+    label: str
+
+
+def port_info(device: str, description: str = "", vid: int | None = None, pid: int | None = None) -> PortInfo:
+    xiao = (vid, pid) in XIAO_IDS
+    if xiao:
+        label = f"Seeed XIAO ESP32S3 — {device} ({XIAO_IDS[(vid, pid)]})"
+    else:
+        ids = f" [{vid:04X}:{pid:04X}]" if vid is not None and pid is not None else ""
+        desc = description if description and description != "n/a" else "serial port"
+        label = f"{device} — {desc}{ids}"
+    return PortInfo(device, description, vid, pid, xiao, label)
+
+
+def list_ports() -> list[PortInfo]:
+    """Serial ports on this machine, a XIAO ESP32S3 first (it is what the studio's firmware runs on)."""
+    try:
+        found = serial.tools.list_ports.comports()
+    except Exception:  # a broken sysfs entry must not take the page down; a manual port still works
+        found = []
+    return order_ports([port_info(p.device, p.description or "", p.vid, p.pid) for p in found])
+
+
+def order_ports(ports: Iterable[PortInfo]) -> list[PortInfo]:
+    return sorted(ports, key=lambda p: (not p.is_xiao, p.device))
+
+
+# --- errors ------------------------------------------------------------------------------------------
+
+def open_error(port: str, exc: BaseException) -> StudioError:
+    """Turn whatever pyserial / the OS said into a problem and a fix the user can act on."""
+    code = getattr(exc, "errno", None)
+    text = str(exc)
+    lower = text.lower()
+    if code in (errno.EBUSY, errno.EAGAIN) or "exclusively lock" in lower or "resource busy" in lower \
+            or (sys.platform == "win32" and "access is denied" in lower):
+        return StudioError(f"The port {port} is busy: another program has it open.",
+                           "Close the Arduino serial monitor (or any other program using the board), "
+                           "or disconnect it in another studio tab, then connect again.")
+    if code in (errno.EACCES, errno.EPERM) or "permission denied" in lower:
+        if sys.platform.startswith("linux"):
+            fix = ("On Linux, add your user to the dialout group (sudo usermod -aG dialout $USER), "
+                   "then log out and back in.")
+        else:
+            fix = "Allow this program to use serial ports, or run it as a user who may."
+        return StudioError(f"Permission denied opening {port}.", fix)
+    if code in (errno.ENOENT, errno.ENODEV, errno.ENXIO) or "no such file" in lower or "could not find" in lower:
+        return StudioError(f"There is no serial port {port}.",
+                           "Plug the board in (use a data USB cable, not a charge-only one) and pick it from the list, "
+                           "or check the port name.")
+    if "connection refused" in lower or "timed out" in lower or "name or service not known" in lower:
+        return StudioError(f"Nothing answers at {port} ({text}).",
+                           "Check that the serial bridge (ser2net, an RFC 2217 server) runs and the host and port are right.")
+    if "invalid url" in lower or ("://" in port and "not known" in lower):
+        return StudioError(f"The port address {port} is not a valid pyserial URL ({text}).",
+                           "Use a device path such as /dev/ttyACM0 or COM3, or socket://HOST:PORT / rfc2217://HOST:PORT.")
+    return StudioError(f"Could not open {port}: {text}.", "Check the port name and that the board is plugged in.")
+
+
+def disconnected_error(port: str, exc: BaseException | None = None) -> StudioError:
+    detail = f" ({exc})" if exc is not None and str(exc) else ""
+    return StudioError(f"The board on {port} disconnected{detail}.",
+                       "Plug it back in (or restart the emulator), then connect again.")
+
+
+ERR_TEXT: dict[str, tuple[str, str]] = {
+    "BADLEN": ("The board expected a different number of values than it was sent",
+               "The firmware was built for another window size: flash the bundle from the current export."),
+    "PARSE": ("The board could not read the numbers it was sent",
+              "Check the baud rate and the cable, then send again."),
+    "ALLOC": ("The model does not fit the board's tensor arena",
+              "Re-export (the Export step sizes the arena) and flash again; large models need the PSRAM arena."),
+    "INVOKE": ("The model failed to run on the board",
+               "Re-export and flash again; if it persists, pick a smaller model."),
+    "NEED": ("The board has not yet received a full window of readings (R command or its sensor)",
+             "Push more readings: the board answers with a forecast once it holds a whole window."),
+    "UNKNOWN": ("The board did not understand the command",
+                "Flash the firmware bundle from the current export, which speaks the studio's protocol."),
+    "EI": ("The Edge Impulse sketch reported an error",
+           "Check that the sketch holds a window of the right length for the library, then upload it again."),
+}
+
+
+def board_error(rec: Err) -> StudioError:
+    problem, fix = ERR_TEXT.get(rec.code, (f"The board reported an error {rec.code}", ERR_TEXT["UNKNOWN"][1]))
+    return StudioError(f"{problem}: FS ERR {rec.code} {rec.message}".strip(), fix)
+
+
+def mismatch_error(ready: Ready, expected: Expected) -> StudioError | None:
+    diffs = ready.mismatches(expected)
+    if not diffs:
+        return None
+    return StudioError("The board runs a different model than the current export (" + "; ".join(diffs) + ").",
+                       "Flash the firmware bundle from the Export step, or open the export the board was flashed with.")
+
+
