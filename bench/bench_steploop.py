@@ -10,6 +10,7 @@ drift is the mean |int8 loop state - float32 loop state| on TFLM after step 1, 2
 """
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -36,12 +37,13 @@ def main() -> int:
     from core.firmware import INTERNAL_ARENA_MAX
     from tests.export_helpers import make_run
 
-    rows, results, checks = [], {}, []
+    rows, results, checks, runs = [], {}, [], {}
     with tempfile.TemporaryDirectory(prefix="bench-steploop-") as tmp:
         tmp = Path(tmp)
         for kind, backend, forms in CELLS:
             run = make_run(tmp / f"run_{kind}", kind=kind, backend=backend, window=168, n_features=7, units=32,
                            rows=2400, seed=0, residual=True, fit_epochs=2, n_rep=256, n_test=64, whole_test=True)
+            runs[kind] = run
             for form in forms:
                 t0 = time.perf_counter()
                 rep = export_run(run, tmp / f"exp_{kind}_{form}", int8=True, form=form)
@@ -59,9 +61,9 @@ def main() -> int:
                             f"{mae('last_value'):.4g} | {d(1)} {d(24)} {d(168)} | "
                             f"{'' if lat is None else f'{lat:,.0f}'} |")
                 print(rows[-1], flush=True)
-        # The step loop's flatbuffer and arena do not depend on the window: the same GRU at 24 steps.
+        # The step loop's flatbuffer and arena do not depend on the window: the same trained GRU at 24 steps.
         short = make_run(tmp / "run_gru24", kind="gru", backend="keras", window=24, n_features=7, units=32,
-                         rows=800, seed=0, residual=True)
+                         rows=2400, seed=0, residual=True, whole_test=True, weights=runs["gru"].weights)
         rep24 = export_run(short, tmp / "exp_gru24", int8=True, form="step")
 
     lines = []
@@ -78,6 +80,11 @@ def main() -> int:
         checks.append(s_sec <= TARGET_SECONDS)
         lines.append(f"- {kind}: step-loop export {s_sec:.1f} s (target <= {TARGET_SECONDS:.0f} s) against "
                      f"{u_sec:.1f} s unrolled ({u_sec / s_sec:.1f}x)")
+    fused_s = results[("lstm", "fused")][1]
+    lines.append(f"- the same run's fused LSTM(32) export (issue E's path, about 10 s on an idle machine): {fused_s:.1f} s; "
+                 f"GRU step / LSTM fused {results[('gru', 'step')][1] / fused_s:.2f}x, SimpleRNN step / LSTM fused "
+                 f"{results[('rnn', 'step')][1] / fused_s:.2f}x (load average {os.getloadavg()[0]:.1f} on "
+                 f"{os.cpu_count()} cores when the run ended)")
     g168 = results[("gru", "step")][0]
     same = all(rep24.dtypes[d]["bytes"] == g168.dtypes[d]["bytes"] for d in ("float32", "int8"))
     checks.append(same)

@@ -126,15 +126,7 @@ fs::Status TflmModel::Run(const float* in, float* out, uint32_t* elapsed_us) {
 #else
   // The fused LSTM op keeps its state between invokes; each window starts fresh.
   g_interpreter->ResetVariableTensors();
-  TfLiteTensor* input = g_interpreter->input(0);
-  const int n_in = FS_WINDOW * FS_FEATURES;
-  if (input->type == kTfLiteInt8) {
-    for (int i = 0; i < n_in; i++) {
-      input->data.int8[i] = fs::QuantizeInt8(in[i], input->params.scale, input->params.zero_point);
-    }
-  } else {
-    memcpy(input->data.f, in, n_in * sizeof(float));
-  }
+  ToTensor(g_interpreter->input(0), in, FS_WINDOW * FS_FEATURES);
   const uint32_t start = micros();
   const TfLiteStatus status = g_interpreter->Invoke();
   *elapsed_us = micros() - start;
