@@ -119,7 +119,7 @@ def big_frame(rows: int) -> pd.DataFrame:
     actual = np.cumsum(rng.normal(size=rows))[:, None, None]
     pred = actual + rng.normal(scale=0.3, size=actual.shape)
     base = {"last_value": np.roll(actual, 1, axis=0), "seasonal_naive": np.roll(actual, 60, axis=0)}
-    return forecast._tidy(np.asarray(index) - np.timedelta64(1, "m"), np.asarray(index)[:, None], ["load"],
+    return forecast.tidy_frame(np.asarray(index) - np.timedelta64(1, "m"), np.asarray(index)[:, None], ["load"],
                           pred, actual, base)
 
 

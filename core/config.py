@@ -317,3 +317,14 @@ HELP.update({
                       "naive forecasts (last value, seasonal naive, training mean) on the validation part, which the full "
                       "training does not learn from either. When it is unlikely to win, it says what to change first.",
 })
+
+# Prediction intervals (issue N): split-conformal bands calibrated on the validation part, in percent.
+DEFAULTS["intervals"] = {
+    "levels": [80, 95],
+}
+HELP["forecast.band_levels"] = ("Percentages between 0 and 100 (exclusive), separated by commas, e.g. 80, 95. The bands are "
+                               "calibrated again on the validation part (no training) and saved with the run; export "
+                               "again for the board to carry them.")
+HELP["forecast.bands"] = ("Each band is the forecast plus or minus a width learned from how far off the model was on the "
+                          "validation part (split conformal), per target and step ahead. The share of test values inside "
+                          "is measured, not assumed: near the level means the band can be trusted.")

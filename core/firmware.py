@@ -110,6 +110,10 @@ class BundleSpec:
     host_predictions: np.ndarray  # float32 (n, horizon, targets), data units
     test_indices: tuple[int, ...]
     max_abs_err: float | None  # TFLM vs host, target units, from the export report
+    # Calibrated band half-widths (core/intervals.py) in target units: level names ("80") and
+    # (levels, horizon, targets) float32; none for a run trained before bands existed.
+    band_levels: tuple[str, ...] = ()
+    band_half_width: np.ndarray | None = None
     # The int8 graph outputs the change from the last value, which the firmware adds back in float
     # (core.export: an int8 level output saturates on a trending series); the targets' input columns.
     residual_outside: bool = False
@@ -125,8 +129,10 @@ class BundleSpec:
 
     @property
     def line_max(self) -> int:
-        """Longest host line the firmware buffers: a P line, or the longest result line."""
-        return max(self.window * self.features, self.horizon * self.targets) * 20 + 64
+        """Longest host line the firmware buffers: a P line, or the longest result line (the forecast
+        and, per band level, its lower and upper bounds, each with a "lo<level>=" key)."""
+        result = self.horizon * self.targets * (1 + 2 * len(self.band_levels))
+        return max(self.window * self.features, result) * 20 + 64 + 24 * len(self.band_levels)
 
     @property
     def n_values(self) -> int:
@@ -259,6 +265,7 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
     host = (y_host[list(picks)].reshape(count, horizon, targets) * t_s + t_c).astype(np.float32)
 
     max_err = entry.get("max_abs_err")
+    band_levels, band_hw = _bands(folder, run_dir, horizon, targets)
     outside = bool(entry.get("residual_outside"))
     target_input: tuple[int, ...] = ()
     if outside:
@@ -278,8 +285,20 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
         residual=folder.residual,
         windows=windows, host_predictions=host, test_indices=picks,
         max_abs_err=None if max_err is None else float(max_err),
+        band_levels=band_levels, band_half_width=band_hw,
         residual_outside=outside, target_input=target_input,
         form="step" if step_layout is not None else "window", step_layout=step_layout)
+
+
+def _bands(folder: ExportFolder, run_dir, horizon: int, targets: int) -> tuple[tuple[str, ...], np.ndarray | None]:
+    """The run's band half-widths for the board, narrowest level first; none when the run has none."""
+    from core.intervals import for_export, half_widths
+
+    bands = half_widths(for_export(folder, run_dir), horizon, targets)
+    levels = tuple(sorted((k for k, hw in bands.items() if np.all(np.isfinite(hw))), key=float))
+    if not levels:
+        return (), None
+    return levels, np.stack([bands[k] for k in levels]).astype(np.float32)
 
 
 # ---------------------------------------------------------------- rendering
@@ -340,7 +359,8 @@ def render_files(spec: BundleSpec) -> dict[str, str]:
         input_comment=_columns_comment(spec.input_columns, spec.input_center, spec.input_scale),
         input_center=", ".join(map(_f, spec.input_center)), input_scale_values=", ".join(map(_f, spec.input_scale)),
         target_comment=_columns_comment(spec.target_columns, spec.target_center, spec.target_scale),
-        target_center=", ".join(map(_f, spec.target_center)), target_scale_values=", ".join(map(_f, spec.target_scale)))
+        target_center=", ".join(map(_f, spec.target_center)), target_scale_values=", ".join(map(_f, spec.target_scale)),
+        band_block=_band_block(spec))
     files["model_data.cpp"] = _template(sketch / "model_data.cpp.in", model_file=escape.c_comment(spec.model_file),
                                         model_len=len(spec.model_bytes), model_bytes=_hex_bytes(spec.model_bytes))
     files["test_windows.h"] = _template(
@@ -351,6 +371,24 @@ def render_files(spec: BundleSpec) -> dict[str, str]:
         sketch / "op_resolver.h.in", op_list=escape.c_comment(", ".join(spec.ops)), op_count=len(regs),
         registrations="\n".join(f"  if (resolver.{call}() != kTfLiteOk) return false;" for call in regs))
     return files
+
+
+def _band_block(spec: BundleSpec) -> str:
+    """model_config.h's band constants: level names and half-widths (level-major, then step, then target,
+    like the forecast). Level names are numbers the studio formatted, never a user's text."""
+    if not spec.band_levels:
+        return ("// No calibrated bands: the run was trained before Forecast Studio made them. Train it\n"
+                "// again and re-export for FS RESULT lines with lo<level>=/hi<level>= bounds.\n"
+                "#define FS_BAND_LEVELS 0\n"
+                "static const char* const* const kBandNames = nullptr;\n"
+                "static const float* const kBandHalfWidth = nullptr;")
+    lines = [f"// Calibrated bands (split conformal on the validation part): {', '.join(l + '%' for l in spec.band_levels)}.",
+             "// Half-widths in the targets' units; the board prints forecast -/+ these as lo<level>=/hi<level>=.",
+             f"#define FS_BAND_LEVELS {len(spec.band_levels)}",
+             "static const char* const kBandNames[FS_BAND_LEVELS] = {" + ", ".join(f'"{l}"' for l in spec.band_levels) + "};",
+             "static const float kBandHalfWidth[FS_BAND_LEVELS * FS_HORIZON * FS_TARGETS] = {",
+             _float_list(spec.band_half_width), "};"]
+    return "\n".join(lines)
 
 
 def _project_files(spec: BundleSpec, files: dict[str, str]) -> dict[str, str]:
@@ -394,6 +432,8 @@ def bundle_manifest(spec: BundleSpec) -> dict:
         "arena_in_psram": spec.arena_in_psram, "ops": list(spec.ops), "max_abs_err": spec.max_abs_err,
         "test_indices": list(spec.test_indices), "windows": spec.windows.tolist(),
         "host_predictions": spec.host_predictions.tolist(),
+        "band_levels": list(spec.band_levels),
+        "band_half_width": None if spec.band_half_width is None else spec.band_half_width.tolist(),
     }
 
 

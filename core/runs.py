@@ -116,6 +116,8 @@ class Run:
     samples: dict[str, np.ndarray]
     info: dict = field(default_factory=dict)
     created: str = ""
+    # Calibrated bands (core/intervals.py, intervals.json); {} for a run saved before they existed.
+    intervals: dict = field(default_factory=dict)
     _model: Any = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------ facts
@@ -191,7 +193,7 @@ class Run:
     # ------------------------------------------------------------ making one
     @classmethod
     def from_training(cls, windows: Any, spec: ModelSpec, config: Any, model: Any, history: list[dict],
-                      info: dict, run_dir: str | Path, dataset: Any = None) -> "Run":
+                      info: dict, run_dir: str | Path, dataset: Any = None, interval_levels: Any = None) -> "Run":
         """Score a freshly trained model on the test part, gather samples, and save the run."""
         from core.models import canonical_weights
         from core.windows import SPLIT_RULE
@@ -202,10 +204,39 @@ class Run:
                   weights=canonical_weights(model), history=list(history), metrics={}, samples={}, info=info,
                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), _model=model)
         y_test = run.predict(windows.X("test"))
-        run.metrics = build_metrics(windows, y_test, run.predict(windows.X("val")) if windows.count("val") else None)
+        y_val = run.predict(windows.X("val")) if windows.count("val") else None
+        run.metrics = build_metrics(windows, y_test, y_val)
+        run._calibrate(windows, y_val, y_test, interval_levels)
         run.samples, run.info["time_axis"] = _samples(windows, y_test)
         run.save()
         return run
+
+    def _calibrate(self, windows: Any, y_val: np.ndarray | None, y_test: np.ndarray | None, levels: Any = None) -> None:
+        """Bands from the validation predictions already made for the metrics (no extra model call)."""
+        from core import intervals
+
+        self.intervals = intervals.from_windows(windows, y_val, y_test, levels)
+        self.metrics["intervals"] = self.intervals
+
+    def recalibrate(self, windows: Any, levels: Any) -> dict:
+        """Bands at other levels for this run (a model call on the validation and test parts), saved."""
+        from core import intervals
+
+        intervals.check_levels(levels)
+        y_val = self.predict(windows.X("val")) if windows.count("val") else None
+        y_test = self.predict(windows.X("test")) if windows.count("test") else None
+        before = (self.intervals, self.metrics.get("intervals"))
+        self._calibrate(windows, y_val, y_test, levels)
+        try:
+            self.save()
+        except BaseException:  # the folder kept the old bands: so does the run in memory
+            self.intervals = before[0]
+            if before[1] is None:
+                self.metrics.pop("intervals", None)
+            else:
+                self.metrics["intervals"] = before[1]
+            raise
+        return self.intervals
 
     # ------------------------------------------------------------ files
     def save(self, run_dir: str | Path | None = None) -> Path:
@@ -217,6 +248,10 @@ class Run:
             "metrics.json": _dumps(self.metrics),
             "samples.npz": _npz_bytes(self.samples),
         }
+        if self.intervals:
+            from core.intervals import FILE
+
+            blobs[FILE] = _dumps(self.intervals)
         with atomic_dir(target) as tmp:
             native = self._write_native(tmp)
             for name, data in blobs.items():
@@ -489,6 +524,7 @@ def load_run(run_dir: str | Path) -> Run:
             samples=_read_npz(run_dir / "samples.npz", blobs["samples.npz"]),
             info=dict(manifest.get("info") or {}),
             created=str(manifest.get("created", "")),
+            intervals=_read_intervals(run_dir, blobs),
         )
     except StudioError:
         raise
@@ -506,6 +542,21 @@ def load_run(run_dir: str | Path) -> Run:
     if spec.backend == "torch" and TORCH_WEIGHTS in blobs:
         run._model = _torch_from_native(spec, _read_npz(run_dir / TORCH_WEIGHTS, blobs[TORCH_WEIGHTS]), run_dir)
     return run
+
+
+def _read_intervals(run_dir: Path, blobs: dict[str, bytes]) -> dict:
+    """intervals.json when the run has one (checked by its checksum like every file); {} for an older run."""
+    from core.intervals import FILE
+
+    if FILE not in blobs:
+        return {}
+    try:
+        data = json.loads(blobs[FILE])
+    except (ValueError, UnicodeDecodeError) as e:
+        raise _corrupt(run_dir, f"{FILE} is not valid JSON ({e})") from e
+    if not isinstance(data, dict):
+        raise _corrupt(run_dir, f"{FILE} does not hold an intervals record")
+    return data
 
 
 def _torch_from_native(spec: ModelSpec, state: dict[str, np.ndarray], run_dir: Path):

@@ -60,7 +60,7 @@ DEFAULTS.setdefault("sweep", {
 _CFG = DEFAULTS["sweep"]
 JOB_KIND = "sweep"
 RUN_FILES = ("run.json", "weights.npz", "model.weights.h5", "model.torch.npz", "history.json", "metrics.json",
-             "samples.npz")
+             "samples.npz", "intervals.json")
 _IDS = itertools.count(1)
 
 
@@ -249,7 +249,8 @@ def run_trial(ctx: Any, dataset: Any, window_spec: dict, split: dict, scaler_kin
                    "best_baseline": metrics.get("best_baseline"),
                    "best_baseline_mae": ((metrics.get("baselines") or {}).get(metrics.get("best_baseline")) or {}).get("mae"),
                    "improvement_pct": metrics.get("improvement_pct"),
-                   "epochs_run": run.info.get("epochs_run"), "seconds": run.info.get("seconds")}
+                   "epochs_run": run.info.get("epochs_run"), "seconds": run.info.get("seconds"),
+                   **band_summary(run.intervals)}
         if ship:
             summary["run_zip"] = _zip_dir(target)
         ctx.report(phase="done", fraction=1.0)
@@ -372,9 +373,22 @@ def finite(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+def band_summary(intervals: dict | None) -> dict:
+    """The narrowest calibrated band's mean width (over targets and steps, targets' units) and its test
+    coverage: a smaller model that is less sure shows a wider band."""
+    bands = (intervals or {}).get("bands") or {}
+    if not bands:
+        return {"band_level": None, "band_width": None, "band_coverage": None}
+    key = min(bands, key=lambda k: float(bands[k].get("level", k)))
+    widths = [w for w in bands[key].get("mean_width") or [] if w is not None]
+    return {"band_level": float(bands[key].get("level", key)),
+            "band_width": float(sum(widths) / len(widths)) if widths else None,
+            "band_coverage": bands[key].get("coverage")}
+
+
 COLUMNS = ["job", "best", "configuration", "window", "kind", "units", "status", "queue", "progress", "test MAE",
-           "best baseline MAE", "vs best baseline %", "params", "latency ms (est.)", "RAM KB (est.)",
-           "flash KB (est.)", "within budget", "run dir"]
+           "best baseline MAE", "vs best baseline %", "band", "band width", "band coverage %", "params",
+           "latency ms (est.)", "RAM KB (est.)", "flash KB (est.)", "within budget", "run dir"]
 
 
 def table(jobs: Iterable[jobs_mod.Job], max_latency_ms: float | None = None, max_ram_kb: float | None = None,
@@ -406,7 +420,10 @@ def table(jobs: Iterable[jobs_mod.Job], max_latency_ms: float | None = None, max
             "kind": trial.get("kind"), "units": trial.get("units"), "status": status,
             "queue": snap["position"] or None, "progress": progress,
             "test MAE": finite(result.get("mae")), "best baseline MAE": finite(result.get("best_baseline_mae")),
-            "vs best baseline %": finite(result.get("improvement_pct")), "params": est.get("params"),
+            "vs best baseline %": finite(result.get("improvement_pct")),
+            "band": f"{finite(result.get('band_level')):g}%" if finite(result.get("band_level")) else None,
+            "band width": finite(result.get("band_width")), "band coverage %": finite(result.get("band_coverage")),
+            "params": est.get("params"),
             "latency ms (est.)": est.get("latency_ms"), "RAM KB (est.)": est.get("ram_kb"),
             "flash KB (est.)": est.get("flash_kb"),
             "within budget": within_budget(est, max_latency_ms, max_ram_kb) if est else None,

@@ -301,16 +301,22 @@ class _Tracker:
 
 def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str | Path,
           on_epoch: EpochCallback | None = None, should_stop: Callable[[], bool] | None = None,
-          on_batch: BatchCallback | None = None, dataset: Any = None):
+          on_batch: BatchCallback | None = None, dataset: Any = None, interval_levels: Any = None):
     """Train ``model_spec`` on ``windows`` and save the run to ``run_dir``; returns the ``Run``.
 
     ``on_epoch(record)`` gets ``{epoch, loss, val_loss, seconds}`` after each epoch, ``on_batch(epoch,
     fraction)`` the progress through the current epoch; ``should_stop()`` is checked every batch and
     a stop keeps the best weights so far (the run's status is then "stopped"). ``dataset`` (the
     ``core.dataset.Dataset`` the windows came from) only adds its name and fingerprint to run.json.
+    ``interval_levels``: the prediction bands' levels in percent (default ``DEFAULTS["intervals"]``),
+    checked before training starts.
     NaN/inf loss, too few windows, too much memory, and framework errors raise ``StudioError``.
     """
     check_trainable(windows, model_spec, config)
+    if interval_levels is not None:
+        from core.intervals import check_levels
+
+        check_levels(interval_levels)  # refused before a minute of training, not after
     fit = _train_torch if model_spec.backend == "torch" else _train_keras
     t0 = time.perf_counter()
     try:
@@ -331,7 +337,8 @@ def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str
     info = {"status": status, "best_epoch": tracker.best_epoch, "epochs_run": tracker.epoch,
             "early_stopped": tracker.early, "seconds": time.perf_counter() - t0,
             "device": str(_torch_device()) if model_spec.backend == "torch" else "cpu"}
-    return Run.from_training(windows, model_spec, config, model, tracker.history, info, run_dir, dataset=dataset)
+    return Run.from_training(windows, model_spec, config, model, tracker.history, info, run_dir, dataset=dataset,
+                             interval_levels=interval_levels)
 
 
 # ---------------------------------------------------------------- background job

@@ -15,6 +15,7 @@ import streamlit as st
 from core import forecast, project
 from core.config import DEFAULTS, HELP
 from core.errors import StudioError
+from core.intervals import coverage_table, summary_lines
 from studio import forecast_view as fv
 from studio import state, ui
 
@@ -123,6 +124,36 @@ if getattr(run, "split_rule", 2) < 2:
     st.caption(f"This run was trained by an earlier studio that left a gap before the validation and test parts; its "
                f"saved metrics (metrics.json{f', {saved:,} test windows' if isinstance(saved, int) else ''}) are kept "
                "as written. The figures here score every test window of the current split.")
+
+# Prediction bands: calibrated at training on the validation part, their coverage measured there on the test part.
+bands = getattr(run, "intervals", None) or {}
+band_lines = summary_lines(bands, warnings=False)
+if band_lines:
+    st.markdown("**How sure:** " + "; ".join(band_lines) + ".", help=HELP.get("forecast.bands"))
+    with st.expander("Band coverage per step ahead"):
+        st.dataframe(coverage_table(bands), hide_index=True, width="stretch",
+                     column_config={"test values inside %": st.column_config.NumberColumn(format="%.1f"),
+                                    "band width": st.column_config.NumberColumn(format="%.4g")})
+        st.caption("Calibrated on the validation part; the share inside is measured on the test part, which the "
+                   "calibration never saw. Widths are in the target's own units.")
+for note in bands.get("warnings") or []:
+    st.warning(note, icon=":material/info:")
+if not bands:
+    st.caption("This model was trained before prediction bands existed; train it again to get calibrated bands.")
+else:
+    with st.expander("Other band levels"):
+        shown = ", ".join(f"{v:g}" for v in bands.get("levels_asked") or bands.get("levels") or [])
+        asked = st.text_input("Band levels (%)", value=shown, help=HELP.get("forecast.band_levels"))
+        if st.button("Calibrate these levels", key="fs.recalibrate"):
+            try:
+                run.recalibrate(windows, [t for t in asked.replace(";", ",").replace(" ", ",").split(",") if t])
+            except StudioError as e:
+                ui.show_error(e)
+            except OSError as e:
+                ui.show_error(StudioError(f"The run folder could not be written ({e.strerror or e}).",
+                                          "Check the disk has room, or train the model again."))
+            else:
+                st.rerun()
 
 # ------------------------------------------------------------------------------------ test forecasts
 st.subheader("Test forecasts against the actuals")

@@ -350,16 +350,31 @@ def show_comparison(cmp: Comparison, title: str) -> None:
     if frame.empty:
         return
     x = [f"w{'?' if w != w or w is None else int(w)}·s{s}" for w, s in zip(frame["window"], frame["step"])]
+    # The narrowest band the board printed, as error bars: the board's bounds next to the host's.
+    level = next((c.split()[1] for c in frame.columns if c.startswith("board ") and c.endswith("% low")), None)
+
+    def _bar(who: str, m) -> dict | None:
+        if level is None:
+            return None
+        mid = frame.loc[m, who]
+        return {"type": "data", "symmetric": False, "array": frame.loc[m, f"{who} {level} high"] - mid,
+                "arrayminus": mid - frame.loc[m, f"{who} {level} low"], "thickness": 1.5 if who == "board" else 1}
+
     fig = go.Figure()
     for target in frame["target"].unique():
         m = frame["target"] == target
         xs = [x[i] for i in range(len(x)) if m.iloc[i]]
-        fig.add_scatter(x=xs, y=frame.loc[m, "host"], mode="markers", name=f"host · {target}",
-                        marker={"symbol": "circle-open", "size": 12})
-        fig.add_scatter(x=xs, y=frame.loc[m, "board"], mode="markers", name=f"board · {target}", marker={"size": 7})
+        band = f" ({level} band)" if level else ""
+        fig.add_scatter(x=xs, y=frame.loc[m, "host"], mode="markers", name=f"host · {target}{band}",
+                        marker={"symbol": "circle-open", "size": 12}, error_y=_bar("host", m))
+        fig.add_scatter(x=xs, y=frame.loc[m, "board"], mode="markers", name=f"board · {target}{band}",
+                        marker={"size": 7}, error_y=_bar("board", m))
     fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="test window · step",
                       yaxis_title="forecast (data units)")
     st.plotly_chart(fig, width="stretch", key=f"device.chart.{title}")
+    if level:
+        st.caption(f"Bars: the {level} prediction band the board printed (lo/hi after y=) and the host's, the host's "
+                   "forecast -/+ the run's calibrated half-width; the table lists every level.")
     st.dataframe(frame, hide_index=True, width="stretch")
 
 

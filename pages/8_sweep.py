@@ -148,6 +148,8 @@ def results() -> None:
                  column_config={"test MAE": st.column_config.NumberColumn(format="%.4g"),
                                 "best baseline MAE": st.column_config.NumberColumn(format="%.4g"),
                                 "vs best baseline %": st.column_config.NumberColumn(format="%+.1f"),
+                                "band width": st.column_config.NumberColumn(format="%.4g"),
+                                "band coverage %": st.column_config.NumberColumn(format="%.1f"),
                                 "latency ms (est.)": st.column_config.NumberColumn(format="%.1f")})
     waiting = [j for j in mine if j.status not in jobs.FINISHED]
     if waiting:

@@ -96,6 +96,27 @@ def _line(x, y, name: str, color: str | None, width: float = 1.5, dash: str | No
     return dict(type="scatter", x=x, y=y, name=name, mode=extra.pop("mode", "lines"), line=line, **extra)
 
 
+# Band shading per level (narrowest darkest); wider levels are drawn first so the narrow one sits on top.
+BAND_ALPHA = {0: 0.28, 1: 0.14, 2: 0.08}
+
+
+def _band_traces(x, rows: pd.DataFrame, levels: list[str], legendgroup: str = "band", showlegend: bool = True,
+                 rgb: str = "31,119,180") -> list[dict]:
+    """Shaded bands between each level's lower and upper columns of ``rows`` (already downsampled)."""
+    traces = []
+    for i in reversed(range(len(levels))):
+        key = levels[i]
+        fill = f"rgba({rgb},{BAND_ALPHA.get(i, 0.06)})"
+        group = f"{legendgroup}{key}"
+        traces.append(dict(type="scatter", x=x, y=rows[forecast.UPPER + key].to_numpy(), mode="lines",
+                           line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup=group,
+                           name=f"{key}% band (upper)"))
+        traces.append(dict(type="scatter", x=x, y=rows[forecast.LOWER + key].to_numpy(), mode="lines",
+                           line=dict(width=0), fill="tonexty", fillcolor=fill, legendgroup=group,
+                           name=f"{key}% band", showlegend=showlegend, hoverinfo="skip"))
+    return traces
+
+
 def select(frame: pd.DataFrame, target: str, step: int) -> pd.DataFrame:
     """The rows of one target at one horizon step, in time order."""
     mask = (frame["target"] == target).to_numpy() & (frame["step"].to_numpy() == int(step))
@@ -108,7 +129,8 @@ def forecast_figure(frame: pd.DataFrame, target: str, step: int, max_points: int
     total = len(rows)
     rows = rows.iloc[sample_rows(rows["actual"].to_numpy(), _max_points(max_points))]
     x = rows["timestamp"].to_numpy()
-    traces = [_line(x, rows["actual"].to_numpy(), "Actual", COLORS["actual"])]
+    traces = _band_traces(x, rows, forecast.band_levels(frame))
+    traces.append(_line(x, rows["actual"].to_numpy(), "Actual", COLORS["actual"]))
     for name in forecast.baseline_names(frame):
         trace = _line(x, rows[forecast.BASELINE_PREFIX + name].to_numpy(), BASELINE_LABELS.get(name, name),
                       COLORS.get(name), width=1, dash="dot")
@@ -174,8 +196,10 @@ def backtest_figure(bt: forecast.Backtest, windows, target: str, drawn: int | No
     idx = sample_rows(span, DEFAULTS["forecast"]["max_points"])
     traces = [_line(np.asarray(index[pos0:pos1])[idx], span[idx], "Actual", COLORS["actual"], width=1.2)]
     origin_col = rows["origin"].to_numpy()
+    levels = forecast.band_levels(rows)
     for j, origin in enumerate(pick):
         path = rows[origin_col == origin]
+        traces.extend(_band_traces(path["timestamp"].to_numpy(), path, levels, legendgroup="btband", showlegend=j == 0))
         traces.append(_line(path["timestamp"].to_numpy(), path["prediction"].to_numpy(), "Forecasts from origins",
                             COLORS["prediction"], width=2, mode="lines+markers", marker=dict(size=4),
                             showlegend=j == 0, legendgroup="fc",
@@ -193,7 +217,8 @@ def future_figure(windows, future: pd.DataFrame, target: str, history: int | Non
     n_hist = int(history or max(4 * windows.spec.window, 3 * len(rows), 48))
     tail = forecast.to_units(windows, np.asarray(windows.target_values)[-n_hist:][None])[0][:, k]
     x_tail = np.asarray(windows.index[-n_hist:])
-    traces = [_line(x_tail, tail, "Data", COLORS["actual"]),
+    traces = _band_traces(rows["timestamp"].to_numpy(), rows, forecast.band_levels(rows))
+    traces += [_line(x_tail, tail, "Data", COLORS["actual"]),
               _line(np.concatenate([x_tail[-1:], rows["timestamp"].to_numpy()]),
                     np.concatenate([tail[-1:], rows["prediction"].to_numpy()]), "Forecast", COLORS["prediction"],
                     width=2, mode="lines+markers", marker=dict(size=4))]

@@ -31,6 +31,8 @@ SLICE1_EXPORT = TRANSCRIPTS / "slice1_export"
 # over the window, the forecast is the window's sum, which the step transcripts state exactly.
 STEPSUM_EXPORT = TRANSCRIPTS / "stepsum_export"
 STEP_TRANSCRIPTS = TRANSCRIPTS / "step"
+# The slice export plus an intervals.json of exact half-widths (bands/ transcripts).
+SLICE_BAND_EXPORT = TRANSCRIPTS / "slice_band_export"
 
 # The slice export: window 3 x features 2, one step of both columns. Its model copies the
 # last input step, so every answer is known exactly and the golden transcripts can state it.

@@ -49,6 +49,10 @@ def test_train_writes_a_run_and_prints_the_verdict(csv_file, tmp_path, backend, 
     assert {"naive", "last_value", "seasonal_naive", "mean"} <= set(metrics["baselines"])
     assert len(metrics["per_step"]) == 2
     assert "Test metrics" in proc.stdout and metrics["verdict"] in proc.stdout
+    bands = json.loads((out / "intervals.json").read_text())
+    assert bands["levels"] == [80.0, 95.0] and metrics["intervals"] == bands
+    assert np.asarray(bands["bands"]["80"]["half_width"]).shape == (2, 1)
+    assert "80% band: " in proc.stdout and "% of test values inside, mean width " in proc.stdout
     run = json.loads((out / "run.json").read_text())
     assert run["model_spec"]["kind"] == model and run["model_spec"]["backend"] == backend
     assert run["window_spec"]["targets"] == ["temp"] and run["dataset"]["name"] == "readings.csv"
@@ -63,6 +67,9 @@ def test_train_writes_a_run_and_prints_the_verdict(csv_file, tmp_path, backend, 
     (["--target", "temp", "--batch-size", "100000"], "--batch-size"),
     (["--target", "temp", "--split", "0.7,0.3"], "leave no room"),
     (["--target", "temp", "--split", "0.7"], "--split"),
+    (["--target", "temp", "--interval-levels", "80,100"], "between 0 and 100"),
+    (["--target", "temp", "--interval-levels", "0"], "between 0 and 100"),
+    (["--target", "temp", "--interval-levels", "150"], "150%"),
 ])
 def test_bad_input_exits_2_with_one_line(csv_file, tmp_path, args, words):
     proc = studio("--csv", str(csv_file), *args, "--epochs", "1", "--out", str(tmp_path / "run"), timeout=120)
@@ -88,10 +95,15 @@ def test_a_short_series_says_its_verdict_rests_on_few_test_points(tmp_path):
                   "gdp": np.round(1000 + 12 * np.arange(n) + 8 * np.sin(np.arange(n)), 1)}).to_csv(path, index=False)
     out = tmp_path / "run"
     proc = studio("--csv", str(path), "--target", "gdp", "--window", "8", "--units", "4", "--epochs", "1",
-                  "--backend", "torch", "--out", str(out))
+                  "--backend", "torch", "--interval-levels", "50,99", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["points"] == n - round(n * 0.85) == 9 and metrics["n_windows"] == 9
+    # A validation part of a few windows cannot hold a 99% band: it says how many it needs and keeps 50%
+    bands = json.loads((out / "intervals.json").read_text())
+    assert bands["levels_asked"] == [50.0, 99.0] and bands["levels"] == [50.0]
+    assert "a 99% band needs at least 99 validation windows" in proc.stdout and "Bands kept: 50%" in proc.stdout
+    assert "50% band: " in proc.stdout
     assert "over 9 test points" in metrics["verdict"] and metrics["verdict"] in proc.stdout
     assert "This comparison is weak: it rests on only 9 test points (fewer than 20)" in proc.stdout
     assert "--split 0.6,0.15" in proc.stdout and "smaller --window" in proc.stdout

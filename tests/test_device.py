@@ -669,3 +669,39 @@ def test_emulator_edge_impulse_replay_matched(emulators, boards):
     assert cmp.agree, cmp.problems
     assert {r.window for r in cmp.rows} == {0, 1, 2}
     assert {r.board for r in cmp.rows} == {14.0, 15.5, 7.25}  # printed scaled, compared in the data's units
+
+
+SLICE_BANDS = ROOT / "tests" / "transcripts" / "slice_band_export"   # the slice export with calibrated bands
+
+
+def test_emulator_bands_equal_the_hosts_and_a_wrong_band_is_caught(emulators, boards):
+    ref = load_reference(SLICE_BANDS)
+    assert set(ref.bands) == {"80", "95"}
+    np.testing.assert_array_equal(ref.bands["80"], [[0.5, 1.25]])
+    _, path = emulators(SLICE_BANDS)
+    board = boards(path, expected=ref.expected)
+    results = board.self_test(timeout=3)
+    assert all([b[0] for b in r.bands] == ["80", "95"] for r in results)
+    cmp = compare(results, ref, dtype="float32")
+    assert cmp.agree, cmp.problems
+    first = cmp.rows[0]
+    assert first.bands["80"] == {"board": [13.5, 14.5], "host": [13.5, 14.5]}
+    assert first.bands["95"]["board"] == first.bands["95"]["host"] == [12.5, 15.5]
+    frame = cmp.to_frame()
+    assert {"board 80% low", "host 80% high", "board 95% high"} <= set(frame.columns)
+    pairs = [(i, board.predict(ref.window_units(i), timeout=3)) for i in range(ref.n_windows)]
+    assert compare(pairs, ref, dtype="float32").agree
+    # a board whose band constants differ from the host's (a stale bundle, say) disagrees
+    k, us, y = results[0].k, results[0].us, results[0].y
+    wrong = Result(k, us, y, (("80", (13.0, 1.75), (15.0, 4.25)),))
+    bad = compare([wrong, *results[1:]], ref, dtype="float32")
+    assert not bad.agree and not bad.rows[0].ok
+
+
+def test_a_board_without_bands_still_agrees_with_a_banded_export(emulators, boards):
+    ref = load_reference(SLICE_BANDS)
+    _, path = emulators(SLICE)  # firmware built before bands: plain FS RESULT lines
+    board = boards(path, expected=ref.expected)
+    cmp = compare(board.self_test(timeout=3), ref, dtype="float32")
+    assert cmp.agree and all(r.bands == {} for r in cmp.rows)
+    assert not [c for c in cmp.to_frame().columns if "%" in c]

@@ -58,8 +58,9 @@ def _connect(at, port: str) -> AppTest:
     return at.button(key="device.connect").click().run()
 
 
-def _settle(at, cond, timeout: float = 3.0) -> AppTest:
-    """Rerun the page until ``cond(at)``: AppTest does not fire the fragment's timer, so poll by hand."""
+def _settle(at, cond, timeout: float = 120.0) -> AppTest:
+    """Rerun the page until ``cond(at)``: AppTest does not fire the fragment's timer, so poll by hand.
+    Returns as soon as it holds; the bound is only against a hang (3 s failed on a loaded 2-core machine)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         at.run()
@@ -212,5 +213,29 @@ def test_emulated_edge_impulse_sketch_read_live():
         at.button(key="device.ei_live").click().run()
         assert not at.exception, at.exception
         assert "Board and host agree" in _texts(at)
+    finally:
+        _close(at)
+
+
+def test_emulated_xiao_shows_the_boards_band_next_to_the_hosts(tmp_path):
+    pytest.importorskip("core.board.emulator")
+    import shutil
+
+    export = tmp_path / "slice_band_export"
+    shutil.copytree(ROOT / "tests" / "transcripts" / "slice_band_export", export)
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.session_state["fs.export_dir"] = str(export)
+    at.run()
+    try:
+        at.radio(key="device.kind").set_value("Emulated XIAO (no hardware)").run()
+        at.button(key="device.connect").click().run()
+        at = _settle(at, lambda a: "The board is ready" in _texts(a))
+        at.button(key="device.self_test").click().run()
+        at = _settle(at, lambda a: "Board and host agree" in _texts(a))
+        assert not at.exception, at.exception
+        assert "Bars: the 80% prediction band the board printed" in _texts(at)
+        table = at.dataframe[-1].value
+        assert list(table.loc[0, ["board 80% low", "board 80% high", "host 80% low", "host 80% high"]]) == [13.5, 14.5, 13.5, 14.5]
+        assert "board 95% high" in table.columns
     finally:
         _close(at)

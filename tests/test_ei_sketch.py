@@ -470,3 +470,39 @@ def test_trained_run_deployed_through_the_standin_gives_sketch_and_library(tmp_p
     cmp = compare_ei(ei_readings(parse_transcript(transcript)), load_reference(exp))
     assert cmp.agree, cmp.problems
     np.testing.assert_allclose([r.host for r in cmp.rows], entry["host_predictions"], rtol=1e-6)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
+def test_sketch_prints_the_calibrated_band_and_old_runs_still_build(tmp_path):
+    window, features = 12, 1
+    exp = fake_export(tmp_path / "exp", window, features, target="T (°C)")
+    (exp / "intervals.json").write_text(json.dumps({"targets": ["T (°C)"], "horizon": 1, "levels": [80.0, 95.0], "bands": {
+        "80": {"level": 80.0, "half_width": [[0.75]]}, "95": {"level": 95.0, "half_width": [[1.5]]}}}))
+    library = library_zip(PROJECT, window * features, "float32")
+    spec = es.load_sketch_spec(exp, es.inspect_library(library))
+    assert spec.band_levels == ("80", "95") and spec.band_half_width == (0.75, 1.5)
+    path = es.write_package(exp, library)
+    with zipfile.ZipFile(path) as z:
+        z.extractall(tmp_path / "pkg")
+    sketch = tmp_path / "pkg" / "forecast_studio_edge_impulse" / es.SKETCH
+    inc = tmp_path / "inc"
+    inc.mkdir()
+    (inc / "Arduino.h").write_text(ARDUINO_H)
+    (inc / f"{PROJECT}_inferencing.h").write_text(FAKE_LIBRARY_H)
+    build = tmp_path / "build"
+    build.mkdir()
+    values = [float(v) for v in spec.host_scaled]
+    done = _compile(sketch, inc, window * features, values, build / "sketch")
+    assert done.returncode == 0, done.stderr
+    out = subprocess.run([str(build / "sketch")], capture_output=True, timeout=30).stdout.decode("utf-8").splitlines()
+    bands = [line for line in out if line.startswith("Band ")]
+    assert bands[:2] == [es.band_text(spec, values[0], 0), es.band_text(spec, values[0], 1)]
+    lo, hi = (float(v) for v in bands[0].split(": ")[1].split(" (")[0].split(" .. "))
+    assert hi - lo == pytest.approx(1.5, abs=1e-4) and (lo + hi) / 2 == pytest.approx(spec.host_units[0], abs=1e-4)
+    assert bands[0].endswith("(T (°C))") and len(bands) == 2 * spec.count
+    # the Device step still reads the block around the band lines
+    cmp = compare_ei(ei_readings(parse_transcript("\n".join(out))), load_reference(exp))
+    assert cmp.agree, cmp.problems
+    # an export without intervals.json: the sketch builds and prints no band
+    (exp / "intervals.json").unlink()
+    assert es.load_sketch_spec(exp, es.inspect_library(library)).band_levels == ()

@@ -36,7 +36,7 @@ def _lines(port: serial.Serial, n: int, timeout: float = 10.0) -> list[str]:
 
 def _result_values(line: str) -> np.ndarray:
     assert line.startswith("FS RESULT "), line
-    return np.array([float(v) for v in line.split(" y=")[1].split(",")])
+    return np.array([float(v) for v in line.split(" y=")[1].split()[0].split(",")])  # the bands follow y=
 
 
 def test_ready_p_and_bad_lines_over_pty():
@@ -160,3 +160,18 @@ def test_self_test_matches_host_within_report_error(real_export, dtype):
         p_line = _lines(port, 1)[0]
         assert p_line.startswith("FS RESULT k=-1 ")
         assert _result_values(p_line).tolist() == board[1].tolist()
+
+
+def test_edge_impulse_replay_prints_the_band_like_the_sketch():
+    import dataclasses
+
+    from core.board.emulator import ProtocolEngine, TflmRunner
+    from core.firmware import load_bundle_spec
+    from tests.firmware_support import SLICE1_EXPORT
+
+    spec = load_bundle_spec(SLICE1_EXPORT, "float32")
+    assert spec.band_levels == () and "Band" not in " ".join(ProtocolEngine(spec, TflmRunner(spec)).edge_impulse_block(0))
+    banded = dataclasses.replace(spec, band_levels=("80",), band_half_width=np.array([[[0.5]]], dtype=np.float32))
+    lines = ProtocolEngine(banded, TflmRunner(banded)).edge_impulse_block(0)
+    assert lines[-1] == "Band 80%: 13.5 .. 14.5 (temp)"  # window 0's forecast is 14 (the slice model)
+

@@ -18,19 +18,22 @@ import serial
 
 from core.board.emulator import Emulator
 from core.firmware import render_bundle
-from tests.firmware_support import SLICE_EXPORT, TRANSCRIPTS, assert_transcript, read_transcript
+from tests.firmware_support import SLICE_BAND_EXPORT, SLICE_EXPORT, TRANSCRIPTS, assert_transcript, read_transcript
 
 HOST_MAIN = Path(__file__).resolve().parent / "firmware_host" / "main.cpp"
-CASES = sorted(TRANSCRIPTS.glob("*.txt"))
+# Top-level transcripts: a bundle without bands (a run from before them), whose lines must not change;
+# bands/: the same model with calibrated bands, each FS RESULT carrying lo<level>=/hi<level>= after y=.
+CASES = [(p, SLICE_EXPORT) for p in sorted(TRANSCRIPTS.glob("*.txt"))] + \
+        [(p, SLICE_BAND_EXPORT) for p in sorted((TRANSCRIPTS / "bands").glob("*.txt"))]
 GXX = shutil.which("g++")
 
 
-@pytest.fixture(scope="module")
-def host_binary(tmp_path_factory) -> Path:
-    if GXX is None:
-        pytest.skip("g++ is not installed: the firmware protocol code cannot be compiled on this host")
-    work = tmp_path_factory.mktemp("fw")
-    zpath = render_bundle(SLICE_EXPORT, "float32", out=work / "bundle.zip")
+def _case_id(case) -> str:
+    return ("bands-" if case[1] == SLICE_BAND_EXPORT else "") + case[0].stem
+
+
+def _compile(work: Path, export: Path) -> Path:
+    zpath = render_bundle(export, "float32", out=work / "bundle.zip")
     with zipfile.ZipFile(zpath) as zf:
         zf.extractall(work)
     sketch = next(work.glob("*/forecast_studio"))
@@ -42,14 +45,28 @@ def host_binary(tmp_path_factory) -> Path:
     return exe
 
 
+@pytest.fixture(scope="module")
+def host_binaries(tmp_path_factory) -> dict[Path, Path]:
+    if GXX is None:
+        pytest.skip("g++ is not installed: the firmware protocol code cannot be compiled on this host")
+    return {export: _compile(tmp_path_factory.mktemp("fw"), export) for export in (SLICE_EXPORT, SLICE_BAND_EXPORT)}
+
+
+@pytest.fixture(scope="module")
+def host_binary(host_binaries) -> Path:
+    return host_binaries[SLICE_EXPORT]
+
+
 def test_there_are_transcripts():
-    assert {c.name for c in CASES} >= {"basic.txt", "bad_lines.txt", "overlong.txt"}
+    assert {c.name for c, e in CASES if e == SLICE_EXPORT} >= {"basic.txt", "bad_lines.txt", "overlong.txt"}
+    assert {c.name for c, e in CASES if e == SLICE_BAND_EXPORT} >= {"basic.txt", "overlong.txt"}
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
-def test_host_compiled_protocol_passes_transcript(host_binary, case):
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_host_compiled_protocol_passes_transcript(host_binaries, case):
+    case, export = case
     sent, expected = read_transcript(case)
-    proc = subprocess.run([str(host_binary)], input=b"".join(sent), capture_output=True, timeout=30)
+    proc = subprocess.run([str(host_binaries[export])], input=b"".join(sent), capture_output=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert_transcript(expected, proc.stdout.decode("ascii").splitlines(), f"g++ {case.name}")
 
@@ -64,10 +81,11 @@ def _read_lines(port: serial.Serial, n: int, timeout: float = 10.0) -> list[str]
     return lines
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_emulator_passes_transcript(case):
+    case, export = case
     sent, expected = read_transcript(case)
-    emu = Emulator(SLICE_EXPORT, dtype="float32")
+    emu = Emulator(export, dtype="float32")
     path = emu.start()
     try:
         with serial.Serial(path, 115200, timeout=0.2) as port:

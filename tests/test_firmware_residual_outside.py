@@ -54,9 +54,8 @@ def test_emulator_adds_the_last_value_outside_the_model(tmp_path):
     assert got == pytest.approx(_expected(), rel=1e-6)
 
 
-@pytest.mark.skipif(GXX is None, reason="g++ is not installed: the firmware protocol cannot be compiled here")
-def test_compiled_firmware_adds_it_the_same_way(tmp_path):
-    export = _outside_export(tmp_path)
+def _compiled_result(export: Path, tmp_path: Path) -> str:
+    """The FS RESULT line the g++-compiled fs_protocol.cpp of the export's float32 bundle gives for _p_line()."""
     zpath = render_bundle(export, "float32", out=tmp_path / "bundle.zip")
     with zipfile.ZipFile(zpath) as zf:
         zf.extractall(tmp_path / "b")
@@ -69,7 +68,13 @@ def test_compiled_firmware_adds_it_the_same_way(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = subprocess.run([str(exe)], input=_p_line(), capture_output=True, timeout=30).stdout.decode().splitlines()
-    result = next(line for line in out if line.startswith("FS RESULT"))
+    return next(line for line in out if line.startswith("FS RESULT"))
+
+
+@pytest.mark.skipif(GXX is None, reason="g++ is not installed: the firmware protocol cannot be compiled here")
+def test_compiled_firmware_adds_it_the_same_way(tmp_path):
+    export = _outside_export(tmp_path)
+    result = _compiled_result(export, tmp_path)
     # The host driver's fake model copies the last step, like the slice model: same sum on both sides.
     emu_spec = load_bundle_spec(export, "float32")
     emu = ProtocolEngine(emu_spec, TflmRunner(emu_spec)).feed(_p_line())[0]
@@ -79,3 +84,26 @@ def test_compiled_firmware_adds_it_the_same_way(tmp_path):
 def test_a_bundle_that_does_not_name_the_targets_inputs_is_refused(tmp_path):
     with pytest.raises(StudioError, match="which input column"):
         load_bundle_spec(_outside_export(tmp_path, target_input=()), "float32")
+
+
+@pytest.mark.skipif(GXX is None, reason="g++ is not installed: the firmware protocol cannot be compiled here")
+def test_bands_surround_the_level_after_the_last_value_is_added(tmp_path):
+    """Issue N with issue L: the bounds are the final level forecast -/+ the half-width, so the last value is
+    added before they are computed (a band around the bare change would sit near zero)."""
+    from tests.firmware_support import SLICE_BAND_EXPORT
+
+    export = _outside_export(tmp_path)
+    shutil.copy(SLICE_BAND_EXPORT / "intervals.json", export / "intervals.json")
+    spec = load_bundle_spec(export, "float32")
+    assert spec.residual_outside and spec.band_levels == ("80", "95")
+    board = _compiled_result(export, tmp_path)
+    emu = ProtocolEngine(spec, TflmRunner(spec)).feed(_p_line())[0]
+    assert board.split(" y=")[1] == emu.split(" y=")[1]  # the C++ and the emulator print the same bounds
+    fields = dict(f.split("=", 1) for f in board.split(" ")[2:])
+    y = np.array([float(v) for v in fields["y"].split(",")], np.float32)
+    assert y == pytest.approx(_expected(), rel=1e-6)
+    for level, half in (("80", [0.5, 1.25]), ("95", [1.5, 2.75])):
+        lo = np.array([float(v) for v in fields[f"lo{level}"].split(",")], np.float32)
+        hi = np.array([float(v) for v in fields[f"hi{level}"].split(",")], np.float32)
+        np.testing.assert_allclose(lo, y - np.float32(half), rtol=0, atol=1e-5)
+        np.testing.assert_allclose(hi, y + np.float32(half), rtol=0, atol=1e-5)

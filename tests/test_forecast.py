@@ -267,7 +267,9 @@ def test_every_figure_renders_to_json(auto):
         spec = pio.from_json(fig.to_json())  # what Streamlit and the HTML download send: plotly validates here
         assert spec.data
     names = [t.name for t in figs[0].data]
-    assert names[0] == "Actual" and names[-1] == "Model" and "Last value" in names
+    assert names[0].endswith("band (upper)")  # the bands are drawn first, under every line (issue N)
+    lines = [n for n in names if "band" not in n]
+    assert lines[0] == "Actual" and lines[-1] == "Model" and "Last value" in lines
     html = fv.figure_html(figs[0]).decode()
     # plotly.js is inline (the file opens offline), not a <script src=...> to a CDN
     assert "<html>" in html and 'src="https://cdn.plot.ly' not in html and len(html) > 1_000_000
@@ -283,6 +285,69 @@ def test_downsampling_keeps_peaks_and_bounds_points():
     assert len(idx) <= 1002 and 777 in idx and 50_001 in idx
     assert idx[0] == 0 and idx[-1] == len(y) - 1 and np.all(np.diff(idx) > 0)
     np.testing.assert_array_equal(fv.sample_rows(y[:500], 1000), np.arange(500))
+
+
+# ---------------------------------------------------------------- bands (issue N)
+
+def test_test_forecasts_carry_the_runs_bands(auto):
+    _, windows, run = auto
+    frame = forecast.test_forecasts(run, windows)
+    assert forecast.band_levels(frame) == ["80", "95"]
+    hw = np.asarray(run.intervals["bands"]["80"]["half_width"])[:, 0]  # per step
+    step = frame["step"].to_numpy()
+    np.testing.assert_allclose(frame["upper_80"] - frame["prediction"], hw[step - 1])
+    np.testing.assert_allclose(frame["prediction"] - frame["lower_80"], hw[step - 1])
+    assert (frame["upper_95"] >= frame["upper_80"]).all() and (frame["lower_95"] <= frame["lower_80"]).all()
+    # the page's share inside equals the coverage measured at training
+    inside = (frame["actual"] >= frame["lower_80"]) & (frame["actual"] <= frame["upper_80"])
+    assert 100 * inside.mean() == pytest.approx(run.intervals["bands"]["80"]["coverage"], abs=1e-6)
+    csv = pd.read_csv(io.BytesIO(forecast.forecasts_csv(frame)), encoding="utf-8-sig")
+    assert list(csv.columns[:9]) == ["timestamp", "target", "step", "prediction", "actual", "lower_80", "upper_80",
+                                     "lower_95", "upper_95"]
+
+
+def test_an_old_run_without_intervals_has_no_band_columns(auto):
+    _, windows, run = auto
+    old = dataclasses.replace(run, intervals={})
+    frame = forecast.test_forecasts(old, windows)
+    assert forecast.band_levels(frame) == [] and not [c for c in frame.columns if c.startswith("lower_")]
+
+
+def test_backtest_and_future_carry_bands_and_recursive_steps_past_the_horizon_have_none(auto):
+    _, windows, run = auto
+    hw = np.asarray(run.intervals["bands"]["95"]["half_width"])[:, 0]
+    bt = forecast.backtest(run, windows, 24)
+    np.testing.assert_allclose(bt.frame["upper_95"] - bt.frame["prediction"], hw[bt.frame["step"] - 1])
+    fut = forecast.future_forecast(run, windows)
+    assert list(fut.columns) == ["timestamp", "target", "step", "prediction", "lower_80", "upper_80",
+                                 "lower_95", "upper_95", "origin"]
+    np.testing.assert_allclose(fut["upper_95"] - fut["prediction"], hw)
+    rec = forecast.future_forecast(run, windows, steps=7, method="recursive")
+    width = (rec["upper_80"] - rec["prediction"]).to_numpy()
+    assert np.isfinite(width[:3]).all() and np.isnan(width[3:]).all()
+    rbt = forecast.backtest(run, windows, 24, steps=5)
+    assert rbt.frame.loc[rbt.frame["step"] > 3, "upper_80"].isna().all()
+
+
+def test_charts_shade_the_bands_on_the_drawn_rows(auto):
+    from studio import forecast_view as fv
+
+    _, windows, run = auto
+    frame = forecast.test_forecasts(run, windows)
+    fig = fv.forecast_figure(frame, "temp", 2, max_points=40)
+    fills = [t for t in fig.data if getattr(t, "fill", None) == "tonexty"]
+    assert [t.name for t in fills] == ["95% band", "80% band"]  # the wide one under the narrow one
+    actual = next(t for t in fig.data if t.name == "Actual")
+    assert all(len(t.x) == len(actual.x) <= 42 for t in fig.data)  # downsampled with the lines
+    rows = fv.select(frame, "temp", 2).set_index("timestamp")
+    lower = np.asarray(fills[1].y)
+    np.testing.assert_allclose(lower, rows.loc[pd.DatetimeIndex(actual.x), "lower_80"].to_numpy())
+    bt = forecast.backtest(run, windows, 24)
+    assert any(getattr(t, "fill", None) == "tonexty" for t in fv.backtest_figure(bt, windows, "temp").data)
+    fut = fv.future_figure(windows, forecast.future_forecast(run, windows), "temp")
+    assert sum(getattr(t, "fill", None) == "tonexty" for t in fut.data) == 2
+    old = forecast.test_forecasts(dataclasses.replace(run, intervals={}), windows)
+    assert not any(getattr(t, "fill", None) for t in fv.forecast_figure(old, "temp", 1).data)
 
 
 def test_downloads_carry_no_float32_noise():

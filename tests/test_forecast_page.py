@@ -77,12 +77,25 @@ def test_renders_a_trained_run_with_its_verdict(trained):
     best = {"last_value": "Last value", "seasonal_naive": "Seasonal naive", "mean": "Train mean"}[expected["best_baseline"]]
     shown = float(better[list(table["forecaster"]).index(best)].split()[0])
     assert shown == pytest.approx(expected["improvement_pct"], abs=0.05)
+    # the bands, as measured at training: "80% band: 79.4% of test values inside, mean width 1.3 (temp)"
+    how_sure = [t for t in _texts(at, "markdown") if t.startswith("**How sure:**")]
+    cov = expected["intervals"]["bands"]["80"]["coverage"]
+    assert how_sure and f"80% band: {cov:.1f}% of test values inside, mean width " in how_sure[0] and "95% band" in how_sure[0]
     # other horizon step, other backtest stride and a recursive future: still no exception
     at.select_slider[0].set_value(3).run()
     at.number_input[0].set_value(7).run()
     at.radio[0].set_value("recursive").run()
     assert not at.exception, at.exception
     assert not at.error
+
+
+def test_a_run_from_before_bands_renders_and_says_so(trained):
+    import dataclasses
+
+    state = dict(trained, run=dataclasses.replace(trained["run"], intervals={}))
+    at = _app(state).run()
+    assert not at.exception, at.exception
+    assert any("trained before prediction bands existed" in t for t in _texts(at, "caption"))
 
 
 def test_a_backtest_the_model_loses_is_said_next_to_the_verdict(tmp_path):
@@ -94,7 +107,8 @@ def test_a_backtest_the_model_loses_is_said_next_to_the_verdict(tmp_path):
     assert not at.exception, at.exception
     notes = [t for t in _texts(at, "warning") if "rolling backtest" in t]
     assert notes and "loses to" in notes[0] and "last_value" not in notes[0]
-    backtest_table = at.dataframe[1].value
+    # the metrics table, then (after the band coverage table, issue N) the backtest's
+    backtest_table = [d.value for d in at.dataframe if "forecaster" in d.value.columns][1]
     assert "last_value" not in set(backtest_table["forecaster"]) and "Last value" in set(backtest_table["forecaster"])
 
 
@@ -165,3 +179,32 @@ def test_a_short_test_part_is_called_weak_and_an_old_run_says_its_metrics_are_ke
     assert not at.exception, at.exception
     captions = " | ".join(_texts(at, "caption"))
     assert "trained by an earlier studio" in captions and "6 test windows" in captions
+
+
+def test_band_levels_can_be_changed_and_impossible_ones_are_refused(trained, tmp_path):
+    """Issue N: levels are configurable on the page; 0, 100 or 150% is a message, not a traceback, and leaves
+    the run's bands as they were."""
+    import shutil
+
+    from core.runs import load_run
+
+    shutil.copytree(trained["run"].run_dir, tmp_path / "run")
+    run = load_run(tmp_path / "run")
+    at = _app(dict(trained, run=run)).run()
+    assert not at.exception, at.exception
+    before = (tmp_path / "run" / "intervals.json").read_bytes()
+    for bad, words in (("0", "0%"), ("100", "100%"), ("150", "150%"), ("abc", "not a number")):
+        field = next(t for t in at.text_input if t.label == "Band levels (%)")
+        field.set_value(bad).run()
+        at.button(key="fs.recalibrate").click().run()
+        assert not at.exception, at.exception
+        errors = _texts(at, "error")
+        assert any(words in e for e in errors), errors
+    assert (tmp_path / "run" / "intervals.json").read_bytes() == before
+    field = next(t for t in at.text_input if t.label == "Band levels (%)")
+    field.set_value("50, 90").run()
+    at.button(key="fs.recalibrate").click().run()
+    assert not at.exception, at.exception and not at.error
+    assert load_run(tmp_path / "run").intervals["levels"] == [50.0, 90.0]
+    how_sure = [t for t in _texts(at, "markdown") if t.startswith("**How sure:**")]
+    assert how_sure and "50% band: " in how_sure[0] and "90% band: " in how_sure[0] and "80% band" not in how_sure[0]

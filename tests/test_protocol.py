@@ -145,3 +145,28 @@ def test_pathological_lines_parse_fast(line):
     start = time.perf_counter()
     parse_line(line)
     assert time.perf_counter() - start < 0.05
+
+
+# ---------------------------------------------------------------- bands after y= (issue N)
+
+def test_result_with_bands_parses_them():
+    rec = parse_line("FS RESULT k=0 us=7 y=14,3 lo80=13.5,1.75 hi80=14.5,4.25 lo95=12.5,0.25 hi95=15.5,5.75\n")
+    assert isinstance(rec, Result) and rec.y == (14.0, 3.0)
+    assert [b[0] for b in rec.bands] == ["80", "95"]
+    assert rec.band("80") == ((13.5, 1.75), (14.5, 4.25)) and rec.band("95") == ((12.5, 0.25), (15.5, 5.75))
+    assert rec.band("90") is None
+
+
+def test_an_old_result_line_still_parses_with_no_bands():
+    rec = parse_line("FS RESULT k=-1 us=1200 y=21.5,0.25")
+    assert rec == Result(-1, 1200, (21.5, 0.25)) and rec.bands == ()
+
+
+def test_unknown_fields_after_y_are_skipped_and_bad_bands_dropped():
+    rec = parse_line("FS RESULT k=2 us=5 y=1,2 conf=high lo80=0.5,1.5 hi80=1.5,2.5 lo97.5=0,1 hi97.5=2,x")
+    assert rec.y == (1.0, 2.0) and [b[0] for b in rec.bands] == ["80"]
+    # a band with the wrong count of values, or only one side, is left out; the forecast still counts
+    rec = parse_line("FS RESULT k=2 us=5 y=1,2 lo80=0.5 hi80=1.5,2.5 lo95=0,1")
+    assert rec.y == (1.0, 2.0) and rec.bands == ()
+    # words that are not key=value still make the line something else, as before
+    assert isinstance(parse_line("FS RESULT k=2 us=5 y=1,2 garbage"), Other)

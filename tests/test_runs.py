@@ -55,7 +55,7 @@ def test_round_trip(windows, tmp_path, backend):
     run = _make(windows, backend, tmp_path / "run")
     names = {p.name for p in (tmp_path / "run").iterdir()}
     native = "model.weights.h5" if backend == "keras" else "model.torch.npz"
-    assert names == {"run.json", "weights.npz", native, "history.json", "metrics.json", "samples.npz"}
+    assert names == {"run.json", "weights.npz", native, "history.json", "metrics.json", "samples.npz", "intervals.json"}
     back = load_run(tmp_path / "run")
     assert back.model_spec == run.model_spec and back.window_spec == run.window_spec
     assert back.split == run.split and back.train_config == run.train_config
@@ -185,6 +185,46 @@ def test_canonical_weights_are_what_is_saved(saved):
         np.testing.assert_array_equal(a, b)
 
 
+def test_intervals_are_saved_checksummed_and_in_metrics(saved, windows, tmp_path):
+    rec = saved.intervals
+    assert rec["levels"] == [80.0, 95.0] and rec["n_calibration"] == windows.count("val")
+    hw = np.asarray(rec["bands"]["80"]["half_width"])
+    assert hw.shape == (windows.spec.horizon, len(windows.spec.targets)) and np.all(hw > 0)
+    assert np.all(np.asarray(rec["bands"]["95"]["half_width"]) >= hw)
+    assert 0 <= rec["bands"]["80"]["coverage"] <= 100 and rec["bands"]["80"]["n_test"] > 0
+    manifest = json.loads((saved.run_dir / "run.json").read_text())
+    assert "intervals.json" in manifest["files"]
+    assert json.loads((saved.run_dir / "metrics.json").read_text())["intervals"]["bands"].keys() == rec["bands"].keys()
+    assert load_run(saved.run_dir).intervals == json.loads((saved.run_dir / "intervals.json").read_text())
+    # changed behind the checksum's back: refused like any other file
+    copy = tmp_path / "changed"
+    shutil.copytree(saved.run_dir, copy)
+    (copy / "intervals.json").write_text("{}")
+    with pytest.raises(StudioError, match="intervals.json does not match its checksum"):
+        load_run(copy)
+
+
+def test_a_run_from_before_intervals_still_opens(saved, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(saved.run_dir, old)
+    (old / "intervals.json").unlink()
+    manifest = json.loads((old / "run.json").read_text())
+    del manifest["files"]["intervals.json"]
+    (old / "run.json").write_text(json.dumps(seal(manifest)))
+    run = load_run(old)
+    assert run.intervals == {}
+
+
+def test_recalibrate_at_other_levels(saved, windows, tmp_path):
+    run = load_run(saved.run_dir)
+    run.run_dir = tmp_path / "re"
+    shutil.copytree(saved.run_dir, run.run_dir)
+    rec = run.recalibrate(windows, [50, 90])
+    assert rec["levels"] == [50.0, 90.0] and load_run(run.run_dir).intervals["levels"] == [50.0, 90.0]
+    with pytest.raises(StudioError, match="between 0 and 100"):
+        run.recalibrate(windows, [100])
+
+
 def test_new_runs_record_the_split_rule_and_old_runs_open_as_written(saved, tmp_path):
     from core.windows import SPLIT_RULE
 
@@ -237,3 +277,13 @@ def test_a_format_2_run_without_its_own_checksum_is_refused_a_format_1_run_opens
         else:
             with pytest.raises(StudioError, match="checksum"):
                 load_run(run_dir)
+
+
+def test_recalibrate_that_cannot_save_keeps_the_old_bands(saved, windows, tmp_path):
+    run = load_run(saved.run_dir)
+    before = json.loads(json.dumps(run.intervals))
+    (tmp_path / "a_file").write_text("not a folder")
+    run.run_dir = tmp_path / "a_file" / "run"  # its parent is a file: the run folder cannot be written
+    with pytest.raises((StudioError, OSError)):
+        run.recalibrate(windows, [50, 90])
+    assert run.intervals == before and run.metrics["intervals"] == before

@@ -120,6 +120,14 @@ def test_a_shipped_run_with_foreign_file_names_is_refused(tmp_path):
     assert not (tmp_path / "run").exists() and not (tmp_path.parent / "escape.txt").exists()
 
 
+def test_band_summary_takes_the_narrowest_level():
+    rec = {"bands": {"95": {"level": 95.0, "mean_width": [4.0, 6.0], "coverage": 94.0},
+                     "80": {"level": 80.0, "mean_width": [2.0, 3.0], "coverage": 79.5}}}
+    assert sweep.band_summary(rec) == {"band_level": 80.0, "band_width": 2.5, "band_coverage": 79.5}
+    assert sweep.band_summary({}) == {"band_level": None, "band_width": None, "band_coverage": None}
+    assert "intervals.json" in sweep.RUN_FILES  # a run shipped back from a Ray worker keeps its bands
+
+
 def test_page_needs_windows_first():
     at = session_app(PAGE).run()
     assert not at.exception
@@ -138,8 +146,12 @@ def test_local_sweep_trains_every_trial_into_the_owners_directory(dataset, tmp_p
     assert [j.status for j in js] == [jobs.DONE] * 4, [j.error for j in js]
     df = sweep.table(js)
     assert df["test MAE"].notna().all() and df["vs best baseline %"].notna().all()
+    # how sure each model is: the 80% band's mean width and its measured test coverage
+    assert (df["band"] == "80%").all() and (df["band width"] > 0).all()
+    assert df["band coverage %"].between(0, 100).all()
     for j in js:
         run = sweep.load(j)
+        assert df.loc[df["job"] == j.id, "band width"].iloc[0] == pytest.approx(run.intervals["bands"]["80"]["mean_width"][0])
         assert run.run_dir.parent.parent == tmp_path / "bob" / "sweeps"
         assert run.window_spec.window == j.snapshot()["progress"]["trial"]["window"]
         assert run.model_spec.kind == j.snapshot()["progress"]["trial"]["kind"]

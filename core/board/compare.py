@@ -30,6 +30,8 @@ class Row:
     host: float | None
     abs_err: float | None
     ok: bool
+    # Per band level the board printed and the host knows: {"80": {"board": [lo, hi], "host": [lo, hi]}}.
+    bands: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -81,10 +83,22 @@ class Comparison:
                 "problems": self.problems, "rows": [asdict(r) for r in self.rows]}
 
     def to_frame(self):
+        """One row per value; with bands, the board's and the host's bounds per level beside the forecast."""
         import pandas as pd
 
-        return pd.DataFrame([asdict(r) for r in self.rows],
-                            columns=["window", "k", "step", "target", "board", "host", "abs_err", "ok"])
+        levels = sorted({lv for r in self.rows for lv in r.bands}, key=float)
+        records = []
+        for r in self.rows:
+            rec = {k: v for k, v in asdict(r).items() if k != "bands"}
+            for lv in levels:
+                b = r.bands.get(lv) or {}
+                board, host = b.get("board") or [None, None], b.get("host") or [None, None]
+                rec.update({f"board {lv}% low": board[0], f"board {lv}% high": board[1],
+                            f"host {lv}% low": host[0], f"host {lv}% high": host[1]})
+            records.append(rec)
+        columns = ["window", "k", "step", "target", "board", "host", "abs_err", "ok"]
+        columns += [f"{who} {lv}% {side}" for lv in levels for who in ("board", "host") for side in ("low", "high")]
+        return pd.DataFrame(records, columns=columns)
 
 
 def _timing(us: Iterable[float]) -> dict[str, float] | None:
@@ -152,11 +166,19 @@ def compare(board: Sequence[Result] | Sequence[tuple[int, Result]], ref: Referen
             problems.append(f"result k={res.k} names no test window of this run")
             continue
         y = np.asarray(res.y, dtype=np.float64).reshape(horizon, n_t)
+        board_bands = _board_bands(res, ref, horizon, n_t)
         for s in range(horizon):
             for j, name in enumerate(ref.targets):
                 err = abs(float(y[s, j]) - float(host[s, j]))
                 ok = bool(np.isfinite(err) and err <= tol_arr[j])
-                rows.append(Row(idx, res.k, s, name, float(y[s, j]), float(host[s, j]), err, ok))
+                bands = {}
+                for level, (lo, hi) in board_bands.items():
+                    half = float(ref.bands[level][s, j])
+                    h_lo, h_hi = float(host[s, j]) - half, float(host[s, j]) + half
+                    # the board's bounds are its forecast -/+ the same constants: held to the forecast's tolerance
+                    ok = ok and bool(abs(lo[s, j] - h_lo) <= tol_arr[j] and abs(hi[s, j] - h_hi) <= tol_arr[j])
+                    bands[level] = {"board": [float(lo[s, j]), float(hi[s, j])], "host": [h_lo, h_hi]}
+                rows.append(Row(idx, res.k, s, name, float(y[s, j]), float(host[s, j]), err, ok, bands))
     ks = {res.k for _, _, res in items if res.k >= 0}
     n_embedded = len(emb.indices) if emb is not None else len(ref.embedded)
     if n_embedded and ks:
@@ -166,6 +188,18 @@ def compare(board: Sequence[Result] | Sequence[tuple[int, Result]], ref: Referen
     answered = [(idx, np.asarray(res.y, dtype=np.float64).reshape(horizon, n_t)) for idx, host, res in items
                 if idx is not None and host is not None and len(res.y) == horizon * n_t]
     return _finish(rows, tol, us, problems, quality=judge_quality(answered, ref))
+
+
+def _board_bands(res: Result, ref: Reference, horizon: int, n_t: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The bands a result carries at levels the host also has, as (horizon, targets) lower and upper bounds."""
+    out = {}
+    for level, lo, hi in getattr(res, "bands", ()) or ():
+        hw = ref.bands.get(level)
+        if hw is None or hw.shape != (horizon, n_t) or len(lo) != horizon * n_t or len(hi) != horizon * n_t:
+            continue
+        out[level] = (np.asarray(lo, dtype=np.float64).reshape(horizon, n_t),
+                      np.asarray(hi, dtype=np.float64).reshape(horizon, n_t))
+    return out
 
 
 def judge_quality(answered: Sequence[tuple[int, np.ndarray]], ref: Reference) -> dict:

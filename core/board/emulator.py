@@ -206,7 +206,13 @@ class ProtocolEngine:
         y = add_last_outside(s, y, scaled)
         tcols = np.arange(y.size) % s.targets
         y = (y.astype(np.float32) * s.target_scale[tcols] + s.target_center[tcols]).astype(np.float32)
-        return f"FS RESULT k={k} us={micros} y=" + ",".join("%.7g" % float(v) for v in y)
+        line = f"FS RESULT k={k} us={micros} y=" + ",".join("%.7g" % float(v) for v in y)
+        # The bands, computed in float32 exactly as fs_protocol.cpp does: forecast -/+ half-width.
+        for name, half in zip(s.band_levels, s.band_half_width if s.band_half_width is not None else ()):
+            half = np.asarray(half, dtype=np.float32).reshape(-1)
+            line += f" lo{name}=" + ",".join("%.7g" % float(v) for v in (y - half).astype(np.float32))
+            line += f" hi{name}=" + ",".join("%.7g" % float(v) for v in (y + half).astype(np.float32))
+        return line
 
     # ------------------------------------------------------------ Edge Impulse replay
 
@@ -219,9 +225,16 @@ class ProtocolEngine:
         scaled = ((raw - s.input_center[cols]) / s.input_scale[cols]).astype(np.float32)
         y, micros = self.model(scaled)
         y = add_last_outside(s, y, scaled)  # the Edge Impulse library's model adds it back itself
-        return ["Edge Impulse standalone inferencing (Arduino)", "run_classifier returned: 0",
-                f"Timing: DSP 0 ms, inference {micros // 1000} ms, anomaly 0 ms", "Predictions:",
-                "  value: %.5f" % float(y[0])]
+        lines = ["Edge Impulse standalone inferencing (Arduino)", "run_classifier returned: 0",
+                 f"Timing: DSP 0 ms, inference {micros // 1000} ms, anomaly 0 ms", "Predictions:",
+                 "  value: %.5f" % float(y[0])]
+        # The sketch's band lines (fs_ei_static_buffer.ino): the value in the target's units -/+ each half-width.
+        units = np.float32(np.float32(y[0]) * s.target_scale[0] + s.target_center[0])
+        for name, half in zip(s.band_levels, s.band_half_width if s.band_half_width is not None else ()):
+            h = np.float32(np.asarray(half, dtype=np.float32).reshape(-1)[0])
+            lines.append(f"Band {name}%: {float(np.float32(units - h)):.6g} .. {float(np.float32(units + h)):.6g} "
+                         f"({s.target_columns[0]})")
+        return lines
 
 
 def add_last_outside(spec, y: np.ndarray, scaled: np.ndarray) -> np.ndarray:

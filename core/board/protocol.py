@@ -55,6 +55,16 @@ class Result:
     k: int
     us: int
     y: tuple[float, ...]
+    # Prediction bands the board printed after y= (issue N): (level, lower bounds, upper bounds), narrowest
+    # level first; () from a board whose bundle has none (or firmware from before bands).
+    bands: tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...] = ()
+
+    def band(self, level: str) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        """(lower, upper) bounds at ``level`` ("80"), or None when the board did not print that band."""
+        for name, lo, hi in self.bands:
+            if name == level:
+                return lo, hi
+        return None
 
 
 @dataclass(frozen=True)
@@ -97,7 +107,10 @@ Record = Union[Ready, Result, Done, Err, EiTiming, EiPredictionsHeader, EiPredic
 # digits or spaces must not make parsing slow (backtracking), since the reader thread parses every line.
 _FLOAT = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf(?:inity)?)"
 _READY_KEYS = ("model", "window", "features", "horizon", "targets", "dtype", "arena")
-_RESULT = re.compile(r"FS RESULT +k=(-?\d+) +us=(\d+) +y=(\S*)$", re.IGNORECASE)
+# Fields after y= (bands: " lo80=...,... hi80=...,..."; anything newer) are key=value words; a key this
+# host does not know is skipped, so a newer board still reads.
+_RESULT = re.compile(r"FS RESULT +k=(-?\d+) +us=(\d+) +y=(\S*)((?: +[A-Za-z][A-Za-z0-9_.]*=\S*)*) *$", re.IGNORECASE)
+_BAND_KEY = re.compile(r"(lo|hi)(\d+(?:\.\d+)?)", re.IGNORECASE)
 _DONE = re.compile(r"FS DONE +n=(\d+)$")
 _ERR = re.compile(r"FS ERR +([A-Z_]+)(?: +(.*))?$")
 # The static-buffer example prints integer milliseconds; newer SDKs print fractions, so accept both.
@@ -131,6 +144,24 @@ def _floats(text: str) -> tuple[float, ...] | None:
         return tuple(float(v) for v in text.split(","))
     except ValueError:
         return None
+
+
+def _bands(extra: str, n: int) -> tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...]:
+    """The lo<level>=/hi<level>= pairs after y=, each with n numbers; a malformed or unpaired band is left out
+    (the forecast itself still counts)."""
+    lows: dict[str, tuple[float, ...]] = {}
+    highs: dict[str, tuple[float, ...]] = {}
+    for word in extra.split():
+        key, _, value = word.partition("=")
+        m = _BAND_KEY.fullmatch(key)
+        if not m:
+            continue  # a field from a newer board
+        values = _floats(value)
+        if values is None or len(values) != n:
+            continue
+        level = f"{float(m.group(2)):g}"
+        (lows if m.group(1).lower() == "lo" else highs)[level] = values
+    return tuple((level, lows[level], highs[level]) for level in sorted(set(lows) & set(highs), key=float))
 
 
 def parse_line(line: str) -> Record:
@@ -176,7 +207,7 @@ def _parse_fs(text: str) -> Record | None:
     m = _RESULT.match(text)
     if m:
         y = _floats(m.group(3))
-        return None if y is None else Result(int(m.group(1)), int(m.group(2)), y)
+        return None if y is None else Result(int(m.group(1)), int(m.group(2)), y, _bands(m.group(4), len(y)))
     m = _DONE.match(text)
     if m:
         return Done(int(m.group(1)))

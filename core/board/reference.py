@@ -65,6 +65,9 @@ class Reference:
     y_tflm: dict[str, np.ndarray] = field(default_factory=dict)
     # One int8 output quantisation step per target, in data units.
     out_step: dict[str, np.ndarray] = field(default_factory=dict)
+    # The run's calibrated band half-widths per level ("80"), (horizon, targets) in data units: the host's
+    # band is its forecast -/+ these, what the board's lo<level>=/hi<level>= must match (issue N).
+    bands: dict[str, np.ndarray] = field(default_factory=dict)
     # The same for an int8 model whose output is a level (an Edge Impulse library), from the calibration range.
     ei_out_step: np.ndarray | None = None
 
@@ -185,13 +188,31 @@ def load_reference(export_dir: str | Path) -> Reference:
                      target_input_index=folder.target_input_index,
                      bundles={d: _embedded(b, len(targets)) for d, b in bundles.items() if _embedded(b, len(targets))},
                      export_dir=export_dir, board_latency_ms=latency, out_step=out_step, ei_out_step=ei_out_step,
-                     **extra)
+                     bands=_reference_bands(folder, bundles, y_host.shape[1], len(targets)), **extra)
     if ref.y_last is None and ref.target_input_index and all(i is not None for i in ref.target_input_index):
         # An export without the baseline: the last value is in the windows themselves.
         ti = list(ref.target_input_index)
         last = X[:, -1, ti] * in_scale[ti] + in_center[ti]
         ref.y_last = np.repeat(last[:, None, :], ref.y_host.shape[1], axis=1)
     return ref
+
+
+def _reference_bands(folder, bundles: dict[str, dict], horizon: int, n_t: int) -> dict[str, np.ndarray]:
+    """Band half-widths per level: what a bundle zip in the export was built with, else the run's intervals."""
+    for bundle in bundles.values():
+        levels, hw = bundle.get("band_levels"), bundle.get("band_half_width")
+        if isinstance(levels, list) and levels and hw is not None:
+            try:
+                arr = np.asarray(hw, dtype=np.float64).reshape(len(levels), horizon, n_t)
+            except (TypeError, ValueError):
+                continue
+            return {str(lv): arr[i] for i, lv in enumerate(levels)}
+    from core.intervals import for_export, half_widths
+
+    try:
+        return half_widths(for_export(folder), horizon, n_t)
+    except StudioError:
+        return {}
 
 
 def _read_truth(folder, n: int) -> dict:

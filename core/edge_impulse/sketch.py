@@ -151,6 +151,10 @@ class SketchSpec:
     host_scaled: np.ndarray   # float64 (n,), the host's forecast as the model prints it
     host_units: np.ndarray    # float64 (n,), the same in the target's units
     test_indices: tuple[int, ...]
+    # Calibrated bands (core/intervals.py): level names ("80") and half-widths in the target's units; the
+    # sketch prints the printed value's band in the target's units. Empty for a run from before bands.
+    band_levels: tuple[str, ...] = ()
+    band_half_width: tuple[float, ...] = ()
 
     @property
     def n_values(self) -> int:
@@ -207,7 +211,23 @@ def load_sketch_spec(export_dir: str | Path, library: EiLibrary, dtype: str = "f
         scaler_kind=str(scaler.get("kind") or "none"), target_center=float(t_c[0]), target_scale=float(t_s[0]),
         residual=folder.residual,
         windows=np.ascontiguousarray(X[list(picks)], dtype=np.float32), host_scaled=host_scaled,
-        host_units=host_scaled * float(t_s[0]) + float(t_c[0]), test_indices=picks)
+        host_units=host_scaled * float(t_s[0]) + float(t_c[0]), test_indices=picks, **_bands(folder))
+
+
+def _bands(folder: ExportFolder) -> dict:
+    from core.intervals import for_export, half_widths
+
+    bands = half_widths(for_export(folder), 1, 1)
+    levels = tuple(sorted((k for k, hw in bands.items() if np.isfinite(hw[0, 0])), key=float))
+    return {"band_levels": levels, "band_half_width": tuple(float(bands[k][0, 0]) for k in levels)}
+
+
+def band_text(spec: SketchSpec, value_scaled: float, level: int) -> str:
+    """What the sketch prints for band ``level`` around a printed (scaled) value, as the emulator replays it."""
+    y = np.float32(np.float32(value_scaled) * np.float32(spec.target_scale) + np.float32(spec.target_center))
+    half = np.float32(spec.band_half_width[level])
+    return (f"Band {spec.band_levels[level]}%: {float(np.float32(y - half)):.6g} .. {float(np.float32(y + half)):.6g} "
+            f"({spec.target})")
 
 
 def _input_comment(columns, center, scale) -> str:
@@ -265,6 +285,20 @@ def render_files(spec: SketchSpec) -> dict[str, str]:
                       + ",\n".join("    " + r for r in rows))
     common = dict(count=spec.count, window=spec.window, features=spec.features, n_values=spec.n_values,
                   target=_comment_safe(spec.target), dtype=spec.dtype)
+    if spec.band_levels:
+        band_block = "\n".join([
+            "// Calibrated prediction bands (split conformal on the validation part), half-widths in the target's",
+            "// units: the sketch prints \"Band <level>%: <low> .. <high> (<target>)\" after each prediction.",
+            f"#define FS_EI_BAND_LEVELS {len(spec.band_levels)}",
+            f"#define FS_EI_TARGET_SCALE {_c_float(spec.target_scale)}",
+            f"#define FS_EI_TARGET_CENTER {_c_float(spec.target_center)}",
+            f"static const char* const fs_ei_target_name = {_c_string(spec.target)};",
+            "static const char* const fs_ei_band_names[FS_EI_BAND_LEVELS] = {"
+            + ", ".join(_c_string(n) for n in spec.band_levels) + "};",
+            "static const float fs_ei_band_half_width[FS_EI_BAND_LEVELS] = {"
+            + ", ".join(_c_float(v) for v in spec.band_half_width) + "};"])
+    else:
+        band_block = "// No calibrated bands (the run was trained before Forecast Studio made them).\n#define FS_EI_BAND_LEVELS 0"
     files = {
         f"{SKETCH}.ino": _template(
             "fs_ei_static_buffer.ino.in", model_label=_comment_safe(spec.model_label), header=spec.library.header,
@@ -276,7 +310,7 @@ def render_files(spec: SketchSpec) -> dict[str, str]:
             input_comment=_input_comment(spec.input_columns, spec.input_center, spec.input_scale),
             test_indices=", ".join(map(str, spec.test_indices)),
             host_text=",\n".join(f"    {_c_string(host_text(spec, k))}" for k in range(spec.count)),
-            features_values=",\n".join(blocks), **common),
+            features_values=",\n".join(blocks), band_block=band_block, **common),
     }
     return files
 

@@ -264,8 +264,22 @@ bool Protocol::RunWindow(const float* raw, int k) {
   for (int i = 0; i < outputs; i++) {
     const int target = i % info_.targets;
     const float y = Unscale(buf_.result[i], info_.target_center[target], info_.target_scale[target]);
+    buf_.result[i] = y;  // kept in the data's units for the band bounds below
     snprintf(number, sizeof(number), i ? ",%.7g" : "%.7g", static_cast<double>(y));
     Append(out, capacity, &pos, number);
+  }
+  // Bands after y=, as " lo80=v,... hi80=v,...": a host that does not know them skips the fields.
+  for (int level = 0; level < info_.band_levels; level++) {
+    const float* half = info_.band_half_width + level * outputs;
+    for (int side = 0; side < 2; side++) {
+      snprintf(number, sizeof(number), side ? " hi%s=" : " lo%s=", info_.band_names[level]);
+      Append(out, capacity, &pos, number);
+      for (int i = 0; i < outputs; i++) {
+        const float bound = side ? buf_.result[i] + half[i] : buf_.result[i] - half[i];
+        snprintf(number, sizeof(number), i ? ",%.7g" : "%.7g", static_cast<double>(bound));
+        Append(out, capacity, &pos, number);
+      }
+    }
   }
   Write(out);
   return true;

@@ -39,6 +39,12 @@ struct ModelInfo {
   // each target, whose last scaled value is added to the model's output here, in float, where it
   // cannot saturate. nullptr when the model adds it back itself.
   const int* target_input;
+  // Calibrated prediction bands: band_levels names ("80", "95") and half-widths in the targets' units,
+  // band_levels * horizon * targets, level-major then step then target. 0 / null: no bands printed.
+  // The bounds are the final forecast (after the last value is added back) -/+ these.
+  int band_levels;
+  const char* const* band_names;
+  const float* band_half_width;
 };
 
 // Receives one finished output line, without its newline.

@@ -69,6 +69,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=positive_float("--lr", 10.0), default=t["learning_rate"], help=HELP.get("train.learning_rate"))
     p.add_argument("--patience", type=positive_int("--patience", 10_000, minimum=0), default=None, help=HELP.get("train.patience"))
     p.add_argument("--seed", type=positive_int("--seed", 2**31 - 1, minimum=0), default=t["seed"], help=HELP.get("train.seed"))
+    p.add_argument("--interval-levels", type=_columns, default=None, metavar="80,95",
+                   help="prediction band levels in percent, each between 0 and 100 (default "
+                        f"{','.join(str(v) for v in DEFAULTS['intervals']['levels'])})")
     p.add_argument("--out", required=True, metavar="RUN_DIR",
                    help="directory to write the run into (replaced if it is an earlier run; refused if it holds anything else)")
     p.add_argument("--force", action="store_true",
@@ -110,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
 
     from core.files import prepare_out_dir
 
+    if args.interval_levels is not None:
+        from core.intervals import check_levels
+
+        check_levels(args.interval_levels)  # refused before --out is touched or a minute of training, not after
     # Checked before the data is read or a model trained: a folder that cannot take the run is refused now.
     out = prepare_out_dir(args.out, ("run",), force=args.force)
     csv = Path(args.csv)
@@ -147,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"epoch {rec['epoch']}/{config.epochs}  loss {rec['loss']:.5g}{val}  {rec['seconds']:.1f} s",
               file=sys.stderr, flush=True)
 
-    result = train(windows, model_spec, config, out, on_epoch=on_epoch, dataset=dataset)
+    result = train(windows, model_spec, config, out, on_epoch=on_epoch, dataset=dataset,
+                   interval_levels=args.interval_levels)
     info = result.info
     ended = " (early stopping)" if info.get("early_stopped") else ""
     print(f"best epoch {info.get('best_epoch')} of {info.get('epochs_run')}{ended}; run written to {result.run_dir}",
@@ -156,6 +164,10 @@ def run(args: argparse.Namespace) -> int:
     print(metrics_table(result.metrics))
     if result.metrics.get("verdict"):
         print(result.metrics["verdict"])
+    from core.intervals import summary_lines
+
+    for line in summary_lines(result.intervals):
+        print(line)
     if result.metrics.get("weak"):
         train_share, val_share = defaults.split.train, defaults.split.val
         bigger = max(round(train_share - 0.1, 2), 0.05)

@@ -1,0 +1,252 @@
+"""Calibrated prediction intervals: split-conformal bands from the validation part's absolute errors.
+
+For each target and horizon step the band half-width at level L is the k-th smallest validation error
+|actual - forecast|, k = ceil((n + 1) * L / 100) over the n validation windows (the finite-sample
+correction): under exchangeability a new forecast then lands inside [forecast - w, forecast + w] with
+probability at least L%. It needs no likelihood, so it holds for every model kind, both backends and
+residual models alike. Coverage is then *measured* on the test part, which calibration never saw.
+
+Everything here works in the targets' own units on arrays the run already has (the validation and test
+predictions made while scoring), so intervals cost a sort of n_val numbers per step and target.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from core.config import DEFAULTS
+from core.errors import StudioError
+
+FILE = "intervals.json"
+METHOD = "split-conformal (absolute validation errors, finite-sample corrected quantile)"
+
+
+def check_levels(levels: Sequence[Any]) -> tuple[float, ...]:
+    """Levels as percentages strictly between 0 and 100, sorted and without repeats; StudioError otherwise."""
+    out = []
+    for raw in levels:
+        try:
+            level = float(raw)
+        except (TypeError, ValueError):
+            raise StudioError(f"The interval level {raw!r} is not a number.",
+                              "Give levels as percentages between 0 and 100, for example 80,95.") from None
+        if not math.isfinite(level) or level <= 0 or level >= 100:
+            raise StudioError(f"An interval level of {raw}% is not possible: a band holds more than 0% and less "
+                              "than 100% of the values.",
+                              "Give levels as percentages between 0 and 100 (exclusive), for example 80,95.")
+        out.append(level)
+    if not out:
+        raise StudioError("No interval level was given.", "Give at least one level, for example 80,95.")
+    return tuple(sorted(set(out)))
+
+
+def level_key(level: float) -> str:
+    """80.0 -> "80", 97.5 -> "97.5": the level's name in JSON, columns and the protocol."""
+    return f"{float(level):g}"
+
+
+def rank(n: int, level: float) -> int:
+    """The finite-sample corrected rank ceil((n + 1) * level / 100); above n the level is out of reach."""
+    # A hair under the exact product, so 0.8 * 5 = 4.000000000000001 does not round up to 5.
+    return int(math.ceil((n + 1) * float(level) / 100.0 - 1e-9))
+
+
+def windows_needed(level: float) -> int:
+    """Fewest calibration windows for which the corrected rank stays within them."""
+    n = 1
+    while rank(n, level) > n:
+        n += 1
+    return n
+
+
+def calibrate(errors: np.ndarray, levels: Sequence[float]) -> tuple[dict[str, np.ndarray], list[dict], list[str]]:
+    """Half-widths per level from absolute errors (n, horizon, targets), NaN pairs left out.
+
+    Returns (level key -> (horizon, targets) half-widths, levels left out with why, warnings).
+    """
+    err = np.abs(np.asarray(errors, dtype=np.float64))
+    if err.ndim != 3:
+        raise ValueError(f"errors must be (n, horizon, targets), got {err.shape}")
+    finite = np.isfinite(err)
+    counts = finite.sum(axis=0)  # (horizon, targets)
+    n_min = int(counts.min()) if counts.size else 0
+    warnings: list[str] = []
+    dropped = int(err.shape[0] * err.shape[1] * err.shape[2] - finite.sum())
+    if dropped and n_min:
+        warnings.append(f"{dropped:,} validation forecasts or actuals were not numbers (NaN) and were left out "
+                        "of the calibration.")
+    # NaN sorts last, so the k-th smallest of each column is among its finite errors while k <= its count.
+    ordered = np.sort(err, axis=0)
+    bands: dict[str, np.ndarray] = {}
+    skipped: list[dict] = []
+    for level in levels:
+        need = windows_needed(level)
+        if n_min < need:
+            skipped.append({"level": float(level), "needs": need, "have": n_min,
+                            "reason": f"a {level_key(level)}% band needs at least {need} validation windows "
+                                      f"with a finite forecast; there are {n_min}"})
+            continue
+        k = np.vectorize(lambda c: rank(int(c), level))(counts).astype(np.int64)  # (horizon, targets)
+        hw = np.take_along_axis(ordered, (k - 1)[None], axis=0)[0]
+        bands[level_key(level)] = hw
+    if n_min and bands:
+        spread = np.nanmax(err, axis=0) - np.nanmin(err, axis=0)
+        if np.all(spread == 0):
+            warnings.append("Every validation error is the same, so the bands have a fixed width that says "
+                            "little about how sure the forecast is (a constant or perfectly predicted series?).")
+    return bands, skipped, warnings
+
+
+def coverage(actual: np.ndarray, pred: np.ndarray, half_width: np.ndarray) -> tuple[np.ndarray, float, int]:
+    """Share (%) of finite actuals inside pred ± half_width, per (step, target) and overall; and the count."""
+    a = np.asarray(actual, dtype=np.float64)
+    p = np.asarray(pred, dtype=np.float64)
+    ok = np.isfinite(a) & np.isfinite(p)
+    inside = ok & (np.abs(a - p) <= np.asarray(half_width, dtype=np.float64)[None])
+    n_cell = ok.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per = 100.0 * inside.sum(axis=0) / n_cell
+    total = int(ok.sum())
+    overall = 100.0 * float(inside.sum()) / total if total else float("nan")
+    return per, overall, total
+
+
+def build(val_actual: np.ndarray, val_pred: np.ndarray, test_actual: np.ndarray | None,
+          test_pred: np.ndarray | None, targets: Sequence[str], levels: Sequence[Any] | None = None) -> dict:
+    """The intervals record (intervals.json): half-widths per level, step and target, with test coverage.
+
+    All arrays (n, horizon, targets) in the targets' units. A level the validation part is too short for
+    is left out and named in ``skipped`` with the windows it needs; ``levels`` are the ones kept.
+    """
+    asked = check_levels(levels if levels is not None else DEFAULTS["intervals"]["levels"])
+    va, vp = np.asarray(val_actual, dtype=np.float64), np.asarray(val_pred, dtype=np.float64)
+    if va.shape != vp.shape or va.ndim != 3:
+        raise ValueError(f"validation actuals {va.shape} and forecasts {vp.shape} must be equal (n, horizon, targets)")
+    horizon, n_t = va.shape[1], va.shape[2]
+    bands, skipped, warnings = calibrate(va - vp, asked)
+    if len(va) and np.isfinite(vp).sum() == 0:
+        warnings.append("Every validation forecast is NaN: the model gives no usable forecasts, so no band "
+                        "can be calibrated. Train again (a lower learning rate, or check the data for gaps).")
+    record: dict = {
+        "method": METHOD, "calibration_part": "val", "n_calibration": int(len(va)),
+        "levels_asked": [float(v) for v in asked], "levels": [float(v) for v in asked if level_key(v) in bands],
+        "targets": [str(t) for t in targets], "horizon": int(horizon), "bands": {}, "skipped": skipped,
+        "warnings": warnings,
+    }
+    have_test = test_actual is not None and test_pred is not None and len(test_actual)
+    for level in record["levels"]:
+        key = level_key(level)
+        hw = bands[key]
+        entry: dict = {"level": float(level), "half_width": hw.tolist(),
+                       "mean_width": (2.0 * hw.mean(axis=0)).tolist(),  # per target, over the steps
+                       "width_per_step": (2.0 * hw).tolist()}
+        if have_test:
+            per, overall, total = coverage(test_actual, test_pred, hw)
+            by_target = [coverage(test_actual[..., j:j + 1], test_pred[..., j:j + 1], hw[:, j:j + 1])[1]
+                         for j in range(n_t)]
+            entry.update({"coverage_per_step": per.tolist(), "coverage": overall, "coverage_per_target": by_target,
+                          "n_test": total})
+        record["bands"][key] = entry
+    if len(record["levels"]) < len(asked) and skipped:
+        n = record["n_calibration"]
+        kept = ", ".join(f"{level_key(v)}%" for v in record["levels"]) or "none"
+        warnings.append(f"The validation part has {n} window(s): " + "; ".join(s["reason"] for s in skipped)
+                        + f". Bands kept: {kept}. Give the validation part more rows on the Features page.")
+    return record
+
+
+def from_windows(windows: Any, y_val_scaled: np.ndarray | None, y_test_scaled: np.ndarray | None,
+                 levels: Sequence[Any] | None = None) -> dict:
+    """``build`` on a run's windows and its scaled validation and test predictions."""
+    spec = windows.spec
+    targets = list(spec.targets)
+    shape = (-1, int(spec.horizon), len(targets))
+
+    def units(y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float64).reshape(shape)
+        flat = np.asarray(windows.scaler.inverse(y.reshape(-1, len(targets)), targets), dtype=np.float64)
+        return flat.reshape(y.shape)
+
+    if y_val_scaled is None or not windows.count("val"):
+        va = vp = np.zeros((0, spec.horizon, len(targets)))
+    else:
+        va, vp = units(windows.y("val")), units(y_val_scaled)
+    ta = tp = None
+    if y_test_scaled is not None and windows.count("test"):
+        ta, tp = units(windows.y("test")), units(y_test_scaled)
+    return build(va, vp, ta, tp, targets, levels)
+
+
+def half_widths(intervals: dict | None, horizon: int, n_targets: int) -> dict[str, np.ndarray]:
+    """Level key -> (horizon, targets) float64 half-widths from an intervals record; {} for an old run."""
+    out: dict[str, np.ndarray] = {}
+    for key, entry in ((intervals or {}).get("bands") or {}).items():
+        hw = np.asarray(entry.get("half_width"), dtype=np.float64)
+        if hw.shape == (horizon, n_targets):
+            out[str(key)] = hw
+    return out
+
+
+def summary_lines(intervals: dict | None, warnings: bool = True) -> list[str]:
+    """Plain sentences, one per level and target: "80% band: 79.4% of test values inside, mean width 1.3 (temp)"."""
+    if not intervals:
+        return []
+    lines = []
+    targets = intervals.get("targets") or []
+    for key, entry in (intervals.get("bands") or {}).items():
+        widths = entry.get("mean_width") or []
+        per_target = entry.get("coverage_per_target") or []
+        for j, t in enumerate(targets):
+            cov = per_target[j] if j < len(per_target) else entry.get("coverage")
+            inside = (f"{cov:.1f}% of test values inside" if isinstance(cov, (int, float)) and math.isfinite(cov)
+                      else "no test values to check it on")
+            width = f", mean width {widths[j]:.3g} ({t})" if j < len(widths) and widths[j] is not None else ""
+            who = "" if len(targets) == 1 else f"{t}: "
+            lines.append(f"{who}{key}% band: {inside}{width}")
+    if warnings:
+        lines.extend(str(w) for w in intervals.get("warnings") or [])
+    return lines
+
+
+def for_export(folder: Any, run_dir: Any = None) -> dict:
+    """The intervals record that goes with an export (a ``core.export.folder.ExportFolder``):
+    ``intervals.json`` in the run it was made from (the ``run_dir`` given, else the report's), else one beside
+    the export. {} when there is none (an older run)."""
+    import json
+    from pathlib import Path
+
+    candidates = [Path(run_dir)] if run_dir is not None else []
+    if folder.run_dir is not None:
+        candidates.append(Path(folder.run_dir))
+    candidates.append(Path(folder.path))
+    for where in candidates:
+        path = where / FILE
+        if not path.is_file() or path.stat().st_size > 16 * 1024 * 1024:  # a band record is a few KB
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise StudioError(f"{path} is not readable JSON.", "Train the model again to write fresh intervals.") from None
+        if isinstance(data, dict):
+            return data
+    return {}
+
+
+def coverage_table(intervals: dict | None):
+    """One row per (target, step, level): nominal level, measured test coverage (%) and band width, in the
+    targets' units; an empty frame for a run without bands."""
+    import pandas as pd
+
+    rows = []
+    targets = (intervals or {}).get("targets") or []
+    for key, entry in ((intervals or {}).get("bands") or {}).items():
+        widths = entry.get("width_per_step") or []
+        cover = entry.get("coverage_per_step") or []
+        for s, row in enumerate(widths):
+            for j, t in enumerate(targets):
+                cov = cover[s][j] if s < len(cover) and j < len(cover[s]) else None
+                rows.append({"target": t, "step": s + 1, "level %": float(entry.get("level", key)),
+                             "test values inside %": cov, "band width": row[j] if j < len(row) else None})
+    return pd.DataFrame(rows, columns=["target", "step", "level %", "test values inside %", "band width"])
