@@ -64,8 +64,20 @@ def _bytes_per_value(dtype: str) -> int:
     return 1 if dtype == "int8" else 4
 
 
-def estimate_model_bytes(spec: ModelSpec, dtype: str = "float32") -> int:
-    """The .tflite file size: weights plus the graph, fused LSTM or unrolled GRU/SimpleRNN (see above)."""
+def export_form(spec: ModelSpec, form: str | None = "auto") -> str:
+    """The form the export gives this spec (core.steploop.resolve_form): "fused", "step" or "unrolled"."""
+    from core.steploop import resolve_form
+
+    return resolve_form(spec, form or "auto")[0]
+
+
+def estimate_model_bytes(spec: ModelSpec, dtype: str = "float32", form: str | None = "auto") -> int:
+    """The .tflite file size: weights plus the graph, fused LSTM, unrolled GRU/SimpleRNN (see above), or
+    the step loop's one cell (``form``: auto picks what the export picks)."""
+    if spec.kind != "dense" and export_form(spec, form) == "step":
+        from core.steploop import estimate_step_flash
+
+        return estimate_step_flash(spec, dtype)
     size = model_size_bytes(spec, dtype) + _FLASH_FIXED[(spec.kind, dtype)]
     size += spec.window * spec.layers * _FLASH_PER_STEP.get((spec.kind, dtype), 0)
     if spec.kind == "lstm":
@@ -73,12 +85,18 @@ def estimate_model_bytes(spec: ModelSpec, dtype: str = "float32") -> int:
     return int(size)
 
 
-def estimate_arena_bytes(spec: ModelSpec, dtype: str = "float32") -> int:
+def estimate_arena_bytes(spec: ModelSpec, dtype: str = "float32", form: str | None = "auto") -> int:
     """TFLM tensor arena: activations the planner keeps alive plus per-op bookkeeping.
+
+    The step loop (``form`` auto for GRU/SimpleRNN): one step's tensors, whatever the window.
 
     Fused LSTM: the input window and each layer's output sequence, plus about 6 state vectors per
     layer; unrolled cells: a measured cost per step and layer; dense: the flattened window.
     """
+    if spec.kind != "dense" and export_form(spec, form) == "step":
+        from core.steploop import estimate_step_arena
+
+        return estimate_step_arena(spec, dtype)
     b = _bytes_per_value(dtype)
     w, n, u, layers = spec.window, spec.n_inputs, spec.units, spec.layers
     if spec.kind == "lstm":
@@ -199,14 +217,14 @@ class Budgets:
 
 
 def _advice(spec: ModelSpec | None, dtype: str, over_sram: bool, fits_ram: bool, fits_flash: bool,
-            latency: float) -> list[str]:
+            latency: float, form: str | None = "auto") -> list[str]:
     """Which knob to turn first, cheapest loss of accuracy first."""
     out: list[str] = []
-    unrolled = spec is not None and spec.kind in ("gru", "rnn")
+    unrolled = spec is not None and spec.kind in ("gru", "rnn") and export_form(spec, form) == "unrolled"
     if not fits_flash or not fits_ram or over_sram:
         if unrolled:
-            out.append("Use LSTM instead: it exports as one fused op, while GRU/SimpleRNN are unrolled per time step "
-                       "(size and arena grow with the window).")
+            out.append("Export the step loop instead (--form step, the default): the unrolled form repeats the cell "
+                       "per time step (size and arena grow with the window). Or use LSTM: one fused op.")
         if dtype == "float32":
             out.append("Export int8: weights take a quarter of the flash.")
         out.append("Shorten the window: the arena grows with window x (inputs + units).")
@@ -219,25 +237,26 @@ def _advice(spec: ModelSpec | None, dtype: str, over_sram: bool, fits_ram: bool,
 
 
 def estimate(source: ModelSpec | int, model_bytes: int | None = None, arena_bytes: int | None = None,
-             dtype: str | None = "float32", board: Board = XIAO_ESP32S3) -> Budget | Budgets:
+             dtype: str | None = "float32", board: Board = XIAO_ESP32S3, form: str | None = "auto") -> Budget | Budgets:
     """Needs against the board. ``source`` is a ModelSpec (missing numbers are estimated from it) or
-    a multiply-add count (then ``model_bytes`` and ``arena_bytes`` are required).
+    a multiply-add count (then ``model_bytes`` and ``arena_bytes`` are required). ``form``: the export
+    form (core.steploop; auto = what the export picks: the step loop for GRU/SimpleRNN).
 
     ``dtype=None`` with a spec gives float32 and int8 side by side (``Budgets``).
     """
     if dtype is None:
         if not isinstance(source, ModelSpec):
             raise ValueError("dtype=None needs a ModelSpec")
-        return Budgets(estimate(source, model_bytes, arena_bytes, "float32", board),
-                       estimate(source, None, None, "int8", board))
+        return Budgets(estimate(source, model_bytes, arena_bytes, "float32", board, form),
+                       estimate(source, None, None, "int8", board, form))
     if dtype not in ("float32", "int8"):
         raise ValueError(f"dtype must be 'float32' or 'int8', not {dtype!r}")
     spec = source if isinstance(source, ModelSpec) else None
     measured = bool(model_bytes) and bool(arena_bytes)
     if spec is not None:
         macs = count_macs(spec)
-        model_bytes = int(model_bytes) if model_bytes else estimate_model_bytes(spec, dtype)
-        arena_bytes = int(arena_bytes) if arena_bytes else estimate_arena_bytes(spec, dtype)
+        model_bytes = int(model_bytes) if model_bytes else estimate_model_bytes(spec, dtype, form)
+        arena_bytes = int(arena_bytes) if arena_bytes else estimate_arena_bytes(spec, dtype, form)
     else:
         if model_bytes is None or arena_bytes is None:
             raise ValueError("estimate(macs, ...) needs model_bytes and arena_bytes")
@@ -253,6 +272,10 @@ def estimate(source: ModelSpec | int, model_bytes: int | None = None, arena_byte
     flash_free = board.app_partition_bytes - board.firmware_bytes
     fits_flash = model_bytes <= flash_free
     lat = latency_ms(spec if spec is not None else macs, dtype, in_psram=arena_in == "PSRAM")
+    if spec is not None and spec.kind != "dense" and export_form(spec, form) == "step":
+        from core.steploop import STEP_INVOKE_OVERHEAD_MS
+
+        lat += spec.window * STEP_INVOKE_OVERHEAD_MS  # one TFLM invoke per time step
     warnings: list[str] = []
     if arena_in == "PSRAM":
         warnings.append(f"The {arena_bytes / KB:,.0f} KB arena is more than the ~{sram_free / KB:,.0f} KB of SRAM left for it, "
@@ -274,7 +297,7 @@ def estimate(source: ModelSpec | int, model_bytes: int | None = None, arena_byte
                   psram_available_bytes=board.psram_bytes, flash_needed_bytes=model_bytes,
                   flash_available_bytes=flash_free, fits_ram=fits_ram, fits_flash=fits_flash,
                   latency_ms=float(lat), measured=measured, basis=basis,
-                  advice=_advice(spec, dtype, arena_in != "SRAM", fits_ram, fits_flash, lat), warnings=warnings)
+                  advice=_advice(spec, dtype, arena_in != "SRAM", fits_ram, fits_flash, lat, form), warnings=warnings)
 
 
 def largest_fitting_units(spec: ModelSpec, dtype: str = "float32", in_sram: bool = True) -> int:

@@ -103,7 +103,7 @@ HELP: dict[str, str] = {}
 
 HELP.update({
     "model.kind": "LSTM and GRU remember longer patterns than a SimpleRNN; Dense ignores order and is a baseline. "
-                  "LSTM runs as one fused, fast op on the board; GRU and SimpleRNN are unrolled there (bigger).",
+                  "LSTM runs as one fused, fast op on the board; GRU and SimpleRNN run as a step loop (one cell, looped by the firmware).",
     "model.units": "Width of each recurrent layer. Cost grows with units squared: 32 fits the board's SRAM, 128 is the seed project's size.",
     "model.layers": "Stacked recurrent layers (1-3). One layer is usually enough for a single sensor series.",
     "model.dropout": "Fraction of values dropped between layers while training (0 = off, at most 0.5 is sensible). Helps when validation loss rises while training loss falls.",
@@ -203,6 +203,9 @@ HELP.update({
 # Export step (issue E).
 DEFAULTS["export"] = {
     "int8": True,
+    # How a recurrent network reaches the board (core.steploop): auto = fused op for LSTM, the step loop
+    # (one time step, looped by the firmware) for GRU/SimpleRNN; "step", "unrolled" or "fused" on request.
+    "form": "auto",
     # Calibration windows for int8 (the run keeps up to DEFAULTS["train"]["rep_windows"]); 128 spans the
     # training range well and keeps calibration of a 168-step LSTM to about a second.
     "rep_windows": 128,
@@ -246,6 +249,10 @@ HELP.update({
                    "at some accuracy cost (the report shows how much).",
     "export.run": "Converts the trained model to TensorFlow Lite, then runs the test windows through TensorFlow Lite Micro, "
                   "the runtime on the board, and compares its forecasts with the studio's.",
+    "export.form": "How the recurrent network reaches the board. Auto: LSTM as TFLite Micro's fused LSTM op; GRU and "
+                   "SimpleRNN as the step loop (one time step exported, the firmware loops it over the window, so "
+                   "flash and arena do not grow with the window). Unrolled: one copy of the cell per time step (for "
+                   "comparison: larger and slower to export).",
     "export.arena": "Working memory TFLM needs for this model, found by trying smaller and smaller arenas, plus a safety margin.",
     "export.error": "Largest and mean difference between the board runtime's forecasts and the studio's, in the target's own units.",
     "export.latency": "An estimate from the model's multiply-adds, calibrated on a measured LSTM(128) run on this board; "

@@ -67,15 +67,17 @@ def edge_impulse(run: Any, export_dir: str | Path, api_key: str | None, int8: bo
 
 def deliver(run: Any, out: str | Path, *, int8: bool = True, bundle_as: str | None = "auto",
             api_key: str | None = None, to_edge_impulse: bool = False, force: bool = False,
-            progress: Callable[[float, str], None] | None = None, say: Say | None = None) -> Delivery:
+            progress: Callable[[float, str], None] | None = None, say: Say | None = None,
+            form: str = "auto") -> Delivery:
     """Export ``run`` to ``out`` (verified on TFLM), then the firmware bundle (``bundle_as``: auto, int8 or
-    float32; None for none), then, with ``to_edge_impulse``, the Edge Impulse library and sketch."""
+    float32; None for none), then, with ``to_edge_impulse``, the Edge Impulse library and sketch. ``form``: how
+    the recurrent network reaches the board (core.steploop: auto, step, unrolled, fused)."""
     if bundle_as == "int8" and not int8:
         raise StudioError("--bundle-dtype int8 needs an int8 model, but --no-int8 was given.",
                           "Drop --no-int8, or leave --bundle-dtype at auto.")
     if to_edge_impulse:
         check_edge_impulse(run, api_key, say)
-    report = export_run(run, out, int8=int8, progress=progress, force=force)
+    report = export_run(run, out, int8=int8, progress=progress, force=force, form=form)
     done = Delivery(report, [report.path(d) for d in report.dtypes])
     if bundle_as is not None:
         done.bundle_dtype, done.bundle_reason = bundle_dtype(report, bundle_as)

@@ -126,6 +126,15 @@ class BundleSpec:
     def reference_row_list(self) -> tuple[int, ...]:
         return self.reference_rows or (self.window - 1,) * self.horizon
 
+    # "step": the model is one time step (core.steploop) that fs_steploop.cpp loops over the window;
+    # "window": one invoke per window. step_layout: the step model's tensor indices and quantisation.
+    form: str = "window"
+    step_layout: dict | None = None
+
+    @property
+    def state_size(self) -> int:
+        return int(self.step_layout["state_size"]) if self.step_layout else 0
+
     @property
     def line_max(self) -> int:
         """Longest host line the firmware buffers: a P line, or the longest result line (the forecast
@@ -222,7 +231,13 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
         raise StudioError("The export report lists no ops for the model.", "Export the run again.")
     op_registrations(ops)
 
-    in_shape, out_shape = _model_shapes(model_bytes, arena)
+    step_layout = entry.get("step_layout") if report.get("form") == "step" else None
+    if step_layout is not None:
+        from core.steploop import bundle_shapes
+
+        in_shape, out_shape = bundle_shapes(model_bytes, arena, step_layout, report)
+    else:
+        in_shape, out_shape = _model_shapes(model_bytes, arena)
     if len(in_shape) != 3 or in_shape[0] != 1:
         raise StudioError(f"The model's input shape {in_shape} is not (1, window, features).", "Export the run again.")
     window, features = in_shape[1], in_shape[2]
@@ -290,7 +305,8 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
         windows=windows, host_predictions=host, test_indices=picks,
         max_abs_err=None if max_err is None else float(max_err),
         band_levels=band_levels, band_half_width=band_hw,
-        residual_outside=outside, target_input=target_input, reference_rows=reference_rows)
+        residual_outside=outside, target_input=target_input, reference_rows=reference_rows,
+        form="step" if step_layout is not None else "window", step_layout=step_layout)
 
 
 def _bands(folder: ExportFolder, run_dir, horizon: int, targets: int) -> tuple[tuple[str, ...], np.ndarray | None]:
@@ -341,7 +357,9 @@ def render_files(spec: BundleSpec) -> dict[str, str]:
     regs = op_registrations(spec.ops)
     where = "PSRAM" if spec.arena_in_psram else "internal RAM"
     files = {name: (sketch / name).read_text(encoding="utf-8")
-             for name in ("forecast_studio.ino", "fs_protocol.h", "fs_protocol.cpp", "fs_model.h", "fs_model.cpp", "model_data.h")}
+             for name in ("forecast_studio.ino", "fs_protocol.h", "fs_protocol.cpp", "fs_model.h", "fs_model.cpp", "model_data.h",
+                          "fs_steploop.h", "fs_steploop.cpp")}
+    lay = spec.step_layout or {}
     files["model_config.h"] = _template(
         sketch / "model_config.h.in", report_name="report.json", model_name=escape.c_string(spec.model_name),
         window=spec.window, features=spec.features, horizon=spec.horizon, targets=spec.targets,
@@ -355,6 +373,10 @@ def render_files(spec: BundleSpec) -> dict[str, str]:
         reference_rows=", ".join(map(str, spec.reference_row_list)),
         reference_comment=("the last row at every step" if not spec.reference_rows else
                            "one season before each step"),
+        form="step loop" if spec.form == "step" else "one invoke per window", step_loop=int(spec.form == "step"),
+        state_size=max(1, spec.state_size), step_x_input=int(lay.get("x_input", 0)),
+        step_state_input=int(lay.get("state_input", 1)), step_state_output=int(lay.get("state_output", 0)),
+        step_y_output=int(lay.get("y_output", 1)),
         line_max=spec.line_max, scaler_kind=escape.c_comment(spec.scaler_kind),
         input_comment=_columns_comment(spec.input_columns, spec.input_center, spec.input_scale),
         input_center=", ".join(map(_f, spec.input_center)), input_scale_values=", ".join(map(_f, spec.input_scale)),

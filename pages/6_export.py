@@ -14,6 +14,7 @@ from core.errors import StudioError
 from core import deliver as delivery
 from core.deliver import deliver
 from core.export import BASELINE_NAMES, FORECASTER_LABELS, ExportReport, load_report
+from core.steploop import FORMS, form_rows
 from studio import state, ui
 from studio.bundle_ui import bundle_section
 
@@ -35,12 +36,14 @@ def export_section(run) -> None:
     int8 = st.checkbox("Also make an int8 model", value=bool(DEFAULTS["export"]["int8"]),
                        key="export.int8", persist_state="session",
                        help=HELP["export.int8"])
+    form = st.selectbox("Form on the board", FORMS, index=FORMS.index(DEFAULTS["export"]["form"]), key="export.form",
+                        persist_state="session", help=HELP["export.form"])
     if st.button("Export and check on TFLM", type="primary", key="export.go", help=HELP["export.run"]):
         out = state.workdir() / "exports" / f"{Path(run.run_dir).name}-{time.strftime('%H%M%S')}"
         bar = st.progress(0.0, text="Starting")
         try:
             # The bundle is made when the person picks its model below (studio/bundle_ui.py), so none here.
-            deliver(run, out, int8=int8, bundle_as=None,
+            deliver(run, out, int8=int8, bundle_as=None, form=form,
                     progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
         except StudioError as e:
             bar.empty()
@@ -87,6 +90,12 @@ def report_section(report: ExportReport) -> None:
         for name, b in per.items():
             for tip in b.get("advice") or []:
                 st.info(f"{name}: {tip}")
+    if report.form:
+        st.markdown(f"**Form: {report.form}.** {report.form_reason}.")
+        rows = form_rows(report.forms)
+        if rows:
+            st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+            st.caption((report.forms.get("compare") or {}).get("basis", ""))
 
 
 def accuracy_section(report: ExportReport) -> None:

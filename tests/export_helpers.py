@@ -25,8 +25,9 @@ def make_run(run_dir: Path, kind: str = "lstm", backend: str = "keras", window: 
              units: int = 8, horizon: int = 1, n_targets: int = 1, residual: bool = False, layers: int = 1,
              seed: int = 0, rows: int = 600, constant: bool = False, fit_epochs: int = 0, n_rep: int = 64,
              n_test: int = 24, whole_test: bool = False, data: np.ndarray | None = None,
-             target_form: str | None = None, season_period: int = 0):
-    """Write a run directory and return the re-loaded ``Run``."""
+             target_form: str | None = None, season_period: int = 0, weights: list | None = None):
+    """Write a run directory and return the re-loaded ``Run``. ``weights``: canonical weights to use instead
+    of the model's own (another run's, e.g. the same network on another window length)."""
     from core.models import ModelSpec, build_keras, build_torch, canonical_weights
     from core.runs import Run, load_run
     from core.training import TrainConfig
@@ -81,6 +82,10 @@ def make_run(run_dir: Path, kind: str = "lstm", backend: str = "keras", window: 
         if fit_epochs:
             model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
             model.fit(X_train, Y_train, epochs=fit_epochs, batch_size=64, verbose=0)
+    if weights is not None:
+        from core.models import load_canonical
+
+        load_canonical(model, weights)
     weights = canonical_weights(model)
     rep = np.linspace(0, len(X_train) - 1, min(n_rep, len(X_train))).round().astype(int)
     test = np.linspace(0, len(X_test) - 1, min(n_test, len(X_test))).round().astype(int)

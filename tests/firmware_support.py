@@ -7,6 +7,7 @@ the pytest process, the way core/export.py keeps conversion out of the studio.
     python tests/firmware_support.py slice OUT_DIR   # float32 model y = x[last step, :2]
     python tests/firmware_support.py slice1 OUT_DIR  # the same, one target (Edge Impulse replay)
     python tests/firmware_support.py lstm OUT_DIR    # tf_keras LSTM(8), float32 + int8
+    python tests/firmware_support.py stepsum OUT_DIR # a step-loop export: state' = state + x, y = state'
 """
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
 # no TensorFlow (regenerate with the commands above).
 SLICE_EXPORT = TRANSCRIPTS / "slice_export"
 SLICE1_EXPORT = TRANSCRIPTS / "slice1_export"
+# The step-loop form (core.steploop) with a one-step model whose state sums the scaled inputs: looped
+# over the window, the forecast is the window's sum, which the step transcripts state exactly.
+STEPSUM_EXPORT = TRANSCRIPTS / "stepsum_export"
+STEP_TRANSCRIPTS = TRANSCRIPTS / "step"
 # The slice export plus an intervals.json of exact half-widths (bands/ transcripts).
 SLICE_BAND_EXPORT = TRANSCRIPTS / "slice_band_export"
 
@@ -250,6 +255,38 @@ def assert_transcript(expected: list[str], actual: list[str], who: str) -> None:
     assert len(actual) == len(expected), f"{who}: extra lines {actual[len(expected):]}"
 
 
+def _make_stepsum(out: Path) -> None:
+    import types
+
+    import tensorflow as tf
+
+    sys.path.insert(0, str(ROOT))
+    from core.steploop import tensor_layout
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 2], tf.float32, name="x"),
+                                  tf.TensorSpec([1, 2], tf.float32, name="state")])
+    def step(x, state):
+        s2 = state + x
+        return s2, tf.reshape(s2, [1, 1, 2])
+
+    model = tf.lite.TFLiteConverter.from_concrete_functions([step.get_concrete_function()], step).convert()
+    spec = types.SimpleNamespace(kind="rnn", layers=1, units=2, horizon=1, n_targets=2)
+    layout = tensor_layout(model, spec)
+    x_scaled = (SLICE_WINDOWS - SLICE_CENTER) / SLICE_SCALE
+    y_scaled = x_scaled.sum(axis=1, keepdims=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model_float32.tflite").write_bytes(model)
+    np.savez(out / "samples.npz", X_test=x_scaled, y_test=y_scaled, y_host=y_scaled)
+    entry = _entry(model, "model_float32.tflite", _ops_of(model), y_scaled, y_scaled)
+    entry.update({"input_quant": None, "output_quant": None, "step_layout": layout})
+    report = {"model": "stepsum", "window": 3, "features": ["temp", "hum"], "horizon": 1, "targets": ["temp", "hum"],
+              "scaler": {"kind": "standard", "columns": ["temp", "hum"], "center": SLICE_CENTER.tolist(),
+                         "scale": SLICE_SCALE.tolist()},
+              "residual": False, "form": "step", "float32": entry}
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+
+
 if __name__ == "__main__":
     kind, target = sys.argv[1], Path(sys.argv[2])
-    {"slice": _make_slice, "slice1": lambda o: _make_slice(o, targets=1), "lstm": _make_lstm}[kind](target)
+    {"slice": _make_slice, "slice1": lambda o: _make_slice(o, targets=1), "lstm": _make_lstm,
+     "stepsum": _make_stepsum}[kind](target)

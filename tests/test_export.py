@@ -37,6 +37,8 @@ CASES = {
     "gru-torch-residual": ("gru", "torch", dict(residual=True)),
     "rnn-keras-h2": ("rnn", "keras", dict(horizon=2)),
     "rnn-torch": ("rnn", "torch", {}),
+    # The default form for GRU/SimpleRNN is the step loop (core.steploop); the unrolled one stays available.
+    "gru-keras-unrolled": ("gru", "keras", dict(form="unrolled")),
     "dense-torch-residual": ("dense", "torch", dict(residual=True)),
     # Seasonal change target (issue 21): in float32 the add-back from one season earlier is inside the graph
     # (horizon 3 within the season of 6 is a slice; horizon 8 past it repeats rows, a GATHER); in int8 the
@@ -57,20 +59,40 @@ _CHECK = textwrap.dedent("""
         print(json.dumps({"ok": False, "error": str(e)})); sys.exit(0)
     X = np.load(windows)
     out = []
+    layout = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
+    def q(v, p):  # float -> int8 like the firmware: round half away from zero, clamp
+        if p is None:
+            return v.astype(np.float32)
+        r = v.astype(np.float32) / np.float32(p["scale"])
+        return np.clip(np.trunc(r + np.where(r >= 0, 0.5, -0.5)) + p["zero_point"], -128, 127).astype(np.int8)
+    def dq(v, p):
+        return np.asarray(v, np.float32) if p is None else (np.asarray(v).astype(np.float32) - p["zero_point"]) * p["scale"]
     for x in X:
-        interp.reset()
-        interp.set_input(x[None], 0)
-        interp.invoke()
-        out.append(np.array(interp.get_output(0)).reshape(-1).tolist())
+        if layout is None:
+            interp.reset()
+            interp.set_input(x[None], 0)
+            interp.invoke()
+            out.append(np.array(interp.get_output(0)).reshape(-1).tolist())
+            continue
+        # The step-loop form: one invoke per time step, the state carried in float between steps.
+        state = np.zeros((1, layout["state_size"]), np.float32)
+        for t in range(len(x)):
+            interp.set_input(q(x[t:t + 1], layout["x_quant"]), layout["x_input"])
+            interp.set_input(q(state, layout["state_in_quant"]), layout["state_input"])
+            interp.invoke()
+            state = dq(interp.get_output(layout["state_output"]), layout["state_out_quant"]).reshape(state.shape)
+        out.append(dq(interp.get_output(layout["y_output"]), layout["y_quant"]).reshape(-1).tolist())
     print(json.dumps({"ok": True, "y": out}))
 """)
 
 
-def tflm_check(path: Path, arena: int, X: np.ndarray, tmp: Path) -> dict:
-    """Run windows on TFLM in a fresh process; a crash (TFLM segfaults on some small arenas) is a failure."""
+def tflm_check(path: Path, arena: int, X: np.ndarray, tmp: Path, layout: dict | None = None) -> dict:
+    """Run windows on TFLM in a fresh process; a crash (TFLM segfaults on some small arenas) is a failure.
+    ``layout``: a step-loop model's tensor layout; the windows are then looped step by step."""
     windows = tmp / f"w{time.monotonic_ns()}.npy"
     np.save(windows, X)
-    res = subprocess.run([sys.executable, "-c", _CHECK, str(path), str(arena), str(windows)],
+    res = subprocess.run([sys.executable, "-c", _CHECK, str(path), str(arena), str(windows)]
+                         + ([json.dumps(layout)] if layout else []),
                          capture_output=True, text=True, timeout=120)
     if res.returncode != 0:
         return {"ok": False, "error": f"crashed rc={res.returncode}"}
@@ -85,10 +107,13 @@ def exports(tmp_path_factory):
     def get(name: str):
         if name not in cache:
             kind, backend, opts = CASES[name]
+            opts = dict(opts)
+            form = opts.pop("form", "auto")
             base = tmp_path_factory.mktemp(name)
             run = make_run(base / "run", kind=kind, backend=backend, **opts)
             steps: list[tuple[float, str]] = []
-            report = ex.export_run(run, base / "export", int8=True, progress=lambda f, m: steps.append((f, m)))
+            report = ex.export_run(run, base / "export", int8=True, progress=lambda f, m: steps.append((f, m)),
+                                   form=form)
             cache[name] = (run, report, base / "export", steps)
         return cache[name]
 
@@ -170,12 +195,16 @@ def test_export_matches_host_on_tflm(exports, name, tmp_path):
     assert saved["verified_on"] == "tflite-micro"
     assert [f for f, _ in steps] == sorted(f for f, _ in steps) and steps[-1][0] == 1.0
 
-    # The op list says how each kind reached the board: LSTM fused, GRU/SimpleRNN unrolled.
+    # The op list says how each kind reached the board: LSTM fused, GRU/SimpleRNN as the step loop (or
+    # unrolled on request), and report.json says which form and why.
     ops = set(saved["float32"]["ops"])
+    expected_form = opts.get("form") or {"lstm": "fused", "dense": "unrolled"}.get(kind, "step")
+    assert saved["form"] == expected_form and saved["form_reason"], saved.get("form")
     if kind == "lstm":
         assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops
     else:
         assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in ops and "WHILE" not in ops
+    step_form = saved["form"] == "step"
     assert saved["int8"]["input_quant"]["scale"] > 0 and saved["float32"]["input_quant"] is None
 
     targets = list(run.window_spec.targets)
@@ -189,11 +218,12 @@ def test_export_matches_host_on_tflm(exports, name, tmp_path):
         path = out / entry["path"]
         assert path.stat().st_size == entry["bytes"] > 0
         # Independently of core.export: the file on TFLM with the report's arena and quantisation.
-        Xin = ex.quantize(X, entry["input_quant"]) if dtype == "int8" else X
-        res = tflm_check(path, entry["arena_bytes"], Xin, tmp_path)
+        layout = entry.get("step_layout") if step_form else None
+        Xin = ex.quantize(X, entry["input_quant"]) if dtype == "int8" and not step_form else X
+        res = tflm_check(path, entry["arena_bytes"], Xin, tmp_path, layout)
         assert res["ok"], res
         raw = np.asarray(res["y"]).reshape(len(X), spec.horizon, spec.n_targets)
-        y_scaled = ex.dequantize(raw, entry["output_quant"]) if dtype == "int8" else raw
+        y_scaled = ex.dequantize(raw, entry["output_quant"]) if dtype == "int8" and not step_form else raw
         if entry.get("residual_outside"):
             # The int8 graph forecasts the change; the reference is the firmware's to add (issue L): the last
             # value, or for a seasonal change target the same phase one season before each step (issue 21).
@@ -217,7 +247,7 @@ def test_export_matches_host_on_tflm(exports, name, tmp_path):
         # The arena: the reported figure works (above) and the measured minimum less a little does not.
         assert entry["arena_bytes"] == entry["arena_measured_bytes"] + entry["arena_margin_bytes"]
         assert entry["arena_margin_bytes"] >= DEFAULTS["export"]["arena_margin_bytes"]
-        below = tflm_check(path, entry["arena_measured_bytes"] - 32, Xin[:1], tmp_path)
+        below = tflm_check(path, entry["arena_measured_bytes"] - 32, Xin[:1], tmp_path, layout)
         assert not below["ok"], "the arena figure is not the minimum"
         assert entry["arena_check"]["below_fails"] and entry["arena_check"]["reported_runs"]
 
@@ -329,7 +359,12 @@ def test_tflite_fallback_matches_tflm(exports):
     """Where tflite-micro is missing, TFLite's interpreter checks the same files to the same numbers."""
     run, report, out, _ = exports("rnn-torch")
     X = np.asarray(run.samples["X_test"], np.float32)[:8]
-    raw = ex.verify_tflite(out / "model_float32.tflite", X, timeout=300)
+    assert report.form == "step"
+    from core import steploop
+
+    raw, arena, _ = steploop.verify(out / "model_float32.tflite", X, report.dtypes["float32"]["step_layout"],
+                                    timeout=300, use_tflm=False)
+    assert arena is None
     with np.load(out / "windows.npz") as z:
         host = z["y_host_scaled"][:8].reshape(raw.shape)
     np.testing.assert_allclose(raw, host, atol=1e-5)

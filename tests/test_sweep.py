@@ -158,10 +158,14 @@ def test_local_sweep_trains_every_trial_into_the_owners_directory(dataset, tmp_p
         assert j.snapshot()["progress"]["epoch"] == 2
     top = sweep.best(js)
     assert top.result["mae"] == min(j.result["mae"] for j in js)
-    # the budget can rule a trial out of "best": a RAM limit below the GRU's estimates leaves dense only
-    dense_only = sweep.best(js, max_ram_kb=40)
+    # the budget can rule a trial out of "best": a latency limit below the GRU's estimates leaves dense only
+    # (a RAM limit no longer does: the GRU exports as the step loop, one step in the arena, core.steploop)
+    lat = sweep.table(js).groupby("kind")["latency ms (est.)"]
+    assert lat.max()["dense"] < lat.min()["gru"]
+    limit = (lat.max()["dense"] + lat.min()["gru"]) / 2
+    dense_only = sweep.best(js, max_latency_ms=limit)
     assert dense_only.snapshot()["progress"]["trial"]["kind"] == "dense"
-    assert set(sweep.table(js, max_ram_kb=40, only_within_budget=True)["kind"]) == {"dense"}
+    assert set(sweep.table(js, max_latency_ms=limit, only_within_budget=True)["kind"]) == {"dense"}
 
 
 @pytest.mark.slow

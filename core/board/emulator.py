@@ -80,6 +80,15 @@ class TflmRunner:
         return y.astype(np.float32), int(micros)
 
 
+def make_runner(spec: BundleSpec):
+    """The bundle's model as the firmware runs it: one invoke per window, or the step loop (core.steploop)."""
+    if spec.form == "step":
+        from core.steploop import StepRunner
+
+        return StepRunner(spec)
+    return TflmRunner(spec)
+
+
 class ProtocolEngine:
     """fs_protocol.cpp in Python: bytes in, answer lines out (without newlines)."""
 
@@ -89,6 +98,10 @@ class ProtocolEngine:
         self._line = bytearray()
         self._overlong = False
         self._non_ascii = False
+        # The last window of pushed readings (R), data units; fs_protocol.cpp's ring buffer.
+        self._ring = np.zeros((spec.window, spec.features), np.float32)
+        self._ring_count = 0
+        self._ring_next = 0
 
     def ready_line(self) -> str:
         s = self.spec
@@ -126,7 +139,9 @@ class ProtocolEngine:
             return self._self_test()
         if line[0] == "P" and (len(line) == 1 or line[1] in " \t"):
             return self._predict(line[1:])
-        return ["FS ERR UNKNOWN unknown command, use I, T or P v1,v2,..."]
+        if line[0] == "R" and (len(line) == 1 or line[1] in " \t"):
+            return self._push_line(line[1:])
+        return ["FS ERR UNKNOWN unknown command, use I, T, P v1,v2,... or R v1,v2,..."]
 
     def _self_test(self) -> list[str]:
         out = []
@@ -138,15 +153,44 @@ class ProtocolEngine:
         out.append(f"FS DONE n={len(self.spec.windows)}")
         return out
 
-    def _predict(self, args: str) -> list[str]:
+    @staticmethod
+    def _values(args: str) -> list | str:
+        """fs::Protocol::ParseValues: the numbers of "v1,v2,...", or the FS ERR PARSE line."""
         args = args.lstrip(" \t")
         values = []
         if args:
             for i, token in enumerate(args.split(",")):
                 value = parse_number(token.strip(" \t"))
                 if value is None:
-                    return [f"FS ERR PARSE value {i + 1} is not a number"]
+                    return f"FS ERR PARSE value {i + 1} is not a number"
                 values.append(value)
+        return values
+
+    def _push_line(self, args: str) -> list[str]:
+        values = self._values(args)
+        if isinstance(values, str):
+            return [values]
+        if len(values) != self.spec.features:
+            return [f"FS ERR BADLEN expected {self.spec.features} values per reading (one per feature), got {len(values)}"]
+        return self.push(np.array(values, dtype=np.float32))
+
+    def push(self, reading: np.ndarray) -> list[str]:
+        """fs::Protocol::Push: one reading into the ring; the forecast from the newest full window."""
+        s = self.spec
+        self._ring[self._ring_next] = np.asarray(reading, np.float32).reshape(s.features)
+        self._ring_next = (self._ring_next + 1) % s.window
+        self._ring_count = min(s.window, self._ring_count + 1)
+        if self._ring_count < s.window:
+            need = s.window - self._ring_count
+            return [f"FS ERR NEED {need} more reading{'' if need == 1 else 's'} needed before the first forecast "
+                    f"(window {s.window})"]
+        window = np.roll(self._ring, -self._ring_next, axis=0)  # oldest first
+        return [self._run(window.reshape(-1), -1)]
+
+    def _predict(self, args: str) -> list[str]:
+        values = self._values(args)
+        if isinstance(values, str):
+            return [values]
         if len(values) != self.spec.n_values:
             return [f"FS ERR BADLEN expected {self.spec.n_values} values, got {len(values)}"]
         return [self._run(np.array(values, dtype=np.float32), -1)]
@@ -220,7 +264,7 @@ class Emulator:
                               "Use the protocol mode (the offline firmware bundle) for multi-step or multi-target models.")
         self.mode = mode
         self.ei_interval_s = ei_interval_s
-        self.engine = ProtocolEngine(self.spec, TflmRunner(self.spec))
+        self.engine = ProtocolEngine(self.spec, make_runner(self.spec))
         self.path: str | None = None
         self._master: int | None = None
         self._stop = threading.Event()

@@ -342,6 +342,27 @@ class Board:
             # A ready line here is a late answer to an earlier I or the boot line; a board that really
             # rebooted never answers this P, which the deadline reports.
 
+    def push(self, reading: np.ndarray | Sequence[float], timeout: float = CFG["answer_timeout_s"]) -> Result | Err:
+        """``R``: one reading (features values, data units) into the board's ring buffer. Returns the forecast
+        from the newest full window, or the board's ``NEED`` error record (how many readings are still missing)."""
+        from core.board.protocol import format_r_command
+
+        line = format_r_command(reading)
+        cursor, since = self.cursor(), self._rx_bytes
+        self.send(line)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                cursor, rec = self._next(cursor, deadline, since)
+            except _WaitTimeout:
+                raise self._timeout_error("a reading (R)", timeout, since) from None
+            if isinstance(rec, Result) and rec.k == -1:
+                return rec
+            if isinstance(rec, Err):
+                if rec.code == "NEED":
+                    return rec
+                raise board_error(rec)
+
     def on_close(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` when this connection closes (the page stops the emulator it started this way)."""
         self._closers.append(fn)

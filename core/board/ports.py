@@ -110,6 +110,8 @@ ERR_TEXT: dict[str, tuple[str, str]] = {
               "Re-export (the Export step sizes the arena) and flash again; large models need the PSRAM arena."),
     "INVOKE": ("The model failed to run on the board",
                "Re-export and flash again; if it persists, pick a smaller model."),
+    "NEED": ("The board has not yet received a full window of readings (R command or its sensor)",
+             "Push more readings: the board answers with a forecast once it holds a whole window."),
     "UNKNOWN": ("The board did not understand the command",
                 "Flash the firmware bundle from the current export, which speaks the studio's protocol."),
     "EI": ("The Edge Impulse sketch reported an error",

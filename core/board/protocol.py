@@ -15,7 +15,7 @@ import numpy as np
 from core.errors import StudioError
 
 DTYPES = ("float32", "int8")
-ERROR_CODES = ("BADLEN", "PARSE", "ALLOC", "INVOKE", "UNKNOWN")
+ERROR_CODES = ("BADLEN", "PARSE", "ALLOC", "INVOKE", "UNKNOWN", "NEED")
 
 
 @dataclass(frozen=True)
@@ -235,6 +235,14 @@ def format_p_command(window_values: Sequence[Sequence[float]] | np.ndarray) -> s
         raise StudioError(f"A window must be a table of steps x features; got shape {arr.shape}.",
                           "Pick a test window from the current run.")
     return "P " + ",".join(format_value(v) for v in arr.reshape(-1)) + "\n"
+
+
+def format_r_command(reading: Sequence[float] | np.ndarray) -> str:
+    """``R v1,...,vF\n``: one reading (all features of one time step, data units) for the board's ring buffer."""
+    arr = np.asarray(reading, dtype=np.float64).reshape(-1)
+    if arr.size == 0:
+        raise StudioError("A reading needs one value per input feature; got none.", "Send all features of one time step.")
+    return "R " + ",".join(format_value(v) for v in arr) + "\n"
 
 
 def parse_p_command(line: str) -> np.ndarray:

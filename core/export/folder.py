@@ -65,6 +65,10 @@ class ExportReport:
     # The model the firmware bundle ships by default, and why (``recommend_bundle``).
     bundle_dtype: str = ""
     bundle_reason: str = ""
+    # Which form was exported (core.steploop: "fused", "step", "unrolled"), why, and the forms compared.
+    form: str = ""
+    form_reason: str = ""
+    forms: dict = field(default_factory=dict)
     # What the Edge Impulse sketch embedded (``core.edge_impulse.sketch.report_entry``); absent until one was made.
     edge_impulse: dict = field(default_factory=dict)
 
@@ -103,6 +107,8 @@ class ExportReport:
         if self.quantisation.get("summary"):
             lines.append(f"    int8: {self.quantisation['summary']}")
         dtype, reason = self.recommended()
+        if self.form:
+            lines.append(f"    form: {self.form} ({self.form_reason})")
         lines.append(f"  bundle: {dtype} ({reason})")
         lines += [f"warning: {w}" for w in self.warnings]
         lines.append(f"verified on {self.verified_on} with {self.windows_checked} test windows; written to {self.out_dir}")

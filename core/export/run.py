@@ -105,10 +105,10 @@ def _target_range(run: Any, y_host: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- conversion
 
 
-def _convert(run: Any, jobdir: Path, int8: bool, progress: Progress) -> dict:
+def _convert(run: Any, jobdir: Path, int8: bool, progress: Progress, form: str = "") -> dict:
     spec = run.model_spec
     check = min(len(run.samples["X_test"]), int(_cfg("keras2_check_windows")))
-    (jobdir / "job.json").write_text(json.dumps({"spec": spec.to_dict(), "int8": bool(int8),
+    (jobdir / "job.json").write_text(json.dumps({"spec": spec.to_dict(), "int8": bool(int8), "form": form,
                                                  "int8_residual_outside": residual_outside(spec)}))
     np.savez(jobdir / "weights.npz", **{f"w{i}": np.asarray(w, np.float32) for i, w in enumerate(run.weights)})
     np.savez(jobdir / "check.npz", X=np.asarray(run.samples["X_test"][:check], np.float32),
@@ -124,7 +124,8 @@ def _convert(run: Any, jobdir: Path, int8: bool, progress: Progress) -> dict:
         # Two processes at once: each conversion is mostly single-threaded, and an int8 calibration
         # crash stays in its own process.
         for d in dtypes:
-            procs[d] = subprocess.Popen([sys.executable, "-m", "core.export.worker", "convert", str(jobdir), d],
+            command = "stepconvert" if form == "step" else "convert"
+            procs[d] = subprocess.Popen([sys.executable, "-m", "core.export.worker", command, str(jobdir), d],
                                         cwd=ROOT, env=worker_env(legacy_keras=True), stdout=logs[d],
                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
@@ -210,12 +211,12 @@ def _errors(y: np.ndarray, y_host: np.ndarray) -> dict:
 # ----------------------------------------------------------------------------- budget
 
 
-def _budget(spec: Any, entries: dict[str, dict]) -> tuple[dict, list[str]]:
+def _budget(spec: Any, entries: dict[str, dict], form: str = "auto") -> tuple[dict, list[str]]:
     from core import budget as budget_mod
 
     per, warnings = {}, []
     for name, e in entries.items():
-        b = budget_mod.estimate(spec, model_bytes=e["bytes"], arena_bytes=e.get("arena_bytes") or 0, dtype=name)
+        b = budget_mod.estimate(spec, model_bytes=e["bytes"], arena_bytes=e.get("arena_bytes") or 0, dtype=name, form=form)
         d = b.to_dict() if hasattr(b, "to_dict") else asdict(b)
         per[name] = d
         if d.get("warnings"):
@@ -243,11 +244,11 @@ def guard_out_dir(out_dir: Path, run_dir: Path | None, force: bool = False) -> P
 
 
 def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progress | None = None,
-               force: bool = False) -> ExportReport:
+               force: bool = False, form: str = "auto") -> ExportReport:
     """Convert, verify on TFLM, and write the export directory atomically; returns the report.
 
     ``run``: a ``core.runs.Run`` or its directory. ``progress(fraction, message)`` is called as the
-    steps go. Raises StudioError (and writes nothing) on any failure a user can act on.
+    steps go. ``form``: auto|step|unrolled|fused (``core.steploop.resolve_form``). Raises StudioError (and writes nothing) on any failure a user can act on.
     """
     t0 = time.perf_counter()
     say: Progress = progress or (lambda f, m: None)
@@ -255,6 +256,10 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
     out_dir = guard_out_dir(Path(out_dir), getattr(run, "run_dir", None), force=force)
     _check_run(run, int8)
     spec = run.model_spec
+    from core import steploop
+
+    form, form_reason = steploop.resolve_form(spec, form)
+    step_form = form == "step"
     targets = list(run.window_spec.targets)
     # The sample windows (what the bundle, the emulator and the Device step replay) first, then every
     # test window the exported models are scored on against the actual values.
@@ -277,7 +282,7 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
 
     jobdir = Path(tempfile.mkdtemp(prefix="fs-export-"))
     try:
-        status = _convert(run, jobdir, int8, say)
+        status = _convert(run, jobdir, int8, say, form)
         if "keras2_max_abs_err_scaled" in status:
             k2 = float(status["keras2_max_abs_err_scaled"])
             if k2 > float(_cfg("float_tolerance")):
@@ -287,9 +292,16 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
         outputs: dict[str, np.ndarray] = {}
         dtypes = ["float32", "int8"] if int8 else ["float32"]
 
+        step_extra: dict[str, dict] = {}
+
         def check(name: str) -> tuple[np.ndarray, dict | None]:
             info = status[name]
             path = jobdir / MODEL_FILES[name]
+            if step_form:
+                # The firmware's loop over each window; its output is already dequantized (scaled float).
+                y, arena, extra = steploop.verify(path, X, info["step_layout"], timeout, use_tflm)
+                step_extra[name] = extra
+                return y, arena
             Xin = quantize(X, info["inputs"][0]["quant"]) if name == "int8" else X
             if use_tflm:
                 return _verify_tflm(path, Xin, timeout)
@@ -307,7 +319,7 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
             in_q, out_q = info["inputs"][0]["quant"], info["outputs"][0]["quant"]
             raw, arena = results[name]
             raw = raw.reshape(len(X), spec.horizon, spec.n_targets)
-            y_scaled = dequantize(raw, out_q) if name == "int8" else raw.astype(np.float32)
+            y_scaled = dequantize(raw, out_q) if name == "int8" and not step_form else raw.astype(np.float32)
             outside = name == "int8" and residual_outside(spec)
             if outside:
                 y_scaled = add_last_value(spec, y_scaled, X)
@@ -335,6 +347,8 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
                 "residual_outside": outside,
                 "reference_rows": list(reference_rows(spec)) if outside else None,
             }
+            if step_form:
+                entries[name]["step_layout"] = info["step_layout"]
             say(0.35 + 0.55 * (i + 1) / len(dtypes), f"{name}: max error {_fmt(err['max_abs_err'])} against the host model")
         f_frac = entries["float32"]["error_fraction_of_range"]
         if f_frac > float(_cfg("float_tolerance")):
@@ -369,8 +383,13 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
         if sset.y_true is not None and loses_to_last_value(accuracy, bundle_dtype):
             warnings.append(f"the {bundle_dtype} model forecasts the test windows worse than repeating the last value.")
         say(0.92, "Estimating the device budget")
-        budget, budget_warnings = _budget(spec, entries)
+        budget, budget_warnings = _budget(spec, entries, form)
         warnings += budget_warnings
+        forms = steploop.form_report(spec, form, form_reason, entries, step_extra)
+        clipped_state = (forms.get("int8_state_clipped") or {}).get("values")
+        if clipped_state:
+            warnings.append(f"int8 step loop: {clipped_state:,} state values fell outside the int8 state range and clipped "
+                            "(a long window grew the LSTM cell state); the float32 bundle avoids it.")
 
         report = ExportReport(
             out_dir=str(out_dir), model=spec.to_dict(), model_label=spec.label, window=spec.window,
@@ -379,7 +398,8 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
             budget=budget, warnings=warnings, verified_on="tflite-micro" if use_tflm else "tflite-interpreter",
             windows_checked=int(len(X) - scored.start), run_dir=str(getattr(run, "run_dir", "")),
             created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            accuracy=accuracy, quantisation=quantisation, bundle_dtype=bundle_dtype, bundle_reason=bundle_reason)
+            accuracy=accuracy, quantisation=quantisation, bundle_dtype=bundle_dtype, bundle_reason=bundle_reason,
+            form=form, form_reason=form_reason, forms=forms)
         say(0.96, "Writing the export folder")
         with atomic_dir(out_dir) as tmp:
             for name in dtypes:

@@ -17,6 +17,9 @@ Two jobs live here, each in its own child process started by ``core.export``:
     allocator's total); ``run N IN.npy OUT.npy`` runs every window of IN (already in the model's input
     dtype) with a fresh state per window and writes the raw outputs to OUT.
 
+``stepconvert JOBDIR float32|int8`` and ``steprun N IN.npy OUT.npz LAYOUT.json TRACE``
+    The step-loop form (``core.steploop``): convert one time step; run the firmware's loop over every window.
+
 ``tflite IN.npy OUT.npy MODEL``
     The same as ``run`` on TensorFlow Lite's own interpreter, for machines without the tflite-micro
     wheel (it is published for Linux x86-64 only).
@@ -91,7 +94,8 @@ def _convert(jobdir: Path, dtype: str) -> int:
         spec = dataclasses.replace(spec, target_form="level")  # either change form: the graph is the change
     with np.load(jobdir / "weights.npz", allow_pickle=False) as z:
         weights = [z[f"w{i}"] for i in range(len(z.files))]
-    model = models.build_tf_keras(spec, batch_size=1)
+    # form "unrolled" (core.steploop): every cell unrolled, LSTM too; otherwise what runs best on TFLM.
+    model = models.build_tf_keras(spec, batch_size=1, unroll=True if job.get("form") == "unrolled" else None)
     models.load_canonical(model, weights)
     # Converting from a concrete function skips the SavedModel round trip of from_keras_model and
     # keeps the LSTM's fusable form.
@@ -221,6 +225,18 @@ def _tflm_server() -> int:
                     out.append(np.array(interp.get_output(0)).reshape(-1))
                 np.save(args[2], np.stack(out) if out else np.zeros((0, 0)), allow_pickle=False)
                 io.reply("ok")
+            elif cmd == "steprun":
+                # The step-loop form (core.steploop): the firmware's loop over every window.
+                from core import steploop
+
+                interp = runtime.Interpreter.from_bytes(buf, arena_size=int(args[0]))
+                X = np.load(args[1], allow_pickle=False)
+                layout = json.loads(Path(args[3]).read_text())
+                stats = steploop.LoopStats()
+                y, trace = steploop.run_loop(interp, layout, X, trace=int(args[4]), stats=stats)
+                np.savez(args[2], y=y, trace=trace if trace is not None else np.zeros((0,)),
+                         clipped=np.array([stats.state_clipped, stats.state_values]))
+                io.reply("ok")
             elif cmd == "quit":
                 io.reply("ok")
                 return 0
@@ -256,6 +272,10 @@ def main(argv: list[str]) -> int:
     try:
         if cmd == "convert":
             return _convert(Path(argv[1]), argv[2])
+        if cmd == "stepconvert":
+            from core.steploop import worker_convert
+
+            return worker_convert(Path(argv[1]), argv[2])
         if cmd == "tflm":
             return _tflm_server()
         if cmd == "tflite":

@@ -7,6 +7,7 @@
 #include <new>
 #include <string.h>
 
+#include "fs_steploop.h"
 #include "model_config.h"
 #include "model_data.h"
 #include "op_resolver.h"
@@ -26,6 +27,47 @@ tflite::MicroMutableOpResolver<kOpCount> g_resolver;
 // arena exists (a PSRAM arena is known only at run time).
 alignas(tflite::MicroInterpreter) uint8_t g_interpreter_memory[sizeof(tflite::MicroInterpreter)];
 tflite::MicroInterpreter* g_interpreter = nullptr;
+
+void ToTensor(TfLiteTensor* tensor, const float* values, int n) {
+  if (tensor->type == kTfLiteInt8) {
+    for (int i = 0; i < n; i++) {
+      tensor->data.int8[i] = fs::QuantizeInt8(values[i], tensor->params.scale, tensor->params.zero_point);
+    }
+  } else {
+    memcpy(tensor->data.f, values, n * sizeof(float));
+  }
+}
+
+void FromTensor(const TfLiteTensor* tensor, float* values, int n) {
+  for (int i = 0; i < n; i++) {
+    values[i] = tensor->type == kTfLiteInt8
+                    ? fs::DequantizeInt8(tensor->data.int8[i], tensor->params.scale, tensor->params.zero_point)
+                    : tensor->data.f[i];
+  }
+}
+
+#if FS_STEP_LOOP
+// One time step on TFLM. The state stays float in the loop's buffers; an int8 model's state tensors
+// are quantized here on the way in and dequantized on the way out, every step.
+class TflmStepCell : public fs::StepCell {
+ public:
+  fs::Status Step(const float* x, const float* state_in, float* state_out, float* y) override {
+    ToTensor(g_interpreter->input(FS_STEP_X_INPUT), x, FS_FEATURES);
+    ToTensor(g_interpreter->input(FS_STEP_STATE_INPUT), state_in, FS_STATE_SIZE);
+    if (g_interpreter->Invoke() != kTfLiteOk) return fs::kInvokeFailed;
+    FromTensor(g_interpreter->output(FS_STEP_STATE_OUTPUT), state_out, FS_STATE_SIZE);
+    FromTensor(g_interpreter->output(FS_STEP_Y_OUTPUT), y, FS_HORIZON * FS_TARGETS);
+    return fs::kOk;
+  }
+};
+
+uint32_t Micros() { return micros(); }
+
+TflmStepCell g_cell;
+float g_state_a[FS_STATE_SIZE];
+float g_state_b[FS_STATE_SIZE];
+fs::StepLoop g_loop(&g_cell, FS_WINDOW, FS_FEATURES, FS_STATE_SIZE, g_state_a, g_state_b, Micros);
+#endif
 
 }  // namespace
 
@@ -55,41 +97,41 @@ bool TflmModel::Begin(const char** why) {
     *why = "AllocateTensors failed: the arena is too small for this library build";
     return false;
   }
+  const size_t width = FS_DTYPE_INT8 ? 1 : 4;
+#if FS_STEP_LOOP
+  if (g_interpreter->input(FS_STEP_X_INPUT)->bytes != FS_FEATURES * width ||
+      g_interpreter->input(FS_STEP_STATE_INPUT)->bytes != FS_STATE_SIZE * width ||
+      g_interpreter->output(FS_STEP_STATE_OUTPUT)->bytes != FS_STATE_SIZE * width ||
+      g_interpreter->output(FS_STEP_Y_OUTPUT)->bytes != FS_HORIZON * FS_TARGETS * width) {
+    *why = "step model tensor sizes do not match model_config.h";
+    return false;
+  }
+#else
   const TfLiteTensor* input = g_interpreter->input(0);
   const TfLiteTensor* output = g_interpreter->output(0);
-  const size_t width = FS_DTYPE_INT8 ? 1 : 4;
   if (input->bytes != FS_WINDOW * FS_FEATURES * width ||
       output->bytes != FS_HORIZON * FS_TARGETS * width) {
     *why = "model tensor sizes do not match model_config.h";
     return false;
   }
+#endif
   ready_ = true;
   return true;
 }
 
 fs::Status TflmModel::Run(const float* in, float* out, uint32_t* elapsed_us) {
   if (!ready_) return fs::kAllocFailed;
+#if FS_STEP_LOOP
+  return g_loop.Run(in, out, elapsed_us);
+#else
   // The fused LSTM op keeps its state between invokes; each window starts fresh.
   g_interpreter->ResetVariableTensors();
-  TfLiteTensor* input = g_interpreter->input(0);
-  const int n_in = FS_WINDOW * FS_FEATURES;
-  if (input->type == kTfLiteInt8) {
-    for (int i = 0; i < n_in; i++) {
-      input->data.int8[i] = fs::QuantizeInt8(in[i], input->params.scale, input->params.zero_point);
-    }
-  } else {
-    memcpy(input->data.f, in, n_in * sizeof(float));
-  }
+  ToTensor(g_interpreter->input(0), in, FS_WINDOW * FS_FEATURES);
   const uint32_t start = micros();
   const TfLiteStatus status = g_interpreter->Invoke();
   *elapsed_us = micros() - start;
   if (status != kTfLiteOk) return fs::kInvokeFailed;
-  const TfLiteTensor* output = g_interpreter->output(0);
-  const int n_out = FS_HORIZON * FS_TARGETS;
-  for (int i = 0; i < n_out; i++) {
-    out[i] = output->type == kTfLiteInt8
-                 ? fs::DequantizeInt8(output->data.int8[i], output->params.scale, output->params.zero_point)
-                 : output->data.f[i];
-  }
+  FromTensor(g_interpreter->output(0), out, FS_HORIZON * FS_TARGETS);
   return fs::kOk;
+#endif
 }

@@ -113,8 +113,10 @@ void Protocol::HandleLine() {
     SelfTest();
   } else if (start[0] == 'P' && (n == 1 || IsSpace(start[1]))) {
     Predict(start + 1);
+  } else if (start[0] == 'R' && (n == 1 || IsSpace(start[1]))) {
+    PushLine(start + 1);
   } else {
-    Error("UNKNOWN", "unknown command, use I, T or P v1,v2,...");
+    Error("UNKNOWN", "unknown command, use I, T, P v1,v2,... or R v1,v2,...");
   }
 }
 
@@ -143,41 +145,87 @@ void Protocol::SelfTest() {
   Write(line);
 }
 
+int Protocol::ParseValues(const char* args, float* out, int max) {
+  int count = 0;
+  while (IsSpace(*args)) args++;
+  if (*args == '\0') return 0;
+  const char* token = args;
+  while (true) {
+    const char* end = token;
+    while (*end && *end != ',') end++;
+    const char* a = token;
+    const char* b = end;
+    while (a < b && IsSpace(*a)) a++;
+    while (b > a && IsSpace(b[-1])) b--;
+    float value = 0.0f;
+    if (!ParseNumber(a, static_cast<size_t>(b - a), &value)) {
+      char message[48];
+      snprintf(message, sizeof(message), "value %d is not a number", count + 1);
+      Error("PARSE", message);
+      return -1;
+    }
+    if (count < max) out[count] = value;
+    count++;
+    if (*end == '\0') break;
+    token = end + 1;
+  }
+  return count;
+}
+
 void Protocol::Predict(const char* args) {
   if (fault_code_) {
     Error(fault_code_, fault_message_);
     return;
   }
   const int expected = info_.window * info_.features;
-  int count = 0;
-  while (IsSpace(*args)) args++;
-  if (*args != '\0') {
-    const char* token = args;
-    while (true) {
-      const char* end = token;
-      while (*end && *end != ',') end++;
-      const char* a = token;
-      const char* b = end;
-      while (a < b && IsSpace(*a)) a++;
-      while (b > a && IsSpace(b[-1])) b--;
-      float value = 0.0f;
-      if (!ParseNumber(a, static_cast<size_t>(b - a), &value)) {
-        char message[48];
-        snprintf(message, sizeof(message), "value %d is not a number", count + 1);
-        Error("PARSE", message);
-        return;
-      }
-      if (count < expected) buf_.values[count] = value;
-      count++;
-      if (*end == '\0') break;
-      token = end + 1;
-    }
-  }
+  const int count = ParseValues(args, buf_.values, expected);
+  if (count < 0) return;
   if (count != expected) {
     char message[64];
     snprintf(message, sizeof(message), "expected %d values, got %d", expected, count);
     Error("BADLEN", message);
     return;
+  }
+  RunWindow(buf_.values, -1);
+}
+
+void Protocol::PushLine(const char* args) {
+  // The reading is parsed into the scaled buffer (window*features floats, free until Push has copied
+  // the reading into the ring and RunWindow scales the window into it).
+  float* reading = buf_.scaled;
+  const int expected = info_.features;
+  const int count = ParseValues(args, reading, expected);
+  if (count < 0) return;
+  if (count != expected) {
+    char message[80];
+    snprintf(message, sizeof(message), "expected %d values per reading (one per feature), got %d", expected, count);
+    Error("BADLEN", message);
+    return;
+  }
+  Push(reading);
+}
+
+void Protocol::Push(const float* reading) {
+  const int f = info_.features;
+  for (int i = 0; i < f; i++) buf_.ring[ring_next_ * f + i] = reading[i];
+  ring_next_ = (ring_next_ + 1) % info_.window;
+  if (ring_count_ < info_.window) ring_count_++;
+  if (fault_code_) {
+    Error(fault_code_, fault_message_);
+    return;
+  }
+  if (ring_count_ < info_.window) {
+    char message[96];
+    const int need = info_.window - ring_count_;
+    snprintf(message, sizeof(message), "%d more reading%s needed before the first forecast (window %d)", need,
+             need == 1 ? "" : "s", info_.window);
+    Error("NEED", message);
+    return;
+  }
+  // Oldest first: the slot the next reading will overwrite holds the oldest one.
+  for (int t = 0; t < info_.window; t++) {
+    const int slot = (ring_next_ + t) % info_.window;
+    for (int i = 0; i < f; i++) buf_.values[t * f + i] = buf_.ring[slot * f + i];
   }
   RunWindow(buf_.values, -1);
 }

@@ -56,13 +56,15 @@ typedef void (*LineWriter)(const char* line, void* context);
 
 // Buffers the protocol needs, sized by the caller from model_config.h so nothing is
 // allocated at run time: line holds one host line, values window*features floats,
-// scaled the same, result horizon*targets floats.
+// scaled the same, result horizon*targets floats, ring window*features floats (the
+// last window of readings pushed with R or Push, in the data's units).
 struct Buffers {
   char* line;
   size_t line_capacity;
   float* values;
   float* scaled;
   float* result;
+  float* ring;
 };
 
 class Protocol {
@@ -77,6 +79,13 @@ class Protocol {
   void Feed(uint8_t byte);
   // Set when the model could not start (e.g. no arena); T and P then answer with it.
   void SetFault(const char* code, const char* message);
+  // One reading (features values, data units, the model's input order) into the ring buffer of
+  // the last window; answers FS RESULT k=-1 from the newest full window, the same forecast as P
+  // with that window, or FS ERR NEED while fewer than window readings have arrived. The serial
+  // line's R command and the sketch's own sensor reading both come here.
+  void Push(const float* reading);
+  // Readings still needed before the first forecast (0 once the window is full).
+  int ReadingsNeeded() const { return ring_count_ < info_.window ? info_.window - ring_count_ : 0; }
 
   // Exposed for tests: scaling between the data's units and the model's.
   static float Scale(float x, float center, float scale) { return (x - center) / scale; }
@@ -87,6 +96,9 @@ class Protocol {
   void Ready();
   void SelfTest();
   void Predict(const char* args);
+  void PushLine(const char* args);
+  // Parses "v1,v2,..." into out (up to max values); returns the count, or -1 after an FS ERR PARSE.
+  int ParseValues(const char* args, float* out, int max);
   bool RunWindow(const float* raw, int k);
   void Error(const char* code, const char* message);
   void Write(const char* line) { writer_(line, writer_context_); }
@@ -101,6 +113,8 @@ class Protocol {
   size_t length_ = 0;
   bool overlong_ = false;
   bool non_ascii_ = false;
+  int ring_count_ = 0;  // readings held, at most window
+  int ring_next_ = 0;   // step slot the next reading goes to
   const char* fault_code_ = nullptr;
   const char* fault_message_ = nullptr;
 };

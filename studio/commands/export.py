@@ -27,6 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle-dtype", choices=("auto", "int8", "float32"), default="auto",
                    help="the model the firmware bundle ships; auto (default): int8 only when its test error on the "
                         "board's runtime is within 5%% of float32's and it beats the best baseline")
+    p.add_argument("--form", choices=("auto", "step", "unrolled", "fused"), default="auto",
+                   help="how the recurrent network reaches the board: auto (default) picks the fused op for LSTM and "
+                        "the step loop for GRU/SimpleRNN; step: one time step, looped by the firmware; unrolled: one "
+                        "cell copy per time step; fused: TFLite Micro's LSTM op (LSTM only)")
     p.add_argument("--out", required=True, metavar="EXPORT_DIR",
                    help="directory to write (replaced if it is an earlier export; refused if it holds anything else)")
     p.add_argument("--force", action="store_true",
@@ -76,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     key = _read_key(args.ei_api_key) if args.ei_api_key is not None else (env_key if args.ei else None)
     done = deliver(load_run(args.run_dir), out, int8=args.int8, bundle_as=None if args.no_bundle else args.bundle_dtype,
                    api_key=key, to_edge_impulse=key is not None or args.ei, force=args.force, progress=_progress,
-                   say=lambda m: print(m, file=sys.stderr, flush=True))
+                   say=lambda m: print(m, file=sys.stderr, flush=True), form=args.form)
     for line in done.report.summary_lines():
         print(line)
     for path in done.files:

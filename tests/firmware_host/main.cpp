@@ -32,12 +32,13 @@ char g_line[FS_LINE_MAX];
 float g_values[FS_WINDOW * FS_FEATURES];
 float g_scaled[FS_WINDOW * FS_FEATURES];
 float g_result[FS_HORIZON * FS_TARGETS];
+float g_ring[FS_WINDOW * FS_FEATURES];
 
 }  // namespace
 
 int main() {
   LastStepModel model;
-  fs::Protocol protocol(kModelInfo, &model, fs::Buffers{g_line, sizeof(g_line), g_values, g_scaled, g_result},
+  fs::Protocol protocol(kModelInfo, &model, fs::Buffers{g_line, sizeof(g_line), g_values, g_scaled, g_result, g_ring},
                         kTestWindows, kTestWindowCount, WriteLine, nullptr);
   protocol.Begin();
   unsigned char chunk[4096];
