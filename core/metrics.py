@@ -189,7 +189,7 @@ def series_units(windows: Any) -> np.ndarray:
                                              windows.spec.targets), dtype=np.float64)
 
 
-def _rows(windows: Any, part: str) -> tuple[np.ndarray, np.ndarray]:
+def part_rows(windows: Any, part: str) -> tuple[np.ndarray, np.ndarray]:
     spec = windows.spec
     starts = np.asarray(windows.starts(part), dtype=np.int64)
     origins = starts + spec.window - 1
@@ -208,7 +208,7 @@ def seasonality(windows: Any) -> list[Seasonality]:
 def baselines(windows: Any, part: str, periods: Any = None) -> dict[str, np.ndarray]:
     """The baseline forecasts for every ``part`` window, (n, horizon, n_targets) in the data's units."""
     series = series_units(windows)
-    origins, labels = _rows(windows, part)
+    origins, labels = part_rows(windows, part)
     if periods is None:
         periods = [s.period for s in seasonality(windows)]
     lo, hi = windows.parts["train"]

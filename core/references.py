@@ -256,10 +256,10 @@ def _describe(name: str, res) -> str:
 def references(windows: Any, part: str = "test") -> dict:
     """ETS and Theta for every ``part`` window of ``windows`` (the studio's Windows), with the season
     detected on the training part; see ``forecast_references``."""
-    from core.metrics import _rows, series_units, seasonality
+    from core.metrics import part_rows, seasonality, series_units
 
     series = series_units(windows)
-    origins, labels = _rows(windows, part)
+    origins, labels = part_rows(windows, part)
     lo, hi = windows.parts["train"]
     periods = [s.period for s in seasonality(windows)]
     # The training part starts at lo; rows before it are not the model's either.

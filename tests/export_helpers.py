@@ -96,7 +96,7 @@ def make_run(run_dir: Path, kind: str = "lstm", backend: str = "keras", window: 
                    "y_test": np.ascontiguousarray(Y_test[test])}
     run.samples["y_host"] = run.predict(run.samples["X_test"])
     if whole_test:
-        # What a trained run keeps (core.runs._test_part): every test window, its actuals, host forecasts
+        # What a trained run keeps (core.run_record.test_part): every test window, its actuals, host forecasts
         # and baselines, so export scores against the truth as it does for a real run.
         from core.metrics import last_value_forecast, naive_scale, seasonal_naive_forecast
 

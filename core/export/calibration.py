@@ -41,9 +41,9 @@ class ScoringSet:
 
 
 def scoring_set(run: Any) -> ScoringSet:
-    """Every test window the run kept (``core.runs._test_part``); for a run saved before that, its sample
+    """Every test window the run kept (``core.run_record.test_part``); for a run saved before that, its sample
     windows, with the last-value baseline read from the windows themselves."""
-    from core.runs import test_windows_of
+    from core.run_record import test_windows_of
 
     s = run.samples
     targets = list(run.window_spec.targets)

@@ -1,0 +1,187 @@
+"""The bundle rendered: the sketch and PlatformIO project laid out like TFLM's hello_world, the model as a
+16-byte aligned array, the op resolver, the windows, and bundle.json; zipped atomically."""
+from __future__ import annotations
+
+import io
+import json
+import re
+import string
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from core import escape
+from core.files import atomic_write_bytes
+
+from core.firmware.spec import BundleSpec, DEFAULT_WINDOWS, SKETCH, TEMPLATES, load_bundle_spec, op_registrations
+
+# ---------------------------------------------------------------- rendering
+
+def _f(v: float) -> str:
+    """A float32 as C text that reads back bit-identical (9 significant digits)."""
+    text = "%.9g" % float(np.float32(v))
+    if not re.search(r"[.eEn]", text):
+        text += ".0"
+    return text + "f"
+
+
+def _float_list(values, per_line: int = 8, indent: str = "    ") -> str:
+    items = [_f(v) for v in np.asarray(values, dtype=np.float32).reshape(-1)]
+    rows = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+    return ",\n".join(indent + r for r in rows)
+
+
+def _hex_bytes(data: bytes, per_line: int = 12) -> str:
+    rows = [", ".join(f"0x{b:02x}" for b in data[i:i + per_line]) for i in range(0, len(data), per_line)]
+    return ",\n".join("    " + r for r in rows)
+
+
+def _template(path: Path, **values) -> str:
+    return string.Template(path.read_text(encoding="utf-8")).substitute(**values)
+
+
+def _columns_comment(columns, center, scale) -> str:
+    return "\n".join(f"//   {escape.c_comment(name)}: center {_f(c)[:-1]}, scale {_f(s)[:-1]}"
+                     for name, c, s in zip(columns, center, scale))
+
+
+def render_files(spec: BundleSpec) -> dict[str, str]:
+    """The sketch folder's files (name -> text), ready to zip."""
+    sketch = TEMPLATES / SKETCH
+    iq, oq = spec.input_quant, spec.output_quant
+    regs = op_registrations(spec.ops)
+    where = "PSRAM" if spec.arena_in_psram else "internal RAM"
+    files = {name: (sketch / name).read_text(encoding="utf-8")
+             for name in ("forecast_studio.ino", "fs_protocol.h", "fs_protocol.cpp", "fs_model.h", "fs_model.cpp", "model_data.h",
+                          "fs_steploop.h", "fs_steploop.cpp")}
+    lay = spec.step_layout or {}
+    files["model_config.h"] = _template(
+        sketch / "model_config.h.in", report_name="report.json", model_name=escape.c_string(spec.model_name),
+        window=spec.window, features=spec.features, horizon=spec.horizon, targets=spec.targets,
+        dtype=spec.dtype, dtype_int8=int(spec.dtype == "int8"),
+        input_scale=_f(iq.scale) if iq else "0.0f", input_zero_point=iq.zero_point if iq else 0,
+        output_scale=_f(oq.scale) if oq else "0.0f", output_zero_point=oq.zero_point if oq else 0,
+        arena_reason=f"{spec.host_arena_bytes} bytes on the host's TFLM plus margin, in {where}",
+        arena_bytes=spec.arena_bytes, arena_in_psram=int(spec.arena_in_psram), residual=int(spec.residual),
+        residual_outside=int(spec.residual_outside),
+        target_input=", ".join(map(str, spec.target_input)) if spec.residual_outside else "0",
+        reference_rows=", ".join(map(str, spec.reference_row_list)),
+        reference_comment=("the last row at every step" if not spec.reference_rows else
+                           "one season before each step"),
+        form="step loop" if spec.form == "step" else "one invoke per window", step_loop=int(spec.form == "step"),
+        state_size=max(1, spec.state_size), step_x_input=int(lay.get("x_input", 0)),
+        step_state_input=int(lay.get("state_input", 1)), step_state_output=int(lay.get("state_output", 0)),
+        step_y_output=int(lay.get("y_output", 1)),
+        line_max=spec.line_max, scaler_kind=escape.c_comment(spec.scaler_kind),
+        input_comment=_columns_comment(spec.input_columns, spec.input_center, spec.input_scale),
+        input_center=", ".join(map(_f, spec.input_center)), input_scale_values=", ".join(map(_f, spec.input_scale)),
+        target_comment=_columns_comment(spec.target_columns, spec.target_center, spec.target_scale),
+        target_center=", ".join(map(_f, spec.target_center)), target_scale_values=", ".join(map(_f, spec.target_scale)),
+        band_block=_band_block(spec))
+    files["model_data.cpp"] = _template(sketch / "model_data.cpp.in", model_file=escape.c_comment(spec.model_file),
+                                        model_len=len(spec.model_bytes), model_bytes=_hex_bytes(spec.model_bytes))
+    files["test_windows.h"] = _template(
+        sketch / "test_windows.h.in", count=len(spec.windows), test_indices=", ".join(map(str, spec.test_indices)),
+        windows_len=spec.windows.size, windows=_float_list(spec.windows, per_line=max(1, min(spec.features, 8))),
+        host_len=spec.host_predictions.size, host=_float_list(spec.host_predictions))
+    files["op_resolver.h"] = _template(
+        sketch / "op_resolver.h.in", op_list=escape.c_comment(", ".join(spec.ops)), op_count=len(regs),
+        registrations="\n".join(f"  if (resolver.{call}() != kTfLiteOk) return false;" for call in regs))
+    return files
+
+
+def _band_block(spec: BundleSpec) -> str:
+    """model_config.h's band constants: level names and half-widths (level-major, then step, then target,
+    like the forecast). Level names are numbers the studio formatted, never a user's text."""
+    if not spec.band_levels:
+        return ("// No calibrated bands: the run was trained before Forecast Studio made them. Train it\n"
+                "// again and re-export for FS RESULT lines with lo<level>=/hi<level>= bounds.\n"
+                "#define FS_BAND_LEVELS 0\n"
+                "static const char* const* const kBandNames = nullptr;\n"
+                "static const float* const kBandHalfWidth = nullptr;")
+    lines = [f"// Calibrated bands (split conformal on the validation part): {', '.join(l + '%' for l in spec.band_levels)}.",
+             "// Half-widths in the targets' units; the board prints forecast -/+ these as lo<level>=/hi<level>=.",
+             f"#define FS_BAND_LEVELS {len(spec.band_levels)}",
+             "static const char* const kBandNames[FS_BAND_LEVELS] = {" + ", ".join(f'"{l}"' for l in spec.band_levels) + "};",
+             "static const float kBandHalfWidth[FS_BAND_LEVELS * FS_HORIZON * FS_TARGETS] = {",
+             _float_list(spec.band_half_width), "};"]
+    return "\n".join(lines)
+
+
+def _project_files(spec: BundleSpec, files: dict[str, str]) -> dict[str, str]:
+    """Zip paths -> text: the Arduino sketch folder, the PlatformIO project, the README."""
+    out = {f"{SKETCH}/{name}": text for name, text in files.items()}
+    for name, text in files.items():
+        if name.endswith(".ino"):
+            # PlatformIO compiles .cpp, where Arduino.h is not implied as in a sketch.
+            out["platformio/src/main.cpp"] = "#include <Arduino.h>\n\n" + text
+        elif name.endswith(".cpp"):
+            out[f"platformio/src/{name}"] = text
+        else:
+            out[f"platformio/include/{name}"] = text
+    psram = "    -DBOARD_HAS_PSRAM\nboard_build.arduino.memory_type = qio_opi" if spec.arena_in_psram else ""
+    out["platformio/platformio.ini"] = _template(TEMPLATES / "platformio.ini.in", model_name=escape.ini_comment(spec.model_name),
+                                                 dtype=spec.dtype, psram_flags=psram)
+    first = spec.host_predictions[0].reshape(-1)
+    out["README.md"] = _template(
+        TEMPLATES / "README.md.in", model_name=escape.markdown(spec.model_name),
+        model_name_code=escape.markdown_code(spec.model_name), dtype=spec.dtype,
+        horizon=spec.horizon, target_names=", ".join(map(escape.markdown, spec.target_columns)), window=spec.window,
+        features=spec.features, input_names=", ".join(map(escape.markdown, spec.input_columns)), targets=spec.targets,
+        model_len=len(spec.model_bytes), op_list=escape.markdown(", ".join(spec.ops)), arena_bytes=spec.arena_bytes,
+        arena_place="PSRAM" if spec.arena_in_psram else "internal RAM",
+        arena_note=("It does not fit internal RAM, so PSRAM must be enabled." if spec.arena_in_psram
+                    else "It fits internal RAM; PSRAM is not needed."),
+        psram_choice="**OPI PSRAM** (required: the arena lives there)" if spec.arena_in_psram else "any (OPI PSRAM is fine)",
+        count=len(spec.windows), example_y=",".join("%.7g" % v for v in first), n_values=spec.n_values,
+        host_summary="; ".join(f"k={k}: " + ",".join("%.7g" % v for v in y.reshape(-1))
+                               for k, y in enumerate(spec.host_predictions)))
+    out["bundle.json"] = json.dumps(bundle_manifest(spec), indent=1)
+    return out
+
+
+def bundle_manifest(spec: BundleSpec) -> dict:
+    """What the Device step needs to match the board's answers: windows and host forecasts."""
+    return {
+        "model": spec.model_name, "dtype": spec.dtype, "window": spec.window, "features": spec.features,
+        "horizon": spec.horizon, "targets": spec.targets, "input_columns": list(spec.input_columns),
+        "target_columns": list(spec.target_columns), "arena_bytes": spec.arena_bytes,
+        "arena_in_psram": spec.arena_in_psram, "ops": list(spec.ops), "max_abs_err": spec.max_abs_err,
+        "test_indices": list(spec.test_indices), "windows": spec.windows.tolist(),
+        "host_predictions": spec.host_predictions.tolist(),
+        "band_levels": list(spec.band_levels),
+        "band_half_width": None if spec.band_half_width is None else spec.band_half_width.tolist(),
+    }
+
+
+def bundle_name(spec: BundleSpec) -> str:
+    return f"forecast_studio_{spec.model_name}_{spec.dtype}"
+
+
+def render_bundle(export_dir, dtype: str = "int8", run_dir=None, out=None, n_windows: int = DEFAULT_WINDOWS) -> Path:
+    """Write the bundle zip (default EXPORT_DIR/<bundle name>.zip) atomically; return its path."""
+    spec = load_bundle_spec(export_dir, dtype, run_dir=run_dir, n_windows=n_windows)
+    files = _project_files(spec, render_files(spec))
+    root = bundle_name(spec)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(files):
+            zf.writestr(f"{root}/{name}", files[name])
+    path = Path(out) if out is not None else Path(export_dir) / f"{root}.zip"
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+PREVIEW_FILES = ("forecast_studio.ino", "model_config.h", "op_resolver.h", "test_windows.h", "fs_protocol.cpp")
+
+
+def sketch_preview(export_dir, dtype: str = "int8", run_dir=None, max_lines: int = 60) -> dict[str, str]:
+    """The sketch's main files for the Export page (long ones cut to max_lines)."""
+    files = render_files(load_bundle_spec(export_dir, dtype, run_dir=run_dir))
+    out = {}
+    for name in PREVIEW_FILES:
+        lines = files[name].splitlines()
+        if len(lines) > max_lines:
+            lines = lines[:max_lines] + [f"// ... {len(lines) - max_lines} more lines in the bundle"]
+        out[name] = "\n".join(lines)
+    return out

@@ -1,0 +1,258 @@
+"""The builders: Keras 3 (training), Keras 2 / tf_keras (the export graph) and PyTorch, each making the
+spec's architecture with the same weight layout, the target form's add-back inside the graph."""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+
+
+from core.models.spec import ModelSpec, layer_inputs
+
+# ---------------------------------------------------------------- Keras 3
+
+def _contiguous(idx: tuple) -> bool:
+    return all(b == a + 1 for a, b in zip(idx, idx[1:]))
+
+
+def _season_reference(take: Any, x: Any, indices: tuple, steps: tuple) -> Any:
+    """(batch, horizon, n_targets) reference values: window rows ``steps``, target columns ``indices``.
+
+    Adjacent rows and columns become plain slices (STRIDED_SLICE in TFLite); only a horizon longer than
+    the season (rows repeat) or targets that are not adjacent inputs need a gather (GATHER, a builtin op
+    that TFLM runs in float and int8).
+    """
+    if _contiguous(steps):
+        ref = x[:, steps[0]:steps[-1] + 1, :]
+    else:
+        ref = take(x, list(steps), axis=1)
+    if _contiguous(indices):
+        return ref[:, :, indices[0]:indices[-1] + 1]
+    return take(ref, list(indices), axis=2)
+
+
+@functools.lru_cache(maxsize=None)
+def _keras_layers():
+    import keras
+
+    @keras.saving.register_keras_serializable(package="forecast_studio")
+    class AddLastTargets(keras.layers.Layer):
+        """y + (the last time step's target inputs), broadcast over the horizon; no weights."""
+
+        def __init__(self, indices, **kwargs):
+            super().__init__(**kwargs)
+            self.indices = tuple(int(i) for i in indices)
+
+        def call(self, inputs):
+            y, x = inputs
+            idx = self.indices
+            last = x[:, -1:, :]
+            if _contiguous(idx):
+                last = last[:, :, idx[0]:idx[-1] + 1]
+            else:
+                last = keras.ops.take(last, list(idx), axis=2)
+            return y + last
+
+        def compute_output_shape(self, input_shape):
+            return input_shape[0]
+
+        def get_config(self):
+            return {**super().get_config(), "indices": list(self.indices)}
+
+    @keras.saving.register_keras_serializable(package="forecast_studio")
+    class AddSeasonTargets(keras.layers.Layer):
+        """y + (each forecast step's target inputs one season earlier); no weights."""
+
+        def __init__(self, indices, steps, **kwargs):
+            super().__init__(**kwargs)
+            self.indices = tuple(int(i) for i in indices)
+            self.steps = tuple(int(s) for s in steps)
+
+        def call(self, inputs):
+            y, x = inputs
+            return y + _season_reference(keras.ops.take, x, self.indices, self.steps)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape[0]
+
+        def get_config(self):
+            return {**super().get_config(), "indices": list(self.indices), "steps": list(self.steps)}
+
+    return keras, (AddLastTargets, AddSeasonTargets)
+
+
+def _build_graph(layers_mod, Input, Model, add_layer, spec: ModelSpec, batch_size, unroll) -> Any:
+    """The one architecture, written once for both Keras generations (their layer APIs agree here)."""
+    L = layers_mod
+    x_in = Input(shape=(spec.window, spec.n_inputs), batch_size=batch_size, name="window")
+    h = x_in
+    if spec.kind == "dense":
+        h = L.Flatten(name="flatten")(h)
+        for i in range(spec.layers):
+            h = L.Dense(spec.units, activation="relu", name=f"dense_{i + 1}")(h)
+            if spec.dropout:
+                h = L.Dropout(spec.dropout, name=f"dropout_{i + 1}")(h)
+    else:
+        cell = {"lstm": L.LSTM, "gru": L.GRU, "rnn": L.SimpleRNN}[spec.kind]
+        for i in range(spec.layers):
+            u = unroll[spec.kind] if isinstance(unroll, dict) else unroll
+            # recurrent_dropout stays 0: it changes the graph and breaks the fused export.
+            h = cell(spec.units, return_sequences=i < spec.layers - 1, unroll=bool(u), name=f"{spec.kind}_{i + 1}")(h)
+            if spec.dropout:
+                h = L.Dropout(spec.dropout, name=f"dropout_{i + 1}")(h)
+    if spec.head_units:
+        h = L.Dense(spec.head_units, activation="relu", name="head")(h)
+    # A seasonal change target starts from an output of zero: the untrained model is exactly seasonal naive,
+    # and training (with early stopping on validation) moves it only where that helps.
+    zero = "zeros" if spec.target_form == "change_season" else None
+    h = (L.Dense(spec.output_units, name="output", kernel_initializer=zero, bias_initializer=zero)(h) if zero
+         else L.Dense(spec.output_units, name="output")(h))
+    y = L.Reshape((spec.horizon, spec.n_targets), name="forecast")(h)
+    add_last, add_season = add_layer
+    if spec.target_form == "change_last":
+        y = add_last(spec.target_input_index, name="add_last_value")([y, x_in])
+    elif spec.target_form == "change_season":
+        y = add_season(spec.target_input_index, spec.season_steps, name="add_last_season")([y, x_in])
+    return Model(x_in, y, name=f"forecast_{spec.kind}")
+
+
+def build_keras(spec: ModelSpec, batch_size: int | None = None, unroll: bool = False):
+    """A Keras 3 functional model: (batch, window, n_inputs) -> (batch, horizon, n_targets)."""
+    spec.validate()
+    keras, add_layers = _keras_layers()
+    return _build_graph(keras.layers, keras.Input, keras.Model, add_layers, spec, batch_size, unroll)
+
+
+# ---------------------------------------------------------------- Keras 2 (tf_keras), for export
+
+@functools.lru_cache(maxsize=None)
+def _tf_keras_layers():
+    import tensorflow as tf
+    import tf_keras
+
+    class AddLastTargets(tf_keras.layers.Layer):
+        """Same as the Keras 3 layer, from ops that convert to builtin TFLite ops
+        (STRIDED_SLICE, GATHER only when the targets are not adjacent inputs, ADD with broadcast)."""
+
+        def __init__(self, indices, **kwargs):
+            super().__init__(**kwargs)
+            self.indices = tuple(int(i) for i in indices)
+
+        def call(self, inputs):
+            y, x = inputs
+            idx = self.indices
+            last = x[:, -1:, :]
+            if _contiguous(idx):
+                last = last[:, :, idx[0]:idx[-1] + 1]
+            else:
+                last = tf.gather(last, list(idx), axis=2)
+            return y + last
+
+        def get_config(self):
+            return {**super().get_config(), "indices": list(self.indices)}
+
+    class AddSeasonTargets(tf_keras.layers.Layer):
+        """Same as the Keras 3 layer: STRIDED_SLICE (GATHER only where rows or columns are not adjacent), ADD."""
+
+        def __init__(self, indices, steps, **kwargs):
+            super().__init__(**kwargs)
+            self.indices = tuple(int(i) for i in indices)
+            self.steps = tuple(int(s) for s in steps)
+
+        def call(self, inputs):
+            y, x = inputs
+            return y + _season_reference(tf.gather, x, self.indices, self.steps)
+
+        def get_config(self):
+            return {**super().get_config(), "indices": list(self.indices), "steps": list(self.steps)}
+
+    return tf_keras, (AddLastTargets, AddSeasonTargets)
+
+
+def build_tf_keras(spec: ModelSpec, batch_size: int | None = 1, unroll: bool | None = None):
+    """The same model in Keras 2 (``tf_keras``), which export converts to TFLite.
+
+    ``unroll=None`` picks what runs on TFLM (SPEC): LSTM stays rolled, which with ``batch_size=1``
+    becomes the fused UNIDIRECTIONAL_SEQUENCE_LSTM op; GRU and SimpleRNN have no TFLM kernel and unroll.
+    Weight layout is identical to ``build_keras``, so ``load_canonical`` fills it directly.
+    """
+    spec.validate()
+    tf_keras, add_layers = _tf_keras_layers()
+    if unroll is None:
+        unroll = {"lstm": False, "gru": True, "rnn": True}
+    return _build_graph(tf_keras.layers, tf_keras.Input, tf_keras.Model, add_layers, spec, batch_size, unroll)
+
+
+# ---------------------------------------------------------------- PyTorch
+
+@functools.lru_cache(maxsize=None)
+def _torch_class():
+    import torch
+    from torch import nn
+
+    class TorchForecaster(nn.Module):
+        """The spec's network in PyTorch; ``forward`` maps (batch, window, n_inputs) -> (batch, horizon, n_targets)."""
+
+        def __init__(self, spec: ModelSpec):
+            super().__init__()
+            self.spec = spec
+            self.hidden = nn.ModuleList()
+            widths = layer_inputs(spec)
+            for n in widths:
+                if spec.kind == "dense":
+                    self.hidden.append(nn.Linear(n, spec.units))
+                else:
+                    cell = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[spec.kind]
+                    self.hidden.append(cell(n, spec.units, batch_first=True))
+            self.drop = nn.Dropout(spec.dropout)
+            self.head = nn.Linear(spec.units, spec.head_units) if spec.head_units else None
+            self.out = nn.Linear(spec.head_units or spec.units, spec.output_units)
+            if spec.target_form == "change_season":  # starts as seasonal naive, as the Keras builders do
+                nn.init.zeros_(self.out.weight)
+                nn.init.zeros_(self.out.bias)
+            idx = spec.target_input_index if spec.residual else ()
+            self.register_buffer("target_idx", torch.tensor(list(idx), dtype=torch.long), persistent=False)
+            self.register_buffer("season_idx", torch.tensor(list(spec.season_steps), dtype=torch.long),
+                                 persistent=False)
+            # Set by core.training_engines where the CPU has native bfloat16: the recurrent layers then run
+            # autocast while training (never in eval), and everything after them stays float32.
+            self.bf16_recurrent = False
+
+        def forward(self, x):
+            h = x
+            if self.spec.kind == "dense":
+                h = h.reshape(h.shape[0], -1)  # time-major row order, as Keras's Flatten
+                for layer in self.hidden:
+                    h = self.drop(torch.relu(layer(h)))
+            else:
+                cast = self.bf16_recurrent and self.training
+                for i, layer in enumerate(self.hidden):
+                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cast):
+                        h, _ = layer(h)
+                    h = h.float()
+                    if i == len(self.hidden) - 1:
+                        h = h[:, -1, :]
+                    h = self.drop(h)
+            if self.head is not None:
+                h = torch.relu(self.head(h))
+            y = self.out(h).reshape(-1, self.spec.horizon, self.spec.n_targets)
+            if self.spec.target_form == "change_last":
+                y = y + x[:, -1:, :].index_select(2, self.target_idx)
+            elif self.spec.target_form == "change_season":
+                y = y + x.index_select(1, self.season_idx).index_select(2, self.target_idx)
+            return y
+
+    return TorchForecaster
+
+
+def build_torch(spec: ModelSpec):
+    """A ``torch.nn.Module`` with the spec's architecture (CPU, float32); ``model.spec`` keeps the spec."""
+    spec.validate()
+    return _torch_class()(spec)
+
+
+def build(spec: ModelSpec, **keras_options: Any):
+    """The model for the spec's own backend (Keras 3 or PyTorch)."""
+    return build_torch(spec) if spec.backend == "torch" else build_keras(spec, **keras_options)
+
+
