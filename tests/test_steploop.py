@@ -37,6 +37,18 @@ def test_impossible_forms_are_refused_with_a_fix(kind, form):
     assert "--form" in str(e.value)
 
 
+def test_a_seasonal_change_target_keeps_the_window_at_once_forms():
+    """The step model sees one time step, so it cannot add back the value one season earlier: auto picks the
+    unrolled graph (GRU, SimpleRNN) or the fused op (LSTM), and asking for the step loop says why and what to do."""
+    season = dict(target_form="change_season", season_period=24, horizon=8, target_input_index=(0,), n_targets=1)
+    for kind, expected in (("gru", "unrolled"), ("rnn", "unrolled"), ("lstm", "fused")):
+        form, reason = steploop.resolve_form(_spec(kind, **season))
+        assert form == expected and "season" in reason
+    with pytest.raises(StudioError) as e:
+        steploop.resolve_form(_spec("gru", **season), "step")
+    assert "one season earlier" in str(e.value) and "--form auto" in str(e.value)
+
+
 def test_unknown_form_is_refused():
     with pytest.raises(StudioError):
         steploop.resolve_form(_spec("gru"), "folded")

@@ -21,7 +21,7 @@ import serial.tools.list_ports
 from core.board import weblink
 from core.errors import StudioError
 from core.board.protocol import (Done, Err, Expected, Ready, Record, Result, TextHealth, decode_bytes,
-                                 format_p_command, parse_line)
+                                 format_p_command, format_r_command, parse_line)
 from core.board.ports import CFG, board_error, disconnected_error, mismatch_error, open_error
 
 
@@ -326,28 +326,17 @@ class Board:
 
     def predict(self, window: np.ndarray | Sequence[Sequence[float]], timeout: float = CFG["answer_timeout_s"]) -> Result:
         """``P``: one window in the data's own units (window x features); the board's forecast in data units."""
-        line = format_p_command(window)
-        cursor, since = self.cursor(), self._rx_bytes
-        self.send(line)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                cursor, rec = self._next(cursor, deadline, since)
-            except _WaitTimeout:
-                raise self._timeout_error("a window (P)", timeout, since) from None
-            if isinstance(rec, Result) and rec.k == -1:
-                return rec
-            if isinstance(rec, Err):
-                raise board_error(rec)
-            # A ready line here is a late answer to an earlier I or the boot line; a board that really
-            # rebooted never answers this P, which the deadline reports.
+        return self._ask_forecast(format_p_command(window), "a window (P)", timeout)
 
     def push(self, reading: np.ndarray | Sequence[float], timeout: float = CFG["answer_timeout_s"]) -> Result | Err:
         """``R``: one reading (features values, data units) into the board's ring buffer. Returns the forecast
         from the newest full window, or the board's ``NEED`` error record (how many readings are still missing)."""
-        from core.board.protocol import format_r_command
+        return self._ask_forecast(format_r_command(reading), "a reading (R)", timeout, need_ok=True)
 
-        line = format_r_command(reading)
+    def _ask_forecast(self, line: str, what: str, timeout: float, need_ok: bool = False) -> Result | Err:
+        """Send ``line`` and wait for its one forecast (``k=-1``); a board error raises, except ``NEED`` when
+        ``need_ok``. A ready line meanwhile is a late answer to an earlier I or the boot line; a board that
+        really rebooted never answers, which the deadline reports."""
         cursor, since = self.cursor(), self._rx_bytes
         self.send(line)
         deadline = time.monotonic() + timeout
@@ -355,11 +344,11 @@ class Board:
             try:
                 cursor, rec = self._next(cursor, deadline, since)
             except _WaitTimeout:
-                raise self._timeout_error("a reading (R)", timeout, since) from None
+                raise self._timeout_error(what, timeout, since) from None
             if isinstance(rec, Result) and rec.k == -1:
                 return rec
             if isinstance(rec, Err):
-                if rec.code == "NEED":
+                if need_ok and rec.code == "NEED":
                     return rec
                 raise board_error(rec)
 
