@@ -277,8 +277,11 @@ def test_board_through_the_browser_matches_pyserial_and_survives_faults(rig, bro
     page.alert("baud rate", "the wrong baud rate's message")
     assert page.in_link(lambda: browser.execute_script("return window.__fsShim.opens"))[-1] == 9600
 
-    # a board that is not running the studio's firmware: the ready request times out with that said
+    # a board that is not running the studio's firmware: the ready request times out with that said. The port
+    # must be let go first (as above): reconnecting while the browser still holds the emulator's would answer
+    # the ready request from there.
     page.button("Disconnect")
+    page.wait(lambda: "Disconnected: the port is free again." in page.link_status(), "the port let go")
     page.select("Baud rate", "115200")
     other = PtyBoard(lambda b, line: b.write("Hello from another sketch\n"))
     rig["target"]["path"] = other.path
