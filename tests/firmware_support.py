@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -290,3 +291,14 @@ if __name__ == "__main__":
     kind, target = sys.argv[1], Path(sys.argv[2])
     {"slice": _make_slice, "slice1": lambda o: _make_slice(o, targets=1), "lstm": _make_lstm,
      "stepsum": _make_stepsum}[kind](target)
+
+
+def read_lines(port, n: int, timeout: float = 10.0) -> list[str]:
+    """Up to ``n`` lines from an open serial port, within ``timeout`` seconds (a bound on a failure, not a pace)."""
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(lines) < n and time.monotonic() < deadline:
+        raw = port.readline()
+        if raw:
+            lines.append(raw.decode("ascii").rstrip("\n"))
+    return lines

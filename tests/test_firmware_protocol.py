@@ -18,7 +18,7 @@ import serial
 
 from core.board.emulator import Emulator
 from core.firmware import render_bundle
-from tests.firmware_support import SLICE_BAND_EXPORT, SLICE_EXPORT, TRANSCRIPTS, assert_transcript, read_transcript
+from tests.firmware_support import SLICE_BAND_EXPORT, SLICE_EXPORT, TRANSCRIPTS, assert_transcript, read_lines, read_transcript
 
 HOST_MAIN = Path(__file__).resolve().parent / "firmware_host" / "main.cpp"
 # Top-level transcripts: a bundle without bands (a run from before them), whose lines must not change;
@@ -71,16 +71,6 @@ def test_host_compiled_protocol_passes_transcript(host_binaries, case):
     assert_transcript(expected, proc.stdout.decode("ascii").splitlines(), f"g++ {case.name}")
 
 
-def _read_lines(port: serial.Serial, n: int, timeout: float = 10.0) -> list[str]:
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while len(lines) < n and time.monotonic() < deadline:
-        raw = port.readline()
-        if raw:
-            lines.append(raw.decode("ascii").rstrip("\n"))
-    return lines
-
-
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_emulator_passes_transcript(case):
     case, export = case
@@ -89,10 +79,10 @@ def test_emulator_passes_transcript(case):
     path = emu.start()
     try:
         with serial.Serial(path, 115200, timeout=0.2) as port:
-            lines = _read_lines(port, 1)  # the boot ready line
+            lines = read_lines(port, 1)  # the boot ready line
             for data in sent:
                 port.write(data)
-            lines += _read_lines(port, len(expected) - 1)
+            lines += read_lines(port, len(expected) - 1)
             time.sleep(0.3)  # anything extra would show up now
             lines += [raw.decode("ascii").rstrip("\n") for raw in port.readlines()]
     finally:

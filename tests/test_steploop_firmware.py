@@ -19,7 +19,7 @@ import serial
 
 from core.board.emulator import Emulator
 from core.firmware import load_bundle_spec, render_bundle, render_files
-from tests.firmware_support import STEP_TRANSCRIPTS, STEPSUM_EXPORT, assert_transcript, read_transcript
+from tests.firmware_support import STEP_TRANSCRIPTS, STEPSUM_EXPORT, assert_transcript, read_lines, read_transcript
 
 STEP_MAIN = Path(__file__).resolve().parent / "firmware_host" / "step_main.cpp"
 CASES = sorted(STEP_TRANSCRIPTS.glob("*.txt"))
@@ -67,16 +67,6 @@ def test_host_compiled_step_loop_passes_transcript(step_binary, case):
     assert_transcript(expected, proc.stdout.decode("ascii").splitlines(), f"g++ step {case.name}")
 
 
-def _read_lines(port: serial.Serial, n: int, timeout: float = 10.0) -> list[str]:
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while len(lines) < n and time.monotonic() < deadline:
-        raw = port.readline()
-        if raw:
-            lines.append(raw.decode("ascii").rstrip("\n"))
-    return lines
-
-
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
 def test_emulator_step_loop_passes_transcript(case):
     sent, expected = read_transcript(case)
@@ -84,10 +74,10 @@ def test_emulator_step_loop_passes_transcript(case):
     path = emu.start()
     try:
         with serial.Serial(path, 115200, timeout=0.2) as port:
-            lines = _read_lines(port, 1)
+            lines = read_lines(port, 1)
             for data in sent:
                 port.write(data)
-            lines += _read_lines(port, len(expected) - 1)
+            lines += read_lines(port, len(expected) - 1)
             time.sleep(0.3)  # anything extra would show up now
             lines += [raw.decode("ascii").rstrip("\n") for raw in port.readlines()]
     finally:
