@@ -163,12 +163,13 @@ def recommend(windows: Any, spec: ModelSpec, seasons: list[Seasonality], *, epoc
 
 
 def quick_check(windows: Any, model_spec: ModelSpec, train_config: TrainConfig | None = None,
-                budget_s: float | None = None, max_train_windows: int | None = None) -> QuickCheckResult:
+                budget_s: float | None = None, max_train_windows: int | None = None,
+                reserve_s: float | None = None) -> QuickCheckResult:
     """Train ``model_spec`` briefly on the newest training windows and score it on the validation part.
 
     ``budget_s`` bounds the whole check, framework start-up included: training stops once the budget
-    less ``reserve_s`` (the scoring that follows) is spent, but at least one epoch always runs, so a
-    model exists to score.
+    less ``reserve_s`` (the scoring that follows; the configured reserve unless given) is spent, but at
+    least one epoch always runs, so a model exists to score.
     """
     if windows.count("val") == 0:
         raise StudioError("The quick check needs validation windows, and this split has none.",
@@ -188,7 +189,7 @@ def quick_check(windows: Any, model_spec: ModelSpec, train_config: TrainConfig |
 
     epochs_done = [0]
     cut = [False]
-    train_budget = max(0.0, budget - float(_Q["reserve_s"]))
+    train_budget = max(0.0, budget - float(_Q["reserve_s"] if reserve_s is None else reserve_s))
 
     def on_epoch(_record: dict) -> None:
         epochs_done[0] += 1

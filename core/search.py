@@ -4,13 +4,14 @@ A rule ("predict the change from the last value") wins on most series and loses 
 seasonal one, where "the same hour yesterday, plus a small correction" is the easy target. So the
 default tries the few candidates that matter and keeps the one with the lowest validation error:
 
-- target form: level, change from the last value, change from the value one season earlier;
+- target form: level, change from the last value, change from the value one season earlier, change from the
+  last value plus what followed it one season earlier;
 - window: one seasonal period, two periods.
 
 Stage 1 trains each target form at the one-period window; stage 2 trains the winning form (and the
 runner-up, when it is a change form too) at two periods. Every training is the quick check's
 (``core.quickcheck.quick_check``: the newest training windows, scored on the validation part, the
-test part unseen), and the whole search shares one budget of ``BUDGET_FACTOR`` (2) times the quick check's
+test part unseen), and the whole search shares one budget of ``BUDGET_FACTOR`` (2.5) times the quick check's
 own budget. Candidates that cannot apply are skipped with the reason (no season, a season longer than
 a third of the training part, a window that would not fit, a target that is not an input).
 """
@@ -25,17 +26,24 @@ from core.config import DEFAULTS
 from core.dataset import Dataset
 from core.defaults import DefaultConfig, train_rows, default_config, target_seasonality
 from core.errors import StudioError
-from core.models import TARGET_FORM_LABELS, ModelSpec
+from core.models import SEASONAL_FORMS, TARGET_FORM_LABELS, ModelSpec
 from core.frequency import describe_steps
 from core.windows import largest_window, make_windows
 
 _Q = DEFAULTS["quality"]
 # Change forms first: when a loaded machine lets only one or two trials run, they are the likelier winners
 # (bench_quality on a busy machine: 10-minute h=24 ran level alone and kept it, 0.216 against the rule's 0.154).
-FORMS = ("change_last", "change_season", "level")
-# The search may cost at most this many quick-check budgets: 30 s, under issue 21's bound of 3 (45 s), so a
+FORMS = ("change_last", "change_both", "change_season", "level")
+# The search may cost at most this many quick-check budgets: 37.5 s, under issue 21's bound of 3 (45 s), so a
 # default `studio train` stays quick.
-BUDGET_FACTOR = 2.0
+BUDGET_FACTOR = 2.5
+# Each trial trains at most this many epochs (on the quick check's newest training windows, with its patience):
+# a bound by epochs, not only by time, makes the search's choice the same on a busy machine as on a quiet one
+# wherever the trials fit their time share (a quiet 2-core machine: hourly trials 1-2 s, 10-minute ones 3-4 s).
+TRIAL_EPOCHS = 12
+# Seconds a trial keeps for scoring its validation windows (the quick check's own 3.5 s reserve is for a whole
+# page's wait; a trial's scoring of a small model took 0.3-0.6 s on 2 cores).
+TRIAL_RESERVE_S = 1.0
 # A season longer than this share of the training part leaves too few seasons to learn a change from.
 MAX_SEASON_SHARE = 1 / 3
 
@@ -156,9 +164,11 @@ def plan(dataset: Dataset, base: DefaultConfig, forms: tuple[str, ...] = FORMS,
     for form in forms:
         if form != "level" and not is_input:
             skipped.append(Trial(form, w1, skipped="a target is not among the inputs"))
-        elif form == "change_season" and season_ok:
-            skipped.append(Trial(form, w1, skipped=season_ok))
-        elif form == "change_season" and windows is None:
+        elif form in SEASONAL_FORMS and (season_ok or (form == "change_both" and windows is not None
+                                                        and w1 <= int(period))):
+            skipped.append(Trial(form, w1, skipped=season_ok or (
+                f"the window ({w1} steps) does not reach one season ({period} steps) behind its last step")))
+        elif form in SEASONAL_FORMS and windows is None:
             stage1.append(Trial(form, season_window(dataset, base, int(period), w1)))
         else:
             stage1.append(Trial(form, w1))
@@ -248,11 +258,13 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
         if win.count("val") == 0:
             return dataclasses.replace(trial, skipped="the validation part has no windows at this window length")
         spec = ModelSpec.for_windows(cfg.window_spec, **options, target_form=trial.target_form,
-                                     season_period=int(period or 0) if trial.target_form == "change_season" else 0)
+                                     season_period=int(period or 0) if trial.target_form in SEASONAL_FORMS else 0)
         left = budget - (time.perf_counter() - t0)
         # What is left, shared by the trials still to run: a trial that overran (an epoch past its share, the
         # windows of a new length) is paid for by the later ones, so the whole search keeps to its budget.
-        qc = quick_check(win, spec, cfg.train_config, budget_s=max(min(share, left / max(remaining, 1)), 0.0))
+        tc = dataclasses.replace(cfg.train_config, epochs=min(int(cfg.train_config.epochs), TRIAL_EPOCHS))
+        qc = quick_check(win, spec, tc, budget_s=max(min(share, left / max(remaining, 1)), 0.0),
+                         reserve_s=TRIAL_RESERVE_S)
         return dataclasses.replace(trial, score=qc.model_mae, compared_by=qc.compared_by, seconds=qc.seconds,
                                    epochs_run=qc.epochs_run, best_baseline=qc.best_baseline,
                                    baseline_score=qc.baselines.get(qc.best_baseline) if qc.best_baseline else None)
@@ -285,7 +297,7 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
             tried = {(t.target_form, t.window) for t in done}
             for w in extra:
                 for form in follow[:2]:
-                    if form == "change_season" and period and w <= period:
+                    if form in SEASONAL_FORMS and period and w <= period:
                         continue
                     if (form, w) not in tried:
                         queue.append(Trial(form, w))
@@ -299,7 +311,7 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
     best = pick(scored)
     cfg, _ = windows_for(best.window)
     chosen_options = {**cfg.model_options, **options, "target_form": best.target_form,
-                      "season_period": int(period or 0) if best.target_form == "change_season" else 0}
+                      "season_period": int(period or 0) if best.target_form in SEASONAL_FORMS else 0}
     chosen_options.pop("residual", None)
     key = best.compared_by.upper()
     tried = "; ".join(f"{t.label} {t.score:.4g}" for t in sorted(scored, key=lambda t: t.score))
@@ -327,6 +339,9 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
         "change_last": "Target: the change from the last value (the model adds the last value back); it won on validation.",
         "change_season": (f"Target: the change from the value one season ({period} steps) earlier at each forecast step; "
                           "the model adds that value back, so every output is a level. It won on validation."),
+        "change_both": (f"Target: the change from the last value plus what followed it one season ({period} steps) "
+                        "earlier (last season's shape, started from today's level); the model adds that reference "
+                        "back, so every output is a level. It won on validation."),
     }[best.target_form]
     reasons["residual"] = reasons["target_form"]
     if best.window != base.window_spec.window:

@@ -131,13 +131,13 @@ c2.radio("Backend", models.BACKENDS, key=K + "backend", persist_state="session",
          help=HELP.get("model.backend"), disabled=busy)
 forms = models.TARGET_FORMS if residual_possible else ("level",)
 c3.selectbox("The network predicts", forms, key=K + "target_form", persist_state="session", disabled=busy,
-             format_func=lambda f: models.TARGET_FORM_LABELS[f] + (f" ({season} steps)" if f == "change_season" else ""),
+             format_func=lambda f: models.TARGET_FORM_LABELS[f] + (f" ({season} steps)" if f in models.SEASONAL_FORMS else ""),
              help=HELP.get("model.residual"))
 if residual_possible:
     st.caption("**Change from last value** / **last season**: the network learns how far each target moves from its last "
-               "observed value, or from its value one season earlier at each forecast step, and the model adds that value "
-               "back, so every forecast, chart, export and board output is a level. **Choose on validation** below tries "
-               "them all.")
+               "observed value, or from its value one season earlier at each forecast step; **last value and last season**: "
+               "from the last value plus what followed it one season earlier. The model adds that reference back, so every "
+               "forecast, chart, export and board output is a level. **Choose on validation** below tries them all.")
 else:
     st.caption("**Change from last value** needs every target among the input features; add the targets as inputs "
                "on the Features step to use it.")
@@ -145,7 +145,7 @@ else:
 try:
     form = ss[K + "target_form"]
     spec = models.ModelSpec.for_windows(wspec, backend=ss[K + "backend"], target_form=form,
-                                        season_period=season if form == "change_season" else 0,
+                                        season_period=season if form in models.SEASONAL_FORMS else 0,
                                         **{a: ss[K + a] for a in ARCH})
 except StudioError as e:
     ui.show_error(e)

@@ -235,6 +235,10 @@ def test_target_form_and_old_residual_flag():
     (dict(target_form="change_season", season_period=0), "season"),
     (dict(target_form="change_season", season_period=3, target_input_index=(2, None)), "input"),
     (dict(target_form="seasonal"), "target form"),
+    # change_both also reads the row one season before the last: window 5 needs a season of at most 4
+    (dict(target_form="change_both", season_period=5), "window"),
+    (dict(target_form="change_both", season_period=1), "season"),
+    (dict(target_form="change_both", season_period=3, target_input_index=(2, None)), "input"),
 ])
 def test_seasonal_form_refusals_name_the_fix(kw, words):
     with pytest.raises(StudioError) as e:
@@ -251,8 +255,14 @@ def test_season_steps_reach_one_season_back_and_repeat_beyond_it():
 
 
 def _season_want(spec, plain_out, x):
+    """What the add-back must give, written out from the forms' definitions (not from spec.drift_rows)."""
+    cols = list(spec.target_input_index)
     rows = np.asarray(spec.season_steps)
-    return plain_out + x[:, rows, :][:, :, list(spec.target_input_index)]
+    want = plain_out + x[:, rows, :][:, :, cols]
+    if spec.target_form == "change_both":  # + y[t] - y[t-P]: the last row minus the row one season before it
+        w, p = spec.window, spec.season_period
+        want = want + (x[:, w - 1, :][:, cols] - x[:, w - 1 - p, :][:, cols])[:, None, :]
+    return want
 
 
 @pytest.mark.slow
@@ -260,9 +270,12 @@ def _season_want(spec, plain_out, x):
     dict(kind="lstm", season_period=3),                                   # horizon 4 > season: rows repeat (gather)
     dict(kind="gru", season_period=4, target_input_index=(0, 1)),         # contiguous rows and columns: slices
     dict(kind="dense", season_period=5, horizon=2, target_input_index=(1, 2)),
+    dict(kind="lstm", season_period=3, target_form="change_both"),
+    dict(kind="rnn", season_period=4, target_input_index=(0, 1), target_form="change_both"),
+    dict(kind="dense", season_period=2, horizon=2, target_input_index=(1, 2), target_form="change_both"),
 ])
 def test_seasonal_add_back_is_exact_on_all_three_builders(kw):
-    spec = _spec(target_form="change_season", **kw)
+    spec = _spec(**{"target_form": "change_season", **kw})
     plain = spec.with_options(target_form="level")
     x = _x(spec)
     km = build_keras(spec)
@@ -299,8 +312,9 @@ def test_a_run_saved_before_target_forms_still_opens_and_predicts_the_same(tmp_p
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["keras", "torch"])
-def test_an_untrained_seasonal_model_is_exactly_seasonal_naive(backend):
-    spec = _spec(target_form="change_season", season_period=3, backend=backend)
+@pytest.mark.parametrize("form", ["change_season", "change_both"])
+def test_an_untrained_seasonal_model_is_exactly_its_naive_reference(backend, form):
+    spec = _spec(target_form=form, season_period=3, backend=backend)
     x = _x(spec)
     model = build_torch(spec).eval() if backend == "torch" else build_keras(spec)
     y = _torch_out(model, x) if backend == "torch" else _keras_out(model, x)

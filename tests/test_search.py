@@ -35,17 +35,18 @@ def _labels(trials):
     return {(t.target_form, t.window): t.skipped for t in trials}
 
 
-def test_plan_tries_the_three_forms_and_the_other_window():
+def test_plan_tries_the_four_forms_and_the_other_window():
     ds = _ds({"y": _daily(3000)})
     base = default_config(ds, "y")
     stage1, extra, period, note = plan(ds, base)
     assert period == 24 and note == ""
-    assert [t.target_form for t in stage1 if t.skipped is None] == ["change_last", "change_season", "level"]
+    assert [t.target_form for t in stage1 if t.skipped is None] == ["change_last", "change_both", "change_season",
+                                                                    "level"]
     w1 = base.window_spec.window
     assert w1 == 24
-    assert all(t.window == w1 for t in stage1 if t.target_form != "change_season")
-    # The seasonal change sees more than one season (its origin's own change from a season earlier): two periods.
-    assert [t.window for t in stage1 if t.target_form == "change_season"] == [48]
+    assert all(t.window == w1 for t in stage1 if t.target_form not in ("change_season", "change_both"))
+    # The seasonal forms see more than one season (their origin's own change from a season earlier): two periods.
+    assert [t.window for t in stage1 if t.target_form in ("change_season", "change_both")] == [48, 48]
     # one period and two periods: stage 2 tries whichever the rule's window is not
     assert extra and set(extra + [base.window_spec.window]) >= {48} and len(extra) == 1
 
@@ -56,8 +57,9 @@ def test_no_season_skips_the_seasonal_candidate_with_the_reason():
     base = default_config(ds, "y")
     assert not base.seasonality.period
     stage1, extra, period, _ = plan(ds, base)
-    skipped = _labels(stage1)[("change_season", base.window_spec.window)]
-    assert skipped and "period 1" in skipped
+    for form in ("change_season", "change_both"):
+        skipped = _labels(stage1)[(form, base.window_spec.window)]
+        assert skipped and "period 1" in skipped
     assert extra == []
 
 
@@ -66,8 +68,8 @@ def test_a_season_longer_than_a_third_of_training_is_skipped():
     base = default_config(ds, "y")
     long = base.__class__(**{**base.__dict__, "seasonality": base.seasonality.__class__(900, 0.8, 24, "autocorrelation")})
     stage1, extra, _, _ = plan(ds, long)
-    reason = _labels(stage1)[("change_season", base.window_spec.window)]
-    assert "third of the training part" in reason
+    for form in ("change_season", "change_both"):
+        assert "third of the training part" in _labels(stage1)[(form, base.window_spec.window)]
     assert extra == []
 
 
@@ -103,11 +105,11 @@ def test_on_a_strongly_seasonal_hourly_series_at_h24_the_chosen_default_holds_se
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     # Which form wins rests on short, time-bounded trainings (on a loaded machine level won once); what the
     # user gets is judged below on the test part.
-    assert run["model_spec"]["target_form"] in ("level", "change_last", "change_season")
+    assert run["model_spec"]["target_form"] in ("level", "change_last", "change_season", "change_both")
     search = run["info"]["search"]
     # every candidate was either trained or skipped with its reason (on a loaded machine: the budget)
     assert all(t["score"] is not None or t["skipped"] for t in search["trials"])
-    assert {t["target_form"] for t in search["trials"]} == {"level", "change_last", "change_season"}
+    assert {t["target_form"] for t in search["trials"]} == {"level", "change_last", "change_season", "change_both"}
     model, sn = metrics["model"]["mae"], metrics["baselines"]["seasonal_naive"]["mae"]
     # 24 steps ahead on this series (wandering amplitude and level, AR(1) noise) little beyond the same hour
     # yesterday is predictable: ETS ties seasonal naive too (bench_quality: model 0.248, seasonal naive 0.247,
@@ -166,7 +168,8 @@ def test_model_page_offers_the_seasonal_target_with_its_period(seasonal_state):
     at = _page(ds, windows)
     assert not at.exception, at.exception
     box = at.selectbox(key="model.target_form")
-    assert list(box.options) == ["level", "change from last value", "change from last season (24 steps)"]
+    assert list(box.options) == ["level", "change from last value", "change from last season (24 steps)",
+                                 "change from last value and last season (24 steps)"]
     box.select("change_season").run()
     spec = at.session_state["fs.model_spec"]
     assert spec.target_form == "change_season" and spec.season_period == 24 and spec.window >= 24
@@ -208,7 +211,8 @@ def test_a_gap_of_whole_days_filled_by_the_data_step_keeps_the_season(tmp_path):
     base = default_config(ds, "y")
     stage1, _, period, _ = plan(ds, base)
     assert period == 24
-    assert [t.target_form for t in stage1 if t.skipped is None] == ["change_last", "change_season", "level"]
+    assert [t.target_form for t in stage1 if t.skipped is None] == ["change_last", "change_both", "change_season",
+                                                                    "level"]
 
 
 def test_a_window_fixed_by_the_user_is_the_seasonal_candidates_window_too():
@@ -219,6 +223,12 @@ def test_a_window_fixed_by_the_user_is_the_seasonal_candidates_window_too():
     short = default_config(ds, "y", window=12)
     stage1, _, _, _ = plan(ds, short, windows=(12,))
     assert "does not reach back one season (24 steps)" in _labels(stage1)[("change_season", 12)]
+    # change_both also reads the row one season before the last: a window of exactly one season is too short
+    exact = default_config(ds, "y", window=24)
+    stage1, _, _, _ = plan(ds, exact, windows=(24,))
+    labels = _labels(stage1)
+    assert labels[("change_season", 24)] is None
+    assert "one season (24 steps) behind its last step" in labels[("change_both", 24)]
 
 
 def test_the_seasonal_window_is_one_step_past_the_season_when_two_do_not_fit():

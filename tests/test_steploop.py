@@ -44,6 +44,8 @@ def test_a_seasonal_change_target_keeps_the_window_at_once_forms():
     for kind, expected in (("gru", "unrolled"), ("rnn", "unrolled"), ("lstm", "fused")):
         form, reason = steploop.resolve_form(_spec(kind, **season))
         assert form == expected and "season" in reason
+        both = steploop.resolve_form(_spec(kind, **{**season, "target_form": "change_both"}))
+        assert both == (form, reason)
     with pytest.raises(StudioError) as e:
         steploop.resolve_form(_spec("gru", **season), "step")
     assert "one season earlier" in str(e.value) and "--form auto" in str(e.value)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from core.config import DEFAULTS
+from core.models.spec import SEASONAL_FORMS
 
 
 def _cfg(key: str) -> Any:
@@ -124,7 +125,11 @@ def residual_outside(spec: Any) -> bool:
     CO2, int8 test MAE 0.390 with the add inside against 0.378 outside (float32 0.364); on a steep synthetic
     trend 0.209 against 0.172 (float32 0.142). The graph then outputs only the change, whose range is small.
     """
-    return bool(_cfg("int8_residual_outside")) and bool(spec.residual)
+    # "change_both" adds three rows (last season's step, plus the last row, minus the row a season before it):
+    # the firmware adds one row per step, so that form keeps its add-back inside the int8 graph, and the export's
+    # accuracy check against the actual values (issue L) decides whether the int8 model may ship.
+    return (bool(_cfg("int8_residual_outside")) and bool(spec.residual)
+            and getattr(spec, "target_form", "") != "change_both")
 
 
 def reference_rows(spec: Any) -> tuple[int, ...]:
@@ -132,7 +137,7 @@ def reference_rows(spec: Any) -> tuple[int, ...]:
     last value, the same phase one season earlier (``spec.season_steps``) for the seasonal change. The
     int8 graph of either form outputs only the change and the firmware adds this row's value in float
     (the same argument as issue L's: a seasonal level is no narrower than a last-value one)."""
-    if getattr(spec, "target_form", "change_last") == "change_season":
+    if getattr(spec, "target_form", "change_last") in SEASONAL_FORMS:
         return tuple(int(r) for r in spec.season_steps)
     return (int(spec.window) - 1,) * int(spec.horizon)
 

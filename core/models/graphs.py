@@ -7,7 +7,7 @@ from typing import Any
 
 
 
-from core.models.spec import ModelSpec, layer_inputs
+from core.models.spec import SEASONAL_FORMS, ModelSpec, layer_inputs
 
 # ---------------------------------------------------------------- Keras 3
 
@@ -15,20 +15,27 @@ def _contiguous(idx: tuple) -> bool:
     return all(b == a + 1 for a, b in zip(idx, idx[1:]))
 
 
-def _season_reference(take: Any, x: Any, indices: tuple, steps: tuple) -> Any:
-    """(batch, horizon, n_targets) reference values: window rows ``steps``, target columns ``indices``.
+def _season_reference(take: Any, x: Any, indices: tuple, steps: tuple, drift: tuple = ()) -> Any:
+    """(batch, horizon, n_targets) reference values: window rows ``steps``, target columns ``indices``;
+    with ``drift`` = (a, b) (the "change_both" form) plus row a minus row b, broadcast over the horizon.
 
     Adjacent rows and columns become plain slices (STRIDED_SLICE in TFLite); only a horizon longer than
     the season (rows repeat) or targets that are not adjacent inputs need a gather (GATHER, a builtin op
-    that TFLM runs in float and int8).
+    that TFLM runs in float and int8). The drift is two one-row slices and a SUB.
     """
+    def columns(v):
+        if _contiguous(indices):
+            return v[:, :, indices[0]:indices[-1] + 1]
+        return take(v, list(indices), axis=2)
+
     if _contiguous(steps):
-        ref = x[:, steps[0]:steps[-1] + 1, :]
+        ref = columns(x[:, steps[0]:steps[-1] + 1, :])
     else:
-        ref = take(x, list(steps), axis=1)
-    if _contiguous(indices):
-        return ref[:, :, indices[0]:indices[-1] + 1]
-    return take(ref, list(indices), axis=2)
+        ref = columns(take(x, list(steps), axis=1))
+    if drift:
+        a, b = int(drift[0]), int(drift[1])
+        ref = ref + (columns(x[:, a:a + 1, :]) - columns(x[:, b:b + 1, :]))
+    return ref
 
 
 @functools.lru_cache(maxsize=None)
@@ -63,20 +70,22 @@ def _keras_layers():
     class AddSeasonTargets(keras.layers.Layer):
         """y + (each forecast step's target inputs one season earlier); no weights."""
 
-        def __init__(self, indices, steps, **kwargs):
+        def __init__(self, indices, steps, drift=(), **kwargs):
             super().__init__(**kwargs)
             self.indices = tuple(int(i) for i in indices)
             self.steps = tuple(int(s) for s in steps)
+            self.drift = tuple(int(r) for r in (drift or ()))  # () in models saved before "change_both"
 
         def call(self, inputs):
             y, x = inputs
-            return y + _season_reference(keras.ops.take, x, self.indices, self.steps)
+            return y + _season_reference(keras.ops.take, x, self.indices, self.steps, self.drift)
 
         def compute_output_shape(self, input_shape):
             return input_shape[0]
 
         def get_config(self):
-            return {**super().get_config(), "indices": list(self.indices), "steps": list(self.steps)}
+            return {**super().get_config(), "indices": list(self.indices), "steps": list(self.steps),
+                    "drift": list(self.drift)}
 
     return keras, (AddLastTargets, AddSeasonTargets)
 
@@ -104,7 +113,7 @@ def _build_graph(layers_mod, Input, Model, add_layer, spec: ModelSpec, batch_siz
         h = L.Dense(spec.head_units, activation="relu", name="head")(h)
     # A seasonal change target starts from an output of zero: the untrained model is exactly seasonal naive,
     # and training (with early stopping on validation) moves it only where that helps.
-    zero = "zeros" if spec.target_form == "change_season" else None
+    zero = "zeros" if spec.target_form in SEASONAL_FORMS else None
     h = (L.Dense(spec.output_units, name="output", kernel_initializer=zero, bias_initializer=zero)(h) if zero
          else L.Dense(spec.output_units, name="output")(h))
     y = L.Reshape((spec.horizon, spec.n_targets), name="forecast")(h)
@@ -113,6 +122,9 @@ def _build_graph(layers_mod, Input, Model, add_layer, spec: ModelSpec, batch_siz
         y = add_last(spec.target_input_index, name="add_last_value")([y, x_in])
     elif spec.target_form == "change_season":
         y = add_season(spec.target_input_index, spec.season_steps, name="add_last_season")([y, x_in])
+    elif spec.target_form == "change_both":
+        y = add_season(spec.target_input_index, spec.season_steps, spec.drift_rows,
+                       name="add_last_value_and_season")([y, x_in])
     return Model(x_in, y, name=f"forecast_{spec.kind}")
 
 
@@ -154,17 +166,19 @@ def _tf_keras_layers():
     class AddSeasonTargets(tf_keras.layers.Layer):
         """Same as the Keras 3 layer: STRIDED_SLICE (GATHER only where rows or columns are not adjacent), ADD."""
 
-        def __init__(self, indices, steps, **kwargs):
+        def __init__(self, indices, steps, drift=(), **kwargs):
             super().__init__(**kwargs)
             self.indices = tuple(int(i) for i in indices)
             self.steps = tuple(int(s) for s in steps)
+            self.drift = tuple(int(r) for r in (drift or ()))  # () in models saved before "change_both"
 
         def call(self, inputs):
             y, x = inputs
-            return y + _season_reference(tf.gather, x, self.indices, self.steps)
+            return y + _season_reference(tf.gather, x, self.indices, self.steps, self.drift)
 
         def get_config(self):
-            return {**super().get_config(), "indices": list(self.indices), "steps": list(self.steps)}
+            return {**super().get_config(), "indices": list(self.indices), "steps": list(self.steps),
+                    "drift": list(self.drift)}
 
     return tf_keras, (AddLastTargets, AddSeasonTargets)
 
@@ -207,12 +221,14 @@ def _torch_class():
             self.drop = nn.Dropout(spec.dropout)
             self.head = nn.Linear(spec.units, spec.head_units) if spec.head_units else None
             self.out = nn.Linear(spec.head_units or spec.units, spec.output_units)
-            if spec.target_form == "change_season":  # starts as seasonal naive, as the Keras builders do
+            if spec.target_form in SEASONAL_FORMS:  # starts as its naive reference, as the Keras builders do
                 nn.init.zeros_(self.out.weight)
                 nn.init.zeros_(self.out.bias)
             idx = spec.target_input_index if spec.residual else ()
             self.register_buffer("target_idx", torch.tensor(list(idx), dtype=torch.long), persistent=False)
             self.register_buffer("season_idx", torch.tensor(list(spec.season_steps), dtype=torch.long),
+                                 persistent=False)
+            self.register_buffer("drift_idx", torch.tensor(list(spec.drift_rows), dtype=torch.long),
                                  persistent=False)
             # Set by core.training_engines where the CPU has native bfloat16: the recurrent layers then run
             # autocast while training (never in eval), and everything after them stays float32.
@@ -238,8 +254,11 @@ def _torch_class():
             y = self.out(h).reshape(-1, self.spec.horizon, self.spec.n_targets)
             if self.spec.target_form == "change_last":
                 y = y + x[:, -1:, :].index_select(2, self.target_idx)
-            elif self.spec.target_form == "change_season":
+            elif self.spec.target_form in SEASONAL_FORMS:
                 y = y + x.index_select(1, self.season_idx).index_select(2, self.target_idx)
+                if self.spec.target_form == "change_both":
+                    rows = x.index_select(1, self.drift_idx).index_select(2, self.target_idx)
+                    y = y + (rows[:, :1, :] - rows[:, 1:2, :])
             return y
 
     return TorchForecaster

@@ -15,10 +15,17 @@ from core.errors import StudioError
 KINDS = ("lstm", "gru", "rnn", "dense")
 # What the network's output means before the model adds a reference back (issue 21):
 # "level": the forecast itself; "change_last": the change from the last input value of each target;
-# "change_season": the change from the value one season earlier at each forecast step, y[t+k] - y[t+k-P].
-TARGET_FORMS = ("level", "change_last", "change_season")
+# "change_season": the change from the value one season earlier at each forecast step, y[t+k] - y[t+k-P];
+# "change_both": the change from the last value plus what followed it one season earlier,
+# y[t+k] - (y[t] + y[t+k-P] - y[t-P]): last season's shape started from today's level (the seasonal naive
+# shifted by the season-on-season change at the origin; as a forecast on its own it is the airline model's
+# ARIMA(0,1,0)(0,1,0) forecast). It wins where a level shift persists for hours (sensor and demand series).
+TARGET_FORMS = ("level", "change_last", "change_season", "change_both")
 TARGET_FORM_LABELS = {"level": "level", "change_last": "change from last value",
-                      "change_season": "change from last season"}
+                      "change_season": "change from last season",
+                      "change_both": "change from last value and last season"}
+# The forms whose reference reaches back one season: they need a period and a window longer than it.
+SEASONAL_FORMS = ("change_season", "change_both")
 BACKENDS = ("keras", "torch")
 KIND_LABELS = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN", "dense": "Dense (no recurrence)"}
 # Gate blocks per recurrent cell: they multiply every matrix count below.
@@ -77,12 +84,22 @@ class ModelSpec:
         return tuple(w - p + (k % p) for k in range(self.horizon)) if p >= 1 else ()
 
     @property
+    def drift_rows(self) -> tuple[int, ...]:
+        """For "change_both": (last row, the row one season before it), whose difference, the change since
+        one season ago, is added to each step's seasonal reference; () for the other forms."""
+        if self.target_form != "change_both" or self.season_period < 1:
+            return ()
+        return (self.window - 1, self.window - 1 - self.season_period)
+
+    @property
     def label(self) -> str:
         name = KIND_LABELS.get(self.kind, self.kind)
         core = f"{self.layers} x {name}({self.units})" if self.layers > 1 else f"{name}({self.units})"
         head = f" + Dense({self.head_units})" if self.head_units else ""
         res = {"change_last": ", change from last value",
-               "change_season": f", change from last season ({self.season_period} steps)"}.get(self.target_form, "")
+               "change_season": f", change from last season ({self.season_period} steps)",
+               "change_both": f", change from last value and last season ({self.season_period} steps)"
+               }.get(self.target_form, "")
         return f"{core}{head}{res}, {self.backend}"
 
     @property
@@ -172,14 +189,18 @@ class ModelSpec:
         if self.residual and (not idx or any(i is None for i in idx)):
             raise StudioError(f"'{name.capitalize()}' needs every target to also be an input, and at least one is not.",
                               f"Add the target column(s) to the input features, or turn '{name}' off.")
-        if self.target_form == "change_season":
+        if self.target_form in SEASONAL_FORMS:
             if self.season_period < 2:
-                raise StudioError(f"'Change from last season' needs a seasonal period of at least 2 steps; got "
+                raise StudioError(f"'{name.capitalize()}' needs a seasonal period of at least 2 steps; got "
                                   f"{self.season_period}.", "Use 'change from last value' for data with no season.")
-            if self.window < self.season_period:
-                raise StudioError(f"'Change from last season' needs the window to reach back one season: the window is "
+            # change_both also reads the row one season before the last one, so it needs one step more.
+            need = self.season_period + (1 if self.target_form == "change_both" else 0)
+            if self.window < need:
+                what = ("reach back one season" if self.target_form == "change_season" else
+                        "reach one season behind its last step")
+                raise StudioError(f"'{name.capitalize()}' needs the window to {what}: the window is "
                                   f"{self.window} steps, the season {self.season_period}.",
-                                  f"Set the window to at least {self.season_period} steps (Features step, or --window), "
+                                  f"Set the window to at least {need} steps (Features step, or --window), "
                                   "or use 'change from last value'.")
         return self
 
@@ -188,7 +209,7 @@ def _form_from_residual(residual: Any, form: str | None) -> str:
     """The target form an older ``residual=...`` asks for; a change form already chosen is kept."""
     if not residual:
         return "level"
-    return form if form in ("change_last", "change_season") else "change_last"
+    return form if form in ("change_last",) + SEASONAL_FORMS else "change_last"
 
 
 _dataclass_init = ModelSpec.__init__

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from core.models.spec import SEASONAL_FORMS
 from core.steploop.graph import FORMS, state_size
 from core.steploop.loop import LoopStats, drift, run_loop
 
@@ -33,7 +34,7 @@ def resolve_form(spec: Any, form: str = "auto") -> tuple[str, str]:
         return "fused", "requested: the fused UNIDIRECTIONAL_SEQUENCE_LSTM op"
     # A seasonal change target adds back, at each forecast step, the value one season earlier: a row the step
     # model never holds (it sees one time step), so that target keeps the window-at-once forms.
-    seasonal = getattr(spec, "target_form", "") == "change_season"
+    seasonal = getattr(spec, "target_form", "") in SEASONAL_FORMS
     if form == "step":
         if seasonal:
             raise StudioError("The step loop cannot add back the value one season earlier (the change-from-last-season "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core.config import DEFAULTS, HELP
 from core.errors import StudioError
-from core.models import MAX_LAYERS
+from core.models import MAX_LAYERS, TARGET_FORMS
 from core.numbers import positive_float, positive_int
 
 MODEL_OPTIONS = ("units", "layers", "dropout", "head_units", "backend", "residual")
@@ -64,7 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--head-units", type=positive_int("--head-units", max_units, minimum=0), default=None, help=HELP.get("model.head_units"))
     p.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None,
                    help="predict the change from the last value (the older switch; --target-form says more)")
-    p.add_argument("--target-form", choices=("level", "change_last", "change_season"), default=None,
+    p.add_argument("--target-form", choices=TARGET_FORMS, default=None,
                    help="what the network predicts before the model adds a reference back: the level, the change "
                         "from the last value, or the change from the value one season earlier "
                         "(default: chosen on the validation part)")
@@ -72,7 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip the short trainings that choose the target form and window on the validation part; "
                         "use the rule-based default (change from last value, a window of one period)")
     p.add_argument("--search-budget", type=float, default=None, metavar="SECONDS",
-                   help="training time the candidate search may spend in all (default: 2 quick checks, 30 s)")
+                   help="training time the candidate search may spend in all (default: 2.5 quick checks, 37.5 s)")
     p.add_argument("--backend", choices=("keras", "torch"), default=None, help=HELP.get("model.backend"))
     p.add_argument("--epochs", type=positive_int("--epochs", int(t.get("max_epochs", 1000))), default=None,
                    help=f"{HELP.get('train.epochs')} Default {t['epochs']}, more on short series.")
