@@ -155,7 +155,7 @@ def main() -> int:
         "## Forecast quality of the default configuration (bench_quality)\n\n"
         "The default configuration (`core.defaults.default_config` then `core.search.search_default`, what "
         "`python -m studio train --csv F --target T` uses with no model options): LSTM(32), the target form (level, "
-        "change from last value, change from last season) and window (one or two periods) chosen by short trainings "
+        "change from last value, change from last value and last season, change from last season) and window (one or two periods) chosen by short trainings "
         "on the validation part, calendar features for strong cycles, epochs raised on short series, early stopping "
         "on the validation part. Test part = newest 15%; MAE in the series' own units; one training per run, seed 0, "
         f"2 CPU cores. Whole benchmark: {total:.0f} s wall, {total_cpu:.0f} CPU s.\n\n"

@@ -180,12 +180,7 @@ def quick_check(windows: Any, model_spec: ModelSpec, train_config: TrainConfig |
     sub = _for_check(windows, int(max_train_windows or _Q["max_train_windows"]))
     # The clock starts at the click: the framework's start-up (seconds, once per session) is part of the wait.
     t0 = time.perf_counter()
-    if model_spec.backend == "torch":
-        import torch
-
-        torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # its first use imports the compiler stack (seconds)
-    else:
-        import keras  # noqa: F401
+    warm_up(model_spec.backend, model_spec.kind)
 
     epochs_done = [0]
     cut = [False]
@@ -220,6 +215,20 @@ def quick_check(windows: Any, model_spec: ModelSpec, train_config: TrainConfig |
         epochs_run=epochs_run, best_epoch=best_epoch, train_windows=sub.count("train"), val_windows=windows.count("val"),
         seconds=seconds, cut_by_budget=cut[0], seasonality=ev["seasonality"], recommendations=recs,
         val_points=int(ev["points"]), weak=ev["weak"])
+
+
+def warm_up(backend: str, kind: str) -> None:
+    """Import the frameworks a training of this backend and kind runs on and pay their first-use costs, once per
+    process (on 2 busy cores: Keras 11 s, torch 6 s, torch's first Adam 7 s). A Keras LSTM or SimpleRNN trains on
+    its PyTorch twin (core.training_engines), so it needs both."""
+    from core.training_engines import keras_engine
+
+    if backend != "torch":
+        import keras  # noqa: F401
+    if backend == "torch" or keras_engine(ModelSpec(kind=kind)) == "torch":
+        import torch
+
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # its first use imports the compiler stack
 
 
 def baseline_label(name: str | None) -> str:

@@ -229,7 +229,7 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
     narrow the search (a user who fixed the window searches only the target form). ``budget_s``: the
     whole search's training time (default: BUDGET_FACTOR quick checks).
     """
-    from core.quickcheck import quick_check  # quickcheck imports core.defaults: import here, not at the top
+    from core.quickcheck import quick_check, warm_up  # quickcheck imports core.defaults: import here, not at the top
 
     base = base or default_config(dataset, targets)
     budget = float(budget_s if budget_s is not None else BUDGET_FACTOR * float(DEFAULTS["quickcheck"]["budget_s"]))
@@ -238,6 +238,13 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
     to_run = [t for t in stage1 if t.skipped is None]
     n_planned = max(len(to_run) + (min(2, len(to_run)) if extra else 0), 1)
     share = budget / n_planned
+    # The frameworks' start-up is paid before the clock: inside it, the first trial alone lost seconds of its
+    # share to imports (weather h=24 on a busy machine: change from last value trained 2 epochs in 10.5 s, the
+    # others 5-8 epochs in 5-6 s), and the choice leaned against whichever form went first.
+    if progress:
+        progress(0.0, "Starting the training frameworks")
+    warm_up(str(options.get("backend") or DEFAULTS["model"].get("backend", "keras")),
+            str(options.get("kind") or DEFAULTS["model"].get("kind", "lstm")))
     t0 = time.perf_counter()
     done: list[Trial] = [t for t in stage1 if t.skipped is not None]
     made: dict[int, tuple[DefaultConfig, Any]] = {}
