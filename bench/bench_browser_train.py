@@ -152,7 +152,8 @@ class Server:
             self.proc.kill()
             self.proc.wait(10)
         self.log.close()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if not os.environ.get("FS_BENCH_KEEP"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def browser():

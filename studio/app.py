@@ -16,7 +16,10 @@ from streamlit.runtime.scriptrunner_utils.exceptions import RerunException  # no
 
 from core import data  # noqa: E402
 from core.config import DEFAULTS  # noqa: E402
-from studio import housekeeping, perf, state, ui  # noqa: E402
+from studio import housekeeping, perf, reruns, state, ui  # noqa: E402
+
+# Before anything trains: Streamlit's reset of Keras and full GC after every rerun (studio/reruns.py).
+reruns.keep_frameworks_between_reruns()
 
 @st.cache_data(show_spinner="Loading the sample data ...")
 def default_sample() -> data.Dataset:
