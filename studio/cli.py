@@ -66,7 +66,9 @@ def serve_command(address: str = "127.0.0.1", port: int = 8501, extra: list[str]
             "--server.address", address, "--server.port", str(port), "--server.headless", "true",
             "--server.enableXsrfProtection", "true", "--server.enableCORS", "true",
             "--server.maxUploadSize", str(MAX_UPLOAD_MB), "--client.showErrorDetails", "none",
-            "--browser.gatherUsageStats", "false", *(extra or [])]
+            "--browser.gatherUsageStats", "false",
+            # no full GC after every rerun: it slowed a running training many times over (studio/reruns.py)
+            "--runner.postScriptGC", "false", *(extra or [])]
 
 
 def lan_warning(address: str, port: int = 8501) -> str | None:
