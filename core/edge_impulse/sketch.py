@@ -316,8 +316,9 @@ def render_files(spec: SketchSpec) -> dict[str, str]:
 
 
 def render_readme(spec: SketchSpec) -> str:
-    residual = (", and the model adds its reference value back itself (the last observed value, or the value one "
-                "season earlier), so `value` is a level, not a change"
+    residual = (", and the model adds its reference value back itself (the last observed value, the value one "
+                "season earlier, or the last value plus what followed it a season earlier), so `value` is a level, "
+                "not a change"
                 if spec.residual else "")
     return _template(
         "README.md.in", model_label=escape.markdown(spec.model_label),
