@@ -292,12 +292,23 @@ def search_progress() -> None:
     st.markdown(result.config.reasons.get("search", ""))
     best = result.best
     if best is not None and key == search_key:
+        # A seasonal form may need a longer window than this one (change from last value and last season reads
+        # one season behind the last step): then the window comes first, on the Features step.
+        try:
+            models.ModelSpec.for_windows(wspec, backend=ss[K + "backend"], target_form=best.target_form,
+                                         season_period=season if best.target_form in models.SEASONAL_FORMS else 0,
+                                         **{a: ss[K + a] for a in ARCH})
+            fits = True
+        except StudioError:
+            fits = False
         if best.window != wspec.window:
             st.info(f"A window of {best.window} steps won: set it on the **Features** step, then come back "
-                    "(the target form can be applied here now).")
+                    + ("(the target form can be applied here now)." if fits else
+                       f"and apply '{models.TARGET_FORM_LABELS[best.target_form]}' here: it needs a window longer "
+                       f"than the season ({season} steps)."))
         # The target-form control is already drawn above: its value is set in the button's callback (which runs
         # before the next run draws it), then the whole page reruns with it.
-        if best.target_form != ss[K + "target_form"] and st.button(
+        if fits and best.target_form != ss[K + "target_form"] and st.button(
                 f"Use {models.TARGET_FORM_LABELS[best.target_form]}", key=K + "search_apply", disabled=busy,
                 on_click=_apply_target_form, args=(best.target_form,)):
             st.rerun(scope="app")

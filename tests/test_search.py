@@ -181,8 +181,14 @@ def test_model_page_offers_the_seasonal_target_with_its_period(seasonal_state):
 def test_model_page_runs_the_search_in_the_background_and_applies_the_winner(seasonal_state, monkeypatch):
     from core.config import DEFAULTS
 
+    from core.windows import make_windows
+
     monkeypatch.setitem(DEFAULTS["quickcheck"], "budget_s", 1.0)  # three short trainings of about a second
-    ds, windows = seasonal_state
+    ds, _ = seasonal_state
+    # A two-season window, so whichever form wins (change from last value and last season needs more than one
+    # season) can be applied on this page.
+    cfg = default_config(ds, "y", horizon=3, window=48)
+    windows = make_windows(ds, cfg.window_spec, cfg.split, cfg.scaler_kind)
     at = _page(ds, windows)
     at.button(key="model.search_run").click().run()
     assert not at.exception, at.exception
@@ -258,3 +264,27 @@ def test_a_level_target_must_win_clearly_over_a_change_form():
     assert pick([close]) is close and pick([]) is None
     seasonal = Trial("change_season", 48, score=0.8)
     assert pick([change, seasonal, close]) is seasonal
+
+
+def test_a_winner_that_needs_a_longer_window_says_so_and_offers_no_apply(seasonal_state):
+    """Change from last value and last season won at 48 steps; at this page's 24-step window (one season) it
+    cannot apply: the page names the window to set on Features and offers no button that would fail."""
+    from types import SimpleNamespace
+
+    from core.search import SearchResult, Trial
+
+    ds, windows = seasonal_state
+    at = _page(ds, windows)
+    assert windows.spec.window == 24
+    base = default_config(ds, "y", horizon=3)
+    result = SearchResult(base, [Trial("change_both", 48, score=0.1), Trial("change_last", 24, score=0.2)], period=24)
+    assert result.best.target_form == "change_both"
+    arch = ("kind", "units", "layers", "dropout", "head_units")  # the page's ARCH: the search's key
+    key = (id(windows), tuple((a, at.session_state["model." + a]) for a in arch + ("backend",)))
+    at.session_state["model.search_job"] = (key, SimpleNamespace(status="done", result=result, error=None))
+    at.run()
+    assert not at.exception, at.exception
+    info = "\n".join(str(m.value) for m in at.info)
+    assert "A window of 48 steps won" in info and "longer than the season (24 steps)" in info
+    assert not [b for b in at.button if b.key == "model.search_apply"]
+    assert at.session_state["fs.model_spec"].target_form == "change_last"
