@@ -31,19 +31,31 @@ def check_edge_impulse(run: Any, api_key: str | None, say: Say | None = None) ->
     client.check_access(api_key)
 
 
-def bundle_dtype(report: ExportReport, asked: str = "auto") -> tuple[str, str]:
+def bundle_dtype(report: ExportReport, asked: str = "auto", how: str = "with --bundle-dtype") -> tuple[str, str]:
     """(dtype, reason) the firmware bundle ships: the export's recommendation, or ``asked`` with the
-    recommendation said beside it."""
+    recommendation said beside it (``how``: where it was chosen)."""
     dtype, reason = report.recommended()
-    if asked != "auto":
-        if asked != dtype:
-            reason = f"chosen with --bundle-dtype; the studio would ship {dtype}: {reason}"
-        dtype = asked
-    return dtype, reason
+    return chosen(dtype, reason, asked, how)
 
 
-def bundle(export_dir: str | Path, dtype: str, say: Say | None = None) -> Path:
-    """The firmware bundle zip for ``dtype``, with a warning said when that model loses to the last value."""
+def chosen(recommended: str, reason: str, asked: str = "auto", how: str = "with --bundle-dtype") -> tuple[str, str]:
+    """(dtype, reason) for a person's pick ``asked`` against the studio's ``recommended``: the same words on
+    the command line and the Export page."""
+    if asked in ("auto", recommended):
+        return recommended, reason
+    return asked, f"chosen {how}; the studio would ship {recommended}: {reason}"
+
+
+def record_bundle(export_dir: str | Path, dtype: str, reason: str) -> None:
+    """Write the type the bundle ships into report.json, so the report, the CLI and the pages name the same."""
+    from core.export import ExportFolder
+
+    ExportFolder.open(export_dir).record_bundle(dtype, reason)
+
+
+def bundle(export_dir: str | Path, dtype: str, say: Say | None = None, reason: str | None = None) -> Path:
+    """The firmware bundle zip for ``dtype``, with a warning said when that model loses to the last value;
+    with ``reason``, report.json records that this is the type the bundle ships."""
     from core.export import bundle_choice
     from core.firmware import render_bundle
 
@@ -51,7 +63,10 @@ def bundle(export_dir: str | Path, dtype: str, say: Say | None = None) -> Path:
     if say is not None and loses_to_last_value(accuracy, dtype):
         say(f"warning: the bundle's {dtype} model forecasts the test windows worse than repeating the last value; "
             "it is shipped because it was asked for.")
-    return render_bundle(export_dir, dtype=dtype)
+    path = render_bundle(export_dir, dtype=dtype)
+    if reason is not None:
+        record_bundle(export_dir, dtype, reason)
+    return path
 
 
 def edge_impulse(run: Any, export_dir: str | Path, api_key: str | None, int8: bool,
@@ -83,7 +98,8 @@ def deliver(run: Any, out: str | Path, *, int8: bool = True, bundle_as: str | No
         done.bundle_dtype, done.bundle_reason = bundle_dtype(report, bundle_as)
         if say is not None:
             say(f"Rendering the firmware bundle: {done.bundle_dtype} ({done.bundle_reason})")
-        done.files.append(bundle(out, done.bundle_dtype, say))
+        done.files.append(bundle(out, done.bundle_dtype, say, reason=done.bundle_reason))
+        done.report.bundle_dtype, done.report.bundle_reason = done.bundle_dtype, done.bundle_reason
     if to_edge_impulse:
         done.files += list(edge_impulse(run, out, api_key, int8, say))
     return done

@@ -13,7 +13,7 @@ from core.config import DEFAULTS, HELP
 from core.errors import StudioError
 from core import deliver as delivery
 from core.deliver import deliver
-from core.export import BASELINE_NAMES, FORECASTER_LABELS, ExportReport, load_report
+from core.export import BASELINE_NAMES, FORECASTER_LABELS, ExportReport, arena_words, load_report
 from core.steploop import FORMS, form_rows
 from studio import state, ui
 from studio.bundle_ui import bundle_section
@@ -64,14 +64,10 @@ def report_section(report: ExportReport) -> None:
                      "max error": f"{e['max_abs_err']:.4g}", "mean error": f"{e['mean_abs_err']:.4g}",
                      "ops": ", ".join(e["ops"])})
     st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
-    # An older or hand-edited report may lack the split into measured + margin: then only the total is said.
+    # The same sentence the bundle's README and the Device step say about the arena the bundle declares.
     arena = next((e for e in report.dtypes.values() if e.get("arena_bytes")), None)
-    if arena and arena.get("arena_measured_bytes") is not None and arena.get("arena_margin_bytes") is not None:
-        st.caption(f"{HELP['export.arena']} Here: measured {arena['arena_measured_bytes']:,} B + "
-                   f"{arena['arena_margin_bytes']:,} B margin (the measurement is on a 64-bit PC, which needs a "
-                   f"little more than the board).")
-    elif arena:
-        st.caption(f"{HELP['export.arena']} Here: {arena['arena_bytes']:,} B.")
+    if arena:
+        st.caption(f"{HELP['export.arena']} Arena: {arena_words(arena)}")
     accuracy_section(report)
     for w in report.warnings:
         st.warning(w)

@@ -16,6 +16,7 @@ from core.config import DEFAULTS, HELP
 from core.board import (Board, Comparison, Reference, Task, compare_ei, ei_readings, list_ports, load_reference,
                         parse_transcript, run_check)
 from core.errors import StudioError
+from core.export import ExportFolder, arena_words
 from studio import state, ui
 from studio.board_link import board_link
 
@@ -90,6 +91,28 @@ def _link_token() -> str:
         token = weblink.register()
         st.session_state["device.link_token"] = token
     return token
+
+
+def _arena_note(dtype: str, arena: int) -> str:
+    """The export's sentence on the arena (the Export page and the bundle's README say the same), when the
+    board's figure is the export's; otherwise say they differ."""
+    try:
+        entry = ExportFolder.open(export_dir).entry(dtype) if export_dir is not None else {}
+    except StudioError:
+        return ""
+    if not entry.get("arena_bytes"):
+        return ""
+    if (int(entry["arena_bytes"]) + 15) // 16 * 16 != arena:
+        return (f"The export declares {int(entry['arena_bytes']):,} B for its {dtype} model: this board runs a bundle "
+                "from another export (or an older studio); flash the bundle again.")
+    return f"Arena: {arena_words(entry)}"
+
+
+def _shipped_dtype() -> str | None:
+    try:
+        return ExportFolder.open(export_dir).report().shipped()[0]
+    except StudioError:
+        return None
 
 
 def _export_dtypes() -> list[str]:
@@ -192,6 +215,11 @@ if board is None:
         c1.warning("The emulated XIAO runs the exported model: finish the Export step first.")
     else:
         dtypes = _export_dtypes()
+        # The emulated board starts on the type the bundle ships (the Export step's choice), once per export.
+        shipped = _shipped_dtype()
+        if st.session_state.get("device.emu_dtype_for") != str(export_dir) and shipped in dtypes:
+            st.session_state["device.emu_dtype"] = shipped
+            st.session_state["device.emu_dtype_for"] = str(export_dir)
         emu_dtype = c1.selectbox("Model on the emulated board", dtypes, key="device.emu_dtype", persist_state="session")
         modes = {"protocol": "The studio's firmware (protocol)", "edge-impulse": "Edge Impulse static-buffer sketch"}
         emu_mode = c1.radio("It runs", list(modes), format_func=modes.get, key="device.emu_mode", persist_state="session",
@@ -305,7 +333,7 @@ def live() -> None:
     if b.ready_info is not None:
         r = b.ready_info
         st.caption(f"Board: model {r.model}, window {r.window} × {r.features} features → {r.horizon} step(s) × "
-                   f"{r.targets} target(s), {r.dtype}, arena {r.arena:,} B")
+                   f"{r.targets} target(s), {r.dtype}, arena {r.arena:,} B. {_arena_note(r.dtype, r.arena)}")
     st.code(b.log_text(last=200) or "(nothing received yet)", language=None)
 
 

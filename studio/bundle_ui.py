@@ -14,7 +14,7 @@ import streamlit as st
 from core.errors import StudioError
 from core.export import bundle_choice, loses_to_last_value
 from core import deliver as delivery
-from core.firmware import sketch_preview
+from core.firmware import sketch_preview, stale_bundle
 from studio import state
 from studio.ui import show_error
 
@@ -70,15 +70,21 @@ def bundle_section(export_dir, key: str = "bundle") -> Path | None:
         st.warning(f"The {dtype} model forecasts the test windows worse than repeating the last value.")
         if not st.checkbox(f"Ship the {dtype} model anyway", key=f"{key}_accept_{dtype}"):
             return None
-    report = export_dir / "report.json"
+    # The model file's stamp, not report.json's: recording the shipped type rewrites the report.
+    model = export_dir / f"model_{dtype}.tflite"
+    stale = stale_bundle(export_dir, dtype)  # an export from before the esp32 core 3.x sketch
     try:
-        path, preview = _bundle(str(export_dir), dtype, report.stat().st_mtime_ns if report.exists() else 0)
+        path, preview = _bundle(str(export_dir), dtype, model.stat().st_mtime_ns if model.exists() else 0)
         if not Path(path).is_file():  # removed since it was cached (a swept session folder): make it again
             path = str(delivery.bundle(export_dir, dtype))
+        # The type shipped is the one report.json, the CLI and the Device step name from now on.
+        delivery.record_bundle(export_dir, *delivery.chosen(recommended, reason, dtype, "on the Export page"))
     except StudioError as err:
         show_error(err)
         return None
     path = Path(path)
+    if stale:
+        st.info(stale)
     name = download_name(path.name, getattr(state.get("dataset"), "name", None), export_dir.name)
     st.download_button(f"Download {name} ({path.stat().st_size / 1024:,.1f} KB)", data=path.read_bytes(),
                        file_name=name, mime="application/zip", key=f"{key}_download", type="primary")

@@ -41,7 +41,7 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
     "export": ("export.ei_profile_result",),
     "device": ("device.task", "device.task_error", "device.task_result", "device.ref", "device.last", "device.ei",
                "device.connect_error", "device.link", "device.caps", "device.link_token", "device.link_seen",
-               "device.link_reopen"),
+               "device.link_reopen", "device.emu_dtype_for"),
 }
 
 

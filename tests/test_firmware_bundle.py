@@ -57,14 +57,20 @@ def test_zip_opens_as_arduino_sketch_and_platformio_project(tmp_path):
     # PlatformIO: platformio.ini beside src/ (with main.cpp) and include/.
     ini = rel["platformio/platformio.ini"]
     assert "board = seeed_xiao_esp32s3" in ini and "framework = arduino" in ini
-    assert "tanakamasayuki/TensorFlowLite_ESP32" in ini and "monitor_speed = 115200" in ini
+    # TFLM comes with the esp32 core 3.x that pioarduino's pinned platform release carries: no library to install.
+    from core.firmware import tflm_api
+
+    assert f"platform = {tflm_api.PLATFORMIO_PLATFORM}" in ini and "monitor_speed = 115200" in ini
+    assert "lib_deps =" not in ini and "tanakamasayuki/TensorFlowLite_ESP32@" not in ini
     assert rel["platformio/src/main.cpp"] == "#include <Arduino.h>\n\n" + rel["forecast_studio/forecast_studio.ino"]
     for name in sketch - {"forecast_studio.ino"}:
         folder = "src" if name.endswith(".cpp") else "include"
         assert rel[f"platformio/{folder}/{name}"] == rel[f"forecast_studio/{name}"], name
     readme = rel["README.md"]
-    for needle in ("XIAO_ESP32S3", "TensorFlowLite_ESP32", "115200", "FS READY model=slice", "PSRAM", "pio run"):
-        assert needle in readme
+    for needle in ("XIAO_ESP32S3", "115200", "FS READY model=slice", "PSRAM", "pio run",
+                   f"esp32 core {tflm_api.CORE_VERSION}", f"{tflm_api.LIBRARY} {tflm_api.LIBRARY_VERSION}",
+                   "remove it", "TensorFlowLite_ESP32", tflm_api.PLATFORMIO_PLATFORM_VERSION):
+        assert needle in readme, needle
     manifest = json.loads(rel["bundle.json"])
     assert manifest["dtype"] == "float32" and manifest["test_indices"] == [0, 1, 2]
     assert not list(tmp_path.glob(".*part"))  # written atomically: no temp file left behind
@@ -127,11 +133,15 @@ def test_unknown_op_stops_the_bundle(tmp_path):
 
 
 def test_arena_placement_ram_psram_and_no_fit(tmp_path):
-    assert arena_placement(4000) == (6032, False)  # 4000 * 1.25 + 1024, up to 16
-    board, psram = arena_placement(INTERNAL_ARENA_MAX)
+    # The export's figure (measured + margin) unchanged, aligned to 16: no second margin on top.
+    assert arena_placement(4000) == (4000, False)
+    assert arena_placement(4001) == (4016, False)
+    assert arena_placement(INTERNAL_ARENA_MAX) == (INTERNAL_ARENA_MAX, False)
+    board, psram = arena_placement(INTERNAL_ARENA_MAX + 1)
     assert psram and board % 16 == 0
+    assert arena_placement(PSRAM_ARENA_MAX)[1]
     with pytest.raises(StudioError, match="no bundle"):
-        arena_placement(PSRAM_ARENA_MAX)
+        arena_placement(PSRAM_ARENA_MAX + 1)
 
     export = _copy_export(tmp_path, arena_bytes=300_000)
     rel = {n.split("/", 1)[1]: t for n, t in _unzip(render_bundle(export, "float32")).items()}

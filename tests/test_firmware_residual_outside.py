@@ -21,9 +21,10 @@ HOST_MAIN = Path(__file__).resolve().parent / "firmware_host" / "main.cpp"
 GXX = shutil.which("g++")
 
 
-def _outside_export(tmp_path: Path, target_input=(0, 1), reference_rows=None) -> Path:
+def _outside_export(tmp_path: Path, target_input=(0, 1), reference_rows=None, drift_rows=None) -> Path:
     """The slice export (its model copies the last step), marked as forecasting the change only; with
-    ``reference_rows`` the change from that window row (a seasonal change target, issue 21)."""
+    ``reference_rows`` the change from that window row (a seasonal change target, issue 21); with ``drift_rows``
+    (a, b) also plus row a minus row b (the change from last value and last season, issue V)."""
     export = tmp_path / "export"
     shutil.copytree(SLICE_EXPORT, export)
     report = json.loads((export / "report.json").read_text())
@@ -32,6 +33,8 @@ def _outside_export(tmp_path: Path, target_input=(0, 1), reference_rows=None) ->
     report["float32"]["residual_outside"] = True
     if reference_rows is not None:
         report["float32"]["reference_rows"] = list(reference_rows)
+    if drift_rows is not None:
+        report["float32"]["drift_rows"] = list(drift_rows)
     (export / "report.json").write_text(json.dumps(report))
     return export
 
@@ -39,11 +42,13 @@ def _outside_export(tmp_path: Path, target_input=(0, 1), reference_rows=None) ->
 WINDOW = [[11.0, -4.0], [12.5, -6.0], [9.0, -1.0]]  # data units, 3 steps x (temp, hum)
 
 
-def _expected(row: int = -1) -> list[float]:
-    last_scaled = (np.array(WINDOW[-1], np.float32) - SLICE_CENTER) / SLICE_SCALE
-    ref_scaled = (np.array(WINDOW[row], np.float32) - SLICE_CENTER) / SLICE_SCALE
-    # the model's output (a copy of the last step) plus the reference row's value, then unscaled
-    return list(((last_scaled + ref_scaled) * SLICE_SCALE + SLICE_CENTER).astype(np.float32))
+def _expected(row: int = -1, drift=None) -> list[float]:
+    scaled = lambda r: ((np.array(WINDOW[r], np.float32) - SLICE_CENTER) / SLICE_SCALE).astype(np.float32)
+    ref_scaled = scaled(row)
+    if drift is not None:  # in the firmware's order: reference row, plus (row a - row b)
+        ref_scaled = (ref_scaled + (scaled(drift[0]) - scaled(drift[1]))).astype(np.float32)
+    # the model's output (a copy of the last step) plus the reference, then unscaled
+    return list(((scaled(-1) + ref_scaled) * SLICE_SCALE + SLICE_CENTER).astype(np.float32))
 
 
 def _p_line() -> bytes:
@@ -127,3 +132,27 @@ def test_bands_surround_the_level_after_the_last_value_is_added(tmp_path):
         hi = np.array([float(v) for v in fields[f"hi{level}"].split(",")], np.float32)
         np.testing.assert_allclose(lo, y - np.float32(half), rtol=0, atol=1e-5)
         np.testing.assert_allclose(hi, y + np.float32(half), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("rows, drift", [((1,), (2, 0)), ((0,), (1, 2))], ids=["both-2", "both-reversed"])
+def test_change_from_last_value_and_last_season_adds_three_rows(tmp_path, rows, drift):
+    """The change-from-last-value-and-last-season reference (issue V: every target form outside the graph, so
+    the step loop can take it too): row + (a - b), the same float32 sum in the emulator and the compiled firmware."""
+    export = _outside_export(tmp_path, reference_rows=rows, drift_rows=drift)
+    spec = load_bundle_spec(export, "float32")
+    assert spec.drift_rows == drift
+    emu = ProtocolEngine(spec, TflmRunner(spec)).feed(_p_line())[0]
+    want = _expected(rows[0], drift)
+    assert [float(v) for v in emu.split(" y=")[1].split(",")] == pytest.approx(want, rel=1e-6)
+    assert want != pytest.approx(_expected(rows[0]), rel=1e-6)  # the drift really moves it
+    if GXX is not None:
+        result = _compiled_result(export, tmp_path)
+        assert result.split(" y=")[1] == emu.split(" y=")[1]
+        header = (next((tmp_path / "b").glob("*/forecast_studio")) / "model_config.h").read_text()
+        assert f"#define FS_DRIFT_ADD_ROW {drift[0]}" in header and f"#define FS_DRIFT_SUB_ROW {drift[1]}" in header
+
+
+@pytest.mark.parametrize("drift", [(3, 0), (0,), ("a", 1)])
+def test_drift_rows_that_do_not_fit_the_window_are_refused(tmp_path, drift):
+    with pytest.raises(StudioError, match="drift rows"):
+        load_bundle_spec(_outside_export(tmp_path, reference_rows=(0,), drift_rows=drift), "float32")

@@ -37,18 +37,17 @@ def test_impossible_forms_are_refused_with_a_fix(kind, form):
     assert "--form" in str(e.value)
 
 
-def test_a_seasonal_change_target_keeps_the_window_at_once_forms():
-    """The step model sees one time step, so it cannot add back the value one season earlier: auto picks the
-    unrolled graph (GRU, SimpleRNN) or the fused op (LSTM), and asking for the step loop says why and what to do."""
+def test_every_target_form_runs_as_a_step_loop():
+    """A seasonal change target no longer keeps the window-at-once forms (issue V): the step graph outputs the
+    change and the firmware adds the seasonal reference, so auto picks the step loop for GRU and SimpleRNN
+    whatever the target form, and the step form is there on request for every kind."""
     season = dict(target_form="change_season", season_period=24, horizon=8, target_input_index=(0,), n_targets=1)
-    for kind, expected in (("gru", "unrolled"), ("rnn", "unrolled"), ("lstm", "fused")):
-        form, reason = steploop.resolve_form(_spec(kind, **season))
-        assert form == expected and "season" in reason
-        both = steploop.resolve_form(_spec(kind, **{**season, "target_form": "change_both"}))
-        assert both == (form, reason)
-    with pytest.raises(StudioError) as e:
-        steploop.resolve_form(_spec("gru", **season), "step")
-    assert "one season earlier" in str(e.value) and "--form auto" in str(e.value)
+    for form_name in ("change_last", "change_season", "change_both", "level"):
+        for kind in ("gru", "rnn"):
+            form, reason = steploop.resolve_form(_spec(kind, **{**season, "target_form": form_name}))
+            assert form == "step", (kind, form_name, reason)
+        for kind in ("gru", "rnn", "lstm"):
+            assert steploop.resolve_form(_spec(kind, **{**season, "target_form": form_name}), "step")[0] == "step"
 
 
 def test_unknown_form_is_refused():

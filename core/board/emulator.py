@@ -238,16 +238,21 @@ class ProtocolEngine:
 
 
 def add_last_outside(spec, y: np.ndarray, scaled: np.ndarray) -> np.ndarray:
-    """What fs_protocol.cpp does after the model for FS_RESIDUAL_OUTSIDE: add each target's scaled input
-    at each step's reference row (the last row, or one season before the step) to the (scaled) change the
-    int8 graph forecast, in float32."""
+    """What fs_protocol.cpp does after the model for FS_RESIDUAL_OUTSIDE: add each step's reference to the
+    (scaled) change the graph forecast, in float32 and in the firmware's order: the target's scaled input at
+    the step's reference row (the last row, or one season before the step), plus (row a - row b) when the
+    bundle has drift rows (the change from last value and last season)."""
     if not spec.residual_outside:
         return y
     window = scaled.reshape(spec.window, spec.features)
     i = np.arange(y.size)
     rows = np.asarray(spec.reference_row_list)[i // spec.targets]
     cols = np.asarray(spec.target_input)[i % spec.targets]
-    return (y.reshape(-1).astype(np.float32) + window[rows, cols]).reshape(y.shape).astype(np.float32)
+    ref = window[rows, cols].astype(np.float32)
+    if spec.drift_rows:
+        a, b = spec.drift_rows
+        ref = (ref + (window[a, cols] - window[b, cols])).astype(np.float32)
+    return (y.reshape(-1).astype(np.float32) + ref).reshape(y.shape).astype(np.float32)
 
 
 class Emulator:

@@ -9,16 +9,17 @@ model chosen on it), ``folder`` (``ExportFolder``: the one reader and writer of 
 from core.export.accuracy import (BASELINE_NAMES, FORECASTER_LABELS, accuracy_lines, loses_to_last_value,
                                   recommend_bundle, score_against_truth)
 from core.export.calibration import (ScoringSet, add_last_value, calibration_windows, count_clipped, dequantize,
-                                     quantize, reference_rows, residual_outside, scoring_set)
+                                     drift_rows, outside, quantize, reference_rows, reference_values, residual_outside,
+                                     scoring_set)
 from core.export.folder import (DTYPES, FORMAT_VERSION, MODEL_FILES, REPORT, WINDOWS, ExportFolder, ExportReport,
                                 bundle_choice, firmware_model_name, load_report)
 from core.export.run import export_run, guard_out_dir, verify_tflite
-from core.export.runtime import TflmRuntime, arena_with_margin, find_arena, tflm_available, worker_env
+from core.export.runtime import TflmRuntime, arena_with_margin, arena_words, find_arena, tflm_available, worker_env
 
 __all__ = [
     "BASELINE_NAMES", "DTYPES", "FORECASTER_LABELS", "FORMAT_VERSION", "MODEL_FILES", "REPORT", "WINDOWS",
     "ExportFolder", "ExportReport", "ScoringSet", "TflmRuntime", "accuracy_lines", "add_last_value",
-    "arena_with_margin", "bundle_choice", "calibration_windows", "count_clipped", "dequantize", "export_run",
+    "arena_with_margin", "arena_words", "bundle_choice", "calibration_windows", "count_clipped", "dequantize", "export_run",
     "find_arena", "firmware_model_name", "guard_out_dir", "load_report", "loses_to_last_value", "quantize", "recommend_bundle",
-    "residual_outside", "score_against_truth", "scoring_set", "tflm_available", "verify_tflite", "worker_env",
+    "residual_outside", "drift_rows", "outside", "reference_values", "score_against_truth", "scoring_set", "tflm_available", "verify_tflite", "worker_env",
 ]

@@ -124,17 +124,24 @@ def residual_outside(spec: Any) -> bool:
     as large as the error a good model makes (and saturates past the calibrated range): measured on weekly
     CO2, int8 test MAE 0.390 with the add inside against 0.378 outside (float32 0.364); on a steep synthetic
     trend 0.209 against 0.172 (float32 0.142). The graph then outputs only the change, whose range is small.
+    Every target form's reference is a sum of window rows the firmware adds in float (``reference_rows``
+    and, for "change_both", ``drift_rows``).
     """
-    # "change_both" adds three rows (last season's step, plus the last row, minus the row a season before it):
-    # the firmware adds one row per step, so that form keeps its add-back inside the int8 graph, and the export's
-    # accuracy check against the actual values (issue L) decides whether the int8 model may ship.
-    return (bool(_cfg("int8_residual_outside")) and bool(spec.residual)
-            and getattr(spec, "target_form", "") != "change_both")
+    return bool(_cfg("int8_residual_outside")) and bool(spec.residual)
+
+
+def outside(spec: Any, dtype: str, form: str) -> bool:
+    """Whether the exported ``dtype`` graph outputs only the change and the firmware adds the reference:
+    the int8 graph of any change form (``residual_outside``), and every step-loop graph of a seasonal form,
+    whose reference rows the one-step model never holds (it sees one time step)."""
+    if form == "step" and getattr(spec, "target_form", "") in SEASONAL_FORMS:
+        return True
+    return dtype == "int8" and residual_outside(spec)
 
 
 def reference_rows(spec: Any) -> tuple[int, ...]:
     """The window row each forecast step's reference is read from: the last row for the change from the
-    last value, the same phase one season earlier (``spec.season_steps``) for the seasonal change. The
+    last value, the same phase one season earlier (``spec.season_steps``) for the seasonal changes. The
     int8 graph of either form outputs only the change and the firmware adds this row's value in float
     (the same argument as issue L's: a seasonal level is no narrower than a last-value one)."""
     if getattr(spec, "target_form", "change_last") in SEASONAL_FORMS:
@@ -142,12 +149,28 @@ def reference_rows(spec: Any) -> tuple[int, ...]:
     return (int(spec.window) - 1,) * int(spec.horizon)
 
 
-def add_last_value(spec: Any, y_scaled: np.ndarray, X_scaled: np.ndarray) -> np.ndarray:
-    """The add-back the firmware does for ``residual_outside``: each target's scaled input at each step's
-    reference row (float32)."""
+def drift_rows(spec: Any) -> tuple[int, ...]:
+    """For "change_both": (a, b), the rows whose difference (the change since one season ago) every step's
+    reference adds; () for the other forms."""
+    return tuple(int(r) for r in getattr(spec, "drift_rows", ()) or ())
+
+
+def reference_values(spec: Any, X_scaled: np.ndarray) -> np.ndarray:
+    """Each forecast step's reference in scaled units, (n, horizon, targets) float32, summed in the order the
+    firmware sums it: the reference row's value, plus (row a - row b) for "change_both"."""
     X = np.asarray(X_scaled, np.float32)
-    ref = X[:, list(reference_rows(spec)), :][:, :, list(spec.target_input_index)]
-    return (np.asarray(y_scaled, np.float32) + ref).astype(np.float32)
+    idx = list(spec.target_input_index)
+    ref = X[:, list(reference_rows(spec)), :][:, :, idx]
+    rows = drift_rows(spec)
+    if rows:
+        ref = ref + (X[:, rows[0], idx] - X[:, rows[1], idx])[:, None, :]
+    return ref.astype(np.float32)
+
+
+def add_last_value(spec: Any, y_scaled: np.ndarray, X_scaled: np.ndarray) -> np.ndarray:
+    """The add-back the firmware does outside the graph: each step's reference (``reference_values``), in
+    float32."""
+    return (np.asarray(y_scaled, np.float32) + reference_values(spec, X_scaled)).astype(np.float32)
 
 
 def count_clipped(X: np.ndarray, quant: dict) -> int:

@@ -62,9 +62,13 @@ class ExportReport:
     accuracy: dict = field(default_factory=dict)
     # How int8 was calibrated and how many test inputs fall outside its input range.
     quantisation: dict = field(default_factory=dict)
-    # The model the firmware bundle ships by default, and why (``recommend_bundle``).
+    # The model the firmware bundle ships, and why: the studio's recommendation (``recommend_bundle``) until a
+    # bundle of the other type is made on request (``ExportFolder.record_bundle``); the recommendation stays in
+    # ``recommended_dtype`` / ``recommended_reason`` (empty in a report written before the two were apart).
     bundle_dtype: str = ""
     bundle_reason: str = ""
+    recommended_dtype: str = ""
+    recommended_reason: str = ""
     # Which form was exported (core.steploop: "fused", "step", "unrolled"), why, and the forms compared.
     form: str = ""
     form_reason: str = ""
@@ -106,7 +110,7 @@ class ExportReport:
         lines += accuracy_lines(self.accuracy, self.targets)
         if self.quantisation.get("summary"):
             lines.append(f"    int8: {self.quantisation['summary']}")
-        dtype, reason = self.recommended()
+        dtype, reason = self.shipped()
         if self.form:
             lines.append(f"    form: {self.form} ({self.form_reason})")
         lines.append(f"  bundle: {dtype} ({reason})")
@@ -115,10 +119,18 @@ class ExportReport:
         return lines
 
     def recommended(self) -> tuple[str, str]:
-        """(dtype, reason) the bundle should ship; worked out again for a report written before the choice."""
-        if self.bundle_dtype in self.dtypes and self.bundle_reason:
+        """(dtype, reason) the studio would ship; worked out again for a report written before the choice."""
+        if self.recommended_dtype in self.dtypes and self.recommended_reason:
+            return self.recommended_dtype, self.recommended_reason
+        if self.bundle_dtype in self.dtypes and self.bundle_reason and not self.recommended_dtype:
             return self.bundle_dtype, self.bundle_reason
         return recommend_bundle(self.accuracy, list(self.dtypes))
+
+    def shipped(self) -> tuple[str, str]:
+        """(dtype, reason) of the bundle made last: the recommendation, or the type a person chose instead."""
+        if self.bundle_dtype in self.dtypes and self.bundle_reason:
+            return self.bundle_dtype, self.bundle_reason
+        return self.recommended()
 
 
 def firmware_model_name(model: Any) -> str | None:
@@ -376,6 +388,19 @@ class ExportFolder:
             raise StudioError(f"The export at {self.path} is damaged: report.json is unreadable ({e}).", AGAIN) from e
         return report
 
+    def record_bundle(self, dtype: str, reason: str) -> bool:
+        """Record the type the firmware bundle ships (report.json's ``bundle_dtype`` / ``bundle_reason``),
+        keeping the studio's own recommendation beside it; rewrites report.json only when it changes."""
+        raw = load_json(self.path / REPORT, str(self.path / REPORT), AGAIN)
+        if raw.get("bundle_dtype") == dtype and raw.get("bundle_reason") == reason:
+            return False
+        if not raw.get("recommended_dtype") and raw.get("bundle_dtype"):
+            raw["recommended_dtype"], raw["recommended_reason"] = raw["bundle_dtype"], raw.get("bundle_reason", "")
+        raw["bundle_dtype"], raw["bundle_reason"] = dtype, reason
+        atomic_write_text(self.path / REPORT, json.dumps(raw, indent=2))
+        self.data = self.migrate(raw)
+        return True
+
     def write_edge_impulse(self, entry: dict) -> None:
         """Record the Edge Impulse sketch's entry, rewriting report.json atomically."""
         raw = load_json(self.path / REPORT, str(self.path / REPORT), AGAIN)
@@ -400,7 +425,8 @@ def bundle_choice(export_dir: str | Path) -> tuple[str, str, dict]:
     d = folder.data
     dtypes = [k for k in DTYPES if k in folder.dtypes] or [k for k in DTYPES if (folder.path / MODEL_FILES[k]).is_file()]
     accuracy = folder.section("accuracy")
-    if d.get("bundle_dtype") in dtypes and isinstance(d.get("bundle_reason"), str):
-        return d["bundle_dtype"], d["bundle_reason"], accuracy
+    for key in ("recommended", "bundle"):  # a person's own choice of type is no recommendation
+        if d.get(f"{key}_dtype") in dtypes and isinstance(d.get(f"{key}_reason"), str):
+            return d[f"{key}_dtype"], d[f"{key}_reason"], accuracy
     dtype, reason = recommend_bundle(accuracy, dtypes)
     return dtype, reason, accuracy

@@ -34,7 +34,8 @@ from core.config import DEFAULTS
 from core.errors import StudioError
 from core.export.accuracy import BASELINE_NAMES, fmt as _fmt, loses_to_last_value, recommend_bundle, score_against_truth
 from core.export.calibration import (add_last_value, calibration_windows, count_clipped, dequantize, quantize,
-                                     reference_rows, residual_outside, scoring_set)
+                                     drift_rows, outside as outside_graph, reference_rows, residual_outside,
+                                     scoring_set)
 from core.export.folder import MODEL_FILES, REPORT, WINDOWS, ExportReport
 from core.export.runtime import ROOT, TflmRuntime, worker_env, arena_with_margin, find_arena, tflm_available
 from core.files import atomic_dir
@@ -109,7 +110,8 @@ def _convert(run: Any, jobdir: Path, int8: bool, progress: Progress, form: str =
     spec = run.model_spec
     check = min(len(run.samples["X_test"]), int(_cfg("keras2_check_windows")))
     (jobdir / "job.json").write_text(json.dumps({"spec": spec.to_dict(), "int8": bool(int8), "form": form,
-                                                 "int8_residual_outside": residual_outside(spec)}))
+                                                 "int8_residual_outside": residual_outside(spec),
+                                                 "outside": {d: outside_graph(spec, d, form) for d in ("float32", "int8")}}))
     np.savez(jobdir / "weights.npz", **{f"w{i}": np.asarray(w, np.float32) for i, w in enumerate(run.weights)})
     np.savez(jobdir / "check.npz", X=np.asarray(run.samples["X_test"][:check], np.float32),
              y=np.asarray(run.samples["y_host"][:check], np.float32))
@@ -320,7 +322,7 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
             raw, arena = results[name]
             raw = raw.reshape(len(X), spec.horizon, spec.n_targets)
             y_scaled = dequantize(raw, out_q) if name == "int8" and not step_form else raw.astype(np.float32)
-            outside = name == "int8" and residual_outside(spec)
+            outside = outside_graph(spec, name, form)
             if outside:
                 y_scaled = add_last_value(spec, y_scaled, X)
             y = run.scaler.inverse(y_scaled.astype(np.float64), targets)
@@ -343,9 +345,11 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
                 "output_quant": out_q if name == "int8" else None,
                 "input_shape": info["inputs"][0]["shape"], "output_shape": info["outputs"][0]["shape"],
                 "convert_seconds": info.get("convert_s"),
-                # The graph outputs the change; the firmware adds the last value (residual_outside).
+                # The graph outputs the change; the firmware adds the reference in float (core.export.outside):
+                # each step's reference row, plus (row a - row b) for the change from last value and last season.
                 "residual_outside": outside,
                 "reference_rows": list(reference_rows(spec)) if outside else None,
+                "drift_rows": list(drift_rows(spec)) if outside and drift_rows(spec) else None,
             }
             if step_form:
                 entries[name]["step_layout"] = info["step_layout"]
@@ -399,6 +403,7 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
             windows_checked=int(len(X) - scored.start), run_dir=str(getattr(run, "run_dir", "")),
             created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             accuracy=accuracy, quantisation=quantisation, bundle_dtype=bundle_dtype, bundle_reason=bundle_reason,
+            recommended_dtype=bundle_dtype, recommended_reason=bundle_reason,
             form=form, form_reason=form_reason, forms=forms)
         say(0.96, "Writing the export folder")
         with atomic_dir(out_dir) as tmp:

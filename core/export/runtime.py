@@ -182,6 +182,21 @@ def find_arena(rt: TflmRuntime) -> dict:
     return {"measured": int(hi), "recorded": int(recorded) if recorded else None}
 
 
+def arena_words(entry: dict) -> str:
+    """One sentence on the arena a bundle declares, from a report entry: the measured need plus the margin, and
+    where the margin comes from. The Export page, the bundle's README and model_config.h, and the Device step say
+    this same sentence about the same figure (the bundle declares the report's ``arena_bytes`` unchanged)."""
+    total, measured, margin = (entry.get(k) for k in ("arena_bytes", "arena_measured_bytes", "arena_margin_bytes"))
+    if not total:
+        return "The arena was not measured (no TFLM runtime on the machine that exported it)."
+    if measured is None or margin is None:
+        return f"{int(total):,} B: the export's measurement on TFLM plus its margin."
+    return (f"{int(total):,} B: {int(measured):,} B that TFLM needs for this model (the smallest arena that runs it, "
+            f"found at export) + {int(margin):,} B margin (the larger of {int(_cfg('arena_margin_bytes')):,} B and "
+            f"{float(_cfg('arena_margin_fraction')):.0%}: room for another esp-tflite-micro release's kernels and the "
+            "arena's 16-byte alignment; the board's 32-bit pointers need less than the 64-bit measurement).")
+
+
 def arena_with_margin(measured: int) -> tuple[int, int]:
     """(reported arena, margin): measured + max(fixed, fraction) margin, rounded up to 16 bytes.
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from core import escape
+from core.errors import StudioError
+from core.firmware import tflm_api
 from core.files import atomic_write_bytes
 
 from core.firmware.spec import BundleSpec, DEFAULT_WINDOWS, SKETCH, TEMPLATES, load_bundle_spec, op_registrations
@@ -62,13 +64,15 @@ def render_files(spec: BundleSpec) -> dict[str, str]:
         dtype=spec.dtype, dtype_int8=int(spec.dtype == "int8"),
         input_scale=_f(iq.scale) if iq else "0.0f", input_zero_point=iq.zero_point if iq else 0,
         output_scale=_f(oq.scale) if oq else "0.0f", output_zero_point=oq.zero_point if oq else 0,
-        arena_reason=f"{spec.host_arena_bytes} bytes on the host's TFLM plus margin, in {where}",
+        arena_reason=escape.c_comment(f"{spec.arena_words} In {where}."),
         arena_bytes=spec.arena_bytes, arena_in_psram=int(spec.arena_in_psram), residual=int(spec.residual),
         residual_outside=int(spec.residual_outside),
         target_input=", ".join(map(str, spec.target_input)) if spec.residual_outside else "0",
         reference_rows=", ".join(map(str, spec.reference_row_list)),
         reference_comment=("the last row at every step" if not spec.reference_rows else
                            "one season before each step"),
+        drift_add_row=spec.drift_rows[0] if spec.drift_rows else -1,
+        drift_sub_row=spec.drift_rows[1] if spec.drift_rows else -1,
         form="step loop" if spec.form == "step" else "one invoke per window", step_loop=int(spec.form == "step"),
         state_size=max(1, spec.state_size), step_x_input=int(lay.get("x_input", 0)),
         step_state_input=int(lay.get("state_input", 1)), step_state_output=int(lay.get("state_output", 0)),
@@ -121,8 +125,11 @@ def _project_files(spec: BundleSpec, files: dict[str, str]) -> dict[str, str]:
         else:
             out[f"platformio/include/{name}"] = text
     psram = "    -DBOARD_HAS_PSRAM\nboard_build.arduino.memory_type = qio_opi" if spec.arena_in_psram else ""
+    target = dict(core_version=tflm_api.CORE_VERSION, library=tflm_api.LIBRARY, library_version=tflm_api.LIBRARY_VERSION,
+                  platform_version=tflm_api.PLATFORMIO_PLATFORM_VERSION)
     out["platformio/platformio.ini"] = _template(TEMPLATES / "platformio.ini.in", model_name=escape.ini_comment(spec.model_name),
-                                                 dtype=spec.dtype, psram_flags=psram)
+                                                 dtype=spec.dtype, psram_flags=psram, platform_url=tflm_api.PLATFORMIO_PLATFORM,
+                                                 **target)
     first = spec.host_predictions[0].reshape(-1)
     out["README.md"] = _template(
         TEMPLATES / "README.md.in", model_name=escape.markdown(spec.model_name),
@@ -131,8 +138,11 @@ def _project_files(spec: BundleSpec, files: dict[str, str]) -> dict[str, str]:
         features=spec.features, input_names=", ".join(map(escape.markdown, spec.input_columns)), targets=spec.targets,
         model_len=len(spec.model_bytes), op_list=escape.markdown(", ".join(spec.ops)), arena_bytes=spec.arena_bytes,
         arena_place="PSRAM" if spec.arena_in_psram else "internal RAM",
-        arena_note=("It does not fit internal RAM, so PSRAM must be enabled." if spec.arena_in_psram
-                    else "It fits internal RAM; PSRAM is not needed."),
+        arena_note=spec.arena_words + (" It does not fit internal RAM, so PSRAM must be enabled." if spec.arena_in_psram
+                                       else " It fits internal RAM; PSRAM is not needed."),
+        form_note=("Form: the step loop (one time step of the network, looped over the window by "
+                   "fs_steploop.cpp)." if spec.form == "step" else "Form: one invoke per window."),
+        **target,
         psram_choice="**OPI PSRAM** (required: the arena lives there)" if spec.arena_in_psram else "any (OPI PSRAM is fine)",
         count=len(spec.windows), example_y=",".join("%.7g" % v for v in first), n_values=spec.n_values,
         host_summary="; ".join(f"k={k}: " + ",".join("%.7g" % v for v in y.reshape(-1))
@@ -152,7 +162,31 @@ def bundle_manifest(spec: BundleSpec) -> dict:
         "host_predictions": spec.host_predictions.tolist(),
         "band_levels": list(spec.band_levels),
         "band_half_width": None if spec.band_half_width is None else spec.band_half_width.tolist(),
+        # What the sketch was written for: a bundle without it was made for the 2022 TensorFlowLite_ESP32 library.
+        "firmware_target": firmware_target(),
     }
+
+
+def firmware_target() -> dict:
+    return {"core": f"{tflm_api.CORE_NAME} {tflm_api.CORE_VERSION}",
+            "tflm": f"{tflm_api.LIBRARY} {tflm_api.LIBRARY_VERSION}"}
+
+
+def stale_bundle(export_dir, dtype: str) -> str | None:
+    """One sentence when the folder's ``dtype`` bundle zip was made for another TFLM than this studio's sketch
+    targets (an export from before the esp32 core 3.x sketch); None when it is current or there is none."""
+    from core.export.folder import ExportFolder
+
+    try:
+        made = ExportFolder.open(export_dir).bundles().get(dtype)
+    except StudioError:
+        return None
+    if made is None or made.get("firmware_target") == firmware_target():
+        return None
+    was = (made.get("firmware_target") or {}).get("tflm") or "the 2022 TensorFlowLite_ESP32 library"
+    return (f"This export's {dtype} bundle was made for {was}, which does not build with the esp32 core "
+            f"{tflm_api.CORE_VERSION}; it has been made again for the TFLM that core carries "
+            f"({tflm_api.LIBRARY} {tflm_api.LIBRARY_VERSION}): download it again and flash that one.")
 
 
 def bundle_name(spec: BundleSpec) -> str:

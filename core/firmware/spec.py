@@ -12,6 +12,8 @@ from core.config import DEFAULTS
 from core.numbers import check_number
 from core.errors import StudioError
 from core.export.folder import ExportFolder
+from core.export.runtime import arena_words
+from core.firmware import tflm_api
 
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -91,8 +93,8 @@ class BundleSpec:
     input_quant: Quant | None
     output_quant: Quant | None
     ops: tuple[str, ...]
-    host_arena_bytes: int
-    arena_bytes: int  # what the board reserves (host figure plus margin)
+    host_arena_bytes: int  # the export report's arena (measured on TFLM plus margin)
+    arena_bytes: int  # what the board reserves: the same, aligned to 16 bytes
     arena_in_psram: bool
     residual: bool
     windows: np.ndarray  # float32 (n, window, features), data units
@@ -110,11 +112,15 @@ class BundleSpec:
     # With residual_outside: the window row whose value each forecast step adds back (horizon entries);
     # empty means the last row at every step (the change from the last value, issue L's bundles).
     reference_rows: tuple[int, ...] = ()
+    # With residual_outside, for "change_both": (a, b), rows whose difference every step's reference adds.
+    drift_rows: tuple[int, ...] = ()
 
     @property
     def reference_row_list(self) -> tuple[int, ...]:
         return self.reference_rows or (self.window - 1,) * self.horizon
 
+    # The arena in one sentence (core.export.arena_words), as the Export page and the Device step say it.
+    arena_words: str = ""
     # "step": the model is one time step (core.steploop) that fs_steploop.cpp loops over the window;
     # "window": one invoke per window. step_layout: the step model's tensor indices and quantisation.
     form: str = "window"
@@ -162,18 +168,19 @@ def op_registrations(ops) -> list[str]:
     for op in ops:
         key = normalize_op(op)
         if key not in OP_RESOLVER_CALLS:
-            raise StudioError(f"The model uses the op {op}, which the firmware bundle cannot register on TFLM.",
+            raise StudioError(f"The model uses the op {op}, which the firmware bundle cannot register on the TFLM the "
+                              f"esp32 core {tflm_api.CORE_VERSION} carries ({tflm_api.LIBRARY} {tflm_api.LIBRARY_VERSION}).",
                               "Choose another model kind (LSTM, GRU or SimpleRNN export to supported ops) and export again.")
         calls.append(OP_RESOLVER_CALLS[key])
     return calls
 
 
-def arena_placement(host_arena_bytes: int) -> tuple[int, bool]:
-    """(board arena bytes, in PSRAM). The host's TFLM is 64-bit and runs reference kernels;
-    the board's ESP-NN kernels may ask for scratch buffers the host never did, so the board
-    gets a quarter more plus 1 KiB, rounded up to TFLM's 16-byte alignment."""
-    board = int(host_arena_bytes * 1.25) + 1024
-    board = (board + 15) // 16 * 16
+def arena_placement(arena_bytes: int) -> tuple[int, bool]:
+    """(board arena bytes, in PSRAM) for the export's arena (measured on TFLM plus the export's margin,
+    ``core.export.arena_words``): the same figure, rounded up to TFLM's 16-byte alignment. No second margin:
+    compiled against the board's esp-tflite-micro with its ESP-NN kernels, every bundle form needed no more
+    than the export measured (docs/FIRMWARE.md), and the Export page, README and Device step show this figure."""
+    board = (int(arena_bytes) + 15) // 16 * 16
     if board <= INTERNAL_ARENA_MAX:
         return board, False
     if board <= PSRAM_ARENA_MAX:
@@ -266,11 +273,12 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
     outside = bool(entry.get("residual_outside"))
     target_input: tuple[int, ...] = ()
     reference_rows: tuple[int, ...] = ()
+    drift_rows: tuple[int, ...] = ()
     if outside:
         raw = folder.target_input_index
         target_input = tuple(raw) if all(i is not None for i in raw) else ()
         if len(target_input) != targets or not all(0 <= i < features for i in target_input):
-            raise StudioError("The export's int8 model adds the last value outside the network, but the report does "
+            raise StudioError("The export's model adds the last value outside the network, but the report does "
                               "not say which input column each target is.", "Export the run again.")
         rows = entry.get("reference_rows")
         if rows is not None:
@@ -279,9 +287,18 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
             except (TypeError, ValueError):
                 reference_rows = ()
             if len(reference_rows) != horizon or not all(0 <= r < window for r in reference_rows):
-                raise StudioError("The export's int8 model adds a reference value outside the network, but the "
+                raise StudioError("The export's model adds a reference value outside the network, but the "
                                   f"report's reference rows do not fit its window ({window}) and horizon ({horizon}).",
                                   "Export the run again.")
+        drift = entry.get("drift_rows")
+        if drift is not None:
+            try:
+                drift_rows = tuple(int(r) for r in drift)
+            except (TypeError, ValueError):
+                drift_rows = ()
+            if len(drift_rows) != 2 or not all(0 <= r < window for r in drift_rows):
+                raise StudioError("The export's model adds last season's change outside the network, but the report's "
+                                  f"drift rows do not fit its window ({window}).", "Export the run again.")
     return BundleSpec(
         model_name=folder.model_name or "model", dtype=dtype, model_bytes=model_bytes, model_file=model_path.name,
         window=window, features=features, horizon=horizon, targets=targets,
@@ -290,11 +307,12 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
         input_center=in_c, input_scale=in_s, target_center=t_c, target_scale=t_s,
         input_quant=_quant(entry, "input_quant"), output_quant=_quant(entry, "output_quant"),
         ops=ops, host_arena_bytes=host_arena, arena_bytes=arena, arena_in_psram=in_psram,
+        arena_words=arena_words({**entry, "arena_bytes": arena}),
         residual=folder.residual,
         windows=windows, host_predictions=host, test_indices=picks,
         max_abs_err=None if max_err is None else float(max_err),
         band_levels=band_levels, band_half_width=band_hw,
-        residual_outside=outside, target_input=target_input, reference_rows=reference_rows,
+        residual_outside=outside, target_input=target_input, reference_rows=reference_rows, drift_rows=drift_rows,
         form="step" if step_layout is not None else "window", step_layout=step_layout)
 
 

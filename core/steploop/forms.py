@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from core.models.spec import SEASONAL_FORMS
 from core.steploop.graph import FORMS, state_size
 from core.steploop.loop import LoopStats, drift, run_loop
 
@@ -32,24 +31,12 @@ def resolve_form(spec: Any, form: str = "auto") -> tuple[str, str]:
             raise StudioError(f"TFLite Micro has a fused kernel for LSTM only, not for {spec.label}.",
                               "Use --form step (or auto) for GRU and SimpleRNN.")
         return "fused", "requested: the fused UNIDIRECTIONAL_SEQUENCE_LSTM op"
-    # A seasonal change target adds back, at each forecast step, the value one season earlier: a row the step
-    # model never holds (it sees one time step), so that target keeps the window-at-once forms.
-    seasonal = getattr(spec, "target_form", "") in SEASONAL_FORMS
+    # Every target form runs as a step loop: a seasonal form's step graph outputs the change and the firmware
+    # adds the seasonal reference (rows earlier in the window) in float, as it does for int8 change forms.
     if form == "step":
-        if seasonal:
-            raise StudioError("The step loop cannot add back the value one season earlier (the change-from-last-season "
-                              "target): each step model sees one time step, not the window's seasonal rows.",
-                              "Use --form auto (the fused op for LSTM, the unrolled graph for GRU and SimpleRNN), or "
-                              "train with the change-from-last-value target.")
         return "step", "requested: one time step exported, the firmware loops it over the window"
     if form == "unrolled":
         return "unrolled", "requested: one copy of the cell per time step"
-    if seasonal:
-        if kind == "lstm":
-            return "fused", ("the fused UNIDIRECTIONAL_SEQUENCE_LSTM op (the step loop cannot add back the value one "
-                             "season earlier)")
-        return "unrolled", ("the unrolled graph: the step loop cannot add back the value one season earlier, which the "
-                            "change-from-last-season target needs at every forecast step")
     return choose_form(spec)
 
 

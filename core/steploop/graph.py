@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from core.models.spec import SEASONAL_FORMS
+
 
 FORMS = ("auto", "step", "unrolled", "fused")
 STEP_KINDS = ("gru", "rnn", "lstm")
@@ -32,10 +34,13 @@ def step_function(spec: Any, weights: list[np.ndarray], residual: bool | None = 
     """A ``tf.function`` step(x (1,n), state (1,S)) -> (state' (1,S), y (1,horizon,targets)).
 
     ``residual``: add each target's input at this step (the window's last value, at the last step) to y;
-    defaults to ``spec.residual``. The int8 graph of a residual model leaves it to the firmware."""
+    defaults to ``spec.residual``. The int8 graph of a residual model leaves it to the firmware, and so does
+    every graph of a seasonal form: its reference rows lie earlier in the window than the one step the model
+    sees (``add_reference`` adds them on the host, fs_protocol.cpp on the board)."""
     import tensorflow as tf
 
     residual = spec.residual if residual is None else residual
+    residual = residual and spec.target_form not in SEASONAL_FORMS
     cells, dense = _layer_weights(spec, weights)
     u = spec.units
     kind = spec.kind
@@ -173,9 +178,19 @@ def numpy_forecast(spec: Any, weights: list[np.ndarray], X: np.ndarray) -> np.nd
         if j < len(dense) - 1:
             h = np.maximum(h, 0.0)
     y = h.reshape(len(X), spec.horizon, spec.n_targets)
-    if spec.residual:
+    if spec.residual and spec.target_form not in SEASONAL_FORMS:
         y = y + np.asarray(X, np.float64)[:, -1, list(spec.target_input_index)][:, None, :]
-    return y
+    return add_reference(spec, y, X)
+
+
+def add_reference(spec: Any, y: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """What the firmware adds to a seasonal form's step-loop output (the model's own change): each step's
+    seasonal reference (core.export.reference_values); other forms unchanged (their graph adds the last value)."""
+    if spec.target_form not in SEASONAL_FORMS:
+        return y
+    from core.export.calibration import reference_values
+
+    return (np.asarray(y) + reference_values(spec, np.asarray(X, np.float32))).astype(np.asarray(y).dtype)
 
 
 def representative_steps(spec: Any, weights: list[np.ndarray], rep: np.ndarray,
@@ -205,7 +220,8 @@ def convert_step(spec: Any, weights: list[np.ndarray], dtype: str, rep: np.ndarr
     state' / y (the converter's order is read back, never assumed), their quantisation."""
     import tensorflow as tf
 
-    residual = spec.residual and not (dtype == "int8" and residual_outside)
+    # residual_outside: this graph outputs only the change (core.export.outside decides, per dtype and form).
+    residual = spec.residual and not residual_outside
     step = step_function(spec, weights, residual=residual)
     S = state_size(spec)
     cf = step.get_concrete_function()

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from core.steploop.graph import convert_step, loop_numpy, numpy_forecast, state_size, step_function
+from core.steploop.graph import add_reference, convert_step, loop_numpy, numpy_forecast, state_size, step_function
 
 # ----------------------------------------------------------------------------- the loop on a runtime
 
@@ -121,11 +121,16 @@ def worker_convert(jobdir: Path, dtype: str) -> int:
             got = numpy_forecast(spec, weights, X_check)
             err = float(np.max(np.abs(got.reshape(y_check.shape) - y_check)))
             tf_got, _ = loop_numpy(step_function(spec, weights), X_check[:2], state_size(spec))
-            err = max(err, float(np.max(np.abs(tf_got.reshape(y_check[:2].shape) - y_check[:2]))))
+            tf_got = add_reference(spec, tf_got.reshape(y_check[:2].shape), X_check[:2])
+            err = max(err, float(np.max(np.abs(tf_got - y_check[:2]))))
             status["keras2_max_abs_err_scaled"] = err
     rep = np.load(jobdir / "rep.npy", allow_pickle=False).astype(np.float32) if dtype == "int8" else None
     t1 = time.perf_counter()
-    buf, layout = convert_step(spec, weights, dtype, rep, bool(job.get("int8_residual_outside")))
+    # Whether this graph leaves the reference to the firmware: the int8 graph of a change form, and every graph
+    # of a seasonal form (core.export.outside); a job from before "outside" only knew the int8 rule.
+    outside = (job["outside"].get(dtype, False) if isinstance(job.get("outside"), dict)
+               else dtype == "int8" and bool(job.get("int8_residual_outside")))
+    buf, layout = convert_step(spec, weights, dtype, rep, bool(outside))
     (jobdir / f"model_{dtype}.tflite").write_bytes(buf)
     from core.export.worker import describe_tflite
 

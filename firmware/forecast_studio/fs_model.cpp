@@ -1,8 +1,24 @@
 // The only file that touches TensorFlow Lite Micro; everything else is plain C++.
+//
+// TFLM comes with the board package, not from a library: the esp32 core 3.x (arduino-esp32, Espressif's
+// Boards Manager package) carries Espressif's esp-tflite-micro with its ESP-NN kernels. Every TFLM name
+// used here is on the list in core/firmware/tflm_api.py, verified by compiling this file against
+// esp-tflite-micro and running it (docs/FIRMWARE.md); tests/test_firmware_tflm_api.py keeps it there.
 #include "fs_model.h"
 
 #include <Arduino.h>
-#include <TensorFlowLite_ESP32.h>
+
+#if defined(ESP_ARDUINO_VERSION_MAJOR) && ESP_ARDUINO_VERSION_MAJOR < 3
+#error "Forecast Studio: this sketch needs the esp32 core 3.x (it carries TensorFlow Lite Micro). Arduino IDE: Boards Manager > esp32 by Espressif Systems > install 3.3.11. PlatformIO: use the platformio.ini in this bundle."
+#endif
+#if __has_include(<TensorFlowLite_ESP32.h>)
+#error "Forecast Studio: the TensorFlowLite_ESP32 library (a 2022 TensorFlow Lite Micro) is installed and hides the one the esp32 core 3.x carries. Remove it (Arduino IDE: Library Manager > TensorFlowLite_ESP32 > Remove; PlatformIO: delete it from lib_deps and .pio/libdeps) and build again."
+#endif
+// The core's TFLM is built with TF_LITE_STATIC_MEMORY; the tensor structs seen here must have the same layout.
+#ifndef TF_LITE_STATIC_MEMORY
+#define TF_LITE_STATIC_MEMORY
+#endif
+
 #include <esp_heap_caps.h>
 #include <new>
 #include <string.h>
@@ -124,8 +140,9 @@ fs::Status TflmModel::Run(const float* in, float* out, uint32_t* elapsed_us) {
 #if FS_STEP_LOOP
   return g_loop.Run(in, out, elapsed_us);
 #else
-  // The fused LSTM op keeps its state between invokes; each window starts fresh.
-  g_interpreter->ResetVariableTensors();
+  // The fused LSTM op keeps its state between invokes; each window starts fresh (Reset clears the
+  // variable tensors and every kernel's state; TFLM removed ResetVariableTensors in 2023).
+  if (g_interpreter->Reset() != kTfLiteOk) return fs::kInvokeFailed;
   ToTensor(g_interpreter->input(0), in, FS_WINDOW * FS_FEATURES);
   const uint32_t start = micros();
   const TfLiteStatus status = g_interpreter->Invoke();

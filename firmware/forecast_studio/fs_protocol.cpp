@@ -247,9 +247,17 @@ bool Protocol::RunWindow(const float* raw, int k) {
     return false;
   }
   if (info_.target_input != nullptr) {
+    // The reference, summed in the order the studio's check sums it (core.export.reference_values).
+    const bool drift = info_.drift_add_row >= 0 && info_.drift_sub_row >= 0;
     for (int i = 0; i < info_.horizon * info_.targets; i++) {
       const int row = info_.reference_row != nullptr ? info_.reference_row[i / info_.targets] : info_.window - 1;
-      buf_.result[i] += buf_.scaled[row * info_.features + info_.target_input[i % info_.targets]];
+      const int column = info_.target_input[i % info_.targets];
+      float reference = buf_.scaled[row * info_.features + column];
+      if (drift) {
+        reference += buf_.scaled[info_.drift_add_row * info_.features + column] -
+                     buf_.scaled[info_.drift_sub_row * info_.features + column];
+      }
+      buf_.result[i] += reference;
     }
   }
   // The answer goes out through the line buffer: the input line is no longer needed,

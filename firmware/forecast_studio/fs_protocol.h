@@ -43,6 +43,10 @@ struct ModelInfo {
   // The change from the last value adds row window-1 at every step; the change from the value one
   // season earlier adds, for step k, the row of the same phase one season before it.
   const int* reference_row;
+  // With target_input, for the change from last value and last season: every step's reference also adds
+  // row drift_add_row minus row drift_sub_row (the change since one season ago); -1 when there is none.
+  int drift_add_row;
+  int drift_sub_row;
   // Calibrated prediction bands: band_levels names ("80", "95") and half-widths in the targets' units,
   // band_levels * horizon * targets, level-major then step then target. 0 / null: no bands printed.
   // The bounds are the final forecast (after the last value is added back) -/+ these.
