@@ -50,9 +50,11 @@ def column_plan(fmt: Format) -> dict[str, str]:
     return plan
 
 
-def _coerce(col: pa.ChunkedArray, decimal: str) -> tuple[pa.ChunkedArray, int, list[str], int]:
+def _coerce(col: pa.ChunkedArray, decimal: str, thousands: str = "") -> tuple[pa.ChunkedArray, int, list[str], int]:
     """Numbers from a text column: (float64 values, count that were not numbers, examples, non-null count)."""
     text = pc.utf8_trim_whitespace(col)
+    if thousands:
+        text = pc.replace_substring(text, thousands, "")
     if decimal == ",":
         text = pc.replace_substring(text, ",", ".")
     ok = pc.match_substring_regex(text, NUM_ARROW)
@@ -72,6 +74,8 @@ def _sample_is_text(fmt: Format, name: str) -> tuple[bool, list[str], int]:
     vals = pd.Series(fmt.present[name], dtype=object)
     if len(vals) == 0:
         return False, [], 0
+    if fmt.thousands:
+        vals = vals.str.replace(fmt.thousands, "", regex=False)
     pattern = (NUM_COMMA if fmt.decimal == "," else NUM_DOT).pattern
     numeric = vals.str.fullmatch(pattern)
     words = list(dict.fromkeys(vals[~numeric]))
@@ -171,7 +175,7 @@ def _to_block(table: pa.Table, fmt: Format, plan: dict[str, str], keep: list[str
         i = table.schema.get_field_index(name)
         col = table.column(i)
         if plan[name] != "float":
-            col, n_bad, examples, _ = _coerce(col, fmt.decimal)
+            col, n_bad, examples, _ = _coerce(col, fmt.decimal, fmt.thousands)
             table = table.set_column(i, name, col)
             if n_bad:
                 read.not_numbers[j] = n_bad
