@@ -99,7 +99,9 @@ def load_dataset(source: bytes | str | Path, name: str | None = None, csv: CsvOp
     if rows_read == 0:
         raise StudioError(f"The file {src.name} has a header row but no data rows.",
                           "Add rows of data under the header, or pick another file.")
-    if fmt.time.column:
+    for part in fmt.time.parts:
+        report["_columns"][part] = {"name": part, "type": "time", "used": True}
+    if fmt.time.column and not fmt.time.parts:
         report["_columns"][fmt.time.column] = {"name": fmt.time.column, "type": "time", "used": True}
     if fmt.time.note:
         report["notes"].append(fmt.time.note)

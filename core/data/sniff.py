@@ -47,7 +47,10 @@ def _detect_delimiter(text: str) -> tuple[str, float]:
         mode, hits = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
         if mode < 2:
             continue
-        score = hits / len(rows)
+        # A quote left inside a field means this candidate split a quoted value ("a|b" read as pipes): a
+        # comma file whose quoted text holds '|' on every row is consistent for '|' too, so those rows count against it.
+        broken = sum(any('"' in f for f in r) for r in rows)
+        score = (hits - broken) / len(rows)
         if score > best_score + 0.02:
             best, best_score = cand, score
     return best, max(best_score, 0.0)
@@ -230,7 +233,7 @@ def detect_format(src: Source, opts: CsvOptions) -> Format:
     # plain lists, not a DataFrame: on a thousand rows Python's string ops start faster than pandas'
     sample = dict(zip(names, map(list, zip(*body)))) if body else {n: [] for n in names}
     present = {name: _present(sample[name]) for name in names}
-    time = guess_time(sample, present, decimal, opts.time_col, opts.dayfirst, opts.time_format)
+    time = guess_time(sample, present, decimal, opts.time_col, opts.dayfirst, opts.time_format, opts.time_cols)
     newlines = any("\n" in f or "\r" in f for r in rows[1 if header else 0:200] for f in r)
     # A quoted header name holding line breaks spans several physical lines; without newlines_in_values
     # Arrow skips physical lines, so skip them all (else "b\",c" came back as a "skipped line").
