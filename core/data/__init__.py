@@ -145,7 +145,7 @@ def load_dataset(source: bytes | str | Path, name: str | None = None, csv: CsvOp
     )
     return Dataset(name=src.name, frame=frame, freq=freq, time_col=fmt.time.column,
                    excluded=dict(report["excluded"]), report=report,
-                   fingerprint=_fingerprint(digest or hashing.result(), csv, clean))
+                   fingerprint=_fingerprint(digest or hashing.result(), csv, clean), calendar=report.get("calendar"))
 
 
 def inspect_csv(source: bytes | str | Path, csv: CsvOptions | None = None,
@@ -161,6 +161,6 @@ def inspect_csv(source: bytes | str | Path, csv: CsvOptions | None = None,
         "rows_read": r["rows_read"], "rows": r["rows"], "numeric_columns": ds.numeric_columns,
         "columns": r["columns"], "excluded": r["excluded"], "gaps": r["gaps"],
         "duplicates": r["cleaning"]["duplicates"], "sorted": r["cleaning"]["sorted"],
-        "cleaning": r["cleaning"], "problems": r["problems"] + r["blocking"], "notes": r["notes"],
+        "calendar": r.get("calendar"), "cleaning": r["cleaning"], "problems": r["problems"] + r["blocking"], "notes": r["notes"],
         "fingerprint": ds.fingerprint,
     }
