@@ -112,7 +112,7 @@ def guess_time(sample: dict[str, list[str]], present: dict[str, list[str]], deci
             increasing = bool(np.all(np.diff(nums) >= 0))
             if unit and (hinted(name) or must or increasing):
                 return TimeGuess(name, "epoch", unit, note=f"'{name}' holds Unix epoch times in {unit}.")
-            if (hinted(name) or must) and name.lower().startswith("year") and nums.min() >= 1000 and nums.max() < 3000:
+            if (must or name.lower().startswith("year")) and nums.min() >= 1000 and nums.max() < 3000 and (nums % 1 == 0).all():
                 return TimeGuess(name, "string", "%Y")
             if (hinted(name) or must) and vals.str.fullmatch(r"(1|2)\d{3}(0[1-9]|1[0-2])(\d{2})?").all():
                 return TimeGuess(name, "string", "%Y%m%d" if vals.str.len().eq(8).all() else "%Y%m")
