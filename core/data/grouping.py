@@ -38,23 +38,18 @@ class Grouping:
     ambiguous: bool = False  # the note states an assumption (shown as a warning)
 
 
-def _votes(values: list[str], sep: str) -> tuple[int, int, int, int]:
-    """(strong, weak, conflicts, big plain ints) for one candidate separator in one column."""
-    strong = weak = conflict = big = 0
+def _votes(tokens: list[str], sep: str) -> tuple[int, int, int]:
+    """(strong, weak, conflicts) for one candidate separator among one column's number-like tokens; stops at
+    the first conflict, which rules the candidate out."""
+    strong = weak = 0
     other = "." if sep == "," else ","
-    for v in values:
-        if not _TOKEN.match(v) or _DATE.match(v):
-            continue
-        if _INT.match(v):
-            big += len(v.lstrip("+-")) > 3
-            continue
+    for v in tokens:
         if sep not in v:
             continue
         if sep in ",." and other in v:
-            if _PATTERNS[(sep, other)].match(v):
-                strong += 1
-            else:
-                conflict += 1
+            if not _PATTERNS[(sep, other)].match(v):
+                return strong, weak, 1
+            strong += 1
             continue
         if (sep, other) in _PATTERNS and _PATTERNS[(sep, other)].match(v) or \
                 sep in SPACES and any(_PATTERNS[(sep, d)].match(v) for d in ".,"):
@@ -62,8 +57,8 @@ def _votes(values: list[str], sep: str) -> tuple[int, int, int, int]:
             strong += groups > 1 or sep in SPACES
             weak += groups == 1 and sep not in SPACES
         else:
-            conflict += 1
-    return strong, weak, conflict, big
+            return strong, weak, 1
+    return strong, weak, 0
 
 
 def detect_grouping(columns: dict[str, list[str]], delimiter: str, decimal: str | None, thousands: str | None
@@ -72,22 +67,30 @@ def detect_grouping(columns: dict[str, list[str]], delimiter: str, decimal: str 
     if thousands is not None:
         implied = None if not thousands else ("," if thousands == "." else "." if thousands == "," else None)
         return Grouping(thousands, implied)
-    cols = [[v.strip() for v in vals if v.strip() not in NULL_SET] for vals in columns.values()]
+    cols, tokens, small_ints = [], [], []
+    for vals in columns.values():
+        vals = [v.strip() for v in vals if v.strip() not in NULL_SET]
+        toks = [v for v in vals if _TOKEN.match(v) and not _DATE.match(v)]
+        ints = [v for v in toks if _INT.match(v)]
+        cols.append(vals)
+        tokens.append([v for v in toks if not _INT.match(v)])
+        small_ints.append(bool(ints) and all(len(v.lstrip("+-")) <= 3 for v in ints))
     best: tuple | None = None
     for sep in THOUSANDS:
         if not sep or sep == decimal:
             continue
-        strong = weak = conflict = confident = 0
-        for vals in cols:
-            s, w, c, big = _votes(vals, sep)
-            strong, weak, conflict = strong + s, weak + w, conflict + c
-            plain_small = any(_INT.match(v) for v in vals) and not big
-            confident += bool(w and not c and plain_small)
-        if conflict or not (strong or weak):
-            continue
-        score = (2 if strong else 1 if confident else 0, strong + weak)
-        if best is None or score > best[0]:
-            best = (score, sep, strong, weak, confident)
+        strong = weak = confident = 0
+        for toks, plain_small in zip(tokens, small_ints):
+            s, w, c = _votes(toks, sep)
+            if c:
+                break
+            strong, weak = strong + s, weak + w
+            confident += bool(w and plain_small)
+        else:
+            if strong or weak:
+                score = (2 if strong else 1 if confident else 0, strong + weak)
+                if best is None or score > best[0]:
+                    best = (score, sep, strong, weak, confident)
     if best is None:
         return Grouping("", None)
     (_, sep, strong, weak, confident) = best

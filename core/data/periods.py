@@ -93,6 +93,9 @@ def period_kind(values: list[str]) -> str | None:
     """The kind of period every value (but a few) is written as, or None."""
     if not values:
         return None
+    head = values[:20]  # a cheap look first: most time columns are no periods, and this runs on every text column
+    if not any(sum(bool(p.match(v)) for v in head) >= 0.8 * len(head) for p in (_QUARTER, _MONTH_NAME, _MONTH_CODE)):
+        return None
     sample = pd.Series(values[:500], dtype=object)
     for kind in KINDS:
         if parse_period(sample, kind).notna().mean() >= 0.9:
