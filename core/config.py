@@ -272,6 +272,12 @@ HELP.update({
     "data.decimal": "',' for files from locales that write 3,14 (usually with ';' as delimiter).",
     "data.encoding": "How the text is stored. UTF-8 is the default; Excel on Windows often writes cp1252 (Latin-1).",
     "data.header": "Whether the first row holds column names.",
+    "data.thousands": "The character between groups of thousands: comma (15,611.3), dot (3.234,5), space, narrow space "
+                      "or apostrophe (1'234.5); none reads 8,096 as a decimal. Detected from the values.",
+    "data.skip_rows": "Lines of notes or titles above the header row, skipped. Detected: the table starts above the "
+                      "first rows whose numeric columns hold numbers.",
+    "data.time_cols": "Columns that together say the time: a year and a quarter or month column (and a day). "
+                      "Detected from names such as Year, Quarter, Month.",
     "data.time_col": "The column with the timestamps. '(row number)' treats rows as evenly spaced steps.",
     "data.dayfirst": "For dates like 03/04/2021: day-first reads 3 April, month-first reads 4 March.",
     "data.time_format": "A strftime pattern such as %d.%m.%Y %H:%M, or epoch_s / epoch_ms for Unix times. Empty = detect.",

@@ -23,6 +23,9 @@ class Dataset:
     excluded: dict[str, str] = field(default_factory=dict)
     report: dict = field(default_factory=dict)
     fingerprint: str = ""
+    # Set for a series observed only on working days / in working hours (core/data/workdays.py): which steps
+    # exist ("weekdays (Mon-Fri), 07:00-21:00", steps_per_day ...). The index then keeps the observed steps.
+    calendar: dict | None = None
 
     @property
     def numeric_columns(self) -> list[str]:

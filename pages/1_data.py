@@ -43,7 +43,8 @@ def _upload_key(upload) -> str:
 
 
 def _reset_format() -> None:
-    for name in ("delimiter", "decimal", "encoding", "header", "time_col", "dayfirst", "time_format"):
+    for name in ("delimiter", "decimal", "encoding", "header", "time_col", "dayfirst", "time_format", "thousands",
+                 "skip_rows", "time_cols"):
         ss.pop(K + name, None)
 
 
@@ -102,6 +103,15 @@ with st.expander("Format: change what was detected", expanded=False):
         time_col = _choice("Time column", [DETECT, ROW_INDEX, *known], K + "time_col", "data.time_col")
         dayfirst = _choice("Dates", [DETECT, "Day first (31/12)", "Month first (12/31)"], K + "dayfirst",
                            "data.dayfirst")
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        thousands = _choice("Thousands separator", [DETECT, *D.THOUSANDS], K + "thousands", "data.thousands",
+                            lambda v: D.THOUSANDS.get(v, v))
+    with c2:
+        skip_rows = _choice("Lines above the header", [DETECT, *range(0, 31)], K + "skip_rows", "data.skip_rows")
+    with c3:
+        time_cols = st.multiselect("Time columns to combine", known, key=K + "time_cols", persist_state="session",
+                                   placeholder="detect (e.g. Year + Quarter)", help=HELP.get("data.time_cols"))
     time_format = st.text_input("Time format", key=K + "time_format", persist_state="session", placeholder="detect",
                                 help=HELP.get("data.time_format")).strip()
 
@@ -137,6 +147,9 @@ if source is not None:
         "time_col": None if time_col == DETECT else time_col,
         "dayfirst": None if dayfirst == DETECT else dayfirst.startswith("Day"),
         "time_format": time_format or None,
+        "thousands": None if thousands == DETECT else thousands,
+        "skip_rows": None if skip_rows == DETECT else int(skip_rows),
+        "time_cols": tuple(time_cols) if len(time_cols) >= 2 else None,
     }
     clean_opts = {"duplicates": duplicates, "resample": resample, "resample_how": resample_how, "fill": fill}
     try:
@@ -177,9 +190,14 @@ delim = DELIMITER_NAMES.get(r["delimiter"], repr(r["delimiter"]))
 time_desc = (f"time column **{r['time_column']}** ({r['time_format']}"
              f"{', day-first' if r.get('dayfirst') else ''}{', converted to UTC' if r.get('timezone') else ''})"
              if ds.has_time else f"no time column: **{ROW_INDEX}** is the time step")
-st.caption(f"**{ds.name}**: {r['encoding']}, delimiter {delim}, decimal mark '{r['decimal']}', "
+grouping = f", thousands separator {D.THOUSANDS[r['thousands']].split(' (')[0]}" if r.get("thousands") else ""
+st.caption(f"**{ds.name}**: {r['encoding']}, delimiter {delim}, decimal mark '{r['decimal']}'{grouping}, "
            f"{'a header row' if r['header'] else 'no header row'}, {time_desc}; {r['rows_read']:,} rows read.")
 
+if ds.calendar:
+    st.info(f"**Observed on {ds.calendar['describe']} only.** The series keeps its observed steps: nights, weekends "
+            "and holidays are not gaps to fill. Windows run over observed steps, and calendar features (hour of day, "
+            "day of week) describe them.")
 for msg in r["blocking"]:
     st.error(msg)
 for msg in r["problems"]:
@@ -204,13 +222,12 @@ if ds.excluded:
 st.subheader("Chart")
 columns = ds.numeric_columns
 default = columns[: int(CFG.get("chart_columns", 3))]
-if ss.get(K + "chart_for") != ds.fingerprint:
-    # A new file starts from its own first columns, even when it shares column names with the previous one.
-    ss.pop(K + "chart_cols", None)
-    ss[K + "chart_for"] = ds.fingerprint
-elif K + "chart_cols" in ss and not set(ss[K + "chart_cols"]) <= set(columns):
-    del ss[K + "chart_cols"]
-chosen = st.multiselect("Columns to draw", columns, default=default, key=K + "chart_cols", persist_state="session",
+# Keyed by the dataset: a widget's identity is its key, so one key kept the previous file's columns in the
+# browser after a new upload (the frontend sent them back) however the session state was reset.
+chart_key = f"{K}chart_cols.{ds.fingerprint[:16]}"
+if chart_key in ss and not set(ss[chart_key]) <= set(columns):
+    del ss[chart_key]
+chosen = st.multiselect("Columns to draw", columns, default=default, key=chart_key, persist_state="session",
                         help=HELP.get("data.columns"))
 separate = st.toggle("One panel per column", key=K + "separate", persist_state="session", help=HELP.get("data.separate"),
                      value=len(chosen) > 1)

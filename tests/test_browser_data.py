@@ -71,3 +71,30 @@ def test_upload_messy_csv_and_see_chart(studio_server, browser, artifacts, tmp_p
     _wait(browser, lambda: "not a CSV text file" in _text(browser), 60, "the message for an Excel file")
     assert "Save As" in _text(browser) and "Traceback" not in _text(browser)
     browser.save_screenshot(str(artifacts / "data_upload_error.png"))
+
+
+def _chips(driver) -> list[str]:
+    """The "Columns to draw" box's chosen columns, as the browser shows them."""
+    box = [e for e in driver.find_elements("css selector", "[data-testid=stMultiSelect]") if "Columns to draw" in e.text]
+    return [line.strip() for line in box[0].text.splitlines()[1:] if line.strip()] if box else []
+
+
+def test_upload_year_quarter_with_thousands_then_a_new_file_draws_its_own_columns(studio_server, browser, tmp_path):
+    """Issue 31: Year + Quarter with quoted thousands reads every row; the next upload's chart box shows the new
+    file's columns, not the previous file's (item 7, which AppTest could not see: the browser sent them back)."""
+    browser.get(studio_server)
+    _wait(browser, lambda: "weather.csv" in _text(browser) and _plotted_lines(browser) > 0, 90, "the weather sample")
+    gas = tmp_path / "gas_quarterly.csv"
+    gas.write_text("Year,Quarter,Gas,Sales\n" + "".join(
+        f'{y},{q},{y % 7 + q}.5,"{(y - 1900) * 97 + q:,}"\n' for y in range(1960, 1990) for q in range(1, 5)))
+    _upload(browser, gas)
+    _wait(browser, lambda: "gas_quarterly.csv: " in _text(browser) and _plotted_lines(browser) > 0, 90, "gas report")
+    text = _text(browser)
+    assert "time column Year+Quarter" in text and "thousands separator comma" in text and "Traceback" not in text
+    assert "120" in text and "quarterly" in text and "repeated an earlier timestamp" not in text
+    _wait(browser, lambda: _chips(browser) == ["Gas", "Sales"], 30, "the chart box with Gas and Sales")
+    other = tmp_path / "other.csv"
+    other.write_text("time,a,b,c,d\n" + "".join(f"2024-01-{d:02d},{d},{d * 2},{d % 3},{d % 5}\n" for d in range(1, 29)))
+    _upload(browser, other)
+    _wait(browser, lambda: "other.csv: " in _text(browser), 90, "the second file's report")
+    _wait(browser, lambda: _chips(browser) == ["a", "b", "c"], 30, "the chart box with the new file's columns")

@@ -19,6 +19,11 @@ def app(tmp_path, monkeypatch):
     return at
 
 
+def chart(at):
+    """The "Columns to draw" box (keyed by the dataset, so found by its label)."""
+    return next(m for m in at.multiselect if m.label == "Columns to draw")
+
+
 def metrics(at) -> dict:
     return {m.label: m.value for m in at.metric}
 
@@ -63,7 +68,7 @@ def test_resample_and_chart_options(app):
     app.selectbox(key="data.resample_how").select("max").run()
     assert not app.exception
     assert metrics(app)["Frequency"] == "daily" and int(metrics(app)["Rows"]) in (730, 731)
-    app.multiselect(key="data.chart_cols").set_value(["pressure"]).run()
+    chart(app).set_value(["pressure"]).run()
     app.toggle(key="data.separate").set_value(True).run()
     assert not app.exception and app.get("plotly_chart")
 
@@ -88,12 +93,12 @@ def test_a_new_upload_draws_its_own_first_columns(app):
     """Issue 18 item 4: the chart's columns belonged to the previous file after an upload that shares names."""
     app.radio(key="data.source").set_value("Upload").run()
     app.file_uploader(key="data.upload").upload("a.csv", _csv(["a", "b", "c", "d"]), "text/csv").run()
-    assert app.multiselect(key="data.chart_cols").value == ["a", "b", "c"]
-    app.multiselect(key="data.chart_cols").set_value(["d"]).run()
+    assert chart(app).value == ["a", "b", "c"]
+    chart(app).set_value(["d"]).run()
     app.file_uploader(key="data.upload").upload("b.csv", _csv(["a", "b", "c", "d", "e"], seed=1), "text/csv").run()
     assert not app.exception
     assert app.session_state["fs.dataset"].name == "b.csv"
-    assert app.multiselect(key="data.chart_cols").value == ["a", "b", "c"]
+    assert chart(app).value == ["a", "b", "c"]
 
 
 def test_words_people_read(app):
@@ -107,3 +112,34 @@ def test_words_people_read(app):
     assert "hourly" in options and "h" not in options and not any("None" in o for o in options)
     app.selectbox(key="data.sample").select("co2").run()
     assert metrics(app)["Frequency"].startswith("weekly (")
+
+
+def test_issue_31_files_on_the_page_and_the_format_controls_that_change_them(app):
+    """Issue 31: quoted thousands read right with the assumption in a warning; the Thousands separator control
+    flips it; Year + Quarter is combined, and taking Year alone warns with the count; a call centre's working
+    hours are kept as observed steps and the page says so."""
+    app.radio(key="data.source").set_value("Upload").run()
+    births = "date,births\n" + "".join(f'2020-01-{d:02d},"8,{d:03d}"\n' for d in range(1, 29))
+    app.file_uploader(key="data.upload").upload("births.csv", births.encode(), "text/csv").run()
+    assert not app.exception and app.session_state["fs.dataset"].frame["births"].min() == 8001
+    assert any("Thousands separator to none" in w.value for w in app.warning)
+    app.selectbox(key="data.thousands").select("").run()
+    assert app.session_state["fs.dataset"].frame["births"].max() == 8.028
+    gas = "Year,Quarter,Gas\n" + "".join(f"{y},{q},{y % 7 + q}\n" for y in range(1960, 1980) for q in range(1, 5))
+    app.file_uploader(key="data.upload").upload("gas.csv", gas.encode(), "text/csv").run()
+    assert not app.exception and len(app.session_state["fs.dataset"].frame) == 80
+    assert metrics(app)["Frequency"] == "quarterly" and chart(app).value == ["Gas"]
+    app.selectbox(key="data.time_col").select("Year").run()
+    assert any("75% of the file" in w.value for w in app.warning)
+    app.selectbox(key="data.time_col").select("Detect").run()
+    app.multiselect(key="data.time_cols").set_value(["Year", "Quarter"]).run()
+    assert not app.exception and len(app.session_state["fs.dataset"].frame) == 80
+    import pandas as pd
+
+    t = pd.date_range("2024-01-01", "2024-01-31 23:55", freq="5min")
+    t = t[(t.day_of_week < 5) & (t.hour >= 7) & (t.hour < 21)]
+    calls = "time,calls\n" + "".join(f"{s:%Y-%m-%d %H:%M},{i % 37}\n" for i, s in enumerate(t))
+    app.file_uploader(key="data.upload").upload("calls.csv", calls.encode(), "text/csv").run()
+    assert not app.exception and len(app.session_state["fs.dataset"].frame) == len(t)
+    assert any("Observed on weekdays (Mon-Fri), 07:00-21:00 only" in i.value for i in app.info)
+    assert not app.warning

@@ -22,7 +22,7 @@ import pandas as pd
 from core.dataset import ROW_INDEX, Dataset
 from core.errors import StudioError
 from core.data.options import (CFG, DELIMITERS, DUPLICATES, ENCODINGS, FILL_METHODS, MAX_COLUMNS, RESAMPLE_HOW, SAMPLES,
-                               CleanOptions, CsvOptions)
+                               THOUSANDS, CleanOptions, CsvOptions)
 from core.data.source import check_upload_size, content_digest, open_source, refuse_non_csv
 from core.data.sniff import detect_format
 from core.data.read import Series, column_plan, read_series
@@ -30,7 +30,7 @@ from core.data.clean import clean_series
 
 __all__ = ["CsvOptions", "CleanOptions", "Dataset", "ROW_INDEX", "SAMPLES", "load_dataset", "inspect_csv",
            "content_digest", "check_upload_size", "DELIMITERS", "ENCODINGS", "RESAMPLE_HOW", "FILL_METHODS", "DUPLICATES",
-           "MAX_COLUMNS"]
+           "MAX_COLUMNS", "THOUSANDS"]
 
 # ------------------------------------------------------------------------------------------------- api
 
@@ -99,17 +99,21 @@ def load_dataset(source: bytes | str | Path, name: str | None = None, csv: CsvOp
     if rows_read == 0:
         raise StudioError(f"The file {src.name} has a header row but no data rows.",
                           "Add rows of data under the header, or pick another file.")
-    if fmt.time.column:
+    for part in fmt.time.parts:
+        report["_columns"][part] = {"name": part, "type": "time", "used": True}
+    if fmt.time.column and not fmt.time.parts:
         report["_columns"][fmt.time.column] = {"name": fmt.time.column, "type": "time", "used": True}
     if fmt.time.note:
         report["notes"].append(fmt.time.note)
+    report["problems"].extend(fmt.assumptions)
     if not ser.names:
         text_cols = [c for c, why in report["excluded"].items()]
-        how = f"delimiter {DELIMITERS.get(fmt.delimiter, repr(fmt.delimiter))}, decimal mark '{fmt.decimal}'"
+        how = (f"delimiter {DELIMITERS.get(fmt.delimiter, repr(fmt.delimiter))}, decimal mark '{fmt.decimal}', "
+               f"thousands separator {THOUSANDS[fmt.thousands].split(' (')[0]}")
         raise StudioError(f"No column of {src.name} holds numbers (read with {how}; found "
                           f"{', '.join(repr(c) for c in text_cols[:6]) or 'no other columns'}).",
-                          "A forecaster needs at least one numeric column: check the delimiter and decimal mark "
-                          "under Format, or pick another file.")
+                          "A forecaster needs at least one numeric column: check the delimiter, decimal mark, "
+                          "thousands separator and lines above the header under Format, or pick another file.")
     freq = clean_series(ser, fmt, clean, report)
     min_rows = int(CFG.get("min_rows", 10))
     if len(ser.block) < min_rows:
@@ -129,7 +133,7 @@ def load_dataset(source: bytes | str | Path, name: str | None = None, csv: CsvOp
     columns = [report["_columns"][n] for n in fmt.names if n in report["_columns"]]
     report.pop("_columns")
     report.update(
-        encoding=fmt.encoding, delimiter=fmt.delimiter, decimal=fmt.decimal, header=fmt.header,
+        encoding=fmt.encoding, delimiter=fmt.delimiter, decimal=fmt.decimal, thousands=fmt.thousands, header=fmt.header,
         skipped_lines=fmt.skip_rows, time_column=fmt.time.column or ROW_INDEX,
         time_format=(f"epoch_{fmt.time.fmt}" if fmt.time.kind == "epoch" else fmt.time.fmt),
         dayfirst=fmt.time.dayfirst, timezone=("UTC" if offsets else None), frequency=freq,
@@ -141,7 +145,7 @@ def load_dataset(source: bytes | str | Path, name: str | None = None, csv: CsvOp
     )
     return Dataset(name=src.name, frame=frame, freq=freq, time_col=fmt.time.column,
                    excluded=dict(report["excluded"]), report=report,
-                   fingerprint=_fingerprint(digest or hashing.result(), csv, clean))
+                   fingerprint=_fingerprint(digest or hashing.result(), csv, clean), calendar=report.get("calendar"))
 
 
 def inspect_csv(source: bytes | str | Path, csv: CsvOptions | None = None,
@@ -151,12 +155,12 @@ def inspect_csv(source: bytes | str | Path, csv: CsvOptions | None = None,
     r = ds.report
     return {
         "file": r["file"], "bytes": r["bytes"], "encoding": r["encoding"], "delimiter": r["delimiter"],
-        "decimal": r["decimal"], "header": r["header"], "skipped_lines": r["skipped_lines"],
+        "decimal": r["decimal"], "thousands": r["thousands"], "header": r["header"], "skipped_lines": r["skipped_lines"],
         "time_column": r["time_column"], "time_format": r["time_format"], "dayfirst": r["dayfirst"],
         "timezone": r["timezone"], "frequency": r["frequency"], "start": r["start"], "end": r["end"],
         "rows_read": r["rows_read"], "rows": r["rows"], "numeric_columns": ds.numeric_columns,
         "columns": r["columns"], "excluded": r["excluded"], "gaps": r["gaps"],
         "duplicates": r["cleaning"]["duplicates"], "sorted": r["cleaning"]["sorted"],
-        "cleaning": r["cleaning"], "problems": r["problems"] + r["blocking"], "notes": r["notes"],
+        "calendar": r.get("calendar"), "cleaning": r["cleaning"], "problems": r["problems"] + r["blocking"], "notes": r["notes"],
         "fingerprint": ds.fingerprint,
     }

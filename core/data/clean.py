@@ -13,6 +13,9 @@ from core.errors import StudioError
 from core.data.options import CleanOptions
 from core.data.sniff import Format
 from core.data.read import CORES, NAT, Series
+from core.data.workdays import observed_calendar
+
+WARN_SHARE = 0.03  # rows dropped or invented above this share of the series are a warning, not a note
 
 # ----------------------------------------------------------------------------------------------- clean
 
@@ -49,7 +52,19 @@ def _regularise(ser: Series, report: dict, steps: np.ndarray | None = None) -> s
         except ValueError:
             pass
         return alias
-    grid = pd.date_range(idx[0], idx[-1], freq=alias, name=idx.name)
+    cal = observed_calendar(idx, modal)
+    if cal is not None:  # working hours / trading days: nights, weekends and holidays are no gaps
+        grid = cal.pop("grid")
+        report["calendar"] = cal
+        alias = "B" if alias == "D" and cal["weekdays"] == list(range(5)) else alias
+        holidays = f" (among them {cal['holidays']:,} weekday(s) with no rows, e.g. holidays)" if cal["holidays"] else ""
+        report["notes"].append(
+            f"Observed on {cal['describe']} only: kept the observed steps"
+            f"{f' ({n:,} a day)' if (n := cal['steps_per_day']) > 1 else ''} and did not "
+            f"fill the {cal['not_invented']:,} steps outside that calendar{holidays}; windows run over observed steps "
+            "and calendar features describe them.")
+    else:
+        grid = pd.date_range(idx[0], idx[-1], freq=alias, name=idx.name)
     if len(grid) > 3 * len(idx) + 1000:
         report["problems"].append(
             f"The rows are mostly {_human(pd.Timedelta(modal, 'ns'))} apart but span far more steps than there are "
@@ -73,8 +88,14 @@ def _regularise(ser: Series, report: dict, steps: np.ndarray | None = None) -> s
         block = np.full((len(grid), ser.block.shape[1]), np.nan, order="F")
         block[pos] = ser.block
         ser.block, ser.index = block, grid
-        report["notes"].append(f"{missing:,} missing time steps in {len(at):,} gap(s) (largest {gaps['largest']}) "
-                               "were added as empty rows.")
+        share = missing / len(grid)
+        text = (f"{missing:,} missing time steps in {len(at):,} gap(s) (largest {gaps['largest']}) were added as empty "
+                "rows")
+        if share > WARN_SHARE:  # invented rows above a few percent of the series are a warning, not a note
+            report["problems"].append(f"{text}: {share:.0%} of the series is filled in, not read. If the data is only "
+                                      "recorded at some times, resample it or trim the gaps before forecasting.")
+        else:
+            report["notes"].append(text + ".")
     return alias
 
 
@@ -215,7 +236,14 @@ def clean_series(ser: Series, fmt: Format, clean: CleanOptions, report: dict) ->
                 ser.take(np.flatnonzero(~dup))
                 how = "kept the first of each"
             cleaning["duplicates"] = n_dup
-            report["notes"].append(f"{n_dup:,} row(s) repeated an earlier timestamp; {how}.")
+            share = n_dup / (n_dup + len(ser.block))
+            if share > WARN_SHARE:  # a quarter of the rows gone is no footnote: Year,Quarter read as Year alone
+                report["problems"].append(
+                    f"{n_dup:,} row(s) ({share:.0%} of the file) repeated an earlier timestamp in '{fmt.time.column}'; "
+                    f"{how}. If the time is split over several columns (year and quarter, date and hour), combine them "
+                    "under Format: Time columns (--time-cols).")
+            else:
+                report["notes"].append(f"{n_dup:,} row(s) repeated an earlier timestamp; {how}.")
         if clean.resample:
             before = len(ser.block)
             offset = pd.tseries.frequencies.to_offset(clean.resample)

@@ -17,6 +17,11 @@ SAMPLES: dict[str, Path] = {
     "co2": ROOT / "sample_data" / "co2.csv",
 }
 DELIMITERS = {",": "comma ,", ";": "semicolon ;", "\t": "tab", "|": "pipe |"}
+# Thousands separators by name (UI, CLI); "" means "none".
+THOUSANDS = {"": "none", ",": "comma (1,234.5)", ".": "dot (1.234,5)", " ": "space (1 234,5)",
+             "\u202f": "narrow space (1\u202f234,5)", "\u00a0": "no-break space (1\u00a0234,5)",
+             "'": "apostrophe (1'234.5)"}
+MAX_SKIP = 200  # lines of notes above a header, at most
 ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "cp1252", "latin-1"]
 DUPLICATES = ("first", "mean")
 RESAMPLE_HOW = ("mean", "sum", "last", "min", "max")
@@ -59,6 +64,8 @@ class CsvOptions:
     """How to read the file; ``None`` means detect. ``time_col=ROW_INDEX`` uses the row number as the time step.
 
     ``time_format`` is a strftime pattern (``%d.%m.%Y %H:%M``), ``"ISO8601"``, or ``"epoch_s"`` / ``"epoch_ms"``.
+    ``thousands`` is the digit-group separator (``""`` for none); ``skip_rows`` the lines above the header
+    row (notes, titles); ``time_cols`` the columns that together say the time (``("Year", "Quarter")``).
     """
 
     delimiter: str | None = None
@@ -68,8 +75,26 @@ class CsvOptions:
     time_col: str | None = None
     dayfirst: bool | None = None
     time_format: str | None = None
+    thousands: str | None = None
+    skip_rows: int | None = None
+    time_cols: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.thousands is not None and self.thousands not in THOUSANDS:
+            raise StudioError(f"The thousands separator {self.thousands!r} is not supported.",
+                              "Choose none, comma, dot, space, narrow space or apostrophe, or leave it on Detect.")
+        if self.thousands and self.thousands in (self.decimal, self.delimiter):
+            raise StudioError(f"The thousands separator {self.thousands!r} is also the "
+                              f"{'decimal mark' if self.thousands == self.decimal else 'delimiter'}.",
+                              "Choose a different thousands separator, or leave it on Detect.")
+        if self.skip_rows is not None and not 0 <= int(self.skip_rows) <= MAX_SKIP:
+            raise StudioError(f"{self.skip_rows} lines above the header is not a number of lines to skip.",
+                              f"Give 0 to {MAX_SKIP} lines, or leave it on Detect.")
+        if self.time_cols is not None:
+            object.__setattr__(self, "time_cols", tuple(str(c) for c in self.time_cols) or None)
+            if self.time_cols is not None and len(self.time_cols) < 2:
+                raise StudioError("Combining time columns needs at least two columns (e.g. Year and Quarter).",
+                                  "Pick two or three columns, or leave the time column on Detect.")
         if self.delimiter is not None and (len(self.delimiter) != 1 or self.delimiter in "\"\r\n"):
             raise StudioError(f"The delimiter {self.delimiter!r} is not a single separator character.",
                               "Choose comma, semicolon, tab or pipe, or leave it on Detect.")

@@ -15,6 +15,7 @@ from core.errors import StudioError
 from core.data.options import NULLS, NUM_ARROW, NUM_COMMA, NUM_DOT, OFFSET, READ_BLOCK, all_numbers
 from core.data.source import Source
 from core.data.sniff import Format
+from core.data import periods
 from core.data.timeparse import parse_times
 
 # ------------------------------------------------------------------------------------------------ read
@@ -42,6 +43,9 @@ def column_plan(fmt: Format) -> dict[str, str]:
     """Each column's reading type from the sample: 'float' (clean numbers), 'string' (anything else)."""
     plan = {}
     for name in fmt.names:
+        if name in fmt.time.parts:
+            plan[name] = "string"
+            continue
         if name == fmt.time.column:
             plan[name] = "float" if fmt.time.kind == "epoch" else _arrow_time_type(fmt)
             continue
@@ -50,9 +54,11 @@ def column_plan(fmt: Format) -> dict[str, str]:
     return plan
 
 
-def _coerce(col: pa.ChunkedArray, decimal: str) -> tuple[pa.ChunkedArray, int, list[str], int]:
+def _coerce(col: pa.ChunkedArray, decimal: str, thousands: str = "") -> tuple[pa.ChunkedArray, int, list[str], int]:
     """Numbers from a text column: (float64 values, count that were not numbers, examples, non-null count)."""
     text = pc.utf8_trim_whitespace(col)
+    if thousands:
+        text = pc.replace_substring(text, thousands, "")
     if decimal == ",":
         text = pc.replace_substring(text, ",", ".")
     ok = pc.match_substring_regex(text, NUM_ARROW)
@@ -72,6 +78,8 @@ def _sample_is_text(fmt: Format, name: str) -> tuple[bool, list[str], int]:
     vals = pd.Series(fmt.present[name], dtype=object)
     if len(vals) == 0:
         return False, [], 0
+    if fmt.thousands:
+        vals = vals.str.replace(fmt.thousands, "", regex=False)
     pattern = (NUM_COMMA if fmt.decimal == "," else NUM_DOT).pattern
     numeric = vals.str.fullmatch(pattern)
     words = list(dict.fromkeys(vals[~numeric]))
@@ -137,7 +145,9 @@ def _stamps(col: pa.ChunkedArray, fmt: Format, read: _Read) -> np.ndarray:
     """int64 ns per row (NaT where unreadable) from a time column Arrow could not parse itself, a chunk at a
     time so the text is never all in Python at once."""
     t = fmt.time
-    want_offsets = t.kind == "string" and any(OFFSET.search(v) for v in fmt.present[t.column])
+    # "-1980" ends Jan-1980 (%b-%Y) like an offset ends a time: only formats that can hold an offset have one
+    can_offset = t.fmt in (None, "ISO8601") or "%z" in (t.fmt or "") or "%Z" in (t.fmt or "")
+    want_offsets = t.kind == "string" and can_offset and any(OFFSET.search(v) for v in fmt.present[t.column])
     out = np.empty(len(col), dtype=np.int64)
     at = 0
     for chunk in col.chunks:
@@ -171,7 +181,7 @@ def _to_block(table: pa.Table, fmt: Format, plan: dict[str, str], keep: list[str
         i = table.schema.get_field_index(name)
         col = table.column(i)
         if plan[name] != "float":
-            col, n_bad, examples, _ = _coerce(col, fmt.decimal)
+            col, n_bad, examples, _ = _coerce(col, fmt.decimal, fmt.thousands)
             table = table.set_column(i, name, col)
             if n_bad:
                 read.not_numbers[j] = n_bad
@@ -180,7 +190,18 @@ def _to_block(table: pa.Table, fmt: Format, plan: dict[str, str], keep: list[str
     col = None  # only the table may hold the columns now, or converting cannot free them
     stamps = None
     time = fmt.time.column
-    if time is not None:
+    if fmt.time.parts:  # Year + Quarter ...: one time from several text columns
+        cols = {n: table.column(n).to_pandas() for n in fmt.time.parts}
+        parsed = periods.combine(cols, fmt.time.roles)
+        stamps = pd.DatetimeIndex(parsed).as_unit("ns").asi8.copy()
+        bad = parsed.isna().to_numpy()
+        if bad.any():
+            read.bad_times.extend(" ".join(str(cols[n].iloc[i]) for n in fmt.time.parts)
+                                  for i in np.flatnonzero(bad)[:3])
+        for n in fmt.time.parts:
+            table = table.remove_column(table.schema.get_field_index(n))
+        time = None
+    elif time is not None:
         i = table.schema.get_field_index(time)
         if plan[time] == "ts_utc":  # offsets were applied by Arrow: UTC wall time
             table = table.set_column(i, time, pc.cast(table.column(i), pa.timestamp("ns")))
@@ -209,7 +230,7 @@ def read_series(src: Source, fmt: Format, plan: dict[str, str], report: dict) ->
     excluded, columns_info = report["excluded"], report["_columns"]
     keep: list[str] = []
     for name in fmt.names:
-        if name == fmt.time.column:
+        if name == fmt.time.column or name in fmt.time.parts:
             continue
         info = columns_info.setdefault(name, {"name": name})
         if plan[name] == "string":
@@ -227,7 +248,7 @@ def read_series(src: Source, fmt: Format, plan: dict[str, str], report: dict) ->
         return "skip"
 
     encoding = "utf8" if fmt.encoding in ("utf-8", "utf-8-sig") else fmt.encoding
-    include = keep + ([fmt.time.column] if fmt.time.column else [])
+    include = keep + (list(fmt.time.parts) or ([fmt.time.column] if fmt.time.column else []))
     for _ in range(len(plan) + 3):
         types = {n: _ARROW_TYPES[plan[n]] for n in include}
         bad_rows.clear()
@@ -282,7 +303,7 @@ def read_series(src: Source, fmt: Format, plan: dict[str, str], report: dict) ->
     else:
         raise StudioError(f"The file {src.name} could not be read as a table.",
                           "Check the delimiter, decimal mark and encoding under Format.")
-    if fmt.time.column and plan[fmt.time.column] in ("ts", "ts_utc"):
+    if fmt.time.column and plan.get(fmt.time.column) in ("ts", "ts_utc"):
         fmt.time.kind = "native"
     rows = len(block)
     valid, not_numbers, bad_examples = read.valid, read.not_numbers, read.bad_examples

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -10,20 +10,28 @@ import pandas as pd
 from core.dataset import ROW_INDEX
 from core.errors import StudioError
 from core.data.options import EPOCH_RANGES, TIME_HINTS, all_numbers
+from core.data import periods
 
 @dataclass
 class TimeGuess:
     column: str | None
-    kind: str = "none"  # "string" | "epoch" | "none"
-    fmt: str | None = None  # strftime / "ISO8601" / epoch unit
+    kind: str = "none"  # "string" | "epoch" | "period" | "parts" | "none"
+    fmt: str | None = None  # strftime / "ISO8601" / epoch unit / period kind / the parts in words
     dayfirst: bool | None = None
     note: str = ""
+    roles: dict[str, str] = field(default_factory=dict)  # kind "parts": column -> year / quarter / month / day
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(self.roles)
 
 
 def parse_times(values: pd.Series, kind: str, fmt: str | None, dayfirst: bool | None = None) -> pd.Series:
     """Parse to naive UTC datetimes; values that do not parse become NaT."""
     if kind == "native":
         return values
+    if kind == "period":
+        return periods.parse_period(values, fmt or "quarter")
     if kind == "epoch":
         nums = pd.to_numeric(values, errors="coerce")
         out = pd.to_datetime(nums, unit=fmt or "s", errors="coerce")
@@ -55,8 +63,30 @@ def _regularity(times: pd.Series) -> float:
     return counts.max() / len(d)
 
 
+def _parts(present: dict[str, list[str]], cols: tuple[str, ...], forced: bool) -> TimeGuess | None:
+    """The time combined from several columns (Year + Quarter ...), when the sample's rows read as times."""
+    missing = [c for c in cols if c not in present]
+    if missing:
+        raise StudioError(f"There is no column {missing[0]!r} in this file (columns: {', '.join(list(present)[:12])}).",
+                          "Pick the time columns to combine from the list, or leave them empty.")
+    roles = periods.assign_roles(cols, present) if forced else {c: periods.role(c, present[c]) for c in cols}
+    n = min(len(present[c]) for c in cols)
+    parsed = periods.combine({c: pd.Series(present[c][:n], dtype=object) for c in cols}, roles)
+    if n and parsed.notna().mean() >= 0.9:
+        names = " and ".join(f"'{c}'" for c in cols)
+        note = "" if forced else (f"The time is split over {names}; combined them into one time axis (change it "
+                                  "under Format: Time columns).")
+        return TimeGuess("+".join(cols), "parts", periods.describe(roles), note=note, roles=roles)
+    if forced:
+        example = " ".join(present[c][0] if present[c] else "" for c in cols)
+        raise StudioError(f"The columns {', '.join(cols)} do not read as a year with a quarter, month or day "
+                          f"(e.g. '{example}').", "Pick a year column and a quarter or month column (and a day), "
+                                                  "or leave the time columns empty.")
+    return None
+
+
 def guess_time(sample: dict[str, list[str]], present: dict[str, list[str]], decimal: str, forced: str | None,
-                dayfirst: bool | None, fmt: str | None) -> TimeGuess:
+               dayfirst: bool | None, fmt: str | None, time_cols: tuple[str, ...] | None = None) -> TimeGuess:
     from pandas.tseries.api import guess_datetime_format
 
     def hinted(name: str) -> bool:
@@ -82,12 +112,16 @@ def guess_time(sample: dict[str, list[str]], present: dict[str, list[str]], deci
             increasing = bool(np.all(np.diff(nums) >= 0))
             if unit and (hinted(name) or must or increasing):
                 return TimeGuess(name, "epoch", unit, note=f"'{name}' holds Unix epoch times in {unit}.")
-            if (hinted(name) or must) and name.lower().startswith("year") and nums.min() >= 1000 and nums.max() < 3000:
+            if (must or name.lower().startswith("year")) and nums.min() >= 1000 and nums.max() < 3000 and (nums % 1 == 0).all():
                 return TimeGuess(name, "string", "%Y")
             if (hinted(name) or must) and vals.str.fullmatch(r"(1|2)\d{3}(0[1-9]|1[0-2])(\d{2})?").all():
                 return TimeGuess(name, "string", "%Y%m%d" if vals.str.len().eq(8).all() else "%Y%m")
             return None
         first = vals.iloc[0]
+        kind = periods.period_kind(present[name])
+        if kind is not None:  # 1960 Q1, Jan-1980, 1987M01: read by the period reader, not strptime
+            return TimeGuess(name, "period", kind, note=f"'{name}' holds {periods.KINDS[kind]}; each is read as "
+                                                        "the period's first day.")
         options = []
         iso = parse_times(vals, "string", "ISO8601")
         if iso.notna().mean() >= 0.9:
@@ -115,6 +149,13 @@ def guess_time(sample: dict[str, list[str]], present: dict[str, list[str]], deci
         return TimeGuess(name, "string", guess, df if guess != "ISO8601" else None, note)
 
     columns = list(sample)
+    if time_cols:
+        return _parts(present, tuple(time_cols), True)
+    if forced is None and fmt is None:
+        found = periods.find_parts(present)
+        guess = _parts(present, found, False) if found else None
+        if guess is not None:
+            return guess
     if forced is not None:
         if forced == ROW_INDEX:
             return TimeGuess(None, note="Using the row number as the time step, as chosen.")

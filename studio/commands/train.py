@@ -18,6 +18,7 @@ from core.config import DEFAULTS, HELP
 from core.errors import StudioError
 from core.models import MAX_LAYERS, TARGET_FORMS
 from core.numbers import positive_float, positive_int
+from studio.csv_args import add_csv_arguments, csv_options
 
 MODEL_OPTIONS = ("units", "layers", "dropout", "head_units", "backend", "residual")
 
@@ -44,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", type=_columns, default=None, metavar="A,B,...",
                    help="input columns besides the targets (the targets are always inputs); "
                         "default: every numeric column that varies")
-    p.add_argument("--time-col", default=None, metavar="COL", help="the time column (default: detected)")
+    add_csv_arguments(p)  # --delimiter, --thousands, --skip-rows, --time-col(s) ...: as `studio inspect`
     p.add_argument("--window", type=positive_int("--window", max_window), default=None,
                    help="look-back steps per forecast (default: covers the seasonal period the data shows)")
     p.add_argument("--horizon", type=positive_int("--horizon", max_horizon), default=f["horizon"], help=f"steps forecast at once (default {f['horizon']})")
@@ -118,7 +119,7 @@ def _plain(v):
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.data import CsvOptions, load_dataset
+    from core.data import load_dataset
     from core.defaults import default_config
     from core.training import TrainConfig, train
     from core.windows import SplitSpec, make_windows
@@ -134,8 +135,9 @@ def run(args: argparse.Namespace) -> int:
     csv = Path(args.csv)
     if not csv.is_file():
         raise StudioError(f"There is no file at {csv}.", "Check the path given to --csv.")
-    options = CsvOptions(time_col=args.time_col) if args.time_col else None
-    dataset = load_dataset(csv, name=csv.name, csv=options)
+    dataset = load_dataset(csv, name=csv.name, csv=csv_options(args))
+    for msg in dataset.report.get("problems", []) + dataset.report.get("blocking", []):
+        print(f"warning: {msg}", file=sys.stderr, flush=True)  # rows dropped or filled in, readings assumed
     targets = tuple(dict.fromkeys(args.target))
     missing = [c for c in targets + tuple(args.features or ()) if c not in dataset.numeric_columns]
     if missing:
