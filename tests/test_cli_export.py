@@ -74,3 +74,23 @@ def test_export_writes_models_report_bundle_and_edge_impulse_library(tmp_path):
     for p in out.rglob("*"):
         if p.is_file():
             assert KEY.encode() not in p.read_bytes(), p
+
+
+@pytest.mark.slow
+def test_the_bundle_type_asked_for_is_the_one_the_report_and_summary_name(tmp_path):
+    """`--bundle-dtype` other than the recommendation: the zip, report.json's bundle_dtype and the summary's
+    "bundle:" line name the same type, and the studio's own recommendation is kept beside it (issue V)."""
+    make_run(tmp_path / "run", kind="gru", backend="keras")
+    out = tmp_path / "exp"
+    first = studio(str(tmp_path / "run"), "--int8", "--out", str(out))
+    assert first.returncode == 0, first.stderr[-3000:]
+    recommended = json.loads((out / "report.json").read_text())["bundle_dtype"]
+    other = "float32" if recommended == "int8" else "int8"
+    res = studio(str(tmp_path / "run"), "--int8", "--bundle-dtype", other, "--out", str(out), "--force")
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["bundle_dtype"] == other and report["recommended_dtype"] == recommended
+    assert report["bundle_reason"].startswith("chosen with --bundle-dtype; the studio would ship " + recommended)
+    bundle_line = next(line for line in res.stdout.splitlines() if line.strip().startswith("bundle:"))
+    assert bundle_line.split()[1] == other, bundle_line
+    assert [p.name for p in out.glob("forecast_studio_*.zip")] == [f"forecast_studio_gru_{other}.zip"]

@@ -40,15 +40,17 @@ CASES = {
     # The default form for GRU/SimpleRNN is the step loop (core.steploop); the unrolled one stays available.
     "gru-keras-unrolled": ("gru", "keras", dict(form="unrolled")),
     "dense-torch-residual": ("dense", "torch", dict(residual=True)),
-    # Seasonal change target (issue 21): in float32 the add-back from one season earlier is inside the graph
-    # (horizon 3 within the season of 6 is a slice; horizon 8 past it repeats rows, a GATHER); in int8 the
-    # graph forecasts the change and the firmware adds the seasonal reference, as for the last value.
+    # Seasonal change target (issue 21): in the fused LSTM's float32 graph the add-back from one season earlier
+    # is inside (horizon 3 within the season of 6 is a slice); in int8, and in every step-loop graph (issue V:
+    # GRU/SimpleRNN run as a step loop whatever the target form), the graph forecasts the change and the
+    # firmware adds the seasonal reference (horizon 8 past the season repeats rows).
     "lstm-keras-season-h3": ("lstm", "keras", dict(target_form="change_season", season_period=6, horizon=3)),
     "gru-torch-season-h8-t2": ("gru", "torch", dict(target_form="change_season", season_period=6, horizon=8,
                                                     n_targets=2)),
-    # Change from last value and last season: three rows per step, so the add-back stays inside the int8 graph
-    # too (the firmware adds one row), and the accuracy check on TFLM below holds it to the host's forecasts.
+    # Change from last value and last season: three rows per step (the season's row, plus the last row minus
+    # the row a season before it), added by the firmware in float like the others.
     "rnn-torch-both-h3": ("rnn", "torch", dict(target_form="change_both", season_period=6, horizon=3)),
+    "gru-keras-both-unrolled": ("gru", "keras", dict(target_form="change_both", season_period=6, form="unrolled")),
 }
 
 _CHECK = textwrap.dedent("""
@@ -201,9 +203,9 @@ def test_export_matches_host_on_tflm(exports, name, tmp_path):
     # The op list says how each kind reached the board: LSTM fused, GRU/SimpleRNN as the step loop (or
     # unrolled on request), and report.json says which form and why.
     ops = set(saved["float32"]["ops"])
-    # A seasonal change target keeps the window-at-once forms: the step model cannot reach the season's rows.
+    # Every target form runs as a step loop for GRU/SimpleRNN (the firmware adds a seasonal reference).
     seasonal = opts.get("target_form") in ("change_season", "change_both")
-    expected_form = opts.get("form") or {"lstm": "fused", "dense": "unrolled"}.get(kind, "unrolled" if seasonal else "step")
+    expected_form = opts.get("form") or {"lstm": "fused", "dense": "unrolled"}.get(kind, "step")
     assert saved["form"] == expected_form and saved["form_reason"], saved.get("form")
     if kind == "lstm":
         assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops
@@ -229,17 +231,27 @@ def test_export_matches_host_on_tflm(exports, name, tmp_path):
         assert res["ok"], res
         raw = np.asarray(res["y"]).reshape(len(X), spec.horizon, spec.n_targets)
         y_scaled = ex.dequantize(raw, entry["output_quant"]) if dtype == "int8" and not step_form else raw
+        # The graph forecasts the change and the reference is the firmware's to add: in int8 (issue L), and in
+        # every step-loop graph of a seasonal form (issue V); never elsewhere.
+        assert bool(entry.get("residual_outside")) == (spec.residual and (dtype == "int8" or (step_form and seasonal)))
         if entry.get("residual_outside"):
-            # The int8 graph forecasts the change; the reference is the firmware's to add (issue L): the last
-            # value, or for a seasonal change target the same phase one season before each step (issue 21).
-            assert dtype == "int8" and spec.residual and spec.target_form != "change_both"
-            if spec.target_form == "change_season":
+            # The reference: the last value, or for a seasonal change target the same phase one season before
+            # each step (issue 21), plus for change_both the last row minus the row a season before it.
+            idx = list(spec.target_input_index)
+            if seasonal:
                 p, w = spec.season_period, spec.window
                 rows = [w - p + (k % p) for k in range(spec.horizon)]
             else:
                 rows = [spec.window - 1] * spec.horizon
             assert entry["reference_rows"] == rows
-            y_scaled = y_scaled + X[:, rows][:, :, list(spec.target_input_index)]
+            ref = X[:, rows][:, :, idx]
+            if spec.target_form == "change_both":
+                a, b = spec.window - 1, spec.window - 1 - spec.season_period
+                assert entry["drift_rows"] == [a, b]
+                ref = ref + (X[:, a, idx] - X[:, b, idx])[:, None, :]
+            else:
+                assert entry.get("drift_rows") is None
+            y_scaled = y_scaled + ref
         y = run.scaler.inverse(y_scaled, targets)
         err = np.abs(y - y_host)
         # Two float32 unit-in-the-last-place steps of the forecasts' size: the report and this check inverse-scale

@@ -113,3 +113,35 @@ def test_firmware_model_name_rule():
     assert firmware_model_name({"name": "GRU 32 / w=168"}) == "GRU_32_w_168"
     assert firmware_model_name({"kind": "lstm"}) == "lstm"
     assert firmware_model_name(None) is None and firmware_model_name("***") is None
+
+
+def test_a_chosen_bundle_type_is_recorded_beside_the_recommendation(tmp_path):
+    """What the bundle ships is what report.json, the summary and the Device step name; the studio's own
+    recommendation stays apart, so the Export page still says what it would ship (issue V)."""
+    import shutil
+
+    from core.deliver import chosen
+    from core.export import bundle_choice
+    from tests.firmware_support import SLICE_EXPORT
+
+    export = tmp_path / "export"
+    shutil.copytree(SLICE_EXPORT, export)
+    raw = json.loads((export / "report.json").read_text())
+    raw["int8"] = dict(raw["float32"], path="model_int8.tflite")
+    raw["bundle_dtype"], raw["bundle_reason"] = "float32", "int8 loses to float32"
+    raw.setdefault("model_label", "slice")
+    raw.setdefault("budget", {})
+    (export / "report.json").write_text(json.dumps(raw))
+    shutil.copy(export / "model_float32.tflite", export / "model_int8.tflite")
+
+    dtype, reason = chosen("float32", "int8 loses to float32", "int8", "on the Export page")
+    assert (dtype, reason) == ("int8", "chosen on the Export page; the studio would ship float32: int8 loses to float32")
+    assert chosen("float32", "why", "auto") == chosen("float32", "why", "float32") == ("float32", "why")
+    folder = ExportFolder.open(export)
+    assert folder.record_bundle(dtype, reason) and not folder.record_bundle(dtype, reason)  # second: unchanged
+    written = json.loads((export / "report.json").read_text())
+    assert (written["bundle_dtype"], written["recommended_dtype"]) == ("int8", "float32")
+    report = ExportFolder.open(export).report()
+    assert report.shipped() == ("int8", reason) and report.recommended() == ("float32", "int8 loses to float32")
+    assert bundle_choice(export)[:2] == ("float32", "int8 loses to float32")
+    assert any(line.strip() == f"bundle: int8 ({reason})" for line in report.summary_lines())
