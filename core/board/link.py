@@ -1,7 +1,8 @@
 """Talking to the board: find its port, read what it prints, ask it for forecasts, compare them with the host.
 
 Everything here goes through ``serial.serial_for_url``, so a real XIAO on /dev/ttyACM0, the emulator's
-pseudo-terminal and a board behind a network bridge (``socket://``, ``rfc2217://``) take the same path.
+pseudo-terminal and a board behind a network bridge (``socket://``, ``rfc2217://``) take the same path,
+once ``ports.check_port`` has allowed the port (no other pyserial URL handler is ever reached).
 A background thread owns reading; callers only ever wait on it with a deadline, so nothing here can hang
 on a silent or vanished board.
 """
@@ -22,7 +23,7 @@ from core.board import weblink
 from core.errors import StudioError
 from core.board.protocol import (Done, Err, Expected, Ready, Record, Result, TextHealth, decode_bytes,
                                  format_p_command, format_r_command, parse_line)
-from core.board.ports import CFG, board_error, disconnected_error, mismatch_error, open_error
+from core.board.ports import CFG, board_error, check_port, disconnected_error, mismatch_error, open_error
 
 
 # --- the board -------------------------------------------------------------------------------------------
@@ -45,8 +46,10 @@ class _WaitTimeout(Exception):
     pass
 
 
-def open_serial(port: str, baud: int, *, exclusive: bool = True, write_timeout: float | None = None) -> Any:
-    """Open a device path or a pyserial URL; a StudioError with a fix on any failure."""
+def open_serial(port: str, baud: int, *, exclusive: bool = True, write_timeout: float | None = None,
+                remote: bool = False) -> Any:
+    """Open a device path or a pyserial URL that ``check_port`` allows (``remote``: the user is a participant
+    on another computer); a StudioError with a fix on any failure."""
     port = (port or "").strip()
     if not port:
         raise StudioError("No port was given.", "Pick a port from the list or type one (e.g. /dev/ttyACM0, COM3, socket://HOST:PORT).")
@@ -57,6 +60,7 @@ def open_serial(port: str, baud: int, *, exclusive: bool = True, write_timeout: 
     except (TypeError, ValueError):
         raise StudioError(f"The baud rate {baud!r} is not a positive whole number.",
                           "Use 115200, the rate the studio's firmware and the Edge Impulse sketch use.") from None
+    port = check_port(port, remote=remote, browser_scheme=weblink.SCHEME)
     if port.startswith(weblink.SCHEME):
         # A board on the participant's computer, held by their browser and relayed to the studio (core/board/weblink.py).
         return weblink.open_link(port, baud)
@@ -79,12 +83,12 @@ class Board:
     """
 
     def __init__(self, port: str, baud: int = CFG["baud"], *, expected: Expected | None = None,
-                 log_lines: int = CFG["log_lines"], exclusive: bool = True) -> None:
+                 log_lines: int = CFG["log_lines"], exclusive: bool = True, remote: bool = False) -> None:
         self.port = port
         self.baud = baud
         self.expected = expected
         self.ready_info: Ready | None = None
-        self._ser = open_serial(port, baud, exclusive=exclusive)
+        self._ser = open_serial(port, baud, exclusive=exclusive, remote=remote)
         self._cond = threading.Condition()
         self._log: deque[LogEntry] = deque(maxlen=log_lines)
         self._records: deque[tuple[int, Record]] = deque(maxlen=log_lines)
