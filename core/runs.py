@@ -236,7 +236,7 @@ class Run:
             from core.intervals import FILE
 
             blobs[FILE] = _dumps(self.intervals)
-        with atomic_dir(target) as tmp:
+        with atomic_dir(target, "run") as tmp:
             native = self._write_native(tmp)
             for name, data in blobs.items():
                 (tmp / name).write_bytes(data)

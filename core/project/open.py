@@ -203,7 +203,7 @@ def _write_run(entries: dict[str, bytes], workdir: Path, manifest: dict) -> Path
     base = Path(workdir)
     stamp = hashlib.sha256(entries[MANIFEST]).hexdigest()[:12]
     target = base / f"project-{stamp}"
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, "run") as tmp:
         for name, data in entries.items():
             if not name.startswith(RUN_PREFIX):
                 continue
