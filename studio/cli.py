@@ -93,6 +93,8 @@ def https_flags(address: str, port: int, https: bool, cert: str | None, key: str
         made = certs.self_signed(certs.lan_names(address))
         cert_path, key_path = made.cert, made.key
         urls = ", ".join(f"https://{n}:{port}" for n in made.names if n not in ("localhost", "127.0.0.1"))
+        if made.renewed:
+            print(f"The certificate kept before was not reused ({made.renewed}): a new one was made.", file=sys.stderr)
         print(f"HTTPS with a self-signed certificate ({'reused' if made.reused else 'made'} in {made.cert.parent}) "
               f"for {', '.join(made.names)}.\n"
               f"  Participants open {urls or f'https://localhost:{port}'}; the browser warns once that the connection "
