@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "--cert/--key, with a self-signed certificate made for this machine")
     parser.add_argument("--cert", default=None, help="PEM certificate for HTTPS (with --key)")
     parser.add_argument("--key", default=None, help="PEM private key for HTTPS (with --cert)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="a host name participants type to reach the studio, besides this machine's name and "
+                             "addresses and localhost (repeatable; adds to FS_ALLOWED_HOSTS); other names are refused")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in _available():
         module = importlib.import_module(f"studio.commands.{name}")
@@ -109,7 +112,8 @@ def https_flags(address: str, port: int, https: bool, cert: str | None, key: str
 
 
 def serve(address: str = "127.0.0.1", port: int = 8501, extra: list[str] | None = None, ray: bool = False,
-          workers: int | None = None, https: bool = False, cert: str | None = None, key: str | None = None) -> int:
+          workers: int | None = None, https: bool = False, cert: str | None = None, key: str | None = None,
+          allow_hosts: list[str] | None = None) -> int:
     warning = lan_warning(address, port)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
@@ -127,6 +131,10 @@ def serve(address: str = "127.0.0.1", port: int = 8501, extra: list[str] | None 
                   file=sys.stderr)
             return 2
         env["FS_WORKERS"] = str(workers)
+    if allow_hosts:
+        from studio.hosts import ENV as HOSTS_ENV
+
+        env[HOSTS_ENV] = ",".join([*filter(None, [env.get(HOSTS_ENV, "")]), *allow_hosts])
     return _run_forwarding_signals(serve_command(address, port, extra), cwd=ROOT, env=env)
 
 
@@ -171,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else 2
     if args.command is None:
         return serve(args.address, args.port, ray=args.ray, workers=args.workers, https=args.https,
-                     cert=args.cert, key=args.key)
+                     cert=args.cert, key=args.key, allow_hosts=args.allow_host)
     try:
         return int(args._module.run(args) or 0)
     except StudioError as err:
