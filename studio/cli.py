@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         return serve(args.address, args.port, ray=args.ray, workers=args.workers, https=args.https,
                      cert=args.cert, key=args.key, allow_hosts=args.allow_host)
+    from core.data import read
+
+    read.use_arrow_threads(False)  # a one-shot process: no Arrow pool left to race the exit (core/data/read.py)
     try:
         return int(args._module.run(args) or 0)
     except StudioError as err:
