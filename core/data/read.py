@@ -27,12 +27,14 @@ ARROW_THREADS = True
 
 
 def use_arrow_threads(on: bool) -> None:
-    """Off: parse and convert on the caller's thread, and let Arrow's read-ahead use one thread (not one more
-    per re-read of the file), so a one-shot process leaves at most one idle Arrow thread behind."""
+    """Off: parse and convert on the caller's thread, and give Arrow's pools one thread each (read-ahead, and
+    the compute kernels that still use the pool), so a one-shot process leaves at most two idle Arrow threads,
+    not one per core plus one per re-read of the file."""
     global ARROW_THREADS
     ARROW_THREADS = bool(on)
     if not on:
         pa.set_io_thread_count(1)
+        pa.set_cpu_count(1)
 
 
 def _arrow_time_type(fmt: Format) -> str:
