@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.errors import StudioError
+from core.errors import StudioError, from_interrupt
 from core.numbers import positive_int
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,7 +171,42 @@ def _run_forwarding_signals(cmd: list[str], **popen) -> int:
                 child.wait()
 
 
+INTERRUPTED = "error: interrupted. Nothing was left half-written; run the command again."
+_interrupted = False
+
+
+def _on_interrupt(signum, frame):
+    """Python's own Ctrl+C handler, remembering that it fired: a framework whose native start-up is cut short
+    turns the KeyboardInterrupt into its own error (pybind11: ImportError "initialization failed")."""
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
+def _watch_interrupts() -> None:
+    import signal
+
+    # Only over Python's default: a background job's ignored SIGINT stays ignored.
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
+    global _interrupted
+    _interrupted = False
+    _watch_interrupts()
+    try:
+        return _main(argv)
+    except (KeyboardInterrupt, Exception) as err:
+        # Ctrl+C at any moment (the parser's imports, TensorFlow or PyTorch loading, a training) is one line and
+        # the shell's 130; what the interrupt broke on its way out is not the user's problem to read.
+        if _interrupted or from_interrupt(err):
+            print(INTERRUPTED, file=sys.stderr)
+            return 130
+        raise
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -186,12 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._module.run(args) or 0)
     except StudioError as err:
+        if _interrupted or from_interrupt(err):
+            raise
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted. Nothing was left half-written; run the command again.", file=sys.stderr)
-        return 130
     except (MemoryError, RecursionError, OSError, ValueError, TypeError, KeyError, OverflowError) as err:
+        if _interrupted:
+            raise
         # Whatever a hostile file or option still gets past the checks ends as the one promised line, not a
         # traceback; the type is named so the report says where to look.
         detail = " ".join(str(err).split())[:300] or "no detail"
