@@ -9,6 +9,7 @@ on a silent or vanished board.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -314,11 +315,13 @@ class Board:
                 what = "the self-test (T)" if not results else f"the self-test after {len(results)} results"
                 raise self._timeout_error(what, timeout, since) from None
             if isinstance(rec, Result) and rec.k >= 0:
-                results.append(rec)
+                results.append(self._checked(rec, "the self-test"))
             elif isinstance(rec, Done):
                 if rec.n != len(results):
-                    self._add("info", f"the board ran {rec.n} windows but {len(results)} results were read "
-                                      "(lines lost or garbled on the way)")
+                    # Counted, not guessed: a count unlike the results read (FS DONE n=1000000000000 after
+                    # one) is a board or line fault, and the results cannot be trusted to be the self-test's.
+                    raise self._fault(f"it reported {rec.n} self-test windows done but sent {len(results)} "
+                                      "result(s)")
                 return results
             elif isinstance(rec, Err):
                 raise board_error(rec)
@@ -350,11 +353,31 @@ class Board:
             except _WaitTimeout:
                 raise self._timeout_error(what, timeout, since) from None
             if isinstance(rec, Result) and rec.k == -1:
-                return rec
+                return self._checked(rec, what)
             if isinstance(rec, Err):
                 if need_ok and rec.code == "NEED":
                     return rec
                 raise board_error(rec)
+
+    def _fault(self, detail: str) -> StudioError:
+        err = StudioError(f"The board on {self.name} answered against its own ready line: {detail}.",
+                          "Its answers were not used. Press the board's RESET button and try again; if it "
+                          "happens again, flash the bundle from the Export step again (the firmware or the "
+                          "cable is faulty).")
+        self._add("error", str(err))
+        return err
+
+    def _checked(self, res: Result, what: str) -> Result:
+        """A forecast holds horizon x targets finite numbers, as the board's FS READY line said; anything
+        else is a fault to report, with or without an export to compare with (issue 35, item 8)."""
+        info = self.ready_info
+        if info is not None and len(res.y) != info.horizon * info.targets:
+            raise self._fault(f"{len(res.y)} value(s) for {what}, where horizon {info.horizon} x targets "
+                              f"{info.targets} is {info.horizon * info.targets}")
+        bad = [v for v in res.y if not math.isfinite(v)]
+        if bad:
+            raise self._fault(f"{len(bad)} value(s) for {what} are not numbers ({', '.join(map(str, bad[:3]))})")
+        return res
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` when this connection closes (the page stops the emulator it started this way)."""
