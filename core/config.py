@@ -360,7 +360,7 @@ HELP.update({
 DEFAULTS["intervals"] = {
     "levels": [80, 95],
 }
-HELP["forecast.band_levels"] = ("Percentages between 0 and 100 (exclusive), separated by commas, e.g. 80, 95. The bands are "
+HELP["forecast.band_levels"] = ("Percentages between 1 and 99.9 (at most two decimals), separated by commas, e.g. 80, 95. The bands are "
                                "calibrated again on the validation part (no training) and saved with the run; export "
                                "again for the board to carry them.")
 HELP["forecast.bands"] = ("Each band is the forecast plus or minus a width learned from how far off the model was on the "

@@ -85,3 +85,38 @@ def serial_text(text: str) -> str:
     """``text`` as the board may print it on one serial line: printable characters only (UTF-8 is fine on
     the wire), so no line break or control character can start a line of its own."""
     return "".join(ch if ch.isprintable() else "?" for ch in _shorten(text))
+
+
+# A spreadsheet reads a cell that starts with one of these as a formula (=HYPERLINK(...), +cmd|..., -2+3,
+# @SUM(...)), or a tab / carriage return before one; the apostrophe is in the list so that the escape can
+# be undone exactly (a name that starts with ' gets a second one).
+CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def csv_cell(text) -> str:
+    """A text cell of a CSV the studio writes (a column name, a target, a forecaster's label): one that a
+    spreadsheet would run as a formula gets a leading apostrophe, which shows it as text."""
+    s = str(text)
+    return "'" + s if s.startswith(CSV_TRIGGERS) else s
+
+
+def csv_uncell(text) -> str:
+    """``csv_cell`` undone: the name as it was before it went into a CSV the studio wrote."""
+    s = str(text)
+    return s[1:] if s.startswith("'") and s[1:].startswith(CSV_TRIGGERS) else s
+
+
+def csv_frame(frame):
+    """A copy of a pandas frame whose column names, index name and text cells all went through ``csv_cell``
+    (numbers, dates and booleans are written as they are: -5.0 is a number, not a formula)."""
+    import pandas as pd
+
+    out = frame.copy()
+    out.columns = [csv_cell(c) for c in out.columns]
+    if out.index.name is not None:
+        out.index.name = csv_cell(out.index.name)
+    for i, col in enumerate(out.columns):
+        series = out.iloc[:, i]
+        if pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype):
+            out.iloc[:, i] = series.map(lambda v: v if v is None or (isinstance(v, float) and v != v) else csv_cell(v))
+    return out

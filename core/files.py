@@ -6,7 +6,9 @@ import contextlib
 import json
 import math
 import os
+import secrets
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -62,18 +64,81 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
-@contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Build a directory under a temporary name and move it into place only when complete.
+# --- ownership: the one marker the studio writes in every folder it makes, checked before any delete ---------
 
-    An existing directory at ``path`` is replaced only after the new one is finished.
+OWNER_MARK = ".forecast-studio-owner"
+OWNER_SIGNATURE = "forecast-studio owned folder v1"
+KIND_WORDS = {"run": "a training run", "export": "an export", "session": "a studio session"}
+
+
+def mark_owned(folder: str | Path, kind: str) -> Path:
+    """Write the marker that makes ``folder`` the studio's (its signature, the kind, a random id)."""
+    text = f"{OWNER_SIGNATURE}\nkind={kind}\nid={secrets.token_hex(16)}\n"
+    return atomic_write_text(Path(folder) / OWNER_MARK, text)
+
+
+def owned(folder: str | Path, kinds: str | tuple[str, ...]) -> bool:
+    """Did the studio make ``folder`` as one of ``kinds``? Only its marker says so: a regular file (not a link)
+    whose first line is the signature and which names the kind. A user's file named like a run's or an
+    export's (run.json, report.json) proves nothing."""
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    path = Path(folder) / OWNER_MARK
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > 4096:
+            return False
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return False
+    return len(lines) >= 2 and lines[0] == OWNER_SIGNATURE and lines[1] in {f"kind={k}" for k in kinds}
+
+
+def not_owned_error(path: Path, kinds, option: str | None = None):
+    from core.errors import StudioError
+
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    what = " or ".join(KIND_WORDS.get(k, k) for k in kinds)
+    name = f"{option} {path}" if option else str(path)
+    return StudioError(f"{name} is a folder the studio did not make as {what} (it has no {OWNER_MARK} marker of "
+                       "that kind, e.g. it holds a user's files or was made before the studio marked its folders); "
+                       "it is left as it is.",
+                       "Choose a new or empty folder, or delete or move that folder yourself"
+                       + (", or add --force to replace it and everything in it." if option else "."))
+
+
+def replaceable(path: Path, kinds) -> bool:
+    """May the studio delete what is at ``path`` to put its own folder there? Nothing there, an empty folder,
+    or a folder carrying the studio's marker of one of ``kinds``."""
+    if not os.path.lexists(path):
+        return True
+    if path.is_symlink() or not path.is_dir():
+        return False
+    try:
+        empty = not any(path.iterdir())
+    except OSError:
+        return False
+    return empty or owned(path, kinds)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path, kind: str) -> Iterator[Path]:
+    """Build a directory under a temporary name and move it into place only when complete, marked as the
+    studio's ``kind`` (``mark_owned``).
+
+    An existing directory at ``path`` is replaced only after the new one is finished, and only if the studio
+    made it (``replaceable``): anything else raises StudioError and is left as it is.
     """
     path = Path(path)
+    if not replaceable(path, kind):
+        raise not_owned_error(path, kind)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
     try:
         yield tmp
-        if path.exists():
+        mark_owned(tmp, kind)
+        if os.path.lexists(path):
+            if not replaceable(path, kind):  # it changed while the work ran
+                raise not_owned_error(path, kind)
             old = path.with_name(f".{path.name}.old")
             _remove(old)
             os.replace(path, old)
@@ -144,31 +209,12 @@ def load_json(source, what: str, fix: str, max_bytes: int = JSON_MAX_BYTES, kind
     return obj
 
 
-# What marks a folder as one the studio wrote, per kind: the file and, for JSON, the "kind" it declares.
-OUTPUT_KINDS = {"run": ("run.json", "forecast-studio-run"), "export": ("report.json", None)}
-
-
-def _is_ours(folder: Path, kinds) -> bool:
-    for kind in kinds:
-        marker, declared = OUTPUT_KINDS[kind]
-        path = folder / marker
-        if not path.is_file() or path.stat().st_size > JSON_MAX_BYTES:
-            continue
-        try:
-            data = json.loads(path.read_bytes())
-        except (ValueError, RecursionError, OSError):
-            continue
-        if isinstance(data, dict) and (declared is None or data.get("kind") == declared):
-            return True
-    return False
-
-
 def prepare_out_dir(path: str | Path, kinds=("run",), force: bool = False, option: str = "--out") -> Path:
     """The one rule for every command that writes a folder, applied BEFORE any work starts.
 
     The folder is replaced whole when the work is done (``atomic_dir``), so: a folder that is empty, absent,
-    or a run/export the studio wrote earlier may be replaced; a folder holding anything else, or an existing
-    regular file, is refused unless ``force``. The path is resolved first (``X/inner/..`` is ``X``), and the
+    or a run/export the studio made (its ``OWNER_MARK``) may be replaced; a folder holding anything else, or
+    an existing regular file, is refused unless ``force``, which hands it to the studio now. The path is resolved first (``X/inner/..`` is ``X``), and the
     place is checked to be writable now, not after a long training. Returns the resolved path.
     """
     from core.errors import StudioError
@@ -192,16 +238,23 @@ def prepare_out_dir(path: str | Path, kinds=("run",), force: bool = False, optio
             entries = [p for p in target.iterdir() if not p.name.startswith(f".{target.name}.")]
         except OSError as err:
             raise StudioError(f"{option} {raw} cannot be read ({err.strerror or err}).", f"Choose another {option} folder.") from None
-        if entries and not force and not _is_ours(target, kinds):
-            what = " or ".join({"run": "a training run", "export": "an export"}[k] for k in kinds)
-            raise StudioError(f"{option} {raw} already holds {len(entries)} file(s) that are not {what} of the studio; "
-                              "writing there would delete them.",
+        if entries and not force and not owned(target, kinds):
+            what = " or ".join(KIND_WORDS[k] for k in kinds)
+            raise StudioError(f"{option} {raw} already holds {len(entries)} file(s) and is not {what} the studio made "
+                              f"(it has no {OWNER_MARK} marker: a user's folder, or one made before the studio marked "
+                              "its folders); writing there would delete them.",
                               f"Choose a new or empty folder, or add --force to replace that folder and everything in it.")
     # Writable now? Create the parent and a scratch folder beside the target, exactly as the final write will.
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         probe = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".probe", dir=target.parent)
         os.rmdir(probe)
+        if force and not replaceable(target, kinds):
+            # --force: the user gave this folder (or file) to the studio, so it becomes the studio's to replace.
+            if target.is_dir() and not target.is_symlink():
+                mark_owned(target, kinds[0])
+            else:
+                target.unlink()
     except OSError as err:
         raise StudioError(f"{option} {raw} cannot be written ({err.strerror or err}).",
                           f"Choose a folder you can write to for {option}.") from None

@@ -23,22 +23,44 @@ FILE = "intervals.json"
 METHOD = "split-conformal (absolute validation errors, finite-sample corrected quantile)"
 
 
-def check_levels(levels: Sequence[Any]) -> tuple[float, ...]:
-    """Levels as percentages strictly between 0 and 100, sorted and without repeats; StudioError otherwise."""
+# The levels a band may have: enough calibration windows for them is a few hundred at most (99.9% needs
+# 999), and two decimals is finer than any validation part can tell apart.
+LEVEL_MIN, LEVEL_MAX, LEVEL_DECIMALS = 1.0, 99.9, 2
+LEVEL_RANGE = f"between {LEVEL_MIN:g} and {LEVEL_MAX:g} percent, with at most {LEVEL_DECIMALS} decimals"
+
+
+def _level_error(problem: str) -> StudioError:
+    return StudioError(problem, f"Give levels {LEVEL_RANGE}, separated by commas: for example 80,95.")
+
+
+def parse_levels(text: str) -> list[str]:
+    """"80, 95", "80;95", "80 95" -> ["80", "95"]; an empty entry between separators is a mistake, not nothing."""
+    pieces = str(text).replace(";", ",").split(",")
+    if len(pieces) > 1 and any(not p.strip() for p in pieces):
+        raise _level_error(f"The levels {text!r} have an empty entry between commas.")
+    return [t for p in pieces for t in p.split()]
+
+
+def check_levels(levels: Any) -> tuple[float, ...]:
+    """Levels as percentages in [LEVEL_MIN, LEVEL_MAX] with at most LEVEL_DECIMALS decimals, sorted and
+    without repeats; StudioError otherwise. ``levels`` is a sequence, or the text a user typed."""
+    if isinstance(levels, str):
+        levels = parse_levels(levels)
     out = []
     for raw in levels:
         try:
             level = float(raw)
-        except (TypeError, ValueError):
-            raise StudioError(f"The interval level {raw!r} is not a number.",
-                              "Give levels as percentages between 0 and 100, for example 80,95.") from None
-        if not math.isfinite(level) or level <= 0 or level >= 100:
-            raise StudioError(f"An interval level of {raw}% is not possible: a band holds more than 0% and less "
-                              "than 100% of the values.",
-                              "Give levels as percentages between 0 and 100 (exclusive), for example 80,95.")
-        out.append(level)
+        except (TypeError, ValueError, OverflowError):
+            raise _level_error(f"The interval level {str(raw)[:40]!r} is not a number.") from None
+        if not math.isfinite(level) or level < LEVEL_MIN or level > LEVEL_MAX:
+            raise _level_error(f"An interval level of {str(raw)[:40]}% is not accepted: a band holds more than 0% "
+                               f"and less than 100% of the values, and the studio calibrates {LEVEL_RANGE}.")
+        scaled = level * 10 ** LEVEL_DECIMALS
+        if abs(scaled - round(scaled)) > 1e-6:
+            raise _level_error(f"The interval level {str(raw)[:40]}% has more than {LEVEL_DECIMALS} decimals.")
+        out.append(round(level, LEVEL_DECIMALS))
     if not out:
-        raise StudioError("No interval level was given.", "Give at least one level, for example 80,95.")
+        raise _level_error("No interval level was given.")
     return tuple(sorted(set(out)))
 
 
@@ -54,9 +76,19 @@ def rank(n: int, level: float) -> int:
 
 
 def windows_needed(level: float) -> int:
-    """Fewest calibration windows for which the corrected rank stays within them."""
-    n = 1
-    while rank(n, level) > n:
+    """Fewest calibration windows for which the corrected rank stays within them, in closed form.
+
+    rank(n) <= n  <=>  (n + 1) p - 1e-9 <= n  <=>  n >= (p - 1e-9) / (1 - p), p = level / 100; the two
+    steps after it only absorb floating-point rounding. A level outside (0, 100) needs more windows than
+    any data has (refused by ``check_levels`` before it gets here).
+    """
+    p = float(level) / 100.0
+    if not (0.0 < p < 1.0) or not math.isfinite(p):
+        return 2 ** 62
+    n = max(1, math.ceil((p - 1e-9) / (1.0 - p)) - 1)
+    for _ in range(3):
+        if rank(n, level) <= n:
+            return n
         n += 1
     return n
 

@@ -23,7 +23,7 @@ import pandas as pd
 
 from core.arrays import budget_bytes
 from core.config import DEFAULTS
-from core.errors import StudioError
+from core.errors import StudioError, from_interrupt
 from core.files import atomic_dir, json_safe, load_json
 from core.models import ModelSpec, count_params
 from core.train_config import TrainConfig
@@ -236,7 +236,7 @@ class Run:
             from core.intervals import FILE
 
             blobs[FILE] = _dumps(self.intervals)
-        with atomic_dir(target) as tmp:
+        with atomic_dir(target, "run") as tmp:
             native = self._write_native(tmp)
             for name, data in blobs.items():
                 (tmp / name).write_bytes(data)
@@ -285,8 +285,9 @@ def _versions(backend: str) -> dict:
             import keras
 
             out["keras"] = keras.__version__
-    except ImportError:
-        pass
+    except ImportError as err:
+        if from_interrupt(err):  # Ctrl+C while the framework loaded, not a missing one
+            raise KeyboardInterrupt from err
     return out
 
 

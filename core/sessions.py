@@ -15,6 +15,7 @@ attached and no job of its own unfinished, or at once when its user presses "Sta
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import secrets
@@ -25,6 +26,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
+
+from core.files import mark_owned, owned
+
+LOG = logging.getLogger("forecast_studio")
+KIND = "session"
 
 HEARTBEAT = ".last-seen"
 DEFAULT_TTL_S = int(os.environ.get("FS_SESSION_TTL_S", str(6 * 3600)))
@@ -65,7 +71,11 @@ def session_dir(session_id: str, base: Path | None = None) -> Path:
     """The session's own directory, created if needed, with its heartbeat refreshed."""
     name = _SAFE.sub("_", session_id)[:80] or "anonymous"
     path = (base or root()) / name
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True)
+        mark_owned(path, KIND)  # the sweep and Start over delete only folders that carry it
+    except FileExistsError:
+        pass
     touch(path)
     return path
 
@@ -91,17 +101,31 @@ def sweep(base: Path, keep: Iterable[str] | None = None, ttl_s: float | None = N
     ttl = session_ttl_s() if ttl_s is None else ttl_s
     kept = {_SAFE.sub("_", s)[:80] for s in (keep or ())}
     removed = []
-    for path in sorted(p for p in base.iterdir() if p.is_dir()):
+    for path in sorted(p for p in base.iterdir() if p.is_dir() and not p.is_symlink()):
         if path.name in kept:
             continue
         try:
             idle = now - last_seen(path) > ttl
         except FileNotFoundError:
             continue
-        if idle:
-            shutil.rmtree(path, ignore_errors=True)
+        if idle and _delete(path, "idle past the session time"):
             removed.append(path.name)
     return removed
+
+
+_LEFT: set[str] = set()  # folders already named in the log as not the studio's (said once, not every minute)
+
+
+def _delete(path: Path, why: str) -> bool:
+    """Remove a session folder, only if the studio made it (its owner marker); log either way."""
+    if not owned(path, KIND):
+        if str(path) not in _LEFT:
+            _LEFT.add(str(path))
+            LOG.warning("not removing %s: the studio did not make it as a session folder (no owner marker)", path)
+        return False
+    LOG.info("removing session folder %s (%s)", path, why)
+    shutil.rmtree(path, ignore_errors=True)
+    return True
 
 
 @dataclass
@@ -174,4 +198,5 @@ def remove(key: str, base: Path | None = None) -> None:
     """A session's state and files, gone now (Start over, or expiry)."""
     STORE.drop(key)
     path = (base or root()) / (_SAFE.sub("_", key)[:80] or "anonymous")
-    shutil.rmtree(path, ignore_errors=True)
+    if path.is_dir() and not path.is_symlink():
+        _delete(path, "ended")

@@ -197,7 +197,7 @@ def _zip_dir(path: Path) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for f in sorted(path.iterdir()):
-            if f.is_file():
+            if f.is_file() and not f.name.startswith("."):  # the owner marker is written again on unpacking
                 zf.write(f, f.name)
     return buf.getvalue()
 
@@ -347,7 +347,7 @@ def _unpack(data: bytes, run_dir: Path) -> None:
             if any(n not in RUN_FILES for n in names) or sum(i.file_size for i in infos) > limit:
                 raise StudioError("A sweep worker sent back files that are not a run directory.",
                                   "Run the sweep again; if it repeats, check the Ray workers' studio version.")
-            with atomic_dir(run_dir) as tmp:
+            with atomic_dir(run_dir, "run") as tmp:
                 for info in infos:
                     (tmp / info.filename).write_bytes(zf.read(info))
     except zipfile.BadZipFile as e:

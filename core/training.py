@@ -18,7 +18,7 @@ import numpy as np
 
 from core import jobs
 from core.config import DEFAULTS
-from core.errors import StudioError
+from core.errors import StudioError, from_interrupt
 from core.models import ModelSpec
 from core.runs import PREDICT_BATCH, PREDICT_CHUNK, Run
 from core.train_config import TrainConfig
@@ -141,6 +141,8 @@ def _train_and_score(windows, model_spec, config, run_dir, on_epoch, should_stop
         raise StudioError(f"Training ran out of memory ({e}).",
                           "Use fewer units or layers, a smaller batch, or a shorter window.") from e
     except Exception as e:  # a TF/torch failure mid-training: say what it was, leave nothing behind
+        if from_interrupt(e):  # Ctrl+C while a framework loaded: an interruption, not a failed training
+            raise KeyboardInterrupt from e
         detail = "".join(traceback.format_exception_only(type(e), e)).strip().splitlines()[-1]
         raise StudioError(f"Training failed inside {'PyTorch' if engine == 'torch' else 'TensorFlow'}: {detail[:400]}",
                           "Nothing was saved. Check the model and training settings (a smaller model or batch often helps) and start again.") from e

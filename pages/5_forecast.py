@@ -156,7 +156,7 @@ else:
         asked = st.text_input("Band levels (%)", value=shown, help=HELP.get("forecast.band_levels"))
         if st.button("Calibrate these levels", key="fs.recalibrate"):
             try:
-                run.recalibrate(windows, [t for t in asked.replace(";", ",").replace(" ", ",").split(",") if t])
+                run.recalibrate(windows, asked)
             except StudioError as e:
                 ui.show_error(e)
             except OSError as e:

@@ -124,17 +124,14 @@ def _export_dtypes() -> list[str]:
 def _connect(port: str, baud: int, emulated: bool, dtype: str = "float32", mode: str = "protocol") -> None:
     """Open the port (starting the emulator first when asked) and ask for the ready line in the background."""
     emulator = None
-    if not emulated and not local and "://" not in port:
-        raise StudioError(f"{port} would be a port of the computer that runs the studio, not of yours.",
-                          f"Plug the board into your computer and choose **{BROWSER}**, or type a network "
-                          "bridge URL (socket://HOST:PORT).")
     if emulated:
         if Emulator is None or export_dir is None:
             raise StudioError("The emulated XIAO needs an export and the emulator module.", "Finish the Export step first.")
         emulator = Emulator(export_dir, dtype=dtype, mode=mode)
         port = emulator.start()
     try:
-        new = Board(port, baud, expected=ref.expected if ref else None)
+        # The emulator's pseudo-terminal is the studio's own; a typed or listed port is checked for who asks.
+        new = Board(port, baud, expected=ref.expected if ref else None, remote=not (local or emulated))
     except Exception:
         if emulator is not None:
             emulator.stop()
@@ -181,8 +178,16 @@ elif caps.get("webSerial") and not weblink.RELAY["mounted"]:
             "`python -m studio` to connect a board plugged into this computer through the browser.")
 
 if board is None:
-    kinds = ([BROWSER] if browser_ok and not local else []) + [SERIAL] + ([BROWSER] if browser_ok and local else []) \
-        + ([EMULATED] if Emulator is not None else [])
+    # A participant on another computer gets their own browser's board or the emulator: never this machine's
+    # ports or its network (core.board.ports.check_port refuses them too, whatever the page offers).
+    kinds = ([BROWSER] if browser_ok and not local else []) + ([SERIAL] if local else []) \
+        + ([BROWSER] if browser_ok and local else []) + ([EMULATED] if Emulator is not None else [])
+    if not kinds:
+        st.info("Nothing to connect here: open the studio in Chrome or Edge to connect a board plugged into this "
+                "computer.")
+        st.stop()
+    if st.session_state.get("device.kind") not in kinds:
+        st.session_state.pop("device.kind", None)
     kind = st.radio("Board", kinds, horizontal=True, key="device.kind", persist_state="session",
                     help=HELP.get("device.emulated"),
                     disabled=len(kinds) == 1)
@@ -194,11 +199,6 @@ if board is None:
     if kind == BROWSER:
         c1.caption(HELP.get("device.browser", "") + " Press **Connect board**, then pick the board in the "
                    "browser's list; keep this step open while it is connected.")
-    elif not emulated and not local:
-        c1.caption("The studio runs on another computer, so its serial ports are not yours: plug the board into "
-                   "this computer and use the browser's USB, or type a network bridge URL.")
-        port = c1.text_input("Bridge URL", key="device.port_text", persist_state="session",
-                             placeholder="socket://HOST:PORT, rfc2217://HOST:PORT")
     elif not emulated:
         ports = list_ports()
         labels = [p.label for p in ports] + [OTHER]

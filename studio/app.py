@@ -28,7 +28,8 @@ def default_sample() -> data.Dataset:
     return data.load_dataset(path, name=path.name)
 
 
-st.set_page_config(page_title="Forecast Studio", page_icon=":material/insights:", layout="wide")
+# A local icon: a :material/...: one made every page load ask fonts.gstatic.com for the favicon (issue 35).
+st.set_page_config(page_title="Forecast Studio", page_icon=str(ROOT / "studio" / "icon.png"), layout="wide")
 pages = [st.Page(str(ROOT / "pages" / f), title=t, icon=i) for f, t, i in ui.STEPS.values() if (ROOT / "pages" / f).exists()]
 housekeeping.start()
 # The studio session named in the address (?session=...): a reload or a new tab finds its state again.

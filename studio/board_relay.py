@@ -20,6 +20,9 @@ from core.board import weblink
 
 # Control messages are a few dozen bytes; anything bigger is not the component's.
 MAX_CONTROL_CHARS = 4096
+# The component sends what one Web Serial read gave (a board at 115200 baud prints ~11 KB/s): a bigger frame
+# is not a board's, and the link is dropped at once instead of buffering frames of up to the server's limit.
+MAX_FRAME_BYTES = 64 * 1024
 
 
 def _same_origin(ws: WebSocket) -> bool:
@@ -69,6 +72,12 @@ async def board_link(ws: WebSocket) -> None:
             if message["type"] == "websocket.disconnect":
                 break
             data, text = message.get("bytes"), message.get("text")
+            if data is not None and len(data) > MAX_FRAME_BYTES:
+                reason = (f"the browser sent {len(data):,} bytes at once, more than a board's "
+                          f"{MAX_FRAME_BYTES // 1024} KB; the link was closed")
+                del data, message
+                await ws.close(code=1009)  # message too big
+                break
             if data is not None:
                 link.feed(data)
             elif text is not None and len(text) <= MAX_CONTROL_CHARS:

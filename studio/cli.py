@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.errors import StudioError
+from core.errors import StudioError, from_interrupt
 from core.numbers import positive_int
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "--cert/--key, with a self-signed certificate made for this machine")
     parser.add_argument("--cert", default=None, help="PEM certificate for HTTPS (with --key)")
     parser.add_argument("--key", default=None, help="PEM private key for HTTPS (with --cert)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="a host name participants type to reach the studio, besides this machine's name and "
+                             "addresses and localhost (repeatable; adds to FS_ALLOWED_HOSTS); other names are refused")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in _available():
         module = importlib.import_module(f"studio.commands.{name}")
@@ -93,6 +96,8 @@ def https_flags(address: str, port: int, https: bool, cert: str | None, key: str
         made = certs.self_signed(certs.lan_names(address))
         cert_path, key_path = made.cert, made.key
         urls = ", ".join(f"https://{n}:{port}" for n in made.names if n not in ("localhost", "127.0.0.1"))
+        if made.renewed:
+            print(f"The certificate kept before was not reused ({made.renewed}): a new one was made.", file=sys.stderr)
         print(f"HTTPS with a self-signed certificate ({'reused' if made.reused else 'made'} in {made.cert.parent}) "
               f"for {', '.join(made.names)}.\n"
               f"  Participants open {urls or f'https://localhost:{port}'}; the browser warns once that the connection "
@@ -107,7 +112,8 @@ def https_flags(address: str, port: int, https: bool, cert: str | None, key: str
 
 
 def serve(address: str = "127.0.0.1", port: int = 8501, extra: list[str] | None = None, ray: bool = False,
-          workers: int | None = None, https: bool = False, cert: str | None = None, key: str | None = None) -> int:
+          workers: int | None = None, https: bool = False, cert: str | None = None, key: str | None = None,
+          allow_hosts: list[str] | None = None) -> int:
     warning = lan_warning(address, port)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
@@ -125,6 +131,10 @@ def serve(address: str = "127.0.0.1", port: int = 8501, extra: list[str] | None 
                   file=sys.stderr)
             return 2
         env["FS_WORKERS"] = str(workers)
+    if allow_hosts:
+        from studio.hosts import ENV as HOSTS_ENV
+
+        env[HOSTS_ENV] = ",".join([*filter(None, [env.get(HOSTS_ENV, "")]), *allow_hosts])
     return _run_forwarding_signals(serve_command(address, port, extra), cwd=ROOT, env=env)
 
 
@@ -161,7 +171,42 @@ def _run_forwarding_signals(cmd: list[str], **popen) -> int:
                 child.wait()
 
 
+INTERRUPTED = "error: interrupted. Nothing was left half-written; run the command again."
+_interrupted = False
+
+
+def _on_interrupt(signum, frame):
+    """Python's own Ctrl+C handler, remembering that it fired: a framework whose native start-up is cut short
+    turns the KeyboardInterrupt into its own error (pybind11: ImportError "initialization failed")."""
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
+def _watch_interrupts() -> None:
+    import signal
+
+    # Only over Python's default: a background job's ignored SIGINT stays ignored.
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
+    global _interrupted
+    _interrupted = False
+    _watch_interrupts()
+    try:
+        return _main(argv)
+    except (KeyboardInterrupt, Exception) as err:
+        # Ctrl+C at any moment (the parser's imports, TensorFlow or PyTorch loading, a training) is one line and
+        # the shell's 130; what the interrupt broke on its way out is not the user's problem to read.
+        if _interrupted or from_interrupt(err):
+            print(INTERRUPTED, file=sys.stderr)
+            return 130
+        raise
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -169,16 +214,20 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else 2
     if args.command is None:
         return serve(args.address, args.port, ray=args.ray, workers=args.workers, https=args.https,
-                     cert=args.cert, key=args.key)
+                     cert=args.cert, key=args.key, allow_hosts=args.allow_host)
+    from core.data import read
+
+    read.use_arrow_threads(False)  # a one-shot process: no Arrow pool left to race the exit (core/data/read.py)
     try:
         return int(args._module.run(args) or 0)
     except StudioError as err:
+        if _interrupted or from_interrupt(err):
+            raise
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted. Nothing was left half-written; run the command again.", file=sys.stderr)
-        return 130
     except (MemoryError, RecursionError, OSError, ValueError, TypeError, KeyError, OverflowError) as err:
+        if _interrupted:
+            raise
         # Whatever a hostile file or option still gets past the checks ends as the one promised line, not a
         # traceback; the type is named so the report says where to look.
         detail = " ".join(str(err).split())[:300] or "no detail"

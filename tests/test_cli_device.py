@@ -174,3 +174,48 @@ def test_cli_against_the_emulator(capsys):
         assert main(["device", "--port", emu.path, "--export", str(export), "--windows", "3", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["ready"]["model"] == "slice" and data["comparison"]["agree"] and len(data["comparison"]["rows"]) == 12
+
+
+def _lying(ref, lie: str):
+    """The scripted firmware, except that the self-test's answers are replaced by ``lie`` (lines, then DONE)."""
+    honest = firmware(ref)
+
+    def handle(board: PtyBoard, line: str) -> None:
+        if line == "T":
+            board.write(lie)
+        else:
+            honest(board, line)
+    return handle
+
+
+# Issue 35, item 8: without --export the answers were printed as read, even when they contradicted the board's
+# own ready line (horizon 2 x 1 target here). Each is now a board fault in words, exit 2, nothing shown as a result.
+@pytest.mark.parametrize("lie,words", [
+    ("FS RESULT k=0 us=1 y=" + ",".join(["1.5"] * 2000) + "\nFS DONE n=1\n", "2000 value(s) for the self-test, where horizon 2 x targets 1 is 2"),
+    ("FS RESULT k=0 us=1 y=1.5\nFS DONE n=1\n", "1 value(s) for the self-test"),
+    ("FS RESULT k=0 us=1 y=1.5,2.5\nFS DONE n=1000000000000\n", "reported 1000000000000 self-test windows done but sent 1"),
+    ("FS RESULT k=0 us=1 y=1.5,2.5\nFS RESULT k=1 us=1 y=1.5,2.5\nFS DONE n=1\n", "reported 1 self-test windows done but sent 2"),
+    ("FS RESULT k=0 us=1 y=nan,2.5\nFS DONE n=1\n", "not numbers (nan)"),
+    ("FS RESULT k=0 us=1 y=1.5,inf\nFS DONE n=1\n", "not numbers (inf)"),
+])
+def test_without_export_answers_against_the_ready_line_are_a_fault(setup, capsys, lie, words):
+    ref, _, board = setup
+    pty = board(_lying(ref, lie))
+    assert main(["device", "--port", pty.path, "--timeout", "5"]) == 2
+    captured = capsys.readouterr()
+    assert "answered against its own ready line" in captured.err and words in captured.err, captured.err
+    assert captured.err.count("\n") == 1 and "k=0 us=1 y=" not in captured.out
+
+
+def test_a_forecast_against_the_ready_line_is_a_fault(setup, capsys):
+    ref, export, board = setup
+    honest = firmware(ref)
+
+    def handle(b: PtyBoard, line: str) -> None:
+        if line.startswith("P "):
+            b.write("FS RESULT k=-1 us=5 y=1,2,3\n")
+        else:
+            honest(b, line)
+    pty = board(handle)
+    assert main(["device", "--port", pty.path, "--export", str(export), "--windows", "1", "--no-self-test"]) == 2
+    assert "3 value(s) for a window (P), where horizon 2 x targets 1 is 2" in capsys.readouterr().err

@@ -67,9 +67,11 @@ def test_train_writes_a_run_and_prints_the_verdict(csv_file, tmp_path, backend, 
     (["--target", "temp", "--batch-size", "100000"], "--batch-size"),
     (["--target", "temp", "--split", "0.7,0.3"], "leave no room"),
     (["--target", "temp", "--split", "0.7"], "--split"),
-    (["--target", "temp", "--interval-levels", "80,100"], "between 0 and 100"),
-    (["--target", "temp", "--interval-levels", "0"], "between 0 and 100"),
+    (["--target", "temp", "--interval-levels", "80,100"], "between 1 and 99.9 percent"),
+    (["--target", "temp", "--interval-levels", "0"], "between 1 and 99.9 percent"),
     (["--target", "temp", "--interval-levels", "150"], "150%"),
+    (["--target", "temp", "--interval-levels", "99.9999999"], "at most 2 decimals"),
+    (["--target", "temp", "--interval-levels", "80,,95"], "empty entry"),
 ])
 def test_bad_input_exits_2_with_one_line(csv_file, tmp_path, args, words):
     proc = studio("--csv", str(csv_file), *args, "--epochs", "1", "--out", str(tmp_path / "run"), timeout=120)

@@ -303,7 +303,7 @@ def test_port_busy(pty_boards, boards):
 def test_missing_port_and_bad_inputs():
     with pytest.raises(StudioError, match="There is no serial port /dev/ttyACM-nope.*data USB cable"):
         Board("/dev/ttyACM-nope")
-    with pytest.raises(StudioError, match="not a valid pyserial URL"):
+    with pytest.raises(StudioError, match="uses nope://, which the studio does not open"):
         Board("nope://x")
     with pytest.raises(StudioError, match="No port was given"):
         Board("  ")

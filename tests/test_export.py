@@ -189,8 +189,8 @@ def test_export_matches_host_on_tflm(exports, name, tmp_path):
     run, report, out, steps = exports(name)
     kind, backend, opts = CASES[name]
     spec = run.model_spec
-    assert sorted(p.name for p in out.iterdir()) == ["model_float32.tflite", "model_int8.tflite", "report.json",
-                                                     "windows.npz"]
+    assert sorted(p.name for p in out.iterdir()) == [".forecast-studio-owner", "model_float32.tflite",
+                                                     "model_int8.tflite", "report.json", "windows.npz"]
     saved = json.loads((out / "report.json").read_text())
     for key in ("float32", "int8", "budget", "warnings", "model", "window", "features", "horizon", "targets",
                 "scaler", "residual"):
@@ -287,7 +287,8 @@ def test_float32_only_export_and_replacing_an_earlier_export(exports, tmp_path):
     run, _, out, _ = exports("gru-keras")
     again = tmp_path / "again"
     report = ex.export_run(run, again, int8=False)
-    assert sorted(p.name for p in again.iterdir()) == ["model_float32.tflite", "report.json", "windows.npz"]
+    assert sorted(p.name for p in again.iterdir()) == [".forecast-studio-owner", "model_float32.tflite", "report.json",
+                                                       "windows.npz"]
     assert list(report.dtypes) == ["float32"] and "int8" not in json.loads((again / "report.json").read_text())
     # An earlier export is replaced as a whole, and no temporary folders are left beside it.
     report = ex.export_run(run, again, int8=True)

@@ -199,7 +199,8 @@ def test_band_levels_can_be_changed_and_impossible_ones_are_refused(trained, tmp
     at = _app(dict(trained, run=run)).run()
     assert not at.exception, at.exception
     before = (tmp_path / "run" / "intervals.json").read_bytes()
-    for bad, words in (("0", "0%"), ("100", "100%"), ("150", "150%"), ("abc", "not a number")):
+    for bad, words in (("0", "0%"), ("100", "100%"), ("150", "150%"), ("abc", "not a number"),
+                       ("99.9999999999", "2 decimals"), ("1e-320", "between 1 and 99.9"), ("80,,95", "empty entry")):
         field = next(t for t in at.text_input if t.label == "Band levels (%)")
         field.set_value(bad).run()
         at.button(key="fs.recalibrate").click().run()

@@ -71,25 +71,85 @@ def test_dot_dot_and_odd_paths_resolve_before_they_are_used(tmp_path):
 
 
 def test_an_earlier_run_or_export_may_be_replaced_and_force_replaces_anything(tmp_path):
+    from core.files import mark_owned
+
     run = tmp_path / "run"
     run.mkdir()
-    (run / "run.json").write_text(json.dumps({"kind": "forecast-studio-run", "format_version": 1}))
     (run / "weights.npz").write_bytes(b"")
+    mark_owned(run, "run")
     assert prepare_out_dir(run) == run.resolve()
     export = tmp_path / "export"
     export.mkdir()
     (export / "report.json").write_text("{}")
+    mark_owned(export, "export")
     assert prepare_out_dir(export, ("export",)) == export.resolve()
-    # A run folder is not an export folder, and a run.json of another kind is not a run.
+    # A run folder is not an export folder.
     with pytest.raises(StudioError):
         prepare_out_dir(run, ("export",))
-    (run / "run.json").write_text(json.dumps({"kind": "something-else"}))
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "run.json").write_text(json.dumps({"kind": "forecast-studio-run"}))
     with pytest.raises(StudioError):
-        prepare_out_dir(run)
-    assert prepare_out_dir(run, force=True) == run.resolve()
+        prepare_out_dir(user)
+    assert prepare_out_dir(user, force=True) == user.resolve()
     f = tmp_path / "file"
     f.write_text("x")
     assert prepare_out_dir(f, force=True) == f.resolve()
+
+
+# Issue 35, item 4: a user's folder that merely holds a file named like the studio's was deleted.
+LOOKALIKES = [
+    ("export", {"report.json": json.dumps({"suite": "lighthouse"}), "notes.txt": "mine"}),
+    ("export", {"report.json": "{}"}),
+    ("export", {"report.json": json.dumps({"kind": "forecast-studio-export", "dtypes": {}}), "a.txt": "x"}),
+    ("run", {"run.json": json.dumps({"kind": "forecast-studio-run"}), "notes.txt": "mine"}),
+    ("run", {"run.json": json.dumps({"kind": "forecast-studio-run", "format_version": 2, "checksum": "0" * 64})}),
+    ("run", {".forecast-studio-owner": "forecast-studio owned folder v1\nkind=export\n", "x.txt": "x"}),  # wrong kind
+    ("run", {".forecast-studio-owner": "kind=run\n", "x.txt": "x"}),  # no signature
+    ("export", {"sub/.forecast-studio-owner": "forecast-studio owned folder v1\nkind=export\n"}),  # not at the top
+]
+
+
+@pytest.mark.parametrize("kind,files", LOOKALIKES)
+def test_a_folder_the_studio_did_not_mark_is_never_replaced(tmp_path, kind, files):
+    from core.files import atomic_dir
+
+    folder = tmp_path / "mine"
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    before = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+    with pytest.raises(StudioError, match="marker"):
+        prepare_out_dir(folder, (kind,))
+    with pytest.raises(StudioError, match="did not make"):
+        with atomic_dir(folder, kind) as tmp:
+            (tmp / "x").write_text("new")
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+
+
+def test_a_linked_marker_is_not_a_marker(tmp_path):
+    from core.files import OWNER_MARK, mark_owned, owned
+
+    real = tmp_path / "real"
+    real.mkdir()
+    mark_owned(real, "export")
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    (folder / OWNER_MARK).symlink_to(real / OWNER_MARK)
+    assert owned(real, "export") and not owned(folder, "export")
+
+
+def test_the_export_command_leaves_a_lookalike_folder_and_exits_2(tmp_path, capsys):
+    folder = tmp_path / "audit"
+    folder.mkdir()
+    (folder / "report.json").write_text(json.dumps({"suite": "lighthouse"}))
+    (folder / "notes.txt").write_text("mine")
+    assert main(["export", str(tmp_path / "no-run"), "--out", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not an export the studio made" in err
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt", "report.json"]
 
 
 def test_atomic_replacement_of_a_file_with_force_leaves_no_hidden_copy(tmp_path):
@@ -97,7 +157,7 @@ def test_atomic_replacement_of_a_file_with_force_leaves_no_hidden_copy(tmp_path)
 
     f = tmp_path / "out"
     f.write_text("old")
-    with atomic_dir(prepare_out_dir(f, force=True)) as tmp:
+    with atomic_dir(prepare_out_dir(f, force=True), "run") as tmp:
         (Path(tmp) / "run.json").write_text("{}")
     assert (f / "run.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -70,11 +70,38 @@ def test_two_targets_get_their_own_widths():
     assert "coverage" not in rec["bands"]["80"]  # no test part given: nothing claimed
 
 
-@pytest.mark.parametrize("level", [0, 100, 150, -5, float("nan"), "abc"])
-def test_impossible_levels_are_refused(level):
+@pytest.mark.parametrize("level", [0, 100, 150, -5, float("nan"), "abc", float("inf"), "-inf", "1e-320", 1e-300,
+                                   "99.9999999", "99.9999999999", "99.95", "0.5", "80.001", "1e400", "nan", "0x50",
+                                   10 ** 400])
+def test_impossible_levels_are_refused_naming_the_range(level):
     with pytest.raises(StudioError) as err:
         intervals.check_levels([80, level])
-    assert "between 0 and 100" in str(err.value)
+    assert "between 1 and 99.9 percent, with at most 2 decimals" in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["80,,95", ",80", "80,", " , ", ";;", "80;;95"])
+def test_typed_levels_with_an_empty_entry_are_refused(text):
+    with pytest.raises(StudioError, match="empty entry|No interval level"):
+        intervals.check_levels(text)
+
+
+def test_typed_levels_read_like_the_page_and_the_cli():
+    assert intervals.check_levels("95, 80;97.5 99.9") == (80.0, 95.0, 97.5, 99.9)
+    assert intervals.check_levels(["1", "50.25"]) == (1.0, 50.25)
+
+
+def test_windows_needed_is_closed_form_and_instant():
+    """Issue 35: the count was found one window at a time (99.9999999 spun for minutes, more 9s for days)."""
+    def by_counting(level):
+        n = 1
+        while intervals.rank(n, level) > n:
+            n += 1
+        return n
+
+    for hundredths in range(100, 9991, 7):
+        assert intervals.windows_needed(hundredths / 100) == by_counting(hundredths / 100), hundredths
+    for level in (99.9999999999, 1e-320, 100 - 1e-13, float("nan"), 100, 0, -1, float("inf")):
+        assert intervals.windows_needed(level) >= 1  # returns at once, whatever it is handed
 
 
 def test_levels_are_sorted_and_deduplicated():

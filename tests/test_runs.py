@@ -55,7 +55,8 @@ def test_round_trip(windows, tmp_path, backend):
     run = _make(windows, backend, tmp_path / "run")
     names = {p.name for p in (tmp_path / "run").iterdir()}
     native = "model.weights.h5" if backend == "keras" else "model.torch.npz"
-    assert names == {"run.json", "weights.npz", native, "history.json", "metrics.json", "samples.npz", "intervals.json"}
+    assert names == {"run.json", "weights.npz", native, "history.json", "metrics.json", "samples.npz", "intervals.json",
+                     ".forecast-studio-owner"}  # the marker: the studio made this folder (issue 35)
     back = load_run(tmp_path / "run")
     assert back.model_spec == run.model_spec and back.window_spec == run.window_spec
     assert back.split == run.split and back.train_config == run.train_config
@@ -221,7 +222,7 @@ def test_recalibrate_at_other_levels(saved, windows, tmp_path):
     shutil.copytree(saved.run_dir, run.run_dir)
     rec = run.recalibrate(windows, [50, 90])
     assert rec["levels"] == [50.0, 90.0] and load_run(run.run_dir).intervals["levels"] == [50.0, 90.0]
-    with pytest.raises(StudioError, match="between 0 and 100"):
+    with pytest.raises(StudioError, match="between 1 and 99.9"):
         run.recalibrate(windows, [100])
 
 

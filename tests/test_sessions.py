@@ -73,3 +73,30 @@ def test_store_expires_idle_entries_not_kept_ones():
 def test_create_refuses_a_malformed_token():
     with pytest.raises(ValueError):
         sessions.SessionStore().create("../../etc")
+
+
+def test_the_sweep_deletes_only_folders_it_made_and_says_so(tmp_path, caplog):
+    """Issue 35, item 3: FS_WORKDIR_ROOT pointed at a folder that already held a user's folders deleted
+    those idle past the TTL, without a word."""
+    import logging
+    import os
+
+    slides = tmp_path / "my_slides_old"
+    (slides / "deck").mkdir(parents=True)
+    (slides / "deck" / "talk.pdf").write_bytes(b"%PDF")
+    lookalike = tmp_path / ("s" + "0" * 32)  # named like a session, with a heartbeat, but not made by the studio
+    lookalike.mkdir()
+    (lookalike / sessions.HEARTBEAT).touch()
+    mine = sessions.session_dir("s" + "1" * 32, tmp_path)
+    old = os.stat(mine).st_mtime - 10 * 3600
+    for path in (slides, lookalike, mine, mine / sessions.HEARTBEAT, lookalike / sessions.HEARTBEAT):
+        os.utime(path, (old, old))
+    with caplog.at_level(logging.INFO, logger="forecast_studio"):
+        assert sessions.sweep(tmp_path, ttl_s=30) == [mine.name]
+        assert sessions.sweep(tmp_path, ttl_s=30) == []
+    assert (slides / "deck" / "talk.pdf").read_bytes() == b"%PDF" and lookalike.is_dir() and not mine.exists()
+    text = caplog.text
+    assert f"removing session folder {mine}" in text
+    assert text.count(f"not removing {slides}") == 1, "said once, not at every sweep"
+    sessions.remove(lookalike.name, tmp_path)  # Start over on a folder it did not make: left too
+    assert lookalike.is_dir()

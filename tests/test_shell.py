@@ -32,11 +32,11 @@ def test_atomic_write_replaces_whole_file(tmp_path):
 
 def test_atomic_dir_leaves_nothing_when_interrupted(tmp_path):
     out = tmp_path / "export"
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "export") as tmp:
         (tmp / "model.tflite").write_bytes(b"1")
     assert (out / "model.tflite").read_bytes() == b"1"
     with pytest.raises(RuntimeError):
-        with atomic_dir(out) as tmp:
+        with atomic_dir(out, "export") as tmp:
             (tmp / "model.tflite").write_bytes(b"half")
             raise RuntimeError("interrupted")
     # the previous complete export is untouched and no temporary folder is left behind

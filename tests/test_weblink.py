@@ -302,3 +302,32 @@ def test_route_refuses_unknown_tokens(relay_server):
     events: dict = {}
     _component(f"{relay_server}?token=made-up", "/dev/null", None, events, threading.Event())
     assert "403" in events["refused"]
+
+
+def test_a_frame_no_board_sends_closes_the_link(relay_server):
+    """Issue 35, item 8: frames of 150 MB were taken whole (three links held 910 MB afterwards)."""
+    import websockets
+
+    from studio.board_relay import MAX_FRAME_BYTES
+
+    token = weblink.register()
+    link = weblink.get(token)
+    result = {}
+
+    async def run() -> None:
+        async with websockets.connect(f"{relay_server}?token={token}", max_size=None) as ws:
+            await ws.send(b"x" * 100)
+            await ws.send(b"y" * (MAX_FRAME_BYTES + 1))
+            try:
+                await ws.recv()
+            except websockets.ConnectionClosed as exc:
+                result["code"] = exc.rcvd.code if exc.rcvd else None
+
+    try:
+        asyncio.run(run())
+        assert result["code"] == 1009
+        assert wait_until(lambda: link._error is not None, 10)
+        assert "more than a board's" in str(link._error)
+        assert len(link._rx) <= 100  # the big frame never reached the link
+    finally:
+        weblink.discard(token)

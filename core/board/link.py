@@ -1,13 +1,15 @@
 """Talking to the board: find its port, read what it prints, ask it for forecasts, compare them with the host.
 
 Everything here goes through ``serial.serial_for_url``, so a real XIAO on /dev/ttyACM0, the emulator's
-pseudo-terminal and a board behind a network bridge (``socket://``, ``rfc2217://``) take the same path.
+pseudo-terminal and a board behind a network bridge (``socket://``, ``rfc2217://``) take the same path,
+once ``ports.check_port`` has allowed the port (no other pyserial URL handler is ever reached).
 A background thread owns reading; callers only ever wait on it with a deadline, so nothing here can hang
 on a silent or vanished board.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -22,7 +24,7 @@ from core.board import weblink
 from core.errors import StudioError
 from core.board.protocol import (Done, Err, Expected, Ready, Record, Result, TextHealth, decode_bytes,
                                  format_p_command, format_r_command, parse_line)
-from core.board.ports import CFG, board_error, disconnected_error, mismatch_error, open_error
+from core.board.ports import CFG, board_error, check_port, disconnected_error, mismatch_error, open_error
 
 
 # --- the board -------------------------------------------------------------------------------------------
@@ -45,8 +47,10 @@ class _WaitTimeout(Exception):
     pass
 
 
-def open_serial(port: str, baud: int, *, exclusive: bool = True, write_timeout: float | None = None) -> Any:
-    """Open a device path or a pyserial URL; a StudioError with a fix on any failure."""
+def open_serial(port: str, baud: int, *, exclusive: bool = True, write_timeout: float | None = None,
+                remote: bool = False) -> Any:
+    """Open a device path or a pyserial URL that ``check_port`` allows (``remote``: the user is a participant
+    on another computer); a StudioError with a fix on any failure."""
     port = (port or "").strip()
     if not port:
         raise StudioError("No port was given.", "Pick a port from the list or type one (e.g. /dev/ttyACM0, COM3, socket://HOST:PORT).")
@@ -57,6 +61,7 @@ def open_serial(port: str, baud: int, *, exclusive: bool = True, write_timeout: 
     except (TypeError, ValueError):
         raise StudioError(f"The baud rate {baud!r} is not a positive whole number.",
                           "Use 115200, the rate the studio's firmware and the Edge Impulse sketch use.") from None
+    port = check_port(port, remote=remote, browser_scheme=weblink.SCHEME)
     if port.startswith(weblink.SCHEME):
         # A board on the participant's computer, held by their browser and relayed to the studio (core/board/weblink.py).
         return weblink.open_link(port, baud)
@@ -79,12 +84,12 @@ class Board:
     """
 
     def __init__(self, port: str, baud: int = CFG["baud"], *, expected: Expected | None = None,
-                 log_lines: int = CFG["log_lines"], exclusive: bool = True) -> None:
+                 log_lines: int = CFG["log_lines"], exclusive: bool = True, remote: bool = False) -> None:
         self.port = port
         self.baud = baud
         self.expected = expected
         self.ready_info: Ready | None = None
-        self._ser = open_serial(port, baud, exclusive=exclusive)
+        self._ser = open_serial(port, baud, exclusive=exclusive, remote=remote)
         self._cond = threading.Condition()
         self._log: deque[LogEntry] = deque(maxlen=log_lines)
         self._records: deque[tuple[int, Record]] = deque(maxlen=log_lines)
@@ -310,11 +315,13 @@ class Board:
                 what = "the self-test (T)" if not results else f"the self-test after {len(results)} results"
                 raise self._timeout_error(what, timeout, since) from None
             if isinstance(rec, Result) and rec.k >= 0:
-                results.append(rec)
+                results.append(self._checked(rec, "the self-test"))
             elif isinstance(rec, Done):
                 if rec.n != len(results):
-                    self._add("info", f"the board ran {rec.n} windows but {len(results)} results were read "
-                                      "(lines lost or garbled on the way)")
+                    # Counted, not guessed: a count unlike the results read (FS DONE n=1000000000000 after
+                    # one) is a board or line fault, and the results cannot be trusted to be the self-test's.
+                    raise self._fault(f"it reported {rec.n} self-test windows done but sent {len(results)} "
+                                      "result(s)")
                 return results
             elif isinstance(rec, Err):
                 raise board_error(rec)
@@ -346,11 +353,31 @@ class Board:
             except _WaitTimeout:
                 raise self._timeout_error(what, timeout, since) from None
             if isinstance(rec, Result) and rec.k == -1:
-                return rec
+                return self._checked(rec, what)
             if isinstance(rec, Err):
                 if need_ok and rec.code == "NEED":
                     return rec
                 raise board_error(rec)
+
+    def _fault(self, detail: str) -> StudioError:
+        err = StudioError(f"The board on {self.name} answered against its own ready line: {detail}.",
+                          "Its answers were not used. Press the board's RESET button and try again; if it "
+                          "happens again, flash the bundle from the Export step again (the firmware or the "
+                          "cable is faulty).")
+        self._add("error", str(err))
+        return err
+
+    def _checked(self, res: Result, what: str) -> Result:
+        """A forecast holds horizon x targets finite numbers, as the board's FS READY line said; anything
+        else is a fault to report, with or without an export to compare with (issue 35, item 8)."""
+        info = self.ready_info
+        if info is not None and len(res.y) != info.horizon * info.targets:
+            raise self._fault(f"{len(res.y)} value(s) for {what}, where horizon {info.horizon} x targets "
+                              f"{info.targets} is {info.horizon * info.targets}")
+        bad = [v for v in res.y if not math.isfinite(v)]
+        if bad:
+            raise self._fault(f"{len(bad)} value(s) for {what} are not numbers ({', '.join(map(str, bad[:3]))})")
+        return res
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` when this connection closes (the page stops the emulator it started this way)."""

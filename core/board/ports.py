@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import errno
+import os
+import re
+import stat
 import sys
 from dataclasses import dataclass
 from typing import Iterable
@@ -61,6 +64,61 @@ def list_ports() -> list[PortInfo]:
 
 def order_ports(ports: Iterable[PortInfo]) -> list[PortInfo]:
     return sorted(ports, key=lambda p: (not p.is_xiao, p.device))
+
+
+# --- what a port may be -------------------------------------------------------------------------------
+
+# pyserial URL schemes the studio opens, and no other: a network bridge to a board and the in-memory
+# echo. Every other handler reaches something of the host: ``spy://`` writes a log FILE (truncating
+# it), ``alt://`` picks any serial class, ``hwgrep://`` opens whichever host port matches, ``cp2110://``
+# a HID device.
+BRIDGE_SCHEMES = ("socket", "rfc2217")
+URL_SCHEMES = BRIDGE_SCHEMES + ("loop",)
+_WINDOWS_PORT = re.compile(r"^(\\\\\.\\)?COM[0-9]{1,3}$", re.IGNORECASE)
+
+
+def scheme_of(port: str) -> str | None:
+    """The URL scheme of a port (lower case, as pyserial reads it), or None for a device path."""
+    return port.split("://", 1)[0].lower() if "://" in port else None
+
+
+def check_port(port: str, *, remote: bool = False, browser_scheme: str = "browser://") -> str:
+    """The one rule for what a port may be; the port (stripped) or a StudioError saying what is allowed.
+
+    A participant on another computer (``remote``) may use only the board their own browser relays
+    (``browser://<token>``): this machine's ports and its network are the host's, not theirs. The local
+    user may also use a serial device (a character device on POSIX, COMn on Windows: the emulator's
+    pseudo-terminal is one) or a URL whose scheme is in ``URL_SCHEMES``; nothing that names a file.
+    """
+    port = (port or "").strip()
+    if port.startswith(browser_scheme):
+        return port
+    if remote:
+        raise StudioError(f"{port} would be a port or a connection of the computer that runs the studio, not of yours.",
+                          "Plug the board into your computer and connect it in the browser "
+                          "(This computer's USB), or use the emulated board.")
+    scheme = scheme_of(port)
+    if scheme is not None:
+        if scheme not in URL_SCHEMES:
+            raise StudioError(f"The port address {port} uses {scheme}://, which the studio does not open.",
+                              "Use a device path such as /dev/ttyACM0 or COM3, or a network bridge: "
+                              + " or ".join(f"{s}://HOST:PORT" for s in BRIDGE_SCHEMES) + ".")
+        return port
+    if sys.platform == "win32":
+        if not _WINDOWS_PORT.match(port):
+            raise StudioError(f"{port} is not a serial port name.", "Use a name such as COM3.")
+        return port
+    try:
+        mode = os.stat(port).st_mode
+    except (OSError, ValueError):
+        raise StudioError(f"There is no serial port {port}.",
+                          "Plug the board in (use a data USB cable, not a charge-only one) and pick it from the list, "
+                          "or check the port name.") from None
+    if not stat.S_ISCHR(mode):
+        raise StudioError(f"{port} is not a serial device (it is a "
+                          f"{'folder' if stat.S_ISDIR(mode) else 'file' if stat.S_ISREG(mode) else 'special file'}).",
+                          "Use a serial device such as /dev/ttyACM0 or /dev/ttyUSB0.")
+    return port
 
 
 # --- errors ------------------------------------------------------------------------------------------

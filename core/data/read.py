@@ -20,6 +20,23 @@ from core.data.timeparse import parse_times
 
 # ------------------------------------------------------------------------------------------------ read
 
+# Whether Arrow may parse and convert on its thread pool. The server keeps it (a large upload parses on every
+# core); a one-shot command (`python -m studio ...`) turns it off before reading: Arrow's pool threads, once
+# started, are still alive when the interpreter exits, and under load their teardown raced it and aborted the
+# process ("terminate called without an active exception", exit 134) after the output was written.
+ARROW_THREADS = True
+
+
+def use_arrow_threads(on: bool) -> None:
+    """Off: parse and convert on the caller's thread, and give Arrow's pools one thread each (read-ahead, and
+    the compute kernels that still use the pool), so a one-shot process leaves at most two idle Arrow threads,
+    not one per core plus one per re-read of the file."""
+    global ARROW_THREADS
+    ARROW_THREADS = bool(on)
+    if not on:
+        pa.set_io_thread_count(1)
+        pa.set_cpu_count(1)
+
 
 def _arrow_time_type(fmt: Format) -> str:
     """'ts' / 'ts_utc' when Arrow's own ISO parser reads every sampled time (parsed during the read, in C++)."""
@@ -151,7 +168,8 @@ def _stamps(col: pa.ChunkedArray, fmt: Format, read: _Read) -> np.ndarray:
     out = np.empty(len(col), dtype=np.int64)
     at = 0
     for chunk in col.chunks:
-        raw = pd.Series(chunk.to_numpy(zero_copy_only=False) if t.kind == "epoch" else chunk.to_pandas())
+        raw = pd.Series(chunk.to_numpy(zero_copy_only=False) if t.kind == "epoch"
+                        else chunk.to_pandas(use_threads=ARROW_THREADS))
         parsed = parse_times(raw, t.kind, t.fmt, t.dayfirst)
         try:
             out[at:at + len(chunk)] = pd.DatetimeIndex(parsed).as_unit("ns").asi8
@@ -208,7 +226,7 @@ def _to_block(table: pa.Table, fmt: Format, plan: dict[str, str], keep: list[str
         elif plan[time] != "ts":
             stamps = _stamps(table.column(i), fmt, read)
             table = table.remove_column(i)
-    frame = table.to_pandas(self_destruct=True, split_blocks=False, use_threads=True)
+    frame = table.to_pandas(self_destruct=True, split_blocks=False, use_threads=ARROW_THREADS)
     del table
     if time is not None and stamps is None:
         stamps = frame[time].to_numpy().view(np.int64)
@@ -260,7 +278,7 @@ def read_series(src: Source, fmt: Format, plan: dict[str, str], report: dict) ->
             block, stamps, read = _to_block(pacsv.read_csv(
                 stream,
                 read_options=pacsv.ReadOptions(column_names=fmt.names, skip_rows=fmt.skip_rows + (fmt.header_lines if fmt.header else 0),
-                                               encoding=encoding, use_threads=True, block_size=READ_BLOCK),
+                                               encoding=encoding, use_threads=ARROW_THREADS, block_size=READ_BLOCK),
                 parse_options=pacsv.ParseOptions(delimiter=fmt.delimiter, newlines_in_values=fmt.newlines_in_values,
                                                  ignore_empty_lines=True, invalid_row_handler=on_bad_row),
                 convert_options=pacsv.ConvertOptions(column_types=types, include_columns=include, null_values=NULLS,

@@ -406,7 +406,7 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
             recommended_dtype=bundle_dtype, recommended_reason=bundle_reason,
             form=form, form_reason=form_reason, forms=forms)
         say(0.96, "Writing the export folder")
-        with atomic_dir(out_dir) as tmp:
+        with atomic_dir(out_dir, "export") as tmp:
             for name in dtypes:
                 shutil.copyfile(jobdir / MODEL_FILES[name], tmp / MODEL_FILES[name])
             n = len(X_sample)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from core import metrics as metrics_mod
+from core.escape import csv_frame
 from core.errors import StudioError
 
 
@@ -226,7 +227,12 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     for col in out.columns:
         if isinstance(out[col].dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(out[col]):
             out[col] = out[col].dt.strftime("%Y-%m-%dT%H:%M:%S")
-    return out.to_csv(index=False, lineterminator="\r\n", float_format=FLOAT_FORMAT).encode("utf-8-sig")
+    return _csv_text(out).encode("utf-8-sig")
+
+
+def _csv_text(frame: pd.DataFrame) -> str:
+    """Every CSV download's text: names and text cells through ``escape.csv_cell`` (no live formulas)."""
+    return csv_frame(frame).to_csv(index=False, lineterminator="\r\n", float_format=FLOAT_FORMAT)
 
 
 def forecasts_csv(frame: pd.DataFrame) -> bytes:
@@ -241,7 +247,7 @@ def forecasts_csv(frame: pd.DataFrame) -> bytes:
 def metrics_csv(result: dict, per_step: pd.DataFrame | None = None) -> bytes:
     """The metrics download: the table of forecasters, then (when given) the errors per horizon step."""
     table = metrics_table(result)
-    text = table.to_csv(index=False, lineterminator="\r\n", float_format=FLOAT_FORMAT)
+    text = _csv_text(table)
     if per_step is not None and len(per_step):
-        text += "\r\n" + per_step.to_csv(index=False, lineterminator="\r\n", float_format=FLOAT_FORMAT)
+        text += "\r\n" + _csv_text(per_step)
     return text.encode("utf-8-sig")

@@ -19,6 +19,7 @@ import pandas as pd
 
 from core.config import APP_VERSION, DEFAULTS
 from core.errors import StudioError
+from core.escape import csv_cell, csv_uncell
 from core.files import atomic_dir, load_json
 
 from core.project.save import (DATASET, FORMAT, FORMAT_VERSION, MANIFEST, MB, RUN_PREFIX, SAFE_SUFFIXES, count_of,
@@ -169,7 +170,7 @@ def _restore_dataset(manifest: dict, entries: dict[str, bytes], current_dataset)
 
         time_index = bool(info.get("time_index"))
         opts = CsvOptions(delimiter=",", decimal=".", encoding="utf-8", header=True,
-                          time_col=(info.get("time_col") or "time") if time_index else ROW_INDEX,
+                          time_col=csv_cell(info.get("time_col") or "time") if time_index else ROW_INDEX,
                           time_format="ISO8601" if time_index else None)
         try:
             loaded = load_dataset(entries[DATASET], name=str(info.get("name") or "project data"), csv=opts)
@@ -178,6 +179,9 @@ def _restore_dataset(manifest: dict, entries: dict[str, bytes], current_dataset)
         frame = loaded.frame
         if info.get("tz") and isinstance(frame.index, pd.DatetimeIndex) and frame.index.tz is None:
             frame = frame.tz_localize("UTC").tz_convert(info["tz"])
+        # The names were written through escape.csv_cell (a project saved before that was not).
+        unescaped = frame.rename(columns=csv_uncell)
+        frame = unescaped if frame_hash(unescaped) == info.get("content_sha256") else frame
         if frame_hash(frame) != info.get("content_sha256"):
             raise _refuse("The dataset inside the project does not match the data the model was trained on "
                           f"(expected {expected}).", "Use the original project file.")
@@ -203,7 +207,7 @@ def _write_run(entries: dict[str, bytes], workdir: Path, manifest: dict) -> Path
     base = Path(workdir)
     stamp = hashlib.sha256(entries[MANIFEST]).hexdigest()[:12]
     target = base / f"project-{stamp}"
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, "run") as tmp:
         for name, data in entries.items():
             if not name.startswith(RUN_PREFIX):
                 continue

@@ -16,6 +16,7 @@ import pandas as pd
 from core.config import APP_VERSION
 from core.errors import StudioError
 from core.files import atomic_write_bytes
+from core.escape import csv_frame
 
 
 FORMAT = "forecast-studio-project"
@@ -88,10 +89,10 @@ def _dataset_csv(dataset) -> bytes:
             idx = idx.tz_convert("UTC").tz_localize(None)
         out.index = idx.strftime("%Y-%m-%dT%H:%M:%S.%f")
         out.index.name = str(dataset.time_col or frame.index.name or "time")
-        text = out.to_csv(index=True)
+        text = csv_frame(out).to_csv(index=True)
     else:
-        text = frame.to_csv(index=False)
-    return text.encode("utf-8")
+        text = csv_frame(frame).to_csv(index=False)
+    return text.encode("utf-8")  # names through escape.csv_cell: a column named =HYPERLINK(...) stays text
 
 
 def describe_dataset(dataset) -> str:

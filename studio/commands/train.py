@@ -82,8 +82,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=positive_float("--lr", 10.0), default=t["learning_rate"], help=HELP.get("train.learning_rate"))
     p.add_argument("--patience", type=positive_int("--patience", 10_000, minimum=0), default=None, help=HELP.get("train.patience"))
     p.add_argument("--seed", type=positive_int("--seed", 2**31 - 1, minimum=0), default=t["seed"], help=HELP.get("train.seed"))
-    p.add_argument("--interval-levels", type=_columns, default=None, metavar="80,95",
-                   help="prediction band levels in percent, each between 0 and 100 (default "
+    p.add_argument("--interval-levels", default=None, metavar="80,95",
+                   help="prediction band levels in percent, each between 1 and 99.9 with at most 2 decimals (default "
                         f"{','.join(str(v) for v in DEFAULTS['intervals']['levels'])})")
     p.add_argument("--out", required=True, metavar="RUN_DIR",
                    help="directory to write the run into (replaced if it is an earlier run; refused if it holds anything else)")
@@ -129,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
     if args.interval_levels is not None:
         from core.intervals import check_levels
 
-        check_levels(args.interval_levels)  # refused before --out is touched or a minute of training, not after
+        # The text as typed ("80,,95" is a mistake), refused before --out is touched or a minute of training.
+        args.interval_levels = list(check_levels(args.interval_levels))
     # Checked before the data is read or a model trained: a folder that cannot take the run is refused now.
     out = prepare_out_dir(args.out, ("run",), force=args.force)
     csv = Path(args.csv)
