@@ -147,7 +147,7 @@ def detect_season(values: np.ndarray, freq: str | None, days: float | None,
     is a whole number of means."""
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x)][-_SAMPLE_MAX:]
-    per_day = frequency.natural_period(freq, calendar) if frequency.observed(calendar) else None
+    per_day = frequency.observed(calendar)[0] if frequency.observed(calendar) else None  # observed steps a day
     day_steps = per_day or (1 / days if days else None)
     fine_max = max(400, math.ceil(1.1 * day_steps)) if days and days < 1 / 24 else None
     fine = detect_period(x, freq, max_period=fine_max, calendar=calendar)

@@ -207,6 +207,7 @@ def test_train_export_and_the_forecast_page_on_a_working_hours_file(tmp_path):
     assert "Window 168 steps = 1 working day" in said and "hour of day" in said
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert record["window_spec"]["window"] == 168
+    assert record["dataset"]["calendar"]["steps_per_day"] == 168  # the run says which steps exist
     done = subprocess.run(env_run + ["export", str(tmp_path / "run"), "--out", str(tmp_path / "export")],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
