@@ -74,8 +74,15 @@ class DefaultConfig:
                 "seasonality": self.seasonality.to_dict(), "reasons": dict(self.reasons)}
 
 
-def cycle_of(period: int | None, freq: str | None) -> str | None:
-    """The calendar feature that describes a period of ``period`` steps ("hour" for a day...), if any."""
+def cycle_of(period: int | None, freq: str | None, calendar: dict | None = None) -> str | None:
+    """The calendar feature that describes a period of ``period`` steps ("hour" for a day...), if any.
+    With a working ``calendar`` the cycles are counted in observed steps (a day from 07:00 to 21:00 at five
+    minutes is 168 steps, its Mon-Fri week 840)."""
+    if calendar and period:
+        for name, steps in frequency.cycle_steps(calendar).items():
+            if abs(period - steps) <= _CYCLE_TOLERANCE * steps:
+                return name
+        return None
     days = frequency.step_days(freq)
     if not period or days is None:
         return None
@@ -128,19 +135,27 @@ def _effective_freq(dataset: Dataset) -> str | None:
     return f"{step}s" if step > 0 else None
 
 
-def detect_season(values: np.ndarray, freq: str | None, days: float | None) -> Seasonality:
-    """The period of ``values`` (one step = ``days``), looking as far as a week of steps.
+def detect_season(values: np.ndarray, freq: str | None, days: float | None,
+                  calendar: dict | None = None) -> Seasonality:
+    """The period of ``values`` (one step = ``days`` of clock time), looking as far as a week of steps.
 
     On the step itself the differenced series' autocorrelation finds sharp cycles, but a smooth daily cycle
     in minute readings is buried in the noise of 1,440 one-minute changes; so sub-hourly data is also looked
-    at in hourly means, where a day is 24 steps and a week 168, and the stronger detected cycle wins."""
+    at in hourly means, where a day is 24 steps and a week 168, and the stronger detected cycle wins.
+    A working ``calendar`` (observed steps only) makes a day its observed steps; a mean is then over the
+    longest stretch of at most an hour that divides the day (39 minutes of a 09:30-16:00 day), so a day
+    is a whole number of means."""
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x)][-_SAMPLE_MAX:]
-    fine_max = max(400, math.ceil(1.1 / days)) if days and days < 1 / 24 else None
-    fine = detect_period(x, freq, max_period=fine_max)
+    per_day = frequency.observed(calendar)[0] if frequency.observed(calendar) else None  # observed steps a day
+    day_steps = per_day or (1 / days if days else None)
+    fine_max = max(400, math.ceil(1.1 * day_steps)) if days and days < 1 / 24 else None
+    fine = detect_period(x, freq, max_period=fine_max, calendar=calendar)
     if not days or days >= 1 / 24:
         return fine  # hourly and slower: the default 400 lags already reach a week
     block = max(2, int(round((1 / 24) / days)))  # steps per hour
+    if per_day:
+        block = max([b for b in range(2, block + 1) if per_day % b == 0] or [block])
     n = len(x) // block * block
     if n < 8 * block:
         return fine
@@ -157,7 +172,7 @@ def target_seasonality(dataset: Dataset, target: str, split: SplitSpec | None = 
     split = split or SplitSpec()
     values = dataset.frame[target].to_numpy(dtype=np.float64)[: max(train_rows(dataset, split), 3)]
     values, days = _regularised(dataset, values)
-    return detect_season(values, dataset.freq, days)
+    return detect_season(values, dataset.freq, days, dataset.calendar)
 
 
 def choose_window(dataset: Dataset, season: Seasonality, horizon: int = 1,
@@ -171,9 +186,10 @@ def choose_window(dataset: Dataset, season: Seasonality, horizon: int = 1,
     covered = period is not None and period <= cap
     need = max(period if covered else int(DEFAULTS["features"]["window"]), int(_D["min_window"]))
     need = min(need, cap)
-    steps = [p.window for p in presets(dataset.freq, n_train, limit=50) if p.horizon == horizon and need <= p.window <= cap]
+    steps = [p.window for p in presets(dataset.freq, n_train, limit=50, calendar=dataset.calendar)
+             if p.horizon == horizon and need <= p.window <= cap]
     window = min(steps) if steps else need
-    words = frequency.describe_steps(window, dataset.freq)
+    words = frequency.describe_steps(window, dataset.freq, dataset.calendar)
     if covered:
         kind = "detected in the data" if season.source == "autocorrelation" else "the natural cycle of this step"
         return window, f"Window {words}: covers one seasonal period ({period} steps, {kind})."
@@ -191,12 +207,12 @@ def choose_calendar(dataset: Dataset, season: Seasonality, window: int,
     chosen: list[str] = []
     why: list[str] = []
     freq = _effective_freq(dataset)  # irregular timestamps: their median step names the cycle
-    cycle = cycle_of(season.period, freq) if season.strong else None
+    cycle = cycle_of(season.period, freq, dataset.calendar) if season.strong else None
     if cycle in options:
         chosen.append(cycle)
         why.append(f"{CALENDAR_NAMES[cycle]} (the data has a strong {season.period}-step cycle, "
                    f"autocorrelation {season.strength:.2f})")
-    days = frequency.step_days(freq)
+    days = frequency.step_days(freq, dataset.calendar)
     n_train = train_rows(dataset, split)
     if "doy" in options and "doy" not in chosen and days is not None and days < 28:
         years = n_train * days / 365.25
@@ -261,7 +277,7 @@ def default_config(dataset: Dataset, targets: Any = None, features: Any = None, 
     if window is None:
         window, reasons["window"] = choose_window(dataset, season, horizon, split)
     else:
-        reasons["window"] = f"Window {frequency.describe_steps(int(window), dataset.freq)}: as chosen."
+        reasons["window"] = f"Window {frequency.describe_steps(int(window), dataset.freq, dataset.calendar)}: as chosen."
     if calendar is None:
         calendar, reasons["calendar"] = choose_calendar(dataset, season, int(window), split)
     else:

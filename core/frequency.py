@@ -4,11 +4,17 @@ months, its natural seasonal period, and its words ("hourly", "every 15 minutes"
 Every module that reads a frequency asks here (the data step names one with ``alias_for``; windows word
 window lengths with ``describe_steps``; the defaults size a season with ``step_days`` and
 ``natural_period``), so an alias means the same thing on every page.
+
+A series observed only in working hours or on trading days (``Dataset.calendar``, see core/data/workdays.py)
+keeps its observed steps, so its lengths count observed steps: each function here takes that ``calendar``,
+and with it a day is the observed steps of one day (168 five-minute steps from 07:00 to 21:00), a week the
+observed days times that, and the steps after the data's end are the next observed ones (no nights, no weekends).
 """
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
 
@@ -82,8 +88,13 @@ def step(freq: str | None) -> Step | None:
     return Step(n, alias.unit) if alias else None
 
 
-def step_days(freq: str | None) -> float | None:
-    """Length of one step in days (months and quarters by their average length); None when unknown."""
+def step_days(freq: str | None, calendar: dict | None = None) -> float | None:
+    """Length of one step in days (months and quarters by their average length); None when unknown.
+    With a working ``calendar``, the calendar time one observed step stands for on average (a weekday of a
+    Mon-Fri series is 7/5 days, so a year is about 261 steps)."""
+    obs = observed(calendar)
+    if obs is not None:
+        return 7.0 / (obs[0] * obs[1])
     off = _offset(freq)
     if off is None:
         return None
@@ -100,9 +111,15 @@ def step_days(freq: str | None) -> float | None:
         return None
 
 
-def natural_period(freq: str | None) -> int | None:
+def natural_period(freq: str | None, calendar: dict | None = None) -> int | None:
     """Steps in one natural cycle: a day of hours, a week of days, a year of weeks/months/quarters; used
-    when the data itself does not show a clearer one (seasonality detection refines it)."""
+    when the data itself does not show a clearer one (seasonality detection refines it). With a working
+    ``calendar``: a day of observed steps for intraday data, a week of observed days for daily data."""
+    obs = observed(calendar)
+    if obs is not None:
+        per_day, days = obs
+        period = per_day if per_day > 1 else days
+        return period if period > 1 else None
     off = _offset(freq)
     if off is None:
         return None
@@ -140,10 +157,19 @@ def plural(n: float, unit: str) -> str:
     return f"{text} {unit}{'' if n == 1 else 's'}"
 
 
-def describe_steps(steps: int, freq: str | None) -> str:
-    """Steps in time units: "168 steps = 7 days"; just "168 steps" when the data has no known frequency."""
+def describe_steps(steps: int, freq: str | None, calendar: dict | None = None) -> str:
+    """Steps in time units: "168 steps = 7 days"; just "168 steps" when the data has no known frequency.
+    With a working ``calendar``, in observed time: "168 steps = 1 working day", "840 steps = 1 week"."""
     head = plural(steps, "step")
+    obs = observed(calendar)
     st = step(freq)
+    if obs is not None:
+        per_day, days = obs
+        if steps >= per_day * days and steps % (per_day * days) == 0:
+            return f"{head} = {plural(steps // (per_day * days), 'week')}"
+        if steps >= per_day or st is None or not st.seconds:
+            return f"{head} = {plural(round(steps / per_day, 1), 'working day')}"
+        # under a working day: clock time (12 five-minute steps are an hour)
     if st is None:
         return head
     total = steps * st.n
@@ -163,8 +189,11 @@ def describe_steps(steps: int, freq: str | None) -> str:
     return f"{head} = {words}"
 
 
-def step_words(freq: str | None) -> str:
-    """One step in words: "hour", "15 minutes"; "step" when unknown."""
+def step_words(freq: str | None, calendar: dict | None = None) -> str:
+    """One step in words: "hour", "15 minutes"; "step" when unknown; "working day" for a working calendar's days."""
+    obs = observed(calendar)
+    if obs is not None and obs[0] == 1:
+        return "working day"
     st = step(freq)
     if st is None:
         return "step"
@@ -189,3 +218,47 @@ def alias_for(idx: pd.DatetimeIndex, step_ns: int) -> str | None:
         return pd.tseries.frequencies.to_offset(pd.Timedelta(int(step_ns), "ns")).freqstr
     except ValueError:
         return None
+
+
+# --------------------------------------------------------------------------- working calendars
+
+def observed(calendar: dict | None) -> tuple[int, int] | None:
+    """(observed steps a day, observed days a week) of a working ``calendar`` (``Dataset.calendar``); None without."""
+    if not calendar or not calendar.get("weekdays"):
+        return None
+    return max(int(calendar.get("steps_per_day") or 1), 1), len(calendar["weekdays"])
+
+
+def cycle_steps(calendar: dict | None) -> dict[str, float]:
+    """Steps in a day, a week and a year of a working ``calendar``, keyed by the calendar feature of each cycle."""
+    obs = observed(calendar)
+    if obs is None:
+        return {}
+    per_day, days = obs
+    out = {"dow": float(per_day * days), "doy": 365.25 / 7 * days * per_day}
+    if per_day > 1:
+        out["hour"] = float(per_day)
+    return out
+
+
+def next_steps(last, first: int, count: int, freq: str | None, calendar: dict | None = None) -> pd.DatetimeIndex:
+    """``count`` timestamps, the first ``first`` steps after ``last`` (0: ``last`` itself). With a working
+    ``calendar``, observed steps only: the day's slots from its opening, on its weekdays (holidays ahead are not
+    known, so none is skipped)."""
+    obs = observed(calendar)
+    st = step(freq)
+    if obs is None or st is None or (obs[0] > 1 and not st.seconds):
+        return pd.date_range(start=last, periods=first + count, freq=freq)[first:first + count]
+    last = pd.Timestamp(last)
+    wall = last.tz_localize(None) if last.tz is not None else last  # the calendar is in the index's wall time
+    per_day, days_a_week = obs
+    day0 = wall.normalize()
+    if per_day > 1 and calendar.get("day_start"):
+        slots = pd.Timedelta(f"{calendar['day_start']}:00") + pd.Timedelta(seconds=st.seconds) * np.arange(per_day)
+    else:
+        slots = pd.TimedeltaIndex([wall - day0])
+    days = pd.date_range(day0, periods=7 * ((first + count) // (per_day * days_a_week) + 2) + 1, freq="D")
+    days = days[days.day_of_week.isin(calendar["weekdays"])]
+    grid = pd.DatetimeIndex((days.to_numpy()[:, None] + np.asarray(slots)[None, :]).ravel())
+    grid = grid[grid > wall].insert(0, wall)[first:first + count].as_unit("ns")
+    return grid.tz_localize(last.tz) if last.tz is not None else grid

@@ -103,15 +103,17 @@ def _acf(x: np.ndarray, max_lag: int) -> np.ndarray:
     return ac / ac[0] if ac[0] > 0 else np.zeros(max_lag + 1)
 
 
-def detect_period(series: Any, freq: str | None = None, max_period: int | None = None) -> Seasonality:
+def detect_period(series: Any, freq: str | None = None, max_period: int | None = None,
+                  calendar: dict | None = None) -> Seasonality:
     """The seasonal period from the autocorrelation of the first differences.
 
     Differencing removes slow drift and persistence (which make every lag look alike), so a peak left
     standing is a repeating shape. The highest local peak wins, except that the frequency's natural
     period is kept when it is almost as strong (a day for hourly data is the one people expect), and a
-    multiple of a shorter, almost-as-strong peak gives way to that shorter one.
+    multiple of a shorter, almost-as-strong peak gives way to that shorter one. A working ``calendar`` makes the
+    natural period a day (or week) of observed steps.
     """
-    natural = natural_period(freq)
+    natural = natural_period(freq, calendar)
     x = np.asarray(series, dtype=np.float64).ravel()
     x = x[np.isfinite(x)]
     d = np.diff(x)
@@ -201,8 +203,8 @@ def seasonality(windows: Any) -> list[Seasonality]:
     """One Seasonality per target, detected on the training part only (the test part stays unseen)."""
     lo, hi = windows.parts["train"]
     series = np.asarray(windows.target_values[lo:hi], dtype=np.float64)
-    freq = getattr(windows, "freq", None)
-    return [detect_period(series[:, j], freq) for j in range(series.shape[1])]
+    freq, calendar = getattr(windows, "freq", None), getattr(windows, "calendar", None)
+    return [detect_period(series[:, j], freq, calendar=calendar) for j in range(series.shape[1])]
 
 
 def baselines(windows: Any, part: str, periods: Any = None) -> dict[str, np.ndarray]:

@@ -115,7 +115,7 @@ def _for_check(windows: Any, max_windows: int) -> Any:
 def _dataset_like(windows: Any) -> Dataset:
     """A column-less Dataset with the windows' index and step, enough for calendar_options()."""
     return Dataset(name=getattr(windows, "dataset_name", "") or "data", frame=pd.DataFrame(index=windows.index),
-                   freq=getattr(windows, "freq", None))
+                   freq=getattr(windows, "freq", None), calendar=getattr(windows, "calendar", None))
 
 
 def recommend(windows: Any, spec: ModelSpec, seasons: list[Seasonality], *, epochs_run: int, best_epoch: int,
@@ -138,11 +138,11 @@ def recommend(windows: Any, spec: ModelSpec, seasons: list[Seasonality], *, epoc
                                       {"features": list(dict.fromkeys(ws.features + tuple(missing))), "residual": True}))
     season = seasons[0] if seasons else None
     if season is not None and season.period and ws.window < season.period:
-        out.append(Recommendation("window", f"Lengthen the window to at least {describe_steps(season.period, windows.freq)}: "
+        out.append(Recommendation("window", f"Lengthen the window to at least {describe_steps(season.period, windows.freq, getattr(windows, 'calendar', None))}: "
                                   f"the data repeats every {season.period} steps, and a {ws.window}-step window never "
                                   "sees the same time one cycle earlier.", {"window": int(season.period)}))
     if season is not None and season.strong:
-        cycle = cycle_of(season.period, getattr(windows, "freq", None))
+        cycle = cycle_of(season.period, getattr(windows, "freq", None), getattr(windows, "calendar", None))
         options = calendar_options(_dataset_like(windows)) if isinstance(windows.index, pd.DatetimeIndex) else ()
         if cycle and cycle in options and cycle not in ws.calendar:
             out.append(Recommendation("calendar", f"Add the calendar feature '{CALENDAR_NAMES[cycle]}': the data has a "

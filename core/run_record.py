@@ -42,7 +42,9 @@ def dataset_info(windows: Any, dataset: Any) -> dict:
         time_col = str(index.name)
     return {"name": getattr(dataset, "name", None) or getattr(windows, "dataset_name", "") or "dataset",
             "fingerprint": getattr(dataset, "fingerprint", None) or getattr(windows, "dataset_fingerprint", "") or "",
-            "freq": freq, "time_col": time_col, "rows": int(len(index))}
+            "freq": freq, "time_col": time_col, "rows": int(len(index)),
+            # which steps exist when the series is observed in working hours / on trading days only
+            "calendar": getattr(dataset, "calendar", None) or getattr(windows, "calendar", None)}
 
 
 def build_metrics(windows: Any, y_test_scaled: np.ndarray, y_val_scaled: np.ndarray | None = None,

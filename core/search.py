@@ -352,7 +352,7 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
     }[best.target_form]
     reasons["residual"] = reasons["target_form"]
     if best.window != base.window_spec.window:
-        reasons["window"] = (f"Window {describe_steps(best.window, dataset.freq)}: two seasonal periods "
+        reasons["window"] = (f"Window {describe_steps(best.window, dataset.freq, dataset.calendar)}: two seasonal periods "
                              f"({period} steps each), which won on validation over one.")
     chosen = dataclasses.replace(cfg, model_options=chosen_options, reasons=reasons)
     return SearchResult(chosen, done, seconds, budget, period, stopped)

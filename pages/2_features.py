@@ -91,7 +91,8 @@ try:  # the split's own arithmetic, so the presets count the training rows the w
     train_rows = W.SplitSpec(train=train_share, val=min(CFG["val"], 0.99 - train_share)).bounds(frame.index)[0]
 except StudioError:
     train_rows = int(n_rows * CFG["train"])
-ps = W.presets(ds.freq, train_rows)
+cal = getattr(ds, "calendar", None)
+ps = W.presets(ds.freq, train_rows, calendar=cal)
 labels = {f"{p.label}  ({p.window} → {p.horizon})": p for p in ps}
 current = (ss.get(K + "window"), ss.get(K + "horizon"))
 ss[K + "preset"] = next((lab for lab, p in labels.items() if (p.window, p.horizon) == current), CUSTOM)
@@ -105,18 +106,23 @@ def _apply_preset() -> None:
 
 st.selectbox("Preset", [CUSTOM, *labels], key=K + "preset", persist_state="session",
              on_change=_apply_preset, help=HELP["features.preset"])
+if cal:
+    per_day, week = cal["steps_per_day"], cal["steps_per_day"] * len(cal["weekdays"])
+    st.caption(f"Observed on {cal['describe']} only: windows run over the observed steps, so a working day is "
+               f"{per_day:,} step{'s' if per_day > 1 else ''} and a week {week:,}; nights, weekends and holidays are "
+               "skipped, not filled.")
 if ss.get(K + "why"):
     st.caption("Preselected for this data: " + " ".join(ss[K + "why"]))
 w1, w2, w3, w4 = st.columns(4)
 window = w1.number_input("Window (look-back steps)", min_value=1, step=1, key=K + "window", persist_state="session",
                          help=HELP["features.window"])
-w1.caption(describe_steps(int(window), ds.freq))
+w1.caption(describe_steps(int(window), ds.freq, cal))
 horizon = w2.number_input("Horizon (steps ahead)", min_value=1, step=1, key=K + "horizon", persist_state="session",
                           help=HELP["features.horizon"])
-w2.caption(describe_steps(int(horizon), ds.freq))
+w2.caption(describe_steps(int(horizon), ds.freq, cal))
 offset = w3.number_input("Offset (skip steps)", min_value=0, step=1, key=K + "offset", persist_state="session",
                          help=HELP["features.offset"])
-w3.caption(describe_steps(int(offset), ds.freq) if offset else "forecast starts right after the window")
+w3.caption(describe_steps(int(offset), ds.freq, cal) if offset else "forecast starts right after the window")
 stride = w4.number_input("Training stride", min_value=1, step=1, key=K + "stride", persist_state="session",
                          help=HELP["features.stride"])
 w4.caption("every window" if stride == 1 else f"every {ordinal(stride)} window in train and validation")
@@ -205,7 +211,7 @@ for col, part in zip(m, W.PARTS):
     col.metric(f"{W.PART_NAMES[part].capitalize()} windows", f"{counts[part]:,}", help=f"rows {lo:,}–{hi - 1:,}")
 m[3].metric("Values per forecast", f"{spec.window * spec.n_inputs:,}")
 st.caption(W.parts_sentence(windows) +
-           f" Window: {describe_steps(spec.window, ds.freq)}; horizon: {describe_steps(spec.horizon, ds.freq)}.")
+           f" Window: {describe_steps(spec.window, ds.freq, cal)}; horizon: {describe_steps(spec.horizon, ds.freq, cal)}.")
 if windows.scaler.constant:
     st.warning(f"Constant in the training part (scale 1 kept): {', '.join(windows.scaler.constant)}.")
 with st.expander("Parts and scaler"):

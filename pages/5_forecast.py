@@ -44,8 +44,8 @@ def _backtest(run_key: str, stride: int, steps: int, _run, _windows) -> forecast
 
 
 @st.cache_data(show_spinner="Forecasting past the end of the data...", max_entries=16)
-def _future(run_key: str, method: str, steps: int, freq: str | None, _run, _windows) -> pd.DataFrame:
-    return forecast.future_forecast(_run, _windows, steps=steps, method=method, freq=freq)
+def _future(run_key: str, method: str, steps: int, freq: str | None, calendar: dict | None, _run, _windows) -> pd.DataFrame:
+    return forecast.future_forecast(_run, _windows, steps=steps, method=method, freq=freq, calendar=calendar)
 
 
 # ------------------------------------------------------------------------------------ project I/O
@@ -231,9 +231,13 @@ if method == "recursive":
                                 value=max(spec.horizon, int(CFG["future_steps"])), step=1, help=HELP["forecast.future_steps"]))
 future = None
 try:
-    future = _future(key, method, steps, getattr(dataset, "freq", None) or windows.freq, run, windows)
+    calendar = getattr(dataset, "calendar", None) or getattr(windows, "calendar", None)
+    future = _future(key, method, steps, getattr(dataset, "freq", None) or windows.freq, calendar, run, windows)
 except StudioError as e:
     ui.show_error(e)
+if future is not None and calendar:
+    st.caption(f"Observed on {calendar['describe']} only: the forecast runs over the next observed steps, "
+               "skipping the hours and days the data has none.")
 if future is not None:
     fig_future = fv.future_figure(windows, future, target)
     st.plotly_chart(fig_future, width="stretch")

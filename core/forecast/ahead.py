@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core import frequency
 from core.config import DEFAULTS
 from core.errors import StudioError
 
@@ -106,17 +107,18 @@ def rollout(run, windows, x0: np.ndarray, steps: int, future_times: np.ndarray |
 # Forecasts past the last timestamp
 
 
-def future_index(index: pd.Index, freq: str | None, first: int, count: int) -> np.ndarray:
+def future_index(index: pd.Index, freq: str | None, first: int, count: int, calendar: dict | None = None) -> np.ndarray:
     """``count`` time points starting ``first`` steps after the last one of ``index``.
 
-    Real timestamps at the data's frequency for time-indexed data; step numbers for row-numbered data.
+    Real timestamps at the data's frequency for time-indexed data (with a working ``calendar``, its next
+    observed steps: no nights, no weekends); step numbers for row-numbered data.
     """
     if isinstance(index, pd.DatetimeIndex):
         if not freq:
             raise StudioError("The data has no regular frequency, so the future timestamps are unknown.",
                               "Resample it to a regular interval on the Data page (for example hourly), then train again.")
         try:
-            stamps = pd.date_range(start=index[-1], periods=first + count, freq=freq)
+            stamps = frequency.next_steps(index[-1], 0, first + count, freq, calendar)
         except (pd.errors.OutOfBoundsDatetime, OverflowError):
             raise StudioError(f"{count} steps past {index[-1]} would run beyond {pd.Timestamp.max:%Y-%m-%d}, the last date "
                               "the studio's time axis can hold.", "Forecast fewer steps.") from None
@@ -125,19 +127,21 @@ def future_index(index: pd.Index, freq: str | None, first: int, count: int) -> n
     return np.arange(last + first, last + first + count, dtype=np.int64)
 
 
-def future_forecast(run, windows, steps: int | None = None, method: str = "direct", freq: str | None = None) -> pd.DataFrame:
+def future_forecast(run, windows, steps: int | None = None, method: str = "direct", freq: str | None = None,
+                    calendar: dict | None = None) -> pd.DataFrame:
     """Forecast past the end of the data: columns timestamp, target, step, prediction.
 
     ``method="direct"``: the model's own horizon from the newest full window (any inputs).
     ``method="recursive"``: ``steps`` ahead by feeding predictions back; only when the inputs are the
     targets and calendar features (see :func:`recursive_unavailable_reason`).
-    ``freq`` defaults to the frequency the windows' dataset was cleaned to.
+    ``freq`` and ``calendar`` default to the frequency and working calendar the windows' dataset was cleaned to.
     """
     cfg = DEFAULTS["forecast"]
     spec = windows.spec
     h = int(spec.horizon)
     offset = int(getattr(spec, "offset", 0) or 0)
     freq = freq or windows.freq
+    calendar = calendar or getattr(windows, "calendar", None)
     if method not in ("direct", "recursive"):
         raise StudioError(f"Unknown forecast method {method!r}.", "Choose 'direct' or 'recursive'.")
     steps = h if steps is None else int(steps)
@@ -152,7 +156,7 @@ def future_forecast(run, windows, steps: int | None = None, method: str = "direc
             fix = (f"Choose at most {h} steps, or the recursive method for longer forecasts." if reason is None
                    else f"Choose at most {h} steps, or train with a longer horizon (recursive is unavailable: {reason}).")
             raise StudioError(f"The model forecasts {h} step(s) ahead directly; {steps} were asked.", fix)
-        times = future_index(windows.index, freq, offset + 1, h)[:steps]
+        times = future_index(windows.index, freq, offset + 1, h, calendar)[:steps]
         y = np.asarray(run.predict(x_last)).reshape(1, h, -1)[:, :steps]
     else:
         limit = int(cfg["max_future_steps"])
@@ -166,7 +170,7 @@ def future_forecast(run, windows, steps: int | None = None, method: str = "direc
         if tuple(spec.calendar) and not isinstance(windows.index, pd.DatetimeIndex):
             raise StudioError("Calendar features need timestamps, and this data has row numbers only.",
                               "Use the direct forecast.")
-        times = future_index(windows.index, freq, 1, steps)
+        times = future_index(windows.index, freq, 1, steps, calendar)
         y = rollout(run, windows, x_last, steps, future_times=times)
     pred = to_units(windows, y)
     bands = run_bands(run, windows, steps)

@@ -7,6 +7,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
+from core import frequency
 from core.dataset import Dataset
 from core.errors import StudioError
 from core.windows.checks import check
@@ -55,6 +56,7 @@ class Windows:
     freq: str | None = None
     dataset_name: str = ""
     dataset_fingerprint: str = ""
+    calendar: dict | None = None  # Dataset.calendar: the observed steps of a working-hours / trading-day series
     _tf: tuple | None = field(default=None, repr=False)
 
     # ---- arithmetic
@@ -131,7 +133,7 @@ class Windows:
         last = self.index[-1]
         if isinstance(self.index, pd.DatetimeIndex):
             if self.freq:
-                return pd.date_range(last, periods=steps[-1] + 1, freq=self.freq)[steps]
+                return frequency.next_steps(last, int(steps[0]), len(steps), self.freq, self.calendar)
             step = pd.Series(self.index[-min(len(self.index), 100):]).diff().median()
             return pd.DatetimeIndex([last + k * step for k in steps])
         return pd.Index(int(last) + steps, name=self.index.name)
@@ -231,6 +233,6 @@ def make_windows(dataset: Dataset, spec: WindowSpec, split: SplitSpec = SplitSpe
         k = spec.input_columns.index(c) if c in spec.input_columns else None
         targets[:, j] = inputs[:, k] if k is not None else scaler.transform(raw[c][:, None], [c])[:, 0]
     return Windows(spec, split, scaler, inputs, targets, frame.index, parts, dataset.freq,
-                   dataset.name, dataset.fingerprint)
+                   dataset.name, dataset.fingerprint, getattr(dataset, "calendar", None))
 
 

@@ -34,14 +34,18 @@ _MONTH_DURATIONS = {"3 months": 3, "6 months": 6, "1 year": 12, "2 years": 24, "
 _STEP_PRESETS = [(24, 1), (48, 1), (96, 12), (168, 1), (12, 1)]
 
 
-def presets(freq: str | None, n_train: int | None = None, limit: int = 6) -> list[Preset]:
+def presets(freq: str | None, n_train: int | None = None, limit: int = 6, calendar: dict | None = None) -> list[Preset]:
     """Window/horizon pairs that read naturally for the data's frequency, e.g. "1 week → next hour" (168 → 1).
 
-    With ``n_train`` (rows in the training part), only pairs that leave many windows to learn from.
+    With ``n_train`` (rows in the training part), only pairs that leave many windows to learn from. With a
+    working ``calendar`` (Dataset.calendar), lengths count observed steps: "1 working day" is the day's
+    observed steps, "1 week" its observed days times that.
     """
     st = frequency.step(freq)
     out: list[Preset] = []
-    if st is None:
+    if frequency.observed(calendar) is not None:
+        out = _observed_presets(freq, calendar)
+    elif st is None:
         out = [Preset(f"{w} steps → next {'step' if h == 1 else f'{h} steps'}", w, h) for w, h in _STEP_PRESETS]
     else:
         n, unit = st
@@ -72,6 +76,28 @@ def presets(freq: str | None, n_train: int | None = None, limit: int = 6) -> lis
             seen.add((p.window, p.horizon))
             unique.append(p)
     return unique[:limit]
+
+
+def _observed_presets(freq: str | None, calendar: dict) -> list[Preset]:
+    """Presets in observed steps for a working calendar (see ``presets``)."""
+    per_day, days = frequency.observed(calendar)
+    week = per_day * days
+    lengths = {"1 working day": per_day, "2 working days": 2 * per_day, "1 week": week, "2 weeks": 2 * week,
+               "4 weeks": 4 * week, "8 weeks": 8 * week, "1 year": 52 * week}
+    st = frequency.step(freq)
+    secs = st.seconds if st is not None else 0
+    if per_day > 1 and secs and 3600 % secs == 0:
+        lengths.update({"1 hour": 3600 // secs, "6 hours": 6 * 3600 // secs if 6 * 3600 < per_day * secs else 0})
+    table = [("1 week", "step"), ("1 working day", "step"), ("1 working day", "1 hour"), ("2 working days", "1 working day"),
+             ("1 week", "1 working day"), ("6 hours", "1 hour"), ("1 hour", "step"), ("4 weeks", "step"),
+             ("4 weeks", "1 week"), ("8 weeks", "step"), ("1 year", "4 weeks")]
+    unit = frequency.step_words(freq, calendar)
+    out = []
+    for w_words, h_words in table:
+        w, h = lengths.get(w_words, 0), 1 if h_words == "step" else lengths.get(h_words, 0)
+        if 3 <= w <= _F["max_window"] and 1 <= h <= w:
+            out.append(Preset(f"{w_words} → next {unit if h_words == 'step' else h_words.removeprefix('1 ')}", w, h))
+    return out
 
 
 def calendar_options(dataset: Dataset) -> tuple[str, ...]:
