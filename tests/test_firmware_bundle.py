@@ -237,3 +237,33 @@ def test_bundle_section_offers_the_zip_and_a_preview():
     assert at.radio[0].options == ["float32"]  # the slice export has no int8 model
     assert len(at.code) == 5 and "FS_WINDOW 3" in at.code[1].value
     assert any("forecast_studio_slice_float32.zip" in str(b.proto) for b in at.get("download_button"))
+
+
+def test_a_bundle_made_for_the_old_library_is_named_and_made_again(tmp_path):
+    """An export folder from before the esp32 core 3.x sketch holds a zip written for TensorFlowLite_ESP32: the
+    studio says so in one sentence, and the bundle it renders now is the current one (issue V, bad input)."""
+    from core.firmware import firmware_target, stale_bundle
+
+    export = _copy_export(tmp_path)
+    assert stale_bundle(export, "float32") is None  # no zip yet: nothing to warn about
+    path = render_bundle(export, "float32")
+    assert stale_bundle(export, "float32") is None  # a current zip
+    # Rewrite the zip as an old studio wrote it: bundle.json without firmware_target, the old include.
+    files = _unzip(path)
+    old = {}
+    for name, text in files.items():
+        if name.endswith("bundle.json"):
+            manifest = json.loads(text)
+            manifest.pop("firmware_target")
+            text = json.dumps(manifest)
+        old[name] = text.replace('#include <Arduino.h>\n', '#include <Arduino.h>\n#include <TensorFlowLite_ESP32.h>\n')
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in old.items():
+            zf.writestr(name, text)
+    sentence = stale_bundle(export, "float32")
+    assert sentence and "TensorFlowLite_ESP32" in sentence and "esp32 core" in sentence and sentence.count(". ") == 0
+    render_bundle(export, "float32")  # what the Export page does on opening it
+    assert stale_bundle(export, "float32") is None
+    fresh = _unzip(path)
+    assert json.loads(next(t for n, t in fresh.items() if n.endswith("bundle.json")))["firmware_target"] == firmware_target()
+    assert not any("TensorFlowLite_ESP32.h>" in t and "__has_include" not in t for n, t in fresh.items() if n.endswith(".cpp"))

@@ -225,3 +225,23 @@ def test_lstm_step_option_clips_no_state_on_a_long_window(tmp_path):
     assert rep.form == "step" and rep.dtypes["float32"]["error_fraction_of_range"] <= 1e-4
     assert rep.forms["int8_state_clipped"]["values"] == 0
     assert not rep.forms["int8_state_drift"]["grows"]
+
+
+@pytest.mark.slow
+def test_a_seasonal_gru_at_window_144_exports_as_a_step_loop_in_sram(tmp_path):
+    """Issue V: a GRU(32) with a change-from-last-season target over a 144-step window (a day of 10-minute
+    readings) exports as the step loop, not unrolled (844 KB of int8 arena before), and the firmware's add-back
+    of the seasonal reference gives the host's forecasts on TFLM (the export's own check, float32 and int8)."""
+    from core.export import export_run
+    from tests.export_helpers import make_run
+
+    run = make_run(tmp_path / "run", kind="gru", window=144, n_features=2, units=32, rows=900, fit_epochs=2,
+                   target_form="change_season", season_period=144)
+    rep = export_run(run, tmp_path / "exp")
+    assert rep.form == "step", rep.form_reason
+    for dtype in ("float32", "int8"):
+        entry = rep.dtypes[dtype]
+        assert entry["residual_outside"] and entry["reference_rows"] == [0]  # one season before the one step
+        assert entry["arena_bytes"] <= 64 * 1024, entry["arena_bytes"]
+    assert rep.dtypes["float32"]["error_fraction_of_range"] <= 1e-4
+    assert rep.dtypes["int8"]["error_fraction_of_range"] <= 0.05
