@@ -16,7 +16,7 @@ from core.config import DEFAULTS, HELP
 from core.board import (Board, Comparison, Reference, Task, compare_ei, ei_readings, list_ports, load_reference,
                         parse_transcript, run_check)
 from core.errors import StudioError
-from core.export import ExportFolder, arena_words
+from core.export import ExportFolder, arena_words, shipped_dtype
 from studio import state, ui
 from studio.board_link import board_link
 
@@ -110,7 +110,7 @@ def _arena_note(dtype: str, arena: int) -> str:
 
 def _shipped_dtype() -> str | None:
     try:
-        return ExportFolder.open(export_dir).report().shipped()[0]
+        return shipped_dtype(export_dir)
     except StudioError:
         return None
 

@@ -239,3 +239,34 @@ def test_emulated_xiao_shows_the_boards_band_next_to_the_hosts(tmp_path):
         assert "board 95% high" in table.columns
     finally:
         _close(at)
+
+
+def test_emulated_board_starts_on_the_type_the_bundle_ships(tmp_path):
+    """Issue V: the emulated XIAO starts on the model type the Export step's bundle ships (report.json's
+    bundle_dtype: the recommendation, or a person's pick), not on the first in the list; and the arena the board
+    announces is explained in the Export page's words."""
+    pytest.importorskip("core.board.emulator")
+    import json
+    import shutil
+
+    export = tmp_path / "slice_export"
+    shutil.copytree(ROOT / "tests" / "transcripts" / "slice_export", export)
+    shutil.copy(export / "model_float32.tflite", export / "model_int8.tflite")
+    report = json.loads((export / "report.json").read_text())
+    report["int8"] = dict(report["float32"], path="model_int8.tflite")
+    report["bundle_dtype"], report["bundle_reason"] = "int8", "chosen on the Export page"
+    (export / "report.json").write_text(json.dumps(report))
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.session_state["fs.export_dir"] = str(export)
+    at.run()
+    at.radio(key="device.kind").set_value("Emulated XIAO (no hardware)").run()
+    assert at.selectbox(key="device.emu_dtype").value == "int8"
+    # A person's own pick on this page then sticks for this export.
+    at.selectbox(key="device.emu_dtype").set_value("float32").run()
+    assert at.selectbox(key="device.emu_dtype").value == "float32"
+    try:
+        at.button(key="device.connect").click().run()
+        at = _settle(at, lambda a: "The board is ready" in _texts(a))
+        assert "Arena: " in _texts(at) and "margin" in _texts(at)
+    finally:
+        _close(at)

@@ -418,6 +418,14 @@ def load_report(export_dir: str | Path) -> ExportReport:
     return ExportFolder.open(export_dir).report()
 
 
+def shipped_dtype(export_dir: str | Path) -> str:
+    """The model type the folder's bundle ships (report.json's ``bundle_dtype``: the recommendation, or the type
+    a person chose), for a report of any age; the recommendation when it names none."""
+    folder = ExportFolder.open(export_dir)
+    dtypes = [k for k in DTYPES if k in folder.dtypes]
+    return folder.data["bundle_dtype"] if folder.data.get("bundle_dtype") in dtypes else bundle_choice(export_dir)[0]
+
+
 def bundle_choice(export_dir: str | Path) -> tuple[str, str, dict]:
     """(recommended dtype, reason, accuracy) for an export folder, also one whose report.json predates the
     scores or holds only SPEC's minimal fields."""
