@@ -9,6 +9,7 @@ the form stay as it was.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -27,12 +28,18 @@ def _shown(walk: Walk, label: str) -> str:
     return value.strip() or box.find_element("css selector", '[data-baseweb="select"]').text.strip()
 
 
-def test_the_search_winner_is_applied_by_its_button(fresh_studio_server, browser, artifacts):
-    walk = Walk(browser, artifacts, fresh_studio_server)
-    browser.get(fresh_studio_server)
+def open_on_features(browser, artifacts: Path, url: str) -> Walk:
+    """The studio with the weather sample (loaded at start), its windows laid out on the Features step."""
+    walk = Walk(browser, artifacts, url)
+    browser.get(url)
     walk.wait(lambda: "weather.csv" in walk.text(), 120, "the weather sample")
     walk.idle(timeout=60)
     walk.go("Features", "values per forecast", "Ready:")
+    return walk
+
+
+def test_the_search_winner_is_applied_by_its_button(fresh_studio_server, browser, artifacts):
+    walk = open_on_features(browser, artifacts, fresh_studio_server)
     walk.go("Model", "Size and on-board estimate")
     walk.select("The network predicts", "level", "Training settings")
     walk.wait(lambda: _shown(walk, "The network predicts") == "level", 30, "the level form")
