@@ -15,7 +15,7 @@ import streamlit as st
 from core import forecast, project
 from core.config import DEFAULTS, HELP
 from core.errors import StudioError
-from core.intervals import coverage_table, summary_lines
+from core.intervals import coverage_table, summary_lines, under_cover_lines
 from studio import forecast_view as fv
 from studio import state, ui
 
@@ -140,6 +140,8 @@ bands = getattr(run, "intervals", None) or {}
 band_lines = summary_lines(bands, warnings=False)
 if band_lines:
     st.markdown("**How sure:** " + "; ".join(band_lines) + ".", help=HELP.get("forecast.bands"))
+    for note in under_cover_lines(bands):  # beside the figures it qualifies, not only in the expander
+        st.warning(note, icon=":material/warning:")
     with st.expander("Band coverage per step ahead"):
         st.dataframe(coverage_table(bands), hide_index=True, width="stretch",
                      column_config={"test values inside %": st.column_config.NumberColumn(format="%.1f"),
@@ -171,7 +173,7 @@ c1, c2 = st.columns(2)
 target = c1.selectbox("Target", targets, help=HELP["forecast.target"]) if len(targets) > 1 else targets[0]
 step = (c2.select_slider("Steps ahead", options=list(range(1, spec.horizon + 1)), value=1, help=HELP["forecast.step"])
         if spec.horizon > 1 else 1)
-fig_forecast = fv.forecast_figure(report.frame, target, step)
+fig_forecast = fv.mark_narrow(fv.forecast_figure(report.frame, target, step), bands, target)
 st.plotly_chart(fig_forecast, width="stretch")
 
 r1, r2 = st.columns(2)
@@ -211,7 +213,7 @@ if bt is not None:
     note = fv.backtest_note(bt, len(targets))
     if note:
         backtest_note.warning(note, icon=":material/warning:")
-    fig_bt = fv.backtest_figure(bt, windows, target)
+    fig_bt = fv.mark_narrow(fv.backtest_figure(bt, windows, target), bands, target)
     st.plotly_chart(fig_bt, width="stretch")
     st.caption(f"{len(bt.origins):,} forecast origins, one every {stride} time point(s) across the test part; "
                f"{'each forecast is the model called once' if bt.method == 'direct' else 'predictions are fed back as inputs beyond the horizon'}.")
@@ -235,7 +237,7 @@ try:
 except StudioError as e:
     ui.show_error(e)
 if future is not None:
-    fig_future = fv.future_figure(windows, future, target)
+    fig_future = fv.mark_narrow(fv.future_figure(windows, future, target), bands, target)
     st.plotly_chart(fig_future, width="stretch")
     with st.expander("Forecast values"):
         st.dataframe(future.drop(columns=["origin"]), hide_index=True, width="stretch")

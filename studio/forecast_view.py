@@ -117,6 +117,18 @@ def _band_traces(x, rows: pd.DataFrame, levels: list[str], legendgroup: str = "b
     return traces
 
 
+def mark_narrow(fig: go.Figure, intervals: dict | None, target: str) -> go.Figure:
+    """Name a band that holds far fewer test values than its level as such in the chart's legend, so it is not
+    read like the others ("80% band: too narrow, 33% inside")."""
+    from core.intervals import too_narrow
+
+    for key, t, _, cov in too_narrow(intervals):
+        if t == str(target):
+            fig.for_each_trace(lambda tr, k=key, c=cov: tr.update(name=f"{k}% band: too narrow, {c:.0f}% inside"),
+                               selector=dict(name=f"{key}% band"))
+    return fig
+
+
 def select(frame: pd.DataFrame, target: str, step: int) -> pd.DataFrame:
     """The rows of one target at one horizon step, in time order."""
     mask = (frame["target"] == target).to_numpy() & (frame["step"].to_numpy() == int(step))

@@ -104,6 +104,19 @@ def test_a_run_from_before_bands_renders_and_says_so(trained):
     assert any("trained before prediction bands existed" in t for t in _texts(at, "caption"))
 
 
+def test_a_band_far_under_its_level_is_flagged_beside_it(trained):
+    import copy
+    import dataclasses
+
+    bands = copy.deepcopy(trained["run"].intervals)
+    bands["bands"]["80"]["coverage_per_target"] = [33.3]
+    state = dict(trained, run=dataclasses.replace(trained["run"], intervals=bands))
+    at = _app(state).run()
+    assert not at.exception, at.exception
+    assert any("(too narrow)" in t for t in _texts(at, "markdown"))
+    assert any(t.startswith("The 80% band is too narrow: only 33.3% of the test values") for t in _texts(at, "warning"))
+
+
 def test_a_backtest_the_model_loses_is_said_next_to_the_verdict(tmp_path):
     """Issue 18 item 6: the rolling backtest had the model losing to a baseline and the page said nothing,
     and its table named the forecasters by their codes (last_value)."""
