@@ -36,10 +36,10 @@ from core.config import DEFAULTS
 from core.errors import StudioError
 from core.files import atomic_dir
 from core.models import ModelSpec
-from core.sweep_plan import (FROM_MODEL, Trial, estimate, model_options, plan, settings_words, split_by_budget,
-                              trial_spec, unfit, within_budget)
+from core.sweep_plan import (ESTIMATE_HEADERS, FROM_MODEL, Trial, estimate, model_options, plan, settings_words,
+                             split_by_budget, trial_spec, unfit, within_budget)
 
-__all__ = ["FROM_MODEL", "Trial", "estimate", "model_options", "plan", "settings_words", "split_by_budget",
+__all__ = ["ESTIMATE_HEADERS", "FROM_MODEL", "Trial", "estimate", "model_options", "plan", "settings_words", "split_by_budget",
            "trial_spec", "unfit", "within_budget", "run_trial", "submit", "collect", "load", "finite", "band_summary",
            "table", "best", "summary_json"]
 _CFG = DEFAULTS["sweep"]

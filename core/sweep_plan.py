@@ -165,6 +165,12 @@ def estimate(window_spec: Any, trial: Trial, dtype: str | None = None, **model_o
             "arena_in": b.arena_in, "fits": bool(b.fits), "dtype": b.dtype}
 
 
+# ``estimate``'s keys as a table's headers, in words.
+ESTIMATE_HEADERS = {"params": "parameters", "latency_ms": "latency ms (est.)", "ram_kb": "RAM KB (est.)",
+                    "flash_kb": "flash KB (est.)", "arena_in": "tensor arena in", "fits": "fits the board",
+                    "dtype": "model type", "train": "will train"}
+
+
 def within_budget(est: dict, max_latency_ms: float | None = None, max_ram_kb: float | None = None) -> bool:
     """True when the estimate fits the board and the user's limits (None = no limit)."""
     if not est.get("fits", True):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import jobs, sweep
+from core import display, jobs, sweep
 from core.config import DEFAULTS
 from core.errors import StudioError
 from core.models import KIND_LABELS, KINDS
@@ -75,8 +75,8 @@ trials, cannot = sweep.unfit(wspec, trials, **options)
 for t, why in cannot:
     st.warning(f"{t.label} is left out: {why}")
 kept, over = sweep.split_by_budget(wspec, trials, *limits, **options)
-preview = pd.DataFrame([{"configuration": t.label, **sweep.estimate(wspec, t, **options),
-                         "train": t in kept} for t in trials])
+preview = display.table(pd.DataFrame([{"configuration": t.label, **sweep.estimate(wspec, t, **options),
+                                       "train": t in kept} for t in trials]), sweep.ESTIMATE_HEADERS)
 with st.expander(f"{len(kept)} of {len(trials)} configurations will train"
                  + (f"; {len(over)} are over the budget" if over else ""), expanded=bool(over)):
     st.dataframe(preview, hide_index=True, width="stretch")
@@ -138,14 +138,10 @@ def results() -> None:
                "what the sweep varied; **from the Model step**: everything else each trial kept.")
     only = st.toggle("Show only models within the budget", key=K + "only_budget", persist_state="session", value=False)
     df = sweep.table(mine, *limits, only_within_budget=only)
-    shown = df.drop(columns=["run dir"])
+    shown = display.table(df.drop(columns=["run dir"]), keep=("job",))
     st.dataframe(shown, hide_index=True, width="stretch",
-                 column_config={"test MAE": st.column_config.NumberColumn(format="%.4g"),
-                                "best baseline MAE": st.column_config.NumberColumn(format="%.4g"),
-                                "vs best baseline %": st.column_config.NumberColumn(format="%+.1f"),
-                                "band width": st.column_config.NumberColumn(format="%.4g"),
-                                "band coverage %": st.column_config.NumberColumn(format="%.1f"),
-                                "latency ms (est.)": st.column_config.NumberColumn(format="%.1f")})
+                 column_config={"best": st.column_config.TextColumn(width="medium"),
+                                "from the Model step": st.column_config.TextColumn(width="large")})
     waiting = [j for j in mine if j.status not in jobs.FINISHED]
     if waiting:
         c1, c2 = st.columns([3, 1])

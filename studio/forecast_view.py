@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core import forecast
+from core import display, forecast
 from core.config import DEFAULTS
 
 COLORS = {"actual": "#444444", "prediction": "#1f77b4", "last_value": "#ff7f0e", "seasonal_naive": "#2ca02c",
@@ -20,7 +20,7 @@ BASELINE_LABELS = {"model": "Model", "last_value": "Last value", "seasonal_naive
 
 
 _COLUMN_NAMES = {"mae": "MAE", "rmse": "RMSE", "smape": "sMAPE (%)", "mape": "MAPE (%)", "mase": "MASE",
-                 "n": "windows", "model_better_by_pct": "model better by"}
+                 "n": "forecast values", "model_better_by_pct": "model better by"}
 
 
 def metrics_display(table: pd.DataFrame) -> pd.DataFrame:
@@ -31,7 +31,7 @@ def metrics_display(table: pd.DataFrame) -> pd.DataFrame:
     if "model_better_by_pct" in out:
         out["model_better_by_pct"] = ["—" if not np.isfinite(v) else f"{v:+.1f} %"
                                       for v in pd.to_numeric(out["model_better_by_pct"], errors="coerce").astype(float)]
-    return out.rename(columns=_COLUMN_NAMES)
+    return display.table(out, _COLUMN_NAMES, keep=("forecaster", "model_better_by_pct"))
 
 
 def backtest_note(bt: forecast.Backtest, n_targets: int) -> str | None:
