@@ -359,6 +359,9 @@ HELP.update({
 # Prediction intervals (issue N): split-conformal bands calibrated on the validation part, in percent.
 DEFAULTS["intervals"] = {
     "levels": [80, 95],
+    # A band whose measured test coverage falls more than this many points under its level is flagged as too narrow
+    # (issue 32: a trending series with a growing seasonal swing held 33% of its test values in the "80%" band).
+    "under_cover_points": 10.0,
 }
 HELP["forecast.band_levels"] = ("Percentages between 1 and 99.9 (at most two decimals), separated by commas, e.g. 80, 95. The bands are "
                                "calibrated again on the validation part (no training) and saved with the run; export "

@@ -221,12 +221,45 @@ def half_widths(intervals: dict | None, horizon: int, n_targets: int) -> dict[st
     return out
 
 
+def too_narrow(intervals: dict | None) -> list[tuple[str, str, float, float]]:
+    """(level key, target, level, test coverage) of every band whose test coverage falls more than
+    ``DEFAULTS["intervals"]["under_cover_points"]`` points under its level."""
+    gap = float(DEFAULTS["intervals"].get("under_cover_points", 10.0))
+    out = []
+    targets = (intervals or {}).get("targets") or []
+    for key, entry in ((intervals or {}).get("bands") or {}).items():
+        level = float(entry.get("level", key))
+        per_target = entry.get("coverage_per_target") or []
+        for j, t in enumerate(targets):
+            cov = per_target[j] if j < len(per_target) else entry.get("coverage")
+            if isinstance(cov, (int, float)) and math.isfinite(cov) and cov < level - gap:
+                out.append((str(key), str(t), level, float(cov)))
+    return out
+
+
+def under_cover_lines(intervals: dict | None) -> list[str]:
+    """One warning per band that holds far fewer test values than its level says: why, and what to do."""
+    out = []
+    multi = len((intervals or {}).get("targets") or []) > 1
+    for key, t, level, cov in too_narrow(intervals):
+        who = f" for {t}" if multi else ""
+        out.append(f"The {key}% band{who} is too narrow: only {cov:.1f}% of the test values fall inside it, "
+                   f"{level - cov:.0f} points under its level. The forecast errors on the test part grew past what the "
+                   "validation part saw (a trend, or a seasonal swing that grows with the level, does this), so the "
+                   "band understates the uncertainty. Do not rely on it: move the split so validation is more like "
+                   "the newest data (a larger validation share on the Features step), or forecast a change (the "
+                   "Model step's target form), and train again.")
+    return out
+
+
 def summary_lines(intervals: dict | None, warnings: bool = True) -> list[str]:
-    """Plain sentences, one per level and target: "80% band: 79.4% of test values inside, mean width 1.3 (temp)"."""
+    """Plain sentences, one per level and target: "80% band: 79.4% of test values inside, mean width 1.3 (temp)";
+    a band too narrow for its level says so there, and (``warnings``) in a warning of its own after them."""
     if not intervals:
         return []
     lines = []
     targets = intervals.get("targets") or []
+    narrow = {(k, t) for k, t, _, _ in too_narrow(intervals)}
     for key, entry in (intervals.get("bands") or {}).items():
         widths = entry.get("mean_width") or []
         per_target = entry.get("coverage_per_target") or []
@@ -234,11 +267,14 @@ def summary_lines(intervals: dict | None, warnings: bool = True) -> list[str]:
             cov = per_target[j] if j < len(per_target) else entry.get("coverage")
             inside = (f"{cov:.1f}% of test values inside" if isinstance(cov, (int, float)) and math.isfinite(cov)
                       else "no test values to check it on")
+            if (str(key), str(t)) in narrow:
+                inside += " (too narrow)"
             width = f", mean width {widths[j]:.3g} ({t})" if j < len(widths) and widths[j] is not None else ""
             who = "" if len(targets) == 1 else f"{t}: "
             lines.append(f"{who}{key}% band: {inside}{width}")
     if warnings:
         lines.extend(str(w) for w in intervals.get("warnings") or [])
+        lines.extend(under_cover_lines(intervals))
     return lines
 
 

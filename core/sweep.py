@@ -1,8 +1,9 @@
 """A sweep: several configurations (window sizes, layer kinds, units) trained as queued jobs and
 compared in one table, with the board budget as a filter.
 
-``plan(grid)`` turns ``{"window": [...], "kind": [...], "units": [...]}`` into trials;
-``estimate(...)`` gives each trial's parameter count and board estimates before anything trains;
+``core.sweep_plan`` (re-exported here) plans it: ``plan(grid)`` turns ``{"window": [...], "kind": [...], "units":
+[...]}`` into trials, each the Model step's configuration (``model_options``: target form, backend, dropout...) with
+only those axes varied; ``estimate(...)`` gives each trial's parameter count and board estimates before anything trains;
 ``submit(...)`` puts one job per trial on the process-wide job pool (``core.jobs``), each training
 into its own run directory under the owner's session directory; ``table(jobs)`` is the comparison.
 
@@ -25,7 +26,6 @@ import tempfile
 import threading
 import time
 import zipfile
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -35,146 +35,18 @@ from core import jobs as jobs_mod
 from core.config import DEFAULTS
 from core.errors import StudioError
 from core.files import atomic_dir
-from core.models import KIND_LABELS, KINDS, ModelSpec, count_params
+from core.models import ModelSpec
+from core.sweep_plan import (ESTIMATE_HEADERS, FROM_MODEL, Trial, estimate, model_options, plan, settings_words,
+                             split_by_budget, trial_spec, unfit, within_budget)
 
-# Registered here rather than in core/config.py's literal so this stage's defaults travel with it;
-# pages still read them from DEFAULTS["sweep"] like every other stage's.
-DEFAULTS.setdefault("sweep", {
-    # What the page offers first: two look-backs x the three recurrent kinds x two widths = 12 trials,
-    # each a small model that trains in seconds to a minute on a laptop core.
-    "windows": [24, 48], "kinds": ["lstm", "gru", "rnn"], "units": [8, 16],
-    "unit_choices": [4, 8, 16, 32, 64, 128],
-    # More trials than this in one sweep is a typo (or a sweep that takes the whole workshop's cores).
-    "max_trials": 48,
-    # The issue's example budget: a forecast under 100 ms, and under 200 KB of the board's RAM.
-    "max_latency_ms": 100.0, "max_ram_kb": 200.0,
-    # Which export the estimates describe; float32 is what the Export step always produces.
-    "dtype": "float32",
-    # Progress from a running trial at most this often (a Ray report is a message to an actor).
-    "report_every_s": 0.25,
-    # A Ray worker asks its stop flag over the network, so at most this often.
-    "stop_check_every_s": 0.5,
-    # A shipped run directory (Ray) bigger than this is not a run: refuse to unpack it.
-    "max_run_zip_mb": 512,
-})
+__all__ = ["ESTIMATE_HEADERS", "FROM_MODEL", "Trial", "estimate", "model_options", "plan", "settings_words", "split_by_budget",
+           "trial_spec", "unfit", "within_budget", "run_trial", "submit", "collect", "load", "finite", "band_summary",
+           "table", "best", "summary_json"]
 _CFG = DEFAULTS["sweep"]
 JOB_KIND = "sweep"
 RUN_FILES = ("run.json", "weights.npz", "model.weights.h5", "model.torch.npz", "history.json", "metrics.json",
              "samples.npz", "intervals.json")
 _IDS = itertools.count(1)
-
-
-@dataclass(frozen=True)
-class Trial:
-    """One configuration of the sweep; everything else comes from the session's own choices."""
-
-    window: int
-    kind: str
-    units: int
-    layers: int = 1
-
-    @property
-    def key(self) -> str:
-        """A file-name-safe name, unique within a sweep (its run directory's name)."""
-        return f"w{self.window}-{self.kind}{self.units}" + (f"x{self.layers}" if self.layers > 1 else "")
-
-    @property
-    def label(self) -> str:
-        name = KIND_LABELS.get(self.kind, self.kind).split(" (")[0]
-        size = f"{self.layers} x {name}({self.units})" if self.layers > 1 else f"{name}({self.units})"
-        return f"{size}, window {self.window}"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def _ints(values: Any, name: str, lo: int, hi: int) -> list[int]:
-    if isinstance(values, (int, str)):
-        values = [values]
-    out = []
-    for v in values or []:
-        try:
-            n = int(v)
-        except (TypeError, ValueError):
-            raise StudioError(f"The sweep's {name} list holds {v!r}, which is not a whole number.",
-                              f"Give {name} as whole numbers, e.g. 24, 48.") from None
-        if n != float(v) or not lo <= n <= hi:
-            raise StudioError(f"The sweep's {name} {v!r} is outside {lo}..{hi}.", f"Choose {name} between {lo} and {hi}.")
-        out.append(n)
-    return list(dict.fromkeys(out))
-
-
-def plan(grid: dict[str, Any]) -> list[Trial]:
-    """Every combination of the grid's ``window``, ``kind``, ``units`` (and optional ``layers``), in
-    the order given, without repeats. Raises StudioError for an empty or oversized grid."""
-    unknown = sorted(set(grid) - {"window", "kind", "units", "layers"})
-    if unknown:
-        raise StudioError(f"The sweep does not know the setting(s) {', '.join(unknown)}.",
-                          "Sweep over window, kind, units and layers.")
-    windows = _ints(grid.get("window"), "window", 1, int(DEFAULTS["features"]["max_window"]))
-    units = _ints(grid.get("units"), "units", 1, int(DEFAULTS["model"]["max_units"]))
-    layers = _ints(grid.get("layers", [1]), "layers", 1, 3)
-    kinds_in = grid.get("kind")
-    kinds = [kinds_in] if isinstance(kinds_in, str) else list(dict.fromkeys(kinds_in or []))
-    bad = [k for k in kinds if k not in KINDS]
-    if bad:
-        raise StudioError(f"Unknown layer kind(s) in the sweep: {', '.join(map(str, bad))}.",
-                          f"Choose from {', '.join(KINDS)}.")
-    missing = [n for n, v in (("window", windows), ("kind", kinds), ("units", units)) if not v]
-    if missing:
-        raise StudioError(f"The sweep needs at least one value for {', '.join(missing)}.",
-                          "Pick at least one window size, one layer kind and one width.")
-    trials = [Trial(w, k, u, 1 if k == "dense" else n) for w, k, u, n in itertools.product(windows, kinds, units, layers)]
-    trials = list(dict.fromkeys(trials))  # dense ignores layers, so two layer counts can collapse
-    limit = int(_CFG["max_trials"])
-    if len(trials) > limit:
-        raise StudioError(f"This grid makes {len(trials)} trainings; a sweep runs at most {limit}.",
-                          "Pick fewer window sizes, kinds or widths, and sweep again around the best one.")
-    return trials
-
-
-def trial_spec(window_spec: Any, trial: Trial, **model_options: Any) -> tuple[Any, ModelSpec]:
-    """The trial's window spec (the session's, with the trial's look-back) and its model spec."""
-    ws = replace(window_spec, window=int(trial.window))
-    options = {k: v for k, v in model_options.items() if k not in ("kind", "units", "layers", "window")}
-    return ws, ModelSpec.for_windows(ws, kind=trial.kind, units=trial.units, layers=trial.layers, **options)
-
-
-def estimate(window_spec: Any, trial: Trial, dtype: str | None = None, **model_options: Any) -> dict:
-    """Parameters and board estimates for a trial before it trains (core.budget on its ModelSpec)."""
-    from core import budget
-
-    _, spec = trial_spec(window_spec, trial, **model_options)
-    b = budget.estimate(spec, dtype=dtype or _CFG["dtype"])
-    return {"params": count_params(spec), "latency_ms": round(float(b.latency_ms), 2),
-            "ram_kb": round(b.ram_needed_bytes / 1024, 1), "flash_kb": round(b.model_bytes / 1024, 1),
-            "arena_in": b.arena_in, "fits": bool(b.fits), "dtype": b.dtype}
-
-
-def within_budget(est: dict, max_latency_ms: float | None = None, max_ram_kb: float | None = None) -> bool:
-    """True when the estimate fits the board and the user's limits (None = no limit)."""
-    if not est.get("fits", True):
-        return False
-    if max_latency_ms is not None and est["latency_ms"] > float(max_latency_ms):
-        return False
-    if max_ram_kb is not None and est["ram_kb"] > float(max_ram_kb):
-        return False
-    return True
-
-
-def split_by_budget(window_spec: Any, trials: Iterable[Trial], max_latency_ms: float | None = None,
-                    max_ram_kb: float | None = None, dtype: str | None = None,
-                    **model_options: Any) -> tuple[list[Trial], list[tuple[Trial, dict]]]:
-    """(trials within the budget, [(trial, its estimate)] of those over it): no core is spent training
-    a model the board cannot run."""
-    kept, over = [], []
-    for t in trials:
-        est = estimate(window_spec, t, dtype, **model_options)
-        if within_budget(est, max_latency_ms, max_ram_kb):
-            kept.append(t)
-        else:
-            over.append((t, est))
-    return kept, over
 
 
 # ----------------------------------------------------------------------------- the job itself
@@ -309,7 +181,8 @@ def submit(dataset: Any, window_spec: Any, split: Any, scaler_kind: str, grid: d
             job = pool.submit(owner, JOB_KIND, run_trial, data_arg, ws.to_dict(), split_d, scaler_kind,
                               spec.to_dict(), config_d, str(run_dir), ship, label=t.label)
             jobs_mod.JobContext(job).report(sweep=sweep_id, trial=t.to_dict(), run_dir=str(run_dir),
-                                            estimate=estimate(window_spec, t, **options), epochs=train_config.epochs)
+                                            estimate=estimate(window_spec, t, **options), epochs=train_config.epochs,
+                                            from_model=settings_words(options, train_config))
             submitted.append(job)
     except StudioError:
         for job in submitted:  # a full queue part-way: take back this sweep's jobs, not half a sweep
@@ -386,9 +259,30 @@ def band_summary(intervals: dict | None) -> dict:
             "band_coverage": bands[key].get("coverage")}
 
 
-COLUMNS = ["job", "best", "configuration", "window", "kind", "units", "status", "queue", "progress", "test MAE",
-           "best baseline MAE", "vs best baseline %", "band", "band width", "band coverage %", "params",
-           "latency ms (est.)", "RAM KB (est.)", "flash KB (est.)", "within budget", "run dir"]
+COLUMNS = ["job", "best", "configuration", "window", "kind", "units", "from the Model step", "status", "queue",
+           "progress", "test MAE", "best baseline MAE", "vs best baseline %", "band", "band width", "band coverage %",
+           "params", "latency ms (est.)", "RAM KB (est.)", "flash KB (est.)", "within budget", "run dir"]
+
+
+def loses(result: dict | None) -> str | None:
+    """None when a finished trial beats its best baseline on the test part; else the words that say it does not
+    ("loses to seasonal naive by 19%"), so no mark or choice crowns it silently."""
+    from core.metrics import BASELINE_LABELS
+
+    result = result or {}
+    pct = finite(result.get("improvement_pct"))
+    if pct is not None and pct > 0:
+        return None
+    name = BASELINE_LABELS.get(result.get("best_baseline"), result.get("best_baseline") or "the best baseline")
+    if pct is None:
+        return "not compared with the baselines"
+    return f"ties with {name}" if pct == 0 else f"loses to {name} by {-pct:.0f}%"
+
+
+def best_mark(job: jobs_mod.Job) -> str:
+    """The table's mark for the trial ``best`` picks: a plain star only when it beats the best baseline."""
+    why = loses(job.result if isinstance(job.result, dict) else None)
+    return "★ best" if why is None else f"★ lowest error, but {why}"
 
 
 def table(jobs: Iterable[jobs_mod.Job], max_latency_ms: float | None = None, max_ram_kb: float | None = None,
@@ -415,9 +309,10 @@ def table(jobs: Iterable[jobs_mod.Job], max_latency_ms: float | None = None, max
         else:
             progress = ""
         rows.append({
-            "job": snap["id"], "best": "★ best" if top is not None and job is top else "",
+            "job": snap["id"], "best": best_mark(job) if top is not None and job is top else "",
             "configuration": snap["label"], "window": trial.get("window"),
-            "kind": trial.get("kind"), "units": trial.get("units"), "status": status,
+            "kind": trial.get("kind"), "units": trial.get("units"), "from the Model step": p.get("from_model"),
+            "status": status,
             "queue": snap["position"] or None, "progress": progress,
             "test MAE": finite(result.get("mae")), "best baseline MAE": finite(result.get("best_baseline_mae")),
             "vs best baseline %": finite(result.get("improvement_pct")),

@@ -11,13 +11,15 @@ from core.errors import StudioError
 from core.quickcheck import as_rows, quick_check
 from core.search import BUDGET_FACTOR
 from core.training import TrainConfig
-from studio import state, ui
+from studio import rewindow, state, ui
 
 M, T = DEFAULTS["model"], DEFAULTS["train"]
 K = "model."  # prefix of this page's widget keys
 CUSTOM = "Custom"
 ARCH = ("kind", "units", "layers", "dropout", "head_units")
 TRAINING = ("epochs", "batch_size", "learning_rate", "patience", "seed")
+# Kept when new windows re-seed the widgets: the search's result says itself whether it still applies.
+KEEP = (K + "search_job", K + "search_apply_error")
 ss = st.session_state
 
 st.title("Model")
@@ -48,7 +50,7 @@ def _init_widgets() -> None:
     key = str(id(windows))
     if ss.get(K + "windows") == key:
         return
-    for k in [k for k in ss if isinstance(k, str) and k.startswith(K)]:
+    for k in [k for k in ss if isinstance(k, str) and k.startswith(K) and k not in KEEP]:
         del ss[k]
     ss[K + "windows"] = key
     spec = state.get("model_spec")
@@ -241,7 +243,11 @@ def _search_job(ctx, ds, base, options):
                           should_stop=ctx.should_stop)
 
 
-search_key = (id(windows), tuple((a, ss[K + a]) for a in ARCH + ("backend",)))
+# What the search's result depends on, the window aside: the search chooses the window too, so its result
+# outlives new windows (its Use button lays them out) and applies as long as the rest is the same.
+search_key = (dataset.fingerprint or str(id(dataset)) if dataset is not None else None, wspec.targets, wspec.features,
+              wspec.calendar, wspec.horizon, wspec.offset, wspec.stride, repr(windows.split), windows.scaler.kind,
+              tuple((a, ss[K + a]) for a in ARCH + ("backend",)))
 search_job = ss.get(K + "search_job")
 if dataset is None:
     st.caption("The candidate search needs the dataset from the **Data** step.")
@@ -260,8 +266,18 @@ elif st.button("Choose target and window on validation (about "
         ui.show_error(e)
 
 
-def _apply_target_form(form: str) -> None:
-    ss[K + "target_form"] = form
+def _apply_search(form: str, window: int) -> None:
+    """The Use button's callback: runs before the next full run draws the widgets, so they show what it set."""
+    if window != wspec.window:
+        try:
+            rewindow.use_window(dataset, windows, window)
+        except StudioError as e:
+            ss[K + "search_apply_error"] = str(e)
+            return
+        # New windows re-seed this page's widgets (_init_widgets) from the architecture chosen last: the form too.
+        state.put("model_choice", {**state.get("model_choice", {}), "target_form": form})
+    else:
+        ss[K + "target_form"] = form
 
 
 def _search_running() -> bool:
@@ -271,16 +287,28 @@ def _search_running() -> bool:
 
 @st.fragment(run_every=0.5 if _search_running() else None)
 def search_progress() -> None:
+    """The running search's progress; once it ends, one full run draws its result (below, outside the fragment:
+    a button in a fragment reruns only the fragment, which cannot redraw the target-form control above)."""
     held = ss.get(K + "search_job")
     if held is None:
         return
-    key, j = held
+    j = held[1]
     if j.status in ("queued", "running"):
         p = dict(j.progress)
         st.progress(float(p.get("fraction", 0.0)), text=p.get("message", "Waiting for a free worker..."))
         if st.button("Stop the search", key=K + "search_stop"):
             j.stop()
         return
+    if ss.get(K + "search_polling"):
+        ss[K + "search_polling"] = False
+        st.rerun(scope="app")
+
+
+def search_result() -> None:
+    held = ss.get(K + "search_job")
+    if held is None or held[1].status in ("queued", "running"):
+        return
+    key, j = held
     if j.status == "failed":
         st.error(j.error or "The candidate search failed.")
         return
@@ -290,37 +318,31 @@ def search_progress() -> None:
         return
     st.dataframe(result.rows(), hide_index=True, width="content")
     st.markdown(result.config.reasons.get("search", ""))
+    if ss.get(K + "search_apply_error"):
+        st.error(ss.pop(K + "search_apply_error"))
     best = result.best
-    if best is not None and key == search_key:
-        # A seasonal form may need a longer window than this one (change from last value and last season reads
-        # one season behind the last step): then the window comes first, on the Features step.
-        try:
-            models.ModelSpec.for_windows(wspec, backend=ss[K + "backend"], target_form=best.target_form,
-                                         season_period=season if best.target_form in models.SEASONAL_FORMS else 0,
-                                         **{a: ss[K + a] for a in ARCH})
-            fits = True
-        except StudioError:
-            fits = False
-        if best.window != wspec.window:
-            st.info(f"A window of {best.window} steps won: set it on the **Features** step, then come back "
-                    + ("(the target form can be applied here now)." if fits else
-                       f"and apply '{models.TARGET_FORM_LABELS[best.target_form]}' here: it needs a window longer "
-                       f"than the season ({season} steps)."))
-        # The target-form control is already drawn above: its value is set in the button's callback (which runs
-        # before the next run draws it), then the whole page reruns with it.
-        if fits and best.target_form != ss[K + "target_form"] and st.button(
-                f"Use {models.TARGET_FORM_LABELS[best.target_form]}", key=K + "search_apply", disabled=busy,
-                on_click=_apply_target_form, args=(best.target_form,)):
-            st.rerun(scope="app")
-    elif key != search_key:
-        st.caption("The model or the windows changed since this search; run it again for current numbers.")
-    if ss.get(K + "search_polling"):
-        ss[K + "search_polling"] = False
-        st.rerun(scope="app")
+    if best is None:
+        return
+    if key != search_key:
+        st.caption("The targets, inputs, horizon, split or architecture changed since this search; run it again for "
+                   "current numbers.")
+        return
+    label = models.TARGET_FORM_LABELS[best.target_form]
+    if best.target_form == ss[K + "target_form"] and best.window == wspec.window:
+        st.caption(f"In use: {label.lower()} with a window of {best.window} steps, the search's choice.")
+        return
+    what = label if best.window == wspec.window else f"{label} and a window of {best.window} steps"
+    if best.window != wspec.window:
+        st.info(f"A window of {best.window} steps won (this model reads {wspec.window}). The button below sets it "
+                "on the **Features** step too and lays the windows out again; a model trained on the old windows "
+                "is set aside.")
+    st.button(f"Use {what[0].lower() + what[1:]}", key=K + "search_apply", disabled=busy, on_click=_apply_search,
+              args=(best.target_form, best.window))
 
 
 ss[K + "search_polling"] = _search_running()
 search_progress()
+search_result()
 
 st.success(f"Model ready: {spec.label}. Next: **Train**.")
 ui.link_to("train", quiet=True)

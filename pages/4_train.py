@@ -6,6 +6,7 @@ import time
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import display
 from core.config import HELP
 from core.errors import StudioError
 from core.training import TrainingJob
@@ -86,7 +87,9 @@ def _loss_figure(history: list[dict]) -> go.Figure:
 
 def _duration(s: float | None) -> str:
     if s is None:
-        return "-"
+        return display.EMPTY
+    if s < 0.1:  # a fast epoch read "0.0 s"
+        return f"{s * 1000:.0f} ms"
     return f"{s:.1f} s" if s < 90 else f"{int(s // 60)} min {int(s % 60)} s"
 
 
@@ -137,5 +140,6 @@ if run is not None:
     info = run.info
     st.caption(f"Best epoch {info.get('best_epoch')} of {info.get('epochs_run')}"
                f"{' (early stopping)' if info.get('early_stopped') else ''}; status {run.status}; "
-               f"metrics on {metrics.get('n_windows', '?')} test windows in the targets' own units. Saved in `{run.run_dir}`.")
+               f"metrics on {display.readable(metrics.get('n_windows'))} test windows forecasting "
+               f"{display.readable(metrics.get('points'))} time points, in the targets' own units. Saved in `{run.run_dir}`.")
     ui.link_to("forecast")

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import forecast, project
+from core import display, forecast, project
 from core.config import DEFAULTS, HELP
 from core.errors import StudioError
-from core.intervals import coverage_table, summary_lines
+from core.intervals import coverage_table, summary_lines, under_cover_lines
 from studio import forecast_view as fv
 from studio import state, ui
 
@@ -115,9 +115,7 @@ saved = run.metrics if isinstance(getattr(run, "metrics", None), dict) else {}
 same_test = saved.get("n_windows") == windows.count("test") and getattr(run, "split_rule", 2) >= 2
 references = saved.get("references") if same_test else None
 table = fv.metrics_display(forecast.metrics_table(result, references))
-st.dataframe(table, hide_index=True, width="stretch",
-             column_config={c: st.column_config.NumberColumn(format="%.4g") for c in table.columns
-                            if c not in ("forecaster", "model better by")})
+st.dataframe(table, hide_index=True, width="stretch")
 if same_test and saved.get("references_note"):
     st.caption(saved["references_note"])
 elif not same_test or "references" not in saved:
@@ -140,10 +138,10 @@ bands = getattr(run, "intervals", None) or {}
 band_lines = summary_lines(bands, warnings=False)
 if band_lines:
     st.markdown("**How sure:** " + "; ".join(band_lines) + ".", help=HELP.get("forecast.bands"))
+    for note in under_cover_lines(bands):  # beside the figures it qualifies, not only in the expander
+        st.warning(note, icon=":material/warning:")
     with st.expander("Band coverage per step ahead"):
-        st.dataframe(coverage_table(bands), hide_index=True, width="stretch",
-                     column_config={"test values inside %": st.column_config.NumberColumn(format="%.1f"),
-                                    "band width": st.column_config.NumberColumn(format="%.4g")})
+        st.dataframe(display.table(coverage_table(bands)), hide_index=True, width="stretch")
         st.caption("Calibrated on the validation part; the share inside is measured on the test part, which the "
                    "calibration never saw. Widths are in the target's own units.")
 for note in bands.get("warnings") or []:
@@ -171,7 +169,7 @@ c1, c2 = st.columns(2)
 target = c1.selectbox("Target", targets, help=HELP["forecast.target"]) if len(targets) > 1 else targets[0]
 step = (c2.select_slider("Steps ahead", options=list(range(1, spec.horizon + 1)), value=1, help=HELP["forecast.step"])
         if spec.horizon > 1 else 1)
-fig_forecast = fv.forecast_figure(report.frame, target, step)
+fig_forecast = fv.mark_narrow(fv.forecast_figure(report.frame, target, step), bands, target)
 st.plotly_chart(fig_forecast, width="stretch")
 
 r1, r2 = st.columns(2)
@@ -205,13 +203,11 @@ except StudioError as e:
     bt = None
 if bt is not None:
     bt_table = fv.metrics_display(bt.scores)
-    st.dataframe(bt_table, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.4g") for c in bt_table.columns
-                                if c != "forecaster"})
+    st.dataframe(bt_table, hide_index=True, width="stretch")
     note = fv.backtest_note(bt, len(targets))
     if note:
         backtest_note.warning(note, icon=":material/warning:")
-    fig_bt = fv.backtest_figure(bt, windows, target)
+    fig_bt = fv.mark_narrow(fv.backtest_figure(bt, windows, target), bands, target)
     st.plotly_chart(fig_bt, width="stretch")
     st.caption(f"{len(bt.origins):,} forecast origins, one every {stride} time point(s) across the test part; "
                f"{'each forecast is the model called once' if bt.method == 'direct' else 'predictions are fed back as inputs beyond the horizon'}.")
@@ -239,7 +235,7 @@ if future is not None and calendar:
     st.caption(f"Observed on {calendar['describe']} only: the forecast runs over the next observed steps, "
                "skipping the hours and days the data has none.")
 if future is not None:
-    fig_future = fv.future_figure(windows, future, target)
+    fig_future = fv.mark_narrow(fv.future_figure(windows, future, target), bands, target)
     st.plotly_chart(fig_future, width="stretch")
     with st.expander("Forecast values"):
         st.dataframe(future.drop(columns=["origin"]), hide_index=True, width="stretch")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import jobs, sweep
+from core import display, jobs, sweep
 from core.config import DEFAULTS
 from core.errors import StudioError
 from core.models import KIND_LABELS, KINDS
@@ -28,13 +28,18 @@ if dataset is None or windows is None:
 
 wspec = windows.spec
 owner = state.session_id()
-model_spec = state.get("model_spec")
-base_config: TrainConfig = state.get("train_config") or TrainConfig()
+# A trial is the Model step's configuration with only the sweep's axes (window, layer type, units) varied.
+model_spec = ui.require(state.get("model_spec"), "The sweep varies the **Model** step's network: choose it there "
+                        "first (its target form, training settings and backend are every trial's).", "model")
+config: TrainConfig = state.get("train_config") or TrainConfig()
+options = sweep.model_options(model_spec)
 longest = largest_window(dataset.frame.index, windows.split, wspec.horizon, wspec.offset)
 window_choices = sorted({w for w in (12, 24, 48, 96, 168, 336, wspec.window) if 1 <= w <= longest})
 
 # ------------------------------------------------------------------------------------------ the grid
 st.subheader("Configurations")
+st.caption(f"Every trial is the Model step's configuration ({sweep.settings_words(options, config)}) with only the "
+           "window, layer type and units below varied. Change the rest on the **Model** step.")
 c1, c2, c3 = st.columns(3)
 picked_windows = c1.multiselect("Window sizes (look-back)", window_choices, key=K + "windows", persist_state="session",
                                 default=[w for w in CFG["windows"] if w in window_choices] or [wspec.window],
@@ -44,15 +49,6 @@ picked_kinds = c2.multiselect("Layer types", list(KINDS), key=K + "kinds", persi
                               help="Dense ignores the order of the steps: it is the baseline a recurrent layer must beat.")
 picked_units = c3.multiselect("Units", CFG["unit_choices"], key=K + "units", persist_state="session", default=CFG["units"],
                               help="Width of each layer; cost on the board grows with units squared.")
-c1, c2, c3 = st.columns(3)
-backend = c1.radio("Backend", ["keras", "torch"], horizontal=True, key=K + "backend", persist_state="session",
-                   index=1 if model_spec is not None and model_spec.backend == "torch" else 0)
-epochs = int(c2.number_input("Epochs per trial", 1, int(DEFAULTS["train"]["max_epochs"]),
-                             key=K + "epochs", persist_state="session",
-                             value=min(base_config.epochs, 20),
-                             help="Early stopping still ends a trial sooner when validation stops improving."))
-c3.caption(f"Batch {base_config.batch_size}, learning rate {base_config.learning_rate:g}, patience "
-           f"{base_config.patience}, seed {base_config.seed} (from the Model step).")
 
 st.subheader("Board budget")
 b1, b2, b3 = st.columns([1, 1, 2])
@@ -66,9 +62,6 @@ use_budget = b3.checkbox("Train only configurations within the budget", value=Tr
                               "multiply-adds, RAM = tensor arena + sketch. The Export step measures the real model.")
 limits = (max_latency, max_ram) if use_budget else (None, None)
 
-options = {"backend": backend}
-if model_spec is not None:
-    options.update(dropout=model_spec.dropout, head_units=model_spec.head_units, residual=model_spec.residual)
 trials, plan_error = [], None
 try:
     trials = sweep.plan({"window": picked_windows, "kind": picked_kinds, "units": picked_units})
@@ -78,15 +71,16 @@ if plan_error is not None:
     ui.show_error(plan_error)
     st.stop()
 
+trials, cannot = sweep.unfit(wspec, trials, **options)
+for t, why in cannot:
+    st.warning(f"{t.label} is left out: {why}")
 kept, over = sweep.split_by_budget(wspec, trials, *limits, **options)
-preview = pd.DataFrame([{"configuration": t.label, **sweep.estimate(wspec, t, **options),
-                         "train": t in kept} for t in trials])
+preview = display.table(pd.DataFrame([{"configuration": t.label, **sweep.estimate(wspec, t, **options),
+                                       "train": t in kept} for t in trials]), sweep.ESTIMATE_HEADERS)
 with st.expander(f"{len(kept)} of {len(trials)} configurations will train"
                  + (f"; {len(over)} are over the budget" if over else ""), expanded=bool(over)):
     st.dataframe(preview, hide_index=True, width="stretch")
 
-config = TrainConfig(epochs=epochs, batch_size=base_config.batch_size, learning_rate=base_config.learning_rate,
-                     patience=base_config.patience, seed=base_config.seed)
 if st.button(f"Start sweep ({len(kept)} trainings)", type="primary", disabled=not kept, key=K + "start"):
     try:
         new = sweep.submit(dataset, wspec, windows.split, windows.scaler.kind, kept, config, state.workdir(), owner,
@@ -139,18 +133,15 @@ def results() -> None:
         return
     stats = jobs.pool().stats()
     st.caption(f"Job queue ({stats['backend']}): {stats['running']} training of {stats['workers']} at once, "
-               f"{stats['queued']} waiting across all sessions. **★ best**: the lowest test MAE among the "
-               "finished runs within the board budget.")
+               f"{stats['queued']} waiting across all sessions. **★**: the lowest test MAE among the finished runs "
+               "within the board budget, marked **best** only when it also beats the best baseline. **configuration**: "
+               "what the sweep varied; **from the Model step**: everything else each trial kept.")
     only = st.toggle("Show only models within the budget", key=K + "only_budget", persist_state="session", value=False)
     df = sweep.table(mine, *limits, only_within_budget=only)
-    shown = df.drop(columns=["run dir"])
+    shown = display.table(df.drop(columns=["run dir"]), keep=("job",))
     st.dataframe(shown, hide_index=True, width="stretch",
-                 column_config={"test MAE": st.column_config.NumberColumn(format="%.4g"),
-                                "best baseline MAE": st.column_config.NumberColumn(format="%.4g"),
-                                "vs best baseline %": st.column_config.NumberColumn(format="%+.1f"),
-                                "band width": st.column_config.NumberColumn(format="%.4g"),
-                                "band coverage %": st.column_config.NumberColumn(format="%.1f"),
-                                "latency ms (est.)": st.column_config.NumberColumn(format="%.1f")})
+                 column_config={"best": st.column_config.TextColumn(width="medium"),
+                                "from the Model step": st.column_config.TextColumn(width="large")})
     waiting = [j for j in mine if j.status not in jobs.FINISHED]
     if waiting:
         c1, c2 = st.columns([3, 1])
@@ -164,6 +155,11 @@ def results() -> None:
             for j in waiting:
                 j.stop()
     top = sweep.best(mine, *limits)
+    top_loses = sweep.loses(top.result) if top is not None else None
+    if top_loses:
+        st.warning(f"No trial within the budget beats the best baseline: the lowest test error, #{top.id} "
+                   f"{top.label}, {top_loses}. Do not ship it as it is: on the **Model** step try another target "
+                   "form (Choose on validation) or more epochs, then sweep again.")
     finished = [j for j in mine if j.finished_ok and isinstance(j.result, dict)]
     if finished:
         st.subheader("Continue with a run")
@@ -173,7 +169,9 @@ def results() -> None:
                                key=K + "pick", persist_state="session",
                                    format_func=lambda i: f"#{i} {done[i].label}: test MAE "
                                f"{sweep.finite(done[i].result.get('mae')) or float('nan'):.4g}"
-                               + ("  (best within budget)" if top is not None and i == top.id else ""))
+                               + (("  (best within budget)" if not top_loses else
+                                   f"  (lowest error within budget, but {top_loses})")
+                                  if top is not None and i == top.id else ""))
         pick = done[pick_id]
         if st.button("Use this run", type="primary", key=K + "use"):
             try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import StudioError
-from core.export import bundle_choice, loses_to_last_value
+from core.export import bundle_choice, loses_to_best_baseline, loses_to_last_value
 from core import deliver as delivery
 from core.firmware import sketch_preview, stale_bundle
 from studio import state
@@ -66,6 +66,10 @@ def bundle_section(export_dir, key: str = "bundle") -> Path | None:
     dtype = st.radio("Model on the board", dtypes, horizontal=True, key=f"{key}_dtype", persist_state="session",
                      help="int8 is smaller and usually faster; float32 matches the host most closely.")
     st.caption(f"Recommended: **{recommended}** ({reason}).")
+    loses = loses_to_best_baseline(accuracy, dtype)
+    if loses:
+        st.warning(f"This bundle's model forecasts worse than a naive baseline: {loses}. Retrain (another target "
+                   "form on the Model step, more epochs) before relying on it.")
     if loses_to_last_value(accuracy, dtype):
         st.warning(f"The {dtype} model forecasts the test windows worse than repeating the last value.")
         if not st.checkbox(f"Ship the {dtype} model anyway", key=f"{key}_accept_{dtype}"):

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core import forecast
+from core import display, forecast
 from core.config import DEFAULTS
 
 COLORS = {"actual": "#444444", "prediction": "#1f77b4", "last_value": "#ff7f0e", "seasonal_naive": "#2ca02c",
@@ -20,7 +20,7 @@ BASELINE_LABELS = {"model": "Model", "last_value": "Last value", "seasonal_naive
 
 
 _COLUMN_NAMES = {"mae": "MAE", "rmse": "RMSE", "smape": "sMAPE (%)", "mape": "MAPE (%)", "mase": "MASE",
-                 "n": "windows", "model_better_by_pct": "model better by"}
+                 "n": "forecast values", "model_better_by_pct": "model better by"}
 
 
 def metrics_display(table: pd.DataFrame) -> pd.DataFrame:
@@ -31,7 +31,7 @@ def metrics_display(table: pd.DataFrame) -> pd.DataFrame:
     if "model_better_by_pct" in out:
         out["model_better_by_pct"] = ["—" if not np.isfinite(v) else f"{v:+.1f} %"
                                       for v in pd.to_numeric(out["model_better_by_pct"], errors="coerce").astype(float)]
-    return out.rename(columns=_COLUMN_NAMES)
+    return display.table(out, _COLUMN_NAMES, keep=("forecaster", "model_better_by_pct"))
 
 
 def backtest_note(bt: forecast.Backtest, n_targets: int) -> str | None:
@@ -115,6 +115,18 @@ def _band_traces(x, rows: pd.DataFrame, levels: list[str], legendgroup: str = "b
                            line=dict(width=0), fill="tonexty", fillcolor=fill, legendgroup=group,
                            name=f"{key}% band", showlegend=showlegend, hoverinfo="skip"))
     return traces
+
+
+def mark_narrow(fig: go.Figure, intervals: dict | None, target: str) -> go.Figure:
+    """Name a band that holds far fewer test values than its level as such in the chart's legend, so it is not
+    read like the others ("80% band: too narrow, 33% inside")."""
+    from core.intervals import too_narrow
+
+    for key, t, _, cov in too_narrow(intervals):
+        if t == str(target):
+            fig.for_each_trace(lambda tr, k=key, c=cov: tr.update(name=f"{k}% band: too narrow, {c:.0f}% inside"),
+                               selector=dict(name=f"{key}% band"))
+    return fig
 
 
 def select(frame: pd.DataFrame, target: str, step: int) -> pd.DataFrame:

@@ -14,7 +14,7 @@ pytest.importorskip("core.metrics", reason="core.metrics (issues C/J) has not la
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from core import project  # noqa: E402
+from core import display, project  # noqa: E402
 from core.windows import SplitSpec, WindowSpec  # noqa: E402
 from tests.forecast_helpers import make_run, synthetic  # noqa: E402
 
@@ -74,7 +74,7 @@ def test_renders_a_trained_run_with_its_verdict(trained):
     assert set(refs) == {"ets", "theta"}
     assert list(table["forecaster"]) == ["Model", "Last value", "Seasonal naive", "Train mean",
                                          "ETS (statsmodels)", "Theta (statsmodels)"]
-    assert list(table["MAE"])[4] == pytest.approx(refs["ets"]["mae"])
+    assert list(table["MAE"])[4] == display.readable(refs["ets"]["mae"])  # the one table formatter
     assert any("Statistical references fitted on the training part" in t for t in _texts(at, "caption"))
     assert {"MAE", "RMSE", "MASE", "model better by"} <= set(table.columns) and "best_baseline" not in table.columns
     better = list(table["model better by"])
@@ -102,6 +102,19 @@ def test_a_run_from_before_bands_renders_and_says_so(trained):
     at = _app(state).run()
     assert not at.exception, at.exception
     assert any("trained before prediction bands existed" in t for t in _texts(at, "caption"))
+
+
+def test_a_band_far_under_its_level_is_flagged_beside_it(trained):
+    import copy
+    import dataclasses
+
+    bands = copy.deepcopy(trained["run"].intervals)
+    bands["bands"]["80"]["coverage_per_target"] = [33.3]
+    state = dict(trained, run=dataclasses.replace(trained["run"], intervals=bands))
+    at = _app(state).run()
+    assert not at.exception, at.exception
+    assert any("(too narrow)" in t for t in _texts(at, "markdown"))
+    assert any(t.startswith("The 80% band is too narrow: only 33.3% of the test values") for t in _texts(at, "warning"))
 
 
 def test_a_backtest_the_model_loses_is_said_next_to_the_verdict(tmp_path):

@@ -150,6 +150,27 @@ def test_summary_lines_read_like_the_issue():
     assert intervals.summary_lines({}) == []
 
 
+def test_a_band_whose_errors_grew_past_validation_is_flagged_too_narrow():
+    """Issue 32: a trending series whose seasonal swing grows with the level held 33% of its test values in the
+    80% band and 55% in the 95% band, shown like any other band. More than 10 points under is flagged, with why."""
+    va, vp = _noise(500, seed=11)
+    ta, tp = _noise(500, seed=12)
+    tp = ta + 3.0 * (tp - ta)  # the test errors three times the validation ones
+    rec = intervals.build(va, vp, ta, tp, ["demand"])
+    cov80 = rec["bands"]["80"]["coverage"]
+    assert cov80 < 70
+    narrow = intervals.too_narrow(rec)
+    assert {k for k, *_ in narrow} == {"80", "95"}
+    lines = intervals.summary_lines(rec)
+    assert lines[0].startswith(f"80% band: {cov80:.1f}% of test values inside (too narrow)")
+    warning = intervals.under_cover_lines(rec)[0]
+    assert warning.startswith(f"The 80% band is too narrow: only {cov80:.1f}% of the test values fall inside it")
+    assert "grew past what the validation part saw" in warning and "train again" in warning
+    assert warning in lines  # the CLI prints it with the bands
+    well = intervals.build(va, vp, va, vp, ["demand"])
+    assert intervals.too_narrow(well) == [] and not intervals.under_cover_lines(well)
+
+
 # ---------------------------------------------------------------- on trained runs (slow)
 
 @pytest.mark.slow

@@ -266,9 +266,19 @@ def test_a_level_target_must_win_clearly_over_a_change_form():
     assert pick([change, seasonal, close]) is seasonal
 
 
-def test_a_winner_that_needs_a_longer_window_says_so_and_offers_no_apply(seasonal_state):
-    """Change from last value and last season won at 48 steps; at this page's 24-step window (one season) it
-    cannot apply: the page names the window to set on Features and offers no button that would fail."""
+def _search_key(at, ds, windows):
+    """The page's search key: what the result depends on, the window aside (pages/3_model.py)."""
+    ws = windows.spec
+    arch = ("kind", "units", "layers", "dropout", "head_units", "backend")
+    return (ds.fingerprint or str(id(ds)), ws.targets, ws.features, ws.calendar, ws.horizon, ws.offset, ws.stride,
+            repr(windows.split), windows.scaler.kind,
+            tuple((a, at.session_state["model." + a]) for a in arch))
+
+
+def test_a_winner_with_a_longer_window_is_applied_whole_by_its_button(seasonal_state):
+    """Change from last value and last season won at 48 steps; this page's windows are 24 steps (one season,
+    too short for it). The button names both, lays out the 48-step windows (the Features step's field set to
+    match) and sets the form: the page then shows what it named."""
     from types import SimpleNamespace
 
     from core.search import SearchResult, Trial
@@ -279,12 +289,19 @@ def test_a_winner_that_needs_a_longer_window_says_so_and_offers_no_apply(seasona
     base = default_config(ds, "y", horizon=3)
     result = SearchResult(base, [Trial("change_both", 48, score=0.1), Trial("change_last", 24, score=0.2)], period=24)
     assert result.best.target_form == "change_both"
-    arch = ("kind", "units", "layers", "dropout", "head_units")  # the page's ARCH: the search's key
-    key = (id(windows), tuple((a, at.session_state["model." + a]) for a in arch + ("backend",)))
-    at.session_state["model.search_job"] = (key, SimpleNamespace(status="done", result=result, error=None))
+    at.session_state["model.search_job"] = (_search_key(at, ds, windows),
+                                            SimpleNamespace(status="done", result=result, error=None))
     at.run()
     assert not at.exception, at.exception
     info = "\n".join(str(m.value) for m in at.info)
-    assert "A window of 48 steps won" in info and "longer than the season (24 steps)" in info
-    assert not [b for b in at.button if b.key == "model.search_apply"]
-    assert at.session_state["fs.model_spec"].target_form == "change_last"
+    assert "A window of 48 steps won" in info
+    button = at.button(key="model.search_apply")
+    assert button.label == "Use change from last value and last season and a window of 48 steps"
+    button.click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["fs.windows"].spec.window == 48 and at.session_state["feat.window"] == 48
+    assert at.session_state["fs.model_spec"].target_form == "change_both"
+    assert at.selectbox(key="model.target_form").value == "change_both"
+    # the result is still there, and says it is in use
+    assert "In use: change from last value and last season with a window of 48 steps" in "\n".join(
+        str(c.value) for c in at.caption)

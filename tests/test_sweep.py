@@ -12,6 +12,7 @@ import pytest
 
 from core import jobs, sweep
 from core.errors import StudioError
+from core.models import ModelSpec
 from core.runs import load_run
 from core.training import TrainConfig
 from core.windows import SplitSpec, WindowSpec, make_windows
@@ -134,6 +135,46 @@ def test_page_needs_windows_first():
     assert "Features" in at.info[0].value
 
 
+def test_a_trial_is_the_model_steps_configuration_with_the_sweeps_axes_varied():
+    """Issue 32: trials kept the sweep's own backend and epochs and always changed from the last value."""
+    spec = ModelSpec.for_windows(SPEC, kind="gru", units=32, backend="torch", target_form="change_season",
+                                 season_period=24, dropout=0.1, head_units=8)
+    options = sweep.model_options(spec)
+    assert options == {"backend": "torch", "dropout": 0.1, "head_units": 8, "target_form": "change_season",
+                       "season_period": 24}
+    ws, trial = sweep.trial_spec(SPEC, sweep.Trial(48, "lstm", 16), **options)
+    assert (trial.kind, trial.units, trial.window, ws.window) == ("lstm", 16, 48, 48)
+    assert (trial.target_form, trial.season_period, trial.backend, trial.dropout, trial.head_units) == \
+        ("change_season", 24, "torch", 0.1, 8)
+    # a window shorter than the season cannot take the form: left out with the reason, never trained as another
+    ok, cannot = sweep.unfit(SPEC, [sweep.Trial(12, "lstm", 8), sweep.Trial(48, "lstm", 8)], **options)
+    assert [t.window for t in ok] == [48] and cannot[0][0].window == 12 and "season" in cannot[0][1]
+    words = sweep.settings_words(options, TrainConfig(epochs=150, patience=10))
+    assert words.startswith("change from last season (24 steps); 150 epochs,") and "PyTorch" in words
+
+
+class _Done:
+    """A finished trial as the table reads it (a job's snapshot and result)."""
+    finished_ok, status = True, "done"
+
+    def __init__(self, id_, mae, pct):
+        self.id, self.label, self.owner = id_, f"LSTM(8), window {id_}", "me"
+        self.result = {"mae": mae, "improvement_pct": pct, "best_baseline": "seasonal_naive", "run_dir": "x"}
+
+    def snapshot(self):
+        return {"id": self.id, "label": self.label, "status": "done", "position": None, "error": None,
+                "progress": {"trial": {"window": self.id}, "estimate": {}, "from_model": "level; 5 epochs"}}
+
+
+def test_the_star_says_in_words_when_the_lowest_error_loses_to_the_best_baseline():
+    losing = [_Done(1, 3.9, -21.0), _Done(2, 3.8, -19.0)]
+    table = sweep.table(losing)
+    assert list(table["best"]) == ["", "★ lowest error, but loses to seasonal naive by 19%"]
+    assert list(table["from the Model step"]) == ["level; 5 epochs"] * 2
+    winning = [_Done(1, 3.9, -21.0), _Done(2, 2.0, 12.0)]
+    assert list(sweep.table(winning)["best"]) == ["", "★ best"]
+
+
 # ------------------------------------------------------------------------------------------ slow
 
 @pytest.mark.slow
@@ -193,12 +234,13 @@ def test_two_page_sessions_cannot_see_each_others_sweeps(dataset, tmp_path, monk
         at = session_app(PAGE, f"session-{name}")
         at.session_state["fs.dataset"] = dataset
         at.session_state["fs.windows"] = windows
+        # every trial is the Model step's configuration: its backend and epochs
+        at.session_state["fs.model_spec"] = ModelSpec.for_windows(SPEC, backend="torch")
+        at.session_state["fs.train_config"] = TrainConfig(epochs=1, patience=0)
         at.run()
         at.multiselect(key="sweep.windows").set_value([12 if name == "alice" else 24])
         at.multiselect(key="sweep.kinds").set_value(["dense"])
         at.multiselect(key="sweep.units").set_value([4])
-        at.radio(key="sweep.backend").set_value("torch")
-        at.number_input(key="sweep.epochs").set_value(1)
         at.run()
         at.button(key="sweep.start").click().run()
         assert not at.exception, at.exception

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core import display
 from core.models import ModelSpec
 from core.training import TrainConfig
 from tests.test_training import small_windows
@@ -101,7 +102,7 @@ def test_train_page_trains_to_the_verdict(windows):
     table = at.dataframe[0].value
     # the Forecast page's presentation (core.forecast.metrics_table), without SPEC's "naive" alias
     assert list(table["forecaster"])[:2] == ["Model", "Last value"] and "naive" not in list(table["forecaster"])
-    assert np.isclose(table["MAE"].iloc[0], run.metrics["model"]["mae"])
+    assert table["MAE"].iloc[0] == display.readable(run.metrics["model"]["mae"])  # the one table formatter
     assert run.metrics["verdict"] in _texts(at)
     assert len(at.get("plotly_chart")) == 1  # the loss curves
 

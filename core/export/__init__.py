@@ -6,8 +6,8 @@ the arena search), ``accuracy`` (every forecaster scored against the actual valu
 model chosen on it), ``folder`` (``ExportFolder``: the one reader and writer of an export folder and its
 ``report.json``), ``worker`` (the child process itself).
 """
-from core.export.accuracy import (BASELINE_NAMES, FORECASTER_LABELS, accuracy_lines, loses_to_last_value,
-                                  recommend_bundle, score_against_truth)
+from core.export.accuracy import (BASELINE_NAMES, FORECASTER_LABELS, accuracy_lines, loses_to_best_baseline,
+                                  loses_to_last_value, recommend_bundle, score_against_truth)
 from core.export.calibration import (ScoringSet, add_last_value, calibration_windows, count_clipped, dequantize,
                                      drift_rows, outside, quantize, reference_rows, reference_values, residual_outside,
                                      scoring_set)
@@ -20,7 +20,8 @@ from core.export.runtime import TflmRuntime, arena_with_margin, arena_words, fin
 __all__ = [
     "BASELINE_NAMES", "DTYPES", "FORECASTER_LABELS", "FORMAT_VERSION", "MODEL_FILES", "REPORT", "WINDOWS",
     "ExportFolder", "ExportReport", "ScoringSet", "TflmRuntime", "accuracy_lines", "add_last_value",
-    "arena_with_margin", "arena_words", "bundle_choice", "shipped_dtype", "calibration_windows", "count_clipped", "dequantize", "export_run",
-    "find_arena", "firmware_model_name", "guard_out_dir", "load_report", "loses_to_last_value", "quantize", "recommend_bundle",
+    "arena_with_margin", "arena_words", "bundle_choice", "shipped_dtype", "calibration_windows", "count_clipped",
+    "dequantize", "export_run", "find_arena", "firmware_model_name", "guard_out_dir", "load_report",
+    "loses_to_best_baseline", "loses_to_last_value", "quantize", "recommend_bundle",
     "residual_outside", "drift_rows", "outside", "reference_values", "score_against_truth", "scoring_set", "tflm_available", "verify_tflite", "worker_env",
 ]

@@ -62,12 +62,34 @@ def score_against_truth(y_true: np.ndarray, forecasts: dict[str, np.ndarray], ta
             "windows_total": int(windows_total), "source": source, "forecasters": out}
 
 
+def loses_to_best_baseline(accuracy: dict, dtype: str) -> str | None:
+    """None when the exported ``dtype`` model beats the best baseline on the test windows (or nothing was scored);
+    else the words: "float32's test MAE (3.844) does not beat seasonal naive's (3.2)"."""
+    f = (accuracy or {}).get("forecasters") or {}
+    best, e = (accuracy or {}).get("best_baseline"), f.get(dtype)
+    if not best or not e or e.get("beats_best_baseline"):
+        return None
+    key = accuracy.get("compared_by", "mae")
+    what = "MAE" if key == "mae" else "MASE"
+    return (f"{dtype}'s test {what} ({fmt(e.get(key))}) does not beat {FORECASTER_LABELS.get(best, best)}'s "
+            f"({fmt(f.get(best, {}).get(key))})")
+
+
 def recommend_bundle(accuracy: dict, dtypes: list[str]) -> tuple[str, str]:
     """The dtype the firmware bundle ships by default, and a one-line reason.
 
     int8 only when its test error on TFLM is within ``int8_max_loss`` of float32's and it still beats the
-    best baseline; otherwise float32, which the board can always hold when it was exported.
+    best baseline; otherwise float32, which the board can always hold when it was exported. When the one
+    recommended does not beat the best baseline either, the reason says so: nothing is crowned silently.
     """
+    dtype, reason = _recommend(accuracy, dtypes)
+    loses = loses_to_best_baseline(accuracy, dtype)
+    if loses and "neither" not in reason:
+        reason += f"; but {loses}: retrain (another target form, more epochs) before shipping"
+    return dtype, reason
+
+
+def _recommend(accuracy: dict, dtypes: list[str]) -> tuple[str, str]:
     if "int8" not in dtypes:
         return "float32", "only float32 was exported"
     if "float32" not in dtypes:
@@ -90,6 +112,10 @@ def recommend_bundle(accuracy: dict, dtypes: list[str]) -> tuple[str, str]:
     best = accuracy.get("best_baseline")
     if best and not f["int8"].get("beats_best_baseline"):
         b = f.get(best, {}).get(key)
+        if not f["float32"].get("beats_best_baseline"):
+            return "float32", (f"neither model beats the best baseline ({FORECASTER_LABELS.get(best, best)}, test "
+                               f"{what} {fmt(b)}): float32 {fmt(f32)}, int8 {fmt(i8)}; float32 stays closest to the "
+                               "host, but retrain (another target form, more epochs) before shipping")
         return "float32", (f"int8's test {what} ({fmt(i8)}) does not beat the best baseline "
                            f"({FORECASTER_LABELS.get(best, best)}, {fmt(b)})")
     rel = "" if not f32 else f", {abs(i8 / f32 - 1) * 100:.1f}% {'better' if i8 <= f32 else 'worse'} than float32's {fmt(f32)}"
