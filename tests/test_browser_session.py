@@ -93,14 +93,19 @@ def _token(driver) -> str | None:
     return (parse_qs(urlparse(driver.current_url).query).get("session") or [None])[0]
 
 
+def _new_session(driver, url: str) -> str:
+    """Open the bare address: a new session on the sample, its token in the address; returns the token."""
+    driver.get(url)
+    _until(driver, lambda d: "weather.csv" in _text(d) and _token(d), 180, "the studio on the sample, with a session address")
+    token = _token(driver)
+    _idle(driver)
+    return token
+
+
 def test_a_reload_mid_training_finds_it_still_running(fresh_studio_server, browser, artifacts):
     studio_server = fresh_studio_server
     d = browser
-    d.get(studio_server)
-    _until(d, lambda d: "weather.csv" in _text(d) and _token(d), 180, "the studio on the sample, with a session address")
-    token = _token(d)
-    _idle(d)
-
+    token = _new_session(d, studio_server)
     _open(d, "Features")
     _number(d, "Training stride", 12, "12th window")
     _open(d, "Model")
@@ -151,10 +156,7 @@ def test_two_tabs_on_one_address_keep_each_others_choices(fresh_studio_server, b
     """Issue W, item 8: a second tab on the same session address changes one choice, the first another;
     neither undoes the other, and the tab shown the other's choice says so once."""
     d = browser
-    d.get(fresh_studio_server)
-    _until(d, lambda d: "weather.csv" in _text(d) and _token(d), 180, "the studio with a session address")
-    token = _token(d)
-    _idle(d)
+    token = _new_session(d, fresh_studio_server)
     _open(d, "Features")
     first = d.current_window_handle
 
