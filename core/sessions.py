@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Collection, Iterable
 
 from core.files import mark_owned, owned
 
@@ -128,14 +128,83 @@ def _delete(path: Path, why: str) -> bool:
     return True
 
 
+def same(a: Any, b: Any) -> bool:
+    """Whether a tab's value is the one it had: the same object, or an equal plain value. Anything whose
+    equality is not one True (arrays, frames, objects that raise) counts as changed only when replaced."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    try:
+        return (a == b) is True
+    except Exception:
+        return False
+
+
+@dataclass
+class Synced:
+    """One tab's merge with its session (``Entry.sync``)."""
+
+    revision: int  # the session's revision this tab has now seen
+    base: dict[str, Any]  # the values this tab now holds in common with the session
+    taken: dict[str, Any] = field(default_factory=dict)  # written by another tab since: this tab shows them now
+    dropped: list[str] = field(default_factory=list)  # removed by another tab since: this tab forgets them
+    overruled: list[str] = field(default_factory=list)  # this tab changed them too, after another tab did: theirs kept
+
+
 @dataclass
 class Entry:
-    """What the server keeps for one session between its tabs."""
+    """What the server keeps for one session between its tabs.
+
+    Two tabs on one address share it. Every write raises ``revision`` and stamps the keys it wrote with it
+    and the writing tab, so a tab can tell what another tab changed since it last looked (``sync``): a
+    tab's state is never written over the session's whole (the last tab to run undid the other's choices)."""
 
     key: str
     values: dict[str, Any] = field(default_factory=dict)
     clients: set[str] = field(default_factory=set)  # ids of the Streamlit sessions (tabs) attached to it
     last_seen: float = field(default_factory=time.time)
+    revision: int = 0
+    stamps: dict[str, tuple[int, str]] = field(default_factory=dict)  # key -> (revision written, tab that wrote it)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def write(self, tab: str, values: dict[str, Any] | None = None, removed: Iterable[str] = ()) -> int:
+        """Store ``values`` and remove ``removed`` as ``tab``'s change; returns the new revision."""
+        with self.lock:
+            return self._write(tab, values or {}, list(removed))
+
+    def _write(self, tab: str, values: dict[str, Any], removed: list[str]) -> int:
+        if values or removed:
+            self.revision += 1
+            for key, value in values.items():
+                self.values[key] = value
+                self.stamps[key] = (self.revision, tab)
+            for key in removed:
+                self.values.pop(key, None)
+                self.stamps[key] = (self.revision, tab)
+        return self.revision
+
+    def sync(self, tab: str, seen: int, base: dict[str, Any], current: dict[str, Any], take: bool = True,
+             own: Collection[str] = ()) -> Synced:
+        """Merge one tab's state with the session, key by key. ``seen``: the revision the tab last took;
+        ``base``: the values it then held in common; ``current``: its values now. The tab's own changes
+        since (``current`` against ``base``) are written, except where another tab wrote the same key after
+        ``seen``: that change was first and stays (``overruled``). With ``take`` the other tabs' changes
+        come back for the tab to show (at the start of a run, before its widgets are drawn). ``own``: keys
+        each tab keeps for itself (what its own browser said); written, so a reload finds them, never taken."""
+        with self.lock:
+            theirs = {k for k, (rev, who) in self.stamps.items() if rev > seen and who != tab and k not in own}
+            changed = {k: v for k, v in current.items() if k not in base or not same(base[k], v)}
+            removed = [k for k in base if k not in current]
+            overruled = sorted((set(changed) | set(removed)) & theirs)
+            writes = {k: v for k, v in changed.items() if k not in theirs}
+            gone = [k for k in removed if k not in theirs]
+            self._write(tab, writes, gone)
+            if not take:
+                kept = {k: v for k, v in base.items() if k not in gone}
+                return Synced(seen, {**kept, **writes}, overruled=overruled)
+            return Synced(self.revision, dict(self.values), taken={k: self.values[k] for k in theirs if k in self.values},
+                          dropped=sorted(k for k in theirs if k not in self.values), overruled=overruled)
 
 
 class SessionStore:

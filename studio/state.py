@@ -16,7 +16,9 @@ from core import sessions
 
 TOKEN_PARAM = "session"  # ?session=<token> in the page's address names the studio session
 _TOKEN, _KEY = "fs.token", "fs.key"  # this tab's session token and its public key (never saved as state)
-_NOT_SAVED = (_TOKEN, _KEY, "fs.notice", "fs.start_over")
+# This tab's place in its session's history: the revision it last took and the values it then held in common.
+_SEEN, _BASE = "fs.seen", "fs.base"
+_NOT_SAVED = (_TOKEN, _KEY, _SEEN, _BASE, "fs.notice", "fs.start_over")
 # Widget kinds whose value cannot be set through session state (buttons, uploads): never saved.
 _UNSAVED_WIDGETS = ("trigger", "file_uploader", "chat_input")
 LOG = logging.getLogger("forecast_studio")
@@ -44,6 +46,10 @@ PAGE_KEYS: dict[str, tuple[str, ...]] = {
                "device.link_reopen", "device.emu_dtype_for"),
 }
 
+# What one browser tab's own components said (the board link: its token, its events, what the browser can do):
+# each tab on a session keeps its own; a reload takes the session's. Everything else is shared between tabs.
+TAB_KEYS = ("device.link", "device.caps", "device.link_token", "device.link_seen", "device.link_reopen")
+
 
 def get(key: str, default: Any = None) -> Any:
     return st.session_state.get(f"fs.{key}", default)
@@ -51,16 +57,26 @@ def get(key: str, default: Any = None) -> Any:
 
 def put(key: str, value: Any) -> None:
     st.session_state[f"fs.{key}"] = value
-    entry = _entry()
-    if entry is not None:  # written through at once: a fragment's change must survive a reload before the next full run
-        entry.values[f"fs.{key}"] = value
+    _write_through({f"fs.{key}": value})
 
 
 def pop(key: str) -> None:
     st.session_state.pop(f"fs.{key}", None)
+    _write_through(removed=[f"fs.{key}"])
+
+
+def _write_through(values: dict[str, Any] | None = None, removed: list[str] = ()) -> None:
+    """This tab's change, in its session at once: a fragment's change must survive a reload before the next
+    full run. Stamped as this tab's, so its other tabs take it at their next run."""
     entry = _entry()
-    if entry is not None:
-        entry.values.pop(f"fs.{key}", None)
+    if entry is None:
+        return
+    entry.write(_tab_id(), values, removed)
+    base = st.session_state.get(_BASE)
+    if isinstance(base, dict):
+        base.update(values or {})
+        for key in removed:
+            base.pop(key, None)
 
 
 def invalidate(stage: str) -> None:
@@ -74,9 +90,7 @@ def invalidate(stage: str) -> None:
             pop(key)
         for key in PAGE_KEYS.get(later, ()):
             st.session_state.pop(key, None)
-            entry = _entry()
-            if entry is not None:
-                entry.values.pop(key, None)
+            _write_through(removed=[key])
 
 
 def _tab_id() -> str:
@@ -129,7 +143,9 @@ def attach() -> bool:
 
     The token comes from the address (``?session=``). A known token brings the session's saved state
     back (a training started before the reload is the same running job); none, or an unknown or expired
-    one, starts a new session with a new token, put into the address so a reload finds it."""
+    one, starts a new session with a new token, put into the address so a reload finds it. A tab already
+    bound merges with its session at every run (``_sync``): another tab on the same address may have
+    changed it since."""
     ss = st.session_state
     token = ss.get(_TOKEN)
     if token is not None:
@@ -141,28 +157,73 @@ def attach() -> bool:
             ss["fs.notice"] = "expired"
             return attach()
         entry.clients.add(_tab_id())
+        _sync(entry)
         return False
     asked = st.query_params.get(TOKEN_PARAM)
     entry = sessions.STORE.open(asked) if asked else None
     restored = entry is not None
     if restored:
         token = asked
-        for key, value in entry.values.items():
-            try:
-                ss[key] = value
-            except Exception:  # a value Streamlit will not take back (a widget kind it refuses): skip it
-                LOG.debug("session value %s not restored", key)
+        with entry.lock:
+            ss[_SEEN], values = entry.revision, dict(entry.values)
+        ss[_BASE] = _apply(values)
     else:
         token = sessions.new_token()
         entry = sessions.STORE.create(token)
         if asked:
             ss["fs.notice"] = "unknown"
     ss[_TOKEN], ss[_KEY] = token, entry.key
+    ss.setdefault(_SEEN, 0)
+    ss.setdefault(_BASE, {})
     entry.clients.add(_tab_id())
     st.query_params[TOKEN_PARAM] = token
     if restored:
         ss["fs.notice"] = "restored"
     return restored
+
+
+def _apply(values: dict[str, Any], dropped: Any = ()) -> dict[str, Any]:
+    """Put the session's ``values`` into this tab (forgetting ``dropped``); returns those it took."""
+    ss = st.session_state
+    for key in dropped:
+        ss.pop(key, None)
+    taken = {}
+    for key, value in values.items():
+        try:
+            ss[key] = value
+            taken[key] = value
+        except Exception:  # a value Streamlit will not take back (a widget kind it refuses): skip it
+            LOG.debug("session value %s not restored", key)
+    return taken
+
+
+def _setting(key: str) -> bool:
+    """A value a person chose or sees as the session's work (a widget's value, the dataset, the model...), as
+    against a page's bookkeeping (``PAGE_KEYS``, the work folder)."""
+    if key.startswith("fs."):
+        return any(key == f"fs.{k}" for keys in STAGES.values() for k in keys)
+    return not any(key in keys for keys in PAGE_KEYS.values())
+
+
+def _sync(entry: sessions.Entry) -> None:
+    """Start of a run in a tab already on its session: write this tab's changes since its last run (the
+    widget just changed) and take what another tab on the same address changed meanwhile, key by key, so
+    neither undoes the other's choices. Where both changed one value, the other tab's came first and
+    stays; whenever a setting this tab shows is changed so, it says so once."""
+    ss = st.session_state
+    base = ss.get(_BASE)
+    if not isinstance(base, dict):
+        base = {}
+    current = _saveable(dict(ss.items()))
+    synced = entry.sync(_tab_id(), int(ss.get(_SEEN) or 0), base, current, own=TAB_KEYS)
+    shown = [k for k in synced.dropped if k in current and _setting(k)]
+    shown += [k for k, v in synced.taken.items() if _setting(k) and not sessions.same(current.get(k, v), v)]
+    took = _apply(synced.taken, synced.dropped)
+    ss[_SEEN] = synced.revision
+    ss[_BASE] = {k: v for k, v in synced.base.items() if k in took or k not in synced.taken}
+    if shown or synced.overruled:
+        LOG.info("session %s: another tab changed %s", entry.key, sorted(set(shown) | set(synced.overruled)))
+        ss["fs.notice"] = "elsewhere"
 
 
 def save(shown: bool = True) -> None:
@@ -173,7 +234,13 @@ def save(shown: bool = True) -> None:
     entry = _entry()
     if entry is None:
         return
-    entry.values = _saveable(dict(st.session_state.items()))
+    ss = st.session_state
+    base = ss.get(_BASE)
+    # Only what this tab changed goes in (never its whole state over the session's); where another tab
+    # changed the same key since this run began, that change stays and this tab takes it next run.
+    synced = entry.sync(_tab_id(), int(ss.get(_SEEN) or 0), base if isinstance(base, dict) else {},
+                        _saveable(dict(ss.items())), take=False, own=TAB_KEYS)
+    ss[_BASE] = synced.base
     entry.last_seen = time.time()
     path = get("workdir")
     if path is not None:
@@ -196,6 +263,7 @@ def start_over() -> None:
     token = sessions.new_token()
     entry = sessions.STORE.create(token)
     st.session_state[_TOKEN], st.session_state[_KEY] = token, entry.key
+    st.session_state[_SEEN], st.session_state[_BASE] = 0, {}
     entry.clients.add(_tab_id())
     st.query_params[TOKEN_PARAM] = token
     st.session_state["fs.notice"] = "new"

@@ -91,6 +91,7 @@ NOTICES = {
     "unknown": ("warning", "That session address is unknown or has expired, so a new session was started."),
     "expired": ("warning", "This session expired after being idle, so a new one was started."),
     "new": ("info", "Started over: a new, empty session."),
+    "elsewhere": ("warning", "These settings were changed in another tab; showing them now."),
 }
 
 

@@ -1,5 +1,6 @@
 """Real Chromium against `streamlit run`: a reload in the middle of a training finds the session again,
-the training still running and its loss curve still growing; the bare address opens a new session.
+the training still running and its loss curve still growing; the bare address opens a new session; two
+tabs on one address keep each other's choices.
 
 Every wait is an explicit wait on what the page shows (WebDriverWait on an element or its text), so
 the test holds on a slow or busy machine; nothing sleeps for a fixed time.
@@ -92,14 +93,19 @@ def _token(driver) -> str | None:
     return (parse_qs(urlparse(driver.current_url).query).get("session") or [None])[0]
 
 
+def _new_session(driver, url: str) -> str:
+    """Open the bare address: a new session on the sample, its token in the address; returns the token."""
+    driver.get(url)
+    _until(driver, lambda d: "weather.csv" in _text(d) and _token(d), 180, "the studio on the sample, with a session address")
+    token = _token(driver)
+    _idle(driver)
+    return token
+
+
 def test_a_reload_mid_training_finds_it_still_running(fresh_studio_server, browser, artifacts):
     studio_server = fresh_studio_server
     d = browser
-    d.get(studio_server)
-    _until(d, lambda d: "weather.csv" in _text(d) and _token(d), 180, "the studio on the sample, with a session address")
-    token = _token(d)
-    _idle(d)
-
+    token = _new_session(d, studio_server)
     _open(d, "Features")
     _number(d, "Training stride", 12, "12th window")
     _open(d, "Model")
@@ -137,3 +143,51 @@ def test_a_reload_mid_training_finds_it_still_running(fresh_studio_server, brows
     _until(d, lambda d: "Choose the model" in _text(d), 60, "an empty Train page in the new session")
     assert not d.find_elements("css selector", MARKERS)
     _no_error_box(d)
+
+
+NOTE = "These settings were changed in another tab; showing them now."
+
+
+def _value(driver, label: str) -> str:
+    return driver.find_element("css selector", f'input[aria-label="{label}"]').get_attribute("value")
+
+
+def test_two_tabs_on_one_address_keep_each_others_choices(fresh_studio_server, browser, artifacts):
+    """Issue W, item 8: a second tab on the same session address changes one choice, the first another;
+    neither undoes the other, and the tab shown the other's choice says so once."""
+    d = browser
+    token = _new_session(d, fresh_studio_server)
+    _open(d, "Features")
+    first = d.current_window_handle
+
+    d.switch_to.new_window("tab")
+    second = d.current_window_handle
+    d.get(f"{fresh_studio_server}/?session={token}")
+    _until(d, lambda d: "found again" in _text(d), 180, "the second tab to find the session")
+    _idle(d)
+    _open(d, "Features")
+    assert _token(d) == token
+
+    d.switch_to.window(first)
+    _number(d, "Training stride", 5, "every 5th window")
+    assert NOTE not in _text(d)
+
+    d.switch_to.window(second)  # it has not seen the stride: its next change must not undo it
+    _number(d, "Horizon (steps ahead)", 2, "every 5th window")
+    _until(d, lambda d: NOTE in _text(d) and _value(d, "Training stride") == "5", 120,
+           "the second tab to show the first tab's stride, with the note")
+    _no_error_box(d)
+    d.save_screenshot(str(artifacts / "session_two_tabs_second.png"))
+
+    d.switch_to.window(first)
+    _number(d, "Offset (skip steps)", 1, "every 5th window")
+    _until(d, lambda d: NOTE in _text(d) and _value(d, "Horizon (steps ahead)") == "2"
+           and _value(d, "Training stride") == "5", 120, "the first tab to show the second tab's horizon, with the note")
+    _no_error_box(d)
+
+    d.switch_to.window(second)  # a reload of either tab finds all three choices in the session
+    d.refresh()
+    _until(d, lambda d: "found again" in _text(d), 120, "the session after a reload")
+    _idle(d)
+    _until(d, lambda d: (_value(d, "Training stride"), _value(d, "Horizon (steps ahead)"), _value(d, "Offset (skip steps)"))
+           == ("5", "2", "1"), 120, "all three choices after the reload")

@@ -72,7 +72,7 @@ def open_serial(port: str, baud: int, *, exclusive: bool = True, write_timeout: 
         kwargs["exclusive"] = exclusive
     try:
         return serial.serial_for_url(port, **kwargs)
-    except (serial.SerialException, OSError, ValueError) as exc:
+    except Exception as exc:  # the OS's, pyserial's, or a handler's own fault (KeyError, TypeError): open_error words each
         raise open_error(port, exc) from None
 
 

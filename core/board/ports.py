@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import errno
+import logging
+import math
 import os
 import re
 import stat
 import sys
+import urllib.parse
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -18,6 +21,7 @@ from core.errors import StudioError
 from core.board.protocol import Err, Expected, Ready
 
 CFG = DEFAULTS["device"]
+LOG = logging.getLogger("forecast_studio")
 
 
 # USB vendor:product ids the XIAO ESP32S3 enumerates with (SPEC, "The board").
@@ -75,11 +79,63 @@ def order_ports(ports: Iterable[PortInfo]) -> list[PortInfo]:
 BRIDGE_SCHEMES = ("socket", "rfc2217")
 URL_SCHEMES = BRIDGE_SCHEMES + ("loop",)
 _WINDOWS_PORT = re.compile(r"^(\\\\\.\\)?COM[0-9]{1,3}$", re.IGNORECASE)
+# The options of the allowed handlers (pyserial 3.5) the studio takes: a number of seconds, or nothing.
+# pyserial's own parsing of anything else fails in its internals' words ("'<=' not supported between
+# 'int' and 'NoneType'", a bare KeyError 'x'), so an address is checked here first. Their ``logging``
+# option is not taken: it writes a line to the studio's output for every read poll, 20 a second.
+URL_OPTIONS: dict[str, dict[str, type | None]] = {
+    "socket": {},
+    "rfc2217": {"ign_set_control": None, "poll_modem": None, "timeout": float},
+    "loop": {},
+}
+URL_FIX = ("Write a network bridge as " + " or ".join(f"{s}://HOST:PORT" for s in BRIDGE_SCHEMES)
+           + " (a port number from 1 to 65535, e.g. socket://192.168.1.20:4000), or loop:// for the echo.")
 
 
 def scheme_of(port: str) -> str | None:
     """The URL scheme of a port (lower case, as pyserial reads it), or None for a device path."""
     return port.split("://", 1)[0].lower() if "://" in port else None
+
+
+def url_fault(port: str) -> str | None:
+    """What is wrong with an address of an allowed scheme, in words; None when pyserial can open it as meant."""
+    scheme = scheme_of(port)
+    try:
+        parts = urllib.parse.urlsplit(port)
+        host = parts.hostname
+    except ValueError:
+        return "its host cannot be read"
+    if scheme in BRIDGE_SCHEMES:
+        if not host:
+            return "it names no host"
+        try:
+            number = parts.port
+        except ValueError:
+            number = -1
+        if number is None:
+            return "it names no port number (HOST:PORT)"
+        if not 1 <= number <= 65535:
+            return f"its port {parts.netloc.rpartition(':')[2]!r} is not a number from 1 to 65535"
+        if parts.path not in ("", "/"):
+            return f"{parts.path!r} after the port means nothing to it"
+    elif parts.netloc or parts.path:
+        return f"{scheme}:// takes nothing but options after it"
+    if parts.fragment:
+        return f"'#{parts.fragment}' means nothing to it"
+    allowed = URL_OPTIONS[scheme]
+    for name, values in urllib.parse.parse_qs(parts.query, keep_blank_values=True).items():
+        if name not in allowed:
+            known = f"it takes {', '.join(allowed)}" if allowed else "it takes none"
+            return f"the studio takes no option {name!r} on {scheme}:// ({known})"
+        for value in values:
+            if allowed[name] is float:
+                try:
+                    seconds = float(value)
+                except ValueError:
+                    seconds = math.nan
+                if not (math.isfinite(seconds) and seconds > 0):
+                    return f"{name}={value!r} is not a number of seconds"
+    return None
 
 
 def check_port(port: str, *, remote: bool = False, browser_scheme: str = "browser://") -> str:
@@ -103,6 +159,9 @@ def check_port(port: str, *, remote: bool = False, browser_scheme: str = "browse
             raise StudioError(f"The port address {port} uses {scheme}://, which the studio does not open.",
                               "Use a device path such as /dev/ttyACM0 or COM3, or a network bridge: "
                               + " or ".join(f"{s}://HOST:PORT" for s in BRIDGE_SCHEMES) + ".")
+        fault = url_fault(port)
+        if fault is not None:
+            raise StudioError(f"The port address {port} is not valid: {fault}.", URL_FIX)
         return port
     if sys.platform == "win32":
         if not _WINDOWS_PORT.match(port):
@@ -124,7 +183,13 @@ def check_port(port: str, *, remote: bool = False, browser_scheme: str = "browse
 # --- errors ------------------------------------------------------------------------------------------
 
 def open_error(port: str, exc: BaseException) -> StudioError:
-    """Turn whatever pyserial / the OS said into a problem and a fix the user can act on."""
+    """Turn whatever pyserial / the OS said into a problem and a fix the user can act on. Anything but the
+    OS's or pyserial's own errors is a fault inside a handler: its text means nothing to the user, so it is
+    logged and not shown."""
+    if not isinstance(exc, (serial.SerialException, OSError, ValueError)):
+        LOG.warning("opening %s failed inside pyserial: %s: %s", port, type(exc).__name__, exc)
+        return StudioError(f"Could not open {port}: the serial library failed on this port.",
+                           "Check the port name: pick the board from the list, or use " + URL_FIX[len("Write "):])
     code = getattr(exc, "errno", None)
     text = str(exc)
     lower = text.lower()
@@ -144,6 +209,9 @@ def open_error(port: str, exc: BaseException) -> StudioError:
         return StudioError(f"There is no serial port {port}.",
                            "Plug the board in (use a data USB cable, not a charge-only one) and pick it from the list, "
                            "or check the port name.")
+    if code == errno.ENOTTY or "inappropriate ioctl" in lower:  # /dev/null, a fifo: opened, but no serial settings
+        return StudioError(f"{port} is not a serial port: it takes no serial settings (baud rate, lines).",
+                           "Use the board's serial device, such as /dev/ttyACM0 or /dev/ttyUSB0: pick it from the list.")
     if "connection refused" in lower or "timed out" in lower or "name or service not known" in lower:
         return StudioError(f"Nothing answers at {port} ({text}).",
                            "Check that the serial bridge (ser2net, an RFC 2217 server) runs and the host and port are right.")
@@ -154,6 +222,11 @@ def open_error(port: str, exc: BaseException) -> StudioError:
 
 
 def disconnected_error(port: str, exc: BaseException | None = None) -> StudioError:
+    """The port went away. What the OS or pyserial said is shown; a fault inside a handler (an
+    UnboundLocalError in a read) is logged instead, its text meaning nothing to the user."""
+    if exc is not None and not isinstance(exc, (serial.SerialException, OSError)):
+        LOG.warning("the link to %s failed inside pyserial: %s: %s", port, type(exc).__name__, exc)
+        exc = None
     detail = f" ({exc})" if exc is not None and str(exc) else ""
     return StudioError(f"The board on {port} disconnected{detail}.",
                        "Plug it back in (or restart the emulator), then connect again.")
