@@ -105,5 +105,5 @@ def test_an_incomplete_report_is_shown_not_a_crash(tmp_path):
     at.session_state["fs.export_dir"] = str(exp)
     at.run()
     assert not at.exception, at.exception
-    assert any("Here: 8,192 B." in c.value for c in at.caption)
+    assert any("Arena: 8,192 B: the export's measurement on TFLM plus its margin." in c.value for c in at.caption)
     assert [e.value for e in at.error] and "does not load on the TFLM runtime" in at.error[0].value
