@@ -317,3 +317,48 @@ def evaluate(windows: Any, y_pred_scaled: Any, part: str = "test") -> dict:
         "points": points,
         "weak": weak_note(points, part_label),
     }
+
+
+# Issue 34: how many standard errors of the paired difference a model must beat the naive forecast by on the
+# validation part before it replaces it (one: on a random walk a trained network rarely clears it by luck, and
+# Seattle's daily maximum, 6% better than last value over 219 points, still does).
+NAIVE_Z = 1.0
+
+
+def paired_se(windows: Any, y_pred_scaled: Any, part: str, baseline: str) -> float | None:
+    """The standard error of the mean difference |model error| - |``baseline`` error| on ``part``, in the units
+    ``evaluate`` compares by (MAE; MASE-scaled with several targets). Overlapping windows share label points, so
+    the windows count as n / horizon independent ones."""
+    spec = windows.spec
+    n = int(windows.count(part))
+    if n < 2:
+        return None
+    pred = np.asarray(windows.scaler.inverse(np.asarray(y_pred_scaled, dtype=np.float64).reshape(
+        n, spec.horizon, len(spec.targets)), spec.targets), dtype=np.float64)
+    actual = np.asarray(windows.scaler.inverse(np.asarray(windows.y(part), dtype=np.float64), spec.targets))
+    base = baselines(windows, part)[baseline]
+    d = np.abs(actual - pred) - np.abs(actual - base)
+    if len(spec.targets) > 1:
+        lo, hi = windows.parts["train"]
+        d = d / naive_scale(series_units(windows)[lo:hi])
+    d = d.reshape(n, -1).mean(axis=1)
+    d = d[np.isfinite(d)]
+    if len(d) < 2:
+        return None
+    n_eff = max(len(d) / max(spec.horizon, 1), 2.0)
+    return float(np.std(d, ddof=1) / np.sqrt(n_eff))
+
+
+def naive_verdict(target_form: str, metrics: dict) -> str:
+    """The verdict of a run that stayed at the naive forecast: in words, then the numbers."""
+    seasonal = target_form == "change_season"
+    what = "its value one season earlier" if seasonal else "its last value"
+    name = "seasonal_naive" if seasonal else "last_value"
+    key = metrics.get("compared_by", "mae")
+    model = (metrics.get("model") or {}).get(key)
+    base = ((metrics.get("baselines") or {}).get(name) or {}).get(key)
+    nums = (f" Test {key.upper()} {_fmt(float(model))}, the same as {BASELINE_LABELS.get(name, name)}'s "
+            f"({_fmt(float(base))})." if model is not None and base is not None else "")
+    return (f"This series is as predictable as {what}: no network beat {BASELINE_LABELS.get(name, name)} on the "
+            f"validation part by more than its size can tell apart, so the model is that forecast itself (a "
+            f"change-from-{'last-season' if seasonal else 'last-value'} model whose output stays at zero).{nums}")

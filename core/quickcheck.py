@@ -24,7 +24,7 @@ from core.config import DEFAULTS
 from core.dataset import Dataset
 from core.defaults import cycle_of
 from core.errors import StudioError
-from core.metrics import BASELINE_LABELS, Seasonality, evaluate
+from core.metrics import BASELINE_LABELS, Seasonality, evaluate, paired_se
 from core.models import ModelSpec
 from core.training import TrainConfig, train
 from core.frequency import describe_steps
@@ -62,6 +62,7 @@ class QuickCheckResult:
     recommendations: list[Recommendation]
     val_points: int = 0                  # validation time points the verdict rests on
     weak: str | None = None              # core.metrics.weak_note when they are too few to judge by
+    paired_se: float | None = None       # standard error of the model's lead over the best baseline (issue 34)
 
     @property
     def likely_wins(self) -> bool:
@@ -214,7 +215,8 @@ def quick_check(windows: Any, model_spec: ModelSpec, train_config: TrainConfig |
         beats_last_value=ev["beats_last_value"], beats_best=ev["beats_best"], verdict=ev["verdict"],
         epochs_run=epochs_run, best_epoch=best_epoch, train_windows=sub.count("train"), val_windows=windows.count("val"),
         seconds=seconds, cut_by_budget=cut[0], seasonality=ev["seasonality"], recommendations=recs,
-        val_points=int(ev["points"]), weak=ev["weak"])
+        val_points=int(ev["points"]), weak=ev["weak"],
+        paired_se=paired_se(windows, pred, "val", ev["best_baseline"]) if ev["best_baseline"] else None)
 
 
 def warm_up(backend: str, kind: str) -> None:

@@ -190,6 +190,11 @@ class Run:
         y_test = run.predict(windows.X("test"))
         y_val = run.predict(windows.X("val")) if windows.count("val") else None
         run.metrics = build_metrics(windows, y_test, y_val, references=references)
+        if info.get("naive_equivalent"):
+            from core.metrics import naive_verdict
+
+            run.metrics["verdict"] = naive_verdict(spec.target_form, run.metrics)
+            run.metrics["naive_equivalent"] = True
         run._calibrate(windows, y_val, y_test, interval_levels)
         run.samples, run.info["time_axis"] = samples_of(windows, y_test)
         run.save()

@@ -11,13 +11,16 @@ default tries the few candidates that matter and keeps the one with the lowest v
 Stage 1 trains each target form at the one-period window; stage 2 trains the winning form (and the
 runner-up, when it is a change form too) at two periods. Every training is the quick check's
 (``core.quickcheck.quick_check``: the newest training windows, scored on the validation part, the
-test part unseen), and the whole search shares one budget of ``BUDGET_FACTOR`` (2.5) times the quick check's
-own budget. Candidates that cannot apply are skipped with the reason (no season, a season longer than
+test part unseen). A trial is bounded by work, not by the clock (issue 34): at most ``TRIAL_EPOCHS`` epochs and
+``TRIAL_WORK`` window rows of weight updates, so the same data, options and seed choose the same model on a busy
+machine as on a quiet one. The clock is only a safety stop (``budget_s``, default ``BUDGET_FACTOR`` quick-check
+budgets): when it ends a trial or the search, the result says so (``SearchResult.clock_stopped``). Candidates that cannot apply are skipped with the reason (no season, a season longer than
 a third of the training part, a window that would not fit, a target that is not an input).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -26,6 +29,7 @@ from core.config import DEFAULTS
 from core.dataset import Dataset
 from core.defaults import DefaultConfig, train_rows, default_config, target_seasonality
 from core.errors import StudioError
+from core.naive_default import naive_fallback, naive_reason
 from core.models import SEASONAL_FORMS, TARGET_FORM_LABELS, ModelSpec
 from core.frequency import describe_steps
 from core.windows import largest_window, make_windows
@@ -34,20 +38,23 @@ _Q = DEFAULTS["quality"]
 # Change forms first: when a loaded machine lets only one or two trials run, they are the likelier winners
 # (bench_quality on a busy machine: 10-minute h=24 ran level alone and kept it, 0.216 against the rule's 0.154).
 FORMS = ("change_last", "change_both", "change_season", "level")
-# The search may cost at most this many quick-check budgets: 37.5 s, under issue 21's bound of 3 (45 s), so a
-# default `studio train` stays quick.
-BUDGET_FACTOR = 2.5
-# Each trial trains at most this many epochs (on the quick check's newest training windows, with its patience):
-# a bound by epochs, not only by time, makes the search's choice the same on a busy machine as on a quiet one
-# wherever the trials fit their time share (a quiet 2-core machine: hourly trials 1-2 s, 10-minute ones 3-4 s).
+# The clock's safety stop, in quick-check budgets (120 s): never reached by a default search on a quiet or a
+# loaded 2-core machine (bench_quality), it only keeps a pathological one from running on. What a trial trains is
+# bounded by work (below), so the clock never decides the model unless it stops the search, and then it says so.
+BUDGET_FACTOR = 8.0
+# Each trial trains at most this many epochs (on the quick check's newest training windows, with its patience)...
 TRIAL_EPOCHS = 12
-# Seconds a trial keeps for scoring its validation windows (the quick check's own 3.5 s reserve is for a whole
-# page's wait; a trial's scoring of a small model took 0.3-0.6 s on 2 cores).
+# ...and at most this much work: weight updates x window length (a step's cost grows with the window). 40,000 is
+# about 7 s of LSTM(32) updates on 2 quiet cores at any window (96 steps: 416 updates, 288 steps: 138), what the
+# time-bounded trials got before issue 34, so the search costs no more than it did.
+TRIAL_WORK = 40_000
+# Seconds a trial keeps for scoring its validation windows inside the safety stop.
 TRIAL_RESERVE_S = 1.0
 # A season longer than this share of the training part leaves too few seasons to learn a change from.
 MAX_SEASON_SHARE = 1 / 3
 
 Progress = Callable[[float, str], None]
+CLOCK_SKIP = "the clock's safety stop ended the search first"
 # A level target wins only by this much over the best change form on validation: the validation part sits
 # just after the training range, and a level model cannot forecast past that range (weekly CO2: level won
 # validation by a hair under a loaded machine's short trainings, then scored test MAE 0.715 against last
@@ -82,6 +89,9 @@ class Trial:
     best_baseline: str | None = None
     baseline_score: float | None = None
     skipped: str | None = None
+    clock_stopped: bool = False          # the safety stop ended its training before its work bound
+    margin_se: float | None = None       # standard error of its lead over the best baseline (issue 34)
+    val_points: int = 0
 
     @property
     def label(self) -> str:
@@ -99,11 +109,14 @@ class SearchResult:
     budget_s: float = 0.0
     period: int | None = None
     stopped: bool = False
+    clock_stopped: bool = False          # the clock's safety stop ended a trial or the search: the choice may
+                                         # differ on a quieter machine
+    naive: Trial | None = None           # set when the default is the naive-equivalent model (issue 34)
 
     @property
     def best(self) -> Trial | None:
         scored = [t for t in self.trials if t.score is not None]
-        return pick(scored)
+        return self.naive or pick(scored)
 
     def rows(self) -> list[dict]:
         """A table for the page and the command line: every candidate, tried or skipped."""
@@ -117,7 +130,8 @@ class SearchResult:
 
     def to_dict(self) -> dict:
         return {"trials": [t.to_dict() for t in self.trials], "seconds": self.seconds, "budget_s": self.budget_s,
-                "period": self.period, "stopped": self.stopped, "reasons": dict(self.config.reasons),
+                "period": self.period, "stopped": self.stopped, "clock_stopped": self.clock_stopped,
+                "naive_equivalent": self.naive is not None, "reasons": dict(self.config.reasons),
                 "chosen": self.best.to_dict() if self.best else None}
 
 
@@ -206,6 +220,15 @@ def season_window(dataset: Dataset, base: DefaultConfig, period: int, window: in
     return 2 * period if 2 * period <= cap else max(window, min(period + 1, cap))
 
 
+def trial_epochs(windows: Any, config: Any) -> int:
+    """The epochs one trial trains: at most ``TRIAL_EPOCHS`` (and the configuration's own), and at most
+    ``TRIAL_WORK`` window rows of weight updates over the quick check's newest training windows."""
+    n = min(int(windows.count("train")), int(DEFAULTS["quickcheck"]["max_train_windows"]))
+    steps = max(1, math.ceil(n / int(config.batch_size)))
+    by_work = TRIAL_WORK // (steps * int(windows.spec.window))
+    return int(max(1, min(int(config.epochs), TRIAL_EPOCHS, by_work)))
+
+
 def _config_for(dataset: Dataset, base: DefaultConfig, window: int) -> DefaultConfig:
     """The defaults at another window (stride and epochs follow the window), the rest kept."""
     ws = base.window_spec
@@ -218,6 +241,23 @@ def _config_for(dataset: Dataset, base: DefaultConfig, window: int) -> DefaultCo
                                                                 if k in ("stride", "training")}})
 
 
+def _naive_result(fallback: tuple, best: Trial, cfg: DefaultConfig, options: dict, period: int | None,
+                  done: list, seconds: float, budget: float, stopped: bool, clock: bool, clock_text: str) -> SearchResult:
+    """The naive-equivalent default: ``fallback``'s form and window, started at zero output (issue 34)."""
+    chosen, margin = fallback
+    model_options = {**cfg.model_options, **options, "target_form": chosen.target_form,
+                     "season_period": int(period or 0) if chosen.target_form in SEASONAL_FORMS else 0}
+    model_options.pop("residual", None)
+    reasons = dict(cfg.reasons)
+    reasons["search"] = naive_reason(best, chosen, margin, best.val_points) + clock_text
+    reasons["target_form"] = reasons["residual"] = (
+        "Target: the change from the " + ("value one season earlier" if chosen.target_form in SEASONAL_FORMS
+                                          else "last value") + ", starting at zero change: the naive forecast itself.")
+    config = dataclasses.replace(cfg, model_options=model_options, reasons=reasons,
+                                 train_config=dataclasses.replace(cfg.train_config, naive_margin=margin))
+    return SearchResult(config, done, seconds, budget, period, stopped, clock, naive=chosen)
+
+
 def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targets: Any = None,
                    model_options: dict | None = None, forms: tuple[str, ...] = FORMS,
                    windows: tuple[int, ...] | None = None, budget_s: float | None = None,
@@ -226,8 +266,9 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
 
     ``base``: the rule-based defaults (``default_config``) the search starts from. ``model_options``:
     the architecture (kind, units, backend...) every candidate trains with. ``forms``/``windows``
-    narrow the search (a user who fixed the window searches only the target form). ``budget_s``: the
-    whole search's training time (default: BUDGET_FACTOR quick checks).
+    narrow the search (a user who fixed the window searches only the target form). ``budget_s``: the clock's
+    safety stop for the whole search (default: BUDGET_FACTOR quick checks); each trial is bounded by work
+    (``trial_epochs``), so the clock decides nothing unless it stops the search, and the result then says so.
     """
     from core.quickcheck import quick_check, warm_up  # quickcheck imports core.defaults: import here, not at the top
 
@@ -237,7 +278,6 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
     stage1, extra, period, note = plan(dataset, base, forms, windows)
     to_run = [t for t in stage1 if t.skipped is None]
     n_planned = max(len(to_run) + (min(2, len(to_run)) if extra else 0), 1)
-    share = budget / n_planned
     # The frameworks' start-up is paid before the clock: inside it, the first trial alone lost seconds of its
     # share to imports (weather h=24 on a busy machine: change from last value trained 2 epochs in 10.5 s, the
     # others 5-8 epochs in 5-6 s), and the choice leaned against whichever form went first.
@@ -260,20 +300,20 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
             made[window] = (cfg, make_windows(dataset, cfg.window_spec, cfg.split, scaler_kind=cfg.scaler_kind))
         return made[window]
 
-    def run_trial(trial: Trial, remaining: int) -> Trial:
+    def run_trial(trial: Trial) -> Trial:
         cfg, win = windows_for(trial.window)
         if win.count("val") == 0:
             return dataclasses.replace(trial, skipped="the validation part has no windows at this window length")
         spec = ModelSpec.for_windows(cfg.window_spec, **options, target_form=trial.target_form,
                                      season_period=int(period or 0) if trial.target_form in SEASONAL_FORMS else 0)
+        # Work, not time, bounds the trial: the clock only stops it when the whole search's safety limit is spent.
+        tc = dataclasses.replace(cfg.train_config, epochs=trial_epochs(win, cfg.train_config))
         left = budget - (time.perf_counter() - t0)
-        # What is left, shared by the trials still to run: a trial that overran (an epoch past its share, the
-        # windows of a new length) is paid for by the later ones, so the whole search keeps to its budget.
-        tc = dataclasses.replace(cfg.train_config, epochs=min(int(cfg.train_config.epochs), TRIAL_EPOCHS))
-        qc = quick_check(win, spec, tc, budget_s=max(min(share, left / max(remaining, 1)), 0.0),
-                         reserve_s=TRIAL_RESERVE_S)
+        qc = quick_check(win, spec, tc, budget_s=max(left, 0.0), reserve_s=TRIAL_RESERVE_S)
         return dataclasses.replace(trial, score=qc.model_mae, compared_by=qc.compared_by, seconds=qc.seconds,
                                    epochs_run=qc.epochs_run, best_baseline=qc.best_baseline,
+                                   clock_stopped=bool(qc.cut_by_budget), margin_se=qc.paired_se,
+                                   val_points=int(qc.val_points),
                                    baseline_score=qc.baselines.get(qc.best_baseline) if qc.best_baseline else None)
 
     queue = list(to_run)
@@ -283,18 +323,16 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
             stopped = True
             break
         scored_so_far = [t for t in done if t.score is not None]
-        # A trial runs at least one epoch, so it costs about what the cheapest one so far cost: one that
-        # would end past the budget is not started (a 10-minute series' one-epoch trials overran it by 40 s).
-        cheapest = min((t.seconds for t in scored_so_far), default=0.0)
-        if scored_so_far and time.perf_counter() - t0 + cheapest > budget:
-            done += [dataclasses.replace(t, skipped="the search's time budget was spent") for t in queue]
+        # The safety stop: once the clock passes it, no further trial starts (the first always runs, so there is
+        # a model to choose), and the result says the clock, not the data, ended the search.
+        if scored_so_far and time.perf_counter() - t0 > budget:
+            done += [dataclasses.replace(t, skipped=CLOCK_SKIP) for t in queue]
             queue = []
             break
         trial = queue.pop(0)
         report(f"Trying {trial.label} ({len([t for t in done if t.skipped is None]) + 1} of {n_planned})")
         try:
-            pending = 0 if stage2_added or not extra else min(2, len(to_run))
-            done.append(run_trial(trial, len(queue) + 1 + pending))
+            done.append(run_trial(trial))
         except StudioError as e:
             done.append(dataclasses.replace(trial, skipped=e.problem))
         if not queue and not stage2_added and extra:
@@ -310,12 +348,20 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
                         queue.append(Trial(form, w))
     seconds = time.perf_counter() - t0
     scored = [t for t in done if t.score is not None]
+    clock = any(t.clock_stopped or t.skipped == CLOCK_SKIP for t in done)
+    clock_text = (f" The clock's safety stop ({budget:.0f} s) ended the search before every trial finished its "
+                  "work, so this choice depends on the machine's speed; on a quieter machine it may differ."
+                  if clock else "")
     if not scored:
         reasons = {**base.reasons, "search": "Candidate search: no candidate could be scored on the validation part "
                                              "(" + "; ".join(f"{t.label}: {t.skipped}" for t in done if t.skipped) +
-                                             "); the rule-based default is kept."}
-        return SearchResult(dataclasses.replace(base, reasons=reasons), done, seconds, budget, period, stopped)
+                                             "); the rule-based default is kept." + clock_text}
+        return SearchResult(dataclasses.replace(base, reasons=reasons), done, seconds, budget, period, stopped, clock)
     best = pick(scored)
+    fallback = naive_fallback(best, scored)
+    if fallback is not None:
+        return _naive_result(fallback, best, windows_for(fallback[0].window)[0], options, period, done, seconds,
+                             budget, stopped, clock, clock_text)
     cfg, _ = windows_for(best.window)
     chosen_options = {**cfg.model_options, **options, "target_form": best.target_form,
                       "season_period": int(period or 0) if best.target_form in SEASONAL_FORMS else 0}
@@ -339,8 +385,8 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
            f"won ({best.score:.4g}; {lowest.label} scored {lowest.score:.4g}, less than the {LEVEL_MARGIN:.0%} a level "
            "target must win by, since it cannot forecast past the training range")
     reasons["search"] = (f"Chosen on validation: {best.label} {why}"
-                         f"{margin}). Tried, in {seconds:.0f} s of short trainings (budget {budget:.0f} s): {tried}."
-                         f"{base_text}{skip_text}{note}")
+                         f"{margin}). Tried, in {seconds:.0f} s of short trainings (each at most {TRIAL_EPOCHS} epochs and "
+                         f"{TRIAL_WORK:,} window rows of updates): {tried}.{base_text}{skip_text}{note}{clock_text}")
     reasons["target_form"] = {
         "level": "Target: the level itself; on validation it beat predicting a change.",
         "change_last": "Target: the change from the last value (the model adds the last value back); it won on validation.",
@@ -355,4 +401,4 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
         reasons["window"] = (f"Window {describe_steps(best.window, dataset.freq, dataset.calendar)}: two seasonal periods "
                              f"({period} steps each), which won on validation over one.")
     chosen = dataclasses.replace(cfg, model_options=chosen_options, reasons=reasons)
-    return SearchResult(chosen, done, seconds, budget, period, stopped)
+    return SearchResult(chosen, done, seconds, budget, period, stopped, clock)

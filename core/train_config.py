@@ -20,6 +20,10 @@ class TrainConfig:
     learning_rate: float = DEFAULTS["train"]["learning_rate"]
     patience: int = DEFAULTS["train"]["patience"]
     seed: int = DEFAULTS["train"]["seed"]
+    # Issue 34: None trains as usual. A fraction starts a change-form model at the naive forecast (its output
+    # layer zero: the last value, or the last season, exactly) and keeps a trained epoch only when its validation
+    # loss is below (1 - naive_margin) x the naive's; otherwise the run stays the naive forecast.
+    naive_margin: float | None = None
 
     def validate(self) -> "TrainConfig":
         limits = DEFAULTS["train"]
@@ -39,6 +43,11 @@ class TrainConfig:
         if not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2 ** 31:
             raise StudioError(f"The seed must be a whole number from 0 to 2147483647; got {self.seed}.",
                               "Use any small whole number, e.g. 0; the same seed gives the same model.")
+        if self.naive_margin is not None:
+            m = float(self.naive_margin)
+            if not math.isfinite(m) or not 0 <= m < 1:
+                raise StudioError(f"The naive margin must be a fraction from 0 to below 1; got {self.naive_margin}.",
+                                  "Leave it unset unless the model should start at the naive forecast (e.g. 0.05).")
         return self
 
     def to_dict(self) -> dict:

@@ -156,6 +156,10 @@ def _train_and_score(windows, model_spec, config, run_dir, on_epoch, should_stop
             "engine": engine, "precision": tracker.precision}
     if tracker.threads:
         info["threads"] = tracker.threads
+    if tracker.naive_loss is not None:  # started at the naive forecast (issue 34): did training leave it?
+        info["naive_start"] = {"val_loss": tracker.naive_loss, "margin": float(config.naive_margin or 0.0),
+                               "kept": tracker.kept_naive}
+        info["naive_equivalent"] = tracker.kept_naive
     return Run.from_training(windows, model_spec, config, model, tracker.history, info, run_dir, dataset=dataset,
                              interval_levels=interval_levels, references=references)
 

@@ -59,6 +59,10 @@ def train_keras(windows, spec, config, on_epoch, on_batch, should_stop, threads=
     val_ds = windows.tf_dataset("val", config.batch_size, shuffle=False, seed=config.seed) if has_val else None
     steps = math.ceil(windows.count("train") / config.batch_size)
     tracker = Tracker(config, on_epoch, has_val)
+    if config.naive_margin is not None:
+        model.set_weights(zero_output(model.get_weights()))
+        start = float(model.evaluate(val_ds, verbose=0)) if has_val else None
+        tracker.start_naive(start, [w.copy() for w in model.get_weights()])
 
     class Progress(keras.callbacks.Callback):
         # Only batch *begin* is hooked: it gets no logs, so nothing waits for the loss tensor, and
@@ -235,6 +239,8 @@ def train_keras_on_torch(windows, spec, config, on_epoch, on_batch, should_stop,
         kmodel = build_keras(spec)
         torch.manual_seed(config.seed)
         twin = build_torch(spec)
+    if config.naive_margin is not None:
+        load_canonical(kmodel, zero_output(canonical_weights(kmodel)))
     load_canonical(twin, canonical_weights(kmodel))
     # Keras's Adam: epsilon 1e-7 (torch's default is 1e-8); everything else is the same algorithm.
     twin, tracker = _torch_loop(windows, spec, config, twin, on_epoch, on_batch, should_stop, adam_eps=1e-7,
@@ -251,6 +257,10 @@ def train_torch(windows, spec, config, on_epoch, on_batch, should_stop, threads=
     with SEED_LOCK:
         torch.manual_seed(config.seed)
         model = build_torch(spec)
+    if config.naive_margin is not None:
+        from core.models import canonical_weights, load_canonical
+
+        load_canonical(model, zero_output(canonical_weights(model)))
     return _torch_loop(windows, spec, config, model, on_epoch, on_batch, should_stop, threads=threads)
 
 
@@ -287,6 +297,9 @@ def _torch_loop(windows, spec, config, model, on_epoch, on_batch, should_stop, a
     model.bf16_recurrent = bf16
     tracker.precision = "bfloat16 autocast (recurrent layers)" if bf16 else "float32"
     threads = threads or Threads("none")  # disabled: torch's own default
+    if config.naive_margin is not None:  # the output layer was zeroed: epoch 0 is the naive forecast itself
+        tracker.start_naive(_torch_loss(model, batch, val_starts, max(bs, 256)) if has_val else None,
+                            {k: v.detach().clone() for k, v in model.state_dict().items()})
     _epochs(model, opt, loss_fn, tracker, threads, config, gen, device, n, bs, steps, batch, train_starts,
             val_starts, has_val, on_batch, should_stop)
     model.bf16_recurrent = False
@@ -349,6 +362,23 @@ def _torch_loss(model, batch, starts, bs) -> float:
     return float(total) / max(starts.shape[0], 1)
 
 
+# The output kernel of a model started at the naive forecast: 2^-60, not zero. The TFLite converter shares one
+# buffer among equal constants, and an all-zero (1, units) kernel (even -0.0) was given the LSTM's zero initial
+# state, a variable the runtime then writes (the float32 export forecast 0.245 where the host said 0.129). With
+# |h| <= 1 (tanh-bounded recurrent outputs) the change is at most units x 2^-60 <= 2^-50, below one float32 step
+# of any scaled level above 2^-26: the last value plus it is the last value.
+NAIVE_KERNEL = 2.0 ** -60
+
+
+def zero_output(weights: list) -> list:
+    """Canonical (Keras-layout) weights with the output layer's bias zero and its kernel ``NAIVE_KERNEL``: a
+    change-form model then forecasts no change at all, the naive forecast its form adds back (issue 34)."""
+    out = [np.array(w, dtype=np.float32, copy=True) for w in weights]
+    out[-2][...] = NAIVE_KERNEL
+    out[-1][...] = 0.0
+    return out
+
+
 class Tracker:
     """Epoch bookkeeping both backends share: history, best weights, patience, NaN."""
 
@@ -365,7 +395,21 @@ class Tracker:
         self.bad: tuple[str, int] | None = None
         self.precision = "float32"
         self.threads: list[int] = []  # torch's thread count chosen in each epoch
+        self.naive_loss: float | None = None  # the naive start's validation loss (config.naive_margin set)
         self._t0 = time.perf_counter()
+
+    def start_naive(self, val_loss: float | None, weights: Any) -> None:
+        """Epoch 0 is the naive forecast (zero output): a trained epoch replaces it only when its validation loss
+        is below (1 - naive_margin) x this one, and patience counts from here, so early stopping keeps it."""
+        if val_loss is None or not math.isfinite(val_loss):
+            return
+        self.naive_loss = float(val_loss)
+        self.best = (1.0 - float(self.config.naive_margin or 0.0)) * float(val_loss)
+        self.best_epoch, self.best_weights = 0, weights
+
+    @property
+    def kept_naive(self) -> bool:
+        return self.naive_loss is not None and self.best_epoch == 0
 
     def begin_epoch(self) -> None:
         self._t0 = time.perf_counter()

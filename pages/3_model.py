@@ -251,8 +251,8 @@ search_key = (dataset.fingerprint or str(id(dataset)) if dataset is not None els
 search_job = ss.get(K + "search_job")
 if dataset is None:
     st.caption("The candidate search needs the dataset from the **Data** step.")
-elif st.button("Choose target and window on validation (about "
-               f"{BUDGET_FACTOR * DEFAULTS['quickcheck']['budget_s']:.0f} s, in the background)", key=K + "search_run",
+elif st.button("Choose target and window on validation (short trainings in the background, at most "
+               f"{BUDGET_FACTOR * DEFAULTS['quickcheck']['budget_s']:.0f} s)", key=K + "search_run",
                disabled=busy or (search_job is not None and search_job[1].status in ("queued", "running"))):
     try:
         base = default_config(dataset, wspec.targets, features=tuple(c for c in wspec.features if c not in wspec.targets),

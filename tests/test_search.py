@@ -132,12 +132,14 @@ def test_search_stays_within_its_budget_and_can_be_stopped():
     # the frameworks start before the clock (and say so), then the trials
     assert seen[0] == "Starting the training frameworks" and seen[1].startswith("Trying")
     assert "Chosen on validation" in res.config.reasons["search"]
-    # A budget any training overruns: the first trial still runs (a model to choose), the rest are skipped so.
+    assert not res.clock_stopped and "safety stop" not in res.config.reasons["search"]
+    # A safety stop any training overruns: the first trial still runs (a model to choose), the rest are skipped
+    # so, and the result says the clock, not the data, ended the search.
     tight = search_default(ds, base, budget_s=0.01)
     scored = [t for t in tight.trials if t.score is not None]
-    assert len(scored) == 1 and not tight.stopped
-    assert any(t.skipped == "the search's time budget was spent" for t in tight.trials)
-    assert "budget was spent" in tight.config.reasons["search"]
+    assert len(scored) == 1 and not tight.stopped and tight.clock_stopped
+    assert any(t.skipped == "the clock's safety stop ended the search first" for t in tight.trials)
+    assert "safety stop" in tight.config.reasons["search"] and "may differ" in tight.config.reasons["search"]
 
 
 # ---------------------------------------------------------------- the Model page

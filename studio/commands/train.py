@@ -73,7 +73,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip the short trainings that choose the target form and window on the validation part; "
                         "use the rule-based default (change from last value, a window of one period)")
     p.add_argument("--search-budget", type=float, default=None, metavar="SECONDS",
-                   help="training time the candidate search may spend in all (default: 2.5 quick checks, 37.5 s)")
+                   help="the candidate search's safety stop on the clock (default 120 s); each trial is bounded by epochs, "
+                        "so the clock decides the model only when it stops the search, which the result then says")
     p.add_argument("--backend", choices=("keras", "torch"), default=None, help=HELP.get("model.backend"))
     p.add_argument("--epochs", type=positive_int("--epochs", int(t.get("max_epochs", 1000))), default=None,
                    help=f"{HELP.get('train.epochs')} Default {t['epochs']}, more on short series.")
@@ -183,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     d = defaults.train_config
     config = TrainConfig(epochs=d.epochs if args.epochs is None else args.epochs, batch_size=args.batch_size,
                          learning_rate=args.lr, patience=d.patience if args.patience is None else args.patience,
-                         seed=args.seed).validate()
+                         seed=args.seed, naive_margin=d.naive_margin).validate()
     for key in ("features", "window", "calendar", "training", "search"):
         if key in defaults.reasons and not defaults.reasons[key].endswith("as chosen."):
             print(f"default: {defaults.reasons[key]}", file=sys.stderr, flush=True)

@@ -1,0 +1,162 @@
+"""Issue 34: the default on the shapes where it fell short, generated here (no downloads).
+
+Five series of this benchmark's own making, each like one the issue names: a short monthly series whose season
+grows with the level (84 rows, like souvenir sales), a longer one of the same kind with a trend (204 rows, like
+drug subsidies), a pure season with no trend (20 years of monthly temperatures), a weekly cycle in daily counts
+(two years, like births), and a random walk (four years of business-day closes). Horizons 1 and one season
+(the random walk: 1 and 5). For each run: the default (`default_config`, then `search_default`, then `train`:
+what `studio train --csv F --target T --seed 0` does) against last value, seasonal naive, ETS and Theta on the
+same test points, with the seconds each took, and whether the default is within 10% of the best reference.
+
+`python -m bench.bench_quality_shapes`; `FS_QUALITY_ONLY=name,name@12` runs a subset. Exit 1 when the default
+is worse than the best of last value and seasonal naive anywhere.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import write_section  # noqa: E402
+from core.dataset import Dataset  # noqa: E402
+from core.defaults import default_config  # noqa: E402
+from core.search import search_default  # noqa: E402
+from core.training import train  # noqa: E402
+from core.windows import make_windows  # noqa: E402
+
+
+def _monthly(values: np.ndarray, name: str, start: str = "1987-01-01") -> Dataset:
+    frame = pd.DataFrame({"y": values}, index=pd.date_range(start, periods=len(values), freq="MS", name="time"))
+    return Dataset(name=name, frame=frame, freq="MS")
+
+
+def souvenir(n: int = 84, seed: int = 34) -> Dataset:
+    """Short monthly, multiplicative: a December peak several times the level, growing with it."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    shape = np.array([0.5, 0.6, 0.9, 0.7, 0.7, 0.8, 0.9, 0.9, 0.9, 1.0, 1.6, 3.5])
+    level = 2000 * np.exp(0.02 * t + np.cumsum(rng.normal(0, 0.03, n)))
+    return _monthly(level * shape[t % 12] * np.exp(rng.normal(0, 0.08, n)), "souvenir")
+
+
+def subsidies(n: int = 204, seed: int = 35) -> Dataset:
+    """Monthly, multiplicative with a trend: a January peak and a February trough, growing with the level."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    shape = 1 + 0.25 * np.cos(2 * np.pi * (t % 12) / 12) + 0.15 * (t % 12 == 0) - 0.2 * (t % 12 == 1)
+    level = 3 * np.exp(0.008 * t + np.cumsum(rng.normal(0, 0.02, n)))
+    return _monthly(level * shape * np.exp(rng.normal(0, 0.05, n)), "subsidies", "1991-07-01")
+
+
+def temperatures(n: int = 240, seed: int = 36) -> Dataset:
+    """A pure season, no trend: 20 years of monthly mean temperatures."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    ar = np.zeros(n)
+    e = rng.normal(0, 1.6, n)
+    for i in range(1, n):
+        ar[i] = 0.3 * ar[i - 1] + e[i]
+    return _monthly(10 - 9 * np.cos(2 * np.pi * t / 12) + ar, "temperatures", "1981-01-01")
+
+
+def births(n: int = 730, seed: int = 37) -> Dataset:
+    """Daily counts with a weekly cycle (fewer at weekends) and a slow wander."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    week = np.array([1.05, 1.08, 1.06, 1.05, 1.04, 0.88, 0.84])
+    index = pd.date_range("2016-01-04", periods=n, freq="D", name="time")
+    level = 11000 + 400 * np.sin(2 * np.pi * t / 365.25) + np.cumsum(rng.normal(0, 20, n))
+    return Dataset(name="births", frame=pd.DataFrame({"y": level * week[index.day_of_week] + rng.normal(0, 250, n)},
+                                                     index=index), freq="D")
+
+
+def walk(n: int = 1000, seed: int = 38) -> Dataset:
+    """A random walk with drift: business-day closes."""
+    rng = np.random.default_rng(seed)
+    index = pd.bdate_range("2016-01-04", periods=n, name="time")
+    return Dataset(name="walk", frame=pd.DataFrame({"y": 2000 * np.exp(np.cumsum(rng.normal(3e-4, 0.01, n)))},
+                                                   index=index), freq="B")
+
+
+SERIES = {"souvenir": (souvenir, 12), "subsidies": (subsidies, 12), "temperatures": (temperatures, 12),
+          "births": (births, 7), "walk": (walk, 5)}
+
+
+def run_one(name: str, horizon: int) -> dict:
+    ds = SERIES[name][0]()
+    s0 = time.perf_counter()
+    search = search_default(ds, default_config(ds, "y", horizon=horizon))
+    search_s = time.perf_counter() - s0
+    cfg = search.config
+    windows = make_windows(ds, cfg.window_spec, cfg.split, cfg.scaler_kind)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        run = train(windows, cfg.model_spec(), cfg.train_config, Path(tmp) / "run", dataset=ds)
+    m = run.metrics
+    refs, info = m.get("references") or {}, m.get("references_info") or {}
+    row = {"name": name, "horizon": horizon, "rows": len(ds.frame), "form": cfg.model_spec().target_form,
+           "naive": search.naive is not None, "window": cfg.window_spec.window, "model": m["model"]["mae"],
+           "last_value": m["baselines"]["last_value"]["mae"], "seasonal_naive": m["baselines"]["seasonal_naive"]["mae"],
+           "ets": (refs.get("ets") or {}).get("mae"), "theta": (refs.get("theta") or {}).get("mae"),
+           "ets_s": (info.get("ets") or {}).get("seconds"), "theta_s": (info.get("theta") or {}).get("seconds"),
+           "search_s": search_s, "train_s": time.perf_counter() - t0, "epochs": run.info.get("epochs_run"),
+           "clock": search.clock_stopped, "verdict": m.get("verdict", "")}
+    print(f"{name} h={horizon}: {row['model']:.4g} ({row['form']}{', naive' if row['naive'] else ''}) lv "
+          f"{row['last_value']:.4g} sn {row['seasonal_naive']:.4g} ets {row['ets']} theta {row['theta']} "
+          f"search {search_s:.0f} s train {row['train_s']:.0f} s", flush=True)
+    return row
+
+
+def _f(v, fmt=".4g") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def main() -> int:
+    only = [s for s in os.environ.get("FS_QUALITY_ONLY", "").split(",") if s]
+    runs = [(n, h) for n, (_, season) in SERIES.items() for h in (1, season)
+            if not only or n in only or f"{n}@{h}" in only]
+    load0 = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    rows = [run_one(n, h) for n, h in runs]
+    total = time.perf_counter() - t0
+    lines, within, worse = [], 0, []
+    for r in rows:
+        naive = min(r["last_value"], r["seasonal_naive"])
+        ref = min([v for v in (r["ets"], r["theta"]) if v is not None], default=None)
+        ok = ref is not None and r["model"] <= 1.10 * ref
+        within += ok
+        if r["model"] > naive * (1 + 1e-6):
+            worse.append(f"{r['name']}@{r['horizon']}")
+        lines.append(f"| {r['name']} | {r['horizon']} | {r['rows']} | {r['form']}{' (naive)' if r['naive'] else ''}, "
+                     f"window {r['window']} | {r['model']:.4g} | {r['last_value']:.4g} | {r['seasonal_naive']:.4g} "
+                     f"| {_f(r['ets'])} ({_f(r['ets_s'], '.1f')}) | {_f(r['theta'])} ({_f(r['theta_s'], '.1f')}) "
+                     f"| {r['model'] / naive:.2f} | {_f(ref and r['model'] / ref, '.2f')} | {'yes' if ok else 'no'} "
+                     f"| {r['search_s']:.0f} | {r['train_s']:.0f} ({r['epochs']}) |")
+    md = ("## The default on generated shapes (bench_quality_shapes, issue 34)\n\n"
+          "Series generated by the benchmark (bench/bench_quality_shapes.py, seeded): short monthly multiplicative "
+          "(souvenir-like, 84 rows), monthly multiplicative with trend (subsidies-like, 204 rows), a pure season "
+          "(monthly temperatures, 240 rows), a weekly cycle (daily births-like, 730 rows), a random walk (business-day "
+          "closes, 1,000 rows). The default = `default_config` + `search_default` + `train`, seed 0, 2 shared CPU "
+          f"cores (load average {load0:.1f} at the start). Test MAE in the series' units; ratios: default / best "
+          f"naive and default / best of ETS, Theta (below 1 = the default is better). Whole benchmark {total:.0f} s.\n\n"
+          "| series | h | rows | default (form, window) | default | last value | seasonal naive | ETS (fit s) "
+          "| Theta (fit s) | / best naive | / best reference | within 10% | search s | train s (epochs) |\n"
+          "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n" + "\n".join(lines) +
+          f"\n\nWithin 10% of the best reference: {within} of {len(rows)}. Worse than the best naive forecast: "
+          f"{', '.join(worse) if worse else 'none'}.\n\nThe studio's verdicts:\n" +
+          "\n".join(f"- {r['name']} h={r['horizon']}: {r['verdict']}" for r in rows) + "\n")
+    write_section("bench_quality_shapes", md)
+    return 1 if worse else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

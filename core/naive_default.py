@@ -1,0 +1,53 @@
+"""Never worse than the naive forecast by default (issue 34).
+
+When no candidate of the search beats the best naive forecast (last value, or seasonal naive) on the
+validation part by more than the validation part can tell apart (``core.metrics.NAIVE_Z`` standard errors of
+the paired difference), the default is the naive-equivalent model: the change form that starts at that naive
+forecast (change from the last value, or from the last season), its output layer zero, trained with
+``TrainConfig.naive_margin`` so that an epoch replaces the naive start only when it beats it on validation by
+that margin. It is an ordinary change-form model, so it exports, quantises and runs on TFLite Micro like any
+other (an int8 graph that outputs zero change; the firmware adds the reference back in float).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from core.metrics import BASELINE_LABELS, NAIVE_Z
+
+# The change form whose zero output is each naive forecast.
+NAIVE_FORMS = {"last_value": "change_last", "seasonal_naive": "change_season"}
+# The margin an epoch must beat the naive start by, as a fraction of its validation loss: the search's own
+# margin, held within these bounds (a tiny margin would let noise move a random walk's model off the naive).
+MARGIN_BOUNDS = (0.02, 0.5)
+
+
+def naive_fallback(best: Any, scored: list) -> tuple[Any, float] | None:
+    """(the trial whose form and window the naive-equivalent model takes, its margin as a fraction), or None when
+    ``best`` beats its best naive forecast clearly, or that forecast has no change form that equals it."""
+    name, base, se = best.best_baseline, best.baseline_score, best.margin_se
+    if name not in NAIVE_FORMS or base is None or se is None or best.score is None or not base > 0:
+        return None
+    if best.score < base - NAIVE_Z * se:
+        return None
+    same = [t for t in scored if t.target_form == NAIVE_FORMS[name]]
+    if not same:
+        return None
+    # The shortest window of that form: the zero-output model is the same forecast at any window, and the
+    # shortest is the cheapest on the board.
+    chosen = min(same, key=lambda t: (t.window, t.score))
+    lo, hi = MARGIN_BOUNDS
+    return chosen, float(min(max(NAIVE_Z * se / base, lo), hi))
+
+
+def naive_reason(best: Any, chosen: Any, margin: float, points: int | None = None) -> str:
+    """The search's sentence for the naive-equivalent default: what lost, by how much, and what it means."""
+    name = BASELINE_LABELS.get(best.best_baseline, best.best_baseline)
+    seasonal = chosen.target_form == "change_season"
+    key = best.compared_by.upper()
+    over = f" over {points:,} validation points" if points else ""
+    return (f"Chosen on validation: the naive forecast. No candidate beat {name} ({best.baseline_score:.4g}) by more "
+            f"than the validation part can tell apart: the best, {best.label}, scored {best.score:.4g} {key} "
+            f"(one standard error of the difference{over}: {best.margin_se:.3g}). The default is the naive-equivalent "
+            f"model: {chosen.label}, its output starting at zero ({name} exactly), kept there unless training beats it "
+            f"by {margin:.0%} on validation. This series is as predictable as "
+            f"{'its value one season earlier' if seasonal else 'its last value'}: no network beats it.")

@@ -1,0 +1,76 @@
+"""Issue 34 (1): never worse than the naive forecast by default. A random walk's default is the last value
+itself (a change-from-last-value model whose output stays at zero), it says so in words, and it exports and
+runs on TFLite Micro like any model."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.dataset import Dataset
+from core.defaults import default_config
+from core.naive_default import naive_fallback
+from core.search import Trial, search_default
+from core.train_config import TrainConfig
+from core.training_engines import zero_output
+
+
+def _trial(form, score, base=1.0, se=0.05, window=8, name="last_value"):
+    return Trial(form, window, score=score, best_baseline=name, baseline_score=base, margin_se=se, val_points=200)
+
+
+def test_a_candidate_within_the_noise_of_the_naive_falls_back_to_it():
+    a, b = _trial("change_last", 0.97, window=16), _trial("change_last", 0.99, window=8)
+    chosen, margin = naive_fallback(a, [a, b, _trial("level", 1.2)])
+    assert chosen is b and 0.02 <= margin <= 0.5          # the shortest window of the naive's own form
+    assert naive_fallback(_trial("change_last", 0.9), [_trial("change_last", 0.9)]) is None  # two SE clear
+    s = _trial("change_both", 1.0, name="seasonal_naive")
+    season = _trial("change_season", 1.01, name="seasonal_naive")
+    assert naive_fallback(s, [s, season])[0] is season    # seasonal naive best: change from last season
+    m = _trial("change_last", 1.0, name="mean")
+    assert naive_fallback(m, [m]) is None                 # the mean has no zero-change form: keep the model
+
+
+def test_zero_output_zeroes_only_the_output_layer():
+    w = [np.ones((3, 4)), np.ones(4), np.ones((4, 2)), np.ones(2)]
+    z = zero_output(w)
+    assert all(np.all(x == 1) for x in z[:2]) and np.all(z[-1] == 0) and np.all(np.abs(z[-2]) < 1e-15)
+    assert np.all(w[-1] == 1)  # a copy
+    with pytest.raises(Exception):
+        TrainConfig(naive_margin=1.5).validate()
+
+
+def _walk(n: int = 900, seed: int = 11) -> Dataset:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"close": 100 + np.cumsum(rng.normal(0, 1.0, n))},
+                         index=pd.bdate_range("2015-01-01", periods=n, name="time"))
+    return Dataset(name="walk", frame=frame, freq="B")
+
+
+@pytest.mark.slow
+def test_a_random_walk_defaults_to_its_last_value_and_says_so(tmp_path):
+    from core.export import export_run
+    from core.training import train
+    from core.windows import make_windows
+
+    ds = _walk()
+    res = search_default(ds, default_config(ds, "close"))
+    assert res.naive is not None and res.to_dict()["naive_equivalent"]
+    cfg = res.config
+    assert cfg.model_options["target_form"] == "change_last" and cfg.train_config.naive_margin
+    assert "as predictable as its last value" in cfg.reasons["search"] and "no network beats it" in cfg.reasons["search"]
+    cfg = dataclasses.replace(cfg, train_config=dataclasses.replace(cfg.train_config, epochs=8, patience=3))
+    win = make_windows(ds, cfg.window_spec, cfg.split, scaler_kind=cfg.scaler_kind)
+    run = train(win, cfg.model_spec(), cfg.train_config, tmp_path / "run", references=False)
+    m = run.metrics
+    assert run.info["naive_equivalent"] and run.info["best_epoch"] == 0
+    assert m["model"]["mae"] == pytest.approx(m["baselines"]["last_value"]["mae"], rel=1e-6)
+    assert m["validation"]["model"]["mae"] == pytest.approx(m["validation"]["baselines"]["last_value"]["mae"], rel=1e-6)
+    assert m["verdict"].startswith("This series is as predictable as its last value")
+    # It exports and runs on TFLite Micro like any change-form model: zero change, last value added back.
+    report = export_run(run, tmp_path / "export", int8=True)
+    acc = report.accuracy["forecasters"]
+    assert acc["float32"]["mae"] == pytest.approx(acc["last_value"]["mae"], rel=1e-4)
+    assert acc["int8"]["mae"] == pytest.approx(acc["last_value"]["mae"], rel=1e-3)
