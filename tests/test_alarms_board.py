@@ -157,3 +157,20 @@ def test_emulator_gap_alarm_on_a_moved_clock_reaches_the_board_object():
         board.ready()
         gaps = [a for a in board.alerts(cursor) if a.kind == "gap"]
     assert len(gaps) == 1 and gaps[0].k == 4 and gaps[0].ms == 5001
+
+
+def test_studio_device_json_reports_the_boards_alerts(tmp_path, capsys):
+    """`studio device --stream CSV --json` on the emulated board: every reading's forecast and the alerts."""
+    import json
+
+    from studio.cli import main
+
+    csv = tmp_path / "stream.csv"
+    csv.write_text("temp,hum\n10,-5\n11,-4\n12,-3\n30,-2\n12,-1\n")
+    with Emulator(SLICE_ALARM_EXPORT, dtype="float32") as emu:
+        assert main(["device", "--port", emu.path, "--export", str(SLICE_ALARM_EXPORT), "--no-self-test",
+                     "--stream", str(csv), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["stream"]["readings"] == 5 and payload["stream"]["forecasts"][0] is None
+    assert payload["stream"]["forecasts"][3] == [30.0, -2.0]
+    assert [(a["k"], a["kind"], a["y"]) for a in payload["alerts"]] == [(3, "band", 30.0), (4, "band", 12.0)]
