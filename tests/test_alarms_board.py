@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,8 @@ import serial
 from core.board import Board
 from core.board.emulator import Emulator, ProtocolEngine, TflmRunner
 from core.board.protocol import Alert, Result, parse_line
-from core.firmware import load_bundle_spec, render_bundle
+from core.firmware import load_bundle_spec
+from tests.test_firmware_protocol import _compile  # the one g++ build of a rendered bundle
 from tests.firmware_support import ALARM_TRANSCRIPTS, SLICE_ALARM_EXPORT, SLICE_BAND_EXPORT, assert_transcript, read_transcript
 
 HOST_MAIN = Path(__file__).resolve().parent / "firmware_host" / "main.cpp"
@@ -28,17 +28,7 @@ CASES = sorted(ALARM_TRANSCRIPTS.glob("*.txt"))
 def host_binary(tmp_path_factory) -> Path:
     if GXX is None:
         pytest.skip("g++ is not installed: the firmware protocol code cannot be compiled on this host")
-    work = tmp_path_factory.mktemp("fw_alarms")
-    zpath = render_bundle(SLICE_ALARM_EXPORT, "float32", out=work / "bundle.zip")
-    with zipfile.ZipFile(zpath) as zf:
-        zf.extractall(work)
-    sketch = next(work.glob("*/forecast_studio"))
-    exe = work / "fs_host"
-    proc = subprocess.run([GXX, "-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic", f"-I{sketch}",
-                           str(sketch / "fs_protocol.cpp"), str(HOST_MAIN), "-o", str(exe)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return exe
+    return _compile(tmp_path_factory.mktemp("fw_alarms"), SLICE_ALARM_EXPORT)
 
 
 def _engine(export=SLICE_ALARM_EXPORT) -> ProtocolEngine:
