@@ -27,6 +27,7 @@ import pandas as pd
 
 from core.adaptive import coverage, floors, steps, walk_forward
 from core.intervals import calibrate
+from core.livestream import inject
 
 ROOT = Path(__file__).resolve().parent.parent
 QUALITY = ROOT / "sample_data" / "quality"
@@ -134,22 +135,16 @@ def _online_forecasts(series: np.ndarray, w: int, period: int, form: str, train_
 
 
 def _inject(clean: np.ndarray, kind: str, sd: float, rng) -> tuple[np.ndarray, list[int], np.ndarray]:
-    """The stream with one anomaly of ``kind`` every EVERY readings: (values, starts, kept mask)."""
+    """The stream with one anomaly of ``kind`` every EVERY readings: (values, starts, kept mask). Each one is
+    core.livestream.inject's (the Device step's live stream injects the same shapes): spike 6 sd, shift 5 sd and
+    drift to 10 sd over 20 readings, stuck and dropped for 20 and 5 readings."""
     x = clean.copy()
     keep = np.ones(len(x), bool)
     starts = list(range(EVERY // 2, len(x) - 20, EVERY))
+    sizes = {"spike": 6, "shift": 5, "drift": 10, "stuck": 0, "dropped": 0}
     for s in starts:
         sign = rng.choice([-1.0, 1.0])
-        if kind == "spike":
-            x[s] += sign * 6 * sd
-        elif kind == "shift":
-            x[s:s + 20] += sign * 5 * sd
-        elif kind == "drift":
-            x[s:s + 20] += sign * np.linspace(0.5, 10, 20) * sd
-        elif kind == "stuck":
-            x[s:s + 20] = x[s - 1]
-        elif kind == "dropped":
-            keep[s:s + 5] = False
+        keep &= inject(x, kind, s, sign * sizes[kind] * sd, 5 if kind == "dropped" else 20)
     return x, starts, keep
 
 
