@@ -231,3 +231,27 @@ class LiveStream:
         reached = len(got) > a.start
         return {**result, "kind": a.kind, "start": a.start, "reached": reached, "alerts": len(raised),
                 "by": first.kind if first is not None else None, "readings": len(got)}
+
+
+def chart_series(received: Sequence[Received], column: int, target: int, targets: int) -> dict:
+    """What the live chart draws for one target (its column ``column`` in a reading), per stream index: the
+    reading (NaN when dropped), the board's one-step forecast for it (made at the reading before), that forecast's
+    widest band as the board printed it (its adaptive half-widths), and the alerts raised by each reading."""
+    n = len(received)
+    out = {"i": np.arange(n), "reading": np.full(n, np.nan), "forecast": np.full(n, np.nan),
+           "lo": np.full(n, np.nan), "hi": np.full(n, np.nan), "level": None, "alerts": []}
+    last: Received | None = None
+    for j, r in enumerate(received):
+        if r.sent and column < len(r.value):
+            out["reading"][j] = r.value[column]
+        if last is not None and target < len(last.forecast):
+            out["forecast"][j] = last.forecast[target]
+            if last.bands:
+                level, lo, hi = max(last.bands, key=lambda b: float(b[0]))
+                out["lo"][j], out["hi"][j], out["level"] = lo[target], hi[target], level
+        for a in r.alerts:
+            if a.target in (None, target) or a.kind == "gap":
+                out["alerts"].append((j, a))
+        if r.sent:
+            last = r if r.forecast else None
+    return out

@@ -62,14 +62,13 @@ def _stream(board: Board, path: str, features: int, timeout: float) -> dict:
     """Each row of the CSV at ``path`` to the board with R, waiting for each answer: forecasts and alerts."""
     import pandas as pd
 
+    from core.livestream import readings_from_csv
+
     try:
         frame = pd.read_csv(path)
     except (OSError, ValueError) as exc:
         raise StudioError(f"Cannot read the stream {path} ({exc}).", "Give a CSV with one reading per row.") from None
-    values = frame.select_dtypes("number").to_numpy(dtype=float)
-    if values.ndim != 2 or values.shape[1] != features:
-        raise StudioError(f"{path} has {values.shape[1] if values.ndim == 2 else 0} numeric column(s); the board's model "
-                          f"reads {features} per reading.", "Keep only the model's input columns, in its input order.")
+    values = readings_from_csv(frame, features)  # the Device step's live stream reads an upload the same way
     forecasts = []
     for row in values:
         answer, _ = board.stream(row, timeout)
