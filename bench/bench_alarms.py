@@ -120,6 +120,7 @@ def bands_part(rows: list) -> list[str]:
 KINDS = ("spike", "shift", "drift", "stuck", "dropped")
 EVERY = 60  # readings between injected anomalies
 CATCH = 10  # an alert within this many readings of an anomaly's start detects it
+DRIFT = (0.25, 5.0)  # the drift CUSUM's allowance k and threshold h (core.config DEFAULTS["alarms"]), --drift to try others
 
 
 def _online_forecasts(series: np.ndarray, w: int, period: int, form: str, train_end: int):
@@ -172,15 +173,19 @@ def _float64_band(stream, forecasts, hw, margin):
 
 
 def alarms_part(rows: list, margin: float) -> list[str]:
-    from core.alarms import Watch, WatchSpec, longest_run
+    from core.alarms import Watch, WatchSpec, drift_scale, longest_run
 
     rng = np.random.default_rng(0)
     lines = [f"Margin {margin:g} x the adaptive 95% half-width. Detected = an alert within {CATCH} readings of the "
              "anomaly's start; false alarms = alerts away from every anomaly (its start to 20 + W readings after), per "
              "1,000 readings; delay = readings from the start to the first alert (median).", "",
-             "| series | anomaly | injected | board: detected | board: false /1000 | board: delay | float64 rule: detected | "
+             f"Drift rule: CUSUM of one-step errors over the validation scale, allowance k {DRIFT[0]:g}, threshold h {DRIFT[1]:g}. "
+             "\"board\" counts every alert; \"without drift\" the band, stuck and gap alerts alone; \"drift\" the drift "
+             "rule's alone. The float64 rule is the band rule only (with the board's stuck and gap alerts).", "",
+             "| series | anomaly | injected | board: detected | board: false /1000 | board: delay | without drift: detected | "
+             "without drift: false /1000 | drift: detected | drift: false /1000 | drift: delay | float64 band rule: detected | "
              "float64: false /1000 | z-score: detected | z-score: false /1000 | z-score: delay |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, column, period in SERIES[:4]:
         series = load(name, column)
         w, pred, actual, val, test, label_start = forecaster(series, period, "change")
@@ -203,7 +208,7 @@ def alarms_part(rows: list, margin: float) -> list[str]:
                 starts = [s for s in starts if s >= w + 1]
             spec = WatchSpec(horizon=HORIZON, targets=1, columns=(0,), levels=LEVELS, half_width=hw, up=up, down=down,
                              floor=floors(scale), alarm_level=1, margin=margin, stuck_limit=(stuck_limit,),
-                             timeout_ms=2500)
+                             timeout_ms=2500, drift_scale=drift_scale(LEVELS, hw), drift_k=DRIFT[0], drift_h=DRIFT[1])
             watch = Watch(spec)
             board_alerts, fc64, seen, idx = [], [], [], []
             clock = 0
@@ -224,6 +229,8 @@ def alarms_part(rows: list, margin: float) -> list[str]:
                     watch.no_forecast()
                     fc64.append(np.full(HORIZON, np.nan))
             b_idx = sorted({i for i, _ in board_alerts if i >= w})
+            d_idx = sorted({i for i, a in board_alerts if i >= w and "kind=drift" in a})
+            o_idx = sorted({i for i, a in board_alerts if i >= w and "kind=drift" not in a})
             f64 = [idx[j] for j in _float64_band(np.array(seen), fc64, hw, margin) if idx[j] >= w]
             f64 = sorted(set(f64) | {i for i, a in board_alerts if "kind=band" not in a and i >= w})
             z = np.abs(np.diff(np.array(seen)) - diffs.mean()) / diffs.std()
@@ -242,9 +249,9 @@ def alarms_part(rows: list, margin: float) -> list[str]:
                 false = sum(1 for a in alerts if not near[a])
                 clean_n = max(1, int((~near[w:]).sum()))
                 return detected, 1000.0 * false / clean_n, (float(np.median(delays)) if delays else float("nan"))
-            b, f, zz = score(b_idx), score(f64), score(z_idx)
-            lines.append(f"| {name} | {kind} | {len(starts)} | {b[0]} | {b[1]:.1f} | {b[2]:g} | {f[0]} | {f[1]:.1f} | "
-                         f"{zz[0]} | {zz[1]:.1f} | {zz[2]:g} |")
+            b, f, zz, d, o = score(b_idx), score(f64), score(z_idx), score(d_idx), score(o_idx)
+            lines.append(f"| {name} | {kind} | {len(starts)} | {b[0]} | {b[1]:.1f} | {b[2]:g} | {o[0]} | {o[1]:.1f} | "
+                         f"{d[0]} | {d[1]:.1f} | {d[2]:g} | {f[0]} | {f[1]:.1f} | {zz[0]} | {zz[1]:.1f} | {zz[2]:g} |")
             rows.append({"series": name, "kind": kind, "margin": margin, "board": b, "float64": f, "zscore": zz})
     return lines
 
@@ -253,7 +260,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("bands", "alarms", "cost", "all"), default="all")
     parser.add_argument("--margin", type=float, action="append", default=None)
+    parser.add_argument("--drift", type=float, nargs=2, metavar=("K", "H"), default=None)
     args = parser.parse_args(argv)
+    if args.drift:
+        global DRIFT
+        DRIFT = tuple(args.drift)
     rows: list = []
     if args.part in ("bands", "all"):
         print("\n".join(bands_part(rows)))

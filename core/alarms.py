@@ -8,7 +8,12 @@ Every reading pushed with ``R`` (or the sketch's ``ReadSensor``) is, in this ord
 2. checked against the alarm band forecast for its time step (the forecast made at the previous reading, step 1,
    -/+ ``margin`` times its adaptive half-width at the alarm level): outside it prints
    ``FS ALERT k=<k> y=<reading> lo=<lo> hi=<hi> level=<L> target=<t> kind=band``;
-3. the truth for the forecasts made 1..horizon readings earlier: each one's absolute error updates that step's
+3. checked for a slow drift: the one-step error standardized by the target's validation error scale,
+   z = (reading - forecast) / ``drift_scale[t]``, held within -/+ DRIFT_CLIP (one wild reading is the band
+   alarm's, not a drift), feeds a two-sided CUSUM, up = max(0, up + z - k) and
+   down = max(0, down - z - k); past ``drift_h`` it prints
+   ``FS ALERT k=<k> kind=drift y=<reading> cusum=<sum> h=<threshold> dir=<up|down> target=<t>`` and both sums restart;
+4. the truth for the forecasts made 1..horizon readings earlier: each one's absolute error updates that step's
    adaptive half-widths (core.adaptive.Tracker) at every level;
 
 then the window moves on and the new forecast is printed with the updated bands (the firmware's ``FS RESULT``).
@@ -26,6 +31,7 @@ import numpy as np
 from core.adaptive import Tracker, abs_error
 
 U32 = 0xFFFFFFFF
+DRIFT_CLIP = 2.0  # |z| counted at most this much per reading (fs_protocol.cpp's FS_DRIFT_CLIP, the same literal)
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,9 @@ class WatchSpec:
     margin: float = 1.0
     stuck_limit: tuple[int, ...] = ()  # per target; 0 = not watched
     timeout_ms: int = 0  # 0 = not watched
+    drift_scale: tuple[float, ...] = ()  # per target, float32: the one-step validation error's scale; () = no drift rule
+    drift_k: float = 0.25  # the CUSUM's allowance, in scales per reading
+    drift_h: float = 5.0   # its threshold
 
     @property
     def adaptive(self) -> bool:
@@ -70,6 +79,7 @@ class Watch:
         self.now_ms = 0
         self.last_ms = 0
         self.gap_alerted = False
+        self.cusum = np.zeros((2, T), np.float32)  # up, down
 
     def half_widths(self) -> np.ndarray | None:
         return None if self.tracker is None else self.tracker.q
@@ -98,9 +108,28 @@ class Watch:
             if level >= 0 and (x < self.alarm_lo[t] or x > self.alarm_hi[t]):
                 out.append(f"FS ALERT k={k} y={fmt(x)} lo={fmt(self.alarm_lo[t])} hi={fmt(self.alarm_hi[t])} "
                            f"level={s.levels[level]} target={t} kind=band")
+        if len(s.drift_scale) == s.targets:
+            out += self._drift(k, v)
         for h in range(min(self.n_past, s.horizon)):
             for t, col in enumerate(s.columns):
                 self.tracker.update(h, t, abs_error(v[col], self.past[h, h * s.targets + t]))
+        return out
+
+    def _drift(self, k: int, v: np.ndarray) -> list[str]:
+        """The CUSUM of standardized one-step errors, float32 in fs_protocol.cpp's order of operations."""
+        s, out = self.spec, []
+        kk, hh = np.float32(s.drift_k), np.float32(s.drift_h)
+        for t, col in enumerate(s.columns):
+            x = v[col]
+            z = np.float32(np.float32(x - self.past[0, t]) / np.float32(s.drift_scale[t]))
+            z = min(max(z, np.float32(-DRIFT_CLIP)), np.float32(DRIFT_CLIP))  # a spike is the band's, not a drift
+            up = max(np.float32(0), np.float32(np.float32(self.cusum[0, t] + z) - kk))
+            down = max(np.float32(0), np.float32(np.float32(self.cusum[1, t] - z) - kk))
+            self.cusum[0, t], self.cusum[1, t] = up, down
+            if up > hh or down > hh:
+                out.append(f"FS ALERT k={k} kind=drift y={fmt(x)} cusum={fmt(max(up, down))} h={fmt(hh)} "
+                           f"dir={'up' if up > hh else 'down'} target={t}")
+                self.cusum[:, t] = 0
         return out
 
     def no_forecast(self) -> None:
@@ -149,3 +178,17 @@ def longest_run(values: np.ndarray) -> list[int]:
         breaks = np.flatnonzero(~(col[1:] == col[:-1]))
         out.append(int(np.diff(np.r_[-1, breaks, len(col) - 1]).max()))
     return out
+
+
+def drift_scale(levels, half_width) -> tuple[float, ...]:
+    """Per target, the one-step error's scale the drift rule standardizes by, from the validation errors: the
+    narrowest band's step-1 half-width (its conformal quantile of |error|) over the normal quantile of that level
+    (1.2816 for 80%), float32; () without bands."""
+    from statistics import NormalDist
+
+    if not levels or half_width is None:
+        return ()
+    i = min(range(len(levels)), key=lambda j: float(levels[j]))
+    z = NormalDist().inv_cdf(0.5 + float(levels[i]) / 200.0)
+    q = np.asarray(half_width, np.float32)[i, 0]
+    return tuple(float(np.float32(max(float(v), 1e-12) / z)) for v in q)

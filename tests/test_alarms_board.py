@@ -100,7 +100,7 @@ def test_board_numbers_equal_the_hosts_over_a_long_stream(host_binary):
     assert board == host
     alerts = [parse_line(line) for line in board if line.startswith("FS ALERT")]
     kinds = {a.kind for a in alerts}
-    assert kinds == {"band", "stuck", "gap"}, kinds
+    assert kinds == {"band", "stuck", "gap", "drift"}, kinds  # the level shift at 700 also drifts the CUSUM
     assert any(a.kind == "band" and a.k == 200 for a in alerts)  # the spike, at once
     assert any(a.kind == "band" and a.k == 700 for a in alerts)  # the level shift, at once
     assert [a.k for a in alerts if a.kind == "stuck"] == [402]  # 400, 401, 402: one more than the training's longest run, 2
@@ -164,3 +164,10 @@ def test_studio_device_json_reports_the_boards_alerts(tmp_path, capsys):
     assert payload["stream"]["readings"] == 5 and payload["stream"]["forecasts"][0] is None
     assert payload["stream"]["forecasts"][3] == [30.0, -2.0]
     assert [(a["k"], a["kind"], a["y"]) for a in payload["alerts"]] == [(3, "band", 30.0), (4, "band", 12.0)]
+
+
+def test_drift_alert_parses_with_its_sum_and_threshold_kept():
+    a = parse_line("FS ALERT k=12 kind=drift y=13 cusum=5.189309 h=5 dir=up target=0")
+    assert isinstance(a, Alert) and a.kind == "drift" and a.y == 13.0 and a.target == 0
+    assert dict(a.extra) == {"cusum": "5.189309", "h": "5", "dir": "up"}
+    assert "slow drift up" in a.words() and "passed 5" in a.words()

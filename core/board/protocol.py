@@ -120,6 +120,10 @@ class Alert:
                     f"({self.level}% band)")
         if self.kind == "stuck":
             return f"reading {self.k}{who}: stuck at {self.y:.7g} for {self.run} readings (training's longest: {self.limit})"
+        if self.kind == "drift":
+            ex = dict(self.extra)
+            return (f"reading {self.k}{who}: {self.y:.7g}, a slow drift {ex.get('dir', '')} (the sum of its standardized "
+                    f"errors {ex.get('cusum', '?')} passed {ex.get('h', '?')})")
         if self.kind == "gap":
             return f"no reading for {self.ms} ms (limit {self.limit} ms) after reading {self.k - 1}"
         return f"reading {self.k}: {self.kind}"

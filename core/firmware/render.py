@@ -149,15 +149,25 @@ def _watch_block(spec: BundleSpec) -> str:
                   f"// The band alarm: a reading outside forecast -/+ FS_ALARM_MARGIN x the {w.levels[w.alarm_level]}% half-width.",
                   f"#define FS_ALARM_LEVEL {w.alarm_level}",
                   f"#define FS_ALARM_MARGIN {_f(w.margin)}"]
+    if adaptive and len(w.drift_scale) == spec.targets:
+        lines += ["// Slow drift: a two-sided CUSUM of (reading - forecast) / kDriftScale (the one-step validation error's",
+                  "// scale), allowance FS_DRIFT_K, alarm past FS_DRIFT_H: see core/alarms.py.",
+                  "static const float kDriftScale[FS_TARGETS] = {" + ", ".join(_f(v) for v in w.drift_scale) + "};",
+                  f"#define FS_DRIFT_K {_f(w.drift_k)}", f"#define FS_DRIFT_H {_f(w.drift_h)}"]
     else:
+        lines += ["static const float* const kDriftScale = nullptr;  // no bands: no drift alarm",
+                  "#define FS_DRIFT_K 0.0f", "#define FS_DRIFT_H 0.0f"]
+    if not adaptive:
         lines += ["static const float* const kAdaptUp = nullptr;  // no bands: no adaptive bands, no band alarm",
                   "static const float* const kAdaptDown = nullptr;", "static const float* const kAdaptFloor = nullptr;",
                   "#define FS_ALARM_LEVEL -1", "#define FS_ALARM_MARGIN 1.0f"]
-    lines += ["// Floats the watch keeps (adaptive half-widths, the last horizon forecasts, alarm band, last values).",
+    lines += ["// Floats the watch keeps (adaptive half-widths, the last horizon forecasts, alarm band, last values,",
+              "// drift sums).",
               "#define FS_WATCH_FLOATS (FS_BAND_LEVELS * FS_HORIZON * FS_TARGETS + FS_HORIZON * FS_HORIZON * FS_TARGETS"
-              " + 3 * FS_TARGETS)",
+              " + 5 * FS_TARGETS)",
               "static const fs::WatchInfo kWatchInfo = {kWatchColumn, kAdaptUp, kAdaptDown, kAdaptFloor, FS_ALARM_LEVEL,",
-              "                                         FS_ALARM_MARGIN, kStuckLimit, FS_READING_TIMEOUT_MS};"]
+              "                                         FS_ALARM_MARGIN, kStuckLimit, FS_READING_TIMEOUT_MS,",
+              "                                         kDriftScale, FS_DRIFT_K, FS_DRIFT_H};"]
     return "\n".join(lines)
 
 

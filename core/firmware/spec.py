@@ -339,7 +339,7 @@ def watch_of(folder: ExportFolder, run_dir, horizon: int, targets: int, features
     bands' factors, the alarm level (the widest band unless ``alarm_level`` names another the bundle has), the
     training part's longest run per target, the reading timeout. StudioError for a level with no band."""
     from core.adaptive import floors, steps
-    from core.alarms import WatchSpec
+    from core.alarms import WatchSpec, drift_scale
     from core.intervals import for_export, level_key
 
     cfg = DEFAULTS["alarms"]
@@ -368,6 +368,8 @@ def watch_of(folder: ExportFolder, run_dir, horizon: int, targets: int, features
         up, down = steps(levels, shape=(horizon, targets))
         return WatchSpec(horizon=horizon, targets=targets, columns=columns, levels=levels, half_width=half_width,
                          up=up, down=down, floor=floors(target_scale), alarm_level=level_index,
-                         margin=float(np.float32(cfg["margin"])), stuck_limit=stuck, timeout_ms=int(cfg["timeout_ms"]))
+                         margin=float(np.float32(cfg["margin"])), stuck_limit=stuck, timeout_ms=int(cfg["timeout_ms"]),
+                         drift_scale=drift_scale(levels, half_width) if columns else (),
+                         drift_k=float(np.float32(cfg["drift_k"])), drift_h=float(np.float32(cfg["drift_h"])))
     return WatchSpec(horizon=horizon, targets=targets, columns=columns, stuck_limit=stuck,
                      timeout_ms=int(cfg["timeout_ms"]))

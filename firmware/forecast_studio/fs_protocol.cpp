@@ -319,7 +319,9 @@ void Protocol::SetWatch(const WatchInfo* watch, float* floats, int* ints) {
   alarm_lo_ = past_ + info_.horizon * info_.horizon * info_.targets;
   alarm_hi_ = alarm_lo_ + info_.targets;
   last_value_ = alarm_hi_ + info_.targets;
+  cusum_ = last_value_ + info_.targets;
   run_ = ints;
+  for (int i = 0; i < 2 * info_.targets; i++) cusum_[i] = 0.0f;
   for (int i = 0; i < cells; i++) adapt_q_[i] = info_.band_half_width[i];
   for (int t = 0; t < info_.targets; t++) run_[t] = 0;
 }
@@ -359,6 +361,28 @@ void Protocol::WatchReading(const float* reading) {
                info_.band_names[level], t);
       Write(line);
       alarm_ = true;
+    }
+  }
+  // Slow drift: a two-sided CUSUM of the one-step error over the target's validation scale.
+  for (int t = 0; t < targets && watch_->drift_scale != nullptr; t++) {
+    const float x = reading[watch_->column[t]];
+    float z = (x - past_[t]) / watch_->drift_scale[t];
+    if (z > 2.0f) z = 2.0f;  // at most 2 scales per reading: one wild reading is the band alarm's, not a drift
+    if (z < -2.0f) z = -2.0f;  // (core/alarms.py DRIFT_CLIP)
+    float up = cusum_[t] + z - watch_->drift_k;
+    float down = cusum_[targets + t] - z - watch_->drift_k;
+    if (up < 0.0f) up = 0.0f;
+    if (down < 0.0f) down = 0.0f;
+    cusum_[t] = up;
+    cusum_[targets + t] = down;
+    if (up > watch_->drift_h || down > watch_->drift_h) {
+      snprintf(line, sizeof(line), "FS ALERT k=%ld kind=drift y=%.7g cusum=%.7g h=%.7g dir=%s target=%d", k,
+               static_cast<double>(x), static_cast<double>(up > down ? up : down),
+               static_cast<double>(watch_->drift_h), up > watch_->drift_h ? "up" : "down", t);
+      Write(line);
+      alarm_ = true;
+      cusum_[t] = 0.0f;
+      cusum_[targets + t] = 0.0f;
     }
   }
   // The reading is the truth for step h of the forecast made h + 1 readings ago.

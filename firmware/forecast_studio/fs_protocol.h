@@ -65,6 +65,9 @@ struct WatchInfo {
   float margin;             // alarm when a reading is outside forecast -/+ margin * half-width
   const int* stuck_limit;   // per target, the training's longest run of one value; nullptr: not watched
   uint32_t timeout_ms;      // gap alarm after this long without a reading; 0: off
+  const float* drift_scale; // per target, the one-step validation error's scale; nullptr: no drift alarm
+  float drift_k;            // the drift CUSUM's allowance (scales per reading) and threshold
+  float drift_h;
 };
 
 // Receives one finished output line, without its newline.
@@ -148,6 +151,7 @@ class Protocol {
   float* alarm_lo_ = nullptr;    // the band alarm's bounds for the next reading, per target
   float* alarm_hi_ = nullptr;
   float* last_value_ = nullptr;  // per target, for the stuck check
+  float* cusum_ = nullptr;       // per target, the drift CUSUM's upward then downward sums
   int* run_ = nullptr;           // per target, consecutive equal values
   int past_count_ = 0;
   long readings_ = 0;
