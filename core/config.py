@@ -363,6 +363,12 @@ DEFAULTS["intervals"] = {
     # (issue 32: a trending series with a growing seasonal swing held 33% of its test values in the "80%" band).
     "under_cover_points": 10.0,
 }
+# The board's watch over streamed readings (issue 33, core.alarms): the band alarm's level (None: the widest band
+# the bundle has), how many half-widths out a reading must fall (bench_alarms measured 1, 1.5, 2), and how long
+# without a reading before the gap alarm (three of the sketch's default one-hour sensor periods).
+# drift_k / drift_h: the slow-drift CUSUM's allowance and threshold in validation error scales (bench_alarms: 0.25 / 5
+# catches 12 of 21 slow drifts within 10 readings, at 0-14 more false alarms per 1,000 clean readings).
+DEFAULTS["alarms"] = {"level": None, "margin": 1.5, "timeout_ms": 3 * 3600 * 1000, "drift_k": 0.25, "drift_h": 5.0}
 HELP["forecast.band_levels"] = ("Percentages between 1 and 99.9 (at most two decimals), separated by commas, e.g. 80, 95. The bands are "
                                "calibrated again on the validation part (no training) and saved with the run; export "
                                "again for the board to carry them.")

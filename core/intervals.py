@@ -208,7 +208,16 @@ def from_windows(windows: Any, y_val_scaled: np.ndarray | None, y_test_scaled: n
     ta = tp = None
     if y_test_scaled is not None and windows.count("test"):
         ta, tp = units(windows.y("test")), units(y_test_scaled)
-    return build(va, vp, ta, tp, targets, levels)
+    record = build(va, vp, ta, tp, targets, levels)
+    from core.adaptive import adaptive_record
+    from core.alarms import longest_run
+
+    # The targets' scale in data units (the scaler is affine): the adaptive band's floor is a share of it.
+    one = units(np.ones((1,) + shape[1:])) - units(np.zeros((1,) + shape[1:]))
+    record["adaptive"] = adaptive_record(record, ta, tp, one[0, 0])
+    lo, hi = windows.parts["train"]
+    record["longest_run"] = longest_run(np.asarray(windows.target_values[lo:hi]))
+    return record
 
 
 def half_widths(intervals: dict | None, horizon: int, n_targets: int) -> dict[str, np.ndarray]:
@@ -271,6 +280,10 @@ def summary_lines(intervals: dict | None, warnings: bool = True) -> list[str]:
                 inside += " (too narrow)"
             width = f", mean width {widths[j]:.3g} ({t})" if j < len(widths) and widths[j] is not None else ""
             who = "" if len(targets) == 1 else f"{t}: "
+            adaptive = ((intervals.get("adaptive") or {}).get("levels") or {}).get(str(key)) or {}
+            a_cov = (adaptive.get("coverage_per_target") or [None] * (j + 1))[j] if adaptive else None
+            if isinstance(a_cov, (int, float)) and math.isfinite(a_cov):
+                inside += f"; adaptive on the board, walking forward: {a_cov:.1f}%"
             lines.append(f"{who}{key}% band: {inside}{width}")
     if warnings:
         lines.extend(str(w) for w in intervals.get("warnings") or [])

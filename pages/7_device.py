@@ -17,7 +17,7 @@ from core.board import (Board, Comparison, Reference, Task, compare_ei, ei_readi
                         parse_transcript, run_check)
 from core.errors import StudioError
 from core.export import ExportFolder, arena_words, shipped_dtype
-from studio import state, ui
+from studio import live_view, state, ui
 from studio.board_link import board_link
 
 CFG = DEFAULTS["device"]
@@ -153,6 +153,7 @@ def _connect_browser(token: str, baud: int) -> None:
 
 
 def _disconnect() -> None:
+    live_view.stop()
     old = state.get("board")
     if old is not None:
         old.close()
@@ -292,7 +293,7 @@ def _send(b: Board, r: Reference, picks: list[int]):
 
 
 task: Task | None = st.session_state.get("device.task")
-busy = task is not None and not task.done
+busy = (task is not None and not task.done) or live_view.busy()  # one conversation with the board at a time
 if board is not None:
     c1, c2, c3 = st.columns(3)
     if c1.button("Ask for the ready line (I)", key="device.ready", disabled=busy):
@@ -421,6 +422,10 @@ if done is not None:
                          hide_index=True)
             st.caption("No export to compare with: these are the board's numbers as read.")
 
+
+# --- live stream (issue 33): readings through R, an injected anomaly, the board's forecasts and alarms ---------
+if board is not None and board.connected and (st.session_state.get("device.last") or {}).get("mode", "protocol") == "protocol":
+    live_view.section(board, ref, export_dir)
 
 # --- Edge Impulse static-buffer sketch -------------------------------------------------------------------
 with st.expander("Edge Impulse static-buffer sketch", expanded=False):

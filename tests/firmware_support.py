@@ -34,6 +34,9 @@ STEPSUM_EXPORT = TRANSCRIPTS / "stepsum_export"
 STEP_TRANSCRIPTS = TRANSCRIPTS / "step"
 # The slice export plus an intervals.json of exact half-widths (bands/ transcripts).
 SLICE_BAND_EXPORT = TRANSCRIPTS / "slice_band_export"
+# The same with the training's longest runs (intervals.json "longest_run": [2, 2]) for the watch (alarms/).
+SLICE_ALARM_EXPORT = TRANSCRIPTS / "slice_alarm_export"
+ALARM_TRANSCRIPTS = TRANSCRIPTS / "alarms"
 
 # The slice export: window 3 x features 2, one step of both columns. Its model copies the
 # last input step, so every answer is known exactly and the golden transcripts can state it.
@@ -232,10 +235,14 @@ def _unescape(text: str) -> bytes:
 
 
 def read_transcript(path: Path) -> tuple[list[bytes], list[str]]:
-    """`> line` is sent by the host, `< line` expected from the board (`#` = any integer)."""
+    """`> line` is sent by the host, `< line` expected from the board (`#` = any integer), `@ <ms>` moves the
+    board's clock (millis()) to <ms>: kept in ``sent`` as b"@ <ms>\\n" (firmware_host/main.cpp reads it, the
+    in-process emulator engine calls ``tick``)."""
     sent, expected = [], []
     for raw in path.read_text(encoding="ascii").splitlines():
-        if raw.startswith("> "):
+        if raw.startswith("@ "):
+            sent.append(raw.encode("ascii") + b"\n")
+        elif raw.startswith("> "):
             sent.append(_unescape(raw[2:]) + b"\n")
         elif raw.startswith("< "):
             expected.append(raw[2:])

@@ -11,6 +11,7 @@ input and prints `Timing: ...`, `Predictions:`, `  value: ...` for the embedded 
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import re
@@ -22,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from core.alarms import Watch
 from core.errors import StudioError
 from core.firmware import BundleSpec, load_bundle_spec
 
@@ -102,6 +104,12 @@ class ProtocolEngine:
         self._ring = np.zeros((spec.window, spec.features), np.float32)
         self._ring_count = 0
         self._ring_next = 0
+        # fs::Protocol::SetWatch: adaptive bands and alarms over the R stream (core.alarms, issue 33).
+        self.watch = Watch(spec.watch) if spec.watch is not None else None
+
+    def tick(self, now_ms: int) -> list[str]:
+        """fs::Protocol::Tick: the board's millis(); the gap alert once readings stop coming."""
+        return self.watch.tick(now_ms) if self.watch is not None else []
 
     def ready_line(self) -> str:
         s = self.spec
@@ -177,15 +185,28 @@ class ProtocolEngine:
     def push(self, reading: np.ndarray) -> list[str]:
         """fs::Protocol::Push: one reading into the ring; the forecast from the newest full window."""
         s = self.spec
-        self._ring[self._ring_next] = np.asarray(reading, np.float32).reshape(s.features)
+        reading = np.asarray(reading, np.float32).reshape(s.features)
+        bad = np.flatnonzero(~np.isfinite(reading))
+        if bad.size:
+            return [f"FS ERR PARSE reading value {bad[0] + 1} is not a finite number"]
+        out = self.watch.reading(reading) if self.watch is not None else []
+        self._ring[self._ring_next] = reading
         self._ring_next = (self._ring_next + 1) % s.window
         self._ring_count = min(s.window, self._ring_count + 1)
         if self._ring_count < s.window:
             need = s.window - self._ring_count
-            return [f"FS ERR NEED {need} more reading{'' if need == 1 else 's'} needed before the first forecast "
-                    f"(window {s.window})"]
+            if self.watch is not None:
+                self.watch.no_forecast()
+            return out + [f"FS ERR NEED {need} more reading{'' if need == 1 else 's'} needed before the first "
+                          f"forecast (window {s.window})"]
         window = np.roll(self._ring, -self._ring_next, axis=0)  # oldest first
-        return [self._run(window.reshape(-1), -1)]
+        line = self._run(window.reshape(-1), -1)
+        if self.watch is not None:
+            if line.startswith("FS RESULT"):
+                self.watch.forecast(self._last_y)
+            else:
+                self.watch.no_forecast()
+        return out + [line]
 
     def _predict(self, args: str) -> list[str]:
         values = self._values(args)
@@ -206,9 +227,12 @@ class ProtocolEngine:
         y = add_last_outside(s, y, scaled)
         tcols = np.arange(y.size) % s.targets
         y = (y.astype(np.float32) * s.target_scale[tcols] + s.target_center[tcols]).astype(np.float32)
+        self._last_y = y
         line = f"FS RESULT k={k} us={micros} y=" + ",".join("%.7g" % float(v) for v in y)
         # The bands, computed in float32 exactly as fs_protocol.cpp does: forecast -/+ half-width.
-        for name, half in zip(s.band_levels, s.band_half_width if s.band_half_width is not None else ()):
+        adaptive = self.watch.half_widths() if self.watch is not None else None
+        widths = adaptive if adaptive is not None else s.band_half_width
+        for name, half in zip(s.band_levels, widths if widths is not None else ()):
             half = np.asarray(half, dtype=np.float32).reshape(-1)
             line += f" lo{name}=" + ",".join("%.7g" % float(v) for v in (y - half).astype(np.float32))
             line += f" hi{name}=" + ",".join("%.7g" % float(v) for v in (y + half).astype(np.float32))
@@ -259,7 +283,8 @@ class Emulator:
     """Emulator(export_dir, dtype).start() -> pty path that pyserial opens like a board."""
 
     def __init__(self, export_dir, dtype: str = "int8", mode: str = "protocol", run_dir=None,
-                 ei_interval_s: float = 2.0) -> None:
+                 ei_interval_s: float = 2.0, clock: Callable[[], int] | None = None,
+                 reading_timeout_ms: int | None = None) -> None:
         if mode not in MODES:
             raise StudioError(f"Unknown emulator mode {mode!r}.", "Use protocol or edge-impulse.")
         self.spec = load_bundle_spec(export_dir, dtype, run_dir=run_dir)
@@ -267,6 +292,12 @@ class Emulator:
             raise StudioError("The Edge Impulse static-buffer output holds one value; this model forecasts "
                               f"{self.spec.horizon * self.spec.targets}.",
                               "Use the protocol mode (the offline firmware bundle) for multi-step or multi-target models.")
+        if reading_timeout_ms is not None and self.spec.watch is not None:
+            # The bundle's timeout fits the sketch's sensor period; a stream at another pace sets its own.
+            self.spec = dataclasses.replace(self.spec, watch=dataclasses.replace(
+                self.spec.watch, timeout_ms=max(0, int(reading_timeout_ms))))
+        # The board's millis(): a test gives its own clock, so a gap is made by moving it, never by waiting.
+        self.clock = clock or (lambda: int(time.monotonic() * 1000))
         self.mode = mode
         self.ei_interval_s = ei_interval_s
         self.engine = ProtocolEngine(self.spec, make_runner(self.spec))
@@ -368,7 +399,8 @@ class Emulator:
                     k = (k + 1) % len(self.spec.windows)
                     next_ei = time.monotonic() + self.ei_interval_s
                 continue
+            lines = self.engine.tick(self.clock())
             if data:
-                lines = self.engine.feed(data)
-                if lines:
-                    self._write(lines)
+                lines += self.engine.feed(data)
+            if lines:
+                self._write(lines)

@@ -22,7 +22,7 @@ import serial.tools.list_ports
 
 from core.board import weblink
 from core.errors import StudioError
-from core.board.protocol import (Done, Err, Expected, Ready, Record, Result, TextHealth, decode_bytes,
+from core.board.protocol import (Alert, Done, Err, Expected, Ready, Record, Result, TextHealth, decode_bytes,
                                  format_p_command, format_r_command, parse_line)
 from core.board.ports import CFG, board_error, check_port, disconnected_error, mismatch_error, open_error
 
@@ -339,6 +339,18 @@ class Board:
         """``R``: one reading (features values, data units) into the board's ring buffer. Returns the forecast
         from the newest full window, or the board's ``NEED`` error record (how many readings are still missing)."""
         return self._ask_forecast(format_r_command(reading), "a reading (R)", timeout, need_ok=True)
+
+    def stream(self, reading: np.ndarray | Sequence[float],
+               timeout: float = CFG["answer_timeout_s"]) -> tuple[Result | Err, list[Alert]]:
+        """``push`` and the ``FS ALERT`` lines the reading raised (printed before its forecast; issue 33)."""
+        cursor = self.cursor()
+        answer = self.push(reading, timeout)
+        return answer, self.alerts(cursor)
+
+    def alerts(self, since: int = 0) -> list[Alert]:
+        """The board's ``FS ALERT`` records after log position ``since`` (band, stuck and gap alarms)."""
+        with self._cond:
+            return [r for seq, r in self._records if seq > since and isinstance(r, Alert)]
 
     def _ask_forecast(self, line: str, what: str, timeout: float, need_ok: bool = False) -> Result | Err:
         """Send ``line`` and wait for its one forecast (``k=-1``); a board error raises, except ``NEED`` when

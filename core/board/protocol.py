@@ -97,11 +97,44 @@ class EiPrediction:
 
 
 @dataclass(frozen=True)
+class Alert:
+    """``FS ALERT k=<k> ...`` (issue 33, core.alarms): reading k fell outside its band (kind "band": y, lo, hi,
+    level), one value stuck past the training's longest run (kind "stuck": y, run, limit), or readings stopped
+    (kind "gap": ms, limit). Fields this host does not know are kept in ``extra``."""
+    k: int
+    kind: str
+    target: int | None = None
+    y: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+    level: str | None = None
+    run: int | None = None
+    ms: int | None = None
+    limit: int | None = None
+    extra: tuple[tuple[str, str], ...] = ()
+
+    def words(self) -> str:
+        who = f" (target {self.target})" if self.target else ""
+        if self.kind == "band":
+            return (f"reading {self.k}{who}: {self.y:.7g} outside the alarm band {self.lo:.7g} .. {self.hi:.7g} "
+                    f"({self.level}% band)")
+        if self.kind == "stuck":
+            return f"reading {self.k}{who}: stuck at {self.y:.7g} for {self.run} readings (training's longest: {self.limit})"
+        if self.kind == "drift":
+            ex = dict(self.extra)
+            return (f"reading {self.k}{who}: {self.y:.7g}, a slow drift {ex.get('dir', '')} (the sum of its standardized "
+                    f"errors {ex.get('cusum', '?')} passed {ex.get('h', '?')})")
+        if self.kind == "gap":
+            return f"no reading for {self.ms} ms (limit {self.limit} ms) after reading {self.k - 1}"
+        return f"reading {self.k}: {self.kind}"
+
+
+@dataclass(frozen=True)
 class Other:
     text: str
 
 
-Record = Union[Ready, Result, Done, Err, EiTiming, EiPredictionsHeader, EiPrediction, Other]
+Record = Union[Ready, Result, Done, Err, Alert, EiTiming, EiPredictionsHeader, EiPrediction, Other]
 
 # Each pattern is written so no two parts can match the same characters: a board printing a long run of
 # digits or spaces must not make parsing slow (backtracking), since the reader thread parses every line.
@@ -195,7 +228,41 @@ def parse_line(line: str) -> Record:
     return Other(raw)
 
 
+_ALERT_FLOATS = ("y", "lo", "hi")
+_ALERT_INTS = ("target", "run", "ms", "limit")
+
+
+def _alert(text: str) -> Alert | None:
+    """FS ALERT k=<k> key=value ...: k is required; a band alert without kind= is kind "band"."""
+    fields: dict = {}
+    extra = []
+    for word in text[len("FS ALERT"):].split():
+        key, eq, value = word.partition("=")
+        if not eq:
+            return None
+        if key in _ALERT_FLOATS:
+            v = _floats(value)
+            if v is None or len(v) != 1:
+                return None
+            fields[key] = v[0]
+        elif key in _ALERT_INTS or key == "k":
+            n = _ints(value)
+            if n is None:
+                return None
+            fields[key] = n
+        elif key in ("kind", "level"):
+            fields[key] = value
+        else:
+            extra.append((key, value))
+    if "k" not in fields:
+        return None
+    fields.setdefault("kind", "band")
+    return Alert(extra=tuple(extra), **fields)
+
+
 def _parse_fs(text: str) -> Record | None:
+    if text.startswith("FS ALERT"):
+        return _alert(text)
     if text.startswith("FS READY"):
         fields = dict(part.split("=", 1) for part in text[len("FS READY"):].split() if "=" in part)
         if not all(k in fields for k in _READY_KEYS):

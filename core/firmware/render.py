@@ -82,7 +82,7 @@ def render_files(spec: BundleSpec) -> dict[str, str]:
         input_center=", ".join(map(_f, spec.input_center)), input_scale_values=", ".join(map(_f, spec.input_scale)),
         target_comment=_columns_comment(spec.target_columns, spec.target_center, spec.target_scale),
         target_center=", ".join(map(_f, spec.target_center)), target_scale_values=", ".join(map(_f, spec.target_scale)),
-        band_block=_band_block(spec))
+        band_block=_band_block(spec), watch_block=_watch_block(spec))
     files["model_data.cpp"] = _template(sketch / "model_data.cpp.in", model_file=escape.c_comment(spec.model_file),
                                         model_len=len(spec.model_bytes), model_bytes=_hex_bytes(spec.model_bytes))
     files["test_windows.h"] = _template(
@@ -110,6 +110,64 @@ def _band_block(spec: BundleSpec) -> str:
              "static const char* const kBandNames[FS_BAND_LEVELS] = {" + ", ".join(f'"{l}"' for l in spec.band_levels) + "};",
              "static const float kBandHalfWidth[FS_BAND_LEVELS * FS_HORIZON * FS_TARGETS] = {",
              _float_list(spec.band_half_width), "};"]
+    return "\n".join(lines)
+
+
+def _int_array(name: str, size: str, values) -> str:
+    return f"static const int {name}[{size}] = {{{', '.join(str(int(v)) for v in values)}}};"
+
+
+def _watch_block(spec: BundleSpec) -> str:
+    """model_config.h's watch constants (issue 33, core.alarms): adaptive band factors, alarm level and margin,
+    the training's longest runs, the reading timeout, and the alarm pin."""
+    w = spec.watch
+    adaptive = w is not None and w.adaptive
+    has_columns = w is not None and len(w.columns) == spec.targets
+    stuck = has_columns and len(w.stuck_limit) == spec.targets
+    lines = ["// The watch over streamed readings (R, ReadSensor): see the bundle README's \"Alarms\".",
+             "// The alarm pin goes on while the newest reading is in alarm or readings stopped coming. The XIAO",
+             "// ESP32S3's user LED (LED_BUILTIN) is active-low: FS_ALARM_ACTIVE_LOW 1 lights it by pulling it low.",
+             "#ifndef FS_ALARM_PIN", "#define FS_ALARM_PIN LED_BUILTIN", "#endif",
+             "#ifndef FS_ALARM_ACTIVE_LOW", "#define FS_ALARM_ACTIVE_LOW 1", "#endif",
+             f"#define FS_READING_TIMEOUT_MS {int(w.timeout_ms) if w else 0}UL  // gap alarm after this long without a reading; 0: off"]
+    if has_columns:
+        lines.append("// Each target's column in a reading (its truth).")
+        lines.append(_int_array("kWatchColumn", "FS_TARGETS", w.columns))
+    else:
+        lines.append("static const int* const kWatchColumn = nullptr;  // the targets are not inputs: no truth to watch")
+    if stuck:
+        lines.append("// Stuck sensor: the most consecutive equal values each target held in the training part.")
+        lines.append(_int_array("kStuckLimit", "FS_TARGETS", w.stuck_limit))
+    else:
+        lines.append("static const int* const kStuckLimit = nullptr;  // no training runs recorded: not watched")
+    if adaptive:
+        lines += [f"// Adaptive bands: after each reading, a miss multiplies that step's half-width by kAdaptUp, a hit by",
+                  "// kAdaptDown (never under kAdaptFloor): online quantile tracking, core/adaptive.py.",
+                  "static const float kAdaptUp[FS_BAND_LEVELS * FS_HORIZON * FS_TARGETS] = {", _float_list(w.up), "};",
+                  "static const float kAdaptDown[FS_BAND_LEVELS * FS_HORIZON * FS_TARGETS] = {", _float_list(w.down), "};",
+                  "static const float kAdaptFloor[FS_TARGETS] = {" + ", ".join(_f(v) for v in w.floor) + "};",
+                  f"// The band alarm: a reading outside forecast -/+ FS_ALARM_MARGIN x the {w.levels[w.alarm_level]}% half-width.",
+                  f"#define FS_ALARM_LEVEL {w.alarm_level}",
+                  f"#define FS_ALARM_MARGIN {_f(w.margin)}"]
+    if adaptive and len(w.drift_scale) == spec.targets:
+        lines += ["// Slow drift: a two-sided CUSUM of (reading - forecast) / kDriftScale (the one-step validation error's",
+                  "// scale), allowance FS_DRIFT_K, alarm past FS_DRIFT_H: see core/alarms.py.",
+                  "static const float kDriftScale[FS_TARGETS] = {" + ", ".join(_f(v) for v in w.drift_scale) + "};",
+                  f"#define FS_DRIFT_K {_f(w.drift_k)}", f"#define FS_DRIFT_H {_f(w.drift_h)}"]
+    else:
+        lines += ["static const float* const kDriftScale = nullptr;  // no bands: no drift alarm",
+                  "#define FS_DRIFT_K 0.0f", "#define FS_DRIFT_H 0.0f"]
+    if not adaptive:
+        lines += ["static const float* const kAdaptUp = nullptr;  // no bands: no adaptive bands, no band alarm",
+                  "static const float* const kAdaptDown = nullptr;", "static const float* const kAdaptFloor = nullptr;",
+                  "#define FS_ALARM_LEVEL -1", "#define FS_ALARM_MARGIN 1.0f"]
+    lines += ["// Floats the watch keeps (adaptive half-widths, the last horizon forecasts, alarm band, last values,",
+              "// drift sums).",
+              "#define FS_WATCH_FLOATS (FS_BAND_LEVELS * FS_HORIZON * FS_TARGETS + FS_HORIZON * FS_HORIZON * FS_TARGETS"
+              " + 5 * FS_TARGETS)",
+              "static const fs::WatchInfo kWatchInfo = {kWatchColumn, kAdaptUp, kAdaptDown, kAdaptFloor, FS_ALARM_LEVEL,",
+              "                                         FS_ALARM_MARGIN, kStuckLimit, FS_READING_TIMEOUT_MS,",
+              "                                         kDriftScale, FS_DRIFT_K, FS_DRIFT_H};"]
     return "\n".join(lines)
 
 
@@ -209,7 +267,7 @@ def render_bundle(export_dir, dtype: str = "int8", run_dir=None, out=None, n_win
 PREVIEW_FILES = ("forecast_studio.ino", "model_config.h", "op_resolver.h", "test_windows.h", "fs_protocol.cpp")
 
 
-def sketch_preview(export_dir, dtype: str = "int8", run_dir=None, max_lines: int = 60) -> dict[str, str]:
+def sketch_preview(export_dir, dtype: str = "int8", run_dir=None, max_lines: int = 90) -> dict[str, str]:
     """The sketch's main files for the Export page (long ones cut to max_lines)."""
     files = render_files(load_bundle_spec(export_dir, dtype, run_dir=run_dir))
     out = {}

@@ -114,6 +114,8 @@ class BundleSpec:
     reference_rows: tuple[int, ...] = ()
     # With residual_outside, for "change_both": (a, b), rows whose difference every step's reference adds.
     drift_rows: tuple[int, ...] = ()
+    # The watch over streamed readings (issue 33, core.alarms): adaptive bands, alarms. None = nothing watched.
+    watch: "WatchSpec | None" = None
 
     @property
     def reference_row_list(self) -> tuple[int, ...]:
@@ -299,7 +301,9 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
             if len(drift_rows) != 2 or not all(0 <= r < window for r in drift_rows):
                 raise StudioError("The export's model adds last season's change outside the network, but the report's "
                                   f"drift rows do not fit its window ({window}).", "Export the run again.")
+    watch = watch_of(folder, run_dir, horizon, targets, features, band_levels, band_hw, t_s)
     return BundleSpec(
+        watch=watch,
         model_name=folder.model_name or "model", dtype=dtype, model_bytes=model_bytes, model_file=model_path.name,
         window=window, features=features, horizon=horizon, targets=targets,
         input_columns=input_columns, target_columns=target_columns,
@@ -327,3 +331,45 @@ def _bands(folder: ExportFolder, run_dir, horizon: int, targets: int) -> tuple[t
     return levels, np.stack([bands[k] for k in levels]).astype(np.float32)
 
 
+
+
+def watch_of(folder: ExportFolder, run_dir, horizon: int, targets: int, features: int, levels: tuple[str, ...],
+             half_width: np.ndarray | None, target_scale: np.ndarray, alarm_level: str | None = None):
+    """The board's watch constants (core.alarms.WatchSpec): each target's column in a reading, the adaptive
+    bands' factors, the alarm level (the widest band unless ``alarm_level`` names another the bundle has), the
+    training part's longest run per target, the reading timeout. StudioError for a level with no band."""
+    from core.adaptive import floors, steps
+    from core.alarms import WatchSpec, drift_scale
+    from core.intervals import for_export, level_key
+
+    cfg = DEFAULTS["alarms"]
+    raw = folder.target_input_index
+    if not raw:  # an older report: each target's column by name
+        names = list(folder.input_columns or ())
+        raw = tuple(names.index(t) if t in names else None for t in folder.targets or ())
+    columns = tuple(int(i) for i in raw) if raw and all(i is not None and 0 <= i < features for i in raw) else ()
+    if len(columns) != targets:
+        columns = ()
+    record = for_export(folder, run_dir)
+    runs = record.get("longest_run") or []
+    stuck = tuple(int(r) if isinstance(r, int) and r > 0 else 0 for r in runs) if len(runs) == targets else ()
+    level_index = -1
+    if levels and half_width is not None:
+        wanted = alarm_level if alarm_level is not None else cfg.get("level")
+        if wanted is None:
+            level_index = len(levels) - 1
+        else:
+            key = level_key(float(wanted))
+            if key not in levels:
+                raise StudioError(f"The alarm level {key}% has no band in this bundle (it has "
+                                  f"{', '.join(l + '%' for l in levels)}).",
+                                  "Pick one of those levels, or add it on the Forecast step's band levels and export again.")
+            level_index = levels.index(key)
+        up, down = steps(levels, shape=(horizon, targets))
+        return WatchSpec(horizon=horizon, targets=targets, columns=columns, levels=levels, half_width=half_width,
+                         up=up, down=down, floor=floors(target_scale), alarm_level=level_index,
+                         margin=float(np.float32(cfg["margin"])), stuck_limit=stuck, timeout_ms=int(cfg["timeout_ms"]),
+                         drift_scale=drift_scale(levels, half_width) if columns else (),
+                         drift_k=float(np.float32(cfg["drift_k"])), drift_h=float(np.float32(cfg["drift_h"])))
+    return WatchSpec(horizon=horizon, targets=targets, columns=columns, stuck_limit=stuck,
+                     timeout_ms=int(cfg["timeout_ms"]))

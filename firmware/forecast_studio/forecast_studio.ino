@@ -31,6 +31,8 @@ float g_scaled[FS_WINDOW * FS_FEATURES];
 float g_result[FS_HORIZON * FS_TARGETS];
 float g_ring[FS_WINDOW * FS_FEATURES];  // the last window of readings (R command, ReadSensor)
 float g_reading[FS_FEATURES];
+float g_watch[FS_WATCH_FLOATS];  // adaptive bands, the last forecasts, the alarm band (model_config.h)
+int g_watch_ints[FS_TARGETS];
 
 // SPEC lines end in a bare '\n' (println would add '\r').
 void WriteLine(const char* line, void*) {
@@ -43,6 +45,13 @@ fs::Protocol g_protocol(kModelInfo, &g_model_runner,
                         fs::Buffers{g_line, sizeof(g_line), g_values, g_scaled, g_result, g_ring},
                         kTestWindows, kTestWindowCount, WriteLine, nullptr);
 unsigned long g_last_reading_ms = 0;
+bool g_alarm_shown = false;
+
+// FS_ALARM_PIN (model_config.h: the XIAO's LED by default, which lights when pulled low).
+void ShowAlarm(bool on) {
+  digitalWrite(FS_ALARM_PIN, (on != (FS_ALARM_ACTIVE_LOW != 0)) ? HIGH : LOW);
+  g_alarm_shown = on;
+}
 
 }  // namespace
 
@@ -51,12 +60,18 @@ void setup() {
   // No while (!Serial): the board must run (and answer later) without a host attached.
   const char* why = nullptr;
   if (!g_model_runner.Begin(&why)) g_protocol.SetFault("ALLOC", why);
+  pinMode(FS_ALARM_PIN, OUTPUT);
+  ShowAlarm(false);
+  g_protocol.SetWatch(&kWatchInfo, g_watch, g_watch_ints);
   g_protocol.Begin();
 }
 
 void loop() {
-  // Only the bytes already received: loop() never waits for the host.
+  // The clock first (the gap alarm: no reading for FS_READING_TIMEOUT_MS), then the bytes already received:
+  // loop() never waits for the host.
+  g_protocol.Tick(static_cast<uint32_t>(millis()));
   while (Serial.available() > 0) g_protocol.Feed(static_cast<uint8_t>(Serial.read()));
+  if (g_protocol.Alarm() != g_alarm_shown) ShowAlarm(g_protocol.Alarm());
   const unsigned long now = millis();
   if (now - g_last_reading_ms >= FS_SENSOR_PERIOD_MS) {
     g_last_reading_ms = now;

@@ -1,6 +1,7 @@
 // The protocol from the studio's SPEC, in plain C++ (see fs_protocol.h).
 #include "fs_protocol.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,11 +208,21 @@ void Protocol::PushLine(const char* args) {
 
 void Protocol::Push(const float* reading) {
   const int f = info_.features;
+  for (int i = 0; i < f; i++) {
+    if (!(reading[i] - reading[i] == 0.0f)) {  // NaN or inf from a sensor: not stored, not watched
+      char message[64];
+      snprintf(message, sizeof(message), "reading value %d is not a finite number", i + 1);
+      Error("PARSE", message);
+      return;
+    }
+  }
+  WatchReading(reading);
   for (int i = 0; i < f; i++) buf_.ring[ring_next_ * f + i] = reading[i];
   ring_next_ = (ring_next_ + 1) % info_.window;
   if (ring_count_ < info_.window) ring_count_++;
   if (fault_code_) {
     Error(fault_code_, fault_message_);
+    past_count_ = 0;
     return;
   }
   if (ring_count_ < info_.window) {
@@ -220,6 +231,7 @@ void Protocol::Push(const float* reading) {
     snprintf(message, sizeof(message), "%d more reading%s needed before the first forecast (window %d)", need,
              need == 1 ? "" : "s", info_.window);
     Error("NEED", message);
+    past_count_ = 0;
     return;
   }
   // Oldest first: the slot the next reading will overwrite holds the oldest one.
@@ -227,7 +239,11 @@ void Protocol::Push(const float* reading) {
     const int slot = (ring_next_ + t) % info_.window;
     for (int i = 0; i < f; i++) buf_.values[t * f + i] = buf_.ring[slot * f + i];
   }
-  RunWindow(buf_.values, -1);
+  if (RunWindow(buf_.values, -1)) {
+    WatchForecast(buf_.result);
+  } else {
+    past_count_ = 0;
+  }
 }
 
 bool Protocol::RunWindow(const float* raw, int k) {
@@ -278,7 +294,7 @@ bool Protocol::RunWindow(const float* raw, int k) {
   }
   // Bands after y=, as " lo80=v,... hi80=v,...": a host that does not know them skips the fields.
   for (int level = 0; level < info_.band_levels; level++) {
-    const float* half = info_.band_half_width + level * outputs;
+    const float* half = HalfWidths() + level * outputs;
     for (int side = 0; side < 2; side++) {
       snprintf(number, sizeof(number), side ? " hi%s=" : " lo%s=", info_.band_names[level]);
       Append(out, capacity, &pos, number);
@@ -291,6 +307,130 @@ bool Protocol::RunWindow(const float* raw, int k) {
   }
   Write(out);
   return true;
+}
+
+// ------------------------------------------------------------------ the watch (issue 33, core/alarms.py)
+
+void Protocol::SetWatch(const WatchInfo* watch, float* floats, int* ints) {
+  watch_ = watch;
+  const int cells = info_.band_levels * info_.horizon * info_.targets;
+  adapt_q_ = floats;
+  past_ = adapt_q_ + cells;
+  alarm_lo_ = past_ + info_.horizon * info_.horizon * info_.targets;
+  alarm_hi_ = alarm_lo_ + info_.targets;
+  last_value_ = alarm_hi_ + info_.targets;
+  cusum_ = last_value_ + info_.targets;
+  run_ = ints;
+  for (int i = 0; i < 2 * info_.targets; i++) cusum_[i] = 0.0f;
+  for (int i = 0; i < cells; i++) adapt_q_[i] = info_.band_half_width[i];
+  for (int t = 0; t < info_.targets; t++) run_[t] = 0;
+}
+
+const float* Protocol::HalfWidths() const {
+  return watch_ != nullptr && watch_->up != nullptr ? adapt_q_ : info_.band_half_width;
+}
+
+void Protocol::WatchReading(const float* reading) {
+  if (watch_ == nullptr) return;
+  const long k = readings_++;
+  last_reading_ms_ = now_ms_;
+  gap_alerted_ = false;
+  alarm_ = false;
+  if (watch_->column == nullptr) return;
+  char line[160];
+  const int targets = info_.targets;
+  for (int t = 0; t < targets; t++) {
+    const float x = reading[watch_->column[t]];
+    run_[t] = (k > 0 && x == last_value_[t]) ? run_[t] + 1 : 1;
+    last_value_[t] = x;
+    const int limit = watch_->stuck_limit != nullptr ? watch_->stuck_limit[t] : 0;
+    if (limit > 0 && run_[t] == limit + 1) {
+      snprintf(line, sizeof(line), "FS ALERT k=%ld kind=stuck y=%.7g run=%d limit=%d target=%d", k,
+               static_cast<double>(x), run_[t], limit, t);
+      Write(line);
+      alarm_ = true;
+    }
+  }
+  if (watch_->up == nullptr || past_count_ == 0) return;
+  const int level = watch_->alarm_level;
+  for (int t = 0; t < targets && level >= 0; t++) {
+    const float x = reading[watch_->column[t]];
+    if (x < alarm_lo_[t] || x > alarm_hi_[t]) {
+      snprintf(line, sizeof(line), "FS ALERT k=%ld y=%.7g lo=%.7g hi=%.7g level=%s target=%d kind=band", k,
+               static_cast<double>(x), static_cast<double>(alarm_lo_[t]), static_cast<double>(alarm_hi_[t]),
+               info_.band_names[level], t);
+      Write(line);
+      alarm_ = true;
+    }
+  }
+  // Slow drift: a two-sided CUSUM of the one-step error over the target's validation scale.
+  for (int t = 0; t < targets && watch_->drift_scale != nullptr; t++) {
+    const float x = reading[watch_->column[t]];
+    float z = (x - past_[t]) / watch_->drift_scale[t];
+    if (z > 2.0f) z = 2.0f;  // at most 2 scales per reading: one wild reading is the band alarm's, not a drift
+    if (z < -2.0f) z = -2.0f;  // (core/alarms.py DRIFT_CLIP)
+    float up = cusum_[t] + z - watch_->drift_k;
+    float down = cusum_[targets + t] - z - watch_->drift_k;
+    if (up < 0.0f) up = 0.0f;
+    if (down < 0.0f) down = 0.0f;
+    cusum_[t] = up;
+    cusum_[targets + t] = down;
+    if (up > watch_->drift_h || down > watch_->drift_h) {
+      snprintf(line, sizeof(line), "FS ALERT k=%ld kind=drift y=%.7g cusum=%.7g h=%.7g dir=%s target=%d", k,
+               static_cast<double>(x), static_cast<double>(up > down ? up : down),
+               static_cast<double>(watch_->drift_h), up > watch_->drift_h ? "up" : "down", t);
+      Write(line);
+      alarm_ = true;
+      cusum_[t] = 0.0f;
+      cusum_[targets + t] = 0.0f;
+    }
+  }
+  // The reading is the truth for step h of the forecast made h + 1 readings ago.
+  const int cells = info_.horizon * targets;
+  for (int h = 0; h < past_count_ && h < info_.horizon; h++) {
+    for (int t = 0; t < targets; t++) {
+      const float e = fabsf(reading[watch_->column[t]] - past_[h * cells + h * targets + t]);
+      for (int l = 0; l < info_.band_levels; l++) {
+        const int i = l * cells + h * targets + t;
+        float q = adapt_q_[i];
+        if (e > q) {
+          q = q * watch_->up[i];
+        } else {
+          q = q * watch_->down[i];
+          if (q < watch_->floor[t]) q = watch_->floor[t];
+        }
+        adapt_q_[i] = q;
+      }
+    }
+  }
+}
+
+void Protocol::WatchForecast(const float* y) {
+  if (watch_ == nullptr || watch_->up == nullptr || watch_->column == nullptr) return;
+  const int cells = info_.horizon * info_.targets;
+  for (int i = (info_.horizon - 1) * cells - 1; i >= 0; i--) past_[i + cells] = past_[i];
+  for (int i = 0; i < cells; i++) past_[i] = y[i];
+  if (past_count_ < info_.horizon) past_count_++;
+  const int level = watch_->alarm_level;
+  if (level < 0) return;
+  for (int t = 0; t < info_.targets; t++) {
+    const float w = adapt_q_[level * cells + t] * watch_->margin;
+    alarm_lo_[t] = y[t] - w;
+    alarm_hi_[t] = y[t] + w;
+  }
+}
+
+void Protocol::Tick(uint32_t now_ms) {
+  now_ms_ = now_ms;
+  if (watch_ == nullptr || watch_->timeout_ms == 0 || readings_ == 0 || gap_alerted_) return;
+  const uint32_t elapsed = now_ms_ - last_reading_ms_;
+  if (elapsed <= watch_->timeout_ms) return;
+  gap_alerted_ = true;
+  alarm_ = true;
+  char line[96];
+  snprintf(line, sizeof(line), "FS ALERT k=%ld kind=gap ms=%lu limit=%lu", readings_,
+           static_cast<unsigned long>(elapsed), static_cast<unsigned long>(watch_->timeout_ms));
+  Write(line);
 }
 
 void Protocol::Error(const char* code, const char* message) {

@@ -55,6 +55,21 @@ struct ModelInfo {
   const float* band_half_width;
 };
 
+// The watch over streamed readings (issue 33; core/alarms.py is the same in Python), from model_config.h.
+struct WatchInfo {
+  const int* column;        // each target's column in a reading (its truth); nullptr: nothing to watch but gaps
+  const float* up;          // adaptive bands, band_levels * horizon * targets: a miss multiplies the half-width
+  const float* down;        // by up, a hit by down, never under floor[target]; nullptr: no bands
+  const float* floor;
+  int alarm_level;          // index into the band levels of the band alarm; -1: none
+  float margin;             // alarm when a reading is outside forecast -/+ margin * half-width
+  const int* stuck_limit;   // per target, the training's longest run of one value; nullptr: not watched
+  uint32_t timeout_ms;      // gap alarm after this long without a reading; 0: off
+  const float* drift_scale; // per target, the one-step validation error's scale; nullptr: no drift alarm
+  float drift_k;            // the drift CUSUM's allowance (scales per reading) and threshold
+  float drift_h;
+};
+
 // Receives one finished output line, without its newline.
 typedef void (*LineWriter)(const char* line, void* context);
 
@@ -88,6 +103,13 @@ class Protocol {
   // with that window, or FS ERR NEED while fewer than window readings have arrived. The serial
   // line's R command and the sketch's own sensor reading both come here.
   void Push(const float* reading);
+  // The watch (adaptive bands and alarms, FS ALERT lines): floats holds FS_WATCH_FLOATS, ints FS_TARGETS.
+  // Without it the board forecasts as before and prints no alert.
+  void SetWatch(const WatchInfo* watch, float* floats, int* ints);
+  // The board's clock in milliseconds (millis()); call from loop(). Prints the gap alert once readings stop.
+  void Tick(uint32_t now_ms);
+  // True while the newest reading raised an alert, or readings stopped coming: the sketch drives FS_ALARM_PIN.
+  bool Alarm() const { return alarm_; }
   // Readings still needed before the first forecast (0 once the window is full).
   int ReadingsNeeded() const { return ring_count_ < info_.window ? info_.window - ring_count_ : 0; }
 
@@ -104,6 +126,10 @@ class Protocol {
   // Parses "v1,v2,..." into out (up to max values); returns the count, or -1 after an FS ERR PARSE.
   int ParseValues(const char* args, float* out, int max);
   bool RunWindow(const float* raw, int k);
+  // The watch, in its own functions (fs_protocol.cpp's end): each reading, each forecast.
+  void WatchReading(const float* reading);
+  void WatchForecast(const float* y);
+  const float* HalfWidths() const;
   void Error(const char* code, const char* message);
   void Write(const char* line) { writer_(line, writer_context_); }
 
@@ -119,6 +145,20 @@ class Protocol {
   bool non_ascii_ = false;
   int ring_count_ = 0;  // readings held, at most window
   int ring_next_ = 0;   // step slot the next reading goes to
+  const WatchInfo* watch_ = nullptr;
+  float* adapt_q_ = nullptr;     // band_levels * horizon * targets adaptive half-widths
+  float* past_ = nullptr;        // horizon forecasts, newest first, horizon * targets each
+  float* alarm_lo_ = nullptr;    // the band alarm's bounds for the next reading, per target
+  float* alarm_hi_ = nullptr;
+  float* last_value_ = nullptr;  // per target, for the stuck check
+  float* cusum_ = nullptr;       // per target, the drift CUSUM's upward then downward sums
+  int* run_ = nullptr;           // per target, consecutive equal values
+  int past_count_ = 0;
+  long readings_ = 0;
+  uint32_t now_ms_ = 0;
+  uint32_t last_reading_ms_ = 0;
+  bool gap_alerted_ = false;
+  bool alarm_ = false;
   const char* fault_code_ = nullptr;
   const char* fault_message_ = nullptr;
 };

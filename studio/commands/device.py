@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="compare a saved Edge Impulse serial-monitor transcript instead of a live board (needs --export)")
     p.add_argument("--timeout", type=positive_float("--timeout", 3600.0), default=CFG["answer_timeout_s"],
                    help=f"seconds to wait for each answer line (default {CFG['answer_timeout_s']:g})")
+    p.add_argument("--stream", default=None, metavar="CSV",
+                   help="after the check, send each row of this CSV (its numeric columns, the model's inputs in order) "
+                        "with R and report the board's forecasts and alerts (FS ALERT)")
     p.add_argument("--list", action="store_true", help="list the serial ports (a XIAO ESP32S3 first) and exit")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -53,6 +56,25 @@ def _table(cmp: Comparison) -> str:
         lines.append(f"{win:>6} {r.k:>4} {r.step:>4} {r.target[:14]:<14} {r.board:>14.7g} {host:>14} {err:>11}  "
                      f"{'yes' if r.ok else 'NO'}")
     return "\n".join(lines)
+
+
+def _stream(board: Board, path: str, features: int, timeout: float) -> dict:
+    """Each row of the CSV at ``path`` to the board with R, waiting for each answer: forecasts and alerts."""
+    import pandas as pd
+
+    from core.livestream import readings_from_csv
+
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise StudioError(f"Cannot read the stream {path} ({exc}).", "Give a CSV with one reading per row.") from None
+    values = readings_from_csv(frame, features)  # the Device step's live stream reads an upload the same way
+    forecasts = []
+    for row in values:
+        answer, _ = board.stream(row, timeout)
+        forecasts.append(list(answer.y) if hasattr(answer, "y") else None)
+    return {"readings": len(values), "forecasts": forecasts,
+            "alerts": [{**a.__dict__, "extra": dict(a.extra)} for a in board.alerts()]}
 
 
 def _emit(args: argparse.Namespace, payload: dict, cmp: Comparison | None, extra: list[str]) -> int:
@@ -139,6 +161,13 @@ def run(args: argparse.Namespace) -> int:
         results, pairs = check.results, check.pairs
         payload = {"port": args.port, "ready": ready.__dict__,
                    "self_test": [r.__dict__ for r in results], "windows": [{"window": i, **r.__dict__} for i, r in pairs]}
+        if args.stream:
+            payload["stream"] = _stream(board, args.stream, ready.features, args.timeout)
+            extra.append(f"streamed {payload['stream']['readings']} reading(s) from {args.stream}: "
+                         f"{len(payload['stream']['alerts'])} alert(s)")
+            extra += [f"  alert: {a.words()}" for a in board.alerts()]
+        # Every FS ALERT the board printed while connected (issue 33): band, stuck and gap alarms.
+        payload["alerts"] = [{**a.__dict__, "extra": dict(a.extra)} for a in board.alerts()]
         if ref is None:
             for r in results:
                 extra.append(f"k={r.k} us={r.us} y={','.join(f'{v:.7g}' for v in r.y)}")

@@ -33,6 +33,8 @@ float g_values[FS_WINDOW * FS_FEATURES];
 float g_scaled[FS_WINDOW * FS_FEATURES];
 float g_result[FS_HORIZON * FS_TARGETS];
 float g_ring[FS_WINDOW * FS_FEATURES];
+float g_watch[FS_WATCH_FLOATS];
+int g_watch_ints[FS_TARGETS];
 
 }  // namespace
 
@@ -40,11 +42,23 @@ int main() {
   LastStepModel model;
   fs::Protocol protocol(kModelInfo, &model, fs::Buffers{g_line, sizeof(g_line), g_values, g_scaled, g_result, g_ring},
                         kTestWindows, kTestWindowCount, WriteLine, nullptr);
+  protocol.SetWatch(&kWatchInfo, g_watch, g_watch_ints);
   protocol.Begin();
-  unsigned char chunk[4096];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
-    for (size_t i = 0; i < n; i++) protocol.Feed(chunk[i]);
+  // Bytes go to the protocol as they come, except a line "@ <ms>" at a line's start: the board's clock
+  // (millis()) moves to <ms> (the transcripts' clock lines; core.board.emulator.ProtocolEngine.tick).
+  int c;
+  bool line_start = true;
+  while ((c = fgetc(stdin)) != EOF) {
+    if (line_start && c == '@') {
+      unsigned long ms = 0;
+      if (fscanf(stdin, " %lu", &ms) != 1) return 3;
+      while ((c = fgetc(stdin)) != EOF && c != '\n') {
+      }
+      protocol.Tick(static_cast<uint32_t>(ms));
+      continue;
+    }
+    protocol.Feed(static_cast<uint8_t>(c));
+    line_start = c == '\n';
   }
   return 0;
 }

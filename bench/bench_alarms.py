@@ -1,0 +1,278 @@
+"""Adaptive bands and the board's alarms, measured on real series (issue 33).
+
+    python -m bench.bench_alarms [--quick]
+
+A cheap real forecaster stands in for a trained network so every series runs in seconds: a ridge
+autoregression on the target's last W values (W = two natural periods, at most 48), horizon 3, fitted on the
+training part (70%), its split-conformal bands (core.intervals.calibrate) from the validation part (15%),
+streamed over the test part (15%). Parts:
+
+1. Bands: test coverage of the static bands, of online quantile tracking (core.adaptive, the rule the board
+   runs, at several steps) and of a rolling quantile of the last N errors, each walking forward.
+2. Alarms: spikes, level shifts, slow drifts, stuck values and dropped readings injected at known places in
+   the test stream; the board's rule (core.alarms.Watch, float32, the emulator's and fs_protocol.cpp's
+   arithmetic) against the same rule in float64 and a z-score of the reading's change.
+3. Cost per reading: the host-compiled fs_protocol.cpp watch code timed with g++, and an estimate for the
+   XIAO ESP32S3.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.adaptive import coverage, floors, steps, walk_forward
+from core.intervals import calibrate
+from core.livestream import inject
+
+ROOT = Path(__file__).resolve().parent.parent
+QUALITY = ROOT / "sample_data" / "quality"
+# file, column, natural period
+SERIES = [("co2_weekly.csv", "co2", 52), ("nino12_monthly.csv", "nino12", 12),
+          ("electricity_half_hourly.csv", "demand_mw", 48), ("seattle_weather_daily.csv", "temp_max", 7),
+          ("us_macro_quarterly.csv", "realgdp", 4), ("synthetic_seasonal_hourly.csv", "temp", 24)]
+HORIZON = 3
+LEVELS = ("80", "95")
+GAMMAS = (0.05, 0.1, 0.2)
+
+
+def load(name: str, column: str) -> np.ndarray:
+    frame = pd.read_csv(QUALITY / name)
+    return frame[column].astype(float).interpolate().bfill().to_numpy()
+
+
+def forecaster(series: np.ndarray, period: int, form: str = "change"):
+    """Ridge AR fitted on the first 70%: (window, forecasts (n, H, 1), actuals (n, H, 1), val, test, label starts).
+    form "change" forecasts the change from the last value; "level" the level itself, which on a trending series
+    keeps up; "clipped" is the level forecaster held inside the training part's range, as a level network's
+    bounded output is (a trending series leaves that range: the static bands' failure case, issue 33)."""
+    w = int(min(48, max(4, 2 * period)))
+    n = len(series)
+    train_end, val_end = int(n * 0.7), int(n * 0.85)
+    starts = np.arange(0, n - w - HORIZON + 1)
+    X = np.stack([series[s:s + w] for s in starts])
+    Y = np.stack([series[s + w:s + w + HORIZON] for s in starts])
+    last = X[:, -1:] if form == "change" else np.zeros((len(X), 1))
+    Xc, Yc = X - last, Y - last  # change from the last value: works on trending series too
+    fit = starts + w + HORIZON <= train_end
+    A = np.c_[Xc[fit], np.ones(fit.sum())]
+    coef = np.linalg.solve(A.T @ A + 1e-3 * np.eye(A.shape[1]), A.T @ Yc[fit])
+    pred = (np.c_[Xc, np.ones(len(Xc))] @ coef) + last
+    if form == "clipped":
+        pred = np.clip(pred, series[:train_end].min(), series[:train_end].max())
+    label_start = starts + w
+    val = (label_start >= train_end) & (label_start + HORIZON <= val_end)
+    test = label_start >= val_end
+    return w, pred[..., None], Y[..., None], val, test, label_start
+
+
+def rolling_widths(actual, pred, hw0, n_keep: int = 100) -> np.ndarray:
+    """The alternative rule: the conformal quantile of the last n_keep known errors (the exported half-width until
+    enough are known), walking forward like core.adaptive.walk_forward."""
+    a, p = actual.astype(np.float64), pred.astype(np.float64)
+    n, horizon, targets = a.shape
+    out = np.empty((n, len(LEVELS), horizon, targets))
+    errors: list[list[float]] = [[] for _ in range(horizon)]
+    from core.intervals import rank, windows_needed
+    for i in range(n):
+        for h in range(horizon):
+            j = i - 1 - h
+            if j >= 0:
+                errors[h].append(abs(a[j, h, 0] - p[j, h, 0]))
+                del errors[h][:-n_keep]
+        for li, level in enumerate(LEVELS):
+            for h in range(horizon):
+                e = errors[h]
+                if len(e) >= windows_needed(float(level)):
+                    out[i, li, h, 0] = np.sort(e)[rank(len(e), float(level)) - 1]
+                else:
+                    out[i, li, h, 0] = hw0[li, h, 0]
+    return out
+
+
+def bands_part(rows: list) -> list[str]:
+    lines = ["| series | forecaster | test windows | level | static | tracking 0.05 | tracking 0.1 | tracking 0.2 | rolling 100 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for (name, column, period), form in [(s, f) for s in SERIES for f in ("change", "clipped")]:
+        series = load(name, column)
+        w, pred, actual, val, test, _ = forecaster(series, period, form)
+        bands, _, _ = calibrate(actual[val] - pred[val], [float(v) for v in LEVELS])
+        hw = np.stack([bands[k] for k in LEVELS]).astype(np.float32)
+        scale = np.array([np.std(series[: int(len(series) * 0.7)])], np.float32)
+        a, p = actual[test], pred[test]
+        static = np.broadcast_to(hw[None], (len(a),) + hw.shape)
+        cov = {"static": coverage(a, p, static)[0]}
+        for gamma in GAMMAS:
+            up, down = steps(LEVELS, gamma=gamma, shape=hw.shape[1:])
+            cov[gamma] = coverage(a, p, walk_forward(a, p, hw, up, down, floors(scale)))[0]
+        cov["rolling"] = coverage(a, p, rolling_widths(a, p, hw).astype(np.float32))[0]
+        for li, level in enumerate(LEVELS):
+            lines.append(f"| {name} | {form} | {len(a)} | {level} | " + " | ".join(
+                f"{cov[k][li]:.1f}" for k in ("static", *GAMMAS, "rolling")) + " |")
+            rows.append({"series": name, "form": form, "level": level, **{str(k): cov[k][li] for k in cov}})
+    return lines
+
+
+KINDS = ("spike", "shift", "drift", "stuck", "dropped")
+EVERY = 60  # readings between injected anomalies
+CATCH = 10  # an alert within this many readings of an anomaly's start detects it
+DRIFT = (0.25, 5.0)  # the drift CUSUM's allowance k and threshold h (core.config DEFAULTS["alarms"]), --drift to try others
+
+
+def _online_forecasts(series: np.ndarray, w: int, period: int, form: str, train_end: int):
+    """The ridge AR refitted once on the clean training part, then run on any (corrupted) stream."""
+    starts = np.arange(0, len(series) - w - HORIZON + 1)
+    X = np.stack([series[s:s + w] for s in starts])
+    Y = np.stack([series[s + w:s + w + HORIZON] for s in starts])
+    fit = starts + w + HORIZON <= train_end
+    Xc, Yc = X - X[:, -1:], Y - X[:, -1:]
+    A = np.c_[Xc[fit], np.ones(fit.sum())]
+    coef = np.linalg.solve(A.T @ A + 1e-3 * np.eye(A.shape[1]), A.T @ Yc[fit])
+    return lambda window: (np.r_[window - window[-1], 1.0] @ coef) + window[-1]
+
+
+def _inject(clean: np.ndarray, kind: str, sd: float, rng) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """The stream with one anomaly of ``kind`` every EVERY readings: (values, starts, kept mask). Each one is
+    core.livestream.inject's (the Device step's live stream injects the same shapes): spike 6 sd, shift 5 sd and
+    drift to 10 sd over 20 readings, stuck and dropped for 20 and 5 readings."""
+    x = clean.copy()
+    keep = np.ones(len(x), bool)
+    starts = list(range(EVERY // 2, len(x) - 20, EVERY))
+    sizes = {"spike": 6, "shift": 5, "drift": 10, "stuck": 0, "dropped": 0}
+    for s in starts:
+        sign = rng.choice([-1.0, 1.0])
+        keep &= inject(x, kind, s, sign * sizes[kind] * sd, 5 if kind == "dropped" else 20)
+    return x, starts, keep
+
+
+def _float64_band(stream, forecasts, hw, margin):
+    """The board's rule in float64: adaptive 95% half-widths (log-space step 0.1), alert outside margin x q."""
+    q = hw[..., 0].astype(np.float64).copy()  # (levels, H)
+    alerts = []
+    past: list[np.ndarray] = []
+    up, down = np.exp(0.1 * np.array([0.8, 0.95])), np.exp(-0.1 * np.array([0.2, 0.05]))
+    lohi = None
+    for i, x in enumerate(stream):
+        if lohi is not None and not (lohi[0] <= x <= lohi[1]):
+            alerts.append(i)
+        for h, f in enumerate(past[:HORIZON]):
+            e = abs(x - f[h])
+            miss = e > q[:, h]
+            q[:, h] = np.where(miss, q[:, h] * up, np.maximum(q[:, h] * down, 1e-9))
+        if not np.all(np.isfinite(forecasts[i])):
+            past, lohi = [], None
+            continue
+        past.insert(0, forecasts[i])
+        del past[HORIZON:]
+        lohi = (forecasts[i][0] - margin * q[1, 0], forecasts[i][0] + margin * q[1, 0])
+    return alerts
+
+
+def alarms_part(rows: list, margin: float) -> list[str]:
+    from core.alarms import Watch, WatchSpec, drift_scale, longest_run
+
+    rng = np.random.default_rng(0)
+    lines = [f"Margin {margin:g} x the adaptive 95% half-width. Detected = an alert within {CATCH} readings of the "
+             "anomaly's start; false alarms = alerts away from every anomaly (its start to 20 + W readings after), per "
+             "1,000 readings; delay = readings from the start to the first alert (median).", "",
+             f"Drift rule: CUSUM of one-step errors over the validation scale, allowance k {DRIFT[0]:g}, threshold h {DRIFT[1]:g}. "
+             "\"board\" counts every alert; \"without drift\" the band, stuck and gap alerts alone; \"drift\" the drift "
+             "rule's alone. The float64 rule is the band rule only (with the board's stuck and gap alerts).", "",
+             "| series | anomaly | injected | board: detected | board: false /1000 | board: delay | without drift: detected | "
+             "without drift: false /1000 | drift: detected | drift: false /1000 | drift: delay | float64 band rule: detected | "
+             "float64: false /1000 | z-score: detected | z-score: false /1000 | z-score: delay |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, column, period in SERIES[:4]:
+        series = load(name, column)
+        w, pred, actual, val, test, label_start = forecaster(series, period, "change")
+        bands, _, _ = calibrate(actual[val] - pred[val], [float(v) for v in LEVELS])
+        hw = np.stack([bands[k] for k in LEVELS]).astype(np.float32)
+        n = len(series)
+        train_end, val_end = int(n * 0.7), int(n * 0.85)
+        model = _online_forecasts(series, w, period, "change", train_end)
+        diffs = np.diff(series[:train_end])
+        sd = float(np.std(actual[val][:, 0, 0] - pred[val][:, 0, 0]))
+        stuck_limit = longest_run(series[:train_end])[0]
+        up, down = steps(LEVELS, shape=hw.shape[1:])
+        scale = np.array([np.std(series[:train_end])], np.float32)
+        for kind in ("clean",) + KINDS:
+            clean = series[val_end - w:]
+            if kind == "clean":
+                stream, starts, keep = clean.copy(), [], np.ones(len(clean), bool)
+            else:
+                stream, starts, keep = _inject(clean, kind, sd, rng)
+                starts = [s for s in starts if s >= w + 1]
+            spec = WatchSpec(horizon=HORIZON, targets=1, columns=(0,), levels=LEVELS, half_width=hw, up=up, down=down,
+                             floor=floors(scale), alarm_level=1, margin=margin, stuck_limit=(stuck_limit,),
+                             timeout_ms=2500, drift_scale=drift_scale(LEVELS, hw), drift_k=DRIFT[0], drift_h=DRIFT[1])
+            watch = Watch(spec)
+            board_alerts, fc64, seen, idx = [], [], [], []
+            clock = 0
+            for i in range(len(stream)):
+                clock += 1000
+                board_alerts += [(i, a) for a in watch.tick(clock)]
+                if not keep[i]:
+                    continue
+                x = np.float32(stream[i])
+                board_alerts += [(i, a) for a in watch.reading(np.array([x]))]
+                seen.append(float(x))
+                idx.append(i)
+                if len(seen) >= w:
+                    f = model(np.array(seen[-w:]))
+                    watch.forecast(f.astype(np.float32))
+                    fc64.append(f)
+                else:
+                    watch.no_forecast()
+                    fc64.append(np.full(HORIZON, np.nan))
+            b_idx = sorted({i for i, _ in board_alerts if i >= w})
+            d_idx = sorted({i for i, a in board_alerts if i >= w and "kind=drift" in a})
+            o_idx = sorted({i for i, a in board_alerts if i >= w and "kind=drift" not in a})
+            f64 = [idx[j] for j in _float64_band(np.array(seen), fc64, hw, margin) if idx[j] >= w]
+            f64 = sorted(set(f64) | {i for i, a in board_alerts if "kind=band" not in a and i >= w})
+            z = np.abs(np.diff(np.array(seen)) - diffs.mean()) / diffs.std()
+            z_idx = [idx[j + 1] for j in np.flatnonzero(z > 4) if idx[j + 1] >= w]
+            if kind == "dropped":  # the z-score has no clock: a gap shows as nothing
+                z_idx = z_idx
+            def score(alerts):
+                detected, delays = 0, []
+                near = np.zeros(len(stream), bool)
+                for s in starts:
+                    near[s:s + 20 + w + HORIZON] = True
+                    hit = [a - s for a in alerts if s <= a < s + CATCH]
+                    if hit:
+                        detected += 1
+                        delays.append(min(hit))
+                false = sum(1 for a in alerts if not near[a])
+                clean_n = max(1, int((~near[w:]).sum()))
+                return detected, 1000.0 * false / clean_n, (float(np.median(delays)) if delays else float("nan"))
+            b, f, zz, d, o = score(b_idx), score(f64), score(z_idx), score(d_idx), score(o_idx)
+            lines.append(f"| {name} | {kind} | {len(starts)} | {b[0]} | {b[1]:.1f} | {b[2]:g} | {o[0]} | {o[1]:.1f} | "
+                         f"{d[0]} | {d[1]:.1f} | {d[2]:g} | {f[0]} | {f[1]:.1f} | {zz[0]} | {zz[1]:.1f} | {zz[2]:g} |")
+            rows.append({"series": name, "kind": kind, "margin": margin, "board": b, "float64": f, "zscore": zz})
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("bands", "alarms", "cost", "all"), default="all")
+    parser.add_argument("--margin", type=float, action="append", default=None)
+    parser.add_argument("--drift", type=float, nargs=2, metavar=("K", "H"), default=None)
+    args = parser.parse_args(argv)
+    if args.drift:
+        global DRIFT
+        DRIFT = tuple(args.drift)
+    rows: list = []
+    if args.part in ("bands", "all"):
+        print("\n".join(bands_part(rows)))
+    if args.part in ("alarms", "all"):
+        for margin in args.margin or [1.5]:
+            print("\n".join(alarms_part(rows, margin)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

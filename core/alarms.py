@@ -1,0 +1,194 @@
+"""The board's watch over a stream of readings (issue 33), in float32 exactly as fs_protocol.cpp runs it.
+
+Every reading pushed with ``R`` (or the sketch's ``ReadSensor``) is, in this order:
+
+1. checked for a stuck sensor: target t's value equal to the one before it in more consecutive readings than
+   the training part ever held (``stuck_limit[t]``, its longest run) prints, once per run,
+   ``FS ALERT k=<k> kind=stuck y=<value> run=<n> limit=<limit> target=<t>``;
+2. checked against the alarm band forecast for its time step (the forecast made at the previous reading, step 1,
+   -/+ ``margin`` times its adaptive half-width at the alarm level): outside it prints
+   ``FS ALERT k=<k> y=<reading> lo=<lo> hi=<hi> level=<L> target=<t> kind=band``;
+3. checked for a slow drift: the one-step error standardized by the target's validation error scale,
+   z = (reading - forecast) / ``drift_scale[t]``, held within -/+ DRIFT_CLIP (one wild reading is the band
+   alarm's, not a drift), feeds a two-sided CUSUM, up = max(0, up + z - k) and
+   down = max(0, down - z - k); past ``drift_h`` it prints
+   ``FS ALERT k=<k> kind=drift y=<reading> cusum=<sum> h=<threshold> dir=<up|down> target=<t>`` and both sums restart;
+4. the truth for the forecasts made 1..horizon readings earlier: each one's absolute error updates that step's
+   adaptive half-widths (core.adaptive.Tracker) at every level;
+
+then the window moves on and the new forecast is printed with the updated bands (the firmware's ``FS RESULT``).
+k is the reading's number since boot (0 = the first). Readings that stop coming: when the board's clock passes
+``timeout_ms`` after the last reading, ``FS ALERT k=<k> kind=gap ms=<elapsed> limit=<timeout_ms>`` prints once
+(k = the number the missing reading would have had), re-armed by the next reading. The clock is the sketch's
+millis(); the emulator's clock is given to ``tick`` (tests set it; nothing sleeps).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.adaptive import Tracker, abs_error
+
+U32 = 0xFFFFFFFF
+DRIFT_CLIP = 2.0  # |z| counted at most this much per reading (fs_protocol.cpp's FS_DRIFT_CLIP, the same literal)
+
+
+@dataclass(frozen=True)
+class WatchSpec:
+    """The watch's constants (model_config.h's kWatch*): see ``core.firmware.spec.watch_of``."""
+    horizon: int
+    targets: int
+    columns: tuple[int, ...]  # each target's column in a reading; () = the targets are not inputs (no truth)
+    levels: tuple[str, ...] = ()
+    half_width: np.ndarray | None = None  # (levels, horizon, targets) float32, the exported bands
+    up: np.ndarray | None = None
+    down: np.ndarray | None = None
+    floor: np.ndarray | None = None  # (targets,)
+    alarm_level: int = -1  # index into levels; -1: no band alarm
+    margin: float = 1.0
+    stuck_limit: tuple[int, ...] = ()  # per target; 0 = not watched
+    timeout_ms: int = 0  # 0 = not watched
+    drift_scale: tuple[float, ...] = ()  # per target, float32: the one-step validation error's scale; () = no drift rule
+    drift_k: float = 0.25  # the CUSUM's allowance, in scales per reading
+    drift_h: float = 5.0   # its threshold
+
+    @property
+    def adaptive(self) -> bool:
+        return bool(self.levels) and self.half_width is not None and len(self.columns) == self.targets
+
+
+def fmt(value) -> str:
+    return "%.7g" % float(np.float32(value))
+
+
+class Watch:
+    """One board's watch state: adaptive half-widths, the last horizon forecasts, runs, the clock."""
+
+    def __init__(self, spec: WatchSpec) -> None:
+        self.spec = spec
+        H, T = spec.horizon, spec.targets
+        self.tracker = Tracker(spec.half_width, spec.up, spec.down, spec.floor) if spec.adaptive else None
+        self.past = np.zeros((H, H * T), np.float32)  # row 0 = the newest forecast (data units)
+        self.n_past = 0
+        self.alarm_lo = np.zeros(T, np.float32)
+        self.alarm_hi = np.zeros(T, np.float32)
+        self.last = np.zeros(T, np.float32)
+        self.run = np.zeros(T, np.int64)
+        self.readings = 0
+        self.now_ms = 0
+        self.last_ms = 0
+        self.gap_alerted = False
+        self.cusum = np.zeros((2, T), np.float32)  # up, down
+
+    def half_widths(self) -> np.ndarray | None:
+        return None if self.tracker is None else self.tracker.q
+
+    def reading(self, values: np.ndarray) -> list[str]:
+        """fs::Protocol::WatchReading: the alerts this reading raises, and the bands it updates."""
+        s = self.spec
+        v = np.asarray(values, np.float32)
+        k = self.readings
+        self.readings += 1
+        self.last_ms = self.now_ms
+        self.gap_alerted = False
+        out: list[str] = []
+        for t, col in enumerate(s.columns):
+            x = v[col]
+            self.run[t] = self.run[t] + 1 if k > 0 and x == self.last[t] else 1
+            self.last[t] = x
+            limit = s.stuck_limit[t] if t < len(s.stuck_limit) else 0
+            if limit > 0 and self.run[t] == limit + 1:
+                out.append(f"FS ALERT k={k} kind=stuck y={fmt(x)} run={self.run[t]} limit={limit} target={t}")
+        if self.tracker is None or self.n_past == 0:
+            return out
+        level = s.alarm_level
+        for t, col in enumerate(s.columns):
+            x = v[col]
+            if level >= 0 and (x < self.alarm_lo[t] or x > self.alarm_hi[t]):
+                out.append(f"FS ALERT k={k} y={fmt(x)} lo={fmt(self.alarm_lo[t])} hi={fmt(self.alarm_hi[t])} "
+                           f"level={s.levels[level]} target={t} kind=band")
+        if len(s.drift_scale) == s.targets:
+            out += self._drift(k, v)
+        for h in range(min(self.n_past, s.horizon)):
+            for t, col in enumerate(s.columns):
+                self.tracker.update(h, t, abs_error(v[col], self.past[h, h * s.targets + t]))
+        return out
+
+    def _drift(self, k: int, v: np.ndarray) -> list[str]:
+        """The CUSUM of standardized one-step errors, float32 in fs_protocol.cpp's order of operations."""
+        s, out = self.spec, []
+        kk, hh = np.float32(s.drift_k), np.float32(s.drift_h)
+        for t, col in enumerate(s.columns):
+            x = v[col]
+            z = np.float32(np.float32(x - self.past[0, t]) / np.float32(s.drift_scale[t]))
+            z = min(max(z, np.float32(-DRIFT_CLIP)), np.float32(DRIFT_CLIP))  # a spike is the band's, not a drift
+            up = max(np.float32(0), np.float32(np.float32(self.cusum[0, t] + z) - kk))
+            down = max(np.float32(0), np.float32(np.float32(self.cusum[1, t] - z) - kk))
+            self.cusum[0, t], self.cusum[1, t] = up, down
+            if up > hh or down > hh:
+                out.append(f"FS ALERT k={k} kind=drift y={fmt(x)} cusum={fmt(max(up, down))} h={fmt(hh)} "
+                           f"dir={'up' if up > hh else 'down'} target={t}")
+                self.cusum[:, t] = 0
+        return out
+
+    def no_forecast(self) -> None:
+        """A reading that made no forecast (window not full, a model failure): the forecasts in hand stay aligned
+        only while every reading makes one, so the ring starts again."""
+        self.n_past = 0
+
+    def forecast(self, y: np.ndarray) -> None:
+        """fs::Protocol::WatchForecast: keep the forecast (data units), and the alarm band for the next reading."""
+        s = self.spec
+        if self.tracker is None:
+            return
+        self.past[1:] = self.past[:-1].copy()
+        self.past[0] = np.asarray(y, np.float32).reshape(-1)
+        self.n_past = min(s.horizon, self.n_past + 1)
+        if s.alarm_level >= 0:
+            q = self.tracker.q[s.alarm_level, 0]
+            w = (q * np.float32(s.margin)).astype(np.float32)
+            y0 = self.past[0, :s.targets]
+            self.alarm_lo = (y0 - w).astype(np.float32)
+            self.alarm_hi = (y0 + w).astype(np.float32)
+
+    def tick(self, now_ms: int) -> list[str]:
+        """fs::Protocol::Tick: the board's clock; the gap alert once the readings stop for timeout_ms."""
+        self.now_ms = int(now_ms) & U32
+        s = self.spec
+        if s.timeout_ms <= 0 or self.readings == 0 or self.gap_alerted:
+            return []
+        elapsed = (self.now_ms - self.last_ms) & U32
+        if elapsed <= s.timeout_ms:
+            return []
+        self.gap_alerted = True
+        return [f"FS ALERT k={self.readings} kind=gap ms={elapsed} limit={s.timeout_ms}"]
+
+
+def longest_run(values: np.ndarray) -> list[int]:
+    """Per column of (rows, columns): the most consecutive rows holding one value (NaN never repeats)."""
+    a = np.asarray(values)
+    if a.ndim == 1:
+        a = a[:, None]
+    out = []
+    for col in a.T:
+        if not len(col):
+            out.append(0)
+            continue
+        breaks = np.flatnonzero(~(col[1:] == col[:-1]))
+        out.append(int(np.diff(np.r_[-1, breaks, len(col) - 1]).max()))
+    return out
+
+
+def drift_scale(levels, half_width) -> tuple[float, ...]:
+    """Per target, the one-step error's scale the drift rule standardizes by, from the validation errors: the
+    narrowest band's step-1 half-width (its conformal quantile of |error|) over the normal quantile of that level
+    (1.2816 for 80%), float32; () without bands."""
+    from statistics import NormalDist
+
+    if not levels or half_width is None:
+        return ()
+    i = min(range(len(levels)), key=lambda j: float(levels[j]))
+    z = NormalDist().inv_cdf(0.5 + float(levels[i]) / 200.0)
+    q = np.asarray(half_width, np.float32)[i, 0]
+    return tuple(float(np.float32(max(float(v), 1e-12) / z)) for v in q)

@@ -1,0 +1,173 @@
+"""The board's watch (issue 33): adaptive bands and FS ALERT lines, the same in the g++-compiled fs_protocol.cpp
+and in the emulator (core.alarms), on golden transcripts and on long streams with injected anomalies; the host
+parses the alerts. Gaps are made by moving a clock, never by waiting."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import serial
+
+from core.board import Board
+from core.board.emulator import Emulator, ProtocolEngine, TflmRunner
+from core.board.protocol import Alert, Result, parse_line
+from core.firmware import load_bundle_spec
+from tests.test_firmware_protocol import _compile  # the one g++ build of a rendered bundle
+from tests.firmware_support import ALARM_TRANSCRIPTS, SLICE_ALARM_EXPORT, SLICE_BAND_EXPORT, assert_transcript, read_transcript
+
+HOST_MAIN = Path(__file__).resolve().parent / "firmware_host" / "main.cpp"
+GXX = shutil.which("g++")
+CASES = sorted(ALARM_TRANSCRIPTS.glob("*.txt"))
+
+
+@pytest.fixture(scope="module")
+def host_binary(tmp_path_factory) -> Path:
+    if GXX is None:
+        pytest.skip("g++ is not installed: the firmware protocol code cannot be compiled on this host")
+    return _compile(tmp_path_factory.mktemp("fw_alarms"), SLICE_ALARM_EXPORT)
+
+
+def _engine(export=SLICE_ALARM_EXPORT) -> ProtocolEngine:
+    spec = load_bundle_spec(export, "float32")
+    return ProtocolEngine(spec, TflmRunner(spec))
+
+
+def _engine_lines(engine: ProtocolEngine, sent: list[bytes]) -> list[str]:
+    lines = [engine.ready_line()]
+    for data in sent:
+        if data.startswith(b"@"):
+            lines += engine.tick(int(data[1:].strip()))
+        else:
+            lines += engine.feed(data)
+    return lines
+
+
+def test_there_are_alarm_transcripts():
+    assert {c.name for c in CASES} >= {"stream.txt"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.stem)
+def test_host_compiled_protocol_passes_alarm_transcript(host_binary, case):
+    sent, expected = read_transcript(case)
+    proc = subprocess.run([str(host_binary)], input=b"".join(sent), capture_output=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert_transcript(expected, proc.stdout.decode("ascii").splitlines(), f"g++ {case.name}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.stem)
+def test_emulator_engine_passes_alarm_transcript(case):
+    sent, expected = read_transcript(case)
+    assert_transcript(expected, _engine_lines(_engine(), sent), f"emulator {case.name}")
+
+
+def _stream(n=1500, seed=3) -> list[bytes]:
+    """A random walk with spikes, a level shift, a stuck stretch, a gap and bad lines: everything the watch does."""
+    rng = np.random.default_rng(seed)
+    temp = 15 + np.cumsum(rng.normal(0, 0.3, n))
+    hum = -5 + np.cumsum(rng.normal(0, 0.8, n))
+    temp[200] += 9
+    temp[700:] += 6
+    hum[400:420] = hum[400]
+    temp = np.round(temp, 3)
+    hum = np.round(hum, 2)
+    out, clock = [], 0
+    for i in range(n):
+        if i == 900:
+            out.append(f"@ {clock + 20_000_000}\n".encode())
+            clock += 20_000_000
+        if i % 97 == 5:
+            out.append(b"R 1,nan\n")
+        clock += 1000
+        out.append(f"@ {clock}\n".encode())
+        out.append(f"R {temp[i]:g},{hum[i]:g}\n".encode())
+        if i % 250 == 0:
+            out.append(b"P 1,2,3,4,5,6\n")
+    return out
+
+
+def test_board_numbers_equal_the_hosts_over_a_long_stream(host_binary):
+    """Byte for byte: every adaptive bound and every alert of 1,500 readings, g++ against the emulator."""
+    sent = _stream()
+    proc = subprocess.run([str(host_binary)], input=b"".join(sent), capture_output=True, timeout=60)
+    board = [line.split(" us=")[0] + line.split(" us=")[1].split(" ", 1)[1] if " us=" in line else line
+             for line in proc.stdout.decode("ascii").splitlines()]
+    host = [line.split(" us=")[0] + line.split(" us=")[1].split(" ", 1)[1] if " us=" in line else line
+            for line in _engine_lines(_engine(), sent)]
+    assert board == host
+    alerts = [parse_line(line) for line in board if line.startswith("FS ALERT")]
+    kinds = {a.kind for a in alerts}
+    assert kinds == {"band", "stuck", "gap", "drift"}, kinds  # the level shift at 700 also drifts the CUSUM
+    assert any(a.kind == "band" and a.k == 200 for a in alerts)  # the spike, at once
+    assert any(a.kind == "band" and a.k == 700 for a in alerts)  # the level shift, at once
+    assert [a.k for a in alerts if a.kind == "stuck"] == [402]  # 400, 401, 402: one more than the training's longest run, 2
+    assert [a.k for a in alerts if a.kind == "gap"] == [900]
+
+
+def test_a_bundle_without_the_watch_data_prints_no_alert():
+    """The slice export with bands but no training runs: adaptive bands and band alarms, never a stuck alarm;
+    P and T print exactly as before while nothing has been streamed."""
+    engine = _engine(SLICE_BAND_EXPORT)
+    lines = _engine_lines(engine, [b"R 1,2\n"] * 10)
+    assert not any("kind=stuck" in line for line in lines)
+
+
+def test_alert_lines_parse_and_unknown_fields_are_kept():
+    rec = parse_line("FS ALERT k=4 y=20 lo=9.261222 hi=13.73878 level=95 target=0 kind=band")
+    assert rec == Alert(k=4, kind="band", target=0, y=20.0, lo=9.261222, hi=13.73878, level="95")
+    assert parse_line("FS ALERT k=7 kind=gap ms=10800001 limit=10800000").ms == 10800001
+    stuck = parse_line("FS ALERT k=5 kind=stuck y=-3 run=3 limit=2 target=1 future=yes")
+    assert stuck.run == 3 and stuck.extra == (("future", "yes"),) and "stuck at -3" in stuck.words()
+    assert type(parse_line("FS ALERT y=1")).__name__ == "Other"  # no k: not an alert
+
+
+def test_emulator_gap_alarm_on_a_moved_clock_reaches_the_board_object():
+    """Over a real pty: readings, then the emulator's clock moves past the timeout; Board reports the gap."""
+    now = [0]
+    moved = threading.Event()
+
+    def clock() -> int:
+        return now[0]
+
+    emu = Emulator(SLICE_ALARM_EXPORT, dtype="float32", clock=clock, reading_timeout_ms=5000)
+    with emu, Board(emu.path) as board:
+        board.ready()
+        for reading in ([10, -5], [11, -4], [12, -3], [30, -2]):
+            answer, alerts = board.stream(reading)
+        assert isinstance(answer, Result)
+        assert [a.kind for a in alerts] == ["band"] and alerts[0].k == 3
+        cursor = board.cursor()
+        now[0] = 5001
+        moved.set()
+        # the emulator ticks its clock every pass of its loop; an I round trip proves a pass has run since
+        board.ready()
+        board.ready()
+        gaps = [a for a in board.alerts(cursor) if a.kind == "gap"]
+    assert len(gaps) == 1 and gaps[0].k == 4 and gaps[0].ms == 5001
+
+
+def test_studio_device_json_reports_the_boards_alerts(tmp_path, capsys):
+    """`studio device --stream CSV --json` on the emulated board: every reading's forecast and the alerts."""
+    import json
+
+    from studio.cli import main
+
+    csv = tmp_path / "stream.csv"
+    csv.write_text("temp,hum\n10,-5\n11,-4\n12,-3\n30,-2\n12,-1\n")
+    with Emulator(SLICE_ALARM_EXPORT, dtype="float32") as emu:
+        assert main(["device", "--port", emu.path, "--export", str(SLICE_ALARM_EXPORT), "--no-self-test",
+                     "--stream", str(csv), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["stream"]["readings"] == 5 and payload["stream"]["forecasts"][0] is None
+    assert payload["stream"]["forecasts"][3] == [30.0, -2.0]
+    assert [(a["k"], a["kind"], a["y"]) for a in payload["alerts"]] == [(3, "band", 30.0), (4, "band", 12.0)]
+
+
+def test_drift_alert_parses_with_its_sum_and_threshold_kept():
+    a = parse_line("FS ALERT k=12 kind=drift y=13 cusum=5.189309 h=5 dir=up target=0")
+    assert isinstance(a, Alert) and a.kind == "drift" and a.y == 13.0 and a.target == 0
+    assert dict(a.extra) == {"cusum": "5.189309", "h": "5", "dir": "up"}
+    assert "slow drift up" in a.words() and "passed 5" in a.words()

@@ -1,0 +1,104 @@
+"""The live stream's core (issue 33, item 3): readings from the export's windows or a CSV, one injected anomaly,
+the loop that sends them with R to an emulated board at a pace a test drives (no sleeps), and the detection
+summary."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.board import Board
+from core.errors import StudioError
+from core.livestream import Anomaly, LiveStream, change_sd, inject, injected, readings_from_csv, readings_from_windows, score
+from tests.firmware_support import SLICE_ALARM_EXPORT
+
+
+def test_windows_join_back_into_their_readings_and_stop_at_a_break():
+    series = np.arange(20, dtype=float).reshape(10, 2)
+    X = np.stack([series[i:i + 3] for i in range(8)])
+    assert np.array_equal(readings_from_windows(X), series)
+    broken = X.copy()
+    broken[5] += 100
+    assert np.array_equal(readings_from_windows(broken), series[:7])
+
+
+@pytest.mark.parametrize("kind", ["spike", "shift", "drift", "stuck", "dropped"])
+def test_each_anomaly_changes_only_its_column_from_its_start(kind):
+    clean = np.c_[np.arange(50.0), -np.arange(50.0)]
+    values, keep = injected(clean, Anomaly(kind, 20, size=7.0, length=5, column=0))
+    assert np.array_equal(values[:, 1], clean[:, 1])
+    assert np.array_equal(values[:20], clean[:20]) and keep[:20].all()
+    changed = np.flatnonzero((values[:, 0] != clean[:, 0]) | ~keep)
+    assert changed.min() == 20 and changed.max() == (20 if kind == "spike" else 24)
+    if kind == "drift":
+        assert values[24, 0] - clean[24, 0] == pytest.approx(7.0)
+    if kind == "stuck":
+        assert (values[20:25, 0] == clean[19, 0]).all()
+
+
+def test_an_anomaly_outside_the_stream_or_of_no_known_kind_is_refused():
+    with pytest.raises(StudioError, match="outside the stream"):
+        injected(np.zeros((5, 1)), Anomaly("spike", 9))
+    with pytest.raises(StudioError, match="Unknown anomaly"):
+        inject(np.zeros(5), "wobble", 1, 1.0)
+
+
+def test_csv_readings_by_the_models_names_else_by_count():
+    frame = pd.DataFrame({"when": ["a", "b"], "hum": [1.0, 2.0], "temp": [3.0, 4.0]})
+    assert readings_from_csv(frame, 2, ("temp", "hum")).tolist() == [[3.0, 1.0], [4.0, 2.0]]
+    assert readings_from_csv(frame, 2).tolist() == [[1.0, 3.0], [2.0, 4.0]]
+    with pytest.raises(StudioError, match="reads 3 per reading"):
+        readings_from_csv(frame, 3)
+
+
+def test_score_says_detected_delay_and_false_alarms():
+    s = score([3, 50, 52, 90], start=50, span=1, n=100, settle=4)
+    assert s["detected"] and s["delay"] == 0 and s["false"] == 2
+    assert score([70], start=50, span=1, n=100, settle=4)["detected"] is False
+    assert change_sd(np.array([0.0, 1.0, 0.0, 1.0])) == pytest.approx(0.0 + np.std([1, -1, 1]))
+
+
+def _walk(n=60, seed=1):
+    rng = np.random.default_rng(seed)
+    return np.round(np.c_[10 + np.cumsum(rng.normal(0, 0.3, n)), -5 + np.cumsum(rng.normal(0, 0.6, n))], 3)
+
+
+def test_stream_to_the_emulated_board_flags_a_spike_where_it_was_put():
+    from core.board.emulator import Emulator
+
+    values, keep = injected(_walk(), Anomaly("spike", 30, size=8.0, column=0))
+    with Emulator(SLICE_ALARM_EXPORT, dtype="float32") as emu, Board(emu.path) as board:
+        board.ready(5)
+        pauses: list[float] = []
+        live = LiveStream(board, values, keep, pace=4.0, wait=lambda s: pauses.append(s) or False,
+                          anomaly=Anomaly("spike", 30, size=8.0))
+        live.run()  # in this thread: the test drives the pace (every pause asked for, none slept)
+    assert pauses == [0.25] * 59
+    got = live.snapshot()
+    assert len(got) == 60 and all(r.sent for r in got)
+    assert got[1].forecast == () and len(got[2].forecast) == 2  # the window (3) fills first
+    # the spike, then the reading after it (the model forecasts the last reading: the spike itself)
+    assert [(r.i, a.kind, a.target) for r in got for a in r.alerts] == [(30, "band", 0), (31, "band", 0)]
+    s = live.summary(window=3, horizon=1)
+    assert s["detected"] and s["delay"] == 0 and s["by"] == "band" and s["false"] == 0
+
+
+def test_stop_ends_a_pause_and_the_stream_and_dropped_readings_are_not_sent():
+    from core.board.emulator import Emulator
+
+    values, keep = injected(_walk(20), Anomaly("dropped", 5, length=3))
+    with Emulator(SLICE_ALARM_EXPORT, dtype="float32") as emu, Board(emu.path) as board:
+        board.ready(5)
+        live = LiveStream(board, values, keep, pace=1.0)
+
+        def wait(seconds):  # the stop arrives during the 10th pause
+            if len(live.received) == 10:
+                live.stop()
+            return live.stopped
+        live._wait = wait
+        live.start()
+        assert live.finished.wait(30)
+        sent = [line for line in board.log_text().splitlines() if "> R " in line]
+    assert live.error is None and len(live.snapshot()) == 10
+    assert [r.sent for r in live.snapshot()][4:9] == [True, False, False, False, True]
+    assert len(sent) == 7
