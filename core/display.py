@@ -37,11 +37,18 @@ def readable(value: Any, digits: int = 4) -> str:
     return f"{v:.{digits - 1}e}"
 
 
-def table(frame, headers: dict[str, str] | None = None, keep: tuple[str, ...] = ()):
-    """A copy of ``frame`` with every cell through ``readable`` (columns in ``keep`` left as they are) and the
-    columns renamed by ``headers`` (machine names to words)."""
+def table(frame, headers: dict[str, str] | None = None, keep: tuple[str, ...] = (), digits: dict[str, int] | None = None):
+    """A copy of ``frame`` with every cell through ``readable`` (columns in ``keep`` left as they are, columns in
+    ``digits`` to that many significant digits, e.g. 7 where float32 values are compared) and the
+    columns renamed by ``headers`` (machine names to words); a name still in snake_case reads with spaces."""
     out = frame.copy()
     for col in out.columns:
         if col not in keep:
-            out[col] = [readable(v) for v in out[col].tolist()]
-    return out.rename(columns=headers or {})
+            out[col] = [readable(v, (digits or {}).get(col, 4)) for v in out[col].tolist()]
+    out = out.rename(columns=headers or {})
+    return out.rename(columns=lambda c: header(c))
+
+
+def header(name: Any) -> str:
+    """A column's name in words: ``latency_ms`` -> "latency ms"; a name already in words is kept."""
+    return str(name).replace("_", " ").strip()

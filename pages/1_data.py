@@ -212,10 +212,8 @@ table = pd.DataFrame([{
     "missing %": c.get("missing_pct"), "min": c.get("min"), "mean": c.get("mean"), "max": c.get("max"),
     "note": ds.excluded.get(c["name"], "the time axis" if c.get("type") == "time" else ""),
 } for c in r["columns"]])
-for name in ("min", "mean", "max", "missing %"):  # a figure that does not apply reads "—", never "None"
-    table[name] = [ui.figure(v) for v in table[name]]
 table["type"] = table["type"].fillna("")
-st.dataframe(table, hide_index=True, width="stretch")
+ui.table(table, width="stretch")  # a figure that does not apply reads "—", never "None"
 if ds.excluded:
     st.caption("Excluded from the later steps: " + "; ".join(f"**{k}**: {v}" for k, v in ds.excluded.items()))
 

@@ -133,7 +133,8 @@ run = state.get("run")
 if run is not None:
     st.subheader("Test results")
     metrics = run.metrics
-    st.dataframe(fv.metrics_display(metrics_table(metrics)), hide_index=True, width="stretch")
+    shown = fv.metrics_display(metrics_table(metrics))
+    ui.table(shown, keep=tuple(shown.columns), width="stretch")  # formatted by fv.metrics_display
     verdict = metrics.get("verdict", "")
     if verdict:
         (st.success if metrics.get("beats_best") else st.warning)(verdict)
