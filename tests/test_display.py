@@ -48,3 +48,16 @@ def test_every_table_on_a_page_goes_through_the_one_formatter():
                  for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
                  if direct.search(line) and p != root / "studio" / "ui.py"]
     assert not offenders, offenders
+
+
+def test_the_command_line_prints_the_pages_cells_and_headers():
+    """Issue 32: `studio train` printed 1.365e+04 and `studio device` headed its columns k and |error|."""
+    text = display.text_table([{"forecaster": "model", "mae": 13650.4, "smape": None, "n": 123888}], display.METRIC_HEADERS)
+    head, row = text.splitlines()
+    assert head.split() == ["forecaster", "MAE", "sMAPE", "(%)", "forecast", "values"]
+    assert row.split() == ["model", "13,650", "—", "123,888"] and "e+" not in text
+
+
+def test_a_short_epoch_reads_in_milliseconds():
+    assert display.duration(0.04) == "40 ms" and display.duration(3.21) == "3.2 s" and display.duration(125) == "2 min 5 s"
+    assert display.duration(None) == display.EMPTY
