@@ -36,7 +36,9 @@ def readable(value: Any, digits: int = 4) -> str:
         return f"{int(v):,}"
     if 1e-3 <= abs(v) < 1e7:
         decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(v)))))
-        return f"{v:,.{decimals}f}"
+        text = f"{v:,.{decimals}f}"
+        # Seven digits (float32's, where board and host are compared) say 13.5, not 13.50000.
+        return text.rstrip("0").rstrip(".") if digits > 4 and "." in text else text
     return f"{v:.{digits - 1}e}"
 
 

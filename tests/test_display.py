@@ -33,7 +33,7 @@ def test_a_header_left_in_snake_case_reads_in_words():
 
 def test_board_values_keep_float32s_seven_digits_where_asked():
     out = display.table(pd.DataFrame({"board": [123.45678], "abs_err": [1.5e-5]}), digits={"board": 7})
-    assert out.loc[0, "board"] == "123.4568" and out.loc[0, "abs err"] == "1.500e-05"
+    assert out.loc[0, "board"] == "123.4568" and display.readable(13.5, 7) == "13.5" and out.loc[0, "abs err"] == "1.500e-05"
 
 
 def test_every_table_on_a_page_goes_through_the_one_formatter():
