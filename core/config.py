@@ -117,6 +117,9 @@ HELP.update({
 
 # The studio's version, written into saved projects so a newer project file can be recognised.
 APP_VERSION = "0.1.0"
+# The Export step's bundle section, by the name its heading shows: the Edge Impulse messages point at it by name,
+# since they are read on the Export page itself ("on the Export page" said nothing there).
+BUNDLE_SECTION = "Firmware bundle for the XIAO ESP32S3"
 
 # Forecast step (issue D): test forecasts, backtest, the future, downloads, projects.
 DEFAULTS["forecast"] = {

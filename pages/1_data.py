@@ -175,10 +175,13 @@ if source is not None:
 # ---------------------------------------------------------------- report
 r = ds.report
 frame = ds.frame
-m1, m2, m3, m4 = st.columns(4)
+m1, m2, m3, m4 = st.columns([2, 2, 3, 3])  # the words (frequency, span) get the room
 m1.metric("Rows", f"{len(frame):,}")
 m2.metric("Numeric columns", len(ds.numeric_columns))
-m3.metric("Frequency", describe_freq(ds.freq) if ds.freq else ("steps" if not ds.has_time else "irregular"),
+# The frequency's word as the value and its detail in the label: "monthly (month start)" and "every 5 minutes"
+# were cut to "monthly (mo..." in a quarter of the page.
+freq_word, _, freq_detail = (describe_freq(ds.freq) if ds.freq else ("steps" if not ds.has_time else "irregular")).partition(" (")
+m3.metric(f"Frequency · {freq_detail.rstrip(')')}" if freq_detail else "Frequency", freq_word,
           help=f"pandas alias {ds.freq}" if ds.freq else None)
 if ds.has_time:
     # Through Python's datetime: 1700-2008 does not fit a pandas Timedelta.
@@ -212,10 +215,8 @@ table = pd.DataFrame([{
     "missing %": c.get("missing_pct"), "min": c.get("min"), "mean": c.get("mean"), "max": c.get("max"),
     "note": ds.excluded.get(c["name"], "the time axis" if c.get("type") == "time" else ""),
 } for c in r["columns"]])
-for name in ("min", "mean", "max", "missing %"):  # a figure that does not apply reads "—", never "None"
-    table[name] = [ui.figure(v) for v in table[name]]
 table["type"] = table["type"].fillna("")
-st.dataframe(table, hide_index=True, width="stretch")
+ui.table(table, width="stretch")  # a figure that does not apply reads "—", never "None"
 if ds.excluded:
     st.caption("Excluded from the later steps: " + "; ".join(f"**{k}**: {v}" for k, v in ds.excluded.items()))
 

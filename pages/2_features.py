@@ -215,9 +215,9 @@ st.caption(W.parts_sentence(windows) +
 if windows.scaler.constant:
     st.warning(f"Constant in the training part (scale 1 kept): {', '.join(windows.scaler.constant)}.")
 with st.expander("Parts and scaler"):
-    st.dataframe(pd.DataFrame(windows.describe_parts()), hide_index=True)
+    ui.table(windows.describe_parts(), {"points": "time points"})
     sc = windows.scaler
-    st.dataframe(pd.DataFrame({"column": sc.columns, "center": sc.center, "scale": sc.scale}), hide_index=True)
+    ui.table({"column": sc.columns, "center": sc.center, "scale": sc.scale})
     st.caption("scaled = (value − center) / scale; fitted on the training part only and saved with the run.")
 
 # ------------------------------------------------------------------------------ one real window

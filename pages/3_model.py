@@ -161,7 +161,7 @@ c1.metric("Parameters", f"{models.count_params(spec):,}")
 c2.metric("Weights, float32", f"{models.model_size_bytes(spec, 'float32') / 1024:,.1f} KB")
 c3.metric("Weights, int8", f"{models.model_size_bytes(spec, 'int8') / 1024:,.1f} KB")
 c4.metric("Multiply-adds per forecast", f"{models.count_macs(spec):,}")
-st.dataframe(est.rows(), hide_index=True, width="stretch")
+ui.table(est.rows(), {"dtype": "model"}, width="stretch")
 for line in est.warnings:
     st.warning(line)
 for line in est.advice:
@@ -224,7 +224,7 @@ stored = ss.get(K + "qc")
 if stored is not None and stored[0] == qc_key:
     qc = stored[1]
     (st.success if qc.beats_best else st.info if qc.beats_last_value else st.warning)(qc.summary)
-    st.dataframe(as_rows(qc), hide_index=True, width="content")
+    ui.table(as_rows(qc), width="content")
     for rec in qc.recommendations:
         st.markdown(f"- {rec.text}")
 elif stored is not None:
@@ -316,7 +316,7 @@ def search_result() -> None:
     if result is None:
         st.caption("The search was stopped before any candidate finished.")
         return
-    st.dataframe(result.rows(), hide_index=True, width="content")
+    ui.table(result.rows(), width="content")
     st.markdown(result.config.reasons.get("search", ""))
     if ss.get(K + "search_apply_error"):
         st.error(ss.pop(K + "search_apply_error"))

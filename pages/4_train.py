@@ -85,14 +85,6 @@ def _loss_figure(history: list[dict]) -> go.Figure:
     return fig
 
 
-def _duration(s: float | None) -> str:
-    if s is None:
-        return display.EMPTY
-    if s < 0.1:  # a fast epoch read "0.0 s"
-        return f"{s * 1000:.0f} ms"
-    return f"{s:.1f} s" if s < 90 else f"{int(s // 60)} min {int(s % 60)} s"
-
-
 @st.fragment(run_every=POLL_S if _running(job) else None)
 @ui.guarded("Train step (live progress)")  # a fragment reruns alone, outside the page's guard
 def live_progress() -> None:
@@ -111,8 +103,8 @@ def live_progress() -> None:
     st.progress(1.0 if status == "done" else done_fraction, text=label)
     c1, c2, c3 = st.columns(3)
     c1.metric("Epochs done", f"{snap['epoch']} / {snap['epochs']}")
-    c2.metric("Time per epoch", _duration(snap["seconds_per_epoch"]))
-    c3.metric("Time left (at most)", _duration(snap["eta_s"]) if status == "running" else "-")
+    c2.metric("Time per epoch", display.duration(snap["seconds_per_epoch"]))
+    c3.metric("Time left (at most)", display.duration(snap["eta_s"]) if status == "running" else "-")
     if snap["history"]:
         st.plotly_chart(_loss_figure(snap["history"]), key="train.loss_chart")
     if status == "failed":
@@ -133,7 +125,8 @@ run = state.get("run")
 if run is not None:
     st.subheader("Test results")
     metrics = run.metrics
-    st.dataframe(fv.metrics_display(metrics_table(metrics)), hide_index=True, width="stretch")
+    shown = fv.metrics_display(metrics_table(metrics))
+    ui.table(shown, keep=tuple(shown.columns), width="stretch")  # formatted by fv.metrics_display
     verdict = metrics.get("verdict", "")
     if verdict:
         (st.success if metrics.get("beats_best") else st.warning)(verdict)

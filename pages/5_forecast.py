@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import display, forecast, project
+from core import forecast, project
 from core.config import DEFAULTS, HELP
 from core.errors import StudioError
 from core.intervals import coverage_table, summary_lines, under_cover_lines
@@ -115,7 +115,7 @@ saved = run.metrics if isinstance(getattr(run, "metrics", None), dict) else {}
 same_test = saved.get("n_windows") == windows.count("test") and getattr(run, "split_rule", 2) >= 2
 references = saved.get("references") if same_test else None
 table = fv.metrics_display(forecast.metrics_table(result, references))
-st.dataframe(table, hide_index=True, width="stretch")
+ui.table(table, keep=tuple(table.columns), width="stretch")  # formatted by fv.metrics_display
 if same_test and saved.get("references_note"):
     st.caption(saved["references_note"])
 elif not same_test or "references" not in saved:
@@ -141,7 +141,7 @@ if band_lines:
     for note in under_cover_lines(bands):  # beside the figures it qualifies, not only in the expander
         st.warning(note, icon=":material/warning:")
     with st.expander("Band coverage per step ahead"):
-        st.dataframe(display.table(coverage_table(bands)), hide_index=True, width="stretch")
+        ui.table(coverage_table(bands), width="stretch")
         st.caption("Calibrated on the validation part; the share inside is measured on the test part, which the "
                    "calibration never saw. Widths are in the target's own units.")
 for note in bands.get("warnings") or []:
@@ -203,7 +203,7 @@ except StudioError as e:
     bt = None
 if bt is not None:
     bt_table = fv.metrics_display(bt.scores)
-    st.dataframe(bt_table, hide_index=True, width="stretch")
+    ui.table(bt_table, keep=tuple(bt_table.columns), width="stretch")
     note = fv.backtest_note(bt, len(targets))
     if note:
         backtest_note.warning(note, icon=":material/warning:")
@@ -238,7 +238,7 @@ if future is not None:
     fig_future = fv.mark_narrow(fv.future_figure(windows, future, target), bands, target)
     st.plotly_chart(fig_future, width="stretch")
     with st.expander("Forecast values"):
-        st.dataframe(future.drop(columns=["origin"]), hide_index=True, width="stretch")
+        ui.table(future.drop(columns=["origin"]), width="stretch")
 
 # ------------------------------------------------------------------------------------ downloads
 st.subheader("Downloads")

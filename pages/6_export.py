@@ -5,7 +5,6 @@ import os
 import time
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from core.edge_impulse import client as edgeimpulse, sketch as ei_sketch
@@ -61,9 +60,9 @@ def report_section(report: ExportReport) -> None:
     rows = []
     for name, e in report.dtypes.items():
         rows.append({"model": name, "file": _kb(e["bytes"]), "arena": _kb(e.get("arena_bytes")),
-                     "max error": f"{e['max_abs_err']:.4g}", "mean error": f"{e['mean_abs_err']:.4g}",
+                     "max error": e.get("max_abs_err"), "mean error": e.get("mean_abs_err"),
                      "ops": ", ".join(e["ops"])})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+    ui.table(rows, width="stretch")
     # The same sentence the bundle's README and the Device step say about the arena the bundle declares.
     arena = next((e for e in report.dtypes.values() if e.get("arena_bytes")), None)
     if arena:
@@ -80,7 +79,7 @@ def report_section(report: ExportReport) -> None:
                      "RAM (arena)": f"{_kb(b['arena_bytes'])} in {b['arena_in']}",
                      "latency (estimate)": f"~{b['latency_ms']:,.0f} ms", "fits": "yes" if b.get("fits") else "no"})
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+        ui.table(rows, width="stretch")
         basis = next(iter(per.values())).get("basis", "")
         st.caption(f"Estimates, not measurements. {HELP['export.latency']} {basis}")
         for name, b in per.items():
@@ -90,7 +89,7 @@ def report_section(report: ExportReport) -> None:
         st.markdown(f"**Form: {report.form}.** {report.form_reason}.")
         rows = form_rows(report.forms)
         if rows:
-            st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+            ui.table(rows, width="stretch")
             st.caption((report.forms.get("compare") or {}).get("basis", ""))
 
 
@@ -111,7 +110,7 @@ def accuracy_section(report: ExportReport) -> None:
             rows.append({"forecaster": FORECASTER_LABELS.get(name, name), f"test {key.upper()}": e.get(key),
                          "vs best baseline": None if e.get("margin_pct") is None else f"{e['margin_pct']:+.1f}%",
                          "note": "same value for every window" if e.get("constant") else ""})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+    ui.table(rows, width="stretch")  # a forecaster not scored reads "—", never "None"
     n, total = acc.get("windows", 0), acc.get("windows_total", 0)
     st.caption(f"{n:,} test windows ({acc.get('source', '')}{f', of {total:,}' if total and total != n else ''}), "
                f"each model file run on {report.verified_on}, in {', '.join(report.targets)}'s units.")
@@ -189,7 +188,7 @@ def edge_impulse_section(run, report: ExportReport) -> None:
                              "Edge Impulse latency": f"{theirs['latency_ms']} ms" if theirs and theirs.get("latency_ms") else "—",
                              "studio estimate": f"~{ours['latency_ms']:,.0f} ms" if ours else "—"})
         st.caption(f"Edge Impulse's profile for {result['device']} beside the studio's own estimate.")
-        st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+        ui.table(rows, width="stretch")
 
 
 st.title("Export")

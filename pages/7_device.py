@@ -13,7 +13,7 @@ import streamlit as st
 
 from core.board import weblink
 from core.config import DEFAULTS, HELP
-from core.board import (Board, Comparison, Reference, Task, compare_ei, ei_readings, list_ports, load_reference,
+from core.board import (COMPARISON_HEADERS, Board, Comparison, Reference, Task, compare_ei, ei_readings, list_ports, load_reference,
                         parse_transcript, run_check)
 from core.errors import StudioError
 from core.export import ExportFolder, arena_words, shipped_dtype
@@ -404,7 +404,9 @@ def show_comparison(cmp: Comparison, title: str) -> None:
     if level:
         st.caption(f"Bars: the {level} prediction band the board printed (lo/hi after y=) and the host's, the host's "
                    "forecast -/+ the run's calibrated half-width; the table lists every level.")
-    st.dataframe(frame, hide_index=True, width="stretch")
+    # Board and host to float32's seven digits: four would hide the difference the table is there to show.
+    ui.table(frame, COMPARISON_HEADERS, digits={c: 7 for c in frame.columns if c.startswith(("board", "host"))},
+             width="stretch")
 
 
 done = st.session_state.get("device.task_result")
@@ -418,8 +420,8 @@ if done is not None:
             show_comparison(cmp, "Board vs host")
         else:
             st.subheader("Board answers")
-            st.dataframe([{"k": r.k, "us": r.us, "y": ", ".join(f"{v:.7g}" for v in r.y)} for r in answers],
-                         hide_index=True)
+            ui.table([{"board window (k)": r.k, "inference (µs)": r.us, "forecast (as printed)": ", ".join(f"{v:.7g}" for v in r.y)}
+                      for r in answers])
             st.caption("No export to compare with: these are the board's numbers as read.")
 
 

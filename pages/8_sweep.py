@@ -3,10 +3,9 @@ table with the board budget as a filter, and continue with the best run."""
 from __future__ import annotations
 
 
-import pandas as pd
 import streamlit as st
 
-from core import display, jobs, sweep
+from core import jobs, sweep
 from core.config import DEFAULTS
 from core.errors import StudioError
 from core.models import KIND_LABELS, KINDS
@@ -75,11 +74,10 @@ trials, cannot = sweep.unfit(wspec, trials, **options)
 for t, why in cannot:
     st.warning(f"{t.label} is left out: {why}")
 kept, over = sweep.split_by_budget(wspec, trials, *limits, **options)
-preview = display.table(pd.DataFrame([{"configuration": t.label, **sweep.estimate(wspec, t, **options),
-                                       "train": t in kept} for t in trials]), sweep.ESTIMATE_HEADERS)
+preview = [{"configuration": t.label, **sweep.estimate(wspec, t, **options), "train": t in kept} for t in trials]
 with st.expander(f"{len(kept)} of {len(trials)} configurations will train"
                  + (f"; {len(over)} are over the budget" if over else ""), expanded=bool(over)):
-    st.dataframe(preview, hide_index=True, width="stretch")
+    ui.table(preview, sweep.ESTIMATE_HEADERS, width="stretch")
 
 if st.button(f"Start sweep ({len(kept)} trainings)", type="primary", disabled=not kept, key=K + "start"):
     try:
@@ -138,8 +136,7 @@ def results() -> None:
                "what the sweep varied; **from the Model step**: everything else each trial kept.")
     only = st.toggle("Show only models within the budget", key=K + "only_budget", persist_state="session", value=False)
     df = sweep.table(mine, *limits, only_within_budget=only)
-    shown = display.table(df.drop(columns=["run dir"]), keep=("job",))
-    st.dataframe(shown, hide_index=True, width="stretch",
+    ui.table(df.drop(columns=["run dir"]), keep=("job",), width="stretch",
                  column_config={"best": st.column_config.TextColumn(width="medium"),
                                 "from the Model step": st.column_config.TextColumn(width="large")})
     waiting = [j for j in mine if j.status not in jobs.FINISHED]

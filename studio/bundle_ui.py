@@ -11,6 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.config import BUNDLE_SECTION
 from core.errors import StudioError
 from core.export import bundle_choice, loses_to_best_baseline, loses_to_last_value
 from core import deliver as delivery
@@ -44,7 +45,7 @@ def download_name(bundle: str, dataset: str | None, export: str = "") -> str:
 
 def bundle_section(export_dir, key: str = "bundle") -> Path | None:
     """Render the bundle section; returns the zip's path once it is made."""
-    st.subheader("Firmware bundle for the XIAO ESP32S3")
+    st.subheader(BUNDLE_SECTION)
     st.caption("One zip with an Arduino sketch folder and a PlatformIO project: flash it, open the serial "
                "monitor at 115200, send T, and the board prints its forecasts for built-in test windows. "
                "No Edge Impulse account needed.")

@@ -45,7 +45,8 @@ def line_chart(frame: pd.DataFrame, columns: Iterable[str] | None = None, max_po
     fig.update_layout(
         title={"text": (title or "") + note, "font": {"size": 13}} if (title or note) else None,
         height=height or (220 * rows + 60 if rows > 1 else 420), margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        hovermode="x unified", legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        # The legend below the plot: above it, it sat on the title (the downsampling note) at every width.
+        hovermode="x unified", legend={"orientation": "h", "y": -0.08, "yanchor": "top", "x": 0},
         showlegend=rows == 1,
     )
     return fig

@@ -19,8 +19,7 @@ BASELINE_LABELS = {"model": "Model", "last_value": "Last value", "seasonal_naive
                    "mean": "Train mean", "ets": "ETS (statsmodels)", "theta": "Theta (statsmodels)"}
 
 
-_COLUMN_NAMES = {"mae": "MAE", "rmse": "RMSE", "smape": "sMAPE (%)", "mape": "MAPE (%)", "mase": "MASE",
-                 "n": "forecast values", "model_better_by_pct": "model better by"}
+_COLUMN_NAMES = display.METRIC_HEADERS
 
 
 def metrics_display(table: pd.DataFrame) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from core import display
 from core.frequency import describe_freq
 from core.errors import StudioError
 from studio import state
@@ -43,13 +44,16 @@ def show_error(err: Exception) -> None:
         st.error(f"Something went wrong: {type(err).__name__}: {err}. Check your choices on this page and try again.")
 
 
-def figure(value, fmt: str = ".4g") -> str:
-    """A number for a table a person reads: four significant digits, and "—" where there is none (never "None")."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return "—"
-    return format(v, fmt) if v == v and v not in (float("inf"), float("-inf")) else "—"
+def table(rows, headers: dict[str, str] | None = None, keep: tuple[str, ...] = (), digits: dict[str, int] | None = None,
+          **kwargs):
+    """Every table a page shows, through the one formatter (``core.display.table``): numbers as a person writes
+    them, a dash for a missing value (never "None"), headers in words. ``rows`` is a frame or a list of dicts;
+    ``kwargs`` go to ``st.dataframe`` (the index is hidden unless asked for)."""
+    import pandas as pd
+
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    kwargs.setdefault("hide_index", True)
+    return st.dataframe(display.table(frame, headers, keep, digits), **kwargs)
 
 
 def report_unexpected(err: BaseException, where: str) -> str:

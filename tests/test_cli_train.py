@@ -49,6 +49,9 @@ def test_train_writes_a_run_and_prints_the_verdict(csv_file, tmp_path, backend, 
     assert {"naive", "last_value", "seasonal_naive", "mean"} <= set(metrics["baselines"])
     assert len(metrics["per_step"]) == 2
     assert "Test metrics" in proc.stdout and metrics["verdict"] in proc.stdout
+    # The Train page's words and cells (issue 32): windows and time points, MAE not mae, no exponent.
+    assert f"on {metrics['n_windows']:,} test windows forecasting {metrics['points']:,} time points" in proc.stdout
+    assert "MAE" in proc.stdout and "sMAPE (%)" in proc.stdout and "e+0" not in proc.stdout
     bands = json.loads((out / "intervals.json").read_text())
     assert bands["levels"] == [80.0, 95.0] and metrics["intervals"] == bands
     assert np.asarray(bands["bands"]["80"]["half_width"]).shape == (2, 1)

@@ -235,7 +235,7 @@ def test_emulated_xiao_shows_the_boards_band_next_to_the_hosts(tmp_path):
         assert not at.exception, at.exception
         assert "Bars: the 80% prediction band the board printed" in _texts(at)
         table = at.dataframe[-1].value
-        assert list(table.loc[0, ["board 80% low", "board 80% high", "host 80% low", "host 80% high"]]) == [13.5, 14.5, 13.5, 14.5]
+        assert list(table.loc[0, ["board 80% low", "board 80% high", "host 80% low", "host 80% high"]]) == ["13.5", "14.5", "13.5", "14.5"]
         assert "board 95% high" in table.columns
     finally:
         _close(at)

@@ -68,3 +68,17 @@ def test_line_chart_draws_at_most_max_points_per_trace(separate):
     assert [t.name for t in fig.data] == ["a", "b"]
     assert all(len(t.x) <= 1000 and len(t.x) == len(t.y) for t in fig.data)
     assert "of 50,000 points" in fig.layout.title.text
+
+
+def test_a_downsampled_charts_title_and_legend_do_not_share_the_top():
+    """Issue 32: the legend sat above the plot (y 1.02, anchored at its bottom), where the title (the
+    downsampling note) is drawn: the title ran over the legend. It is below the plot now."""
+    import pandas as pd
+
+    from studio.charts import MAX_POINTS, line_chart
+
+    n = MAX_POINTS * 2
+    frame = pd.DataFrame({"a": np.arange(n, dtype=float), "b": np.ones(n)}, index=pd.date_range("2024", periods=n, freq="h"))
+    fig = line_chart(frame, ["a", "b"])
+    assert "downsampled" in fig.layout.title.text and fig.layout.showlegend
+    assert fig.layout.legend.y < 0 and fig.layout.legend.yanchor == "top"

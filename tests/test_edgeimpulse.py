@@ -262,3 +262,13 @@ def test_a_seasonal_change_model_reaches_edge_impulse_as_levels(tmp_path):
     # Not the change alone: a graph without the add-back would output host minus the value one season back.
     change = host - X[:, 12 - 6, 0]
     assert np.abs(got - change).max() > 1e-2
+
+
+def test_the_offline_hint_names_the_bundle_section_it_points_at():
+    """Issue 32: read on the Export page, "use the bundle on the Export page instead" pointed nowhere. The hint
+    names the section by the heading the Export page shows (studio/bundle_ui.py draws it from the same name)."""
+    from core.config import BUNDLE_SECTION
+
+    assert f'"{BUNDLE_SECTION}"' in ce.OFFLINE_HINT and "on the Export page instead" not in ce.OFFLINE_HINT
+    ui = (Path(__file__).resolve().parent.parent / "studio" / "bundle_ui.py").read_text(encoding="utf-8")
+    assert "st.subheader(BUNDLE_SECTION)" in ui

@@ -9,7 +9,7 @@ values; Edge Impulse readings), ``check`` (the self-test and sent windows, compa
 the page and the command line run), ``emulator`` (the exported model on TFLite Micro behind the same protocol).
 """
 from core.board.check import BoardCheck, run_check
-from core.board.compare import (Comparison, EiReading, Row, check_ready_against, compare, compare_ei, ei_readings,
+from core.board.compare import (COMPARISON_HEADERS, Comparison, EiReading, Row, check_ready_against, compare, compare_ei, ei_readings,
                                 judge_quality, parse_transcript)
 from core.board.link import Board, LogEntry, Task, open_serial
 from core.board.ports import (XIAO_IDS, PortInfo, board_error, disconnected_error, list_ports, mismatch_error,
@@ -17,7 +17,7 @@ from core.board.ports import (XIAO_IDS, PortInfo, board_error, disconnected_erro
 from core.board.reference import Embedded, Reference, load_reference
 
 __all__ = [
-    "Board", "BoardCheck", "Comparison", "EiReading", "Embedded", "LogEntry", "PortInfo", "Reference", "Row", "Task", "XIAO_IDS",
+    "COMPARISON_HEADERS", "Board", "BoardCheck", "Comparison", "EiReading", "Embedded", "LogEntry", "PortInfo", "Reference", "Row", "Task", "XIAO_IDS",
     "board_error", "check_ready_against", "compare", "compare_ei", "disconnected_error", "ei_readings",
     "judge_quality", "list_ports", "load_reference", "mismatch_error", "open_error", "open_serial", "order_ports",
     "parse_transcript", "port_info", "run_check",

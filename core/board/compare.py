@@ -20,6 +20,11 @@ CFG = DEFAULTS["device"]
 
 # --- comparison -----------------------------------------------------------------------------------------
 
+# The comparison's columns in words, for the Device page's table and the CLI's (``Comparison.to_frame``).
+COMPARISON_HEADERS = {"window": "test window", "k": "board index (k)", "step": "step ahead", "board": "board",
+                      "host": "host", "abs_err": "|board − host|", "ok": "within tolerance"}
+
+
 @dataclass
 class Row:
     window: int | None     # index into the run's test windows; None when a value matched none

@@ -28,13 +28,14 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from core.config import DEFAULTS
+from core.config import BUNDLE_SECTION, DEFAULTS
 from core.errors import StudioError
 from core.files import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 LIBRARY_ZIP = "ei_library.zip"
-OFFLINE_HINT = "Use the offline firmware bundle on the Export page instead; it runs any horizon and number of targets."
+OFFLINE_HINT = (f"Use the offline firmware bundle instead (\"{BUNDLE_SECTION}\" on the Export step, or `python -m studio "
+                "export`): it runs any horizon and number of targets.")
 
 
 def _cfg(key: str) -> Any:

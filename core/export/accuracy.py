@@ -6,11 +6,13 @@ from typing import Any
 
 import numpy as np
 
+from core import display
 from core.config import DEFAULTS
 
 
 def fmt(v: Any) -> str:
-    return "n/a" if v is None else f"{v:.4g}"
+    """A score as every table says it (core.display): "13,650", not "1.365e+04"; "—" where there is none."""
+    return display.readable(v)
 
 
 FORECASTER_LABELS = {"host": "trained model (host)", "float32": "float32 on TFLM", "int8": "int8 on TFLM",

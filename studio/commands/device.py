@@ -14,9 +14,10 @@ import json
 import time
 from pathlib import Path
 
+from core import display
 from core.config import DEFAULTS, HELP
-from core.board import (Board, Comparison, compare_ei, ei_readings, list_ports, load_reference, parse_transcript,
-                        run_check)
+from core.board import (COMPARISON_HEADERS, Board, Comparison, compare_ei, ei_readings, list_ports, load_reference,
+                        parse_transcript, run_check)
 from core.errors import StudioError
 from core.files import json_safe
 from core.numbers import positive_float, positive_int
@@ -47,15 +48,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _table(cmp: Comparison) -> str:
-    head = f"{'window':>6} {'k':>4} {'step':>4} {'target':<14} {'board':>14} {'host':>14} {'|error|':>11}  ok"
-    lines = [head, "-" * len(head)]
-    for r in cmp.rows:
-        win = "-" if r.window is None else str(r.window)
-        host = "-" if r.host is None else f"{r.host:.7g}"
-        err = "-" if r.abs_err is None else f"{r.abs_err:.3g}"
-        lines.append(f"{win:>6} {r.k:>4} {r.step:>4} {r.target[:14]:<14} {r.board:>14.7g} {host:>14} {err:>11}  "
-                     f"{'yes' if r.ok else 'NO'}")
-    return "\n".join(lines)
+    """The Device page's table as text: its headers and cells (core.display), board and host to seven digits."""
+    rows = [{"window": r.window, "k": r.k, "step": r.step, "target": r.target, "board": r.board, "host": r.host,
+             "abs_err": r.abs_err, "ok": "yes" if r.ok else "NO"} for r in cmp.rows]
+    return display.text_table(rows, COMPARISON_HEADERS, digits={"board": 7, "host": 7})
 
 
 def _stream(board: Board, path: str, features: int, timeout: float) -> dict:

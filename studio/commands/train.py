@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from core import display
 from core.config import DEFAULTS, HELP
 from core.errors import StudioError
 from core.models import MAX_LAYERS, TARGET_FORMS
@@ -92,31 +93,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="replace --out even when it is a file or a folder holding files that are not a run")
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
 def metrics_table(metrics: dict) -> str:
     """``core.forecast.metrics_table`` as text: the model and each baseline, one line each, on the test part
     in the targets' units."""
     from core.forecast import metrics_table as table_of
 
-    names = ["mae", "rmse", "smape", "mase"]
+    names = ["forecaster", "mae", "rmse", "smape", "mase"]
     rows = table_of(metrics).to_dict("records")  # the references (ETS, Theta) ride along from metrics.json
-    width = max(len(r["forecaster"]) for r in rows)
-    lines = [f"{'':<{width}}  " + "  ".join(f"{n:>10}" for n in names)]
-    for r in rows:
-        lines.append(f"{r['forecaster']:<{width}}  " + "  ".join(f"{_fmt(_plain(r.get(n))):>10}" for n in names))
-    return "\n".join(lines)
-
-
-def _plain(v):
-    """A table cell back as the metrics held it: NaN (pandas' missing) as None, numpy numbers as Python's."""
-    if v is None or (isinstance(v, float) and v != v):
-        return None
-    return v.item() if hasattr(v, "item") else v
+    # The same cells and headers the Train and Forecast pages show (core.display).
+    return display.text_table([{n: r.get(n) for n in names} for r in rows], display.METRIC_HEADERS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -195,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
 
     def on_epoch(rec: dict) -> None:
         val = f"  val_loss {rec['val_loss']:.5g}" if rec["val_loss"] is not None else ""
-        print(f"epoch {rec['epoch']}/{config.epochs}  loss {rec['loss']:.5g}{val}  {rec['seconds']:.1f} s",
+        print(f"epoch {rec['epoch']}/{config.epochs}  loss {rec['loss']:.5g}{val}  {display.duration(rec['seconds'])}",
               file=sys.stderr, flush=True)
 
     result = train(windows, model_spec, config, out, on_epoch=on_epoch, dataset=dataset,
@@ -207,7 +192,9 @@ def run(args: argparse.Namespace) -> int:
     ended = " (early stopping)" if info.get("early_stopped") else ""
     print(f"best epoch {info.get('best_epoch')} of {info.get('epochs_run')}{ended}; run written to {result.run_dir}",
           file=sys.stderr, flush=True)
-    print(f"Test metrics ({result.metrics.get('n_windows', counts['test'])} windows, in {', '.join(targets)}'s units):")
+    # The Train page's words: windows (one forecast each) and the time points they forecast.
+    print(f"Test metrics on {display.readable(result.metrics.get('n_windows', counts['test']))} test windows forecasting "
+          f"{display.readable(result.metrics.get('points'))} time points, in {', '.join(targets)}'s units:")
     print(metrics_table(result.metrics))
     if result.metrics.get("verdict"):
         print(result.metrics["verdict"])
