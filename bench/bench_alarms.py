@@ -196,6 +196,19 @@ def bands_part(rows: list) -> list[str]:
     return lines
 
 
+def _stream_setup(name, column, period):
+    """A series' test stream set up as the board sees it: (series, W, exported half-widths, train end, validation
+    end, the online forecaster, the one-step validation error's sd, the target's scale)."""
+    series = load(name, column)
+    w, pred, actual, val, _, _ = forecaster(series, period, "change")
+    bands, _, _ = calibrate(actual[val] - pred[val], [float(v) for v in LEVELS])
+    hw = np.stack([bands[k] for k in LEVELS]).astype(np.float32)
+    train_end, val_end = int(len(series) * 0.7), int(len(series) * 0.85)
+    model = _online_forecasts(series, w, period, "change", train_end)
+    sd = float(np.std(actual[val][:, 0, 0] - pred[val][:, 0, 0]))
+    return series, w, hw, train_end, val_end, model, sd, np.array([np.std(series[:train_end])], np.float32)
+
+
 def recovery_part(rows: list) -> list[str]:
     """Each rule on the test streams of four series with anomalies injected every EVERY readings: the 95% band's
     coverage over the stream (anomalous readings counted too), and how many readings after each anomaly's end its
@@ -205,15 +218,7 @@ def recovery_part(rows: list) -> list[str]:
     recover = {k: [] for k in names}
     covered = {k: [] for k in names}
     for name, column, period in SERIES[:4]:
-        series = load(name, column)
-        w, pred, actual, val, test, _ = forecaster(series, period, "change")
-        bands, _, _ = calibrate(actual[val] - pred[val], [float(v) for v in LEVELS])
-        hw = np.stack([bands[k] for k in LEVELS]).astype(np.float32)
-        n = len(series)
-        train_end, val_end = int(n * 0.7), int(n * 0.85)
-        model = _online_forecasts(series, w, period, "change", train_end)
-        sd = float(np.std(actual[val][:, 0, 0] - pred[val][:, 0, 0]))
-        scale = np.array([np.std(series[:train_end])], np.float32)
+        series, w, hw, train_end, val_end, model, sd, scale = _stream_setup(name, column, period)
         clean_q = {}
         for kind in ("clean", "spike", "shift", "drift"):
             x, starts = (series[val_end - w:].copy(), []) if kind == "clean" else _inject(series[val_end - w:], kind, sd, rng)[:2]
@@ -325,18 +330,10 @@ def alarms_part(rows: list, margin: float) -> list[str]:
              "float64: false /1000 | z-score: detected | z-score: false /1000 | z-score: delay |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, column, period in SERIES[:4]:
-        series = load(name, column)
-        w, pred, actual, val, test, label_start = forecaster(series, period, "change")
-        bands, _, _ = calibrate(actual[val] - pred[val], [float(v) for v in LEVELS])
-        hw = np.stack([bands[k] for k in LEVELS]).astype(np.float32)
-        n = len(series)
-        train_end, val_end = int(n * 0.7), int(n * 0.85)
-        model = _online_forecasts(series, w, period, "change", train_end)
+        series, w, hw, train_end, val_end, model, sd, scale = _stream_setup(name, column, period)
         diffs = np.diff(series[:train_end])
-        sd = float(np.std(actual[val][:, 0, 0] - pred[val][:, 0, 0]))
         stuck_limit = longest_run(series[:train_end])[0]
         up, down = steps(LEVELS, shape=hw.shape[1:])
-        scale = np.array([np.std(series[:train_end])], np.float32)
         s0, m0 = start(LEVELS, hw, floors(scale))
         for kind in ("clean",) + KINDS:
             clean = series[val_end - w:]
