@@ -7,13 +7,15 @@ autoregression on the target's last W values (W = two natural periods, at most 4
 training part (70%), its split-conformal bands (core.intervals.calibrate) from the validation part (15%),
 streamed over the test part (15%). Parts:
 
-1. Bands: test coverage of the static bands, of online quantile tracking (core.adaptive, the rule the board
-   runs, at several steps) and of a rolling quantile of the last N errors, each walking forward.
+1. Bands: test coverage of the static bands, of the board's rule (core.adaptive: an error scale times a level
+   multiplier) and of the candidates it was picked from (quantile tracking alone, the rule before; ACI on the
+   level of a window of recent errors; a rolling quantile of the last 100 errors), each walking forward.
+   Recovery: the same rules on streams with injected spikes, shifts and drifts: coverage over the stream and
+   readings until the band is back to its clean-stream width.
 2. Alarms: spikes, level shifts, slow drifts, stuck values and dropped readings injected at known places in
    the test stream; the board's rule (core.alarms.Watch, float32, the emulator's and fs_protocol.cpp's
    arithmetic) against the same rule in float64 and a z-score of the reading's change.
-3. Cost per reading: the host-compiled fs_protocol.cpp watch code timed with g++, and an estimate for the
-   XIAO ESP32S3.
+(The watch's cost per reading: bench/bench_watch.py.)
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.adaptive import coverage, floors, steps, walk_forward
+from core.adaptive import coverage, floors, start, steps, walk_forward, walk_levels
 from core.intervals import calibrate
 from core.livestream import inject
 
@@ -37,7 +39,6 @@ SERIES = [("co2_weekly.csv", "co2", 52), ("nino12_monthly.csv", "nino12", 12),
           ("us_macro_quarterly.csv", "realgdp", 4), ("synthetic_seasonal_hourly.csv", "temp", 24)]
 HORIZON = 3
 LEVELS = ("80", "95")
-GAMMAS = (0.05, 0.1, 0.2)
 
 
 def load(name: str, column: str) -> np.ndarray:
@@ -94,9 +95,84 @@ def rolling_widths(actual, pred, hw0, n_keep: int = 100) -> np.ndarray:
     return out
 
 
+class _Tracking:
+    """The rule before (quantile tracking alone, log-space step gamma on the half-width), float64."""
+
+    def __init__(self, hw, gamma):
+        self.q = hw[..., 0].astype(np.float64).copy()  # (levels, H)
+        cover = np.array([float(v) / 100 for v in LEVELS])
+        self.up, self.down = np.exp(gamma * cover), np.exp(-gamma * (1 - cover))
+
+    def update(self, h, e):
+        self.q[:, h] = np.where(e > self.q[:, h], self.q[:, h] * self.up, self.q[:, h] * self.down)
+
+
+class _AciWindow:
+    """ACI on the quantile level over a window of the last n recent absolute errors (Gibbs and Candes):
+    alpha <- alpha + gamma (1 - L/100 - miss), the band the (1 - alpha) conformal quantile of the window (its
+    largest error once alpha <= 0), the exported half-width until 10 errors are known."""
+
+    def __init__(self, hw, n_keep=50, gamma=0.05):
+        self.hw = hw[..., 0].astype(np.float64)
+        self.alpha = np.tile(np.array([1 - float(v) / 100 for v in LEVELS])[:, None], (1, self.hw.shape[1]))
+        self.errors = [[] for _ in range(self.hw.shape[1])]
+        self.n_keep, self.gamma, self.q = n_keep, gamma, self.hw.copy()
+
+    def update(self, h, e):
+        target = np.array([1 - float(v) / 100 for v in LEVELS])
+        self.alpha[:, h] += self.gamma * (target - (e > self.q[:, h]))
+        window = self.errors[h]
+        window.append(e)
+        del window[:-self.n_keep]
+        if len(window) >= 10:
+            ordered = np.sort(window)
+            for li in range(len(LEVELS)):
+                k = int(np.ceil((1 - self.alpha[li, h]) * (len(window) + 1)))
+                self.q[li, h] = ordered[min(max(k, 1), len(window)) - 1]
+
+
+class _Board:
+    """core.adaptive.Tracker (float32, the board's rule) with its constants, at (gamma, beta)."""
+
+    def __init__(self, hw, scale, gamma=None, beta=None):
+        from core.adaptive import BETA, GAMMA, Tracker
+        up, down = steps(LEVELS, gamma=GAMMA if gamma is None else gamma, shape=hw.shape[1:])
+        floor = floors(scale)
+        s0, m0 = start(LEVELS, hw, floor)
+        self.tracker = Tracker(hw, up, down, floor, s0, m0, BETA if beta is None else beta)
+
+    @property
+    def q(self):
+        return self.tracker.q[..., 0]
+
+    def update(self, h, e):
+        self.tracker.update(h, 0, np.float32(e))
+
+
+def _rules(hw, scale):
+    """The candidates, by column name: each has q (levels, H) and update(step, |error|)."""
+    return {"tracking 0.1 (before)": _Tracking(hw, 0.1), "tracking 0.4": _Tracking(hw, 0.4),
+            "ACI window 50": _AciWindow(hw), "scale x level 0.1/0.1": _Board(hw, scale, 0.1, 0.1),
+            "scale x level (board)": _Board(hw, scale)}
+
+
+def _walk(rule, a, p) -> np.ndarray:
+    """The widths each window is issued with, walking forward as core.adaptive.walk_forward does."""
+    n, horizon, _ = a.shape
+    out = np.empty((n, len(LEVELS), horizon, 1), np.float32)
+    for i in range(n):
+        for h in range(horizon):
+            j = i - 1 - h
+            if j >= 0:
+                rule.update(h, abs(np.float32(np.float32(a[j, h, 0]) - np.float32(p[j, h, 0]))))
+        out[i, ..., 0] = rule.q
+    return out
+
+
 def bands_part(rows: list) -> list[str]:
-    lines = ["| series | forecaster | test windows | level | static | tracking 0.05 | tracking 0.1 | tracking 0.2 | rolling 100 |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    names = list(_rules(np.ones((len(LEVELS), HORIZON, 1), np.float32), np.ones(1, np.float32)))
+    lines = ["| series | forecaster | test windows | level | static | " + " | ".join(names) + " | rolling 100 |",
+             "|---|---|---|---|---|" + "---|" * len(names) + "---|"]
     for (name, column, period), form in [(s, f) for s in SERIES for f in ("change", "clipped")]:
         series = load(name, column)
         w, pred, actual, val, test, _ = forecaster(series, period, form)
@@ -106,14 +182,73 @@ def bands_part(rows: list) -> list[str]:
         a, p = actual[test], pred[test]
         static = np.broadcast_to(hw[None], (len(a),) + hw.shape)
         cov = {"static": coverage(a, p, static)[0]}
-        for gamma in GAMMAS:
-            up, down = steps(LEVELS, gamma=gamma, shape=hw.shape[1:])
-            cov[gamma] = coverage(a, p, walk_forward(a, p, hw, up, down, floors(scale)))[0]
+        for key, rule in _rules(hw, scale).items():
+            cov[key] = coverage(a, p, _walk(rule, a, p))[0]
+        assert np.array_equal(_walk(_rules(hw, scale)["scale x level (board)"], a, p),
+                              walk_levels(a, p, LEVELS, hw, scale))  # the bench's walk is core.adaptive's
         cov["rolling"] = coverage(a, p, rolling_widths(a, p, hw).astype(np.float32))[0]
         for li, level in enumerate(LEVELS):
             lines.append(f"| {name} | {form} | {len(a)} | {level} | " + " | ".join(
-                f"{cov[k][li]:.1f}" for k in ("static", *GAMMAS, "rolling")) + " |")
+                f"{cov[k][li]:.1f}" for k in ("static", *names, "rolling")) + " |")
             rows.append({"series": name, "form": form, "level": level, **{str(k): cov[k][li] for k in cov}})
+    worst = {k: max(abs(r[k] - float(r["level"])) for r in rows if "form" in r) for k in ("static", *names, "rolling")}
+    lines += ["", "Worst distance from the level (points): " + ", ".join(f"{k} {v:.1f}" for k, v in worst.items())]
+    return lines
+
+
+def _stream_setup(name, column, period):
+    """A series' test stream set up as the board sees it: (series, W, exported half-widths, train end, validation
+    end, the online forecaster, the one-step validation error's sd, the target's scale)."""
+    series = load(name, column)
+    w, pred, actual, val, _, _ = forecaster(series, period, "change")
+    bands, _, _ = calibrate(actual[val] - pred[val], [float(v) for v in LEVELS])
+    hw = np.stack([bands[k] for k in LEVELS]).astype(np.float32)
+    train_end, val_end = int(len(series) * 0.7), int(len(series) * 0.85)
+    model = _online_forecasts(series, w, period, "change", train_end)
+    sd = float(np.std(actual[val][:, 0, 0] - pred[val][:, 0, 0]))
+    return series, w, hw, train_end, val_end, model, sd, np.array([np.std(series[:train_end])], np.float32)
+
+
+def recovery_part(rows: list) -> list[str]:
+    """Each rule on the test streams of four series with anomalies injected every EVERY readings: the 95% band's
+    coverage over the stream (anomalous readings counted too), and how many readings after each anomaly's end its
+    step-1 95% half-width takes to come back within 10% of the one the same rule has on the clean stream."""
+    rng = np.random.default_rng(0)
+    names = list(_rules(np.ones((len(LEVELS), HORIZON, 1), np.float32), np.ones(1, np.float32)))
+    recover = {k: [] for k in names}
+    covered = {k: [] for k in names}
+    for name, column, period in SERIES[:4]:
+        series, w, hw, train_end, val_end, model, sd, scale = _stream_setup(name, column, period)
+        clean_q = {}
+        for kind in ("clean", "spike", "shift", "drift"):
+            x, starts = (series[val_end - w:].copy(), []) if kind == "clean" else _inject(series[val_end - w:], kind, sd, rng)[:2]
+            forecasts = [model(x[i - w + 1:i + 1]) for i in range(w - 1, len(x))]  # made at reading i
+            for key, rule in _rules(hw, scale).items():
+                q95, inside = [], []
+                for i in range(w, len(x)):
+                    q95.append(float(rule.q[1, 0]))
+                    inside.append(abs(x[i] - forecasts[i - w][0]) <= rule.q[1, 0])
+                    for h in range(HORIZON):
+                        k = i - w - h
+                        if k >= 0:
+                            rule.update(h, abs(np.float32(np.float32(x[i]) - np.float32(forecasts[k][h]))))
+                covered[key].append(100.0 * np.mean(inside))
+                if kind == "clean":
+                    clean_q[key] = np.array(q95)
+                    continue
+                for s in starts:
+                    end = s + 20 - w
+                    if end >= len(q95):
+                        continue
+                    back = next((j for j in range(end, len(q95)) if abs(q95[j] / clean_q[key][j] - 1) < 0.1), len(q95))
+                    recover[key].append(back - end)
+    lines = ["| rule | 95% coverage over the streams: min | mean | readings to recover: median | 90th percentile | max |",
+             "|---|---|---|---|---|---|"]
+    for key in names:
+        r = np.array(recover[key])
+        lines.append(f"| {key} | {min(covered[key]):.1f} | {np.mean(covered[key]):.1f} | {np.median(r):.0f} | "
+                     f"{np.percentile(r, 90):.0f} | {r.max()} |")
+        rows.append({"rule": key, "recover": r.tolist(), "covered": covered[key]})
     return lines
 
 
@@ -149,12 +284,18 @@ def _inject(clean: np.ndarray, kind: str, sd: float, rng) -> tuple[np.ndarray, l
     return x, starts, keep
 
 
-def _float64_band(stream, forecasts, hw, margin):
-    """The board's rule in float64: adaptive 95% half-widths (log-space step 0.1), alert outside margin x q."""
-    q = hw[..., 0].astype(np.float64).copy()  # (levels, H)
+def _float64_band(stream, forecasts, hw, margin, scale):
+    """The board's rule in float64: adaptive 95% half-widths (core.adaptive's scale x level), alert outside margin x q."""
+    from core.adaptive import BETA, CLIP, GAMMA, MULT_RANGE
+    s0, m0 = start(LEVELS, hw, floors(scale))
+    s, m0 = s0[:, 0].astype(np.float64), m0[..., 0].astype(np.float64)  # (H,), (levels, H)
+    m = m0.copy()
+    q = hw[..., 0].astype(np.float64).copy()
+    floor = float(floors(scale)[0])
     alerts = []
     past: list[np.ndarray] = []
-    up, down = np.exp(0.1 * np.array([0.8, 0.95])), np.exp(-0.1 * np.array([0.2, 0.05]))
+    cover = np.array([float(v) / 100 for v in LEVELS])
+    up, down = np.exp(GAMMA * cover), np.exp(-GAMMA * (1 - cover))
     lohi = None
     for i, x in enumerate(stream):
         if lohi is not None and not (lohi[0] <= x <= lohi[1]):
@@ -162,7 +303,9 @@ def _float64_band(stream, forecasts, hw, margin):
         for h, f in enumerate(past[:HORIZON]):
             e = abs(x - f[h])
             miss = e > q[:, h]
-            q[:, h] = np.where(miss, q[:, h] * up, np.maximum(q[:, h] * down, 1e-9))
+            m[:, h] = np.clip(np.where(miss, m[:, h] * up, m[:, h] * down), m0[:, h] / MULT_RANGE, m0[:, h] * MULT_RANGE)
+            s[h] = max(floor, s[h] + (min(e, CLIP * s[h]) - s[h]) * BETA)
+            q[:, h] = m[:, h] * s[h]
         if not np.all(np.isfinite(forecasts[i])):
             past, lohi = [], None
             continue
@@ -187,18 +330,11 @@ def alarms_part(rows: list, margin: float) -> list[str]:
              "float64: false /1000 | z-score: detected | z-score: false /1000 | z-score: delay |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, column, period in SERIES[:4]:
-        series = load(name, column)
-        w, pred, actual, val, test, label_start = forecaster(series, period, "change")
-        bands, _, _ = calibrate(actual[val] - pred[val], [float(v) for v in LEVELS])
-        hw = np.stack([bands[k] for k in LEVELS]).astype(np.float32)
-        n = len(series)
-        train_end, val_end = int(n * 0.7), int(n * 0.85)
-        model = _online_forecasts(series, w, period, "change", train_end)
+        series, w, hw, train_end, val_end, model, sd, scale = _stream_setup(name, column, period)
         diffs = np.diff(series[:train_end])
-        sd = float(np.std(actual[val][:, 0, 0] - pred[val][:, 0, 0]))
         stuck_limit = longest_run(series[:train_end])[0]
         up, down = steps(LEVELS, shape=hw.shape[1:])
-        scale = np.array([np.std(series[:train_end])], np.float32)
+        s0, m0 = start(LEVELS, hw, floors(scale))
         for kind in ("clean",) + KINDS:
             clean = series[val_end - w:]
             if kind == "clean":
@@ -207,7 +343,7 @@ def alarms_part(rows: list, margin: float) -> list[str]:
                 stream, starts, keep = _inject(clean, kind, sd, rng)
                 starts = [s for s in starts if s >= w + 1]
             spec = WatchSpec(horizon=HORIZON, targets=1, columns=(0,), levels=LEVELS, half_width=hw, up=up, down=down,
-                             floor=floors(scale), alarm_level=1, margin=margin, stuck_limit=(stuck_limit,),
+                             floor=floors(scale), scale0=s0, mult0=m0, alarm_level=1, margin=margin, stuck_limit=(stuck_limit,),
                              timeout_ms=2500, drift_scale=drift_scale(LEVELS, hw), drift_k=DRIFT[0], drift_h=DRIFT[1])
             watch = Watch(spec)
             board_alerts, fc64, seen, idx = [], [], [], []
@@ -231,7 +367,7 @@ def alarms_part(rows: list, margin: float) -> list[str]:
             b_idx = sorted({i for i, _ in board_alerts if i >= w})
             d_idx = sorted({i for i, a in board_alerts if i >= w and "kind=drift" in a})
             o_idx = sorted({i for i, a in board_alerts if i >= w and "kind=drift" not in a})
-            f64 = [idx[j] for j in _float64_band(np.array(seen), fc64, hw, margin) if idx[j] >= w]
+            f64 = [idx[j] for j in _float64_band(np.array(seen), fc64, hw, margin, scale) if idx[j] >= w]
             f64 = sorted(set(f64) | {i for i, a in board_alerts if "kind=band" not in a and i >= w})
             z = np.abs(np.diff(np.array(seen)) - diffs.mean()) / diffs.std()
             z_idx = [idx[j + 1] for j in np.flatnonzero(z > 4) if idx[j + 1] >= w]
@@ -258,7 +394,7 @@ def alarms_part(rows: list, margin: float) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("bands", "alarms", "cost", "all"), default="all")
+    parser.add_argument("--part", choices=("bands", "recovery", "alarms", "all"), default="all")
     parser.add_argument("--margin", type=float, action="append", default=None)
     parser.add_argument("--drift", type=float, nargs=2, metavar=("K", "H"), default=None)
     args = parser.parse_args(argv)
@@ -268,6 +404,8 @@ def main(argv=None) -> int:
     rows: list = []
     if args.part in ("bands", "all"):
         print("\n".join(bands_part(rows)))
+    if args.part in ("recovery", "all"):
+        print("\n".join(recovery_part(rows)))
     if args.part in ("alarms", "all"):
         for margin in args.margin or [1.5]:
             print("\n".join(alarms_part(rows, margin)))

@@ -14,7 +14,7 @@ Every reading pushed with ``R`` (or the sketch's ``ReadSensor``) is, in this ord
    down = max(0, down - z - k); past ``drift_h`` it prints
    ``FS ALERT k=<k> kind=drift y=<reading> cusum=<sum> h=<threshold> dir=<up|down> target=<t>`` and both sums restart;
 4. the truth for the forecasts made 1..horizon readings earlier: each one's absolute error updates that step's
-   adaptive half-widths (core.adaptive.Tracker) at every level;
+   adaptive half-widths (core.adaptive.Tracker: every level's multiplier, then the step's error scale);
 
 then the window moves on and the new forecast is printed with the updated bands (the firmware's ``FS RESULT``).
 k is the reading's number since boot (0 = the first). Readings that stop coming: when the board's clock passes
@@ -45,6 +45,10 @@ class WatchSpec:
     up: np.ndarray | None = None
     down: np.ndarray | None = None
     floor: np.ndarray | None = None  # (targets,)
+    scale0: np.ndarray | None = None  # (horizon, targets) float32: each step's starting error scale (core.adaptive.start)
+    mult0: np.ndarray | None = None  # (levels, horizon, targets) float32: each cell's starting multiplier
+    beta: float = 0.05  # the scale's averaging rate (core.adaptive.BETA)
+    clip: float = 4.0  # an error counts at most this many scales (core.adaptive.CLIP)
     alarm_level: int = -1  # index into levels; -1: no band alarm
     margin: float = 1.0
     stuck_limit: tuple[int, ...] = ()  # per target; 0 = not watched
@@ -68,7 +72,8 @@ class Watch:
     def __init__(self, spec: WatchSpec) -> None:
         self.spec = spec
         H, T = spec.horizon, spec.targets
-        self.tracker = Tracker(spec.half_width, spec.up, spec.down, spec.floor) if spec.adaptive else None
+        self.tracker = (Tracker(spec.half_width, spec.up, spec.down, spec.floor, spec.scale0, spec.mult0, spec.beta,
+                                spec.clip) if spec.adaptive else None)
         self.past = np.zeros((H, H * T), np.float32)  # row 0 = the newest forecast (data units)
         self.n_past = 0
         self.alarm_lo = np.zeros(T, np.float32)

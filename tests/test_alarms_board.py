@@ -171,3 +171,43 @@ def test_drift_alert_parses_with_its_sum_and_threshold_kept():
     assert isinstance(a, Alert) and a.kind == "drift" and a.y == 13.0 and a.target == 0
     assert dict(a.extra) == {"cusum": "5.189309", "h": "5", "dir": "up"}
     assert "slow drift up" in a.words() and "passed 5" in a.words()
+
+
+def _quality_stream(name: str, columns: tuple[str, str]) -> tuple[np.ndarray, list[bytes]]:
+    """Two columns of a real series (sample_data/quality) as R lines, every value as the text the board parses."""
+    import pandas as pd
+
+    frame = pd.read_csv(Path(__file__).resolve().parent.parent / "sample_data" / "quality" / name)
+    values = frame[list(columns)].astype(float).interpolate().bfill().to_numpy()
+    text = [[f"{v:.6g}" for v in row] for row in values]
+    return np.array([[float(v) for v in row] for row in text], np.float32), [f"R {a},{b}\n".encode() for a, b in text]
+
+
+@pytest.mark.parametrize("name,columns", [("seattle_weather_daily.csv", ("temp_max", "temp_min"))])
+def test_a_real_series_keeps_the_boards_adaptive_band_at_its_level(host_binary, name, columns):
+    """A real series streamed to the emulated board whose exported bands do not fit it (the slice export's: temp
+    80% 0.5, 95% 1.5, where seattle's day-to-day change is 2.2 degrees): over the stream each adaptive band covers its level within 5 points for every target, the
+    g++-compiled fs_protocol.cpp prints the same bounds and alerts as the host's core.alarms.Watch (the emulator)."""
+    readings, sent = _quality_stream(name, columns)
+    engine = _engine()
+    lines = _engine_lines(engine, sent)
+    proc = subprocess.run([str(host_binary)], input=b"".join(sent), capture_output=True, timeout=60)
+    strip = lambda line: line.split(" us=")[0] + " " + line.split(" us=")[1].split(" ", 1)[1] if " us=" in line else line
+    assert [strip(l) for l in proc.stdout.decode("ascii").splitlines()] == [strip(l) for l in lines]
+    results = [dict(f.split("=", 1) for f in l.split()[2:]) for l in lines if l.startswith("FS RESULT")]
+    assert len(results) == len(readings) - 2  # window 3: the first forecast at the third reading
+
+    w = engine.watch.spec
+    inside = np.zeros((len(w.levels), 2), int)
+    for i in range(1, len(results)):  # reading i + 2 against the band forecast at the reading before (step 1)
+        x = readings[i + 2]
+        for li, level in enumerate(w.levels):
+            lo = np.array(results[i - 1][f"lo{level}"].split(","), float)
+            hi = np.array(results[i - 1][f"hi{level}"].split(","), float)
+            inside[li] += (lo <= x) & (x <= hi)
+    coverage = 100.0 * inside / (len(results) - 1)
+    static_ok = [[abs(float(np.mean(np.abs(np.diff(readings[:, t])) <= w.half_width[li, 0, t])) * 100 - float(level)) <= 5
+                  for t in range(2)] for li, level in enumerate(w.levels)]
+    assert not all(map(all, static_ok))  # the exported bands do not fit this series
+    for li, level in enumerate(w.levels):
+        assert np.all(np.abs(coverage[li] - float(level)) <= 5), (level, coverage[li])

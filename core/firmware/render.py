@@ -141,11 +141,16 @@ def _watch_block(spec: BundleSpec) -> str:
     else:
         lines.append("static const int* const kStuckLimit = nullptr;  // no training runs recorded: not watched")
     if adaptive:
-        lines += [f"// Adaptive bands: after each reading, a miss multiplies that step's half-width by kAdaptUp, a hit by",
-                  "// kAdaptDown (never under kAdaptFloor): online quantile tracking, core/adaptive.py.",
+        lines += [f"// Adaptive bands (core/adaptive.py): half-width = multiplier x error scale. After each reading a miss",
+                  "// multiplies the multiplier by kAdaptUp, a hit by kAdaptDown, kept within kAdaptMult / 2 .. 2 kAdaptMult;",
+                  "// the step's scale averages |error| at rate FS_ADAPT_BETA, each error counted at most FS_ADAPT_CLIP",
+                  "// scales, never under kAdaptFloor. kAdaptScale, kAdaptMult: where they start.",
                   "static const float kAdaptUp[FS_BAND_LEVELS * FS_HORIZON * FS_TARGETS] = {", _float_list(w.up), "};",
                   "static const float kAdaptDown[FS_BAND_LEVELS * FS_HORIZON * FS_TARGETS] = {", _float_list(w.down), "};",
                   "static const float kAdaptFloor[FS_TARGETS] = {" + ", ".join(_f(v) for v in w.floor) + "};",
+                  "static const float kAdaptScale[FS_HORIZON * FS_TARGETS] = {", _float_list(w.scale0), "};",
+                  "static const float kAdaptMult[FS_BAND_LEVELS * FS_HORIZON * FS_TARGETS] = {", _float_list(w.mult0), "};",
+                  f"#define FS_ADAPT_BETA {_f(w.beta)}", f"#define FS_ADAPT_CLIP {_f(w.clip)}",
                   f"// The band alarm: a reading outside forecast -/+ FS_ALARM_MARGIN x the {w.levels[w.alarm_level]}% half-width.",
                   f"#define FS_ALARM_LEVEL {w.alarm_level}",
                   f"#define FS_ALARM_MARGIN {_f(w.margin)}"]
@@ -160,14 +165,17 @@ def _watch_block(spec: BundleSpec) -> str:
     if not adaptive:
         lines += ["static const float* const kAdaptUp = nullptr;  // no bands: no adaptive bands, no band alarm",
                   "static const float* const kAdaptDown = nullptr;", "static const float* const kAdaptFloor = nullptr;",
+                  "static const float* const kAdaptScale = nullptr;", "static const float* const kAdaptMult = nullptr;",
+                  "#define FS_ADAPT_BETA 0.0f", "#define FS_ADAPT_CLIP 0.0f",
                   "#define FS_ALARM_LEVEL -1", "#define FS_ALARM_MARGIN 1.0f"]
-    lines += ["// Floats the watch keeps (adaptive half-widths, the last horizon forecasts, alarm band, last values,",
-              "// drift sums).",
-              "#define FS_WATCH_FLOATS (FS_BAND_LEVELS * FS_HORIZON * FS_TARGETS + FS_HORIZON * FS_HORIZON * FS_TARGETS"
-              " + 5 * FS_TARGETS)",
+    lines += ["// Floats the watch keeps (adaptive half-widths and multipliers, error scales, the last horizon forecasts,",
+              "// alarm band, last values, drift sums).",
+              "#define FS_WATCH_FLOATS (2 * FS_BAND_LEVELS * FS_HORIZON * FS_TARGETS + FS_HORIZON * FS_TARGETS"
+              " + FS_HORIZON * FS_HORIZON * FS_TARGETS + 5 * FS_TARGETS)",
               "static const fs::WatchInfo kWatchInfo = {kWatchColumn, kAdaptUp, kAdaptDown, kAdaptFloor, FS_ALARM_LEVEL,",
               "                                         FS_ALARM_MARGIN, kStuckLimit, FS_READING_TIMEOUT_MS,",
-              "                                         kDriftScale, FS_DRIFT_K, FS_DRIFT_H};"]
+              "                                         kDriftScale, FS_DRIFT_K, FS_DRIFT_H,",
+              "                                         kAdaptScale, kAdaptMult, FS_ADAPT_BETA, FS_ADAPT_CLIP};"]
     return "\n".join(lines)
 
 

@@ -338,7 +338,7 @@ def watch_of(folder: ExportFolder, run_dir, horizon: int, targets: int, features
     """The board's watch constants (core.alarms.WatchSpec): each target's column in a reading, the adaptive
     bands' factors, the alarm level (the widest band unless ``alarm_level`` names another the bundle has), the
     training part's longest run per target, the reading timeout. StudioError for a level with no band."""
-    from core.adaptive import floors, steps
+    from core.adaptive import BETA, CLIP, floors, start, steps
     from core.alarms import WatchSpec, drift_scale
     from core.intervals import for_export, level_key
 
@@ -366,8 +366,11 @@ def watch_of(folder: ExportFolder, run_dir, horizon: int, targets: int, features
                                   "Pick one of those levels, or add it on the Forecast step's band levels and export again.")
             level_index = levels.index(key)
         up, down = steps(levels, shape=(horizon, targets))
+        floor = floors(target_scale)
+        scale0, mult0 = start(levels, half_width, floor)
         return WatchSpec(horizon=horizon, targets=targets, columns=columns, levels=levels, half_width=half_width,
-                         up=up, down=down, floor=floors(target_scale), alarm_level=level_index,
+                         up=up, down=down, floor=floor, scale0=scale0, mult0=mult0,
+                         beta=float(np.float32(BETA)), clip=float(np.float32(CLIP)), alarm_level=level_index,
                          margin=float(np.float32(cfg["margin"])), stuck_limit=stuck, timeout_ms=int(cfg["timeout_ms"]),
                          drift_scale=drift_scale(levels, half_width) if columns else (),
                          drift_k=float(np.float32(cfg["drift_k"])), drift_h=float(np.float32(cfg["drift_h"])))

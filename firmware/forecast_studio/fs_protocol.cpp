@@ -1,6 +1,10 @@
 // The protocol from the studio's SPEC, in plain C++ (see fs_protocol.h).
 #include "fs_protocol.h"
 
+// The watch's float arithmetic must round like the host's (core/alarms.py, core/adaptive.py): no fused multiply-add
+// (the ESP32-S3's FPU has madd.s, and GCC contracts a * b + c into it unless told not to).
+#pragma GCC optimize("fp-contract=off")
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,7 +319,9 @@ void Protocol::SetWatch(const WatchInfo* watch, float* floats, int* ints) {
   watch_ = watch;
   const int cells = info_.band_levels * info_.horizon * info_.targets;
   adapt_q_ = floats;
-  past_ = adapt_q_ + cells;
+  adapt_m_ = adapt_q_ + cells;
+  adapt_s_ = adapt_m_ + cells;
+  past_ = adapt_s_ + info_.horizon * info_.targets;
   alarm_lo_ = past_ + info_.horizon * info_.horizon * info_.targets;
   alarm_hi_ = alarm_lo_ + info_.targets;
   last_value_ = alarm_hi_ + info_.targets;
@@ -323,6 +329,10 @@ void Protocol::SetWatch(const WatchInfo* watch, float* floats, int* ints) {
   run_ = ints;
   for (int i = 0; i < 2 * info_.targets; i++) cusum_[i] = 0.0f;
   for (int i = 0; i < cells; i++) adapt_q_[i] = info_.band_half_width[i];
+  for (int i = 0; i < cells && watch != nullptr && watch->mult0 != nullptr; i++) adapt_m_[i] = watch->mult0[i];
+  for (int i = 0; i < info_.horizon * info_.targets && watch != nullptr && watch->scale0 != nullptr; i++) {
+    adapt_s_[i] = watch->scale0[i];
+  }
   for (int t = 0; t < info_.targets; t++) run_[t] = 0;
 }
 
@@ -390,17 +400,30 @@ void Protocol::WatchReading(const float* reading) {
   for (int h = 0; h < past_count_ && h < info_.horizon; h++) {
     for (int t = 0; t < targets; t++) {
       const float e = fabsf(reading[watch_->column[t]] - past_[h * cells + h * targets + t]);
+      // Each level's multiplier: up after a miss, down after a hit, within m0 / 2 .. 2 m0 (core/adaptive.py).
       for (int l = 0; l < info_.band_levels; l++) {
         const int i = l * cells + h * targets + t;
-        float q = adapt_q_[i];
-        if (e > q) {
-          q = q * watch_->up[i];
+        float m = adapt_m_[i];
+        if (e > adapt_q_[i]) {
+          m = m * watch_->up[i];
+          const float hi = watch_->mult0[i] * 2.0f;
+          if (m > hi) m = hi;
         } else {
-          q = q * watch_->down[i];
-          if (q < watch_->floor[t]) q = watch_->floor[t];
+          m = m * watch_->down[i];
+          const float lo = watch_->mult0[i] * 0.5f;
+          if (m < lo) m = lo;
         }
-        adapt_q_[i] = q;
+        adapt_m_[i] = m;
       }
+      // The step's error scale: an average of |error|, each counted at most clip scales, never under the floor.
+      const int c = h * targets + t;
+      float s = adapt_s_[c];
+      const float cap = s * watch_->clip;
+      const float counted = e > cap ? cap : e;
+      s = s + (counted - s) * watch_->beta;
+      if (s < watch_->floor[t]) s = watch_->floor[t];
+      adapt_s_[c] = s;
+      for (int l = 0; l < info_.band_levels; l++) adapt_q_[l * cells + c] = adapt_m_[l * cells + c] * s;
     }
   }
 }

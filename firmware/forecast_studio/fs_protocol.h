@@ -68,6 +68,10 @@ struct WatchInfo {
   const float* drift_scale; // per target, the one-step validation error's scale; nullptr: no drift alarm
   float drift_k;            // the drift CUSUM's allowance (scales per reading) and threshold
   float drift_h;
+  const float* scale0;      // adaptive bands: each step's starting error scale, horizon * targets (half-width =
+  const float* mult0;       // multiplier x scale); each cell's starting multiplier, band_levels * horizon * targets
+  float beta;               // the scale's averaging rate per error
+  float clip;               // an error counts at most clip scales in the average
 };
 
 // Receives one finished output line, without its newline.
@@ -147,6 +151,8 @@ class Protocol {
   int ring_next_ = 0;   // step slot the next reading goes to
   const WatchInfo* watch_ = nullptr;
   float* adapt_q_ = nullptr;     // band_levels * horizon * targets adaptive half-widths
+  float* adapt_m_ = nullptr;     // their multipliers, band_levels * horizon * targets
+  float* adapt_s_ = nullptr;     // each step's error scale, horizon * targets
   float* past_ = nullptr;        // horizon forecasts, newest first, horizon * targets each
   float* alarm_lo_ = nullptr;    // the band alarm's bounds for the next reading, per target
   float* alarm_hi_ = nullptr;
