@@ -192,9 +192,9 @@ def chart() -> None:
     s = live.summary(info.window if info else 1, info.horizon if info else 1)
     if s is not None:
         (st.success if s["detected"] else st.info if not s["reached"] or live.running else st.warning)(summary_words(s))
-        st.dataframe([{"anomaly": s["kind"], "at reading": s["start"], "flagged": "yes" if s["detected"] else "no",
-                       "readings later": s["delay"], "first alarm": s["by"], "false alarms": s["false"],
-                       "all alarms": s["alerts"]}], hide_index=True)
+        ui.table([{"anomaly": s["kind"], "at reading": s["start"], "flagged": "yes" if s["detected"] else "no",
+                   "readings later": s["delay"], "first alarm": s["by"], "false alarms": s["false"],
+                   "all alarms": s["alerts"]}])
     rows = [{"reading": j, "alarm": a.words()} for j, a in data["alerts"][-50:]]
     if rows:
-        st.dataframe(rows, hide_index=True, key=f"{KEY}.alarms")
+        ui.table(rows, key=f"{KEY}.alarms")
