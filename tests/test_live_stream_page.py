@@ -55,7 +55,7 @@ def test_live_stream_of_the_test_part_flags_an_injected_spike(tmp_path):
         assert summary.loc[0, "flagged"] == "yes" and summary.loc[0, "readings later"] == "0"
         assert summary.loc[0, "false alarms"] == "0"
         alarms = at.dataframe[-1].value
-        assert alarms.loc[0, "reading"] == 30 and "outside the alarm band" in alarms.loc[0, "alarm"]
+        assert alarms.loc[0, "reading"] == "30" and "outside the alarm band" in alarms.loc[0, "alarm"]
         chart = at.get("plotly_chart")[-1]  # the live chart (the self-test's was not asked for)
         names = [t.get("name") for t in json.loads(chart.proto.spec)["data"]]
         assert "board's alarm" in names and "board's forecast (one step ahead)" in names
