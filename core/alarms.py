@@ -21,6 +21,10 @@ k is the reading's number since boot (0 = the first). Readings that stop coming:
 ``timeout_ms`` after the last reading, ``FS ALERT k=<k> kind=gap ms=<elapsed> limit=<timeout_ms>`` prints once
 (k = the number the missing reading would have had), re-armed by the next reading. The clock is the sketch's
 millis(); the emulator's clock is given to ``tick`` (tests set it; nothing sleeps).
+
+The limit: the bundle's ``timeout_ms`` (``gap_limit_ms``: GAP_READINGS time steps of the run's data), or, after
+the host's ``W <ms>`` (``pace``: a live stream's milliseconds between readings), GAP_READINGS times that pace,
+counted from the command; ``W 0`` puts the bundle's back. Answered ``FS PACE ms=<ms> limit=<limit>``.
 """
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ import numpy as np
 from core.adaptive import Tracker, abs_error
 
 U32 = 0xFFFFFFFF
+GAP_READINGS = 3  # the gap alarm after this many readings' time without one (fs_protocol.h's kGapReadings)
+PACE_MAX_MS = 999_999_999  # W takes at most 9 digits (times GAP_READINGS still fits the board's uint32 clock)
 DRIFT_CLIP = 2.0  # |z| counted at most this much per reading (fs_protocol.cpp's FS_DRIFT_CLIP, the same literal)
 
 
@@ -52,7 +58,8 @@ class WatchSpec:
     alarm_level: int = -1  # index into levels; -1: no band alarm
     margin: float = 1.0
     stuck_limit: tuple[int, ...] = ()  # per target; 0 = not watched
-    timeout_ms: int = 0  # 0 = not watched
+    timeout_ms: int = 0  # 0 = not watched (gap_limit_ms: GAP_READINGS time steps of the data)
+    step_ms: int = 0  # the data's time step in ms (the sketch's FS_SENSOR_PERIOD_MS); 0 = unknown
     drift_scale: tuple[float, ...] = ()  # per target, float32: the one-step validation error's scale; () = no drift rule
     drift_k: float = 0.25  # the CUSUM's allowance, in scales per reading
     drift_h: float = 5.0   # its threshold
@@ -84,6 +91,7 @@ class Watch:
         self.now_ms = 0
         self.last_ms = 0
         self.gap_alerted = False
+        self.pace_limit_ms: int | None = None  # W <ms> > 0: GAP_READINGS x ms; None: the bundle's timeout_ms
         self.cusum = np.zeros((2, T), np.float32)  # up, down
 
     def half_widths(self) -> np.ndarray | None:
@@ -157,17 +165,47 @@ class Watch:
             self.alarm_lo = (y0 - w).astype(np.float32)
             self.alarm_hi = (y0 + w).astype(np.float32)
 
+    @property
+    def gap_limit(self) -> int:
+        return self.spec.timeout_ms if self.pace_limit_ms is None else self.pace_limit_ms
+
+    def pace(self, ms: int) -> str:
+        """fs::Protocol::Pace (``W <ms>``, ms already checked: 0 .. PACE_MAX_MS): the gap limit from the host's
+        pace, counted from now; 0 puts the bundle's back."""
+        self.pace_limit_ms = (ms * GAP_READINGS) & U32 if ms > 0 else None
+        self.last_ms = self.now_ms
+        self.gap_alerted = False
+        return f"FS PACE ms={ms} limit={self.gap_limit}"
+
     def tick(self, now_ms: int) -> list[str]:
-        """fs::Protocol::Tick: the board's clock; the gap alert once the readings stop for timeout_ms."""
+        """fs::Protocol::Tick: the board's clock; the gap alert once the readings stop for the gap limit."""
         self.now_ms = int(now_ms) & U32
-        s = self.spec
-        if s.timeout_ms <= 0 or self.readings == 0 or self.gap_alerted:
+        limit = self.gap_limit
+        if limit <= 0 or self.readings == 0 or self.gap_alerted:
             return []
         elapsed = (self.now_ms - self.last_ms) & U32
-        if elapsed <= s.timeout_ms:
+        if elapsed <= limit:
             return []
         self.gap_alerted = True
-        return [f"FS ALERT k={self.readings} kind=gap ms={elapsed} limit={s.timeout_ms}"]
+        return [f"FS ALERT k={self.readings} kind=gap ms={elapsed} limit={limit}"]
+
+
+def gap_limit_ms(freq: str | None, calendar: dict | None = None) -> tuple[int, int]:
+    """(the data's time step in ms, the bundle's gap limit FS_READING_TIMEOUT_MS) from the run's frequency:
+    GAP_READINGS steps. (0, DEFAULTS' timeout) when the step is unknown; a series observed only in working hours
+    or on trading days waits out its closed hours too (at least 3 days: a weekend). A limit the board's 32-bit
+    millis() cannot time (over 24 days: monthly data and longer) is 0, off."""
+    from core.config import DEFAULTS
+    from core.frequency import observed, step_days
+
+    days = step_days(freq)
+    if days is None or not days > 0:
+        return 0, int(DEFAULTS["alarms"]["timeout_ms"])
+    step_ms = int(round(days * 86_400_000))
+    limit = GAP_READINGS * step_ms
+    if observed(calendar) is not None:
+        limit = max(limit, 3 * 86_400_000)
+    return min(step_ms, 0x7FFFFFFF), (limit if limit <= 0x7FFFFFFF else 0)
 
 
 def longest_run(values: np.ndarray) -> list[int]:

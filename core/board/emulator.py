@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from core.alarms import Watch
+from core.alarms import GAP_READINGS, Watch
 from core.errors import StudioError
 from core.firmware import BundleSpec, load_bundle_spec
 
@@ -149,7 +149,19 @@ class ProtocolEngine:
             return self._predict(line[1:])
         if line[0] == "R" and (len(line) == 1 or line[1] in " \t"):
             return self._push_line(line[1:])
-        return ["FS ERR UNKNOWN unknown command, use I, T, P v1,v2,... or R v1,v2,..."]
+        if line[0] == "W" and (len(line) == 1 or line[1] in " \t"):
+            return [self._pace(line[1:])]
+        return ["FS ERR UNKNOWN unknown command, use I, T, P v1,v2,..., R v1,v2,... or W ms"]
+
+    def _pace(self, args: str) -> str:
+        """fs::Protocol::Pace: ``W <ms>``, a whole number of milliseconds with at most 9 digits."""
+        text = args.lstrip(" \t")
+        if not (0 < len(text) <= 9 and all("0" <= c <= "9" for c in text)):
+            return "FS ERR PARSE pace must be a whole number of milliseconds, 0 to 999999999"
+        ms = int(text)
+        if self.watch is None:  # no watch: the answer only (the board's Tick does nothing without one)
+            return f"FS PACE ms={ms} limit={ms * GAP_READINGS if ms > 0 else 0}"
+        return self.watch.pace(ms)
 
     def _self_test(self) -> list[str]:
         out = []

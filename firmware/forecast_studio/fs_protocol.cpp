@@ -120,8 +120,10 @@ void Protocol::HandleLine() {
     Predict(start + 1);
   } else if (start[0] == 'R' && (n == 1 || IsSpace(start[1]))) {
     PushLine(start + 1);
+  } else if (start[0] == 'W' && (n == 1 || IsSpace(start[1]))) {
+    Pace(start + 1);
   } else {
-    Error("UNKNOWN", "unknown command, use I, T, P v1,v2,... or R v1,v2,...");
+    Error("UNKNOWN", "unknown command, use I, T, P v1,v2,..., R v1,v2,... or W ms");
   }
 }
 
@@ -443,16 +445,44 @@ void Protocol::WatchForecast(const float* y) {
   }
 }
 
+// W <ms>: the host's pace, ms between readings (a live stream's); the gap limit becomes FS_GAP_READINGS of them,
+// counted from now. W 0 puts back the bundle's own limit (watch->timeout_ms). Answers FS PACE ms=<ms> limit=<limit>.
+void Protocol::Pace(const char* args) {
+  while (IsSpace(*args)) args++;
+  size_t n = strlen(args);
+  bool ok = n > 0 && n <= 9;
+  for (size_t i = 0; ok && i < n; i++) ok = IsDigit(args[i]);
+  if (!ok) {
+    Error("PARSE", "pace must be a whole number of milliseconds, 0 to 999999999");
+    return;
+  }
+  const uint32_t ms = static_cast<uint32_t>(strtoul(args, nullptr, 10));
+  paced_ = ms > 0;
+  pace_limit_ms_ = ms * kGapReadings;
+  last_reading_ms_ = now_ms_;
+  gap_alerted_ = false;
+  char line[64];
+  snprintf(line, sizeof(line), "FS PACE ms=%lu limit=%lu", static_cast<unsigned long>(ms),
+           static_cast<unsigned long>(GapLimit()));
+  Write(line);
+}
+
+uint32_t Protocol::GapLimit() const {
+  if (paced_) return pace_limit_ms_;
+  return watch_ != nullptr ? watch_->timeout_ms : 0;
+}
+
 void Protocol::Tick(uint32_t now_ms) {
   now_ms_ = now_ms;
-  if (watch_ == nullptr || watch_->timeout_ms == 0 || readings_ == 0 || gap_alerted_) return;
+  const uint32_t limit = GapLimit();
+  if (watch_ == nullptr || limit == 0 || readings_ == 0 || gap_alerted_) return;
   const uint32_t elapsed = now_ms_ - last_reading_ms_;
-  if (elapsed <= watch_->timeout_ms) return;
+  if (elapsed <= limit) return;
   gap_alerted_ = true;
   alarm_ = true;
   char line[96];
   snprintf(line, sizeof(line), "FS ALERT k=%ld kind=gap ms=%lu limit=%lu", readings_,
-           static_cast<unsigned long>(elapsed), static_cast<unsigned long>(watch_->timeout_ms));
+           static_cast<unsigned long>(elapsed), static_cast<unsigned long>(limit));
   Write(line);
 }
 

@@ -90,6 +90,9 @@ struct Buffers {
   float* ring;
 };
 
+// The gap alarm after this many readings' time without one: W <ms> sets ms x kGapReadings (core/alarms.py GAP_READINGS).
+const uint32_t kGapReadings = 3;
+
 class Protocol {
  public:
   Protocol(const ModelInfo& info, Model* model, const Buffers& buffers,
@@ -110,7 +113,8 @@ class Protocol {
   // The watch (adaptive bands and alarms, FS ALERT lines): floats holds FS_WATCH_FLOATS, ints FS_TARGETS.
   // Without it the board forecasts as before and prints no alert.
   void SetWatch(const WatchInfo* watch, float* floats, int* ints);
-  // The board's clock in milliseconds (millis()); call from loop(). Prints the gap alert once readings stop.
+  // The board's clock in milliseconds (millis()); call from loop(). Prints the gap alert once readings stop
+  // (for longer than the bundle's FS_READING_TIMEOUT_MS, or kGapReadings times the pace a host set with W <ms>).
   void Tick(uint32_t now_ms);
   // True while the newest reading raised an alert, or readings stopped coming: the sketch drives FS_ALARM_PIN.
   bool Alarm() const { return alarm_; }
@@ -127,6 +131,9 @@ class Protocol {
   void SelfTest();
   void Predict(const char* args);
   void PushLine(const char* args);
+  void Pace(const char* args);
+  // The gap alarm's limit: W's pace times kGapReadings, else the bundle's watch->timeout_ms (0: off).
+  uint32_t GapLimit() const;
   // Parses "v1,v2,..." into out (up to max values); returns the count, or -1 after an FS ERR PARSE.
   int ParseValues(const char* args, float* out, int max);
   bool RunWindow(const float* raw, int k);
@@ -164,6 +171,8 @@ class Protocol {
   uint32_t now_ms_ = 0;
   uint32_t last_reading_ms_ = 0;
   bool gap_alerted_ = false;
+  bool paced_ = false;        // W <ms> set the gap limit below, else the bundle's watch->timeout_ms
+  uint32_t pace_limit_ms_ = 0;
   bool alarm_ = false;
   const char* fault_code_ = nullptr;
   const char* fault_message_ = nullptr;
