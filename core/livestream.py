@@ -157,6 +157,9 @@ class LiveStream:
         self._lock = threading.Lock()
         self.received: list[Received] = []
         self.error: Any = None
+        # The gap rule on this stream: the board's answer to W (core.board.protocol.Pace), or why there is none:
+        # "no pace" (as fast as the board answers: no pause to notice), "old board" (FS ERR UNKNOWN to W).
+        self.gap: Any = None
         self.finished = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -198,12 +201,27 @@ class LiveStream:
         return alerts, (entries[-1].seq if entries else cursor)
 
     def run(self) -> None:
-        """The loop: for each reading, pause to the pace, send it (or not, when dropped), keep the answer and the
-        alerts that came since the reading before."""
+        """The loop: tell the board the pace (``W``, so a pause of three readings raises its gap alarm), then for
+        each reading pause to the pace, send it (or not, when dropped), keep the answer and the alerts that came
+        since the reading before; at the end the board's own gap limit again (``W 0``)."""
+        period = 1.0 / self.pace if self.pace > 0 else 0.0
+        if period <= 0:
+            self.gap = "no pace"
+        else:
+            self.gap = self.board.pace(pace_ms(self.pace), self.timeout) or "old board"
+        try:
+            self._send(period)
+        finally:
+            if not isinstance(self.gap, str) and not self.board.error:
+                try:  # the board's own gap limit again: the stream's pace ends with it
+                    self.board.pace(0, self.timeout)
+                except Exception:  # a board gone meanwhile: the stream's own error (if any) says so
+                    pass
+
+    def _send(self, period: float) -> None:
         from core.board.protocol import Result
 
         cursor = self.board.cursor()
-        period = 1.0 / self.pace if self.pace > 0 else 0.0
         for i, row in enumerate(self.readings):
             if self._stop.is_set():
                 return
@@ -230,7 +248,14 @@ class LiveStream:
         first = next((al for i, al in raised if a.start <= i < a.start + catch), None)
         reached = len(got) > a.start
         return {**result, "kind": a.kind, "start": a.start, "reached": reached, "alerts": len(raised),
-                "by": first.kind if first is not None else None, "readings": len(got)}
+                "by": first.kind if first is not None else None, "readings": len(got),
+                "gap": self.gap if isinstance(self.gap, str) or self.gap is None else "on",
+                "gap_limit_ms": None if isinstance(self.gap, str) or self.gap is None else self.gap.limit}
+
+
+def pace_ms(pace: float) -> int:
+    """Milliseconds between readings at ``pace`` readings a second (W's argument), at least 1."""
+    return max(1, int(round(1000.0 / pace)))
 
 
 def chart_series(received: Sequence[Received], column: int, target: int, targets: int) -> dict:

@@ -167,7 +167,14 @@ def summary_words(s: dict) -> str:
         head = f"The board flagged the injected {what} {when} (a {s['by']} alarm)."
     else:
         head = f"The board did not flag the injected {what} within 10 readings of its start."
-    return head + f" Alarms away from it (false alarms): {s['false']} in {s['clean_readings']} reading(s)."
+    why = ""
+    if what == "dropped" and not s["detected"]:
+        why = {"no pace": " Dropped readings cannot be flagged as fast as the board answers (no pause for its clock "
+                          "to notice): pick a pace in readings a second.",
+               "old board": " Dropped readings cannot be flagged on this board: its firmware cannot be told the "
+                            "stream's pace (it answered W with FS ERR UNKNOWN), so its gap alarm waits for the "
+                            "bundle's own limit. Flash a bundle exported now."}.get(s.get("gap"), "")
+    return head + why + f" Alarms away from it (false alarms): {s['false']} in {s['clean_readings']} reading(s)."
 
 
 @st.fragment(run_every=CFG["poll_s"])
@@ -180,8 +187,12 @@ def chart() -> None:
     info = live.board.ready_info
     got = live.snapshot()
     state = ("streaming" if live.running else "stopped" if live.stopped else "finished")
+    gap = live.gap
+    gap_words = ("" if gap is None else "; dropped readings are not flagged as fast as the board answers" if gap == "no pace"
+                 else "; this board cannot be told the pace (firmware from before W): dropped readings are not flagged"
+                 if gap == "old board" else f"; the board's gap alarm after {gap.limit:,} ms without a reading")
     st.caption(f"{state}: {len(got)} of {len(live.readings)} reading(s) sent at {_pace_words(live.pace)}; "
-               f"{sum(len(r.alerts) for r in got)} alarm(s) so far.")
+               f"{sum(len(r.alerts) for r in got)} alarm(s) so far{gap_words}.")
     if live.error is not None:
         st.error(str(live.error))
     data = chart_series(got, column, target, info.targets if info else 1)

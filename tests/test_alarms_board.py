@@ -211,3 +211,28 @@ def test_a_real_series_keeps_the_boards_adaptive_band_at_its_level(host_binary, 
     assert not all(map(all, static_ok))  # the exported bands do not fit this series
     for li, level in enumerate(w.levels):
         assert np.all(np.abs(coverage[li] - float(level)) <= 5), (level, coverage[li])
+
+
+def test_the_bundles_gap_limit_is_three_time_steps_of_the_runs_data():
+    """FS_READING_TIMEOUT_MS from the run's frequency (run.json's dataset.freq), not a fixed 3 hours: a stream of
+    one-minute data that stops is flagged after 3 minutes; FS_DATA_STEP_MS (the sketch's sensor period) is one step."""
+    from core.alarms import WatchSpec, gap_limit_ms
+    from core.firmware.render import _step_lines
+
+    assert gap_limit_ms("min") == (60_000, 180_000)
+    assert gap_limit_ms("15min") == (900_000, 2_700_000)
+    assert gap_limit_ms("h") == (3_600_000, 10_800_000)
+    assert gap_limit_ms("D") == (86_400_000, 259_200_000)
+    assert gap_limit_ms("MS")[1] == 0  # three months: past what the board's millis() can time
+    assert gap_limit_ms(None) == (0, 10_800_000)  # unknown: the default
+    lines = "\n".join(_step_lines(WatchSpec(horizon=1, targets=1, columns=(0,), timeout_ms=180_000, step_ms=60_000)))
+    assert "#define FS_DATA_STEP_MS 60000UL" in lines and "#define FS_READING_TIMEOUT_MS 180000UL" in lines
+
+
+def test_a_bundle_from_a_run_takes_its_gap_limit_from_the_runs_frequency(tmp_path):
+    import json
+
+    (tmp_path / "run.json").write_text(json.dumps({"dataset": {"freq": "10min"}}))
+    w = load_bundle_spec(SLICE_ALARM_EXPORT, "float32", run_dir=tmp_path).watch
+    assert (w.step_ms, w.timeout_ms) == (600_000, 1_800_000)
+    assert load_bundle_spec(SLICE_ALARM_EXPORT, "float32").watch.timeout_ms == 10_800_000

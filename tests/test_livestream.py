@@ -67,11 +67,16 @@ def test_stream_to_the_emulated_board_flags_a_spike_where_it_was_put():
     from core.board.emulator import Emulator
 
     values, keep = injected(_walk(), Anomaly("spike", 30, size=8.0, column=0))
-    with Emulator(SLICE_ALARM_EXPORT, dtype="float32") as emu, Board(emu.path) as board:
+    now = [0]  # the board's clock moves with the pace the test drives: no gap on a slow machine
+    with Emulator(SLICE_ALARM_EXPORT, dtype="float32", clock=lambda: now[0]) as emu, Board(emu.path) as board:
         board.ready(5)
         pauses: list[float] = []
-        live = LiveStream(board, values, keep, pace=4.0, wait=lambda s: pauses.append(s) or False,
-                          anomaly=Anomaly("spike", 30, size=8.0))
+
+        def wait(seconds):
+            pauses.append(seconds)
+            now[0] += int(seconds * 1000)
+            return False
+        live = LiveStream(board, values, keep, pace=4.0, wait=wait, anomaly=Anomaly("spike", 30, size=8.0))
         live.run()  # in this thread: the test drives the pace (every pause asked for, none slept)
     assert pauses == [0.25] * 59
     got = live.snapshot()
@@ -87,7 +92,7 @@ def test_stop_ends_a_pause_and_the_stream_and_dropped_readings_are_not_sent():
     from core.board.emulator import Emulator
 
     values, keep = injected(_walk(20), Anomaly("dropped", 5, length=3))
-    with Emulator(SLICE_ALARM_EXPORT, dtype="float32") as emu, Board(emu.path) as board:
+    with Emulator(SLICE_ALARM_EXPORT, dtype="float32", clock=lambda: 0) as emu, Board(emu.path) as board:
         board.ready(5)
         live = LiveStream(board, values, keep, pace=1.0)
 
@@ -102,3 +107,70 @@ def test_stop_ends_a_pause_and_the_stream_and_dropped_readings_are_not_sent():
     assert live.error is None and len(live.snapshot()) == 10
     assert [r.sent for r in live.snapshot()][4:9] == [True, False, False, False, True]
     assert len(sent) == 7
+
+
+def _paced_stream(board, now: list, anomaly: Anomaly, n: int = 40, pace: float = 5.0) -> LiveStream:
+    """A stream at ``pace`` whose every pause moves the emulated board's clock by one reading's time and then
+    waits for the board to have looked at it (an I round trip: the emulator ticks its clock before each line),
+    so the board sees exactly the pauses the stream makes, however slow this machine is."""
+    values, keep = injected(_walk(n), anomaly)
+
+    def wait(seconds):
+        now[0] += int(round(seconds * 1000))
+        board.ready(5)
+        return False
+    return LiveStream(board, values, keep, pace=pace, wait=wait, anomaly=anomaly)
+
+
+def test_dropped_readings_in_a_paced_stream_raise_the_boards_gap_alarm_three_readings_later():
+    """The stream tells the board its pace (W 200 at 5 readings a second), so the gap limit is 600 ms: the board
+    flags readings 20.. dropped at the fourth missing one (elapsed 800 ms > 600), 3 readings after the first,
+    once; then W 0 gives the board its own limit back."""
+    from core.board.emulator import Emulator
+
+    now = [0]
+    anomaly = Anomaly("dropped", 20, length=6)
+    with Emulator(SLICE_ALARM_EXPORT, dtype="float32", clock=lambda: now[0]) as emu, Board(emu.path) as board:
+        board.ready(5)
+        live = _paced_stream(board, now, anomaly)
+        live.run()
+        sent = [line for line in board.log_text().splitlines() if "> W" in line or "FS PACE" in line]
+        limit = emu.engine.watch.gap_limit
+    assert live.error is None and live.gap.limit == 600
+    assert [line.split(" ", 1)[1] for line in sent] == ["> W 200", "< FS PACE ms=200 limit=600",
+                                                        "> W 0", "< FS PACE ms=0 limit=10800000"]
+    assert limit == 10_800_000  # the bundle's own again
+    gaps = [(r.i, a.k, a.ms, a.limit) for r in live.snapshot() for a in r.alerts if a.kind == "gap"]
+    assert gaps == [(23, 20, 800, 600)]
+    s = live.summary(window=3, horizon=1)
+    assert s["detected"] and s["delay"] == 3 and s["by"] == "gap" and s["false"] == 0 and s["gap"] == "on"
+    from studio.live_view import summary_words
+
+    assert summary_words(s).startswith("The board flagged the injected dropped 3 reading(s) later (a gap alarm)")
+
+
+def test_a_board_from_before_W_streams_on_and_the_summary_says_dropped_readings_cannot_be_flagged():
+    from core.board.emulator import Emulator
+
+    now = [0]
+    anomaly = Anomaly("dropped", 20, length=6)
+    with Emulator(SLICE_ALARM_EXPORT, dtype="float32", clock=lambda: now[0]) as emu, Board(emu.path) as board:
+        feed = emu.engine.feed
+        # the firmware before W: every W line is an unknown command
+        emu.engine.feed = lambda data: (["FS ERR UNKNOWN unknown command, use I, T, P v1,v2,... or R v1,v2,..."]
+                                        if data.lstrip().startswith(b"W") else feed(data))
+        board.ready(5)
+        live = _paced_stream(board, now, anomaly)
+        live.run()
+    assert live.error is None and live.gap == "old board" and len(live.snapshot()) == 40
+    s = live.summary(window=3, horizon=1)
+    assert not s["detected"] and s["gap"] == "old board"
+    from studio.live_view import summary_words
+
+    assert "cannot be told the stream's pace" in summary_words(s)
+
+
+def test_pace_ms_is_the_time_between_readings():
+    from core.livestream import pace_ms
+
+    assert [pace_ms(p) for p in (1.0, 2.0, 5.0, 20.0, 3.0, 5000.0)] == [1000, 500, 200, 50, 333, 1]

@@ -22,7 +22,7 @@ import serial.tools.list_ports
 
 from core.board import weblink
 from core.errors import StudioError
-from core.board.protocol import (Alert, Done, Err, Expected, Ready, Record, Result, TextHealth, decode_bytes,
+from core.board.protocol import (Alert, Done, Err, Expected, Pace, Ready, Record, Result, TextHealth, decode_bytes,
                                  format_p_command, format_r_command, parse_line)
 from core.board.ports import CFG, board_error, check_port, disconnected_error, mismatch_error, open_error
 
@@ -333,12 +333,13 @@ class Board:
 
     def predict(self, window: np.ndarray | Sequence[Sequence[float]], timeout: float = CFG["answer_timeout_s"]) -> Result:
         """``P``: one window in the data's own units (window x features); the board's forecast in data units."""
-        return self._ask_forecast(format_p_command(window), "a window (P)", timeout)
+        return self._checked(self._answer(format_p_command(window), "a window (P)", timeout, Result), "a window (P)")
 
     def push(self, reading: np.ndarray | Sequence[float], timeout: float = CFG["answer_timeout_s"]) -> Result | Err:
         """``R``: one reading (features values, data units) into the board's ring buffer. Returns the forecast
         from the newest full window, or the board's ``NEED`` error record (how many readings are still missing)."""
-        return self._ask_forecast(format_r_command(reading), "a reading (R)", timeout, need_ok=True)
+        rec = self._answer(format_r_command(reading), "a reading (R)", timeout, Result, ok="NEED")
+        return rec if isinstance(rec, Err) else self._checked(rec, "a reading (R)")
 
     def stream(self, reading: np.ndarray | Sequence[float],
                timeout: float = CFG["answer_timeout_s"]) -> tuple[Result | Err, list[Alert]]:
@@ -347,15 +348,20 @@ class Board:
         answer = self.push(reading, timeout)
         return answer, self.alerts(cursor)
 
+    def pace(self, ms: int, timeout: float = CFG["answer_timeout_s"]) -> Pace | None:
+        """``W <ms>``: a stream's ms between readings, so the board's gap alarm fires after three (0: the bundle's
+        own limit). None from a board older than W (``FS ERR UNKNOWN``): its gap limit stays the bundle's."""
+        rec = self._answer(f"W {max(0, int(ms))}", "the pace (W)", timeout, Pace, ok="UNKNOWN")
+        return rec if isinstance(rec, Pace) else None
+
     def alerts(self, since: int = 0) -> list[Alert]:
         """The board's ``FS ALERT`` records after log position ``since`` (band, stuck and gap alarms)."""
         with self._cond:
             return [r for seq, r in self._records if seq > since and isinstance(r, Alert)]
 
-    def _ask_forecast(self, line: str, what: str, timeout: float, need_ok: bool = False) -> Result | Err:
-        """Send ``line`` and wait for its one forecast (``k=-1``); a board error raises, except ``NEED`` when
-        ``need_ok``. A ready line meanwhile is a late answer to an earlier I or the boot line; a board that
-        really rebooted never answers, which the deadline reports."""
+    def _answer(self, line: str, what: str, timeout: float, kind: type, ok: str | None = None) -> Record:
+        """Send ``line``, wait for the first ``kind`` record (a forecast: k=-1; a rebooted board never answers: the
+        deadline says so); a board error raises, except one with code ``ok``, returned."""
         cursor, since = self.cursor(), self._rx_bytes
         self.send(line)
         deadline = time.monotonic() + timeout
@@ -364,10 +370,10 @@ class Board:
                 cursor, rec = self._next(cursor, deadline, since)
             except _WaitTimeout:
                 raise self._timeout_error(what, timeout, since) from None
-            if isinstance(rec, Result) and rec.k == -1:
-                return self._checked(rec, what)
+            if isinstance(rec, kind) and (kind is not Result or rec.k == -1):
+                return rec
             if isinstance(rec, Err):
-                if need_ok and rec.code == "NEED":
+                if rec.code == ok:
                     return rec
                 raise board_error(rec)
 
@@ -422,9 +428,7 @@ class Board:
 
 class Task:
     """One board command run off the UI thread, so the page keeps drawing the live log while a slow board answers.
-
-    Every Board wait has a deadline, so the thread always ends; ``result``/``error`` are read when ``done``.
-    """
+    Every Board wait has a deadline, so the thread always ends; ``result``/``error`` are read when ``done``."""
 
     def __init__(self, name: str, fn: Callable[[], Any]) -> None:
         self.name = name

@@ -130,11 +130,18 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class Pace:
+    """``FS PACE ms=<ms> limit=<limit>``: the board took the host's pace (``W <ms>``); its gap limit in ms."""
+    ms: int
+    limit: int
+
+
+@dataclass(frozen=True)
 class Other:
     text: str
 
 
-Record = Union[Ready, Result, Done, Err, Alert, EiTiming, EiPredictionsHeader, EiPrediction, Other]
+Record = Union[Ready, Result, Done, Err, Alert, Pace, EiTiming, EiPredictionsHeader, EiPrediction, Other]
 
 # Each pattern is written so no two parts can match the same characters: a board printing a long run of
 # digits or spaces must not make parsing slow (backtracking), since the reader thread parses every line.
@@ -145,6 +152,7 @@ _READY_KEYS = ("model", "window", "features", "horizon", "targets", "dtype", "ar
 _RESULT = re.compile(r"FS RESULT +k=(-?\d+) +us=(\d+) +y=(\S*)((?: +[A-Za-z][A-Za-z0-9_.]*=\S*)*) *$", re.IGNORECASE)
 _BAND_KEY = re.compile(r"(lo|hi)(\d+(?:\.\d+)?)", re.IGNORECASE)
 _DONE = re.compile(r"FS DONE +n=(\d+)$")
+_PACE = re.compile(r"FS PACE +ms=(\d{1,10}) +limit=(\d{1,10})(?: .*)?$")
 _ERR = re.compile(r"FS ERR +([A-Z_]+)(?: +(.*))?$")
 # The static-buffer example prints integer milliseconds; newer SDKs print fractions, so accept both.
 _EI_TIMING = re.compile(rf"Timing: *DSP +({_FLOAT}) *ms, *inference +({_FLOAT}) *ms, *anomaly +({_FLOAT}) *ms",
@@ -278,6 +286,9 @@ def _parse_fs(text: str) -> Record | None:
     m = _DONE.match(text)
     if m:
         return Done(int(m.group(1)))
+    m = _PACE.match(text)
+    if m:
+        return Pace(int(m.group(1)), int(m.group(2)))
     m = _ERR.match(text)
     if m:
         return Err(m.group(1), (m.group(2) or "").strip())

@@ -117,6 +117,21 @@ def _int_array(name: str, size: str, values) -> str:
     return f"static const int {name}[{size}] = {{{', '.join(str(int(v)) for v in values)}}};"
 
 
+def _step_lines(w) -> list[str]:
+    """FS_DATA_STEP_MS (the sketch's FS_SENSOR_PERIOD_MS) and FS_READING_TIMEOUT_MS from the run's time step."""
+    from core.alarms import GAP_READINGS
+
+    step = int(w.step_ms) if w is not None and w.step_ms > 0 else 0
+    timeout = int(w.timeout_ms) if w is not None else 0
+    words = (f"{GAP_READINGS} time steps of the data" if step and timeout == GAP_READINGS * step else
+             "the data's closed hours and weekends included" if step and timeout else
+             "off: longer than the board's millis() can time" if step else "the run's time step is unknown")
+    return ["// One time step of the data the model was trained on (the sketch reads its sensor this often).",
+            f"#define FS_DATA_STEP_MS {step or 3600000}UL" + ("" if step else "  // unknown: one hour"),
+            f"#define FS_READING_TIMEOUT_MS {timeout}UL  // gap alarm after this long without a reading ({words}); 0: off",
+            f"// A host streaming at another pace says so with W <ms>: the limit is then {GAP_READINGS} of its readings' time."]
+
+
 def _watch_block(spec: BundleSpec) -> str:
     """model_config.h's watch constants (issue 33, core.alarms): adaptive band factors, alarm level and margin,
     the training's longest runs, the reading timeout, and the alarm pin."""
@@ -129,7 +144,7 @@ def _watch_block(spec: BundleSpec) -> str:
              "// ESP32S3's user LED (LED_BUILTIN) is active-low: FS_ALARM_ACTIVE_LOW 1 lights it by pulling it low.",
              "#ifndef FS_ALARM_PIN", "#define FS_ALARM_PIN LED_BUILTIN", "#endif",
              "#ifndef FS_ALARM_ACTIVE_LOW", "#define FS_ALARM_ACTIVE_LOW 1", "#endif",
-             f"#define FS_READING_TIMEOUT_MS {int(w.timeout_ms) if w else 0}UL  // gap alarm after this long without a reading; 0: off"]
+             *_step_lines(w)]
     if has_columns:
         lines.append("// Each target's column in a reading (its truth).")
         lines.append(_int_array("kWatchColumn", "FS_TARGETS", w.columns))

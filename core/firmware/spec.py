@@ -339,10 +339,11 @@ def watch_of(folder: ExportFolder, run_dir, horizon: int, targets: int, features
     bands' factors, the alarm level (the widest band unless ``alarm_level`` names another the bundle has), the
     training part's longest run per target, the reading timeout. StudioError for a level with no band."""
     from core.adaptive import BETA, CLIP, floors, start, steps
-    from core.alarms import WatchSpec, drift_scale
+    from core.alarms import WatchSpec, drift_scale, gap_limit_ms
     from core.intervals import for_export, level_key
 
     cfg = DEFAULTS["alarms"]
+    step_ms, timeout_ms = gap_limit_ms(*_data_freq(folder, run_dir))
     raw = folder.target_input_index
     if not raw:  # an older report: each target's column by name
         names = list(folder.input_columns or ())
@@ -371,8 +372,26 @@ def watch_of(folder: ExportFolder, run_dir, horizon: int, targets: int, features
         return WatchSpec(horizon=horizon, targets=targets, columns=columns, levels=levels, half_width=half_width,
                          up=up, down=down, floor=floor, scale0=scale0, mult0=mult0,
                          beta=float(np.float32(BETA)), clip=float(np.float32(CLIP)), alarm_level=level_index,
-                         margin=float(np.float32(cfg["margin"])), stuck_limit=stuck, timeout_ms=int(cfg["timeout_ms"]),
+                         margin=float(np.float32(cfg["margin"])), stuck_limit=stuck, timeout_ms=timeout_ms, step_ms=step_ms,
                          drift_scale=drift_scale(levels, half_width) if columns else (),
                          drift_k=float(np.float32(cfg["drift_k"])), drift_h=float(np.float32(cfg["drift_h"])))
     return WatchSpec(horizon=horizon, targets=targets, columns=columns, stuck_limit=stuck,
-                     timeout_ms=int(cfg["timeout_ms"]))
+                     timeout_ms=timeout_ms, step_ms=step_ms)
+
+
+def _data_freq(folder: ExportFolder, run_dir) -> tuple[str | None, dict | None]:
+    """The run's data frequency and calendar (run.json's ``dataset``), for the gap limit; (None, None) when the
+    export's run is not at hand (the bundle then keeps DEFAULTS' timeout)."""
+    import json
+    from pathlib import Path
+
+    for where in ([Path(run_dir)] if run_dir is not None else []) + ([folder.run_dir] if folder.run_dir else []):
+        path = Path(where) / "run.json"
+        try:
+            if path.is_file() and path.stat().st_size < 16 * 1024 * 1024:
+                dataset = json.loads(path.read_text(encoding="utf-8")).get("dataset") or {}
+                freq = dataset.get("freq")
+                return (freq if isinstance(freq, str) else None), dataset.get("calendar") or None
+        except (OSError, ValueError, AttributeError):
+            continue
+    return None, None

@@ -15,7 +15,7 @@
 // keeps the last FS_WINDOW readings and prints "FS RESULT k=-1 ..." with the forecast from the newest
 // full window (until the window is full: "FS ERR NEED <n> more readings ..."). Returning false (the
 // default) leaves streaming to the host's "R v1,v2,..." command, which does the same thing.
-#define FS_SENSOR_PERIOD_MS 3600000UL  // one reading an hour: match your data's time step
+#define FS_SENSOR_PERIOD_MS FS_DATA_STEP_MS  // one reading per time step of the data (model_config.h)
 
 bool ReadSensor(float* reading) {
   (void)reading;  // e.g. reading[0] = analogRead(A0) * 3.3f / 4095.0f;
