@@ -140,10 +140,13 @@ def figure(data: dict, label: str, anomaly: Anomaly | None) -> go.Figure:
                         hoverinfo="skip")
         fig.add_scatter(x=i[keep], y=data["lo"][keep], mode="lines", line={"width": 0}, fill="tonexty",
                         fillcolor="rgba(99,110,250,0.18)", name=f"board's adaptive {data['level']}% band")
-    fig.add_scatter(x=i[keep], y=data["forecast"][keep], mode="lines", line={"width": 1.2, "dash": "dot"},
-                    name="board's forecast (one step ahead)")
+    # The forecast in the band's hue (the band is its interval), the reading dark: the theme's colorway drew
+    # both in reds, one hard to tell from the other in the browser.
+    fig.add_scatter(x=i[keep], y=data["forecast"][keep], mode="lines",
+                    line={"width": 1.4, "dash": "dot", "color": "rgb(79,90,230)"}, name="board's forecast (one step ahead)")
     fig.add_scatter(x=i[keep], y=y[keep], mode="lines+markers" if len(keep) <= 200 else "lines",
-                    marker={"size": 4}, line={"width": 1.4}, name=f"reading · {label}")
+                    marker={"size": 4, "color": "#262730"}, line={"width": 1.4, "color": "#262730"},
+                    name=f"reading · {label}")
     alerts = data["alerts"][-500:]
     if alerts:
         ax = [j for j, _ in alerts]
@@ -153,8 +156,9 @@ def figure(data: dict, label: str, anomaly: Anomaly | None) -> go.Figure:
     if anomaly is not None:
         fig.add_vrect(x0=anomaly.start - 0.5, x1=anomaly.start + anomaly.span - 0.5, fillcolor="orange", opacity=0.15,
                       line_width=0, annotation_text=f"injected {anomaly.kind}", annotation_position="top left")
-    fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="reading",
-                      yaxis_title=label, legend={"orientation": "h"})
+    # The legend below the axis title (plotly's horizontal default sits on it), the band's annotation above.
+    fig.update_layout(height=400, margin={"l": 10, "r": 10, "t": 30, "b": 80}, xaxis_title="reading",
+                      yaxis_title=label, legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0})
     return fig
 
 
@@ -188,7 +192,8 @@ def chart() -> None:
     got = live.snapshot()
     state = ("streaming" if live.running else "stopped" if live.stopped else "finished")
     gap = live.gap
-    gap_words = ("" if gap is None else "; dropped readings are not flagged as fast as the board answers" if gap == "no pace"
+    dropped = live.anomaly is not None and live.anomaly.kind == "dropped"
+    gap_words = ("" if gap is None or (isinstance(gap, str) and not dropped) else "; dropped readings are not flagged as fast as the board answers" if gap == "no pace"
                  else "; this board cannot be told the pace (firmware from before W): dropped readings are not flagged"
                  if gap == "old board" else f"; the board's gap alarm after {gap.limit:,} ms without a reading")
     st.caption(f"{state}: {len(got)} of {len(live.readings)} reading(s) sent at {_pace_words(live.pace)}; "
