@@ -97,12 +97,12 @@ def test_the_bundle_refuses_an_int8_that_loses_to_the_baseline_or_saturates():
     dtype, reason = recommend_bundle(_accuracy(1.22, float_mae=1.2, last=1.1), ["float32", "int8"])
     # issue 32: the recommended float32 loses too, and the reason says so for both (it used to crown float32)
     assert dtype == "float32" and "neither model beats the best baseline (last value" in reason
-    assert "float32 1.2, int8 1.22" in reason and "retrain" in reason
+    assert "float32 1.200, int8 1.220" in reason and "retrain" in reason
     dtype, reason = recommend_bundle(_accuracy(1.1, float_mae=1.05, last=1.08), ["float32", "int8"])
-    assert dtype == "float32" and "int8's test MAE (1.1) does not beat the best baseline" in reason
+    assert dtype == "float32" and "int8's test MAE (1.100) does not beat the best baseline" in reason
     assert "neither" not in reason
     dtype, reason = recommend_bundle(_accuracy(1.2, float_mae=1.2, last=1.1), ["float32"])
-    assert reason.startswith("only float32 was exported; but float32's test MAE (1.2) does not beat last value's")
+    assert reason.startswith("only float32 was exported; but float32's test MAE (1.200) does not beat last value's")
     dtype, reason = recommend_bundle(_accuracy(0, constant=True), ["float32", "int8"])
     assert dtype == "float32" and "same forecast for every test window" in reason
 
