@@ -86,6 +86,15 @@ def _init_widgets() -> None:
             ss[K + name] = getattr(cfg, name)
 
 
+def _naive_margin(spec) -> float | None:
+    """The naive margin the search's Use button set (the naive-equivalent default, issue 34), while the model is
+    still that form at that window; any other form or window trains without it."""
+    choice = state.get("naive_choice") or {}
+    if choice.get("target_form") == spec.target_form and choice.get("window") == spec.window:
+        return float(choice["margin"])
+    return None
+
+
 def _hand_set(name: str) -> None:
     """A training setting typed in by hand: remembered, so new windows do not put the default back."""
     state.put("train_choice", {**state.get("train_choice", {}), name: ss[K + name]})
@@ -189,12 +198,15 @@ c5.number_input("Seed", min_value=0, max_value=2 ** 31 - 1, step=1, key=K + "see
 try:
     config = TrainConfig(epochs=int(ss[K + "epochs"]), batch_size=int(ss[K + "batch_size"]),
                          learning_rate=float(ss[K + "learning_rate"]), patience=int(ss[K + "patience"]),
-                         seed=int(ss[K + "seed"])).validate()
+                         seed=int(ss[K + "seed"]), naive_margin=_naive_margin(spec)).validate()
 except StudioError as e:
     ui.show_error(e)
     st.stop()
 if ss.get(K + "train_why"):
     st.caption(ss[K + "train_why"])
+if config.naive_margin is not None:
+    st.caption(f"The search's naive-equivalent default: training starts at the naive forecast (zero change) and "
+               f"replaces it only with an epoch that beats it on validation by {config.naive_margin:.0%}.")
 n_train = windows.count("train")
 st.caption(f"{n_train:,} training windows: {-(-n_train // config.batch_size):,} batches per epoch.")
 if n_train < config.batch_size:
@@ -266,8 +278,10 @@ elif st.button("Choose target and window on validation (short trainings in the b
         ui.show_error(e)
 
 
-def _apply_search(form: str, window: int) -> None:
-    """The Use button's callback: runs before the next full run draws the widgets, so they show what it set."""
+def _apply_search(form: str, window: int, margin: float | None = None) -> None:
+    """The Use button's callback: runs before the next full run draws the widgets, so they show what it set.
+    ``margin``: the naive-equivalent default's ``naive_margin`` (issue 34), kept for that form and window."""
+    state.put("naive_choice", {"target_form": form, "window": int(window), "margin": margin} if margin else None)
     if window != wspec.window:
         try:
             rewindow.use_window(dataset, windows, window)
@@ -328,7 +342,8 @@ def search_result() -> None:
                    "current numbers.")
         return
     label = models.TARGET_FORM_LABELS[best.target_form]
-    if best.target_form == ss[K + "target_form"] and best.window == wspec.window:
+    margin = result.config.train_config.naive_margin if result.naive is not None else None
+    if best.target_form == ss[K + "target_form"] and best.window == wspec.window and margin == _naive_margin(spec):
         st.caption(f"In use: {label.lower()} with a window of {best.window} steps, the search's choice.")
         return
     what = label if best.window == wspec.window else f"{label} and a window of {best.window} steps"
@@ -337,7 +352,7 @@ def search_result() -> None:
                 "on the **Features** step too and lays the windows out again; a model trained on the old windows "
                 "is set aside.")
     st.button(f"Use {what[0].lower() + what[1:]}", key=K + "search_apply", disabled=busy, on_click=_apply_search,
-              args=(best.target_form, best.window))
+              args=(best.target_form, best.window, margin))
 
 
 ss[K + "search_polling"] = _search_running()
