@@ -1,0 +1,86 @@
+"""Issue 34, item 2 (its additive part): inputs relative to the window's last value. A level that leaves the
+training range (a trend, a random walk) must look to the network like any level it trained on; the model still
+adds the level back, in the graph (Keras 3, tf_keras for export, PyTorch) so export, int8 and Edge Impulse follow."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.dataset import Dataset
+from core.defaults import default_config
+from core.errors import StudioError
+from core.models import ModelSpec
+
+
+def _spec(**kw) -> ModelSpec:
+    base = dict(kind="lstm", units=8, window=6, n_inputs=3, horizon=2, n_targets=1, target_input_index=(1,),
+                target_form="change_last", relative=True)
+    return ModelSpec(**{**base, **kw}).validate()
+
+
+@pytest.mark.parametrize("form", ["change_last", "change_both"])
+def test_the_three_graphs_agree_and_a_level_shift_only_shifts_the_forecast(form):
+    import torch
+
+    from core.models import build_keras, build_tf_keras, build_torch, canonical_weights, load_canonical
+
+    spec = _spec(target_form=form, season_period=2 if form == "change_both" else 0)
+    keras_model = build_keras(spec)
+    out = keras_model.get_layer("output")  # a seasonal form starts at zero output: give it weights to show
+    out.set_weights([np.random.default_rng(1).normal(0, 0.5, w.shape).astype(np.float32) for w in out.get_weights()])
+    x = np.random.default_rng(0).random((5, 6, 3)).astype(np.float32)
+    y = np.asarray(keras_model(x))
+    twin = load_canonical(build_torch(spec), canonical_weights(keras_model))
+    assert np.abs(twin(torch.from_numpy(x)).detach().numpy() - y).max() < 1e-5
+    export = load_canonical(build_tf_keras(spec, batch_size=None), canonical_weights(keras_model))
+    assert np.abs(np.asarray(export(x)) - y).max() < 1e-5
+    # The target column 40 units higher (far outside anything seen): the network reads the same window, the
+    # forecast is the same change from a level 40 higher. The other inputs are read as they are.
+    shifted = x.copy()
+    shifted[:, :, 1] += 40.0
+    assert np.abs(np.asarray(keras_model(shifted)) - (y + 40.0)).max() < 1e-4
+    other = x.copy()
+    other[:, :, 0] += 1.0
+    assert np.abs(np.asarray(keras_model(other)) - y).max() > 1e-6
+
+
+def test_relative_inputs_need_a_change_form_and_no_step_loop():
+    from core.steploop import resolve_form
+
+    from core.windows import WindowSpec
+
+    with pytest.raises(StudioError, match="need a change target"):
+        ModelSpec.for_windows(WindowSpec(targets=("y",), features=("y",), window=6), target_form="level", relative=True)
+    gru = _spec(kind="gru")
+    with pytest.raises(StudioError, match="step loop cannot export"):
+        resolve_form(gru, "step")
+    assert resolve_form(gru, "auto")[0] == "unrolled"
+    assert resolve_form(_spec(kind="gru", relative=False), "auto")[0] == "step"
+    # saved specs from before the field read as absolute inputs
+    saved = _spec().to_dict()
+    saved.pop("relative")
+    assert ModelSpec.from_dict(saved).relative is False
+
+
+def _daily(values, start="2020-01-01") -> Dataset:
+    frame = pd.DataFrame({"y": values}, index=pd.date_range(start, periods=len(values), freq="D", name="time"))
+    return Dataset(name="s", frame=frame, freq="D")
+
+
+def test_the_default_reads_relative_inputs_where_the_level_moves_and_absolute_ones_where_it_does_not():
+    rng = np.random.default_rng(3)
+    # A geometric random walk whose validation part stays inside the training range (as bench_quality_shapes'
+    # walk): only the unit-root test can tell that the test part will leave it.
+    walk = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 800)))
+    cfg = default_config(_daily(walk), "y")
+    assert cfg.model_options["relative"] is True and cfg.model_spec().relative
+    assert "random walk" in cfg.reasons["relative"] or "outside its training range" in cfg.reasons["relative"]
+    # a level spec from these defaults (the older --no-residual) drops it instead of failing
+    assert cfg.model_spec(residual=False).relative is False
+    t = np.arange(800)
+    season = 10 + 5 * np.sin(2 * np.pi * t / 7) + rng.normal(0, 0.5, 800)
+    flat = default_config(_daily(season), "y")
+    assert flat.model_options["relative"] is False and "relative" not in flat.reasons
+    trend = default_config(_daily(season + 0.05 * t), "y")
+    assert trend.model_options["relative"] is True and "outside its training range" in trend.reasons["relative"]
