@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import budget, jobs, models
 from core.config import DEFAULTS, HELP
-from core.defaults import choose_training, default_config, level_moves, target_seasonality
+from core.defaults import choose_relative, choose_training, default_config, target_seasonality
 from core.errors import StudioError
 from core.quickcheck import as_rows, quick_check
 from core.search import BUDGET_FACTOR
@@ -39,6 +39,12 @@ def _season(fingerprint: str, target: str, split_key: str, _dataset) -> int:
     return int(target_seasonality(_dataset, target, windows.split).period or 0)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def _relative(fingerprint: str, targets: tuple, split_key: str, _dataset) -> bool:
+    """Whether the defaults read inputs relative to the last value here (core.defaults.choose_relative)."""
+    return choose_relative(_dataset, tuple(targets), windows.split) is not None
+
+
 season = (_season(dataset.fingerprint or str(id(dataset)), wspec.targets[0], repr(windows.split), dataset)
           if dataset is not None else 0)
 job = state.get("job")
@@ -65,9 +71,9 @@ def _init_widgets() -> None:
     form = base.get("target_form") or ("change_last" if base.get("residual") in ("auto", True) else "level")
     ss[K + "target_form"] = form if residual_possible else "level"
     # Relative inputs (issue 34): as the model had them, else on where the level leaves the training range.
-    ss[K + "relative"] = bool(base["relative"] if "relative" in base else
-                              residual_possible and dataset is not None and
-                              level_moves(dataset, wspec.targets, windows.split) is not None)
+    ss[K + "relative"] = bool(base["relative"] if "relative" in base else residual_possible and dataset is not None
+                              and _relative(dataset.fingerprint or str(id(dataset)), wspec.targets, repr(windows.split),
+                                            dataset))
     ss[K + "preset"] = next((name for name, p in models.PRESETS.items()
                              if all(p[a] == base[a] for a in ARCH)), CUSTOM)
     # The studio's default training for this many windows (core/defaults.py): more epochs on short series.

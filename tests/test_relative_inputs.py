@@ -82,5 +82,35 @@ def test_the_default_reads_relative_inputs_where_the_level_moves_and_absolute_on
     season = 10 + 5 * np.sin(2 * np.pi * t / 7) + rng.normal(0, 0.5, 800)
     flat = default_config(_daily(season), "y")
     assert flat.model_options["relative"] is False and "relative" not in flat.reasons
-    trend = default_config(_daily(season + 0.05 * t), "y")
-    assert trend.model_options["relative"] is True and "outside its training range" in trend.reasons["relative"]
+    # a seasonal series keeps absolute inputs even when its trend leaves the training range: there relative
+    # inputs did not pay (bench_quality_shapes' subsidies and souvenir at h=12)
+    assert default_config(_daily(season + 0.05 * t), "y").model_options["relative"] is False
+    trend = default_config(_daily(10 + 0.05 * t + rng.normal(0, 0.5, 800)), "y")
+    assert trend.model_options["relative"] is True, trend.seasonality
+    assert "outside its training range" in trend.reasons["relative"]
+
+
+def test_the_model_page_preselects_relative_inputs_where_the_level_moves_and_the_user_can_turn_them_off(tmp_path,
+                                                                                                          monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from core.windows import make_windows
+    from tests.test_search import MODEL_PAGE
+
+    monkeypatch.setenv("FS_WORKDIR_ROOT", str(tmp_path / "sessions"))
+    walk = 100 * np.exp(np.cumsum(np.random.default_rng(3).normal(0, 0.01, 800)))
+    ds = _daily(walk)
+    cfg = default_config(ds, "y")
+    at = AppTest.from_file(MODEL_PAGE, default_timeout=120)
+    at.session_state["fs.dataset"] = ds
+    at.session_state["fs.windows"] = make_windows(ds, cfg.window_spec, cfg.split, cfg.scaler_kind)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.checkbox(key="model.relative").value is True and at.session_state["fs.model_spec"].relative
+    at.checkbox(key="model.relative").uncheck().run()
+    assert at.session_state["fs.model_spec"].relative is False
+    # a level model has nothing to be relative to: the box is off in effect and disabled
+    at.checkbox(key="model.relative").check().run()
+    at.selectbox(key="model.target_form").select("level").run()
+    assert not at.exception, at.exception
+    assert at.session_state["fs.model_spec"].relative is False and at.checkbox(key="model.relative").disabled
