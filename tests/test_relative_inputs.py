@@ -114,3 +114,33 @@ def test_the_model_page_preselects_relative_inputs_where_the_level_moves_and_the
     at.selectbox(key="model.target_form").select("level").run()
     assert not at.exception, at.exception
     assert at.session_state["fs.model_spec"].relative is False and at.checkbox(key="model.relative").disabled
+
+
+@pytest.mark.slow
+def test_a_relative_model_on_the_emulated_board_answers_as_the_host_in_float32_and_int8(tmp_path):
+    """The whole board path of a relative model: export (the int8 graph's change only, the last value added in the
+    firmware's float code), bundle spec, the emulator's T self-test: every window within the report's error."""
+    import serial
+
+    from core.board.emulator import Emulator
+    from core.export import export_run
+    from tests.export_helpers import make_run
+    from tests.test_emulator import _lines, _result_values
+
+    run = make_run(tmp_path / "run", kind="lstm", window=6, n_features=3, units=8, horizon=2, residual=True,
+                   relative=True)
+    export_run(run, tmp_path / "export")
+    import json
+
+    report = json.loads((tmp_path / "export" / "report.json").read_text())
+    assert report["int8"]["residual_outside"] and not report["float32"].get("residual_outside")
+    for dtype in ("float32", "int8"):
+        tolerance = report[dtype]["max_abs_err"] * 1.05 + 1e-5
+        with Emulator(tmp_path / "export", dtype=dtype) as emu, serial.Serial(emu.path, 115200, timeout=0.2) as port:
+            _lines(port, 1)
+            port.write(b"T\n")
+            lines = _lines(port, len(emu.spec.windows) + 1)
+            assert lines[-1] == f"FS DONE n={len(emu.spec.windows)}"
+            board = np.stack([_result_values(line) for line in lines[:-1]])
+            host = emu.spec.host_predictions.reshape(len(board), -1)
+            assert np.max(np.abs(board - host)) <= tolerance, dtype
