@@ -111,6 +111,9 @@ HELP.update({
     "model.backend": "Keras (TensorFlow) or PyTorch. Both train the same network and export through the same path.",
     "model.residual": "Change from last value: the network predicts how much each target moves from its last observed value, "
                       "and the model adds that value back, so forecasts are still levels. Usually beats 'tomorrow = today'.",
+    "model.relative": "The network reads each window minus its last value (each target input), so a level it never "
+                      "saw in training looks like any other; the model still adds the level back. On by default where "
+                      "the validation part leaves the training range (a trend, a random walk). Not with the step-loop export.",
     "model.preset": "Ready-made sizes. 'Laptop & board' is the default; 'LSTM 128 (seed project)' is the original project's model.",
     "model.budget": "Estimated from the multiply-add count and the weights' bytes, calibrated on one measured board run; the Export step measures the real model.",
 })

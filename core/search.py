@@ -304,7 +304,9 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
         cfg, win = windows_for(trial.window)
         if win.count("val") == 0:
             return dataclasses.replace(trial, skipped="the validation part has no windows at this window length")
-        spec = ModelSpec.for_windows(cfg.window_spec, **options, target_form=trial.target_form,
+        # Relative inputs (the level leaves the training range: core.defaults) apply to change forms only.
+        relative = bool(options.get("relative", cfg.model_options.get("relative"))) and trial.target_form != "level"
+        spec = ModelSpec.for_windows(cfg.window_spec, **{**options, "relative": relative}, target_form=trial.target_form,
                                      season_period=int(period or 0) if trial.target_form in SEASONAL_FORMS else 0)
         # Work, not time, bounds the trial: the clock only stops it when the whole search's safety limit is spent.
         tc = dataclasses.replace(cfg.train_config, epochs=trial_epochs(win, cfg.train_config))
@@ -366,6 +368,7 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
     chosen_options = {**cfg.model_options, **options, "target_form": best.target_form,
                       "season_period": int(period or 0) if best.target_form in SEASONAL_FORMS else 0}
     chosen_options.pop("residual", None)
+    chosen_options["relative"] = bool(chosen_options.get("relative")) and best.target_form != "level"
     key = best.compared_by.upper()
     tried = "; ".join(f"{t.label} {t.score:.4g}" for t in sorted(scored, key=lambda t: t.score))
     runner = next((t for t in sorted(scored, key=lambda t: t.score) if t is not best), None)

@@ -108,7 +108,7 @@ def trial_spec(window_spec: Any, trial: Trial, **model_options: Any) -> tuple[An
 
 
 # What a trial takes from the Model step's spec: everything but the sweep's axes and the shapes the windows give.
-FROM_MODEL = ("backend", "dropout", "head_units", "target_form", "season_period")
+FROM_MODEL = ("backend", "dropout", "head_units", "target_form", "season_period", "relative")
 
 
 def model_options(model_spec: ModelSpec | None) -> dict:
@@ -133,6 +133,8 @@ def settings_words(options: dict, config: Any) -> str:
                      f"patience {config.patience}, seed {config.seed}")
     if options.get("backend"):
         parts.append({"keras": "Keras", "torch": "PyTorch"}.get(options["backend"], options["backend"]))
+    if options.get("relative"):
+        parts.append("inputs relative to the last value")
     if options.get("dropout"):
         parts.append(f"dropout {options['dropout']:g}")
     if options.get("head_units"):

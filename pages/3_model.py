@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import budget, jobs, models
 from core.config import DEFAULTS, HELP
-from core.defaults import choose_training, default_config, target_seasonality
+from core.defaults import choose_relative, choose_training, default_config, target_seasonality
 from core.errors import StudioError
 from core.quickcheck import as_rows, quick_check
 from core.search import BUDGET_FACTOR
@@ -39,6 +39,12 @@ def _season(fingerprint: str, target: str, split_key: str, _dataset) -> int:
     return int(target_seasonality(_dataset, target, windows.split).period or 0)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def _relative(fingerprint: str, targets: tuple, split_key: str, _dataset) -> bool:
+    """Whether the defaults read inputs relative to the last value here (core.defaults.choose_relative)."""
+    return choose_relative(_dataset, tuple(targets), windows.split) is not None
+
+
 season = (_season(dataset.fingerprint or str(id(dataset)), wspec.targets[0], repr(windows.split), dataset)
           if dataset is not None else 0)
 job = state.get("job")
@@ -64,6 +70,10 @@ def _init_widgets() -> None:
         ss[K + name] = base[name]
     form = base.get("target_form") or ("change_last" if base.get("residual") in ("auto", True) else "level")
     ss[K + "target_form"] = form if residual_possible else "level"
+    # Relative inputs (issue 34): as the model had them, else on where the level leaves the training range.
+    ss[K + "relative"] = bool(base["relative"] if "relative" in base else residual_possible and dataset is not None
+                              and _relative(dataset.fingerprint or str(id(dataset)), wspec.targets, repr(windows.split),
+                                            dataset))
     ss[K + "preset"] = next((name for name, p in models.PRESETS.items()
                              if all(p[a] == base[a] for a in ARCH)), CUSTOM)
     # The studio's default training for this many windows (core/defaults.py): more epochs on short series.
@@ -84,6 +94,15 @@ def _init_widgets() -> None:
     else:
         for name in TRAINING:
             ss[K + name] = getattr(cfg, name)
+
+
+def _naive_margin(spec) -> float | None:
+    """The naive margin the search's Use button set (the naive-equivalent default, issue 34), while the model is
+    still that form at that window; any other form or window trains without it."""
+    choice = state.get("naive_choice") or {}
+    if choice.get("target_form") == spec.target_form and choice.get("window") == spec.window:
+        return float(choice["margin"])
+    return None
 
 
 def _hand_set(name: str) -> None:
@@ -135,6 +154,8 @@ forms = models.TARGET_FORMS if residual_possible else ("level",)
 c3.selectbox("The network predicts", forms, key=K + "target_form", persist_state="session", disabled=busy,
              format_func=lambda f: models.TARGET_FORM_LABELS[f] + (f" ({season} steps)" if f in models.SEASONAL_FORMS else ""),
              help=HELP.get("model.residual"))
+c3.checkbox("Inputs relative to the last value", key=K + "relative", persist_state="session",
+            disabled=busy or ss[K + "target_form"] == "level", help=HELP.get("model.relative"))
 if residual_possible:
     st.caption("**Change from last value** / **last season**: the network learns how far each target moves from its last "
                "observed value, or from its value one season earlier at each forecast step; **last value and last season**: "
@@ -148,6 +169,7 @@ try:
     form = ss[K + "target_form"]
     spec = models.ModelSpec.for_windows(wspec, backend=ss[K + "backend"], target_form=form,
                                         season_period=season if form in models.SEASONAL_FORMS else 0,
+                                        relative=bool(ss[K + "relative"]) and form != "level",
                                         **{a: ss[K + a] for a in ARCH})
 except StudioError as e:
     ui.show_error(e)
@@ -189,12 +211,15 @@ c5.number_input("Seed", min_value=0, max_value=2 ** 31 - 1, step=1, key=K + "see
 try:
     config = TrainConfig(epochs=int(ss[K + "epochs"]), batch_size=int(ss[K + "batch_size"]),
                          learning_rate=float(ss[K + "learning_rate"]), patience=int(ss[K + "patience"]),
-                         seed=int(ss[K + "seed"])).validate()
+                         seed=int(ss[K + "seed"]), naive_margin=_naive_margin(spec)).validate()
 except StudioError as e:
     ui.show_error(e)
     st.stop()
 if ss.get(K + "train_why"):
     st.caption(ss[K + "train_why"])
+if config.naive_margin is not None:
+    st.caption(f"The search's naive-equivalent default: training starts at the naive forecast (zero change) and "
+               f"replaces it only with an epoch that beats it on validation by {config.naive_margin:.0%}.")
 n_train = windows.count("train")
 st.caption(f"{n_train:,} training windows: {-(-n_train // config.batch_size):,} batches per epoch.")
 if n_train < config.batch_size:
@@ -206,7 +231,7 @@ if not busy and (spec != state.get("model_spec") or config != state.get("train_c
     state.put("model_spec", spec)
     state.put("train_config", config)
     # a preference, not a stage object: it outlives new windows (see _init_widgets)
-    state.put("model_choice", {name: getattr(spec, name) for name in ARCH + ("backend", "target_form")})
+    state.put("model_choice", {name: getattr(spec, name) for name in ARCH + ("backend", "target_form", "relative")})
     state.invalidate("model")
 
 # --------------------------------------------------------------------------------------- quick check
@@ -266,8 +291,10 @@ elif st.button("Choose target and window on validation (short trainings in the b
         ui.show_error(e)
 
 
-def _apply_search(form: str, window: int) -> None:
-    """The Use button's callback: runs before the next full run draws the widgets, so they show what it set."""
+def _apply_search(form: str, window: int, margin: float | None = None, relative: bool = False) -> None:
+    """The Use button's callback: runs before the next full run draws the widgets, so they show what it set.
+    ``margin``: the naive-equivalent default's ``naive_margin`` (issue 34), kept for that form and window."""
+    state.put("naive_choice", {"target_form": form, "window": int(window), "margin": margin} if margin else None)
     if window != wspec.window:
         try:
             rewindow.use_window(dataset, windows, window)
@@ -275,9 +302,10 @@ def _apply_search(form: str, window: int) -> None:
             ss[K + "search_apply_error"] = str(e)
             return
         # New windows re-seed this page's widgets (_init_widgets) from the architecture chosen last: the form too.
-        state.put("model_choice", {**state.get("model_choice", {}), "target_form": form})
+        state.put("model_choice", {**state.get("model_choice", {}), "target_form": form, "relative": relative})
     else:
         ss[K + "target_form"] = form
+        ss[K + "relative"] = relative
 
 
 def _search_running() -> bool:
@@ -328,7 +356,10 @@ def search_result() -> None:
                    "current numbers.")
         return
     label = models.TARGET_FORM_LABELS[best.target_form]
-    if best.target_form == ss[K + "target_form"] and best.window == wspec.window:
+    margin = result.config.train_config.naive_margin if result.naive is not None else None
+    relative = bool(result.config.model_options.get("relative")) and best.target_form != "level"
+    if best.target_form == ss[K + "target_form"] and best.window == wspec.window and margin == _naive_margin(spec) \
+            and relative == spec.relative:
         st.caption(f"In use: {label.lower()} with a window of {best.window} steps, the search's choice.")
         return
     what = label if best.window == wspec.window else f"{label} and a window of {best.window} steps"
@@ -337,7 +368,7 @@ def search_result() -> None:
                 "on the **Features** step too and lays the windows out again; a model trained on the old windows "
                 "is set aside.")
     st.button(f"Use {what[0].lower() + what[1:]}", key=K + "search_apply", disabled=busy, on_click=_apply_search,
-              args=(best.target_form, best.window))
+              args=(best.target_form, best.window, margin, relative))
 
 
 ss[K + "search_polling"] = _search_running()

@@ -25,7 +25,8 @@ def make_run(run_dir: Path, kind: str = "lstm", backend: str = "keras", window: 
              units: int = 8, horizon: int = 1, n_targets: int = 1, residual: bool = False, layers: int = 1,
              seed: int = 0, rows: int = 600, constant: bool = False, fit_epochs: int = 0, n_rep: int = 64,
              n_test: int = 24, whole_test: bool = False, data: np.ndarray | None = None,
-             target_form: str | None = None, season_period: int = 0, weights: list | None = None):
+             target_form: str | None = None, season_period: int = 0, weights: list | None = None,
+             relative: bool = False):
     """Write a run directory and return the re-loaded ``Run``. ``weights``: canonical weights to use instead
     of the model's own (another run's, e.g. the same network on another window length)."""
     from core.models import ModelSpec, build_keras, build_torch, canonical_weights
@@ -58,7 +59,7 @@ def make_run(run_dir: Path, kind: str = "lstm", backend: str = "keras", window: 
         X_test, Y_test = X[test_rows:], Y[test_rows:]
 
     form = {"target_form": target_form, "season_period": season_period} if target_form else {"residual": residual}
-    spec = ModelSpec(kind=kind, units=units, layers=layers, backend=backend, **form, window=window,
+    spec = ModelSpec(kind=kind, units=units, layers=layers, backend=backend, **form, window=window, relative=relative,
                      n_inputs=n_features, horizon=horizon, n_targets=n_targets,
                      target_input_index=wspec.target_input_index).validate()
     if backend == "torch":

@@ -51,6 +51,11 @@ CASES = {
     # the row a season before it), added by the firmware in float like the others.
     "rnn-torch-both-h3": ("rnn", "torch", dict(target_form="change_both", season_period=6, horizon=3)),
     "gru-keras-both-unrolled": ("gru", "keras", dict(target_form="change_both", season_period=6, form="unrolled")),
+    # Inputs relative to the window's last value (issue 34): a SUB inside the graph before the first layer, in
+    # float32 and int8; the add-back is unchanged (outside in int8). No step loop: auto picks unrolled for GRU.
+    "lstm-keras-relative": ("lstm", "keras", dict(residual=True, relative=True)),
+    "gru-torch-relative-season": ("gru", "torch", dict(target_form="change_season", season_period=6, relative=True,
+                                                       horizon=2, form="unrolled")),
 }
 
 _CHECK = textwrap.dedent("""

@@ -1,6 +1,7 @@
 """The default chosen on validation (issue 21): candidates, the ones skipped and why, and that the winner wins."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -307,3 +308,33 @@ def test_a_winner_with_a_longer_window_is_applied_whole_by_its_button(seasonal_s
     # the result is still there, and says it is in use
     assert "In use: change from last value and last season with a window of 48 steps" in "\n".join(
         str(c.value) for c in at.caption)
+
+
+def test_the_use_button_carries_the_naive_margin_of_a_naive_equivalent_default(seasonal_state):
+    """The search fell back to the naive-equivalent model (change from last value at this page's window, its
+    margin 0.07): the Use button applies the margin too, as the command line does, and a model the user then
+    changes to another form trains without it (issue 34)."""
+    from types import SimpleNamespace
+
+    from core.search import SearchResult, Trial
+
+    ds, windows = seasonal_state
+    at = _page(ds, windows)
+    assert at.session_state["fs.train_config"].naive_margin is None
+    base = default_config(ds, "y", horizon=3)
+    naive = Trial("change_last", windows.spec.window, score=0.2)
+    cfg = dataclasses.replace(base, train_config=dataclasses.replace(base.train_config, naive_margin=0.07))
+    result = SearchResult(cfg, [naive, Trial("level", windows.spec.window, score=0.3)], period=24, naive=naive)
+    at.session_state["model.search_job"] = (_search_key(at, ds, windows),
+                                            SimpleNamespace(status="done", result=result, error=None))
+    at.run()
+    assert not at.exception, at.exception
+    # the form and window are already this page's: the button is still offered, for the margin
+    button = at.button(key="model.search_apply")
+    button.click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["fs.train_config"].naive_margin == pytest.approx(0.07)
+    assert "beats it on validation by 7%" in "\n".join(str(c.value) for c in at.caption)
+    assert "In use: change from last value" in "\n".join(str(c.value) for c in at.caption)
+    at.selectbox(key="model.target_form").select("level").run()
+    assert at.session_state["fs.train_config"].naive_margin is None

@@ -138,19 +138,20 @@ def test_page_needs_windows_first():
 def test_a_trial_is_the_model_steps_configuration_with_the_sweeps_axes_varied():
     """Issue 32: trials kept the sweep's own backend and epochs and always changed from the last value."""
     spec = ModelSpec.for_windows(SPEC, kind="gru", units=32, backend="torch", target_form="change_season",
-                                 season_period=24, dropout=0.1, head_units=8)
+                                 season_period=24, dropout=0.1, head_units=8, relative=True)
     options = sweep.model_options(spec)
     assert options == {"backend": "torch", "dropout": 0.1, "head_units": 8, "target_form": "change_season",
-                       "season_period": 24}
+                       "season_period": 24, "relative": True}
     ws, trial = sweep.trial_spec(SPEC, sweep.Trial(48, "lstm", 16), **options)
     assert (trial.kind, trial.units, trial.window, ws.window) == ("lstm", 16, 48, 48)
-    assert (trial.target_form, trial.season_period, trial.backend, trial.dropout, trial.head_units) == \
-        ("change_season", 24, "torch", 0.1, 8)
+    assert (trial.target_form, trial.season_period, trial.backend, trial.dropout, trial.head_units, trial.relative) == \
+        ("change_season", 24, "torch", 0.1, 8, True)
     # a window shorter than the season cannot take the form: left out with the reason, never trained as another
     ok, cannot = sweep.unfit(SPEC, [sweep.Trial(12, "lstm", 8), sweep.Trial(48, "lstm", 8)], **options)
     assert [t.window for t in ok] == [48] and cannot[0][0].window == 12 and "season" in cannot[0][1]
     words = sweep.settings_words(options, TrainConfig(epochs=150, patience=10))
     assert words.startswith("change from last season (24 steps); 150 epochs,") and "PyTorch" in words
+    assert "inputs relative to the last value" in words
 
 
 class _Done:

@@ -15,6 +15,16 @@ def _contiguous(idx: tuple) -> bool:
     return all(b == a + 1 for a, b in zip(idx, idx[1:]))
 
 
+def relative_mask(spec: ModelSpec) -> Any:
+    """(n_inputs,) float32: 1 at each target's input column, 0 elsewhere; what ``spec.relative`` subtracts the
+    window's last row by (x - x[last] * mask: STRIDED_SLICE, MUL and SUB in TFLite, builtin in float and int8)."""
+    import numpy as np
+
+    mask = np.zeros(spec.n_inputs, np.float32)
+    mask[[int(i) for i in spec.target_input_index]] = 1.0
+    return mask
+
+
 def _season_reference(take: Any, x: Any, indices: tuple, steps: tuple, drift: tuple = ()) -> Any:
     """(batch, horizon, n_targets) reference values: window rows ``steps``, target columns ``indices``;
     with ``drift`` = (a, b) (the "change_both" form) plus row a minus row b, broadcast over the horizon.
@@ -87,7 +97,24 @@ def _keras_layers():
             return {**super().get_config(), "indices": list(self.indices), "steps": list(self.steps),
                     "drift": list(self.drift)}
 
-    return keras, (AddLastTargets, AddSeasonTargets)
+    @keras.saving.register_keras_serializable(package="forecast_studio")
+    class RelativeToLast(keras.layers.Layer):
+        """x - (the window's last row) x mask: each target input relative to its last value; no weights."""
+
+        def __init__(self, mask, **kwargs):
+            super().__init__(**kwargs)
+            self.mask = tuple(float(m) for m in mask)
+
+        def call(self, x):
+            return x - x[:, -1:, :] * keras.ops.convert_to_tensor(list(self.mask), dtype=x.dtype)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self):
+            return {**super().get_config(), "mask": list(self.mask)}
+
+    return keras, (AddLastTargets, AddSeasonTargets, RelativeToLast)
 
 
 def _build_graph(layers_mod, Input, Model, add_layer, spec: ModelSpec, batch_size, unroll) -> Any:
@@ -95,6 +122,8 @@ def _build_graph(layers_mod, Input, Model, add_layer, spec: ModelSpec, batch_siz
     L = layers_mod
     x_in = Input(shape=(spec.window, spec.n_inputs), batch_size=batch_size, name="window")
     h = x_in
+    if spec.relative:
+        h = add_layer[2](relative_mask(spec).tolist(), name="relative_to_last")(h)
     if spec.kind == "dense":
         h = L.Flatten(name="flatten")(h)
         for i in range(spec.layers):
@@ -117,7 +146,7 @@ def _build_graph(layers_mod, Input, Model, add_layer, spec: ModelSpec, batch_siz
     h = (L.Dense(spec.output_units, name="output", kernel_initializer=zero, bias_initializer=zero)(h) if zero
          else L.Dense(spec.output_units, name="output")(h))
     y = L.Reshape((spec.horizon, spec.n_targets), name="forecast")(h)
-    add_last, add_season = add_layer
+    add_last, add_season = add_layer[:2]
     if spec.target_form == "change_last":
         y = add_last(spec.target_input_index, name="add_last_value")([y, x_in])
     elif spec.target_form == "change_season":
@@ -180,7 +209,20 @@ def _tf_keras_layers():
             return {**super().get_config(), "indices": list(self.indices), "steps": list(self.steps),
                     "drift": list(self.drift)}
 
-    return tf_keras, (AddLastTargets, AddSeasonTargets)
+    class RelativeToLast(tf_keras.layers.Layer):
+        """Same as the Keras 3 layer: STRIDED_SLICE, MUL by a constant, SUB (all builtin TFLM ops)."""
+
+        def __init__(self, mask, **kwargs):
+            super().__init__(**kwargs)
+            self.mask = tuple(float(m) for m in mask)
+
+        def call(self, x):
+            return x - x[:, -1:, :] * tf.constant(list(self.mask), dtype=x.dtype)
+
+        def get_config(self):
+            return {**super().get_config(), "mask": list(self.mask)}
+
+    return tf_keras, (AddLastTargets, AddSeasonTargets, RelativeToLast)
 
 
 def build_tf_keras(spec: ModelSpec, batch_size: int | None = 1, unroll: bool | None = None):
@@ -228,6 +270,8 @@ def _torch_class():
             self.register_buffer("target_idx", torch.tensor(list(idx), dtype=torch.long), persistent=False)
             self.register_buffer("season_idx", torch.tensor(list(spec.season_steps), dtype=torch.long),
                                  persistent=False)
+            self.register_buffer("relative_mask", torch.tensor(relative_mask(spec) if spec.relative else []),
+                                 persistent=False)
             self.register_buffer("drift_idx", torch.tensor(list(spec.drift_rows), dtype=torch.long),
                                  persistent=False)
             # Set by core.training_engines where the CPU has native bfloat16: the recurrent layers then run
@@ -235,7 +279,7 @@ def _torch_class():
             self.bf16_recurrent = False
 
         def forward(self, x):
-            h = x
+            h = x - x[:, -1:, :] * self.relative_mask if self.spec.relative else x
             if self.spec.kind == "dense":
                 h = h.reshape(h.shape[0], -1)  # time-major row order, as Keras's Flatten
                 for layer in self.hidden:

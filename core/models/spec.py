@@ -55,6 +55,10 @@ class ModelSpec:
     backend: str = "keras"
     target_form: str = "level"
     season_period: int = 0
+    # Issue 34: the network reads each target input minus the window's last value of that target (a SUB inside
+    # the graph, before the first layer), so a level that leaves the training range looks to it like any other;
+    # the target form's add-back still reads the window as given. Needs a change form.
+    relative: bool = False
     window: int = 24
     n_inputs: int = 1
     horizon: int = 1
@@ -66,6 +70,7 @@ class ModelSpec:
         object.__setattr__(self, "target_input_index",
                            tuple(None if i is None else int(i) for i in (self.target_input_index or ())))
         object.__setattr__(self, "season_period", int(self.season_period or 0))
+        object.__setattr__(self, "relative", bool(self.relative))
 
     @property
     def residual(self) -> bool:
@@ -100,7 +105,8 @@ class ModelSpec:
                "change_season": f", change from last season ({self.season_period} steps)",
                "change_both": f", change from last value and last season ({self.season_period} steps)"
                }.get(self.target_form, "")
-        return f"{core}{head}{res}, {self.backend}"
+        rel = ", inputs relative to the last value" if self.relative else ""
+        return f"{core}{head}{res}{rel}, {self.backend}"
 
     @property
     def output_units(self) -> int:
@@ -145,6 +151,11 @@ class ModelSpec:
         spec = cls(**base, target_form=str(form), window=int(window_spec.window),
                    n_inputs=int(window_spec.n_inputs), horizon=int(window_spec.horizon),
                    n_targets=int(window_spec.n_targets), target_input_index=index)
+        # Checked here, where a user's choice arrives, not in validate(): the int8 export builds the change-only
+        # graph of a relative model as a "level" spec (core.export.worker), which must still read relative inputs.
+        if spec.relative and not spec.residual:
+            raise StudioError("Inputs relative to the last value need a change target: a level model has no last "
+                              "value to add back.", "Choose a change form, or turn relative inputs off.")
         return spec.validate()
 
     def with_options(self, **options: Any) -> "ModelSpec":

@@ -33,6 +33,10 @@ def resolve_form(spec: Any, form: str = "auto") -> tuple[str, str]:
         return "fused", "requested: the fused UNIDIRECTIONAL_SEQUENCE_LSTM op"
     # Every target form runs as a step loop: a seasonal form's step graph outputs the change and the firmware
     # adds the seasonal reference (rows earlier in the window) in float, as it does for int8 change forms.
+    if form == "step" and getattr(spec, "relative", False):
+        raise StudioError("The step loop cannot export a model whose inputs are relative to the window's last value: "
+                          "the one-step model sees each time step before the last one arrives.",
+                          "Use --form auto (fused or unrolled), or train the model without relative inputs.")
     if form == "step":
         return "step", "requested: one time step exported, the firmware loops it over the window"
     if form == "unrolled":
@@ -174,7 +178,8 @@ def compare_forms(spec: Any, measured: dict | None = None, chosen: str | None = 
 
     if spec.kind == "dense":
         return {}
-    forms = ["step", "unrolled"] + (["fused"] if spec.kind == "lstm" else [])
+    # A relative-input model (issue 34) subtracts the window's last row before the first layer: no step loop.
+    forms = ([] if getattr(spec, "relative", False) else ["step"]) + ["unrolled"] + (["fused"] if spec.kind == "lstm" else [])
     out: dict = {}
     sram = budget.XIAO_ESP32S3.sram_usable_bytes - budget.SKETCH_RAM_BYTES
     for form in forms:

@@ -21,7 +21,7 @@ from core.models import MAX_LAYERS, TARGET_FORMS
 from core.numbers import positive_float, positive_int
 from studio.csv_args import add_csv_arguments, csv_options
 
-MODEL_OPTIONS = ("units", "layers", "dropout", "head_units", "backend", "residual")
+MODEL_OPTIONS = ("units", "layers", "dropout", "head_units", "backend", "residual", "relative")
 
 
 def _columns(text: str) -> list[str]:
@@ -70,6 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="what the network predicts before the model adds a reference back: the level, the change "
                         "from the last value, or the change from the value one season earlier "
                         "(default: chosen on the validation part)")
+    p.add_argument("--relative", action=argparse.BooleanOptionalAction, default=None,
+                   help="the network reads each window minus its last value (default: on where the level leaves the "
+                        "training range or wanders like a random walk; needs a change target form)")
     p.add_argument("--no-search", action="store_true",
                    help="skip the short trainings that choose the target form and window on the validation part; "
                         "use the rule-based default (change from last value, a window of one period)")
