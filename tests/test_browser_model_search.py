@@ -43,8 +43,8 @@ def test_the_search_winner_is_applied_by_its_button(fresh_studio_server, browser
     walk.go("Model", "Size and on-board estimate")
     walk.select("The network predicts", "level", "Training settings")
     walk.wait(lambda: _shown(walk, "The network predicts") == "level", 30, "the level form")
-    search = f"Choose target and window on validation (about {BUDGET_FACTOR * DEFAULTS['quickcheck']['budget_s']:.0f} s, " \
-             "in the background)"
+    search = ("Choose target and window on validation (short trainings in the background, at most "
+              f"{BUDGET_FACTOR * DEFAULTS['quickcheck']['budget_s']:.0f} s)")
     walk.button(search)
     walk.wait_text("Chosen on validation", timeout=400)
     walk.idle(timeout=60)

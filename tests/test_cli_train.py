@@ -55,7 +55,8 @@ def test_train_writes_a_run_and_prints_the_verdict(csv_file, tmp_path, backend, 
     bands = json.loads((out / "intervals.json").read_text())
     assert bands["levels"] == [80.0, 95.0] and metrics["intervals"] == bands
     assert np.asarray(bands["bands"]["80"]["half_width"]).shape == (2, 1)
-    assert "80% band: " in proc.stdout and "% of test values inside, mean width " in proc.stdout
+    assert "80% band: " in proc.stdout and "% of test values inside; adaptive on the board, walking forward: " in proc.stdout
+    assert "mean width " in proc.stdout
     run = json.loads((out / "run.json").read_text())
     assert run["model_spec"]["kind"] == model and run["model_spec"]["backend"] == backend
     assert run["window_spec"]["targets"] == ["temp"] and run["dataset"]["name"] == "readings.csv"
