@@ -55,7 +55,7 @@ def export_section(run) -> None:
 
 def report_section(report: ExportReport) -> None:
     st.subheader("Checked on the board's runtime")
-    st.caption(f"{report.windows_checked} test windows run on {report.verified_on} and compared with the studio's "
+    st.caption(f"{report.windows_checked:,} test windows run on {report.verified_on} and compared with the studio's "
                f"own forecasts. {HELP['export.error']}")
     rows = []
     for name, e in report.dtypes.items():

@@ -115,7 +115,7 @@ class ExportReport:
             lines.append(f"    form: {self.form} ({self.form_reason})")
         lines.append(f"  bundle: {dtype} ({reason})")
         lines += [f"warning: {w}" for w in self.warnings]
-        lines.append(f"verified on {self.verified_on} with {self.windows_checked} test windows; written to {self.out_dir}")
+        lines.append(f"verified on {self.verified_on} with {self.windows_checked:,} test windows; written to {self.out_dir}")
         return lines
 
     def recommended(self) -> tuple[str, str]:
