@@ -17,6 +17,7 @@ from core.board import (COMPARISON_HEADERS, Board, Comparison, Reference, Task, 
                         parse_transcript, run_check)
 from core.errors import StudioError
 from core.export import ExportFolder, arena_words, shipped_dtype
+from core.firmware import arena_placement
 from studio import live_view, state, ui
 from studio.board_link import board_link
 
@@ -93,17 +94,26 @@ def _link_token() -> str:
     return token
 
 
+def _export_entries() -> dict[str, dict]:
+    """The export's per-type entries, read once per page run (the live log's fragment polls; it reuses these)."""
+    try:
+        return ExportFolder.open(export_dir).dtypes if export_dir is not None else {}
+    except StudioError:
+        return {}
+
+
 def _arena_note(dtype: str, arena: int) -> str:
     """The export's sentence on the arena (the Export page and the bundle's README say the same), when the
-    board's figure is the export's; otherwise say they differ."""
-    try:
-        entry = ExportFolder.open(export_dir).entry(dtype) if export_dir is not None else {}
-    except StudioError:
-        return ""
+    board's figure is the bundle's; otherwise say they differ."""
+    entry = export_entries.get(dtype) or {}
     if not entry.get("arena_bytes"):
         return ""
-    if (int(entry["arena_bytes"]) + 15) // 16 * 16 != arena:
-        return (f"The export declares {int(entry['arena_bytes']):,} B for its {dtype} model: this board runs a bundle "
+    try:
+        declared = arena_placement(int(entry["arena_bytes"]))[0]
+    except StudioError:
+        return ""
+    if declared != arena:
+        return (f"The export declares {declared:,} B for its {dtype} model: this board runs a bundle "
                 "from another export (or an older studio); flash the bundle again.")
     return f"Arena: {arena_words(entry)}"
 
@@ -339,6 +349,7 @@ def live() -> None:
 
 
 if board is not None:
+    export_entries = _export_entries()
     live()
 
 if st.session_state.get("device.task_error"):

@@ -66,12 +66,13 @@ def section(board: Board, ref: Reference | None, export_dir) -> None:
         st.info("This model's targets are not among its inputs, so the board cannot see the truth for its forecasts: "
                 "it raises no band alarms on a stream.")
         return
-    sources = ([TEST_PART] if _test_part(ref) is not None else []) + [UPLOAD]
+    test_part = _test_part(ref)
+    sources = ([TEST_PART] if test_part is not None else []) + [UPLOAD]
     c1, c2 = st.columns([3, 2])
     source = c1.radio("Readings", sources, horizontal=True, key=f"{KEY}.source")
     readings = None
     if source == TEST_PART:
-        readings = _test_part(ref)
+        readings = test_part
         c1.caption(f"{len(readings)} readings: the test windows the export verified, joined back into the stretch "
                    "they were cut from.")
     else:
@@ -79,12 +80,18 @@ def section(board: Board, ref: Reference | None, export_dir) -> None:
         up = c1.file_uploader("CSV, one reading per row" + (f" (columns {', '.join(names)})" if names else ""),
                               type=["csv"], key=f"{KEY}.csv")
         if up is not None:
-            try:
-                readings = readings_from_csv(pd.read_csv(up), info.features, names)
-            except (ValueError, OSError) as exc:
-                ui.show_error(StudioError(f"Cannot read {up.name} ({exc}).", "Give a CSV with one reading per row."))
-            except StudioError as err:
-                ui.show_error(err)
+            # Parsed once per upload, not on every rerun of the page (the chart's fragment polls several times a second).
+            parsed = st.session_state.get(f"{KEY}.parsed")
+            if parsed is not None and parsed[0] == (up.file_id, info.features, names):
+                readings = parsed[1]
+            else:
+                try:
+                    readings = readings_from_csv(pd.read_csv(up), info.features, names)
+                    st.session_state[f"{KEY}.parsed"] = ((up.file_id, info.features, names), readings)
+                except (ValueError, OSError) as exc:
+                    ui.show_error(StudioError(f"Cannot read {up.name} ({exc}).", "Give a CSV with one reading per row."))
+                except StudioError as err:
+                    ui.show_error(err)
     pace = c2.selectbox("Pace", PACES, format_func=_pace_words, key=f"{KEY}.pace")
     labels = [w[0] for w in watched]
     label = c2.selectbox("Target", labels, key=f"{KEY}.target") if len(labels) > 1 else labels[0]

@@ -268,5 +268,11 @@ def test_emulated_board_starts_on_the_type_the_bundle_ships(tmp_path):
         at.button(key="device.connect").click().run()
         at = _settle(at, lambda a: "The board is ready" in _texts(a))
         assert "Arena: " in _texts(at) and "margin" in _texts(at)
+        # The export re-made with another arena while the board still runs the old bundle: said, not explained away.
+        report = json.loads((export / "report.json").read_text())
+        report["float32"]["arena_bytes"] += 4096
+        (export / "report.json").write_text(json.dumps(report))
+        at.run()
+        assert "flash the bundle again" in _texts(at) and "Arena: " not in _texts(at)
     finally:
         _close(at)
