@@ -47,5 +47,6 @@ def test_a_sweep_trial_trains_the_model_steps_form_and_epochs(fresh_studio_serve
     walk.go("Model", "Size and on-board estimate")
     form = _shown(walk, "The network predicts")
     assert form.startswith("change from last season"), form
-    epochs = browser.find_element("css selector", 'input[aria-label="Epochs"]').get_attribute("value")
+    epochs = walk.wait(lambda: browser.find_element("css selector", 'input[aria-label="Epochs"]').get_attribute("value"),
+                       30, "the Epochs field")
     assert epochs == "2", epochs
