@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from core.board.link import Task
 from core.errors import StudioError
 
 KINDS = ("spike", "shift", "drift", "stuck", "dropped")
@@ -156,24 +157,30 @@ class LiveStream:
         self._wait = wait or self._stop.wait
         self._lock = threading.Lock()
         self.received: list[Received] = []
-        self.error: Any = None
         # The gap rule on this stream: the board's answer to W (core.board.protocol.Pace), or why there is none:
         # "no pace" (as fast as the board answers: no pause to notice), "old board" (FS ERR UNKNOWN to W).
         self.gap: Any = None
-        self.finished = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._task: Task | None = None
 
     def start(self) -> "LiveStream":
-        self._thread = threading.Thread(target=self._guarded, name="board-live-stream", daemon=True)
-        self._thread.start()
+        # The board's own background runner (core.board.Task): off the page's thread, its failure kept as a message.
+        self._task = Task("The live stream", self.run)
         return self
+
+    @property
+    def error(self) -> StudioError | None:
+        return None if self._task is None else self._task.error
+
+    def wait(self, timeout: float) -> bool:
+        """Block until the stream has ended (for tests); True when it has."""
+        return self._task is not None and self._task.wait(timeout)
 
     def stop(self) -> None:
         self._stop.set()
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and not self.finished.is_set()
+        return self._task is not None and not self._task.done
 
     @property
     def stopped(self) -> bool:
@@ -182,16 +189,6 @@ class LiveStream:
     def snapshot(self) -> list[Received]:
         with self._lock:
             return list(self.received)
-
-    def _guarded(self) -> None:
-        try:
-            self.run()
-        except StudioError as err:
-            self.error = err
-        except Exception as exc:  # a thread must never lose its failure: the page shows it as a message
-            self.error = StudioError(f"The live stream failed: {type(exc).__name__}: {exc}.", "Reconnect and start again.")
-        finally:
-            self.finished.set()
 
     def _new_alerts(self, cursor: int) -> tuple[list, int]:
         from core.board.protocol import Alert

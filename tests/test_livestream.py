@@ -102,7 +102,7 @@ def test_stop_ends_a_pause_and_the_stream_and_dropped_readings_are_not_sent():
             return live.stopped
         live._wait = wait
         live.start()
-        assert live.finished.wait(30)
+        assert live.wait(30)
         sent = [line for line in board.log_text().splitlines() if "> R " in line]
     assert live.error is None and len(live.snapshot()) == 10
     assert [r.sent for r in live.snapshot()][4:9] == [True, False, False, False, True]
