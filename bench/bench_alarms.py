@@ -37,6 +37,8 @@ QUALITY = ROOT / "sample_data" / "quality"
 SERIES = [("co2_weekly.csv", "co2", 52), ("nino12_monthly.csv", "nino12", 12),
           ("electricity_half_hourly.csv", "demand_mw", 48), ("seattle_weather_daily.csv", "temp_max", 7),
           ("us_macro_quarterly.csv", "realgdp", 4), ("synthetic_seasonal_hourly.csv", "temp", 24)]
+# The alarms part's streams: the first four, and two more real daily series the rules were not tuned on.
+ALARM_SERIES = SERIES[:4] + [("seattle_weather_daily.csv", "temp_min", 7), ("seattle_weather_daily.csv", "wind", 7)]
 HORIZON = 3
 LEVELS = ("80", "95")
 
@@ -206,7 +208,8 @@ def _stream_setup(name, column, period):
     train_end, val_end = int(len(series) * 0.7), int(len(series) * 0.85)
     model = _online_forecasts(series, w, period, "change", train_end)
     sd = float(np.std(actual[val][:, 0, 0] - pred[val][:, 0, 0]))
-    return series, w, hw, train_end, val_end, model, sd, np.array([np.std(series[:train_end])], np.float32)
+    one_step = (actual[val][:, 0, :], pred[val][:, 0, :])  # the validation stream's one-step (actual, forecast), in order
+    return series, w, hw, train_end, val_end, model, sd, np.array([np.std(series[:train_end])], np.float32), one_step
 
 
 def recovery_part(rows: list) -> list[str]:
@@ -218,7 +221,7 @@ def recovery_part(rows: list) -> list[str]:
     recover = {k: [] for k in names}
     covered = {k: [] for k in names}
     for name, column, period in SERIES[:4]:
-        series, w, hw, train_end, val_end, model, sd, scale = _stream_setup(name, column, period)
+        series, w, hw, train_end, val_end, model, sd, scale, _ = _stream_setup(name, column, period)
         clean_q = {}
         for kind in ("clean", "spike", "shift", "drift"):
             x, starts = (series[val_end - w:].copy(), []) if kind == "clean" else _inject(series[val_end - w:], kind, sd, rng)[:2]
@@ -315,8 +318,10 @@ def _float64_band(stream, forecasts, hw, margin, scale):
     return alerts
 
 
-def alarms_part(rows: list, margin: float) -> list[str]:
-    from core.alarms import Watch, WatchSpec, drift_scale, longest_run
+def alarms_part(rows: list, margin: float, rate: float | None = None) -> list[str]:
+    """rate: the drift scale calibrated on the validation stream to at most ``rate`` drift alarms per 1,000
+    readings (core.alarms.drift_calibrate, what an export does); None: the uncalibrated scale (factor 1)."""
+    from core.alarms import Watch, WatchSpec, drift_calibrate, drift_scale, longest_run
 
     rng = np.random.default_rng(0)
     lines = [f"Margin {margin:g} x the adaptive 95% half-width. Detected = an alert within {CATCH} readings of the "
@@ -329,8 +334,11 @@ def alarms_part(rows: list, margin: float) -> list[str]:
              "without drift: false /1000 | drift: detected | drift: false /1000 | drift: delay | float64 band rule: detected | "
              "float64: false /1000 | z-score: detected | z-score: false /1000 | z-score: delay |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, column, period in SERIES[:4]:
-        series, w, hw, train_end, val_end, model, sd, scale = _stream_setup(name, column, period)
+    for name, column, period in ALARM_SERIES:
+        series, w, hw, train_end, val_end, model, sd, scale, one_step = _stream_setup(name, column, period)
+        d_scale = drift_scale(LEVELS, hw)
+        if rate is not None:
+            d_scale = tuple(drift_calibrate(*one_step, d_scale, DRIFT[0], DRIFT[1], rate)["scale"])
         diffs = np.diff(series[:train_end])
         stuck_limit = longest_run(series[:train_end])[0]
         up, down = steps(LEVELS, shape=hw.shape[1:])
@@ -344,7 +352,7 @@ def alarms_part(rows: list, margin: float) -> list[str]:
                 starts = [s for s in starts if s >= w + 1]
             spec = WatchSpec(horizon=HORIZON, targets=1, columns=(0,), levels=LEVELS, half_width=hw, up=up, down=down,
                              floor=floors(scale), scale0=s0, mult0=m0, alarm_level=1, margin=margin, stuck_limit=(stuck_limit,),
-                             timeout_ms=2500, drift_scale=drift_scale(LEVELS, hw), drift_k=DRIFT[0], drift_h=DRIFT[1])
+                             timeout_ms=2500, drift_scale=d_scale, drift_k=DRIFT[0], drift_h=DRIFT[1])
             watch = Watch(spec)
             board_alerts, fc64, seen, idx = [], [], [], []
             clock = 0
@@ -386,7 +394,7 @@ def alarms_part(rows: list, margin: float) -> list[str]:
                 clean_n = max(1, int((~near[w:]).sum()))
                 return detected, 1000.0 * false / clean_n, (float(np.median(delays)) if delays else float("nan"))
             b, f, zz, d, o = score(b_idx), score(f64), score(z_idx), score(d_idx), score(o_idx)
-            lines.append(f"| {name} | {kind} | {len(starts)} | {b[0]} | {b[1]:.1f} | {b[2]:g} | {o[0]} | {o[1]:.1f} | "
+            lines.append(f"| {name} {column} | {kind} | {len(starts)} | {b[0]} | {b[1]:.1f} | {b[2]:g} | {o[0]} | {o[1]:.1f} | "
                          f"{d[0]} | {d[1]:.1f} | {d[2]:g} | {f[0]} | {f[1]:.1f} | {zz[0]} | {zz[1]:.1f} | {zz[2]:g} |")
             rows.append({"series": name, "kind": kind, "margin": margin, "board": b, "float64": f, "zscore": zz})
     return lines
@@ -397,6 +405,9 @@ def main(argv=None) -> int:
     parser.add_argument("--part", choices=("bands", "recovery", "alarms", "all"), default="all")
     parser.add_argument("--margin", type=float, action="append", default=None)
     parser.add_argument("--drift", type=float, nargs=2, metavar=("K", "H"), default=None)
+    parser.add_argument("--rate", type=float, action="append", default=None,
+                        help="calibrate the drift scale to at most this many alarms per 1,000 validation readings "
+                             "(-1: uncalibrated)")
     args = parser.parse_args(argv)
     if args.drift:
         global DRIFT
@@ -408,7 +419,8 @@ def main(argv=None) -> int:
         print("\n".join(recovery_part(rows)))
     if args.part in ("alarms", "all"):
         for margin in args.margin or [1.5]:
-            print("\n".join(alarms_part(rows, margin)))
+            for rate in args.rate or [-1.0]:
+                print("\n".join(alarms_part(rows, margin, None if rate < 0 else rate)))
     return 0
 
 

@@ -40,6 +40,17 @@ PACE_MAX_MS = 999_999_999  # W takes at most 9 digits (times GAP_READINGS still 
 DRIFT_CLIP = 2.0  # |z| counted at most this much per reading (fs_protocol.cpp's FS_DRIFT_CLIP, the same literal)
 
 
+def cusum_step(up, down, x, forecast, scale, k) -> tuple[np.float32, np.float32]:
+    """One reading of the drift CUSUM, float32 in fs_protocol.cpp's order: z = (x - forecast) / scale held within
+    -/+ DRIFT_CLIP (a spike is the band alarm's, not a drift), then up = max(0, up + z - k), down = max(0, down - z - k)."""
+    z = np.float32(np.float32(np.float32(x) - np.float32(forecast)) / np.float32(scale))
+    z = min(max(z, np.float32(-DRIFT_CLIP)), np.float32(DRIFT_CLIP))
+    kk = np.float32(k)
+    up = max(np.float32(0), np.float32(np.float32(np.float32(up) + z) - kk))
+    down = max(np.float32(0), np.float32(np.float32(np.float32(down) - z) - kk))
+    return up, down
+
+
 @dataclass(frozen=True)
 class WatchSpec:
     """The watch's constants (model_config.h's kWatch*): see ``core.firmware.spec.watch_of``."""
@@ -63,6 +74,8 @@ class WatchSpec:
     drift_scale: tuple[float, ...] = ()  # per target, float32: the one-step validation error's scale; () = no drift rule
     drift_k: float = 0.25  # the CUSUM's allowance, in scales per reading
     drift_h: float = 5.0   # its threshold
+    drift_factor: tuple[float, ...] = ()  # per target: drift_scale over the uncalibrated one (drift_calibrate); () = not calibrated
+    drift_rate: float = 0.0  # the calibration's alarms per 1,000 validation readings
 
     @property
     def adaptive(self) -> bool:
@@ -134,10 +147,7 @@ class Watch:
         kk, hh = np.float32(s.drift_k), np.float32(s.drift_h)
         for t, col in enumerate(s.columns):
             x = v[col]
-            z = np.float32(np.float32(x - self.past[0, t]) / np.float32(s.drift_scale[t]))
-            z = min(max(z, np.float32(-DRIFT_CLIP)), np.float32(DRIFT_CLIP))  # a spike is the band's, not a drift
-            up = max(np.float32(0), np.float32(np.float32(self.cusum[0, t] + z) - kk))
-            down = max(np.float32(0), np.float32(np.float32(self.cusum[1, t] - z) - kk))
+            up, down = cusum_step(self.cusum[0, t], self.cusum[1, t], x, self.past[0, t], s.drift_scale[t], kk)
             self.cusum[0, t], self.cusum[1, t] = up, down
             if up > hh or down > hh:
                 out.append(f"FS ALERT k={k} kind=drift y={fmt(x)} cusum={fmt(max(up, down))} h={fmt(hh)} "
@@ -235,3 +245,50 @@ def drift_scale(levels, half_width) -> tuple[float, ...]:
     z = NormalDist().inv_cdf(0.5 + float(levels[i]) / 200.0)
     q = np.asarray(half_width, np.float32)[i, 0]
     return tuple(float(np.float32(max(float(v), 1e-12) / z)) for v in q)
+
+
+# The drift rule's scale is calibrated on the validation part: clean readings the model never trained on, whose
+# one-step errors can be autocorrelated (a forecaster that lags a swing errs the same way for several readings), and
+# then the fixed allowance and threshold alarm on a clean stream again and again (bench_alarms: up to 14 drift alarms
+# per 1,000 clean readings at factor 1). Each target's scale is the narrowest band's normal scale (drift_scale) times
+# the smallest factor of DRIFT_FACTORS at which the board's own float32 CUSUM, run over the validation errors in order,
+# raises at most DRIFT_RATE alarms per 1,000 readings.
+DRIFT_RATE = 2.0
+DRIFT_FACTORS = tuple(float(np.float32(2.0 ** (j / 8.0))) for j in range(25))  # 1 .. 8, steps of 9%
+
+
+def drift_alarms(actual, forecast, scale: float, k: float, h: float) -> int:
+    """The drift alarms the board's CUSUM (cusum_step) raises over one target's one-step forecasts, in stream order;
+    a pair with a NaN is skipped (the board takes no such reading)."""
+    up = down = np.float32(0)
+    hh, alarms = np.float32(h), 0
+    for x, f in zip(np.asarray(actual, np.float32), np.asarray(forecast, np.float32)):
+        if not (np.isfinite(x) and np.isfinite(f)):
+            continue
+        up, down = cusum_step(up, down, x, f, scale, k)
+        if up > hh or down > hh:
+            alarms += 1
+            up = down = np.float32(0)
+    return alarms
+
+
+def drift_calibrate(actual, forecast, base: tuple[float, ...], k: float, h: float,
+                    rate: float = DRIFT_RATE) -> dict:
+    """Per target (actual, forecast: (n, targets) one-step validation pairs in order; base: drift_scale's), the
+    calibrated scale (float32), its factor over base, and the validation alarms it leaves: {"scale", "factor",
+    "alarms", "n", "rate"}. The largest factor when none meets the rate."""
+    a, f = np.asarray(actual, np.float64), np.asarray(forecast, np.float64)
+    n = int(np.isfinite(a - f).all(axis=1).sum()) if a.ndim == 2 else 0
+    allowed = rate * n / 1000.0
+    scales, factors, alarms = [], [], []
+    for t, b in enumerate(base):
+        for c in DRIFT_FACTORS:
+            scale = float(np.float32(np.float32(b) * np.float32(c)))
+            count = drift_alarms(a[:, t], f[:, t], scale, k, h) if n else 0
+            if count <= allowed:
+                break
+        scales.append(scale)
+        factors.append(c)
+        alarms.append(count)
+    return {"scale": scales, "factor": factors, "alarms": alarms, "n": n, "rate": rate,
+            "k": float(np.float32(k)), "h": float(np.float32(h))}

@@ -217,7 +217,24 @@ def from_windows(windows: Any, y_val_scaled: np.ndarray | None, y_test_scaled: n
     record["adaptive"] = adaptive_record(record, ta, tp, one[0, 0])
     lo, hi = windows.parts["train"]
     record["longest_run"] = longest_run(np.asarray(windows.target_values[lo:hi]))
+    record["drift"] = drift_record(record, va, vp)
     return record
+
+
+def drift_record(record: dict, val_actual: np.ndarray, val_pred: np.ndarray) -> dict:
+    """intervals.json's "drift": the board's drift scale per target calibrated on the validation stream's one-step
+    errors (core.alarms.drift_calibrate, with DEFAULTS' allowance, threshold and rate); {} without bands."""
+    from core.alarms import drift_calibrate, drift_scale
+
+    horizon, n_t = int(record.get("horizon") or 0), len(record.get("targets") or [])
+    bands = half_widths(record, horizon, n_t)
+    levels = sorted(bands, key=float)
+    if not levels or not len(val_actual):
+        return {}
+    cfg = DEFAULTS["alarms"]
+    base = drift_scale(tuple(levels), np.stack([bands[k] for k in levels]).astype(np.float32))
+    return drift_calibrate(np.asarray(val_actual)[:, 0, :], np.asarray(val_pred)[:, 0, :], base, cfg["drift_k"],
+                           cfg["drift_h"], float(cfg.get("drift_rate", 10.0)))
 
 
 def half_widths(intervals: dict | None, horizon: int, n_targets: int) -> dict[str, np.ndarray]:

@@ -236,3 +236,72 @@ def test_a_bundle_from_a_run_takes_its_gap_limit_from_the_runs_frequency(tmp_pat
     w = load_bundle_spec(SLICE_ALARM_EXPORT, "float32", run_dir=tmp_path).watch
     assert (w.step_ms, w.timeout_ms) == (600_000, 1_800_000)
     assert load_bundle_spec(SLICE_ALARM_EXPORT, "float32").watch.timeout_ms == 10_800_000
+
+
+def _autocorrelated(n=400, rho=0.9, seed=5):
+    """One-step validation errors that lag a swing (AR(1), rho 0.9): the CUSUM at the plain scale alarms again and again."""
+    rng = np.random.default_rng(seed)
+    e = np.zeros((n, 2))
+    for i in range(1, n):
+        e[i] = rho * e[i - 1] + rng.normal(0, [0.4, 1.0])
+    return 10.0 + e, np.full((n, 2), 10.0)
+
+
+def test_the_drift_scale_is_calibrated_on_the_validation_stream():
+    """drift_calibrate widens each target's scale by the smallest factor at which the board's own float32 CUSUM over
+    the validation stream raises at most the rate's alarms; white errors keep factor 1."""
+    from core.alarms import DRIFT_FACTORS, drift_alarms, drift_calibrate
+
+    actual, pred = _autocorrelated()
+    base = (0.4, 1.0)
+    assert drift_alarms(actual[:, 0], pred[:, 0], base[0], 0.25, 5.0) > 4  # the plain scale over-alarms
+    cal = drift_calibrate(actual, pred, base, 0.25, 5.0, rate=5.0)
+    assert all(f > 1 for f in cal["factor"]) and all(a <= 2 for a in cal["alarms"])  # 5 / 1,000 of 400 readings
+    for t in range(2):
+        assert cal["scale"][t] == float(np.float32(np.float32(base[t]) * np.float32(cal["factor"][t])))
+        assert drift_alarms(actual[:, t], pred[:, t], cal["scale"][t], 0.25, 5.0) == cal["alarms"][t]
+        smaller = DRIFT_FACTORS[DRIFT_FACTORS.index(cal["factor"][t]) - 1]
+        assert drift_alarms(actual[:, t], pred[:, t], np.float32(base[t]) * np.float32(smaller), 0.25, 5.0) > 2
+    white = np.random.default_rng(1).normal(0, 1, (400, 2))
+    assert drift_calibrate(white, np.zeros((400, 2)), (1.0, 1.0), 0.25, 5.0, rate=10.0)["factor"] == [1.0, 1.0]
+
+
+def _calibrated_export(tmp_path) -> Path:
+    """The alarm transcripts' export with a validation-calibrated drift record, as a trained run now writes it."""
+    import json
+    import shutil
+
+    from core.intervals import drift_record
+
+    export = tmp_path / "export"
+    shutil.copytree(SLICE_ALARM_EXPORT, export)
+    record = json.loads((export / "intervals.json").read_text())
+    actual, pred = _autocorrelated()
+    record["drift"] = drift_record(record, actual[:, None, :], pred[:, None, :])
+    (export / "intervals.json").write_text(json.dumps(record))
+    return export
+
+
+def test_a_calibrated_drift_scale_reaches_the_board_exactly(tmp_path):
+    """model_config.h carries the calibrated scale as exact literals with its factor and rate; the g++-compiled
+    fs_protocol.cpp and the emulator print the same lines over a long stream with it."""
+    import json
+
+    if GXX is None:
+        pytest.skip("g++ is not installed")
+    export = _calibrated_export(tmp_path)
+    drift = json.loads((export / "intervals.json").read_text())["drift"]
+    w = load_bundle_spec(export, "float32").watch
+    assert w.drift_scale == tuple(drift["scale"]) and w.drift_factor == tuple(drift["factor"])
+    assert all(f > 1 for f in w.drift_factor)
+    exe = _compile(tmp_path / "fw", export)
+    header = next((tmp_path / "fw").glob("*/forecast_studio/model_config.h")).read_text()
+    literals = ", ".join("%.9gf" % np.float32(v) for v in w.drift_scale)  # 9 digits: reads back bit-identical
+    assert "static const float kDriftScale[FS_TARGETS] = {" + literals + "};" in header
+    assert "validation stream raised at most" in header
+    sent = _stream()
+    proc = subprocess.run([str(exe)], input=b"".join(sent), capture_output=True, timeout=60)
+    strip = lambda line: line.split(" us=")[0] + line.split(" us=")[1].split(" ", 1)[1] if " us=" in line else line
+    spec = load_bundle_spec(export, "float32")
+    engine = ProtocolEngine(spec, TflmRunner(spec))
+    assert [strip(l) for l in proc.stdout.decode("ascii").splitlines()] == [strip(l) for l in _engine_lines(engine, sent)]

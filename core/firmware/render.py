@@ -170,8 +170,14 @@ def _watch_block(spec: BundleSpec) -> str:
                   f"#define FS_ALARM_LEVEL {w.alarm_level}",
                   f"#define FS_ALARM_MARGIN {_f(w.margin)}"]
     if adaptive and len(w.drift_scale) == spec.targets:
+        if len(w.drift_factor) == spec.targets:
+            calibrated = ["// kDriftScale is that scale times " + ", ".join(f"{v:.3g}" for v in w.drift_factor)
+                          + f" (per target): the smallest widening at which the validation stream raised at most",
+                          f"// {w.drift_rate:g} drift alarms per 1,000 readings (core.alarms.drift_calibrate)."]
+        else:
+            calibrated = ["// kDriftScale is not calibrated on the validation stream (a run from before that; train again)."]
         lines += ["// Slow drift: a two-sided CUSUM of (reading - forecast) / kDriftScale (the one-step validation error's",
-                  "// scale), allowance FS_DRIFT_K, alarm past FS_DRIFT_H: see core/alarms.py.",
+                  "// scale), allowance FS_DRIFT_K, alarm past FS_DRIFT_H: see core/alarms.py.", *calibrated,
                   "static const float kDriftScale[FS_TARGETS] = {" + ", ".join(_f(v) for v in w.drift_scale) + "};",
                   f"#define FS_DRIFT_K {_f(w.drift_k)}", f"#define FS_DRIFT_H {_f(w.drift_h)}"]
     else:

@@ -2,6 +2,7 @@
 the ops to register, the scaler, the windows, the bands, the form (one invoke or a step loop)."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -339,7 +340,7 @@ def watch_of(folder: ExportFolder, run_dir, horizon: int, targets: int, features
     bands' factors, the alarm level (the widest band unless ``alarm_level`` names another the bundle has), the
     training part's longest run per target, the reading timeout. StudioError for a level with no band."""
     from core.adaptive import BETA, CLIP, floors, start, steps
-    from core.alarms import WatchSpec, drift_scale, gap_limit_ms
+    from core.alarms import WatchSpec, gap_limit_ms
     from core.intervals import for_export, level_key
 
     cfg = DEFAULTS["alarms"]
@@ -369,14 +370,33 @@ def watch_of(folder: ExportFolder, run_dir, horizon: int, targets: int, features
         up, down = steps(levels, shape=(horizon, targets))
         floor = floors(target_scale)
         scale0, mult0 = start(levels, half_width, floor)
+        drift = _drift_of(record, levels, half_width, targets, cfg) if columns else {}
         return WatchSpec(horizon=horizon, targets=targets, columns=columns, levels=levels, half_width=half_width,
                          up=up, down=down, floor=floor, scale0=scale0, mult0=mult0,
                          beta=float(np.float32(BETA)), clip=float(np.float32(CLIP)), alarm_level=level_index,
                          margin=float(np.float32(cfg["margin"])), stuck_limit=stuck, timeout_ms=timeout_ms, step_ms=step_ms,
-                         drift_scale=drift_scale(levels, half_width) if columns else (),
-                         drift_k=float(np.float32(cfg["drift_k"])), drift_h=float(np.float32(cfg["drift_h"])))
+                         drift_scale=tuple(drift.get("scale", ())), drift_k=drift.get("k", float(np.float32(cfg["drift_k"]))),
+                         drift_h=drift.get("h", float(np.float32(cfg["drift_h"]))),
+                         drift_factor=tuple(drift.get("factor", ())), drift_rate=float(drift.get("rate", 0.0)))
     return WatchSpec(horizon=horizon, targets=targets, columns=columns, stuck_limit=stuck,
                      timeout_ms=timeout_ms, step_ms=step_ms)
+
+
+def _drift_of(record: dict, levels: tuple[str, ...], half_width: np.ndarray, targets: int, cfg: dict) -> dict:
+    """The drift rule's constants: the run's validation-calibrated ones (intervals.json "drift", made with the bands
+    it has), else (a run from before the calibration) the uncalibrated scale with DEFAULTS' allowance and threshold."""
+    from core.alarms import drift_scale
+
+    drift = record.get("drift") or {}
+    try:
+        ok = (len(drift["scale"]) == len(drift["factor"]) == targets
+              and all(math.isfinite(float(v)) and float(v) > 0 for v in drift["scale"]))
+        if ok:
+            return {"scale": [float(np.float32(v)) for v in drift["scale"]], "factor": [float(v) for v in drift["factor"]],
+                    "k": float(np.float32(drift["k"])), "h": float(np.float32(drift["h"])), "rate": float(drift["rate"])}
+    except (KeyError, TypeError, ValueError):
+        pass
+    return {"scale": drift_scale(levels, half_width)}
 
 
 def _data_freq(folder: ExportFolder, run_dir) -> tuple[str | None, dict | None]:
