@@ -28,6 +28,7 @@ counted from the command; ``W 0`` puts the bundle's back. Answered ``FS PACE ms=
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -257,9 +258,10 @@ DRIFT_RATE = 2.0
 DRIFT_FACTORS = tuple(float(np.float32(2.0 ** (j / 8.0))) for j in range(25))  # 1 .. 8, steps of 9%
 
 
-def drift_alarms(actual, forecast, scale: float, k: float, h: float) -> int:
+def drift_alarms(actual, forecast, scale: float, k: float, h: float, stop: float = math.inf) -> int:
     """The drift alarms the board's CUSUM (cusum_step) raises over one target's one-step forecasts, in stream order;
-    a pair with a NaN is skipped (the board takes no such reading)."""
+    a pair with a NaN is skipped (the board takes no such reading). Counting ends once past ``stop`` (a long
+    validation stream need not be run to its end for a factor already refused)."""
     up = down = np.float32(0)
     hh, alarms = np.float32(h), 0
     for x, f in zip(np.asarray(actual, np.float32), np.asarray(forecast, np.float32)):
@@ -269,13 +271,16 @@ def drift_alarms(actual, forecast, scale: float, k: float, h: float) -> int:
         if up > hh or down > hh:
             alarms += 1
             up = down = np.float32(0)
+            if alarms > stop:
+                break
     return alarms
 
 
 def drift_calibrate(actual, forecast, base: tuple[float, ...], k: float, h: float,
                     rate: float = DRIFT_RATE) -> dict:
     """Per target (actual, forecast: (n, targets) one-step validation pairs in order; base: drift_scale's), the
-    calibrated scale (float32), its factor over base, and the validation alarms it leaves: {"scale", "factor",
+    calibrated scale (float32), its factor over base, and the validation alarms it leaves (counted to one past the
+    allowance): {"scale", "factor",
     "alarms", "n", "rate"}. The largest factor when none meets the rate."""
     a, f = np.asarray(actual, np.float64), np.asarray(forecast, np.float64)
     n = int(np.isfinite(a - f).all(axis=1).sum()) if a.ndim == 2 else 0
@@ -284,7 +289,7 @@ def drift_calibrate(actual, forecast, base: tuple[float, ...], k: float, h: floa
     for t, b in enumerate(base):
         for c in DRIFT_FACTORS:
             scale = float(np.float32(np.float32(b) * np.float32(c)))
-            count = drift_alarms(a[:, t], f[:, t], scale, k, h) if n else 0
+            count = drift_alarms(a[:, t], f[:, t], scale, k, h, stop=allowed) if n else 0
             if count <= allowed:
                 break
         scales.append(scale)
