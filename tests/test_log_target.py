@@ -205,3 +205,39 @@ def test_edge_impulse_refuses_the_log_form(tmp_path):
     check_single_output(ms, Scaler.fit({"y": np.array([1.0, 2.0, 4.0])}))
     with pytest.raises(StudioError, match="cannot run a multiplicative"):
         Emulator(_log_export(tmp_path), "float32", mode="edge-impulse")
+
+
+# ------------------------------------------------------------------------------ a real exported log model
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int8"])
+def test_an_exported_log_model_on_the_emulator_gives_the_host_levels(tmp_path_factory, dtype):
+    """Trained with log and a seasonal change target (reference added back outside the int8 graph), exported,
+    run by the emulator on TFLM: its FS RESULT levels match the host's forecasts (exp of the unscaled output)
+    within the board check's own tolerance, which is stated in the data's units."""
+    from core.board.reference import load_reference
+    from core.export import export_run
+    from core.models import ModelSpec
+    from core.training import TrainConfig, train
+
+    base = tmp_path_factory.getbasetemp() / "log-export"
+    if not (base / "export" / "report.json").exists():
+        ds = _monthly(120)
+        spec = WindowSpec(targets=("y",), features=("y",), window=24, horizon=1, log=True)
+        windows = make_windows(ds, spec, SplitSpec(0.7, 0.15))
+        model_spec = ModelSpec.for_windows(spec, units=4, target_form="change_season", season_period=12)
+        run = train(windows, model_spec, TrainConfig(epochs=2, batch_size=32, patience=0, seed=0), base / "run",
+                    dataset=ds)
+        export_run(run, base / "export", int8=True)
+    spec = load_bundle_spec(base / "export", dtype)
+    assert spec.input_log == (True,) and spec.target_log == (True,)
+    ref = load_reference(base / "export")
+    engine = ProtocolEngine(spec, TflmRunner(spec))
+    tol = ref.tolerance(dtype)
+    for k, i in enumerate(spec.test_indices):
+        line = engine.feed(("P " + ",".join("%.9g" % v for v in spec.windows[k].reshape(-1)) + "\n").encode())[0]
+        y = np.array([float(v) for v in line.split(" y=")[1].split(" ")[0].split(",")])
+        host = ref.host_units(i).reshape(-1)
+        assert host.min() > 50  # levels, not logs
+        assert np.all(np.abs(y - host) <= tol), (line, host, tol)
+        np.testing.assert_allclose(y, spec.host_predictions[k].reshape(-1), rtol=0, atol=float(tol.max()))
