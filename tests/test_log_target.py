@@ -27,13 +27,14 @@ GXX = shutil.which("g++")
 
 
 def _monthly(n: int = 144, multiplicative: bool = True, seed: int = 0) -> Dataset:
-    """Airline-like: a trend times a season whose swing grows with the level; or the same with a fixed swing."""
+    """Airline-like: a growing trend times a season whose swing grows with it; or a trend plus a fixed swing."""
     t = np.arange(n, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    level = 100 + 4 * t
     season = np.sin(2 * np.pi * t / 12) + 0.5 * np.cos(4 * np.pi * t / 12)
-    y = level * (1 + 0.3 * season) if multiplicative else level + 60 * season
-    y = y * np.exp(rng.normal(0, 0.02, n)) if multiplicative else y + rng.normal(0, 4, n)
+    if multiplicative:  # growing 1% a step, the season's swing a share of the level
+        y = 100 * np.exp(0.01 * t) * (1 + 0.3 * season) * np.exp(rng.normal(0, 0.01, n))
+    else:
+        y = 100 + 2 * t + 40 * season + rng.normal(0, 2, n)
     frame = pd.DataFrame({"y": y}, index=pd.date_range("2000-01-01", periods=n, freq="MS", name="month"))
     return Dataset(name="m.csv", frame=frame, freq="MS", time_col="month", fingerprint=f"log-{n}-{multiplicative}-{seed}")
 
@@ -241,3 +242,23 @@ def test_an_exported_log_model_on_the_emulator_gives_the_host_levels(tmp_path_fa
         assert host.min() > 50  # levels, not logs
         assert np.all(np.abs(y - host) <= tol), (line, host, tol)
         np.testing.assert_allclose(y, spec.host_predictions[k].reshape(-1), rtol=0, atol=float(tol.max()))
+
+
+# ------------------------------------------------------------------------------------------------ search
+
+
+def test_the_search_picks_the_log_form_on_a_multiplicative_series_and_not_on_an_additive_one():
+    """Airline-like (a 1%-a-step growth times a season that swings with it): the log form is tried against one
+    additive control and wins on validation; on a trend plus a fixed season it is not even tried."""
+    from core.search import search_default
+
+    ds = _monthly()
+    result = search_default(ds, default_config(ds, "y"))
+    assert result.best.log and result.config.window_spec.log
+    control = [t for t in result.trials if t.score is not None and not t.log]
+    assert len(control) == 1 and control[0].score > result.best.score
+    assert "grows with its level" in result.config.reasons["log"]
+    add = _monthly(multiplicative=False)
+    result = search_default(add, default_config(add, "y"))
+    assert not any(t.log for t in result.trials) and not result.config.window_spec.log
+    assert "log" not in result.config.reasons

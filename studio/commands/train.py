@@ -151,6 +151,10 @@ def run(args: argparse.Namespace) -> int:
     TrainConfig(epochs=defaults.train_config.epochs if args.epochs is None else args.epochs, batch_size=args.batch_size,
                 learning_rate=args.lr, patience=defaults.train_config.patience if args.patience is None else args.patience,
                 seed=args.seed).validate()
+    if args.log_target:  # a value <= 0 is refused now, with its row, not after every search trial fails on it
+        from core.windows import check
+
+        check(dataset, defaults.window_spec, defaults.split, defaults.scaler_kind)
     search = None
     forms = ((args.target_form,) if args.target_form else
              ("change_last",) if args.residual else ("level",) if args.residual is False else None)
