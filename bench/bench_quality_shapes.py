@@ -9,7 +9,8 @@ what `studio train --csv F --target T --seed 0` does) against last value, season
 same test points, with the seconds each took, and whether the default is within 10% of the best reference.
 
 `python -m bench.bench_quality_shapes`; `FS_QUALITY_ONLY=name,name@12` runs a subset. Exit 1 when the default
-is worse than the best of last value and seasonal naive anywhere.
+is worse than the best of last value and seasonal naive anywhere. `FS_QUALITY_LOG=both` runs each series twice, the
+search free to pick the multiplicative (log) form and with it off (issue 34 item 2), into its own section.
 """
 from __future__ import annotations
 
@@ -91,10 +92,11 @@ SERIES = {"souvenir": (souvenir, 12), "subsidies": (subsidies, 12), "temperature
           "births": (births, 7), "walk": (walk, 5)}
 
 
-def run_one(name: str, horizon: int) -> dict:
+def run_one(name: str, horizon: int, log: bool | None = None) -> dict:
+    """The default on one series; ``log`` False keeps the multiplicative (log) form out of the search."""
     ds = SERIES[name][0]()
     s0 = time.perf_counter()
-    search = search_default(ds, default_config(ds, "y", horizon=horizon))
+    search = search_default(ds, default_config(ds, "y", horizon=horizon), log=log)
     search_s = time.perf_counter() - s0
     cfg = search.config
     windows = make_windows(ds, cfg.window_spec, cfg.split, cfg.scaler_kind)
@@ -103,7 +105,9 @@ def run_one(name: str, horizon: int) -> dict:
         run = train(windows, cfg.model_spec(), cfg.train_config, Path(tmp) / "run", dataset=ds)
     m = run.metrics
     refs, info = m.get("references") or {}, m.get("references_info") or {}
-    row = {"name": name, "horizon": horizon, "rows": len(ds.frame), "form": cfg.model_spec().target_form,
+    row = {"name": name, "horizon": horizon, "rows": len(ds.frame),
+           "form": cfg.model_spec().target_form + (", log" if cfg.window_spec.log else ""),
+           "log_tried": any(t.log for t in search.trials if t.score is not None),
            "naive": search.naive is not None, "window": cfg.window_spec.window, "model": m["model"]["mae"],
            "last_value": m["baselines"]["last_value"]["mae"], "seasonal_naive": m["baselines"]["seasonal_naive"]["mae"],
            "ets": (refs.get("ets") or {}).get("mae"), "theta": (refs.get("theta") or {}).get("mae"),
@@ -120,10 +124,39 @@ def _f(v, fmt=".4g") -> str:
     return "-" if v is None else format(v, fmt)
 
 
+def log_main(runs: list[tuple[str, int]]) -> int:
+    """Each run with the search free to pick the log form, then with it off: MAE and seconds side by side."""
+    load0 = os.getloadavg()[0]
+    when = time.strftime("%Y-%m-%d")
+    lines = []
+    for n, h in runs:
+        auto, off = run_one(n, h), run_one(n, h, log=False)
+        naive = min(auto["last_value"], auto["seasonal_naive"])
+        ref = min([v for v in (auto["ets"], auto["theta"]) if v is not None], default=None)
+        cell = lambda r: (f"{r['model']:.4g} ({r['form']}, window {r['window']}; {r['search_s']:.0f} + "
+                          f"{r['train_s']:.0f} s)")
+        lines.append(f"| {n} | {h} | {cell(auto)} | {cell(off)} | {auto['last_value']:.4g} | {auto['seasonal_naive']:.4g} "
+                     f"| {_f(auto['ets'])} ({_f(auto['ets_s'], '.1f')} s) | {_f(auto['theta'])} ({_f(auto['theta_s'], '.1f')} s) "
+                     f"| {auto['model'] / naive:.2f} / {off['model'] / naive:.2f} "
+                     f"| {_f(ref and auto['model'] / ref, '.2f')} / {_f(ref and off['model'] / ref, '.2f')} |")
+    md = (f"### The multiplicative (log) form, with and without (issue 34 item 2, {when})\n\n"
+          f"Same series, search and training as above, seed 0, 2 shared CPU cores (load average {load0:.1f} at the "
+          "start). \"with log\": the search as shipped (the log form tried where `choose_log` finds the season "
+          "growing with the level, against one additive control); \"without\": `search_default(..., log=False)`. "
+          "Test MAE; seconds = search + training.\n\n"
+          "| series | h | default with log | default without | last value | seasonal naive | ETS | Theta "
+          "| / best naive (with / without) | / best reference (with / without) |\n"
+          "|---|---|---|---|---:|---:|---:|---:|---:|---:|\n" + "\n".join(lines) + "\n")
+    write_section("bench_quality_shapes_log", md)
+    return 0
+
+
 def main() -> int:
     only = [s for s in os.environ.get("FS_QUALITY_ONLY", "").split(",") if s]
     runs = [(n, h) for n, (_, season) in SERIES.items() for h in (1, season)
             if not only or n in only or f"{n}@{h}" in only]
+    if os.environ.get("FS_QUALITY_LOG") == "both":
+        return log_main(runs)
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     rows = [run_one(n, h) for n, h in runs]

@@ -114,6 +114,10 @@ HELP.update({
     "model.relative": "The network reads each window minus its last value (each target input), so a level it never "
                       "saw in training looks like any other; the model still adds the level back. On by default where "
                       "the validation part leaves the training range (a trend, a random walk). Not with the step-loop export.",
+    "model.log": "Multiplicative (log) target: the targets (and their inputs) are read as log(value), so a season "
+                 "that grows with the level looks the same at every level: the seasonal change becomes a ratio, and "
+                 "with relative inputs each window is divided by its own last value. Forecasts come back as levels. "
+                 "Every value must be above 0. The search tries it where the season's swing grows with the level.",
     "model.preset": "Ready-made sizes. 'Laptop & board' is the default; 'LSTM 128 (seed project)' is the original project's model.",
     "model.budget": "Estimated from the multiply-add count and the weights' bytes, calibrated on one measured board run; the Export step measures the real model.",
 })

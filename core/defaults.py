@@ -272,6 +272,47 @@ def choose_relative(dataset: Dataset, targets: tuple, split: SplitSpec, season: 
     return None if season.source == "autocorrelation" else level_moves(dataset, targets, split)
 
 
+# A season's swing must follow its level this closely (correlation over the training part's whole seasons), and the
+# level must move by at least this ratio, for the multiplicative (log) form to be a search candidate.
+_LOG_CORR = 0.6
+LOG_REASON = ("Multiplicative (log) target: the network sees log values, so a seasonal change is a ratio and relative "
+              "inputs divide each window by its last value; forecasts come back as levels.")
+_LOG_LEVEL_RATIO = 1.5
+_LOG_MIN_SEASONS = 4
+
+
+def choose_log(dataset: Dataset, targets: tuple, split: SplitSpec, season: Seasonality | None = None) -> str | None:
+    """Why the multiplicative (log) form is worth trying (a sentence), or None: every target value above 0 and
+    each target's seasonal swing growing with its level. Per whole season of the training part: its mean, and
+    the spread of its values around a straight line through them (so a steady trend adds the same to every
+    season); their correlation over the seasons must reach ``_LOG_CORR`` and the means must move by
+    ``_LOG_LEVEL_RATIO``. An additive season (the same swing at every level) gives a correlation near 0."""
+    season = season or target_seasonality(dataset, targets[0], split)
+    period = int(season.period or 0)
+    t = train_rows(dataset, split)
+    if period < 2 or t < _LOG_MIN_SEASONS * period:
+        return None
+    words = []
+    for name in targets:
+        x = dataset.frame[name].to_numpy(dtype=np.float64)
+        if not np.all(np.isfinite(x)) or not np.all(x > 0):
+            return None
+        n = t // period
+        blocks = x[t - n * period:t].reshape(n, period)
+        steps = np.arange(period) - (period - 1) / 2
+        slope = (blocks @ steps) / float(steps @ steps)
+        swing = (blocks - blocks.mean(axis=1, keepdims=True) - slope[:, None] * steps).std(axis=1)
+        level = blocks.mean(axis=1)
+        if not (np.ptp(swing) > 0 and level.max() >= _LOG_LEVEL_RATIO * level.min()):
+            return None
+        corr = float(np.corrcoef(level, swing)[0, 1])
+        if not corr >= _LOG_CORR:
+            return None
+        words.append(f"{name}'s seasonal swing grows with its level (correlation {corr:.2f} over {n} seasons of "
+                     f"{period} steps, levels {level.min():.4g}..{level.max():.4g})")
+    return "; ".join(words)
+
+
 def _unit_root_p(x: np.ndarray) -> float | None:
     """The augmented Dickey-Fuller test's p-value (constant, lags by AIC), None where it cannot run."""
     if len(x) < 20 or not np.ptp(x) > 0:
@@ -307,8 +348,10 @@ def choose_training(n_train_windows: int, batch_size: int | None = None) -> tupl
 
 def default_config(dataset: Dataset, targets: Any = None, features: Any = None, window: int | None = None,
                    horizon: int | None = None, calendar: Any = None, split: SplitSpec | None = None,
-                   scaler_kind: str | None = None) -> DefaultConfig:
+                   scaler_kind: str | None = None, log: bool = False) -> DefaultConfig:
     """The studio's starting configuration for ``dataset``; any argument given is kept as it is.
+    ``log``: the multiplicative (log) form of the targets (core.logscale); the search tries it where
+    ``choose_log`` says the data looks multiplicative.
 
     ``targets``: a column name or names (default: the first column that varies). ``features``: input
     columns (the targets are always added, first, so residual mode can apply). ``calendar``: a tuple,
@@ -354,7 +397,9 @@ def default_config(dataset: Dataset, targets: Any = None, features: Any = None, 
                              f"each epoch slow; every {ordinal(stride)} window still covers the whole training part "
                              "(the test part always uses every window).")
     spec = WindowSpec(targets=tuple(targets), features=inputs, calendar=tuple(calendar), window=int(window),
-                      horizon=horizon, stride=stride)
+                      horizon=horizon, stride=stride, log=bool(log))
+    if log:
+        reasons["log"] = LOG_REASON
     model_options = {k: DEFAULTS["model"][k] for k in ("kind", "units", "layers", "dropout", "head_units", "backend")}
     model_options["residual"] = DEFAULTS["model"]["residual"]
     residual = ModelSpec.for_windows(spec, **model_options).residual

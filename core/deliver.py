@@ -25,7 +25,7 @@ def check_edge_impulse(run: Any, api_key: str | None, say: Say | None = None) ->
     refused key."""
     from core.edge_impulse import client
 
-    client.check_single_output(run.model_spec)
+    client.check_single_output(run.model_spec, run.scaler)
     if say is not None:
         say("Checking the Edge Impulse key and connection")
     client.check_access(api_key)

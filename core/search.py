@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from core.config import DEFAULTS
 from core.dataset import Dataset
-from core.defaults import DefaultConfig, train_rows, default_config, target_seasonality
+from core.defaults import LOG_REASON, DefaultConfig, choose_log, train_rows, default_config, target_seasonality
 from core.errors import StudioError
 from core.naive_default import naive_fallback, naive_reason
 from core.models import SEASONAL_FORMS, TARGET_FORM_LABELS, ModelSpec
@@ -92,10 +92,11 @@ class Trial:
     clock_stopped: bool = False          # the safety stop ended its training before its work bound
     margin_se: float | None = None       # standard error of its lead over the best baseline (issue 34)
     val_points: int = 0
+    log: bool = False                    # the multiplicative (log) form of the targets (core.logscale)
 
     @property
     def label(self) -> str:
-        return f"{TARGET_FORM_LABELS[self.target_form]}, window {self.window}"
+        return f"{TARGET_FORM_LABELS[self.target_form]}{', multiplicative (log)' if self.log else ''}, window {self.window}"
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "label": self.label}
@@ -229,16 +230,21 @@ def trial_epochs(windows: Any, config: Any) -> int:
     return int(max(1, min(int(config.epochs), TRIAL_EPOCHS, by_work)))
 
 
-def _config_for(dataset: Dataset, base: DefaultConfig, window: int) -> DefaultConfig:
-    """The defaults at another window (stride and epochs follow the window), the rest kept."""
+def _config_for(dataset: Dataset, base: DefaultConfig, window: int, log: bool = False) -> DefaultConfig:
+    """The defaults at another window (stride and epochs follow the window) and log form, the rest kept."""
     ws = base.window_spec
-    if window == ws.window:
+    if window == ws.window and log == ws.log:
         return base
+    if window == ws.window:
+        reasons = {k: v for k, v in base.reasons.items() if k != "log"}
+        if log:
+            reasons["log"] = LOG_REASON
+        return dataclasses.replace(base, window_spec=dataclasses.replace(ws, log=log), reasons=reasons)
     cfg = default_config(dataset, ws.targets, features=tuple(c for c in ws.features if c not in ws.targets),
                          window=window, horizon=ws.horizon, calendar=ws.calendar, split=base.split,
-                         scaler_kind=base.scaler_kind)
-    return dataclasses.replace(cfg, reasons={**base.reasons, **{k: v for k, v in cfg.reasons.items()
-                                                                if k in ("stride", "training")}})
+                         scaler_kind=base.scaler_kind, log=log)
+    return dataclasses.replace(cfg, reasons={**{k: v for k, v in base.reasons.items() if k != "log"},
+                                             **{k: v for k, v in cfg.reasons.items() if k in ("stride", "training", "log")}})
 
 
 def _naive_result(fallback: tuple, best: Trial, cfg: DefaultConfig, options: dict, period: int | None,
@@ -261,7 +267,8 @@ def _naive_result(fallback: tuple, best: Trial, cfg: DefaultConfig, options: dic
 def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targets: Any = None,
                    model_options: dict | None = None, forms: tuple[str, ...] = FORMS,
                    windows: tuple[int, ...] | None = None, budget_s: float | None = None,
-                   progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> SearchResult:
+                   progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+                   log: bool | None = None) -> SearchResult:
     """Try the candidates on the validation part and return the best as a DefaultConfig.
 
     ``base``: the rule-based defaults (``default_config``) the search starts from. ``model_options``:
@@ -269,6 +276,9 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
     narrow the search (a user who fixed the window searches only the target form). ``budget_s``: the clock's
     safety stop for the whole search (default: BUDGET_FACTOR quick checks); each trial is bounded by work
     (``trial_epochs``), so the clock decides nothing unless it stops the search, and the result then says so.
+    ``log``: the multiplicative (log) form for every candidate (True), for none (False), or (None) for every
+    candidate where ``core.defaults.choose_log`` finds the season growing with the level, with one additive
+    control (the stage-1 winner's form and window) in place of stage 2's runner-up, so the search costs no more.
     """
     from core.quickcheck import quick_check, warm_up  # quickcheck imports core.defaults: import here, not at the top
 
@@ -276,8 +286,12 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
     budget = float(budget_s if budget_s is not None else BUDGET_FACTOR * float(DEFAULTS["quickcheck"]["budget_s"]))
     options = {k: v for k, v in (model_options or {}).items() if v is not None and k not in ("residual", "target_form")}
     stage1, extra, period, note = plan(dataset, base, forms, windows)
+    why_log = choose_log(dataset, base.window_spec.targets, base.split, base.seasonality) if log is None else None
+    log_mode = bool(log) if log is not None else why_log is not None
+    control = log is None and log_mode  # the additive form must still win or lose on validation
+    stage1 = [dataclasses.replace(t, log=log_mode) for t in stage1]
     to_run = [t for t in stage1 if t.skipped is None]
-    n_planned = max(len(to_run) + (min(2, len(to_run)) if extra else 0), 1)
+    n_planned = max(len(to_run) + (min(2, len(to_run)) if extra else 0) + (1 if control and not extra else 0), 1)
     # The frameworks' start-up is paid before the clock: inside it, the first trial alone lost seconds of its
     # share to imports (weather h=24 on a busy machine: change from last value trained 2 epochs in 10.5 s, the
     # others 5-8 epochs in 5-6 s), and the choice leaned against whichever form went first.
@@ -287,21 +301,21 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
             str(options.get("kind") or DEFAULTS["model"].get("kind", "lstm")))
     t0 = time.perf_counter()
     done: list[Trial] = [t for t in stage1 if t.skipped is not None]
-    made: dict[int, tuple[DefaultConfig, Any]] = {}
+    made: dict[tuple[int, bool], tuple[DefaultConfig, Any]] = {}
     stopped = False
 
     def report(msg: str) -> None:
         if progress:
             progress(min(len([t for t in done if t.skipped is None]) / n_planned, 1.0), msg)
 
-    def windows_for(window: int):
-        if window not in made:
-            cfg = _config_for(dataset, base, window)
-            made[window] = (cfg, make_windows(dataset, cfg.window_spec, cfg.split, scaler_kind=cfg.scaler_kind))
-        return made[window]
+    def windows_for(window: int, log_form: bool):
+        if (window, log_form) not in made:
+            cfg = _config_for(dataset, base, window, log_form)
+            made[window, log_form] = (cfg, make_windows(dataset, cfg.window_spec, cfg.split, scaler_kind=cfg.scaler_kind))
+        return made[window, log_form]
 
     def run_trial(trial: Trial) -> Trial:
-        cfg, win = windows_for(trial.window)
+        cfg, win = windows_for(trial.window, trial.log)
         if win.count("val") == 0:
             return dataclasses.replace(trial, skipped="the validation part has no windows at this window length")
         # Relative inputs (the level leaves the training range: core.defaults) apply to change forms only.
@@ -343,11 +357,18 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
             follow = [t.target_form for t in ranked[:2] if t.target_form != "level" or t is ranked[0]]
             tried = {(t.target_form, t.window) for t in done}
             for w in extra:
-                for form in follow[:2]:
+                for form in follow[:1 if control else 2]:
                     if form in SEASONAL_FORMS and period and w <= period:
                         continue
                     if (form, w) not in tried:
-                        queue.append(Trial(form, w))
+                        queue.append(Trial(form, w, log=log_mode))
+            if control and ranked:
+                queue.append(Trial(ranked[0].target_form, ranked[0].window, log=False))
+        elif not queue and control and not stage2_added:
+            stage2_added = True
+            ranked = sorted((t for t in done if t.score is not None), key=lambda t: t.score)
+            if ranked:
+                queue.append(Trial(ranked[0].target_form, ranked[0].window, log=False))
     seconds = time.perf_counter() - t0
     scored = [t for t in done if t.score is not None]
     clock = any(t.clock_stopped or t.skipped == CLOCK_SKIP for t in done)
@@ -362,9 +383,9 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
     best = pick(scored)
     fallback = naive_fallback(best, scored)
     if fallback is not None:
-        return _naive_result(fallback, best, windows_for(fallback[0].window)[0], options, period, done, seconds,
+        return _naive_result(fallback, best, windows_for(fallback[0].window, fallback[0].log)[0], options, period, done, seconds,
                              budget, stopped, clock, clock_text)
-    cfg, _ = windows_for(best.window)
+    cfg, _ = windows_for(best.window, best.log)
     chosen_options = {**cfg.model_options, **options, "target_form": best.target_form,
                       "season_period": int(period or 0) if best.target_form in SEASONAL_FORMS else 0}
     chosen_options.pop("residual", None)
@@ -400,6 +421,12 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
                         "back, so every output is a level. It won on validation."),
     }[best.target_form]
     reasons["residual"] = reasons["target_form"]
+    if why_log is not None:
+        reasons["log"] = ((LOG_REASON + f" Tried because {why_log}." if best.log else
+                           f"Additive target: the multiplicative (log) form was tried ({why_log}) and lost on validation.")
+                          if best.log or any(t.log for t in scored) else reasons.get("log", ""))
+        if not reasons["log"]:
+            reasons.pop("log")
     if best.window != base.window_spec.window:
         reasons["window"] = (f"Window {describe_steps(best.window, dataset.freq, dataset.calendar)}: two seasonal periods "
                              f"({period} steps each), which won on validation over one.")

@@ -161,9 +161,12 @@ scaler_kind = s3.radio("Scaler", list(SCALER_NAMES), key=K + "scaler", persist_s
                        help=HELP["features.scaler"])
 
 # --------------------------------------------------------------------------- check and build windows
+# The multiplicative (log) form is set on the Model step (or by its search); it stays while the targets do.
+held = state.get("window_spec")
+log = bool(held is not None and held.log and held.targets == tuple(targets))
 try:
     spec = W.WindowSpec(targets=tuple(targets), features=tuple(features), calendar=tuple(calendar),
-                        window=int(window), horizon=int(horizon), offset=int(offset), stride=int(stride))
+                        window=int(window), horizon=int(horizon), offset=int(offset), stride=int(stride), log=log)
 except StudioError as e:
     ui.show_error(e)
     state.put("windows", None)

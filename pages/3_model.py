@@ -156,6 +156,21 @@ c3.selectbox("The network predicts", forms, key=K + "target_form", persist_state
              help=HELP.get("model.residual"))
 c3.checkbox("Inputs relative to the last value", key=K + "relative", persist_state="session",
             disabled=busy or ss[K + "target_form"] == "level", help=HELP.get("model.relative"))
+
+
+def _set_log() -> None:
+    """The log checkbox's callback: the windows laid out again with the targets read as log(value) (or not)."""
+    try:
+        rewindow.use_window(dataset, windows, wspec.window, log=bool(ss[K + "log"]))
+    except StudioError as e:
+        ss[K + "log_error"] = str(e)
+
+
+ss[K + "log"] = bool(wspec.log)  # the windows' own form: a refused switch shows unticked again
+c3.checkbox("Multiplicative (log) target", key=K + "log", disabled=busy or dataset is None, on_change=_set_log,
+            help=HELP.get("model.log"))
+if ss.get(K + "log_error"):
+    st.error(ss.pop(K + "log_error"))
 if residual_possible:
     st.caption("**Change from last value** / **last season**: the network learns how far each target moves from its last "
                "observed value, or from its value one season earlier at each forecast step; **last value and last season**: "
@@ -291,13 +306,13 @@ elif st.button("Choose target and window on validation (short trainings in the b
         ui.show_error(e)
 
 
-def _apply_search(form: str, window: int, margin: float | None = None, relative: bool = False) -> None:
+def _apply_search(form: str, window: int, margin: float | None = None, relative: bool = False, log: bool = False) -> None:
     """The Use button's callback: runs before the next full run draws the widgets, so they show what it set.
     ``margin``: the naive-equivalent default's ``naive_margin`` (issue 34), kept for that form and window."""
     state.put("naive_choice", {"target_form": form, "window": int(window), "margin": margin} if margin else None)
-    if window != wspec.window:
+    if window != wspec.window or log != wspec.log:
         try:
-            rewindow.use_window(dataset, windows, window)
+            rewindow.use_window(dataset, windows, window, log=log)
         except StudioError as e:
             ss[K + "search_apply_error"] = str(e)
             return
@@ -359,16 +374,18 @@ def search_result() -> None:
     margin = result.config.train_config.naive_margin if result.naive is not None else None
     relative = bool(result.config.model_options.get("relative")) and best.target_form != "level"
     if best.target_form == ss[K + "target_form"] and best.window == wspec.window and margin == _naive_margin(spec) \
-            and relative == spec.relative:
+            and relative == spec.relative and best.log == wspec.log:
         st.caption(f"In use: {label.lower()} with a window of {best.window} steps, the search's choice.")
         return
     what = label if best.window == wspec.window else f"{label} and a window of {best.window} steps"
+    if best.log != wspec.log:
+        what += ", multiplicative (log)" if best.log else ", additive (no log)"
     if best.window != wspec.window:
         st.info(f"A window of {best.window} steps won (this model reads {wspec.window}). The button below sets it "
                 "on the **Features** step too and lays the windows out again; a model trained on the old windows "
                 "is set aside.")
     st.button(f"Use {what[0].lower() + what[1:]}", key=K + "search_apply", disabled=busy, on_click=_apply_search,
-              args=(best.target_form, best.window, margin, relative))
+              args=(best.target_form, best.window, margin, relative, best.log))
 
 
 ss[K + "search_polling"] = _search_running()

@@ -134,7 +134,7 @@ def edge_impulse_section(run, report: ExportReport) -> None:
     st.subheader("Edge Impulse")
     spec = run.model_spec
     try:
-        edgeimpulse.check_single_output(spec)
+        edgeimpulse.check_single_output(spec, run.scaler)
     except StudioError as e:
         st.info(str(e))
         return

@@ -13,6 +13,7 @@ import streamlit as st
 from core.board import Board, Reference
 from core.config import DEFAULTS
 from core.downsample import minmax
+from core.logscale import to_units
 from core.errors import StudioError
 from core.export import ExportFolder
 from core.livestream import KINDS, WORDS, Anomaly, LiveStream, change_sd, chart_series, injected, readings_from_csv, \
@@ -34,7 +35,8 @@ def _pace_words(pace: float) -> str:
 def _test_part(ref: Reference | None) -> np.ndarray | None:
     if ref is None or ref.X is None or not len(ref.X):
         return None
-    X = np.asarray(ref.X, np.float64) * np.asarray(ref.in_scale, np.float64) + np.asarray(ref.in_center, np.float64)
+    # Every test window in the data's units, a log column's exp taken (Reference.window_units, all windows at once).
+    X = to_units(ref.X, ref.in_center, ref.in_scale, ref.in_log if ref.in_log is not None else False)
     return readings_from_windows(X)
 
 

@@ -17,11 +17,12 @@ from studio import state
 FEATURES_KEY = "feat."  # the Features page's widget prefix (pages/2_features.py)
 
 
-def use_window(dataset, current, window: int):
-    """The session's windows (``current``) with ``window`` steps of look-back instead; everything after Features starts again
-    from them (a model, run or export made on the old windows is dropped). Raises StudioError when the
-    window does not fit the data."""
-    spec = replace(current.spec, window=int(window))
+def use_window(dataset, current, window: int, log: bool | None = None):
+    """The session's windows (``current``) with ``window`` steps of look-back instead (and, given ``log``, the
+    multiplicative (log) target on or off); everything after Features starts again from them (a model, run or
+    export made on the old windows is dropped). Raises StudioError when the window does not fit the data, or a
+    log target has a value at or below 0."""
+    spec = replace(current.spec, window=int(window), log=current.spec.log if log is None else bool(log))
     split, scaler_kind = current.split, current.scaler.kind
     windows = make_windows(dataset, spec, split, scaler_kind)
     state.invalidate("features")

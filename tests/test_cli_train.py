@@ -113,3 +113,27 @@ def test_a_short_series_says_its_verdict_rests_on_few_test_points(tmp_path):
     assert "over 9 test points" in metrics["verdict"] and metrics["verdict"] in proc.stdout
     assert "This comparison is weak: it rests on only 9 test points (fewer than 20)" in proc.stdout
     assert "--split 0.6,0.15" in proc.stdout and "smaller --window" in proc.stdout
+
+
+@pytest.mark.slow
+def test_log_target_trains_a_multiplicative_run_and_refuses_a_zero(tmp_path):
+    """Issue 34 item 2: --log-target reads the target as log(value) (the run's scaler says so); a 0 in the target
+    is refused before any training, naming the column and the row."""
+    n = 120
+    t = np.arange(n)
+    y = 100 * np.exp(0.01 * t) * (1 + 0.3 * np.sin(2 * np.pi * t / 12))
+    path = tmp_path / "sales.csv"
+    pd.DataFrame({"month": pd.date_range("2000-01-01", periods=n, freq="MS").strftime("%Y-%m-%d"),
+                  "sales": np.round(y, 2)}).to_csv(path, index=False)
+    out = tmp_path / "run"
+    proc = studio("--csv", str(path), "--target", "sales", "--log-target", "--no-search", "--epochs", "2",
+                  "--units", "4", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = json.loads((out / "run.json").read_text())
+    assert run["window_spec"]["log"] is True and run["scaler"]["log"] == ["sales"]
+    frame = pd.read_csv(path)
+    frame.loc[40, "sales"] = 0
+    frame.to_csv(path, index=False)
+    proc = studio("--csv", str(path), "--target", "sales", "--log-target", "--out", str(tmp_path / "run2"))
+    assert proc.returncode == 2
+    assert "'sales' above 0, and row 41" in proc.stderr and "--no-log-target" in proc.stderr

@@ -128,3 +128,34 @@ def test_train_page_stop_and_failure_keep_the_page_usable(windows):
     assert at.error and "NaN or infinite" in at.error[0].value
     assert "fs.run" not in at.session_state or at.session_state["fs.run"] is None
     assert not at.button(key="train.start").disabled  # the page stays usable: start again
+
+
+def test_model_page_log_checkbox_lays_the_windows_out_again(tmp_path):
+    """Issue 34 item 2: the Model page's multiplicative (log) checkbox re-windows with the targets read as log(value)
+    (core.windows, the same call the CLI's --log-target makes); a target with a 0 is refused on the page, unticked."""
+    from tests.test_log_target import _monthly
+    from core.dataset import Dataset
+    from core.windows import SplitSpec, WindowSpec, make_windows
+
+    ds = _monthly()
+    spec = WindowSpec(targets=("y",), features=("y",), window=12)
+    at = AppTest.from_file(MODEL_PAGE, default_timeout=60)
+    at.session_state["fs.dataset"] = ds
+    at.session_state["fs.windows"] = make_windows(ds, spec, SplitSpec())
+    at.run()
+    assert not at.exception, at.exception
+    at.checkbox(key="model.log").check().run()
+    assert not at.exception, at.exception
+    assert at.session_state["fs.windows"].spec.log and at.session_state["fs.windows"].scaler.log == ("y",)
+    assert at.checkbox(key="model.log").value
+    frame = ds.frame.copy()
+    frame.iloc[5, 0] = 0.0
+    zero = Dataset(name="z.csv", frame=frame, freq="MS", fingerprint="zero")
+    at = AppTest.from_file(MODEL_PAGE, default_timeout=60)
+    at.session_state["fs.dataset"] = zero
+    at.session_state["fs.windows"] = make_windows(zero, spec, SplitSpec())
+    at.run()
+    at.checkbox(key="model.log").check().run()
+    assert not at.exception, at.exception
+    assert not at.session_state["fs.windows"].spec.log and not at.checkbox(key="model.log").value
+    assert "row 6" in _texts(at)

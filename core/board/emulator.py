@@ -26,6 +26,7 @@ import numpy as np
 from core.alarms import GAP_READINGS, Watch
 from core.errors import StudioError
 from core.firmware import BundleSpec, load_bundle_spec
+from core.logscale import exp_f32, log_f32
 
 MODES = ("protocol", "edge-impulse")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
@@ -201,6 +202,9 @@ class ProtocolEngine:
         bad = np.flatnonzero(~np.isfinite(reading))
         if bad.size:
             return [f"FS ERR PARSE reading value {bad[0] + 1} is not a finite number"]
+        refused = self._log_refusal(reading, "reading value")
+        if refused:  # not stored, not watched, like a NaN
+            return [refused]
         out = self.watch.reading(reading) if self.watch is not None else []
         self._ring[self._ring_next] = reading
         self._ring_next = (self._ring_next + 1) % s.window
@@ -226,12 +230,21 @@ class ProtocolEngine:
             return [values]
         if len(values) != self.spec.n_values:
             return [f"FS ERR BADLEN expected {self.spec.n_values} values, got {len(values)}"]
-        return [self._run(np.array(values, dtype=np.float32), -1)]
+        raw = np.array(values, dtype=np.float32)
+        return [self._log_refusal(raw, "value") or self._run(raw, -1)]
+
+    def _log_refusal(self, values: np.ndarray, what: str) -> str | None:
+        """fs::Protocol::LogValuesPositive: the FS ERR PARSE line for the first value at or below 0 in a log column."""
+        if not any(self.spec.input_log):
+            return None
+        log = np.asarray(self.spec.input_log, bool)[np.arange(values.size) % self.spec.features]
+        bad = np.flatnonzero(log & ~(values.reshape(-1) > 0))
+        return f"FS ERR PARSE {what} {bad[0] + 1} must be above 0 (the model reads its log)" if bad.size else None
 
     def _run(self, raw: np.ndarray, k: int) -> str:
         s = self.spec
         cols = np.arange(raw.size) % s.features
-        scaled = ((raw.astype(np.float32) - s.input_center[cols]) / s.input_scale[cols]).astype(np.float32)
+        scaled = ((log_inputs(s, raw) - s.input_center[cols]) / s.input_scale[cols]).astype(np.float32)
         try:
             y, micros = self.model(scaled)
         except Exception:  # TFLM's invoke raises on a kernel failure; the board prints INVOKE
@@ -239,6 +252,8 @@ class ProtocolEngine:
         y = add_last_outside(s, y, scaled)
         tcols = np.arange(y.size) % s.targets
         y = (y.astype(np.float32) * s.target_scale[tcols] + s.target_center[tcols]).astype(np.float32)
+        if any(s.target_log):  # fs_protocol.cpp: exp after the unscale, before the bands
+            y = np.where(np.asarray(s.target_log, bool)[tcols], exp_f32(y), y).astype(np.float32)
         self._last_y = y
         line = f"FS RESULT k={k} us={micros} y=" + ",".join("%.7g" % float(v) for v in y)
         # The bands, computed in float32 exactly as fs_protocol.cpp does: forecast -/+ half-width.
@@ -273,6 +288,16 @@ class ProtocolEngine:
         return lines
 
 
+def log_inputs(spec, raw: np.ndarray) -> np.ndarray:
+    """float32 raw window values with the log columns (fs_protocol.cpp's input_log) taken as their log, as the
+    firmware does before Scale."""
+    raw = np.asarray(raw, np.float32)
+    if not any(spec.input_log):
+        return raw
+    log = np.asarray(spec.input_log, bool)[np.arange(raw.size) % spec.features].reshape(raw.shape)
+    return np.where(log, log_f32(np.where(log, raw, np.float32(1))), raw).astype(np.float32)
+
+
 def add_last_outside(spec, y: np.ndarray, scaled: np.ndarray) -> np.ndarray:
     """What fs_protocol.cpp does after the model for FS_RESIDUAL_OUTSIDE: add each step's reference to the
     (scaled) change the graph forecast, in float32 and in the firmware's order: the target's scaled input at
@@ -300,6 +325,9 @@ class Emulator:
         if mode not in MODES:
             raise StudioError(f"Unknown emulator mode {mode!r}.", "Use protocol or edge-impulse.")
         self.spec = load_bundle_spec(export_dir, dtype, run_dir=run_dir)
+        if mode == "edge-impulse" and (any(self.spec.input_log) or any(self.spec.target_log)):
+            raise StudioError("The Edge Impulse static-buffer sketch cannot run a multiplicative (log) model: it only "
+                              "scales values linearly.", "Use the protocol mode (the offline firmware bundle).")
         if mode == "edge-impulse" and self.spec.horizon * self.spec.targets != 1:
             raise StudioError("The Edge Impulse static-buffer output holds one value; this model forecasts "
                               f"{self.spec.horizon * self.spec.targets}.",

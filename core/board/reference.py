@@ -13,6 +13,7 @@ import numpy as np
 from core.config import DEFAULTS
 from core.errors import StudioError
 from core.board.protocol import Expected
+from core.logscale import to_units, unit_span
 
 CFG = DEFAULTS["device"]
 
@@ -70,6 +71,14 @@ class Reference:
     bands: dict[str, np.ndarray] = field(default_factory=dict)
     # The same for an int8 model whose output is a level (an Edge Impulse library), from the calibration range.
     ei_out_step: np.ndarray | None = None
+    # The multiplicative (log) form (core.logscale): per target and per input column, held as its log; None: none.
+    log: np.ndarray | None = None
+    in_log: np.ndarray | None = None
+
+    @property
+    def unit_scale(self) -> np.ndarray:
+        """Per target, one scaled unit in the data's units: what a tolerance is a share of."""
+        return unit_span(self.center, self.scale, self.log if self.log is not None else False)
 
     def embedded_for(self, dtype: str | None) -> Embedded | None:
         """What the board's self-test runs: the bundle for its dtype; any bundle of this export holds the same
@@ -97,11 +106,11 @@ class Reference:
 
     def host_units(self, i: int) -> np.ndarray:
         """Host forecast for test window i in data units, shape (horizon, n_targets)."""
-        return self.y_host[i] * self.scale + self.center
+        return to_units(self.y_host[i], self.center, self.scale, self.log if self.log is not None else False)
 
     def window_units(self, i: int) -> np.ndarray:
         """Test window i in the data's own units (what ``P`` sends), shape (window, features)."""
-        return self.X[i] * self.in_scale + self.in_center
+        return to_units(self.X[i], self.in_center, self.in_scale, self.in_log if self.in_log is not None else False)
 
     def tolerance(self, dtype: str | None = None) -> np.ndarray:
         """Allowed |board - host's run of the same file| per target in data units, from the dtype's own
@@ -109,10 +118,10 @@ class Reference:
         quantisation steps. Never from the export's measured error, which is what this check must catch."""
         dtype = dtype or self.dtype
         floor = CFG["tolerance_floor"].get(dtype, max(CFG["tolerance_floor"].values()))
-        tol = np.abs(self.scale) * floor
+        tol = self.unit_scale * floor
         step = self.out_step.get(dtype)
         if dtype == "int8" and step is not None and step.shape == tol.shape and np.all(np.isfinite(step)):
-            tol = step * float(CFG["int8_steps"]) + np.abs(self.scale) * CFG["tolerance_floor"]["float32"]
+            tol = step * float(CFG["int8_steps"]) + self.unit_scale * CFG["tolerance_floor"]["float32"]
         return tol
 
     def reference_units(self, i: int, dtype: str | None) -> np.ndarray:
@@ -159,7 +168,8 @@ def load_reference(export_dir: str | Path) -> Reference:
     out_step: dict[str, np.ndarray] = {}
     q = folder.dtypes.get("int8", {}).get("output_quant")
     if isinstance(q, Mapping) and isinstance(q.get("scale"), (int, float)) and math.isfinite(float(q["scale"])):
-        out_step["int8"] = abs(float(q["scale"])) * np.abs(scale)
+        # A log target's output step is a ratio: in units it is that share of the largest level forecast.
+        out_step["int8"] = abs(float(q["scale"])) * np.abs(scale) * _level_factor(folder, targets, y_host, center, scale)
     level = folder.section("quantisation").get("level_output_step_scaled")
     ei_out_step = None
     if isinstance(level, list) and len(level) == len(targets) and all(isinstance(v, (int, float)) for v in level):
@@ -188,13 +198,23 @@ def load_reference(export_dir: str | Path) -> Reference:
                      target_input_index=folder.target_input_index,
                      bundles={d: _embedded(b, len(targets)) for d, b in bundles.items() if _embedded(b, len(targets))},
                      export_dir=export_dir, board_latency_ms=latency, out_step=out_step, ei_out_step=ei_out_step,
-                     bands=_reference_bands(folder, bundles, y_host.shape[1], len(targets)), **extra)
+                     bands=_reference_bands(folder, bundles, y_host.shape[1], len(targets)),
+                     log=folder.column_log(targets), in_log=folder.column_log(inputs), **extra)
     if ref.y_last is None and ref.target_input_index and all(i is not None for i in ref.target_input_index):
         # An export without the baseline: the last value is in the windows themselves.
         ti = list(ref.target_input_index)
-        last = X[:, -1, ti] * in_scale[ti] + in_center[ti]
+        last = to_units(X[:, -1, ti], in_center[ti], in_scale[ti], ref.in_log[ti])
         ref.y_last = np.repeat(last[:, None, :], ref.y_host.shape[1], axis=1)
     return ref
+
+
+def _level_factor(folder, targets, y_host, center, scale) -> np.ndarray:
+    """Per target: 1, or for a log target the largest host forecast (a step in log units is that share of it)."""
+    log = folder.column_log(targets)
+    if not log.any():
+        return np.ones(len(targets))
+    top = np.max(np.abs(to_units(y_host.reshape(-1, len(targets)), center, scale, log)), axis=0)
+    return np.where(log, top, 1.0)
 
 
 def _reference_bands(folder, bundles: dict[str, dict], horizon: int, n_t: int) -> dict[str, np.ndarray]:

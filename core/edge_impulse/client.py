@@ -47,8 +47,14 @@ def endpoint() -> str:
     return os.environ.get("EI_API_ENDPOINT") or str(_cfg("ei_endpoint"))
 
 
-def check_single_output(spec: Any) -> None:
-    """Edge Impulse's Regression type takes one output value; say so before any upload."""
+def check_single_output(spec: Any, scaler: Any = None) -> None:
+    """Edge Impulse's Regression type takes one output value; say so before any upload. With the run's ``scaler``:
+    a multiplicative (log) model is refused too, since the Edge Impulse sketch carries only the affine scaling."""
+    if scaler is not None and getattr(scaler, "log", ()):
+        raise StudioError(
+            "This model reads its target as log(value) (the multiplicative form), and the Edge Impulse sketch only "
+            "scales values linearly, so its numbers would be the log of the forecast.",
+            f"Train without the multiplicative (log) target for Edge Impulse (--no-log-target). {OFFLINE_HINT}")
     n = int(spec.horizon) * int(spec.n_targets)
     if n != 1:
         raise StudioError(
@@ -225,7 +231,7 @@ def deploy(run: Any, api_key: str | None = None, int8: bool = False, timeout: fl
            endpoint_url: str | None = None, progress: Callable[[str], None] | None = None) -> bytes:
     """Build the Edge Impulse Arduino library for ``run`` (a Run or its directory); returns the zip's bytes."""
     run = _load(run)
-    check_single_output(run.model_spec)
+    check_single_output(run.model_spec, run.scaler)
     if int8 and ("X_rep" not in run.samples or len(run.samples["X_rep"]) == 0):
         raise StudioError("int8 needs the run's calibration windows, and this run has none.",
                           "Deploy as float32, or train the model again.")
@@ -274,7 +280,7 @@ def profile(run: Any, api_key: str | None = None, device: str | None = None, tim
     "raw": <the SDK's response>}``.
     """
     run = _load(run)
-    check_single_output(run.model_spec)
+    check_single_output(run.model_spec, run.scaler)
     device = device or str(_cfg("ei_profile_device"))
     result, jobdir = _call("profile", run, api_key, timeout, endpoint_url, progress, device=device)
     shutil.rmtree(jobdir, ignore_errors=True)

@@ -198,6 +198,11 @@ def load_sketch_spec(export_dir: str | Path, library: EiLibrary, dtype: str = "f
             f"{window} x {features} = {window * features}.",
             "The library was built from another model: deploy this run to Edge Impulse again.")
     scaler = folder.scaler
+    if folder.column_log(columns).any() or folder.column_log((str(targets[0]),)).any():
+        raise StudioError("This export's model reads its target as log(value) (the multiplicative form), and the "
+                          "Edge Impulse sketch only scales values linearly.",
+                          "Use the offline firmware bundle, which takes the log and exp on the board, or train without "
+                          "the multiplicative (log) target for Edge Impulse.")
     t_c, t_s = folder.column_scaler((str(targets[0]),), np.float32)
     in_c, in_s = folder.column_scaler(columns, np.float32)
     count = max(1, min(int(n_windows or DEFAULT_WINDOWS), len(X)))

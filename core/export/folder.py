@@ -319,6 +319,11 @@ class ExportFolder:
                 s[i] = scale[names.index(col)] or 1.0
         return c, s
 
+    def column_log(self, columns) -> np.ndarray:
+        """Bool per column: held as its log (core.logscale); a report written before the log form has none."""
+        log = self.scaler.get("log") if isinstance(self.scaler.get("log"), list) else []
+        return np.array([c in log for c in columns], dtype=bool)
+
     # ------------------------------------------------------------------ the files beside the report
 
     def windows(self, run_dir: str | Path | None = None, dtype=np.float64) -> tuple[np.ndarray, np.ndarray, Path]:

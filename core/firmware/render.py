@@ -82,7 +82,7 @@ def render_files(spec: BundleSpec) -> dict[str, str]:
         input_center=", ".join(map(_f, spec.input_center)), input_scale_values=", ".join(map(_f, spec.input_scale)),
         target_comment=_columns_comment(spec.target_columns, spec.target_center, spec.target_scale),
         target_center=", ".join(map(_f, spec.target_center)), target_scale_values=", ".join(map(_f, spec.target_scale)),
-        band_block=_band_block(spec), watch_block=_watch_block(spec))
+        band_block=_band_block(spec), watch_block=_watch_block(spec), log_block=_log_block(spec))
     files["model_data.cpp"] = _template(sketch / "model_data.cpp.in", model_file=escape.c_comment(spec.model_file),
                                         model_len=len(spec.model_bytes), model_bytes=_hex_bytes(spec.model_bytes))
     files["test_windows.h"] = _template(
@@ -93,6 +93,21 @@ def render_files(spec: BundleSpec) -> dict[str, str]:
         sketch / "op_resolver.h.in", op_list=escape.c_comment(", ".join(spec.ops)), op_count=len(regs),
         registrations="\n".join(f"  if (resolver.{call}() != kTfLiteOk) return false;" for call in regs))
     return files
+
+
+def _log_block(spec: BundleSpec) -> str:
+    """model_config.h's multiplicative (log) flags: which input columns fs_protocol.cpp reads as log(value) and
+    which targets it gives back as exp(); none (nullptr) for an additive model."""
+    if not (any(spec.input_log) or any(spec.target_log)):
+        return ("// Additive model: no column is read as its log.\n"
+                "#define FS_INPUT_LOG nullptr\n#define FS_TARGET_LOG nullptr")
+    flags = lambda values: ", ".join(str(int(bool(v))) for v in values)
+    return "\n".join([
+        "// Multiplicative (log) form: 1 = the column enters the scaler as log(value) (every reading must be above 0),",
+        "// and the target's forecast is exp() of the unscaled output, after the reference is added back.",
+        f"static const unsigned char kInputLog[FS_FEATURES] = {{{flags(spec.input_log)}}};",
+        f"static const unsigned char kTargetLog[FS_TARGETS] = {{{flags(spec.target_log)}}};",
+        "#define FS_INPUT_LOG kInputLog", "#define FS_TARGET_LOG kTargetLog"])
 
 
 def _band_block(spec: BundleSpec) -> str:

@@ -15,6 +15,7 @@ from core.errors import StudioError
 from core.export.folder import ExportFolder
 from core.export.runtime import arena_words
 from core.firmware import tflm_api
+from core.logscale import to_units, unit_span
 
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -117,6 +118,10 @@ class BundleSpec:
     drift_rows: tuple[int, ...] = ()
     # The watch over streamed readings (issue 33, core.alarms): adaptive bands, alarms. None = nothing watched.
     watch: "WatchSpec | None" = None
+    # The multiplicative (log) form (core.logscale): per input column read as log(value), per target given back as
+    # exp(); empty for an additive model (and every bundle before the form existed).
+    input_log: tuple[bool, ...] = ()
+    target_log: tuple[bool, ...] = ()
 
     @property
     def reference_row_list(self) -> tuple[int, ...]:
@@ -268,8 +273,9 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
                           "Export the run again from the same run.")
     count = max(1, min(int(n_windows), len(x_test)))
     picks = tuple(int(i) for i in np.linspace(0, len(x_test) - 1, count).round().astype(int))
-    windows = (x_test[list(picks)] * in_s + in_c).astype(np.float32)
-    host = (y_host[list(picks)].reshape(count, horizon, targets) * t_s + t_c).astype(np.float32)
+    in_log, t_log = folder.column_log(input_columns), folder.column_log(target_columns)
+    windows = to_units(x_test[list(picks)], in_c, in_s, in_log).astype(np.float32)
+    host = to_units(y_host[list(picks)].reshape(count, horizon, targets), t_c, t_s, t_log).astype(np.float32)
 
     max_err = entry.get("max_abs_err")
     band_levels, band_hw = _bands(folder, run_dir, horizon, targets)
@@ -302,7 +308,9 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
             if len(drift_rows) != 2 or not all(0 <= r < window for r in drift_rows):
                 raise StudioError("The export's model adds last season's change outside the network, but the report's "
                                   f"drift rows do not fit its window ({window}).", "Export the run again.")
-    watch = watch_of(folder, run_dir, horizon, targets, features, band_levels, band_hw, t_s)
+    # The band floor is a share of the target's spread in its units (for a log target, not its log's scale).
+    watch = watch_of(folder, run_dir, horizon, targets, features, band_levels, band_hw,
+                     unit_span(t_c, t_s, t_log).astype(np.float32))
     return BundleSpec(
         watch=watch,
         model_name=folder.model_name or "model", dtype=dtype, model_bytes=model_bytes, model_file=model_path.name,
@@ -318,6 +326,8 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
         max_abs_err=None if max_err is None else float(max_err),
         band_levels=band_levels, band_half_width=band_hw,
         residual_outside=outside, target_input=target_input, reference_rows=reference_rows, drift_rows=drift_rows,
+        input_log=tuple(bool(v) for v in in_log) if in_log.any() or t_log.any() else (),
+        target_log=tuple(bool(v) for v in t_log) if in_log.any() or t_log.any() else (),
         form="step" if step_layout is not None else "window", step_layout=step_layout)
 
 

@@ -223,7 +223,7 @@ def make_windows(dataset: Dataset, spec: WindowSpec, split: SplitSpec = SplitSpe
     scaled_cols = list(dict.fromkeys(spec.input_columns + spec.targets))
     raw = {c: (column_values(dataset, c) if c not in cal_cols else cal[:, cal_cols.index(c)]) for c in scaled_cols}
     scaler = Scaler.fit({c: v[t0:t1] for c, v in raw.items()}, scaler_kind,
-                        fixed=fixed_calendar_scaling(scaler_kind, cal_cols))
+                        fixed=fixed_calendar_scaling(scaler_kind, cal_cols), log=spec.log_columns)
     # Column by column, so the float64 temporaries stay one column long.
     inputs = np.empty((n, spec.n_inputs), dtype=np.float32)
     for j, c in enumerate(spec.input_columns):

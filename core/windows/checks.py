@@ -7,6 +7,7 @@ import pandas as pd
 
 from core.config import DEFAULTS
 from core.dataset import Dataset
+from core import logscale
 from core.errors import StudioError
 from core.windows.spec import (CALENDAR, CALENDAR_NAMES, PART_NAMES, SCALERS, SplitSpec, WindowSpec, calendar_columns,
                                calendar_values, column_values, largest_window, split_parts)
@@ -116,12 +117,19 @@ def validate(dataset: Dataset, spec: WindowSpec, split: SplitSpec = SplitSpec(),
     train = parts["train"] if parts is not None else (0, n)
     for c in used:
         v = column_values(dataset, c)
+        if c in spec.log_columns:  # every row goes through log(), the test part's too; names the first bad row
+            try:
+                logscale.check_positive(v, c, frame.index)
+            except StudioError as err:
+                out.append(err)
+                continue
         bad = n - int(np.count_nonzero(np.isfinite(v)))
         if bad:
             out.append(StudioError(f"Column {c!r} still has {bad:,} missing or infinite values.",
                                    "Go back to the Data step and fill the gaps (fill: interpolate or ffill), "
                                    "or leave this column out."))
-        elif train[1] > train[0]:
+            continue
+        if train[1] > train[0]:
             part = v[train[0]:train[1]]
             lo, hi = float(part.min()), float(part.max())
             if hi - lo <= 1e-12 * max(1.0, abs(lo)):

@@ -11,6 +11,7 @@ import pandas as pd
 
 from core.config import DEFAULTS
 from core.dataset import Dataset
+from core import logscale
 from core.errors import StudioError
 
 PARTS = ("train", "val", "test")
@@ -71,8 +72,11 @@ class WindowSpec:
     horizon: int = _F["horizon"]
     offset: int = 0
     stride: int = 1
+    # The multiplicative form (core.logscale): every target, and its input column, enters the scaler as its log.
+    log: bool = False
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "log", bool(self.log))
         # Frozen and made of tuples, so a spec is hashable and can key a cache.
         for name in ("targets", "features", "calendar"):
             value = getattr(self, name)
@@ -102,6 +106,11 @@ class WindowSpec:
         return tuple(cols.index(t) if t in cols else None for t in self.targets)
 
     @property
+    def log_columns(self) -> tuple[str, ...]:
+        """The columns held as their log: the targets (their input columns share the name) when ``log`` is set."""
+        return self.targets if self.log else ()
+
+    @property
     def span(self) -> int:
         """Rows one window touches, from its first input to its last label."""
         return self.window + self.offset + self.horizon
@@ -112,15 +121,18 @@ class WindowSpec:
         return self.window + self.offset
 
     def to_dict(self) -> dict:
-        return {"targets": list(self.targets), "features": list(self.features), "calendar": list(self.calendar),
-                "window": self.window, "horizon": self.horizon, "offset": self.offset, "stride": self.stride}
+        d = {"targets": list(self.targets), "features": list(self.features), "calendar": list(self.calendar),
+             "window": self.window, "horizon": self.horizon, "offset": self.offset, "stride": self.stride}
+        if self.log:  # only when set, so a spec without it writes (and compares) as before
+            d["log"] = True
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "WindowSpec":
         try:
             return cls(targets=tuple(d["targets"]), features=tuple(d["features"]),
                        calendar=tuple(d.get("calendar", ())), window=d["window"], horizon=d["horizon"],
-                       offset=d.get("offset", 0), stride=d.get("stride", 1))
+                       offset=d.get("offset", 0), stride=d.get("stride", 1), log=bool(d.get("log", False)))
         except (KeyError, TypeError, ValueError) as e:
             raise StudioError(f"The saved window spec is damaged ({type(e).__name__}: {e}).",
                               "Set the window again on the Features step and retrain.") from e
@@ -221,7 +233,8 @@ class Scaler:
     """scaled = (x - center) / scale, per column; fitted on the training part only.
 
     A column that is constant in the training part gets scale 1 (never a division by zero) and is
-    listed in ``constant``.
+    listed in ``constant``. A column in ``log`` is held as its log: scaled = (log(x) - center) / scale,
+    and ``inverse`` gives exp of the affine inverse (core.logscale).
     """
 
     kind: str
@@ -229,9 +242,11 @@ class Scaler:
     center: np.ndarray
     scale: np.ndarray
     constant: tuple[str, ...] = ()
+    log: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.columns = tuple(self.columns)
+        self.log = tuple(c for c in self.columns if c in set(self.log))
         self.center = np.asarray(self.center, dtype=np.float64).reshape(-1)
         self.scale = np.asarray(self.scale, dtype=np.float64).reshape(-1)
         if not (len(self.columns) == len(self.center) == len(self.scale)):
@@ -240,8 +255,9 @@ class Scaler:
 
     @classmethod
     def fit(cls, columns: dict[str, np.ndarray], kind: str = "minmax",
-            fixed: dict[str, tuple[float, float]] | None = None) -> "Scaler":
-        """Fit on the given (training-part) column values; ``fixed`` columns keep the (center, scale) given."""
+            fixed: dict[str, tuple[float, float]] | None = None, log: tuple[str, ...] = ()) -> "Scaler":
+        """Fit on the given (training-part) column values; ``fixed`` columns keep the (center, scale) given;
+        ``log`` columns are fitted on their log (every value must be above 0)."""
         if kind not in SCALERS:
             raise StudioError(f"Unknown scaler {kind!r}.", f"Choose one of: {', '.join(SCALERS)}.")
         fixed = fixed or {}
@@ -252,6 +268,9 @@ class Scaler:
                 c, s = fixed[name]
             else:
                 v = np.asarray(values, dtype=np.float64)
+                if name in log:
+                    logscale.check_positive(v, name)
+                    v = np.log(v)
                 if kind == "minmax":
                     lo, hi = float(np.min(v)), float(np.max(v))
                     c, s = lo, hi - lo
@@ -263,7 +282,7 @@ class Scaler:
                     constant.append(name)
             center.append(c)
             scale.append(s)
-        return cls(kind, tuple(names), np.array(center), np.array(scale), tuple(constant))
+        return cls(kind, tuple(names), np.array(center), np.array(scale), tuple(constant), tuple(log))
 
     def _positions(self, cols: tuple[str, ...] | list[str] | None) -> np.ndarray:
         if cols is None:
@@ -283,7 +302,13 @@ class Scaler:
         dtype = a.dtype if a.dtype in (np.float32, np.float64) else np.float64
         c, s = self.center[pos], self.scale[pos]
         x = a.astype(np.float64, copy=False)
-        return ((x - c) / s if forward else x * s + c).astype(dtype, copy=False)
+        log = logscale.mask([self.columns[i] for i in pos], self.log)
+        if not forward:
+            return logscale.to_units(x, c, s, log).astype(dtype, copy=False)
+        if log.any():
+            with np.errstate(divide="ignore", invalid="ignore"):  # a value <= 0 gives -inf / nan, refused upstream
+                x = np.where(log, np.log(np.where(log, x, 1.0)), x)
+        return ((x - c) / s).astype(dtype, copy=False)
 
     def transform(self, a: Any, cols: tuple[str, ...] | list[str] | None = None) -> np.ndarray:
         """Data units to scaled units; the last axis of ``a`` runs over ``cols`` (default: all columns)."""
@@ -293,15 +318,27 @@ class Scaler:
         """Scaled units back to the data's units."""
         return self._apply(a, cols, False)
 
+    def log_mask(self, cols: tuple[str, ...] | list[str] | None = None) -> np.ndarray:
+        """Bool per column of ``cols`` (default: all): whether it is held as its log."""
+        return logscale.mask(self.columns if cols is None else cols, self.log)
+
+    def unit_span(self, cols: tuple[str, ...] | list[str] | None = None) -> np.ndarray:
+        """Per column, one scaled unit in the data's units (the scale for a plain column; core.logscale.unit_span)."""
+        pos = self._positions(cols)
+        return logscale.unit_span(self.center[pos], self.scale[pos], self.log_mask([self.columns[i] for i in pos]))
+
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "columns": list(self.columns), "center": self.center.tolist(),
-                "scale": self.scale.tolist(), "constant": list(self.constant)}
+        d = {"kind": self.kind, "columns": list(self.columns), "center": self.center.tolist(),
+             "scale": self.scale.tolist(), "constant": list(self.constant)}
+        if self.log:  # only when set: the export report's readers take a missing "log" as none
+            d["log"] = list(self.log)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Scaler":
         try:
             return cls(d["kind"], tuple(d["columns"]), np.array(d["center"], dtype=np.float64),
-                       np.array(d["scale"], dtype=np.float64), tuple(d.get("constant", ())))
+                       np.array(d["scale"], dtype=np.float64), tuple(d.get("constant", ())), tuple(d.get("log", ())))
         except (KeyError, TypeError, ValueError) as e:
             raise StudioError(f"The saved scaler is damaged ({type(e).__name__}: {e}).",
                               "Retrain the model so the scaler is saved again.") from e

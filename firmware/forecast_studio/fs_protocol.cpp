@@ -193,7 +193,21 @@ void Protocol::Predict(const char* args) {
     Error("BADLEN", message);
     return;
   }
+  if (!LogValuesPositive(buf_.values, expected, "value")) return;
   RunWindow(buf_.values, -1);
+}
+
+bool Protocol::LogValuesPositive(const float* values, int count, const char* what) {
+  if (info_.input_log == nullptr) return true;
+  for (int i = 0; i < count; i++) {
+    if (info_.input_log[i % info_.features] && !(values[i] > 0.0f)) {
+      char message[64];
+      snprintf(message, sizeof(message), "%s %d must be above 0 (the model reads its log)", what, i + 1);
+      Error("PARSE", message);
+      return false;
+    }
+  }
+  return true;
 }
 
 void Protocol::PushLine(const char* args) {
@@ -222,6 +236,7 @@ void Protocol::Push(const float* reading) {
       return;
     }
   }
+  if (!LogValuesPositive(reading, f, "reading value")) return;  // not stored, not watched, like a NaN
   WatchReading(reading);
   for (int i = 0; i < f; i++) buf_.ring[ring_next_ * f + i] = reading[i];
   ring_next_ = (ring_next_ + 1) % info_.window;
@@ -256,7 +271,8 @@ bool Protocol::RunWindow(const float* raw, int k) {
   const int values = info_.window * info_.features;
   for (int i = 0; i < values; i++) {
     const int column = i % info_.features;
-    buf_.scaled[i] = Scale(raw[i], info_.input_center[column], info_.input_scale[column]);
+    const float x = info_.input_log != nullptr && info_.input_log[column] ? LogValue(raw[i]) : raw[i];
+    buf_.scaled[i] = Scale(x, info_.input_center[column], info_.input_scale[column]);
   }
   uint32_t elapsed_us = 0;
   const Status status = model_->Run(buf_.scaled, buf_.result, &elapsed_us);
@@ -293,7 +309,8 @@ bool Protocol::RunWindow(const float* raw, int k) {
   const int outputs = info_.horizon * info_.targets;
   for (int i = 0; i < outputs; i++) {
     const int target = i % info_.targets;
-    const float y = Unscale(buf_.result[i], info_.target_center[target], info_.target_scale[target]);
+    float y = Unscale(buf_.result[i], info_.target_center[target], info_.target_scale[target]);
+    if (info_.target_log != nullptr && info_.target_log[target]) y = ExpValue(y);
     buf_.result[i] = y;  // kept in the data's units for the band bounds below
     snprintf(number, sizeof(number), i ? ",%.7g" : "%.7g", static_cast<double>(y));
     Append(out, capacity, &pos, number);

@@ -3,6 +3,7 @@
 // host's g++ and run it against the same golden transcripts as the device emulator.
 #pragma once
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,11 @@ struct ModelInfo {
   int band_levels;
   const char* const* band_names;
   const float* band_half_width;
+  // The multiplicative (log) form (core/logscale.py): 1 per input column read as log(value) before Scale, and per
+  // target whose forecast is exp() of the unscaled output (after the reference add-back, before the bands).
+  // nullptr: no column is. A reading of 0 or below in a log column is refused with FS ERR PARSE.
+  const unsigned char* input_log;
+  const unsigned char* target_log;
 };
 
 // The watch over streamed readings (issue 33; core/alarms.py is the same in Python), from model_config.h.
@@ -124,6 +130,10 @@ class Protocol {
   // Exposed for tests: scaling between the data's units and the model's.
   static float Scale(float x, float center, float scale) { return (x - center) / scale; }
   static float Unscale(float y, float center, float scale) { return y * scale + center; }
+  // log and exp in double, rounded once to float: the same float32 on the board's libm, the host's g++ and the
+  // emulator (core/logscale.py), where logf/expf may differ in the last bit between libraries.
+  static float LogValue(float x) { return static_cast<float>(log(static_cast<double>(x))); }
+  static float ExpValue(float y) { return static_cast<float>(exp(static_cast<double>(y))); }
 
  private:
   void HandleLine();
@@ -137,6 +147,8 @@ class Protocol {
   // Parses "v1,v2,..." into out (up to max values); returns the count, or -1 after an FS ERR PARSE.
   int ParseValues(const char* args, float* out, int max);
   bool RunWindow(const float* raw, int k);
+  // False, after an FS ERR PARSE naming the first value, when a log column's value is 0 or below.
+  bool LogValuesPositive(const float* values, int count, const char* what);
   // The watch, in its own functions (fs_protocol.cpp's end): each reading, each forecast.
   void WatchReading(const float* reading);
   void WatchForecast(const float* y);

@@ -73,6 +73,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--relative", action=argparse.BooleanOptionalAction, default=None,
                    help="the network reads each window minus its last value (default: on where the level leaves the "
                         "training range or wanders like a random walk; needs a change target form)")
+    p.add_argument("--log-target", action=argparse.BooleanOptionalAction, default=None,
+                   help=HELP.get("model.log"))
     p.add_argument("--no-search", action="store_true",
                    help="skip the short trainings that choose the target form and window on the validation part; "
                         "use the rule-based default (change from last value, a window of one period)")
@@ -136,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     calendar = None if args.calendar is None else tuple(c for c in args.calendar if c.lower() != "none")
     split = SplitSpec(*_shares(args.split)) if getattr(args, "split", None) else None
     defaults = default_config(dataset, targets, features=args.features, window=args.window, horizon=args.horizon,
-                              calendar=calendar, split=split, scaler_kind=args.scaler)
+                              calendar=calendar, split=split, scaler_kind=args.scaler, log=bool(args.log_target))
     given = {k: getattr(args, k) for k in ("kind",) + MODEL_OPTIONS if getattr(args, k) is not None}
     if args.target_form is not None:
         given["target_form"] = args.target_form
@@ -149,6 +151,10 @@ def run(args: argparse.Namespace) -> int:
     TrainConfig(epochs=defaults.train_config.epochs if args.epochs is None else args.epochs, batch_size=args.batch_size,
                 learning_rate=args.lr, patience=defaults.train_config.patience if args.patience is None else args.patience,
                 seed=args.seed).validate()
+    if args.log_target:  # a value <= 0 is refused now, with its row, not after every search trial fails on it
+        from core.windows import check
+
+        check(dataset, defaults.window_spec, defaults.split, defaults.scaler_kind)
     search = None
     forms = ((args.target_form,) if args.target_form else
              ("change_last",) if args.residual else ("level",) if args.residual is False else None)
@@ -160,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         search = search_default(
             dataset, defaults, model_options={k: v for k, v in given.items() if k not in ("residual", "target_form")},
             forms=forms or FORMS, windows=(defaults.window_spec.window,) if args.window is not None else None,
-            budget_s=args.search_budget,
+            budget_s=args.search_budget, log=args.log_target,
             progress=lambda f, m: print(f"search {f:.0%}: {m}", file=sys.stderr, flush=True))
         defaults = search.config
         if forms and search.best is not None:  # the user's form is what was searched; the window came from the search
