@@ -1,6 +1,6 @@
 """Adaptive bands and the board's alarms, measured on real series (issue 33).
 
-    python -m bench.bench_alarms [--quick]
+    python -m bench.bench_alarms [--part bands|recovery|jump|short|alarms] [--variant before --variant board]
 
 A cheap real forecaster stands in for a trained network so every series runs in seconds: a ridge
 autoregression on the target's last W values (W = two natural periods, at most 48), horizon 3, fitted on the
@@ -14,7 +14,10 @@ streamed over the test part (15%). Parts:
    readings until the band is back to its clean-stream width.
 2. Alarms: spikes, level shifts, slow drifts, stuck values and dropped readings injected at known places in
    the test stream; the board's rule (core.alarms.Watch, float32, the emulator's and fs_protocol.cpp's
-   arithmetic) against the same rule in float64 and a z-score of the reading's change.
+   arithmetic) against the same rule in float64 and a z-score of the reading's change. ``--variant`` runs the rule
+   before (alarm on the adaptive half-width alone, no catch-up), either change alone, or the board's (both) side by
+   side on the same streams, and ends with a trade-off table.
+3. Jump: bands that start 5-10x too narrow, the rule without and with the scale's catch-up.
 (The watch's cost per reading: bench/bench_watch.py.)
 """
 from __future__ import annotations

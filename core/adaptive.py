@@ -221,9 +221,9 @@ def adaptive_record(record: dict, test_actual: np.ndarray | None, test_pred: np.
     hw = np.stack([np.asarray(record["bands"][k]["half_width"], dtype=np.float32) for k in levels])
     widths = walk_levels(test_actual, test_pred, levels, hw, target_scale)
     overall, per_target = coverage(test_actual, test_pred, widths)
-    return {"method": f"an average error scale (rate {BETA:g}) times a level multiplier by adaptive conformal quantile "
-                      f"tracking (log-space step {GAMMA:g}), updated walking forward through the test part from errors "
-                      "already known",
+    return {"method": f"an average error scale (rate {BETA:g}, {CATCH_UP:g}x and unclipped while every level misses at "
+                      f"its bound) times a level multiplier by adaptive conformal quantile tracking (log-space step "
+                      f"{GAMMA:g}), updated walking forward through the test part from errors already known",
             "gamma": GAMMA, "beta": BETA,
             "levels": {k: {"coverage": overall[i], "coverage_per_target": per_target[i],
                            "final_mean_width": (2.0 * widths[-1, i].astype(np.float64).mean(axis=0)).tolist()}
