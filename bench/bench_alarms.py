@@ -1,6 +1,6 @@
 """Adaptive bands and the board's alarms, measured on real series (issue 33).
 
-    python -m bench.bench_alarms [--quick]
+    python -m bench.bench_alarms [--part bands|recovery|jump|short|alarms] [--variant before --variant board]
 
 A cheap real forecaster stands in for a trained network so every series runs in seconds: a ridge
 autoregression on the target's last W values (W = two natural periods, at most 48), horizon 3, fitted on the
@@ -14,7 +14,10 @@ streamed over the test part (15%). Parts:
    readings until the band is back to its clean-stream width.
 2. Alarms: spikes, level shifts, slow drifts, stuck values and dropped readings injected at known places in
    the test stream; the board's rule (core.alarms.Watch, float32, the emulator's and fs_protocol.cpp's
-   arithmetic) against the same rule in float64 and a z-score of the reading's change.
+   arithmetic) against the same rule in float64 and a z-score of the reading's change. ``--variant`` runs the rule
+   before (alarm on the adaptive half-width alone, no catch-up), either change alone, or the board's (both) side by
+   side on the same streams, and ends with a trade-off table.
+3. Jump: bands that start 5-10x too narrow, the rule without and with the scale's catch-up.
 (The watch's cost per reading: bench/bench_watch.py.)
 """
 from __future__ import annotations
@@ -136,12 +139,12 @@ class _AciWindow:
 class _Board:
     """core.adaptive.Tracker (float32, the board's rule) with its constants, at (gamma, beta)."""
 
-    def __init__(self, hw, scale, gamma=None, beta=None):
+    def __init__(self, hw, scale, gamma=None, beta=None, catch_up=True):
         from core.adaptive import BETA, GAMMA, Tracker
         up, down = steps(LEVELS, gamma=GAMMA if gamma is None else gamma, shape=hw.shape[1:])
         floor = floors(scale)
         s0, m0 = start(LEVELS, hw, floor)
-        self.tracker = Tracker(hw, up, down, floor, s0, m0, BETA if beta is None else beta)
+        self.tracker = Tracker(hw, up, down, floor, s0, m0, BETA if beta is None else beta, catch_up=catch_up)
 
     @property
     def q(self):
@@ -155,6 +158,7 @@ def _rules(hw, scale):
     """The candidates, by column name: each has q (levels, H) and update(step, |error|)."""
     return {"tracking 0.1 (before)": _Tracking(hw, 0.1), "tracking 0.4": _Tracking(hw, 0.4),
             "ACI window 50": _AciWindow(hw), "scale x level 0.1/0.1": _Board(hw, scale, 0.1, 0.1),
+            "scale x level, no catch-up (board before)": _Board(hw, scale, catch_up=False),
             "scale x level (board)": _Board(hw, scale)}
 
 
@@ -257,11 +261,14 @@ def recovery_part(rows: list) -> list[str]:
 
 def jump_part(rows: list) -> list[str]:
     """Exported bands far too narrow: the test errors 5 or 10 times those the bands were calibrated on (the half-widths
-    divided by 5 or 10; the rule starts from them). The board's rule walking forward: coverage at each level over the
-    whole test part and over its first 100 windows, and windows until the step-1 95% half-width is within 10% of the
-    one the same rule has from the right start."""
-    lines = ["| series | test windows | errors x | coverage 80 / 95 (all) | first 100 windows | windows to the right width |",
-             "|---|---|---|---|---|---|"]
+    divided by 5 or 10; the rule starts from them). The board's rule walking forward, without and with the scale's
+    catch-up: coverage at each level over the whole test part and over its first 100 windows, windows until the
+    step-1 95% half-width first reaches 90% of the one the same rule has from the right start, and how wide it gets
+    over the first 100 (the multipliers pinned at their bound while the scale catches up overshoot)."""
+    lines = ["Each cell: the rule without the catch-up (before) -> with it (core.adaptive.CATCH_UP, the board's).", "",
+             "| series | test windows | errors x | coverage 80 / 95 (all) | first 100 windows | windows to 90% of the right width "
+             "| widest over the first 100 (x the right width) |",
+             "|---|---|---|---|---|---|---|"]
     for name, column, period in ALARM_SERIES + [SERIES[4]]:
         series = load(name, column)
         w, pred, actual, val, test, _ = forecaster(series, period, "change")
@@ -269,16 +276,21 @@ def jump_part(rows: list) -> list[str]:
         hw = np.stack([bands[k] for k in LEVELS]).astype(np.float32)
         scale = np.array([np.std(series[: int(len(series) * 0.7)])], np.float32)
         a, p = actual[test], pred[test]
-        right = walk_levels(a, p, LEVELS, hw, scale)
+        right = {c: walk_levels(a, p, LEVELS, hw, scale, catch_up=c) for c in (False, True)}
         for factor in (1, 5, 10):
-            widths = walk_levels(a, p, LEVELS, (hw / np.float32(factor)).astype(np.float32), scale)
-            cov = coverage(a, p, widths)[0]
-            first = coverage(a[:100], p[:100], widths[:100])[0]
-            ratio = widths[:, 1, 0, 0] / right[:, 1, 0, 0]
-            back = next((i for i in range(len(ratio)) if abs(ratio[i] - 1) < 0.1), len(ratio))
-            lines.append(f"| {name} {column} | {len(a)} | {factor} | {cov[0]:.1f} / {cov[1]:.1f} | "
-                         f"{first[0]:.1f} / {first[1]:.1f} | {back} |")
-            rows.append({"series": f"{name} {column}", "jump": factor, "coverage": cov, "first100": first, "back": back})
+            cells = []
+            for catch_up in (False, True):
+                widths = walk_levels(a, p, LEVELS, (hw / np.float32(factor)).astype(np.float32), scale, catch_up=catch_up)
+                cov = coverage(a, p, widths)[0]
+                first = coverage(a[:100], p[:100], widths[:100])[0]
+                ratio = widths[:, 1, 0, 0] / right[catch_up][:, 1, 0, 0]
+                back = next((i for i in range(len(ratio)) if ratio[i] >= 0.9), len(ratio))
+                cells.append((cov, first, back, float(ratio[:100].max())))
+                rows.append({"series": f"{name} {column}", "jump": factor, "catch_up": catch_up, "coverage": cov,
+                             "first100": first, "back": back, "overshoot": cells[-1][3]})
+            (c0, f0, b0, o0), (c1, f1, b1, o1) = cells
+            lines.append(f"| {name} {column} | {len(a)} | {factor} | {c0[0]:.1f} / {c0[1]:.1f} -> {c1[0]:.1f} / {c1[1]:.1f} | "
+                         f"{f0[0]:.1f} / {f0[1]:.1f} -> {f1[0]:.1f} / {f1[1]:.1f} | {b0} -> {b1} | {o0:.2f} -> {o1:.2f} |")
     return lines
 
 
@@ -347,9 +359,11 @@ def _inject(clean: np.ndarray, kind: str, sd: float, rng) -> tuple[np.ndarray, l
     return x, starts, keep
 
 
-def _float64_band(stream, forecasts, hw, margin, scale):
-    """The board's rule in float64: adaptive 95% half-widths (core.adaptive's scale x level), alert outside margin x q."""
-    from core.adaptive import BETA, CLIP, GAMMA, MULT_RANGE
+def _float64_band(stream, forecasts, hw, margin, scale, variant=(True, True)):
+    """The board's rule in float64: adaptive 95% half-widths (core.adaptive's scale x level), alert outside margin x q
+    (q never under the exported half-width, and the scale's catch-up, as ``variant`` = (alarm floor, catch-up) says)."""
+    from core.adaptive import BETA, CATCH_UP, CLIP, GAMMA, MULT_RANGE
+    alarm_floor, catch_up = variant
     s0, m0 = start(LEVELS, hw, floors(scale))
     s, m0 = s0[:, 0].astype(np.float64), m0[..., 0].astype(np.float64)  # (H,), (levels, H)
     m = m0.copy()
@@ -367,24 +381,35 @@ def _float64_band(stream, forecasts, hw, margin, scale):
             e = abs(x - f[h])
             miss = e > q[:, h]
             m[:, h] = np.clip(np.where(miss, m[:, h] * up, m[:, h] * down), m0[:, h] / MULT_RANGE, m0[:, h] * MULT_RANGE)
-            s[h] = max(floor, s[h] + (min(e, CLIP * s[h]) - s[h]) * BETA)
+            if catch_up and np.all(m[:, h] >= m0[:, h] * MULT_RANGE):
+                s[h] = max(floor, s[h] + (e - s[h]) * BETA * CATCH_UP)
+            else:
+                s[h] = max(floor, s[h] + (min(e, CLIP * s[h]) - s[h]) * BETA)
             q[:, h] = m[:, h] * s[h]
         if not np.all(np.isfinite(forecasts[i])):
             past, lohi = [], None
             continue
         past.insert(0, forecasts[i])
         del past[HORIZON:]
-        lohi = (forecasts[i][0] - margin * q[1, 0], forecasts[i][0] + margin * q[1, 0])
+        qa = max(q[1, 0], float(hw[1, 0, 0])) if alarm_floor else q[1, 0]
+        lohi = (forecasts[i][0] - margin * qa, forecasts[i][0] + margin * qa)
     return alerts
 
 
-def alarms_part(rows: list, margin: float, rate: float | None = None) -> list[str]:
+VARIANTS = {"before": (False, False), "floor": (True, False), "catch-up": (False, True), "board": (True, True)}
+
+
+def alarms_part(rows: list, margin: float, rate: float | None = None, variant: str = "board") -> list[str]:
     """rate: the drift scale calibrated on the validation stream to at most ``rate`` drift alarms per 1,000
-    readings (core.alarms.drift_calibrate, what an export does); None: the uncalibrated scale (factor 1)."""
+    readings (core.alarms.drift_calibrate, what an export does); None: the uncalibrated scale (factor 1).
+    variant: VARIANTS' (alarm floor, catch-up): "board" is the shipped rule, "before" the rule without either."""
+    alarm_floor, catch_up = VARIANTS[variant]
     from core.alarms import Watch, WatchSpec, drift_calibrate, drift_scale, longest_run
 
     rng = np.random.default_rng(0)
-    lines = [f"Margin {margin:g} x the adaptive 95% half-width. Detected = an alert within {CATCH} readings of the "
+    lines = [f"Variant {variant}: alarm half-width " + ("max(adaptive, exported)" if alarm_floor else "the adaptive one")
+             + ", scale catch-up " + ("on" if catch_up else "off") + ".", "",
+             f"Margin {margin:g} x the adaptive 95% half-width. Detected = an alert within {CATCH} readings of the "
              "anomaly's start; false alarms = alerts away from every anomaly (its start to 20 + W readings after), per "
              "1,000 readings; delay = readings from the start to the first alert (median).", "",
              f"Drift rule: CUSUM of one-step errors over the validation scale, allowance k {DRIFT[0]:g}, threshold h {DRIFT[1]:g}. "
@@ -413,7 +438,7 @@ def alarms_part(rows: list, margin: float, rate: float | None = None) -> list[st
                 starts = [s for s in starts if s >= w + 1]
             spec = WatchSpec(horizon=HORIZON, targets=1, columns=(0,), levels=LEVELS, half_width=hw, up=up, down=down,
                              floor=floors(scale), scale0=s0, mult0=m0, alarm_level=1, margin=margin, stuck_limit=(stuck_limit,),
-                             timeout_ms=2500, drift_scale=d_scale, drift_k=DRIFT[0], drift_h=DRIFT[1])
+                             alarm_floor=alarm_floor, catch_up=catch_up, timeout_ms=2500, drift_scale=d_scale, drift_k=DRIFT[0], drift_h=DRIFT[1])
             watch = Watch(spec)
             board_alerts, fc64, seen, idx, inside = [], [], [], [], []
             clock = 0
@@ -438,7 +463,7 @@ def alarms_part(rows: list, margin: float, rate: float | None = None) -> list[st
             b_idx = sorted({i for i, _ in board_alerts if i >= w})
             d_idx = sorted({i for i, a in board_alerts if i >= w and "kind=drift" in a})
             o_idx = sorted({i for i, a in board_alerts if i >= w and "kind=drift" not in a})
-            f64 = [idx[j] for j in _float64_band(np.array(seen), fc64, hw, margin, scale) if idx[j] >= w]
+            f64 = [idx[j] for j in _float64_band(np.array(seen), fc64, hw, margin, scale, (alarm_floor, catch_up)) if idx[j] >= w]
             f64 = sorted(set(f64) | {i for i, a in board_alerts if "kind=band" not in a and i >= w})
             z = np.abs(np.diff(np.array(seen)) - diffs.mean()) / diffs.std()
             z_idx = [idx[j + 1] for j in np.flatnonzero(z > 4) if idx[j + 1] >= w]
@@ -459,7 +484,8 @@ def alarms_part(rows: list, margin: float, rate: float | None = None) -> list[st
             b, f, zz, d, o = score(b_idx), score(f64), score(z_idx), score(d_idx), score(o_idx)
             lines.append(f"| {name} {column} | {kind} | {len(starts)} | {b[0]} | {b[1]:.1f} | {b[2]:g} | {o[0]} | {o[1]:.1f} | "
                          f"{d[0]} | {d[1]:.1f} | {d[2]:g} | {f[0]} | {f[1]:.1f} | {zz[0]} | {zz[1]:.1f} | {zz[2]:g} |")
-            rows.append({"series": name, "kind": kind, "margin": margin, "board": b, "float64": f, "zscore": zz})
+            rows.append({"series": f"{name} {column}", "kind": kind, "margin": margin, "rate": rate, "variant": variant, "board": b,
+                         "injected": len(starts), "without_drift": o, "drift": d, "float64": f, "zscore": zz})
             covered[(f"{name} {column}", kind)] = 100.0 * np.mean(inside, axis=0)
     kinds = ("clean",) + KINDS
     lines += ["", "The board's adaptive bands over the same streams (anomalous readings counted, and after dropped readings "
@@ -468,6 +494,29 @@ def alarms_part(rows: list, margin: float, rate: float | None = None) -> list[st
     for series in dict.fromkeys(k for k, _ in covered):
         lines.append(f"| {series} | " + " | ".join(f"{covered[(series, k)][0]:.1f} / {covered[(series, k)][1]:.1f}"
                                                  for k in kinds) + " |")
+        rows.append({"covered": series, "variant": variant, "margin": margin, "rate": rate,
+                     **{k: covered[(series, k)].tolist() for k in kinds}})
+    return lines
+
+
+def trade_off(rows: list) -> list[str]:
+    """One line per (variant, margin) run of the alarms part: clean-stream alerts per 1,000 readings per series (all /
+    the band, stuck and gap alerts alone), anomalies caught of those injected per kind (every alert), and the worst
+    distance of the bands' coverage from its level over every stream."""
+    runs = list(dict.fromkeys((r["variant"], r["margin"], r["rate"]) for r in rows if "variant" in r and "kind" in r))
+    series = list(dict.fromkeys(r["series"] for r in rows if "variant" in r and "kind" in r))
+    lines = ["| variant | margin | drift rate | " + " | ".join(f"{s.split()[-1]} clean (all / band)" for s in series) + " | "
+             + " | ".join(KINDS) + " | worst coverage gap |", "|---|---|---|" + "---|" * (len(series) + len(KINDS) + 1)]
+    for variant, margin, rate in runs:
+        mine = [r for r in rows if r.get("variant") == variant and r.get("margin") == margin and r.get("rate") == rate]
+        clean = {r["series"]: r for r in mine if r.get("kind") == "clean"}
+        caught = {k: (sum(r["board"][0] for r in mine if r.get("kind") == k),
+                      sum(r["injected"] for r in mine if r.get("kind") == k)) for k in KINDS}
+        gap = max(abs(v[i] - float(LEVELS[i])) for r in mine if "covered" in r for k in ("clean",) + KINDS
+                  for v in [r[k]] for i in range(len(LEVELS)))
+        lines.append(f"| {variant} | {margin:g} | {'-' if rate is None else f'{rate:g}'} | " + " | ".join(
+            f"{clean[s]['board'][1]:.1f} / {clean[s]['without_drift'][1]:.1f}" for s in series) + " | "
+            + " | ".join(f"{c} / {n}" for c, n in caught.values()) + f" | {gap:.1f} |")
     return lines
 
 
@@ -476,6 +525,9 @@ def main(argv=None) -> int:
     parser.add_argument("--part", choices=("bands", "recovery", "jump", "short", "alarms", "all"), default="all")
     parser.add_argument("--margin", type=float, action="append", default=None)
     parser.add_argument("--drift", type=float, nargs=2, metavar=("K", "H"), default=None)
+    parser.add_argument("--variant", choices=tuple(VARIANTS), action="append", default=None,
+                        help="the alarms part's rule: before (adaptive alarm band, no catch-up), floor, catch-up, board "
+                             "(both, shipped); repeat to run side by side (default: before and board)")
     parser.add_argument("--rate", type=float, action="append", default=None,
                         help="calibrate the drift scale to at most this many alarms per 1,000 validation readings "
                              "(-1: uncalibrated)")
@@ -493,9 +545,12 @@ def main(argv=None) -> int:
     if args.part in ("jump", "all"):
         print("\n".join(jump_part(rows)))
     if args.part in ("alarms", "all"):
-        for margin in args.margin or [1.5]:
-            for rate in args.rate or [-1.0]:
-                print("\n".join(alarms_part(rows, margin, None if rate < 0 else rate)))
+        for variant in args.variant or ["before", "board"]:
+            for margin in args.margin or [1.5]:
+                for rate in args.rate or [-1.0]:
+                    print("\n".join(alarms_part(rows, margin, None if rate < 0 else rate, variant)))
+        print("\n".join(["", "Trade-off: clean-stream alerts per 1,000 readings, anomalies caught within "
+                                f"{CATCH} readings (of those injected)", ""] + trade_off(rows)))
     return 0
 
 

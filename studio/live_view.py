@@ -213,7 +213,8 @@ def chart() -> None:
     st.plotly_chart(figure(data, label, live.anomaly), width="stretch", key=f"{KEY}.chart")
     if data["level"] is not None:
         st.caption(f"Shaded: the board's adaptive {data['level']}% band for each reading, as it printed it with the "
-                   "forecast before; its alarm fires outside the bundle's margin times the alarm level's half-width.")
+                   "forecast before; its alarm fires outside the bundle's margin times the alarm level's half-width, "
+                   "never narrower than the exported one (so the alarm band can be wider than the shaded band).")
     s = live.summary(info.window if info else 1, info.horizon if info else 1)
     if s is not None:
         (st.success if s["detected"] else st.info if not s["reached"] or live.running else st.warning)(summary_words(s))

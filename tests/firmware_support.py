@@ -228,7 +228,7 @@ def real_export(tmp_path_factory) -> Path:
 
 # ---------------------------------------------------------------- golden transcripts
 
-def _unescape(text: str) -> bytes:
+def unescape(text: str) -> bytes:
     """Host lines: `\\xHH` is a raw byte, `{N*text}` repeats text N times."""
     text = re.sub(r"\{(\d+)\*([^}]*)\}", lambda m: m.group(2) * int(m.group(1)), text)
     return re.sub(rb"\\x([0-9a-fA-F]{2})", lambda m: bytes([int(m.group(1), 16)]), text.encode("ascii"))
@@ -243,7 +243,7 @@ def read_transcript(path: Path) -> tuple[list[bytes], list[str]]:
         if raw.startswith("@ "):
             sent.append(raw.encode("ascii") + b"\n")
         elif raw.startswith("> "):
-            sent.append(_unescape(raw[2:]) + b"\n")
+            sent.append(unescape(raw[2:]) + b"\n")
         elif raw.startswith("< "):
             expected.append(raw[2:])
         elif raw.strip() and not raw.startswith("#"):

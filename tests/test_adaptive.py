@@ -105,3 +105,59 @@ def test_summary_names_the_adaptive_coverage_beside_the_static():
     record["adaptive"] = adaptive_record(record, actual[150:], pred[150:], np.ones(1))
     line = summary_lines(record)[0]
     assert "80% band:" in line and "adaptive on the board, walking forward:" in line
+
+
+def test_the_scale_catches_up_only_while_every_multiplier_is_pinned():
+    """A band far too narrow: misses at every level pin every multiplier at twice its start, and from then the error
+    counts whole at twice the rate (core.adaptive.CATCH_UP); before that, and with catch_up=False, at most CLIP
+    scales at BETA. A single wild error (a spike) never pins them, so it moves the scale as before."""
+    from core.adaptive import BETA, CLIP
+
+    levels = ["80", "95"]
+    hw = np.array([[[1.0]], [[2.0]]], np.float32)
+    up, down = steps(levels, shape=(1, 1))
+    floor = floors(np.ones(1))
+    s0, m0 = start(levels, hw, floor)
+    fast, slow = (Tracker(hw, up, down, floor, s0, m0, catch_up=c) for c in (True, False))
+    for i in range(12):
+        s_before = fast.s[0, 0]
+        fast.update(0, 0, np.float32(50.0))
+        slow.update(0, 0, np.float32(50.0))
+        pinned = bool(np.all(fast.m[:, 0, 0] >= np.float32(2) * fast.m0[:, 0, 0]))
+        cap = np.float32(s_before * np.float32(CLIP))
+        counted, beta = (np.float32(50.0), np.float32(BETA * 2)) if pinned else (min(cap, np.float32(50.0)), np.float32(BETA))
+        assert fast.s[0, 0] == np.float32(s_before + np.float32(np.float32(counted - s_before) * beta))
+    assert fast.q[1, 0, 0] > 3 * slow.q[1, 0, 0]
+    spike = Tracker(hw, up, down, floor, s0, m0)
+    spike.update(0, 0, np.float32(50.0))
+    assert spike.s[0, 0] == np.float32(s0[0, 0] + np.float32(np.float32(s0[0, 0] * np.float32(CLIP) - s0[0, 0]) * np.float32(BETA)))
+
+
+def test_the_alarm_band_is_never_narrower_than_the_exported_one():
+    """core.alarms.Watch: after a quiet stretch the adaptive 95% band narrows, the alarm band (margin x the half-width)
+    does not go under margin x the exported half-width; with alarm_floor=False (the rule before) it does."""
+    import dataclasses
+
+    from core.alarms import Watch, WatchSpec
+
+    levels = ("80", "95")
+    hw = np.array([[[1.0]], [[2.0]]], np.float32)
+    up, down = steps(levels, shape=(1, 1))
+    floor = floors(np.ones(1))
+    s0, m0 = start(levels, hw, floor)
+    spec = WatchSpec(horizon=1, targets=1, columns=(0,), levels=levels, half_width=hw, up=up, down=down, floor=floor,
+                     scale0=s0, mult0=m0, alarm_level=1, margin=1.5)
+    for alarm_floor, width in ((True, np.float32(3.0)), (False, None)):
+        watch = Watch(dataclasses.replace(spec, alarm_floor=alarm_floor))
+        x = 0.0
+        for i in range(60):
+            x += 0.01 if i % 2 else -0.01
+            watch.reading(np.array([x], np.float32))
+            watch.forecast(np.array([x], np.float32))
+        assert watch.tracker.q[1, 0, 0] < 0.5
+        half = np.float32((watch.alarm_hi[0] - watch.alarm_lo[0]) / 2)
+        if width is not None:
+            assert abs(half - width) < 1e-5
+            assert watch.reading(np.array([x + 2.5], np.float32)) == []  # outside the printed band, not an alarm
+        else:
+            assert half < 1.0 and watch.reading(np.array([x + 2.5], np.float32))

@@ -17,6 +17,7 @@ from core.board.emulator import Emulator, ProtocolEngine, TflmRunner
 from core.board.protocol import Alert, Result, parse_line
 from core.firmware import load_bundle_spec
 from tests.test_firmware_protocol import _compile  # the one g++ build of a rendered bundle
+from tests.alarm_transcripts import engine, engine_lines, regenerate
 from tests.firmware_support import ALARM_TRANSCRIPTS, SLICE_ALARM_EXPORT, SLICE_BAND_EXPORT, assert_transcript, read_transcript
 
 HOST_MAIN = Path(__file__).resolve().parent / "firmware_host" / "main.cpp"
@@ -32,22 +33,22 @@ def host_binary(tmp_path_factory) -> Path:
 
 
 def _engine(export=SLICE_ALARM_EXPORT) -> ProtocolEngine:
-    spec = load_bundle_spec(export, "float32")
-    return ProtocolEngine(spec, TflmRunner(spec))
+    return engine(export)
 
 
-def _engine_lines(engine: ProtocolEngine, sent: list[bytes]) -> list[str]:
-    lines = [engine.ready_line()]
-    for data in sent:
-        if data.startswith(b"@"):
-            lines += engine.tick(int(data[1:].strip()))
-        else:
-            lines += engine.feed(data)
-    return lines
+def _engine_lines(eng: ProtocolEngine, sent: list[bytes]) -> list[str]:
+    return engine_lines(eng, sent)
 
 
 def test_there_are_alarm_transcripts():
     assert {c.name for c in CASES} >= {"stream.txt"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.stem)
+def test_alarm_transcripts_are_what_their_generator_writes(case):
+    """`python -m tests.alarm_transcripts --regen` made them: inputs and comments kept, every answer the emulator's."""
+    text = case.read_text(encoding="ascii")
+    assert regenerate(text) == text
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.stem)

@@ -174,14 +174,16 @@ def _watch_block(spec: BundleSpec) -> str:
         lines += [f"// Adaptive bands (core/adaptive.py): half-width = multiplier x error scale. After each reading a miss",
                   "// multiplies the multiplier by kAdaptUp, a hit by kAdaptDown, kept within kAdaptMult / 2 .. 2 kAdaptMult;",
                   "// the step's scale averages |error| at rate FS_ADAPT_BETA, each error counted at most FS_ADAPT_CLIP",
-                  "// scales, never under kAdaptFloor. kAdaptScale, kAdaptMult: where they start.",
+                  "// scales (while every level's multiplier is at its upper bound: whole, at twice the rate), never under",
+                  "// kAdaptFloor. kAdaptScale, kAdaptMult: where they start.",
                   "static const float kAdaptUp[FS_BAND_LEVELS * FS_HORIZON * FS_TARGETS] = {", _float_list(w.up), "};",
                   "static const float kAdaptDown[FS_BAND_LEVELS * FS_HORIZON * FS_TARGETS] = {", _float_list(w.down), "};",
                   "static const float kAdaptFloor[FS_TARGETS] = {" + ", ".join(_f(v) for v in w.floor) + "};",
                   "static const float kAdaptScale[FS_HORIZON * FS_TARGETS] = {", _float_list(w.scale0), "};",
                   "static const float kAdaptMult[FS_BAND_LEVELS * FS_HORIZON * FS_TARGETS] = {", _float_list(w.mult0), "};",
                   f"#define FS_ADAPT_BETA {_f(w.beta)}", f"#define FS_ADAPT_CLIP {_f(w.clip)}",
-                  f"// The band alarm: a reading outside forecast -/+ FS_ALARM_MARGIN x the {w.levels[w.alarm_level]}% half-width.",
+                  f"// The band alarm: a reading outside forecast -/+ FS_ALARM_MARGIN x the {w.levels[w.alarm_level]}% half-width, the",
+                  "// adaptive one but never under the exported one (kBandHalfWidth).",
                   f"#define FS_ALARM_LEVEL {w.alarm_level}",
                   f"#define FS_ALARM_MARGIN {_f(w.margin)}"]
     if adaptive and len(w.drift_scale) == spec.targets:

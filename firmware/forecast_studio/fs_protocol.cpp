@@ -420,26 +420,31 @@ void Protocol::WatchReading(const float* reading) {
     for (int t = 0; t < targets; t++) {
       const float e = fabsf(reading[watch_->column[t]] - past_[h * cells + h * targets + t]);
       // Each level's multiplier: up after a miss, down after a hit, within m0 / 2 .. 2 m0 (core/adaptive.py).
+      bool pinned = true;  // every level's multiplier at its upper bound after this error
       for (int l = 0; l < info_.band_levels; l++) {
         const int i = l * cells + h * targets + t;
         float m = adapt_m_[i];
+        const float hi = watch_->mult0[i] * 2.0f;
         if (e > adapt_q_[i]) {
           m = m * watch_->up[i];
-          const float hi = watch_->mult0[i] * 2.0f;
           if (m > hi) m = hi;
         } else {
           m = m * watch_->down[i];
           const float lo = watch_->mult0[i] * 0.5f;
           if (m < lo) m = lo;
         }
+        if (m < hi) pinned = false;
         adapt_m_[i] = m;
       }
-      // The step's error scale: an average of |error|, each counted at most clip scales, never under the floor.
+      // The step's error scale: an average of |error|, each counted at most clip scales, never under the floor;
+      // while every multiplier is pinned (the band far too narrow) the error counts whole at twice the rate
+      // (core/adaptive.py CATCH_UP).
       const int c = h * targets + t;
       float s = adapt_s_[c];
       const float cap = s * watch_->clip;
-      const float counted = e > cap ? cap : e;
-      s = s + (counted - s) * watch_->beta;
+      const float counted = (pinned || !(e > cap)) ? e : cap;
+      const float rate = pinned ? watch_->beta * 2.0f : watch_->beta;
+      s = s + (counted - s) * rate;
       if (s < watch_->floor[t]) s = watch_->floor[t];
       adapt_s_[c] = s;
       for (int l = 0; l < info_.band_levels; l++) adapt_q_[l * cells + c] = adapt_m_[l * cells + c] * s;
@@ -455,8 +460,12 @@ void Protocol::WatchForecast(const float* y) {
   if (past_count_ < info_.horizon) past_count_++;
   const int level = watch_->alarm_level;
   if (level < 0) return;
+  // The alarm's half-width: the adaptive one, never under the exported (split-conformal) one at the alarm level, so
+  // a quiet stretch that narrows the displayed band does not narrow the alarm with it (core/alarms.py).
   for (int t = 0; t < info_.targets; t++) {
-    const float w = adapt_q_[level * cells + t] * watch_->margin;
+    float q = adapt_q_[level * cells + t];
+    if (q < info_.band_half_width[level * cells + t]) q = info_.band_half_width[level * cells + t];
+    const float w = q * watch_->margin;
     alarm_lo_[t] = y[t] - w;
     alarm_hi_[t] = y[t] + w;
   }

@@ -68,7 +68,7 @@ struct WatchInfo {
   const float* down;        // by up, a hit by down, never under floor[target]; nullptr: no bands
   const float* floor;
   int alarm_level;          // index into the band levels of the band alarm; -1: none
-  float margin;             // alarm when a reading is outside forecast -/+ margin * half-width
+  float margin;             // alarm when a reading is outside forecast -/+ margin * max(adaptive, exported half-width)
   const int* stuck_limit;   // per target, the training's longest run of one value; nullptr: not watched
   uint32_t timeout_ms;      // gap alarm after this long without a reading; 0: off
   const float* drift_scale; // per target, the one-step validation error's scale; nullptr: no drift alarm
@@ -76,7 +76,8 @@ struct WatchInfo {
   float drift_h;
   const float* scale0;      // adaptive bands: each step's starting error scale, horizon * targets (half-width =
   const float* mult0;       // multiplier x scale); each cell's starting multiplier, band_levels * horizon * targets
-  float beta;               // the scale's averaging rate per error
+  float beta;               // the scale's averaging rate per error (twice it, the error unclipped, while every
+                            // level's multiplier is at its upper bound)
   float clip;               // an error counts at most clip scales in the average
 };
 
