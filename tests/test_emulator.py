@@ -122,7 +122,9 @@ def test_cli_prints_the_path_and_serves_until_interrupted():
             port.write(b"I\n")
             assert any(line.startswith("FS READY model=slice") for line in _lines(port, 2))
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(20) == 0
+        # A hang guard, not a timing check: on a loaded 2-core machine the interpreter's exit after Ctrl-C (the
+        # TFLM runtime's teardown) once took over 20 s.
+        assert proc.wait(180) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
