@@ -35,7 +35,7 @@ def naive_fallback(best: Any, scored: list, held: bool = False) -> tuple[Any, fl
     ``best`` beats its best naive forecast clearly, or that forecast has no change form that equals it.
     ``held``: the backtest overruled validation; fall back whatever validation said, at ``HOLD_MARGIN``."""
     name, base, se = best.best_baseline, best.baseline_score, best.margin_se
-    if name not in NAIVE_FORMS or base is None or se is None or best.score is None or not base > 0:
+    if name not in NAIVE_FORMS or base is None or (se is None and not held) or best.score is None or not base > 0:
         return None
     if not held and beats_naive(best.score, base, se):
         return None

@@ -382,7 +382,8 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
     best = pick(scored)
     fallback = naive_fallback(best, scored) if best else None
     bt = None
-    if best is not None and fallback is None and not stopped and needs_backtest(windows_for(best.window, best.log)[1]):
+    if (best is not None and fallback is None and not stopped and best.baseline_score is not None
+            and needs_backtest(windows_for(best.window, best.log)[1])):
         # A short series: validation chose the network; earlier origins must agree (core.backtest).
         report(f"Backtesting {best.label} at earlier origins (a short series)")
         bcfg = windows_for(best.window, best.log)[0]

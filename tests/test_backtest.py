@@ -120,6 +120,11 @@ def test_pooling_weights_blocks_by_points_and_combines_their_errors():
     # No earlier origin: validation alone decides, as without the backtest.
     alone = Backtest("seasonal_naive", "m", (f(0.6),), 0.0, "too short")
     assert alone.keeps_network and "No backtest" in alone.summary()
+    # A one-window block (horizon a season on a short series) borrows the others' error; none at all: kept.
+    one = Backtest("seasonal_naive", "m", (f(0.6, se=None), f(1.3, se=0.2), f(1.3, se=0.1)), 1.0)
+    assert one.pooled[2] == pytest.approx(np.sqrt(0.15 ** 2 + 0.2 ** 2 + 0.1 ** 2) / 3) and one.overruled
+    blind = Backtest("seasonal_naive", "m", (f(0.6, se=None), f(1.3, se=None)), 1.0)
+    assert blind.pooled[2] is None and blind.keeps_network and "no block of two windows" in blind.clause()
 
 
 @pytest.mark.slow
