@@ -151,3 +151,29 @@ def test_the_backtest_is_repeatable_and_carried_into_the_run(tmp_path):
     if a.backtest.overruled:
         assert run.info["naive_equivalent"] and "a backtest overruled the validation part" in run.metrics["verdict"]
         assert saved["train_config"]["naive_backtest"] == cfg.train_config.naive_backtest
+
+
+@pytest.mark.slow
+def test_an_overruled_default_trains_held_at_the_naive_and_its_run_says_why(fake, tmp_path, monkeypatch):
+    """The search's decision with set scores, then a real training: run.json and the verdict carry the backtest."""
+    import dataclasses
+    import json
+
+    from core.training import train
+    from core.windows import make_windows
+
+    fake(0.6, 1.3)
+    ds = _monthly(96)
+    res = search_default(ds, default_config(ds, "y"))
+    monkeypatch.undo()  # the training is real
+    cfg = res.config
+    tc = dataclasses.replace(cfg.train_config, epochs=6, patience=3)
+    win = make_windows(ds, cfg.window_spec, cfg.split, scaler_kind=cfg.scaler_kind)
+    run = train(win, cfg.model_spec(), tc, tmp_path / "run", references=False)
+    assert run.info["naive_equivalent"] and run.info["best_epoch"] == 0
+    m = run.metrics
+    assert m["model"]["mae"] == pytest.approx(m["baselines"]["seasonal_naive"]["mae"], rel=1e-5)
+    assert "a backtest overruled the validation part" in m["verdict"]
+    saved = json.loads((tmp_path / "run" / "run.json").read_text())
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["train_config"]["naive_backtest"] == tc.naive_backtest and metrics["verdict"] == m["verdict"]
