@@ -113,10 +113,17 @@ def run_one(name: str, horizon: int, log: bool | None = None) -> dict:
            "ets": (refs.get("ets") or {}).get("mae"), "theta": (refs.get("theta") or {}).get("mae"),
            "ets_s": (info.get("ets") or {}).get("seconds"), "theta_s": (info.get("theta") or {}).get("seconds"),
            "search_s": search_s, "train_s": time.perf_counter() - t0, "epochs": run.info.get("epochs_run"),
-           "clock": search.clock_stopped, "verdict": m.get("verdict", "")}
+           "clock": search.clock_stopped, "verdict": m.get("verdict", ""),
+           # The short-series backtest (core.backtest): "overruled", "agreed" or "" (not run), and its seconds.
+           "backtest": "" if search.backtest is None else ("overruled" if search.backtest.overruled else "agreed"),
+           "backtest_s": search.backtest.seconds if search.backtest is not None else None,
+           "backtest_folds": len(search.backtest.folds) - 1 if search.backtest is not None else 0,
+           "backtest_words": search.backtest.clause() if search.backtest is not None else ""}
     print(f"{name} h={horizon}: {row['model']:.4g} ({row['form']}{', naive' if row['naive'] else ''}) lv "
           f"{row['last_value']:.4g} sn {row['seasonal_naive']:.4g} ets {row['ets']} theta {row['theta']} "
-          f"search {search_s:.0f} s train {row['train_s']:.0f} s", flush=True)
+          f"search {search_s:.0f} s train {row['train_s']:.0f} s"
+          f"{' backtest ' + row['backtest'] + ' (' + format(row['backtest_s'], '.1f') + ' s)' if row['backtest'] else ''}",
+          flush=True)
     return row
 
 
@@ -169,8 +176,10 @@ def main() -> int:
         within += ok
         if r["model"] > naive * (1 + 1e-6):
             worse.append(f"{r['name']}@{r['horizon']}")
+        bt = (f"{r['backtest']}, {r['backtest_folds']} origin{'s' if r['backtest_folds'] != 1 else ''}, "
+              f"{r['backtest_s']:.1f} s" if r["backtest"] else "not run")
         lines.append(f"| {r['name']} | {r['horizon']} | {r['rows']} | {r['form']}{' (naive)' if r['naive'] else ''}, "
-                     f"window {r['window']} | {r['model']:.4g} | {r['last_value']:.4g} | {r['seasonal_naive']:.4g} "
+                     f"window {r['window']} | {bt} | {r['model']:.4g} | {r['last_value']:.4g} | {r['seasonal_naive']:.4g} "
                      f"| {_f(r['ets'])} ({_f(r['ets_s'], '.1f')}) | {_f(r['theta'])} ({_f(r['theta_s'], '.1f')}) "
                      f"| {r['model'] / naive:.2f} | {_f(ref and r['model'] / ref, '.2f')} | {'yes' if ok else 'no'} "
                      f"| {r['search_s']:.0f} | {r['train_s']:.0f} ({r['epochs']}) |")
@@ -181,12 +190,13 @@ def main() -> int:
           "closes, 1,000 rows). The default = `default_config` + `search_default` + `train`, seed 0, 2 shared CPU "
           f"cores (load average {load0:.1f} at the start). Test MAE in the series' units; ratios: default / best "
           f"naive and default / best of ETS, Theta (below 1 = the default is better). Whole benchmark {total:.0f} s.\n\n"
-          "| series | h | rows | default (form, window) | default | last value | seasonal naive | ETS (fit s) "
+          "| series | h | rows | default (form, window) | backtest | default | last value | seasonal naive | ETS (fit s) "
           "| Theta (fit s) | / best naive | / best reference | within 10% | search s | train s (epochs) |\n"
-          "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n" + "\n".join(lines) +
+          "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n" + "\n".join(lines) +
           f"\n\nWithin 10% of the best reference: {within} of {len(rows)}. Worse than the best naive forecast: "
           f"{', '.join(worse) if worse else 'none'}.\n\nThe studio's verdicts:\n" +
-          "\n".join(f"- {r['name']} h={r['horizon']}: {r['verdict']}" for r in rows) + "\n")
+          "\n".join(f"- {r['name']} h={r['horizon']}: {r['verdict']}" + (f" (Backtest, {r['backtest']}: "
+                    f"{r['backtest_words']}.)" if r["backtest"] and not r["naive"] else "") for r in rows) + "\n")
     write_section("bench_quality_shapes", md)
     return 1 if worse else 0
 

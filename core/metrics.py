@@ -349,8 +349,9 @@ def paired_se(windows: Any, y_pred_scaled: Any, part: str, baseline: str) -> flo
     return float(np.std(d, ddof=1) / np.sqrt(n_eff))
 
 
-def naive_verdict(target_form: str, metrics: dict) -> str:
-    """The verdict of a run that stayed at the naive forecast: in words, then the numbers."""
+def naive_verdict(target_form: str, metrics: dict, backtest: str | None = None) -> str:
+    """The verdict of a run that stayed at the naive forecast: in words, then the numbers. ``backtest``: the
+    clause of a backtest that overruled the validation part (``TrainConfig.naive_backtest``)."""
     seasonal = target_form == "change_season"
     what = "its value one season earlier" if seasonal else "its last value"
     name = "seasonal_naive" if seasonal else "last_value"
@@ -359,6 +360,7 @@ def naive_verdict(target_form: str, metrics: dict) -> str:
     base = ((metrics.get("baselines") or {}).get(name) or {}).get(key)
     nums = (f" Test {key.upper()} {_fmt(float(model))}, the same as {BASELINE_LABELS.get(name, name)}'s "
             f"({_fmt(float(base))})." if model is not None and base is not None else "")
-    return (f"This series is as predictable as {what}: no network beat {BASELINE_LABELS.get(name, name)} on the "
-            f"validation part by more than its size can tell apart, so the model is that forecast itself (a "
+    why = (f"no network beat {BASELINE_LABELS.get(name, name)} on the validation part by more than its size can tell "
+           "apart" if not backtest else f"a backtest overruled the validation part: {backtest}")
+    return (f"This series is as predictable as {what}: {why}, so the model is that forecast itself (a "
             f"change-from-{'last-season' if seasonal else 'last-value'} model whose output stays at zero).{nums}")

@@ -19,15 +19,25 @@ NAIVE_FORMS = {"last_value": "change_last", "seasonal_naive": "change_season"}
 # The margin an epoch must beat the naive start by, as a fraction of its validation loss: the search's own
 # margin, held within these bounds (a tiny margin would let noise move a random walk's model off the naive).
 MARGIN_BOUNDS = (0.02, 0.5)
+# The margin when a rolling-origin backtest overruled the validation part (core.backtest): the validation part
+# already said the network is better and was not believed, so no epoch judged on it may replace the naive start.
+HOLD_MARGIN = 0.99
 
 
-def naive_fallback(best: Any, scored: list) -> tuple[Any, float] | None:
+def beats_naive(score: float, base: float, se: float) -> bool:
+    """The one rule: a model replaces a naive forecast only when it beats it by ``NAIVE_Z`` standard errors of
+    the paired difference (lower scores are better)."""
+    return score < base - NAIVE_Z * se
+
+
+def naive_fallback(best: Any, scored: list, held: bool = False) -> tuple[Any, float] | None:
     """(the trial whose form and window the naive-equivalent model takes, its margin as a fraction), or None when
-    ``best`` beats its best naive forecast clearly, or that forecast has no change form that equals it."""
+    ``best`` beats its best naive forecast clearly, or that forecast has no change form that equals it.
+    ``held``: the backtest overruled validation; fall back whatever validation said, at ``HOLD_MARGIN``."""
     name, base, se = best.best_baseline, best.baseline_score, best.margin_se
-    if name not in NAIVE_FORMS or base is None or se is None or best.score is None or not base > 0:
+    if name not in NAIVE_FORMS or base is None or (se is None and not held) or best.score is None or not base > 0:
         return None
-    if best.score < base - NAIVE_Z * se:
+    if not held and beats_naive(best.score, base, se):
         return None
     same = [t for t in scored if t.target_form == NAIVE_FORMS[name]]
     if not same:
@@ -36,18 +46,24 @@ def naive_fallback(best: Any, scored: list) -> tuple[Any, float] | None:
     # shortest is the cheapest on the board.
     chosen = min(same, key=lambda t: (t.window, t.score))
     lo, hi = MARGIN_BOUNDS
-    return chosen, float(min(max(NAIVE_Z * se / base, lo), hi))
+    return chosen, HOLD_MARGIN if held else float(min(max(NAIVE_Z * se / base, lo), hi))
 
 
-def naive_reason(best: Any, chosen: Any, margin: float, points: int | None = None) -> str:
-    """The search's sentence for the naive-equivalent default: what lost, by how much, and what it means."""
+def naive_reason(best: Any, chosen: Any, margin: float, points: int | None = None, backtest: str | None = None) -> str:
+    """The search's sentence for the naive-equivalent default: what lost, by how much, and what it means.
+    ``backtest``: the backtest's clause (core.backtest.Backtest.clause) when it overruled the validation part."""
     name = BASELINE_LABELS.get(best.best_baseline, best.best_baseline)
     seasonal = chosen.target_form == "change_season"
     key = best.compared_by.upper()
     over = f" over {points:,} validation points" if points else ""
+    tail = (f"This series is as predictable as {'its value one season earlier' if seasonal else 'its last value'}: "
+            "no network beats it.")
+    if backtest:
+        return (f"Chosen by a backtest, overruling the validation part: the naive forecast. {backtest[0].upper()}"
+                f"{backtest[1:]}. The default is the naive-equivalent model: {chosen.label}, its output held at zero "
+                f"({name} exactly). {tail}")
     return (f"Chosen on validation: the naive forecast. No candidate beat {name} ({best.baseline_score:.4g}) by more "
             f"than the validation part can tell apart: the best, {best.label}, scored {best.score:.4g} {key} "
             f"(one standard error of the difference{over}: {best.margin_se:.3g}). The default is the naive-equivalent "
             f"model: {chosen.label}, its output starting at zero ({name} exactly), kept there unless training beats it "
-            f"by {margin:.0%} on validation. This series is as predictable as "
-            f"{'its value one season earlier' if seasonal else 'its last value'}: no network beats it.")
+            f"by {margin:.0%} on validation. {tail}")

@@ -165,12 +165,13 @@ def recommend(windows: Any, spec: ModelSpec, seasons: list[Seasonality], *, epoc
 
 def quick_check(windows: Any, model_spec: ModelSpec, train_config: TrainConfig | None = None,
                 budget_s: float | None = None, max_train_windows: int | None = None,
-                reserve_s: float | None = None) -> QuickCheckResult:
+                reserve_s: float | None = None, against: str | None = None) -> QuickCheckResult:
     """Train ``model_spec`` briefly on the newest training windows and score it on the validation part.
 
     ``budget_s`` bounds the whole check, framework start-up included: training stops once the budget
     less ``reserve_s`` (the scoring that follows; the configured reserve unless given) is spent, but at
-    least one epoch always runs, so a model exists to score.
+    least one epoch always runs, so a model exists to score. ``against``: the baseline ``paired_se`` measures the
+    model's lead over (default: the best baseline here; a backtest fold names the validation part's).
     """
     if windows.count("val") == 0:
         raise StudioError("The quick check needs validation windows, and this split has none.",
@@ -216,7 +217,8 @@ def quick_check(windows: Any, model_spec: ModelSpec, train_config: TrainConfig |
         epochs_run=epochs_run, best_epoch=best_epoch, train_windows=sub.count("train"), val_windows=windows.count("val"),
         seconds=seconds, cut_by_budget=cut[0], seasonality=ev["seasonality"], recommendations=recs,
         val_points=int(ev["points"]), weak=ev["weak"],
-        paired_se=paired_se(windows, pred, "val", ev["best_baseline"]) if ev["best_baseline"] else None)
+        paired_se=paired_se(windows, pred, "val", against or ev["best_baseline"])
+        if against or ev["best_baseline"] else None)
 
 
 def warm_up(backend: str, kind: str) -> None:

@@ -193,7 +193,7 @@ class Run:
         if info.get("naive_equivalent"):
             from core.metrics import naive_verdict
 
-            run.metrics["verdict"] = naive_verdict(spec.target_form, run.metrics)
+            run.metrics["verdict"] = naive_verdict(spec.target_form, run.metrics, getattr(config, "naive_backtest", None))
             run.metrics["naive_equivalent"] = True
         run._calibrate(windows, y_val, y_test, interval_levels)
         run.samples, run.info["time_axis"] = samples_of(windows, y_test)

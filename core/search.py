@@ -29,6 +29,7 @@ from core.config import DEFAULTS
 from core.dataset import Dataset
 from core.defaults import LOG_REASON, DefaultConfig, choose_log, train_rows, default_config, target_seasonality
 from core.errors import StudioError
+from core.backtest import backtest, needs_backtest
 from core.naive_default import naive_fallback, naive_reason
 from core.models import SEASONAL_FORMS, TARGET_FORM_LABELS, ModelSpec
 from core.frequency import describe_steps
@@ -113,6 +114,7 @@ class SearchResult:
     clock_stopped: bool = False          # the clock's safety stop ended a trial or the search: the choice may
                                          # differ on a quieter machine
     naive: Trial | None = None           # set when the default is the naive-equivalent model (issue 34)
+    backtest: Any = None                 # core.backtest.Backtest on a short series where validation chose a network
 
     @property
     def best(self) -> Trial | None:
@@ -133,6 +135,7 @@ class SearchResult:
         return {"trials": [t.to_dict() for t in self.trials], "seconds": self.seconds, "budget_s": self.budget_s,
                 "period": self.period, "stopped": self.stopped, "clock_stopped": self.clock_stopped,
                 "naive_equivalent": self.naive is not None, "reasons": dict(self.config.reasons),
+                "backtest": self.backtest.to_dict() if self.backtest is not None else None,
                 "chosen": self.best.to_dict() if self.best else None}
 
 
@@ -248,20 +251,24 @@ def _config_for(dataset: Dataset, base: DefaultConfig, window: int, log: bool = 
 
 
 def _naive_result(fallback: tuple, best: Trial, cfg: DefaultConfig, options: dict, period: int | None,
-                  done: list, seconds: float, budget: float, stopped: bool, clock: bool, clock_text: str) -> SearchResult:
-    """The naive-equivalent default: ``fallback``'s form and window, started at zero output (issue 34)."""
+                  done: list, seconds: float, budget: float, stopped: bool, clock: bool, clock_text: str,
+                  bt: Any = None) -> SearchResult:
+    """The naive-equivalent default: ``fallback``'s form and window, started at zero output (issue 34); ``bt``: the
+    backtest that overruled the validation part, if one did (its words go with the run, for the verdict)."""
     chosen, margin = fallback
+    why = bt.clause() if bt is not None and bt.overruled else None
     model_options = {**cfg.model_options, **options, "target_form": chosen.target_form,
                      "season_period": int(period or 0) if chosen.target_form in SEASONAL_FORMS else 0}
     model_options.pop("residual", None)
     reasons = dict(cfg.reasons)
-    reasons["search"] = naive_reason(best, chosen, margin, best.val_points) + clock_text
+    reasons["search"] = naive_reason(best, chosen, margin, best.val_points, why) + clock_text
     reasons["target_form"] = reasons["residual"] = (
         "Target: the change from the " + ("value one season earlier" if chosen.target_form in SEASONAL_FORMS
                                           else "last value") + ", starting at zero change: the naive forecast itself.")
     config = dataclasses.replace(cfg, model_options=model_options, reasons=reasons,
-                                 train_config=dataclasses.replace(cfg.train_config, naive_margin=margin))
-    return SearchResult(config, done, seconds, budget, period, stopped, clock, naive=chosen)
+                                 train_config=dataclasses.replace(cfg.train_config, naive_margin=margin,
+                                                                  naive_backtest=why))
+    return SearchResult(config, done, seconds, budget, period, stopped, clock, naive=chosen, backtest=bt)
 
 
 def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targets: Any = None,
@@ -314,18 +321,20 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
             made[window, log_form] = (cfg, make_windows(dataset, cfg.window_spec, cfg.split, scaler_kind=cfg.scaler_kind))
         return made[window, log_form]
 
+    def spec_for(trial: Trial, cfg: DefaultConfig) -> ModelSpec:
+        # Relative inputs (the level leaves the training range: core.defaults) apply to change forms only.
+        relative = bool(options.get("relative", cfg.model_options.get("relative"))) and trial.target_form != "level"
+        return ModelSpec.for_windows(cfg.window_spec, **{**options, "relative": relative}, target_form=trial.target_form,
+                                     season_period=int(period or 0) if trial.target_form in SEASONAL_FORMS else 0)
+
     def run_trial(trial: Trial) -> Trial:
         cfg, win = windows_for(trial.window, trial.log)
         if win.count("val") == 0:
             return dataclasses.replace(trial, skipped="the validation part has no windows at this window length")
-        # Relative inputs (the level leaves the training range: core.defaults) apply to change forms only.
-        relative = bool(options.get("relative", cfg.model_options.get("relative"))) and trial.target_form != "level"
-        spec = ModelSpec.for_windows(cfg.window_spec, **{**options, "relative": relative}, target_form=trial.target_form,
-                                     season_period=int(period or 0) if trial.target_form in SEASONAL_FORMS else 0)
         # Work, not time, bounds the trial: the clock only stops it when the whole search's safety limit is spent.
         tc = dataclasses.replace(cfg.train_config, epochs=trial_epochs(win, cfg.train_config))
         left = budget - (time.perf_counter() - t0)
-        qc = quick_check(win, spec, tc, budget_s=max(left, 0.0), reserve_s=TRIAL_RESERVE_S)
+        qc = quick_check(win, spec_for(trial, cfg), tc, budget_s=max(left, 0.0), reserve_s=TRIAL_RESERVE_S)
         return dataclasses.replace(trial, score=qc.model_mae, compared_by=qc.compared_by, seconds=qc.seconds,
                                    epochs_run=qc.epochs_run, best_baseline=qc.best_baseline,
                                    clock_stopped=bool(qc.cut_by_budget), margin_se=qc.paired_se,
@@ -369,9 +378,20 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
             ranked = sorted((t for t in done if t.score is not None), key=lambda t: t.score)
             if ranked:
                 queue.append(Trial(ranked[0].target_form, ranked[0].window, log=False))
-    seconds = time.perf_counter() - t0
     scored = [t for t in done if t.score is not None]
-    clock = any(t.clock_stopped or t.skipped == CLOCK_SKIP for t in done)
+    best = pick(scored)
+    fallback = naive_fallback(best, scored) if best else None
+    bt = None
+    if (best is not None and fallback is None and not stopped and best.baseline_score is not None
+            and needs_backtest(windows_for(best.window, best.log)[1])):
+        # A short series: validation chose the network; earlier origins must agree (core.backtest).
+        report(f"Backtesting {best.label} at earlier origins (a short series)")
+        bcfg = windows_for(best.window, best.log)[0]
+        bt = backtest(dataset, bcfg, spec_for(best, bcfg), best, lambda w: dataclasses.replace(
+            bcfg.train_config, epochs=trial_epochs(w, bcfg.train_config)), budget - (time.perf_counter() - t0))
+        fallback = naive_fallback(best, scored, held=True) if bt.overruled else None
+    seconds = time.perf_counter() - t0
+    clock = any(t.clock_stopped or t.skipped == CLOCK_SKIP for t in done) or bool(bt and bt.clock_stopped)
     clock_text = (f" The clock's safety stop ({budget:.0f} s) ended the search before every trial finished its "
                   "work, so this choice depends on the machine's speed; on a quieter machine it may differ."
                   if clock else "")
@@ -380,11 +400,9 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
                                              "(" + "; ".join(f"{t.label}: {t.skipped}" for t in done if t.skipped) +
                                              "); the rule-based default is kept." + clock_text}
         return SearchResult(dataclasses.replace(base, reasons=reasons), done, seconds, budget, period, stopped, clock)
-    best = pick(scored)
-    fallback = naive_fallback(best, scored)
     if fallback is not None:
-        return _naive_result(fallback, best, windows_for(fallback[0].window, fallback[0].log)[0], options, period, done, seconds,
-                             budget, stopped, clock, clock_text)
+        return _naive_result(fallback, best, windows_for(fallback[0].window, fallback[0].log)[0], options, period, done,
+                             seconds, budget, stopped, clock, clock_text, bt)
     cfg, _ = windows_for(best.window, best.log)
     chosen_options = {**cfg.model_options, **options, "target_form": best.target_form,
                       "season_period": int(period or 0) if best.target_form in SEASONAL_FORMS else 0}
@@ -410,7 +428,8 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
            "target must win by, since it cannot forecast past the training range")
     reasons["search"] = (f"Chosen on validation: {best.label} {why}"
                          f"{margin}). Tried, in {seconds:.0f} s of short trainings (each at most {TRIAL_EPOCHS} epochs and "
-                         f"{TRIAL_WORK:,} window rows of updates): {tried}.{base_text}{skip_text}{note}{clock_text}")
+                         f"{TRIAL_WORK:,} window rows of updates): {tried}.{base_text}{skip_text}{note}{clock_text}"
+                         + (bt.summary() if bt is not None else ""))
     reasons["target_form"] = {
         "level": "Target: the level itself; on validation it beat predicting a change.",
         "change_last": "Target: the change from the last value (the model adds the last value back); it won on validation.",
@@ -431,4 +450,4 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
         reasons["window"] = (f"Window {describe_steps(best.window, dataset.freq, dataset.calendar)}: two seasonal periods "
                              f"({period} steps each), which won on validation over one.")
     chosen = dataclasses.replace(cfg, model_options=chosen_options, reasons=reasons)
-    return SearchResult(chosen, done, seconds, budget, period, stopped, clock)
+    return SearchResult(chosen, done, seconds, budget, period, stopped, clock, backtest=bt)

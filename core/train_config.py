@@ -24,6 +24,9 @@ class TrainConfig:
     # layer zero: the last value, or the last season, exactly) and keeps a trained epoch only when its validation
     # loss is below (1 - naive_margin) x the naive's; otherwise the run stays the naive forecast.
     naive_margin: float | None = None
+    # Set when a rolling-origin backtest (core.backtest) overruled the validation part: what it found, in words,
+    # so the run's verdict says why it stays at the naive forecast though validation favoured a network.
+    naive_backtest: str | None = None
 
     def validate(self) -> "TrainConfig":
         limits = DEFAULTS["train"]
@@ -48,6 +51,9 @@ class TrainConfig:
             if not math.isfinite(m) or not 0 <= m < 1:
                 raise StudioError(f"The naive margin must be a fraction from 0 to below 1; got {self.naive_margin}.",
                                   "Leave it unset unless the model should start at the naive forecast (e.g. 0.05).")
+        if self.naive_backtest is not None and not isinstance(self.naive_backtest, str):
+            raise StudioError(f"The naive backtest note must be text; got {type(self.naive_backtest).__name__}.",
+                              "Leave it unset; the default's search sets it.")
         return self
 
     def to_dict(self) -> dict:

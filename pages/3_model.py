@@ -105,6 +105,11 @@ def _naive_margin(spec) -> float | None:
     return None
 
 
+def _naive_backtest(spec) -> str | None:
+    """The words of a backtest that overruled validation (core.backtest), carried with the margin above."""
+    return (state.get("naive_choice") or {}).get("backtest") if _naive_margin(spec) is not None else None
+
+
 def _hand_set(name: str) -> None:
     """A training setting typed in by hand: remembered, so new windows do not put the default back."""
     state.put("train_choice", {**state.get("train_choice", {}), name: ss[K + name]})
@@ -226,7 +231,8 @@ c5.number_input("Seed", min_value=0, max_value=2 ** 31 - 1, step=1, key=K + "see
 try:
     config = TrainConfig(epochs=int(ss[K + "epochs"]), batch_size=int(ss[K + "batch_size"]),
                          learning_rate=float(ss[K + "learning_rate"]), patience=int(ss[K + "patience"]),
-                         seed=int(ss[K + "seed"]), naive_margin=_naive_margin(spec)).validate()
+                         seed=int(ss[K + "seed"]), naive_margin=_naive_margin(spec),
+                         naive_backtest=_naive_backtest(spec)).validate()
 except StudioError as e:
     ui.show_error(e)
     st.stop()
@@ -234,7 +240,9 @@ if ss.get(K + "train_why"):
     st.caption(ss[K + "train_why"])
 if config.naive_margin is not None:
     st.caption(f"The search's naive-equivalent default: training starts at the naive forecast (zero change) and "
-               f"replaces it only with an epoch that beats it on validation by {config.naive_margin:.0%}.")
+               f"replaces it only with an epoch that beats it on validation by {config.naive_margin:.0%}."
+               + (" A backtest overruled the validation part, so the margin holds it there." if config.naive_backtest
+                  else ""))
 n_train = windows.count("train")
 st.caption(f"{n_train:,} training windows: {-(-n_train // config.batch_size):,} batches per epoch.")
 if n_train < config.batch_size:
@@ -306,10 +314,13 @@ elif st.button("Choose target and window on validation (short trainings in the b
         ui.show_error(e)
 
 
-def _apply_search(form: str, window: int, margin: float | None = None, relative: bool = False, log: bool = False) -> None:
+def _apply_search(form: str, window: int, margin: float | None = None, relative: bool = False, log: bool = False,
+                  backtest: str | None = None) -> None:
     """The Use button's callback: runs before the next full run draws the widgets, so they show what it set.
-    ``margin``: the naive-equivalent default's ``naive_margin`` (issue 34), kept for that form and window."""
-    state.put("naive_choice", {"target_form": form, "window": int(window), "margin": margin} if margin else None)
+    ``margin``: the naive-equivalent default's ``naive_margin`` (issue 34), kept for that form and window;
+    ``backtest``: its ``naive_backtest`` words when a backtest overruled validation."""
+    state.put("naive_choice", {"target_form": form, "window": int(window), "margin": margin, "backtest": backtest}
+              if margin else None)
     if window != wspec.window or log != wspec.log:
         try:
             rewindow.use_window(dataset, windows, window, log=log)
@@ -385,7 +396,8 @@ def search_result() -> None:
                 "on the **Features** step too and lays the windows out again; a model trained on the old windows "
                 "is set aside.")
     st.button(f"Use {what[0].lower() + what[1:]}", key=K + "search_apply", disabled=busy, on_click=_apply_search,
-              args=(best.target_form, best.window, margin, relative, best.log))
+              args=(best.target_form, best.window, margin, relative, best.log,
+                    result.config.train_config.naive_backtest if margin else None))
 
 
 ss[K + "search_polling"] = _search_running()

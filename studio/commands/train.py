@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     d = defaults.train_config
     config = TrainConfig(epochs=d.epochs if args.epochs is None else args.epochs, batch_size=args.batch_size,
                          learning_rate=args.lr, patience=d.patience if args.patience is None else args.patience,
-                         seed=args.seed, naive_margin=d.naive_margin).validate()
+                         seed=args.seed, naive_margin=d.naive_margin, naive_backtest=d.naive_backtest).validate()
     for key in ("features", "window", "calendar", "training", "search"):
         if key in defaults.reasons and not defaults.reasons[key].endswith("as chosen."):
             print(f"default: {defaults.reasons[key]}", file=sys.stderr, flush=True)
