@@ -8,8 +8,10 @@ protocol (I, T, P); --mode edge-impulse replays the Edge Impulse static-buffer o
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
+import time
 
 from core.board.emulator import MODES, Emulator
 from core.numbers import positive_float
@@ -29,16 +31,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     emulator = Emulator(args.export_dir, dtype=args.dtype, mode=args.mode, run_dir=args.run,
                         ei_interval_s=args.interval)
-    path = emulator.start()
-    print(path, flush=True)
-    print(f"Emulated XIAO ESP32S3 ({emulator.spec.model_name}, {emulator.spec.dtype}, {args.mode}) on {path}; "
-          "Ctrl-C stops it.", file=sys.stderr, flush=True)
     stop = stop or threading.Event()
+    # Ctrl-C only raises a flag, set before the path is printed (a host may stop us as soon as it has it): a
+    # KeyboardInterrupt raised inside Event.wait's lock handling could leave the process unable to exit (a
+    # loaded CI-like run saw the child outlive SIGINT by minutes).
+    interrupted = threading.Event()
+    restore = None
+    if threading.current_thread() is threading.main_thread():
+        restore = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
     try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass  # Ctrl-C is the normal way to stop serving
+        path = emulator.start()
+        print(path, flush=True)
+        print(f"Emulated XIAO ESP32S3 ({emulator.spec.model_name}, {emulator.spec.dtype}, {args.mode}) on {path}; "
+              "Ctrl-C stops it.", file=sys.stderr, flush=True)
+        while not stop.is_set() and not interrupted.is_set():
+            time.sleep(0.2)
     finally:
+        if restore is not None:
+            signal.signal(signal.SIGINT, restore)
         emulator.stop()
     return 0
