@@ -1,6 +1,7 @@
 """Adaptive bands and the board's alarms, measured on real series (issue 33).
 
     python -m bench.bench_alarms [--part bands|recovery|jump|short|alarms] [--variant before --variant board]
+    python -m bench.bench_alarms --part alarms --rate 10 --variant cusum --variant board [--seeds 6]
 
 A cheap real forecaster stands in for a trained network so every series runs in seconds: a ridge
 autoregression on the target's last W values (W = two natural periods, at most 48), horizon 3, fitted on the
@@ -16,7 +17,12 @@ streamed over the test part (15%). Parts:
    the test stream; the board's rule (core.alarms.Watch, float32, the emulator's and fs_protocol.cpp's
    arithmetic) against the same rule in float64 and a z-score of the reading's change. ``--variant`` runs the rule
    before (alarm on the adaptive half-width alone, no catch-up), either change alone, or the board's (both) side by
-   side on the same streams, and ends with a trade-off table.
+   side on the same streams, and ends with a trade-off table. The drift rule's variants: "cusum" (the plain
+   CUSUM, the rule before), "ewma100"/"ewma200" (less an exponential average of z at rate 1/100, 1/200 from 0),
+   "self10"/"self20"/"self50" (less the mean of z so far, count from 10/20/50, then the 1/200 average; "board" is
+   self20). Every series also streams with every forecast 1.5 validation sd off ("biased": a bias the forecaster
+   keeps); the drift table gives its drift alarms per 1,000 readings, all and from reading 100 on. ``--seeds N``
+   runs seeds 0..N-1 of the anomalies' signs and prints one summary line per variant.
 3. Jump: bands that start 5-10x too narrow, the rule without and with the scale's catch-up.
 (The watch's cost per reading: bench/bench_watch.py.)
 """
@@ -396,19 +402,29 @@ def _float64_band(stream, forecasts, hw, margin, scale, variant=(True, True)):
     return alerts
 
 
-VARIANTS = {"before": (False, False), "floor": (True, False), "catch-up": (False, True), "board": (True, True)}
+# (alarm floor, catch-up, the drift rule's slow mean (memory, start count): None = core.alarms', the board's;
+# memory 0 = the plain CUSUM; start = memory: an exponential average at rate 1 / memory from 0)
+VARIANTS = {"before": (False, False, (0.0, 0.0)), "floor": (True, False, (0.0, 0.0)), "catch-up": (False, True, (0.0, 0.0)),
+            "cusum": (True, True, (0.0, 0.0)), "ewma100": (True, True, (100.0, 100.0)),
+            "ewma200": (True, True, (200.0, 200.0)), "self10": (True, True, (200.0, 10.0)),
+            "self20": (True, True, (200.0, 20.0)), "self50": (True, True, (200.0, 50.0)), "board": (True, True, None)}
+BIAS_SD = 1.5  # the "biased" stream: the clean stream with every forecast off by this many validation error sd
+SEED = 0  # the injected anomalies' signs (--seed)
+LATE = 100  # its drift alarms are counted from this many readings on (the bias learned by then)
 
 
 def alarms_part(rows: list, margin: float, rate: float | None = None, variant: str = "board") -> list[str]:
     """rate: the drift scale calibrated on the validation stream to at most ``rate`` drift alarms per 1,000
     readings (core.alarms.drift_calibrate, what an export does); None: the uncalibrated scale (factor 1).
     variant: VARIANTS' (alarm floor, catch-up): "board" is the shipped rule, "before" the rule without either."""
-    alarm_floor, catch_up = VARIANTS[variant]
-    from core.alarms import Watch, WatchSpec, drift_calibrate, drift_scale, longest_run
+    from core.alarms import DRIFT_MEMORY, DRIFT_START, Watch, WatchSpec, drift_calibrate, drift_scale, longest_run
 
-    rng = np.random.default_rng(0)
+    alarm_floor, catch_up, slow = VARIANTS[variant]
+    memory, begin = (DRIFT_MEMORY, DRIFT_START) if slow is None else slow
+
+    rng = np.random.default_rng(SEED)
     lines = [f"Variant {variant}: alarm half-width " + ("max(adaptive, exported)" if alarm_floor else "the adaptive one")
-             + ", scale catch-up " + ("on" if catch_up else "off") + ".", "",
+             + ", scale catch-up " + ("on" if catch_up else "off") + (f", drift rule's slow mean over {memory:g} readings, count from {begin:g}." if memory else ", plain drift CUSUM."), "",
              f"Margin {margin:g} x the adaptive 95% half-width. Detected = an alert within {CATCH} readings of the "
              "anomaly's start; false alarms = alerts away from every anomaly (its start to 20 + W readings after), per "
              "1,000 readings; delay = readings from the start to the first alert (median).", "",
@@ -424,21 +440,23 @@ def alarms_part(rows: list, margin: float, rate: float | None = None, variant: s
         series, w, hw, train_end, val_end, model, sd, scale, one_step = _stream_setup(name, column, period)
         d_scale = drift_scale(LEVELS, hw)
         if rate is not None:
-            d_scale = tuple(drift_calibrate(*one_step, d_scale, DRIFT[0], DRIFT[1], rate)["scale"])
+            d_scale = tuple(drift_calibrate(*one_step, d_scale, DRIFT[0], DRIFT[1], rate, memory, begin)["scale"])
         diffs = np.diff(series[:train_end])
         stuck_limit = longest_run(series[:train_end])[0]
         up, down = steps(LEVELS, shape=hw.shape[1:])
         s0, m0 = start(LEVELS, hw, floors(scale))
-        for kind in ("clean",) + KINDS:
+        for kind in ("clean", "biased") + KINDS:
             clean = series[val_end - w:]
-            if kind == "clean":
+            if kind in ("clean", "biased"):
                 stream, starts, keep = clean.copy(), [], np.ones(len(clean), bool)
             else:
                 stream, starts, keep = _inject(clean, kind, sd, rng)
                 starts = [s for s in starts if s >= w + 1]
             spec = WatchSpec(horizon=HORIZON, targets=1, columns=(0,), levels=LEVELS, half_width=hw, up=up, down=down,
                              floor=floors(scale), scale0=s0, mult0=m0, alarm_level=1, margin=margin, stuck_limit=(stuck_limit,),
-                             alarm_floor=alarm_floor, catch_up=catch_up, timeout_ms=2500, drift_scale=d_scale, drift_k=DRIFT[0], drift_h=DRIFT[1])
+                             alarm_floor=alarm_floor, catch_up=catch_up, timeout_ms=2500, drift_scale=d_scale, drift_k=DRIFT[0], drift_h=DRIFT[1],
+                             drift_memory=memory, drift_start=begin)
+            offset = BIAS_SD * sd if kind == "biased" else 0.0
             watch = Watch(spec)
             board_alerts, fc64, seen, idx, inside = [], [], [], [], []
             clock = 0
@@ -454,7 +472,7 @@ def alarms_part(rows: list, margin: float, rate: float | None = None, variant: s
                 seen.append(float(x))
                 idx.append(i)
                 if len(seen) >= w:
-                    f = model(np.array(seen[-w:]))
+                    f = model(np.array(seen[-w:])) + offset
                     watch.forecast(f.astype(np.float32))
                     fc64.append(f)
                 else:
@@ -484,11 +502,18 @@ def alarms_part(rows: list, margin: float, rate: float | None = None, variant: s
             b, f, zz, d, o = score(b_idx), score(f64), score(z_idx), score(d_idx), score(o_idx)
             lines.append(f"| {name} {column} | {kind} | {len(starts)} | {b[0]} | {b[1]:.1f} | {b[2]:g} | {o[0]} | {o[1]:.1f} | "
                          f"{d[0]} | {d[1]:.1f} | {d[2]:g} | {f[0]} | {f[1]:.1f} | {zz[0]} | {zz[1]:.1f} | {zz[2]:g} |")
+            late = [i for i in d_idx if i >= w + LATE]
+            late_rate = 1000.0 * len(late) / max(1, len(stream) - w - LATE)
             rows.append({"series": f"{name} {column}", "kind": kind, "margin": margin, "rate": rate, "variant": variant, "board": b,
-                         "injected": len(starts), "without_drift": o, "drift": d, "float64": f, "zscore": zz})
+                         "injected": len(starts), "without_drift": o, "drift": d, "float64": f, "zscore": zz,
+                         "late": late_rate, "n": len(stream) - w})
             covered[(f"{name} {column}", kind)] = 100.0 * np.mean(inside, axis=0)
-    kinds = ("clean",) + KINDS
-    lines += ["", "The board's adaptive bands over the same streams (anomalous readings counted, and after dropped readings "
+    kinds = ("clean", "biased") + KINDS
+    lines += ["", f"\"biased\": the clean stream with every forecast {BIAS_SD:g} validation sd off; its drift alarms per 1,000 "
+              f"readings from reading {LATE} on: " + ", ".join(f"{r['series'].split()[-1]} {r['late']:.1f} (of {r['n']})"
+                                                        for r in rows[-len(ALARM_SERIES) * (len(kinds)):] if r.get("kind") == "biased"
+                                                        and r.get("variant") == variant and r.get("margin") == margin),
+              "", "The board's adaptive bands over the same streams (anomalous readings counted, and after dropped readings "
               "the band is checked against the next reading, as the board's alarm does): coverage % at 80 / 95.", "",
               "| series | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
     for series in dict.fromkeys(k for k, _ in covered):
@@ -520,6 +545,60 @@ def trade_off(rows: list) -> list[str]:
     return lines
 
 
+def drift_table(rows: list) -> list[str]:
+    """One line per run: the drift rule alone, clean-stream alarms per 1,000 readings per series, drifts caught
+    within CATCH readings (every alert / the drift rule alone; its median delay over the series' medians), and on the
+    biased stream its alarms per 1,000 readings over the whole stream and from reading LATE on."""
+    runs = list(dict.fromkeys((r["variant"], r["margin"], r["rate"]) for r in rows if "variant" in r and "kind" in r))
+    series = list(dict.fromkeys(r["series"] for r in rows if "variant" in r and "kind" in r))
+    names = [s.split()[-1] for s in series]
+    lines = ["| variant | drift rate | " + " | ".join(f"{n} clean drift" for n in names) + " | clean drift, worst | "
+             "drifts caught (all / drift rule) | drift delay (median) | shifts caught (all / drift rule) | "
+             + " | ".join(f"{n} biased (all / from {LATE})" for n in names) + " |",
+             "|---|---|" + "---|" * (2 * len(names) + 4)]
+    for variant, margin, rate in runs:
+        mine = [r for r in rows if r.get("variant") == variant and r.get("margin") == margin and r.get("rate") == rate
+                and "kind" in r]
+        by = {(r["series"], r["kind"]): r for r in mine}
+        clean = [by[(s, "clean")]["drift"][1] for s in series]
+        dr = [by[(s, "drift")] for s in series]
+        sh = [by[(s, "shift")] for s in series]
+        inj = sum(r["injected"] for r in dr)
+        delays = [r["drift"][2] for r in dr if not math.isnan(r["drift"][2])]
+        lines.append(f"| {variant} | {'-' if rate is None else f'{rate:g}'} | " + " | ".join(f"{v:.1f}" for v in clean)
+                     + f" | {max(clean):.1f} | {sum(r['board'][0] for r in dr)} / {sum(r['drift'][0] for r in dr)} of {inj} | "
+                     f"{float(np.median(delays)) if delays else float('nan'):g} | "
+                     f"{sum(r['board'][0] for r in sh)} / {sum(r['drift'][0] for r in sh)} of {sum(r['injected'] for r in sh)} | "
+                     + " | ".join(f"{by[(s, 'biased')]['drift'][1]:.1f} / {by[(s, 'biased')]['late']:.1f}" for s in series) + " |")
+    return lines
+
+
+def seeds_table(rows: list, seeds: int) -> list[str]:
+    """One line per run over every seed's streams (the anomalies' signs differ; clean and biased streams are the same
+    in each): clean drift alarms per 1,000 readings summed over the series, the worst series' clean alerts of every
+    kind, drifts and shifts caught within CATCH readings (every alert / the drift rule alone), and on the biased
+    stream the drift alarms per 1,000 readings summed over the series, all and from reading LATE on."""
+    runs = list(dict.fromkeys((r["variant"], r["margin"], r["rate"]) for r in rows if "variant" in r and "kind" in r))
+    lines = [f"| variant | drift k / h | clean drift, sum over series | clean all alerts, worst series | drifts caught "
+             f"(all / drift rule) | shifts caught (all / drift rule) | spikes caught | biased: all, sum | biased: from "
+             f"{LATE}, sum |", "|---|---|---|---|---|---|---|---|---|"]
+    for variant, margin, rate in runs:
+        mine = [r for r in rows if r.get("variant") == variant and r.get("margin") == margin and r.get("rate") == rate
+                and "kind" in r]
+        first = {(r["series"], r["kind"]): r for r in reversed(mine)}  # seed 0's
+        kind = lambda k: [r for r in mine if r["kind"] == k]  # noqa: E731
+        caught = lambda k, col: sum(r[col][0] for r in kind(k))  # noqa: E731
+        injected = lambda k: sum(r["injected"] for r in kind(k))  # noqa: E731
+        clean = [r for (_, k), r in first.items() if k == "clean"]
+        biased = [r for (_, k), r in first.items() if k == "biased"]
+        lines.append(f"| {variant} | {DRIFT[0]:g} / {DRIFT[1]:g} | {sum(r['drift'][1] for r in clean):.1f} | "
+                     f"{max(r['board'][1] for r in clean):.1f} | {caught('drift', 'board')} / {caught('drift', 'drift')} "
+                     f"of {injected('drift')} | {caught('shift', 'board')} / {caught('shift', 'drift')} of {injected('shift')} | "
+                     f"{caught('spike', 'board')} of {injected('spike')} | {sum(r['drift'][1] for r in biased):.1f} | "
+                     f"{sum(r['late'] for r in biased):.1f} |")
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("bands", "recovery", "jump", "short", "alarms", "all"), default="all")
@@ -531,7 +610,12 @@ def main(argv=None) -> int:
     parser.add_argument("--rate", type=float, action="append", default=None,
                         help="calibrate the drift scale to at most this many alarms per 1,000 validation readings "
                              "(-1: uncalibrated)")
+    parser.add_argument("--seed", type=int, default=0, help="the alarms part's random signs of the injected anomalies")
+    parser.add_argument("--seeds", type=int, default=0,
+                        help="the alarms part over seeds 0 .. N-1, printing only the summary over all of them")
     args = parser.parse_args(argv)
+    global SEED
+    SEED = args.seed
     if args.drift:
         global DRIFT
         DRIFT = tuple(args.drift)
@@ -544,6 +628,14 @@ def main(argv=None) -> int:
         print("\n".join(short_part(rows)))
     if args.part in ("jump", "all"):
         print("\n".join(jump_part(rows)))
+    if args.part == "alarms" and args.seeds > 0:
+        for variant in args.variant or ["cusum", "board"]:
+            for seed in range(args.seeds):
+                SEED = seed
+                alarms_part(rows, (args.margin or [1.5])[0], None if (args.rate or [-1.0])[0] < 0 else args.rate[0], variant)
+        print("\n".join([f"The drift rule over {args.seeds} seeds of the injected anomalies' signs, margin "
+                                f"{(args.margin or [1.5])[0]:g}, drift rate {(args.rate or ['-'])[0]}", ""] + seeds_table(rows, args.seeds)))
+        return 0
     if args.part in ("alarms", "all"):
         for variant in args.variant or ["before", "board"]:
             for margin in args.margin or [1.5]:
@@ -551,6 +643,8 @@ def main(argv=None) -> int:
                     print("\n".join(alarms_part(rows, margin, None if rate < 0 else rate, variant)))
         print("\n".join(["", "Trade-off: clean-stream alerts per 1,000 readings, anomalies caught within "
                                 f"{CATCH} readings (of those injected)", ""] + trade_off(rows)))
+        print("\n".join(["", f"The drift rule: alarms per 1,000 clean readings, caught within {CATCH} readings, and on "
+                                f"the stream whose forecasts are all {BIAS_SD:g} validation sd off", ""] + drift_table(rows)))
     return 0
 
 

@@ -267,6 +267,23 @@ def test_the_drift_scale_is_calibrated_on_the_validation_stream():
     assert drift_calibrate(white, np.zeros((400, 2)), (1.0, 1.0), 0.25, 5.0, rate=10.0)["factor"] == [1.0, 1.0]
 
 
+def test_the_drift_rule_learns_a_bias_the_forecaster_keeps_and_still_catches_a_change():
+    """The CUSUM runs on the error less its slow mean: forecasts 1.5 scales off from the first reading alarm a few
+    times and then no more, where the plain CUSUM (memory 0) alarms every 5 readings for as long as it lasts; after
+    a quiet stretch, a climb of 0.75 scales a reading is caught as soon as the plain CUSUM catches it."""
+    from core.alarms import DRIFT_MEMORY, DRIFT_START, drift_alarms
+
+    assert (DRIFT_MEMORY, DRIFT_START) == (200.0, 20.0)
+    biased = np.full(400, 1.5)
+    early = drift_alarms(biased[:100], np.zeros(100), 1.0, 0.25, 5.0)
+    assert 1 <= early <= 5 and drift_alarms(biased, np.zeros(400), 1.0, 0.25, 5.0) == early
+    assert drift_alarms(biased, np.zeros(400), 1.0, 0.25, 5.0, memory=0.0) == 400 // 5
+    climb = np.r_[np.random.default_rng(2).normal(0, 0.3, 100), np.full(11, 0.75)]
+    for memory in (0.0, DRIFT_MEMORY):
+        assert drift_alarms(climb[:100], np.zeros(100), 1.0, 0.25, 5.0, memory=memory) == 0
+        assert drift_alarms(climb, np.zeros(111), 1.0, 0.25, 5.0, memory=memory) == 1
+
+
 def _calibrated_export(tmp_path) -> Path:
     """The alarm transcripts' export with a validation-calibrated drift record, as a trained run now writes it."""
     import json

@@ -194,7 +194,8 @@ def _watch_block(spec: BundleSpec) -> str:
         else:
             calibrated = ["// kDriftScale is not calibrated on the validation stream (a run from before that; train again)."]
         lines += ["// Slow drift: a two-sided CUSUM of (reading - forecast) / kDriftScale (the one-step validation error's",
-                  "// scale), allowance FS_DRIFT_K, alarm past FS_DRIFT_H: see core/alarms.py.", *calibrated,
+                  "// scale) less its slow mean (fs_protocol.cpp: the mean so far, then over ~200 readings), allowance",
+                  "// FS_DRIFT_K, alarm past FS_DRIFT_H: see core/alarms.py.", *calibrated,
                   "static const float kDriftScale[FS_TARGETS] = {" + ", ".join(_f(v) for v in w.drift_scale) + "};",
                   f"#define FS_DRIFT_K {_f(w.drift_k)}", f"#define FS_DRIFT_H {_f(w.drift_h)}"]
     else:
@@ -207,9 +208,9 @@ def _watch_block(spec: BundleSpec) -> str:
                   "#define FS_ADAPT_BETA 0.0f", "#define FS_ADAPT_CLIP 0.0f",
                   "#define FS_ALARM_LEVEL -1", "#define FS_ALARM_MARGIN 1.0f"]
     lines += ["// Floats the watch keeps (adaptive half-widths and multipliers, error scales, the last horizon forecasts,",
-              "// alarm band, last values, drift sums).",
+              "// alarm band, last values, drift sums, the drift rule's slow mean of the error and its count).",
               "#define FS_WATCH_FLOATS (2 * FS_BAND_LEVELS * FS_HORIZON * FS_TARGETS + FS_HORIZON * FS_TARGETS"
-              " + FS_HORIZON * FS_HORIZON * FS_TARGETS + 5 * FS_TARGETS)",
+              " + FS_HORIZON * FS_HORIZON * FS_TARGETS + 7 * FS_TARGETS)",
               "static const fs::WatchInfo kWatchInfo = {kWatchColumn, kAdaptUp, kAdaptDown, kAdaptFloor, FS_ALARM_LEVEL,",
               "                                         FS_ALARM_MARGIN, kStuckLimit, FS_READING_TIMEOUT_MS,",
               "                                         kDriftScale, FS_DRIFT_K, FS_DRIFT_H,",

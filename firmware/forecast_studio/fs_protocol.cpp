@@ -346,7 +346,8 @@ void Protocol::SetWatch(const WatchInfo* watch, float* floats, int* ints) {
   last_value_ = alarm_hi_ + info_.targets;
   cusum_ = last_value_ + info_.targets;
   run_ = ints;
-  for (int i = 0; i < 2 * info_.targets; i++) cusum_[i] = 0.0f;
+  for (int i = 0; i < 3 * info_.targets; i++) cusum_[i] = 0.0f;  // up, down, the error's slow mean
+  for (int t = 0; t < info_.targets; t++) cusum_[3 * info_.targets + t] = 20.0f;  // its count (core/alarms.py DRIFT_START)
   for (int i = 0; i < cells; i++) adapt_q_[i] = info_.band_half_width[i];
   for (int i = 0; i < cells && watch != nullptr && watch->mult0 != nullptr; i++) adapt_m_[i] = watch->mult0[i];
   for (int i = 0; i < info_.horizon * info_.targets && watch != nullptr && watch->scale0 != nullptr; i++) {
@@ -392,10 +393,14 @@ void Protocol::WatchReading(const float* reading) {
       alarm_ = true;
     }
   }
-  // Slow drift: a two-sided CUSUM of the one-step error over the target's validation scale.
+  // Slow drift: a two-sided CUSUM of the one-step error over the target's validation scale, less the error's slow
+  // mean (a bias the forecaster keeps is learned; a change in it is caught).
+  float* const bias = cusum_ + 2 * targets;
+  float* const count = cusum_ + 3 * targets;
   for (int t = 0; t < targets && watch_->drift_scale != nullptr; t++) {
     const float x = reading[watch_->column[t]];
     float z = (x - past_[t]) / watch_->drift_scale[t];
+    z = z - bias[t];
     if (z > 2.0f) z = 2.0f;  // at most 2 scales per reading: one wild reading is the band alarm's, not a drift
     if (z < -2.0f) z = -2.0f;  // (core/alarms.py DRIFT_CLIP)
     float up = cusum_[t] + z - watch_->drift_k;
@@ -404,6 +409,10 @@ void Protocol::WatchReading(const float* reading) {
     if (down < 0.0f) down = 0.0f;
     cusum_[t] = up;
     cusum_[targets + t] = down;
+    bias[t] = bias[t] + z / count[t];  // the mean of z so far (count from 20), then over the last ~200 readings
+    float c = count[t] + 1.0f;
+    if (c > 200.0f) c = 200.0f;  // (core/alarms.py DRIFT_MEMORY)
+    count[t] = c;
     if (up > watch_->drift_h || down > watch_->drift_h) {
       snprintf(line, sizeof(line), "FS ALERT k=%ld kind=drift y=%.7g cusum=%.7g h=%.7g dir=%s target=%d", k,
                static_cast<double>(x), static_cast<double>(up > down ? up : down),

@@ -177,7 +177,7 @@ class Protocol {
   float* alarm_lo_ = nullptr;    // the band alarm's bounds for the next reading, per target
   float* alarm_hi_ = nullptr;
   float* last_value_ = nullptr;  // per target, for the stuck check
-  float* cusum_ = nullptr;       // per target, the drift CUSUM's upward then downward sums
+  float* cusum_ = nullptr;       // per target, the drift CUSUM's upward then downward sums, the error's slow mean, its count
   int* run_ = nullptr;           // per target, consecutive equal values
   int past_count_ = 0;
   long readings_ = 0;
