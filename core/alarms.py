@@ -100,7 +100,7 @@ class WatchSpec:
     step_ms: int = 0  # the data's time step in ms (the sketch's FS_SENSOR_PERIOD_MS); 0 = unknown
     drift_scale: tuple[float, ...] = ()  # per target, float32: the one-step validation error's scale; () = no drift rule
     drift_k: float = 0.25  # the CUSUM's allowance, in scales per reading
-    drift_h: float = 5.0   # its threshold
+    drift_h: float = 4.5   # its threshold (DEFAULTS['alarms'])
     drift_factor: tuple[float, ...] = ()  # per target: drift_scale over the uncalibrated one (drift_calibrate); () = not calibrated
     drift_rate: float = 0.0  # the calibration's alarms per 1,000 validation readings
     drift_memory: float = DRIFT_MEMORY  # the error's slow mean (0: the plain CUSUM, bench only)
