@@ -94,9 +94,13 @@ SERIES = {"souvenir": (souvenir, 12), "subsidies": (subsidies, 12), "temperature
 
 def run_one(name: str, horizon: int, log: bool | None = None) -> dict:
     """The default on one series; ``log`` False keeps the multiplicative (log) form out of the search."""
-    ds = SERIES[name][0]()
+    return run_dataset(SERIES[name][0](), "y", name, horizon, log)
+
+
+def run_dataset(ds: Dataset, target: str, name: str, horizon: int, log: bool | None = None) -> dict:
+    """The default on one dataset's ``target`` (bench_quality_real reads real files through the studio's loader)."""
     s0 = time.perf_counter()
-    search = search_default(ds, default_config(ds, "y", horizon=horizon), log=log)
+    search = search_default(ds, default_config(ds, target, horizon=horizon), log=log)
     search_s = time.perf_counter() - s0
     cfg = search.config
     windows = make_windows(ds, cfg.window_spec, cfg.split, cfg.scaler_kind)
@@ -118,7 +122,10 @@ def run_one(name: str, horizon: int, log: bool | None = None) -> dict:
            "backtest": "" if search.backtest is None else ("overruled" if search.backtest.overruled else "agreed"),
            "backtest_s": search.backtest.seconds if search.backtest is not None else None,
            "backtest_folds": len(search.backtest.folds) - 1 if search.backtest is not None else 0,
-           "backtest_words": search.backtest.clause() if search.backtest is not None else ""}
+           "backtest_words": search.backtest.clause() if search.backtest is not None else "",
+           # every candidate's validation score (or why it was skipped), for finding why a choice went wrong
+           "trials": [(t.label, t.score, t.best_baseline, t.baseline_score, t.margin_se, t.skipped)
+                      for t in search.trials]}
     print(f"{name} h={horizon}: {row['model']:.4g} ({row['form']}{', naive' if row['naive'] else ''}) lv "
           f"{row['last_value']:.4g} sn {row['seasonal_naive']:.4g} ets {row['ets']} theta {row['theta']} "
           f"search {search_s:.0f} s train {row['train_s']:.0f} s"

@@ -333,6 +333,10 @@ def choose_training(n_train_windows: int, batch_size: int | None = None) -> tupl
     """(TrainConfig, reason): the configured epochs, raised on short series to reach ``target_steps`` updates."""
     t = DEFAULTS["train"]
     batch = int(batch_size or t["batch_size"])
+    if batch_size is None and n_train_windows > 0:
+        # A series shorter than one batch trains on all its windows at once: the 36-row monthly shampoo series at
+        # window 24 has 19 training windows, and a batch of 32 refused to train after the search had chosen it.
+        batch = min(batch, int(n_train_windows))
     per_epoch = max(1, math.ceil(max(n_train_windows, 1) / batch))
     epochs = int(min(max(int(t["epochs"]), math.ceil(_D["target_steps"] / per_epoch)), _D["max_epochs"]))
     patience = int(max(int(t["patience"]), round(epochs * _D["patience_share"])))

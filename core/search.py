@@ -31,6 +31,8 @@ from core.defaults import LOG_REASON, DefaultConfig, choose_log, train_rows, def
 from core.errors import StudioError
 from core.backtest import backtest, needs_backtest
 from core.naive_default import naive_fallback, naive_reason
+from core.logscale import keep_log
+from core.metrics import NAIVE_Z
 from core.models import SEASONAL_FORMS, TARGET_FORM_LABELS, ModelSpec
 from core.frequency import describe_steps
 from core.windows import largest_window, make_windows
@@ -119,7 +121,7 @@ class SearchResult:
     @property
     def best(self) -> Trial | None:
         scored = [t for t in self.trials if t.score is not None]
-        return self.naive or pick(scored)
+        return self.naive or keep_log(pick(scored), scored, NAIVE_Z)
 
     def rows(self) -> list[dict]:
         """A table for the page and the command line: every candidate, tried or skipped."""
@@ -379,7 +381,7 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
             if ranked:
                 queue.append(Trial(ranked[0].target_form, ranked[0].window, log=False))
     scored = [t for t in done if t.score is not None]
-    best = pick(scored)
+    best = keep_log(pick(scored), scored, NAIVE_Z)  # a log rival of the same form exists only as control's
     fallback = naive_fallback(best, scored) if best else None
     bt = None
     if (best is not None and fallback is None and not stopped and best.baseline_score is not None
@@ -424,8 +426,11 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
     reasons = dict(cfg.reasons)
     lowest = min(scored, key=lambda t: t.score)
     why = (f"had the lowest validation {key} ({best.score:.4g}" if lowest is best else
-           f"won ({best.score:.4g}; {lowest.label} scored {lowest.score:.4g}, less than the {LEVEL_MARGIN:.0%} a level "
-           "target must win by, since it cannot forecast past the training range")
+           f"won ({best.score:.4g}; {lowest.label} scored {lowest.score:.4g}, " + (
+               f"within one standard error ({lowest.margin_se:.3g}) of it: an additive control must beat the "
+               "multiplicative form clearly" if best.log and not lowest.log else
+               f"less than the {LEVEL_MARGIN:.0%} a level target must win by, since it cannot forecast past the "
+               "training range"))
     reasons["search"] = (f"Chosen on validation: {best.label} {why}"
                          f"{margin}). Tried, in {seconds:.0f} s of short trainings (each at most {TRIAL_EPOCHS} epochs and "
                          f"{TRIAL_WORK:,} window rows of updates): {tried}.{base_text}{skip_text}{note}{clock_text}"

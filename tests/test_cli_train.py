@@ -137,3 +137,20 @@ def test_log_target_trains_a_multiplicative_run_and_refuses_a_zero(tmp_path):
     proc = studio("--csv", str(path), "--target", "sales", "--log-target", "--out", str(tmp_path / "run2"))
     assert proc.returncode == 2
     assert "'sales' above 0, and row 41" in proc.stderr and "--no-log-target" in proc.stderr
+
+
+def test_a_series_shorter_than_one_batch_trains_on_all_its_windows(tmp_path):
+    # 36 months at window 12: a dozen training windows, fewer than the default batch of 32, which refused to train
+    # after a whole search had chosen that window (sktime's ShampooSales.csv).
+    n = 36
+    path = tmp_path / "shampoo.csv"
+    pd.DataFrame({"month": pd.date_range("1991-01-01", periods=n, freq="MS").strftime("%Y-%m"),
+                  "sales": np.round(150 + 8 * np.arange(n) + 30 * np.sin(np.arange(n)), 1)}).to_csv(path, index=False)
+    out = tmp_path / "run"
+    proc = studio("--csv", str(path), "--target", "sales", "--window", "12", "--no-search", "--units", "4",
+                  "--epochs", "1", "--backend", "torch", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import re
+
+    n_train = int(re.search(r"windows train (\d+),", proc.stderr).group(1))
+    assert n_train < 32 and json.loads((out / "run.json").read_text())["train_config"]["batch_size"] == n_train

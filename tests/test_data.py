@@ -490,3 +490,14 @@ def test_thirty_columns_a_million_rows(tmp_path):
     ds = load_dataset(path)
     assert ds.frame.shape == (n, 29) and ds.freq == "min"
     assert_contract(ds)
+
+
+def test_empty_corner_over_an_index_is_a_header_row():
+    # pandas' Series.to_csv: an empty corner above the index, the series' name "0" (a number) beside it
+    # (sktime's Lynx.csv); the first row is names, not a row of values.
+    text = ",0\n" + "".join(f"{1821 + i},{100 + 7 * i}\n" for i in range(30))
+    ds = load_dataset(text.encode())
+    assert ds.report["header"] is True and "0" in ds.numeric_columns and len(ds.frame) == 30
+    # A headerless table whose first row merely misses a value stays a table of values.
+    rows = [[t, "" if i == 0 else i] for i, t in enumerate(hourly(30))]
+    assert load_dataset(csv_bytes(rows)).report["header"] is False

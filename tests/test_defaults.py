@@ -225,3 +225,12 @@ def test_irregular_timestamps_are_regularised_before_detection():
     assert cfg.seasonality.period is not None and abs(cfg.seasonality.period - 1440) <= 144
     assert cfg.window_spec.window != 297 and cfg.window_spec.window <= DEFAULTS["quality"]["max_window"]
     assert "hour" in cfg.window_spec.calendar
+
+
+def test_training_batch_fits_a_training_part_shorter_than_one_batch():
+    # 36 monthly rows at window 24 leave 19 training windows: the default batch of 32 refused to train them.
+    from core.defaults import choose_training
+
+    assert choose_training(19)[0].batch_size == 19
+    assert choose_training(500)[0].batch_size == 32
+    assert choose_training(19, batch_size=32)[0].batch_size == 32  # a batch the user gave is kept (and refused)

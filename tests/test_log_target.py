@@ -262,3 +262,34 @@ def test_the_search_picks_the_log_form_on_a_multiplicative_series_and_not_on_an_
     result = search_default(add, default_config(add, "y"))
     assert not any(t.log for t in result.trials) and not result.config.window_spec.log
     assert "log" not in result.config.reasons
+
+
+@pytest.mark.parametrize("control_score, log_wins", [(0.95, True), (0.5, False)])
+def test_an_additive_control_must_beat_the_log_form_by_more_than_the_noise(monkeypatch, control_score, log_wins):
+    """The additive control replaces the log form of its own form and window only by more than one standard error
+    of its validation lead (Airline h=12: 14.05 against 14.60, standard error 4.4; on test 29.1 additive, 25.2 log).
+    Scores set by a fake quick check: log trials 1.0 (the season form) or 2.0, the control ``control_score``,
+    seasonal naive 3.0, standard error 0.1; the backtest kept out (a long enough training part is not needed here)."""
+    import types
+
+    import core.quickcheck as qc_module
+    import core.search as search_module
+    from core.search import search_default
+
+    def quick_check(win, spec, tc, **_):
+        log = bool(win.spec.log)
+        score = (1.0 if spec.target_form == "change_season" else 2.0) if log else control_score
+        return types.SimpleNamespace(model_mae=score, compared_by="mae", seconds=0.1, epochs_run=tc.epochs,
+                                     best_baseline="seasonal_naive", cut_by_budget=False, paired_se=0.1,
+                                     val_points=int(win.points("val")), baselines={"seasonal_naive": 3.0})
+    monkeypatch.setattr(qc_module, "warm_up", lambda *a, **k: None)
+    monkeypatch.setattr(qc_module, "quick_check", quick_check)
+    monkeypatch.setattr(search_module, "needs_backtest", lambda w: False)
+    ds = _monthly()
+    result = search_default(ds, default_config(ds, "y"))
+    control = [t for t in result.trials if t.score is not None and not t.log]
+    assert len(control) == 1 and control[0].target_form == "change_season"
+    assert result.best.log is log_wins and result.config.window_spec.log is log_wins
+    assert result.to_dict()["chosen"]["log"] is log_wins
+    if log_wins:
+        assert "an additive control must beat the multiplicative form clearly" in result.config.reasons["search"]

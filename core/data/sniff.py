@@ -126,6 +126,15 @@ def _looks_like_value(value: str, decimal: str) -> bool:
     return bool(re.match(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", v))
 
 
+def _index_corner(rows: list[list[str]]) -> bool:
+    """A first row whose first cell is empty over a first column every following row fills: the empty corner
+    pandas' ``to_csv`` writes above its index, so the row holds names even when they read as numbers (a Series
+    saved with its index: ",0" over "1821,269" read the names as a data row, and --target 0 found no column 0)."""
+    body = rows[1:200]
+    return (len(rows[0]) > 1 and not str(rows[0][0]).strip() and len(body) >= 2
+            and all(r and str(r[0]).strip() for r in body))
+
+
 def _unique_names(raw: list[str]) -> tuple[list[str], list[str]]:
     names, notes, seen = [], [], Counter()
     for i, name in enumerate(raw):
@@ -219,7 +228,7 @@ def detect_format(src: Source, opts: CsvOptions) -> Format:
     if opts.header is not None:
         header = opts.header
     else:
-        header = not all(_looks_like_value(v, decimal) for v in rows[0]) or len(rows) == 1
+        header = not all(_looks_like_value(v, decimal) for v in rows[0]) or len(rows) == 1 or _index_corner(rows)
     if header:
         names, name_notes = _unique_names([str(v) for v in rows[0]] + [""] * (width - len(rows[0])))
         names = names[:width]

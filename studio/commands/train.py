@@ -85,7 +85,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=positive_int("--epochs", int(t.get("max_epochs", 1000))), default=None,
                    help=f"{HELP.get('train.epochs')} Default {t['epochs']}, more on short series.")
     p.add_argument("--batch-size", type=positive_int("--batch-size", int(t.get("max_batch_size", 4096))),
-                   default=t["batch_size"], help=HELP.get("train.batch_size"))
+                   default=None, help=HELP.get("train.batch_size") + f" Default {t['batch_size']}, all the training "
+                   "windows where there are fewer.")
     p.add_argument("--lr", type=positive_float("--lr", 10.0), default=t["learning_rate"], help=HELP.get("train.learning_rate"))
     p.add_argument("--patience", type=positive_int("--patience", 10_000, minimum=0), default=None, help=HELP.get("train.patience"))
     p.add_argument("--seed", type=positive_int("--seed", 2**31 - 1, minimum=0), default=t["seed"], help=HELP.get("train.seed"))
@@ -148,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
                           "Give e.g. --search-budget 45, or --no-search to skip the search.")
     # Refuse bad options before any search training: a wrong batch size must not cost the search's budget first.
     defaults.model_spec(**given)
-    TrainConfig(epochs=defaults.train_config.epochs if args.epochs is None else args.epochs, batch_size=args.batch_size,
+    TrainConfig(epochs=defaults.train_config.epochs if args.epochs is None else args.epochs,
+                batch_size=args.batch_size or defaults.train_config.batch_size,
                 learning_rate=args.lr, patience=defaults.train_config.patience if args.patience is None else args.patience,
                 seed=args.seed).validate()
     if args.log_target:  # a value <= 0 is refused now, with its row, not after every search trial fails on it
@@ -176,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     windows = make_windows(dataset, spec, defaults.split, scaler_kind=defaults.scaler_kind)
     model_spec = defaults.model_spec(**given)
     d = defaults.train_config
-    config = TrainConfig(epochs=d.epochs if args.epochs is None else args.epochs, batch_size=args.batch_size,
+    config = TrainConfig(epochs=d.epochs if args.epochs is None else args.epochs, batch_size=args.batch_size or d.batch_size,
                          learning_rate=args.lr, patience=d.patience if args.patience is None else args.patience,
                          seed=args.seed, naive_margin=d.naive_margin, naive_backtest=d.naive_backtest).validate()
     for key in ("features", "window", "calendar", "training", "search"):
