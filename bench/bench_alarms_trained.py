@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "bench" / "results" / "trained_runs"
 # name, file, target, where ("data": --data's folder, "repo": the repository)
 SERIES = [("elnino", "elnino.csv", "sst", "data"), ("sunspots", "sunspots.csv", "sunactivity", "data"),
-          ("seatbelts", "seatbelts.csv", "KSI", "data"), ("pbs", "PBS_dataset.csv", "Scripts", "data"),
+          ("seatbelts", "seatbelts.csv", "KSI", "data"), ("solar", "solar.csv", "solar_gen", "data"),
           ("airline", "Airline.csv", "Passengers", "data"), ("weather_humidity", "sample_data/weather.csv", "humidity", "repo")]
 SIZES = {"spike": 6.0, "shift": 5.0, "drift": 10.0, "stuck": 0.0, "dropped": 0.0}  # in sd, bench_alarms' sizes
 LENGTH = {"spike": 1, "shift": 20, "drift": 20, "stuck": 20, "dropped": 5}
@@ -113,7 +113,7 @@ class Streamer:
         self.static = hw[:, 0, 0]
         self.sd = float(hw[self.levels.index("95"), 0, 0] / 1.96) if "95" in self.levels else float(hw[-1, 0, 0] / 1.96)
 
-    def run(self, values: np.ndarray, keep: np.ndarray) -> dict:
+    def run(self, values: np.ndarray, keep: np.ndarray, restart: bool = False) -> dict:
         """The stream through a fresh board: per reading its lines (none when dropped); the bytes sent (with the
         transcripts' "@ <ms>" clock lines) and the model's outputs, for the g++ replay."""
         from core.board.emulator import ProtocolEngine
@@ -136,6 +136,11 @@ class Streamer:
             clock += PACE_MS
             sent.append(f"@ {clock}\n".encode())
             out = eng.tick(clock)
+            if restart and any("kind=gap" in line for line in out):
+                # The variant the board does not run: after the gap alarm the window starts again (its readings are
+                # no longer consecutive), so no forecast is made from a window with readings missing.
+                eng._ring_count = eng._ring_next = 0
+                eng.watch.no_forecast()
             if keep[i]:
                 sent.append(format_r_command(row).encode())
                 out += eng.feed(sent[-1])
@@ -190,16 +195,17 @@ def parse(lines: list[list[str]]):
     return alerts, results
 
 
-def band_coverage(s: Streamer, values, keep, results) -> dict:
+def band_coverage(s: Streamer, values, keep, results, skip=None) -> dict:
     """Step-1 coverage of the board's printed bands (adaptive) and of the exported ones (static), per level: each sent
-    reading against the forecast printed at the last sent reading before it (the band the board alarms on)."""
+    reading against the forecast printed at the last sent reading before it (the band the board alarms on); readings
+    where ``skip`` is True (the anomalous ones) left out."""
     inside = {lv: [] for lv in s.levels}
     static = {lv: [] for lv in s.levels}
     last = None
     for i in range(len(values)):
         if not keep[i]:
             continue
-        if last is not None and last in results:
+        if last is not None and last in results and (skip is None or not skip[i]):
             res, x = results[last], np.float32(values[i, s.col])
             for li, lv in enumerate(s.levels):
                 lo, hi = res.band(lv)
@@ -308,11 +314,16 @@ def measure(s: Streamer, exe: Path | None = None, work: Path | None = None, seed
            "host": host_equality(s, c_results, s.readings), "kinds": {}}
     first = s.window + 1
     step = max(1, (min(EVERY, n - first - 20)) // OFFSETS) if n - first - 20 > 0 else 1
-    for kind in SIZES:
+    for kind in tuple(SIZES) + ("dropped, restart",):
+        restart = kind == "dropped, restart"
+        kind, label = ("dropped", "dropped, restart") if restart else (kind, kind)
+        # A test part too short for a 20-reading anomaly (airline: 21 readings) gets one of half its readings.
+        length = min(LENGTH[kind], max(1, (n - first) // 2))
         agg = {"injected": 0, "caught": {c: 0 for c in CATCH}, "delays": [], "false": 0, "clean_n": 0, "by": {}}
         cover = {lv: [0.0, 0.0, 0] for lv in s.levels}
+        ordinary = {lv: [0.0, 0.0, 0] for lv in s.levels}
         for o in range(OFFSETS):
-            starts = list(range(first + o * step, n - LENGTH[kind], EVERY))
+            starts = list(range(first + o * step, n - length, EVERY))
             if not starts:
                 continue
             values = s.readings.copy()
@@ -320,12 +331,13 @@ def measure(s: Streamer, exe: Path | None = None, work: Path | None = None, seed
             col = values[:, s.col].copy()
             for s0 in starts:
                 sign = rng.choice([-1.0, 1.0])
-                keep &= inject(col, kind, s0, sign * SIZES[kind] * s.sd, LENGTH[kind])
+                keep &= inject(col, kind, s0, sign * SIZES[kind] * s.sd, length)
             values[:, s.col] = col
-            got = s.run(values, keep)
-            check(got)
+            got = s.run(values, keep, restart)
+            if not restart:
+                check(got)
             alerts, results = parse(got["lines"])
-            d = detection(alerts, starts, n, s.window, LENGTH[kind])
+            d = detection(alerts, starts, n, s.window, length)
             agg["injected"] += len(starts)
             for c in CATCH:
                 agg["caught"][c] += d["caught"][c]
@@ -334,12 +346,19 @@ def measure(s: Streamer, exe: Path | None = None, work: Path | None = None, seed
             agg["clean_n"] += d["clean_n"]
             for k, v in d["by"].items():
                 agg["by"][k] = agg["by"].get(k, 0) + v
-            for lv, (ad, st, m) in band_coverage(s, values, keep, results).items():
-                cover[lv][0] += ad * m
-                cover[lv][1] += st * m
-                cover[lv][2] += m
-        row["kinds"][kind] = agg
-        row["coverage"][kind] = {lv: (a / max(1, m), b / max(1, m), m) for lv, (a, b, m) in cover.items()}
+            anomalous = np.zeros(n, bool)
+            for s0 in starts:
+                anomalous[s0:s0 + length] = True
+            for acc, skip in ((cover, None), (ordinary, anomalous)):
+                for lv, (ad, st, m) in band_coverage(s, values, keep, results, skip).items():
+                    acc[lv][0] += ad * m
+                    acc[lv][1] += st * m
+                    acc[lv][2] += m
+        agg["length"] = length
+        row["kinds"][label] = agg
+        row["coverage"][label] = {lv: (a / max(1, m), b / max(1, m), m) for lv, (a, b, m) in cover.items()}
+        row["coverage"][label + " (ordinary readings)"] = {lv: (a / max(1, m), b / max(1, m), m)
+                                                         for lv, (a, b, m) in ordinary.items()}
     row["replay"] = replays
     return row
 
@@ -359,7 +378,7 @@ def _cov(c: dict) -> str:
 
 
 def report(rows: dict, levels=("80", "95")) -> list[str]:
-    lines = ["| series | test readings (W) | clean alarms per 1,000 (kinds) | "
+    lines = ["| series | test readings (W; the Device step's export stream) | clean alarms per 1,000 (kinds) | "
              + " | ".join(f"{k}: within 3 / 10 of n (delay)" for k in SIZES) + " | false per 1,000 with anomalies |",
              "|---|---|---|" + "---|" * len(SIZES) + "---|"]
     for name, r in rows.items():
@@ -374,7 +393,7 @@ def report(rows: dict, levels=("80", "95")) -> list[str]:
             cells.append(f"{a['caught'][3]} / {a['caught'][10]} of {a['injected']} ({med})")
             fa += a["false"]
             fn += a["clean_n"]
-        lines.append(f"| {name} | {r['n'] - r['window']} ({r['window']}) | {r['clean_false_per_1000']:.1f} "
+        lines.append(f"| {name} | {r['n'] - r['window']} ({r['window']}; {r['export_joined']}) | {r['clean_false_per_1000']:.1f} "
                      f"({', '.join(f'{k} {v}' for k, v in kinds.items()) or 'none'}) | " + " | ".join(cells)
                      + f" | {1000.0 * fa / max(1, fn):.1f} |")
     lines += ["", "The board's step-1 band coverage over the stream (%), adaptive -> static (exported) at "
@@ -389,6 +408,28 @@ def report(rows: dict, levels=("80", "95")) -> list[str]:
         wfs = " / ".join(f"{v[0]:.1f}" for v in wf.values() if v[0] is not None) + " -> " + \
             " / ".join(f"{v[1]:.1f}" for v in wf.values() if v[1] is not None)
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {wfs} |")
+    lines += ["", "The same streams, the anomalous readings themselves left out (does the band come back?): adaptive "
+              "-> static, " + " / ".join(levels), "", "| series | " + " | ".join(SIZES) + " |", "|---|" + "---|" * len(SIZES)]
+    for name, r in rows.items():
+        cells = []
+        for k in SIZES:
+            c = r["coverage"][k + " (ordinary readings)"]
+            cells.append(" / ".join(f"{c[lv][0]:.1f}" for lv in c) + " -> " + " / ".join(f"{c[lv][1]:.1f}" for lv in c))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Dropped readings: the board as it is (its window splices the readings on each side of the gap, so the "
+              "next W forecasts are made from windows with readings missing) against a variant it does not run, the "
+              "window started again after the gap alarm (no forecast, so no band and no band alarm, until W readings "
+              "have come): step-1 coverage adaptive " + " / ".join(levels) + ", gaps caught within 3 readings, alarms "
+              "away from the gaps per 1,000 readings, readings with a band:", "",
+              "| series | board: coverage | caught | false per 1,000 | readings banded | restart: coverage | caught | false per 1,000 | readings banded |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        cells = []
+        for k in ("dropped", "dropped, restart"):
+            a, c = r["kinds"][k], r["coverage"][k]
+            cells.append(" / ".join(f"{c[lv][0]:.1f}" for lv in c) + f" | {a['caught'][3]} of {a['injected']} | "
+                         f"{1000.0 * a['false'] / max(1, a['clean_n']):.1f} | {next(iter(c.values()))[2]}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "The board's numbers against the host's, clean stream: forecasts bit-equal to the export's host TFLM "
               "int8 ones for the windows it kept (and the largest difference), largest difference from the host "
               "model's (Keras) forecasts of every test window against the export's int8 tolerance, and core.alarms.Watch "
@@ -442,7 +483,13 @@ def main(argv=None) -> int:
     load = os.getloadavg()[0]
     lines = [f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load:.1f}"
              + (f"; skipped (no data): {', '.join(skipped)}" if skipped else ""), ""] + report(rows)
-    print("\n".join(lines))
+    from bench.common import write_section
+
+    if not args.only:  # make bench: the section BENCHMARKS.md collects (bench/results/bench_alarms_trained.md)
+        write_section("bench_alarms_trained", "## bench_alarms_trained: the watch with trained, exported networks on the "
+                      "emulated board (issue 33)\n\n" + "\n".join(lines))
+    else:
+        print("\n".join(lines))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, default=lambda o: o.item() if hasattr(o, "item") else str(o), indent=1))
     return 0
