@@ -94,7 +94,9 @@ class Streamer:
         with np.load(run / "samples.npz") as s:
             rows, starts = np.asarray(s["test_rows"], np.float64), np.asarray(s["test_starts"])
             self.host_keras = np.asarray(s["score_y_host"], np.float64) if "score_y_host" in s else None
-        assert np.array_equal(starts, np.arange(len(starts))), "the test windows are not consecutive"
+        # test_rows is the test part's contiguous stretch; past score_windows its windows are spread over it: the
+        # reading that closes each window with a host forecast (score_y_host).
+        self.host_at = {int(st) + r.X.shape[1] - 1: j for j, st in enumerate(starts)}
         self.readings = to_units(rows, r.in_center, r.in_scale, r.in_log if r.in_log is not None else False)
         X = to_units(r.X, r.in_center, r.in_scale, r.in_log if r.in_log is not None else False)
         self.export_joined = len(readings_from_windows(X))  # what the Device step streams from the export
@@ -258,8 +260,7 @@ def host_equality(s: Streamer, results, values) -> dict:
     if s.host_keras is None:
         return out
     host = s.host_keras.reshape(len(s.host_keras), -1)
-    diffs = [np.max(np.abs(np.asarray(results[j + W - 1].y, np.float64) - host[j])) for j in range(len(host))
-             if j + W - 1 in results]
+    diffs = [np.max(np.abs(np.asarray(results[i].y, np.float64) - host[j])) for i, j in s.host_at.items() if i in results]
     out["keras_max_abs"] = float(max(diffs, default=float("nan")))
     w = Watch(s.spec.watch)
     host_alerts, lo_diff, inside = [], [], {lv: [] for lv in s.levels}
@@ -271,8 +272,8 @@ def host_equality(s: Streamer, results, values) -> dict:
                 q = w.half_widths()[li, 0, 0]
                 inside[lv].append(abs(float(np.float32(x[s.col] - prev))) <= q)
         host_alerts += [(i, a.split(" kind=")[-1].split()[0]) for a in w.reading(x) if " kind=" in a]
-        j = i - (W - 1)
-        if 0 <= j < len(host):
+        j = s.host_at.get(i)
+        if j is not None:
             y = host[j].astype(np.float32)
             w.forecast(y)
             prev = y[0]
