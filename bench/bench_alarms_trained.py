@@ -99,7 +99,8 @@ class Streamer:
         self.host_at = {int(st) + r.X.shape[1] - 1: j for j, st in enumerate(starts)}
         self.readings = to_units(rows, r.in_center, r.in_scale, r.in_log if r.in_log is not None else False)
         X = to_units(r.X, r.in_center, r.in_scale, r.in_log if r.in_log is not None else False)
-        self.export_joined = len(readings_from_windows(X))  # what the Device step streams from the export
+        # What the Device step streamed from the export (its windows joined back), and streams now (test_rows).
+        self.export_joined = f"{len(readings_from_windows(X))} -> {len(r.test_rows) if r.test_rows is not None else '-'}"
         # Each export window's place in the stream (the reading that closes it), by its scaled values.
         W = r.X.shape[1]
         self.export_at = {}
@@ -379,7 +380,7 @@ def _cov(c: dict) -> str:
 
 
 def report(rows: dict, levels=("80", "95")) -> list[str]:
-    lines = ["| series | test readings (W; the Device step's export stream) | clean alarms per 1,000 (kinds) | "
+    lines = ["| series | test readings (W; the Device step's export stream, before -> now) | clean alarms per 1,000 (kinds) | "
              + " | ".join(f"{k}: within 3 / 10 of n (delay)" for k in SIZES) + " | false per 1,000 with anomalies |",
              "|---|---|---|" + "---|" * len(SIZES) + "---|"]
     for name, r in rows.items():
