@@ -210,13 +210,18 @@ def from_windows(windows: Any, y_val_scaled: np.ndarray | None, y_test_scaled: n
         ta, tp = units(windows.y("test")), units(y_test_scaled)
     record = build(va, vp, ta, tp, targets, levels)
     from core.adaptive import adaptive_record
-    from core.alarms import longest_run
+    from core.alarms import inside_runs, longest_run
 
     # The targets' scale in data units (the scaler is affine): the adaptive band's floor is a share of it.
     one = units(np.ones((1,) + shape[1:])) - units(np.zeros((1,) + shape[1:]))
     record["adaptive"] = adaptive_record(record, ta, tp, one[0, 0])
     lo, hi = windows.parts["train"]
     record["longest_run"] = longest_run(np.asarray(windows.target_values[lo:hi]))
+    # The longest run strictly inside the training range, and that range in data units (the stuck rule's two limits).
+    inside, ranges = inside_runs(np.asarray(windows.target_values[lo:hi]))
+    bounds = units(np.array([[r[0] for r in ranges], [r[1] for r in ranges]]).repeat(shape[1], axis=0))[:, 0]
+    record["stuck_inside"] = inside
+    record["stuck_range"] = [[float(bounds[0, t]), float(bounds[1, t])] for t in range(len(targets))]
     record["drift"] = drift_record(record, va, vp)
     return record
 

@@ -35,6 +35,10 @@ def _pace_words(pace: float) -> str:
 def _test_part(ref: Reference | None) -> np.ndarray | None:
     if ref is None or ref.X is None or not len(ref.X):
         return None
+    if ref.test_rows is not None and len(ref.test_rows) and ref.test_rows.shape[1] == ref.X.shape[2]:
+        # The whole test part's rows (an export since issue 33's trained-network bench): the verified windows are at
+        # most 64, evenly spread, and join back into one window's readings on a longer test part.
+        return to_units(ref.test_rows, ref.in_center, ref.in_scale, ref.in_log if ref.in_log is not None else False)
     # Every test window in the data's units, a log column's exp taken (Reference.window_units, all windows at once).
     X = to_units(ref.X, ref.in_center, ref.in_scale, ref.in_log if ref.in_log is not None else False)
     return readings_from_windows(X)
@@ -75,8 +79,8 @@ def section(board: Board, ref: Reference | None, export_dir) -> None:
     readings = None
     if source == TEST_PART:
         readings = test_part
-        c1.caption(f"{len(readings)} readings: the test windows the export verified, joined back into the stretch "
-                   "they were cut from.")
+        c1.caption(f"{len(readings)} readings: " + ("the export's test part, every reading in order." if ref.test_rows is not None
+                   else "the test windows the export verified, joined back into the stretch they were cut from."))
     else:
         names = _input_names(export_dir)
         up = c1.file_uploader("CSV, one reading per row" + (f" (columns {', '.join(names)})" if names else ""),

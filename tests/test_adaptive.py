@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.adaptive import Tracker, coverage, floors, start, steps, walk_forward, walk_levels
-from core.alarms import longest_run
+from core.alarms import inside_runs, longest_run, stuck_edges
 from core.intervals import build, summary_lines
 
 
@@ -95,6 +95,17 @@ def test_one_wild_error_widens_the_band_briefly():
 def test_longest_run_counts_consecutive_equal_values():
     assert longest_run(np.array([[1.0, 5], [1, 5], [2, 5], [2, 6], [2, 6]])) == [3, 3]
     assert longest_run(np.array([np.nan, np.nan, 1.0])) == [1]
+
+
+def test_runs_inside_the_range_leave_out_the_runs_at_its_bounds():
+    """Humidity held at 100 for 5 readings, 0 at night for 4: inside them the longest run is 2; a column with only
+    its bounds keeps its longest run; the edges move in by a 100,000th of the range, in float32."""
+    hum = np.array([100, 100, 100, 100, 100, 80, 80, 70, 0, 0, 0, 0, 50.0])
+    binary = np.array([0, 0, 0, 1, 1, 0, 1, 1, 0, 0, 1, 1, 1.0])
+    runs, ranges = inside_runs(np.c_[hum, binary])
+    assert runs == [2, 3] and ranges == [(0.0, 100.0), (0.0, 1.0)]
+    (lo, hi), _ = stuck_edges(ranges)
+    assert lo == float(np.float32(1e-3)) and hi == float(np.float32(100 - 1e-3))
 
 
 def test_summary_names_the_adaptive_coverage_beside_the_static():

@@ -323,3 +323,31 @@ def test_a_calibrated_drift_scale_reaches_the_board_exactly(tmp_path):
     spec = load_bundle_spec(export, "float32")
     engine = ProtocolEngine(spec, TflmRunner(spec))
     assert [strip(l) for l in proc.stdout.decode("ascii").splitlines()] == [strip(l) for l in _engine_lines(engine, sent)]
+
+
+def test_a_value_inside_the_training_range_is_held_to_the_runs_inside_it(tmp_path):
+    """Humidity rests at 100% for days, solar power at 0 all night: the training's longest run is at a bound, and with
+    one limit a value stuck anywhere else went unflagged. A value strictly inside the range is held to the longest run
+    inside it; at a bound, the longest run as before. g++ and the emulator print the same lines."""
+    import json
+
+    if GXX is None:
+        pytest.skip("g++ is not installed: the firmware protocol code cannot be compiled on this host")
+    export = tmp_path / "export"
+    shutil.copytree(SLICE_ALARM_EXPORT, export)
+    record = json.loads((export / "intervals.json").read_text())
+    record.update(longest_run=[4, 4], stuck_inside=[1, 1], stuck_range=[[0.0, 30.0], [-50.0, 50.0]])
+    (export / "intervals.json").write_text(json.dumps(record))
+    spec = load_bundle_spec(export, "float32")
+    assert spec.watch.stuck_inside == (1, 1) and spec.watch.stuck_edges[0][1] < 30.0 < spec.watch.stuck_edges[0][1] + 1e-3
+    sent = [b"R 30,1\n", b"R 30,1\n", b"R 30,2\n", b"R 30,3\n", b"R 30,4\n", b"R 12,5\n", b"R 12,6\n", b"R 12,7\n"]
+    exe = _compile(tmp_path / "fw", export)
+    proc = subprocess.run([str(exe)], input=b"".join(sent), capture_output=True, timeout=30)
+    board = [line.split(" us=")[0] + line.split(" us=")[1].split(" ", 1)[1] if " us=" in line else line
+             for line in proc.stdout.decode("ascii").splitlines()]
+    host = [line.split(" us=")[0] + line.split(" us=")[1].split(" ", 1)[1] if " us=" in line else line
+            for line in _engine_lines(_engine(export), sent)]
+    assert board == host
+    stuck = [(a.k, a.target, a.limit) for a in map(parse_line, board) if isinstance(a, Alert) and a.kind == "stuck"]
+    # target 1 at 1 (inside): its 2nd reading; target 0 at 30 (the top): its 5th; target 0 at 12 (inside): its 2nd
+    assert stuck == [(1, 1, 1), (4, 0, 4), (6, 0, 1)]

@@ -174,3 +174,28 @@ def test_pace_ms_is_the_time_between_readings():
     from core.livestream import pace_ms
 
     assert [pace_ms(p) for p in (1.0, 2.0, 5.0, 20.0, 3.0, 5000.0)] == [1000, 500, 200, 50, 333, 1]
+
+
+def test_the_device_steps_test_part_is_every_reading_not_the_spread_windows_joined(tmp_path):
+    """An export keeps at most 64 test windows, evenly spread: joined back they gave one window's readings (elnino's
+    121-reading test part streamed 12, no forecast). With the test part's rows in windows.npz the stream has them all;
+    an export without them still joins its windows."""
+    from core.board.reference import load_reference
+    from studio.live_view import _test_part
+    from tests.pty_board import make_reference
+    from tests.test_cli_device import write_export
+
+    ref = make_reference(n=6, window=4)
+    rows = np.random.default_rng(2).uniform(0, 1, size=(40, 2))
+    spread = np.stack([rows[i:i + 4] for i in (0, 9, 18, 27, 36)])  # windows far apart: they do not join
+    ref.X = spread
+    ref.y_host = ref.y_host[:5]
+    out = write_export(ref, tmp_path / "exp")
+    assert len(_test_part(load_reference(out))) == 4  # only the first window's readings
+    with np.load(out / "windows.npz") as z:
+        arrays = dict(z)
+    np.savez(out / "windows.npz", **arrays, test_rows=rows.astype(np.float32))
+    loaded = load_reference(out)
+    got = _test_part(loaded)
+    assert got.shape == (40, 2)
+    assert np.allclose(got, rows.astype(np.float32) * loaded.in_scale + loaded.in_center)

@@ -74,6 +74,9 @@ class Reference:
     # The multiplicative (log) form (core.logscale): per target and per input column, held as its log; None: none.
     log: np.ndarray | None = None
     in_log: np.ndarray | None = None
+    # The test part's consecutive input rows, scaled (windows.npz test_rows): X holds at most 64 windows, evenly
+    # spread over a longer test part, so they join back into one window's readings; None: an export before them.
+    test_rows: np.ndarray | None = None
 
     @property
     def unit_scale(self) -> np.ndarray:
@@ -240,6 +243,9 @@ def _read_truth(folder, n: int) -> dict:
     (the export's windows.npz), each only when present with one entry per window."""
     arrays = folder.window_arrays(("y_true", "y_base_last_value", "y_float32", "y_int8"), n)
     out: dict = {"y_tflm": {d: arrays[f"y_{d}"] for d in ("float32", "int8") if f"y_{d}" in arrays}}
+    rows = folder.window_arrays(("test_rows",), -1, whole=True).get("test_rows")
+    if rows is not None and rows.ndim == 2:
+        out["test_rows"] = rows
     if "y_true" in arrays:
         out["y_true"] = arrays["y_true"]
     if "y_base_last_value" in arrays:

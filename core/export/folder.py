@@ -350,9 +350,9 @@ class ExportFolder:
         raise StudioError(f"No test windows for {self.path}: the export has no windows.npz and its run no samples.npz.",
                           "Export the run again, or pass the run directory (it holds samples.npz).")
 
-    def window_arrays(self, keys, n: int) -> dict[str, np.ndarray]:
-        """Named arrays of windows.npz with one entry per test window (float64); a key absent, or an export
-        without windows.npz, is left out."""
+    def window_arrays(self, keys, n: int, whole: bool = False) -> dict[str, np.ndarray]:
+        """Named arrays of windows.npz with one entry per test window (float64), or of any length when ``whole``
+        (test_rows); a key absent, or an export without windows.npz, is left out."""
         from core.arrays import load_npz
 
         path = self.path / WINDOWS
@@ -363,7 +363,7 @@ class ExportFolder:
         except (StudioError, ValueError, OSError):
             return {}
         out = {k: np.asarray(arrays[k], dtype=np.float64) for k in keys if k in arrays}
-        return {k: v for k, v in out.items() if len(v) == n}
+        return {k: v for k, v in out.items() if whole or len(v) == n}
 
     def bundles(self) -> dict[str, dict]:
         """bundle.json from each firmware bundle zip in the folder (what was flashed), by dtype."""

@@ -420,6 +420,8 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
                     arrays[f"y_base_{name}"] = np.asarray(run.samples[f"base_{name}"][:n], np.float32)
             for name, y in outputs.items():
                 arrays[f"y_{name}"] = y[:n].astype(np.float32)
+            if "test_rows" in run.samples:  # the whole test part's rows: the Device step's live stream (issue 33)
+                arrays["test_rows"] = np.asarray(run.samples["test_rows"], np.float32)
             np.savez(tmp / WINDOWS, **arrays)
             report.seconds = time.perf_counter() - t0
             (tmp / REPORT).write_text(json.dumps(report.to_dict(), indent=2))

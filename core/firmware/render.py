@@ -170,6 +170,15 @@ def _watch_block(spec: BundleSpec) -> str:
         lines.append(_int_array("kStuckLimit", "FS_TARGETS", w.stuck_limit))
     else:
         lines.append("static const int* const kStuckLimit = nullptr;  // no training runs recorded: not watched")
+    if stuck and len(w.stuck_inside) == len(w.stuck_edges) == spec.targets:
+        lines.append("// A value strictly between kStuckLo and kStuckHi (the training range, moved in by a 100,000th of it)")
+        lines.append("// is held to kStuckInside, the longest run inside it: a bound (saturation, 0 at night) is held for long.")
+        lines.append(_int_array("kStuckInside", "FS_TARGETS", w.stuck_inside))
+        lines.append("static const float kStuckLo[FS_TARGETS] = {" + ", ".join(_f(lo) for lo, _ in w.stuck_edges) + "};")
+        lines.append("static const float kStuckHi[FS_TARGETS] = {" + ", ".join(_f(hi) for _, hi in w.stuck_edges) + "};")
+    else:
+        lines += ["static const int* const kStuckInside = nullptr;  // one limit for every value",
+                  "static const float* const kStuckLo = nullptr;", "static const float* const kStuckHi = nullptr;"]
     if adaptive:
         lines += [f"// Adaptive bands (core/adaptive.py): half-width = multiplier x error scale. After each reading a miss",
                   "// multiplies the multiplier by kAdaptUp, a hit by kAdaptDown, kept within kAdaptMult / 2 .. 2 kAdaptMult;",
@@ -214,7 +223,8 @@ def _watch_block(spec: BundleSpec) -> str:
               "static const fs::WatchInfo kWatchInfo = {kWatchColumn, kAdaptUp, kAdaptDown, kAdaptFloor, FS_ALARM_LEVEL,",
               "                                         FS_ALARM_MARGIN, kStuckLimit, FS_READING_TIMEOUT_MS,",
               "                                         kDriftScale, FS_DRIFT_K, FS_DRIFT_H,",
-              "                                         kAdaptScale, kAdaptMult, FS_ADAPT_BETA, FS_ADAPT_CLIP};"]
+              "                                         kAdaptScale, kAdaptMult, FS_ADAPT_BETA, FS_ADAPT_CLIP,",
+              "                                         kStuckInside, kStuckLo, kStuckHi};"]
     return "\n".join(lines)
 
 

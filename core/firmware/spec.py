@@ -365,6 +365,7 @@ def watch_of(folder: ExportFolder, run_dir, horizon: int, targets: int, features
     record = for_export(folder, run_dir)
     runs = record.get("longest_run") or []
     stuck = tuple(int(r) if isinstance(r, int) and r > 0 else 0 for r in runs) if len(runs) == targets else ()
+    inside, edges = _stuck_inside(record, stuck, targets)
     level_index = -1
     if levels and half_width is not None:
         wanted = alarm_level if alarm_level is not None else cfg.get("level")
@@ -384,12 +385,29 @@ def watch_of(folder: ExportFolder, run_dir, horizon: int, targets: int, features
         return WatchSpec(horizon=horizon, targets=targets, columns=columns, levels=levels, half_width=half_width,
                          up=up, down=down, floor=floor, scale0=scale0, mult0=mult0,
                          beta=float(np.float32(BETA)), clip=float(np.float32(CLIP)), alarm_level=level_index,
-                         margin=float(np.float32(cfg["margin"])), stuck_limit=stuck, timeout_ms=timeout_ms, step_ms=step_ms,
+                         margin=float(np.float32(cfg["margin"])), stuck_limit=stuck, stuck_inside=inside,
+                         stuck_edges=edges, timeout_ms=timeout_ms, step_ms=step_ms,
                          drift_scale=tuple(drift.get("scale", ())), drift_k=drift.get("k", float(np.float32(cfg["drift_k"]))),
                          drift_h=drift.get("h", float(np.float32(cfg["drift_h"]))),
                          drift_factor=tuple(drift.get("factor", ())), drift_rate=float(drift.get("rate", 0.0)))
-    return WatchSpec(horizon=horizon, targets=targets, columns=columns, stuck_limit=stuck,
+    return WatchSpec(horizon=horizon, targets=targets, columns=columns, stuck_limit=stuck, stuck_inside=inside, stuck_edges=edges,
                      timeout_ms=timeout_ms, step_ms=step_ms)
+
+
+def _stuck_inside(record: dict, stuck: tuple[int, ...], targets: int) -> tuple[tuple[int, ...], tuple]:
+    """The stuck rule's limit inside the training range and that range's float32 edges (core.alarms.stuck_edges), or
+    ((), ()) for a run from before them (one limit) or without the longest runs."""
+    from core.alarms import stuck_edges
+
+    inside, ranges = record.get("stuck_inside") or [], record.get("stuck_range") or []
+    try:
+        if stuck and len(inside) == len(ranges) == targets and all(isinstance(r, int) and r > 0 for r in inside):
+            edges = stuck_edges([(float(lo), float(hi)) for lo, hi in ranges])
+            if all(math.isfinite(lo) and math.isfinite(hi) for lo, hi in edges):
+                return tuple(min(int(r), s) for r, s in zip(inside, stuck)), edges
+    except (TypeError, ValueError):
+        pass
+    return (), ()
 
 
 def _drift_of(record: dict, levels: tuple[str, ...], half_width: np.ndarray, targets: int, cfg: dict) -> dict:

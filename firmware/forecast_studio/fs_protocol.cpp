@@ -373,7 +373,11 @@ void Protocol::WatchReading(const float* reading) {
     const float x = reading[watch_->column[t]];
     run_[t] = (k > 0 && x == last_value_[t]) ? run_[t] + 1 : 1;
     last_value_[t] = x;
-    const int limit = watch_->stuck_limit != nullptr ? watch_->stuck_limit[t] : 0;
+    int limit = watch_->stuck_limit != nullptr ? watch_->stuck_limit[t] : 0;
+    // A value inside the training range is held to the longest run inside it (a bound is held for long: saturation).
+    if (watch_->stuck_inside != nullptr && x > watch_->stuck_lo[t] && x < watch_->stuck_hi[t]) {
+      limit = watch_->stuck_inside[t];
+    }
     if (limit > 0 && run_[t] == limit + 1) {
       snprintf(line, sizeof(line), "FS ALERT k=%ld kind=stuck y=%.7g run=%d limit=%d target=%d", k,
                static_cast<double>(x), run_[t], limit, t);

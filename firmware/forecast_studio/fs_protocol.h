@@ -79,6 +79,9 @@ struct WatchInfo {
   float beta;               // the scale's averaging rate per error (twice it, the error unclipped, while every
                             // level's multiplier is at its upper bound)
   float clip;               // an error counts at most clip scales in the average
+  const int* stuck_inside;  // per target, the longest run strictly inside the training range, for a value with
+  const float* stuck_lo;    // stuck_lo < value < stuck_hi (the range's edges); nullptr: stuck_limit for every value
+  const float* stuck_hi;
 };
 
 // Receives one finished output line, without its newline.
