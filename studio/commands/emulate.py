@@ -35,16 +35,16 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     # Ctrl-C only raises a flag, set before the path is printed (a host may stop us as soon as it has it): a
     # KeyboardInterrupt raised inside Event.wait's lock handling could leave the process unable to exit (a
     # loaded CI-like run saw the child outlive SIGINT by minutes).
-    interrupted = threading.Event()
+    interrupted: list[int] = []  # a plain list, no lock: a second Ctrl-C inside the handler cannot deadlock it
     restore = None
     if threading.current_thread() is threading.main_thread():
-        restore = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+        restore = signal.signal(signal.SIGINT, lambda *_: interrupted.append(1))
     try:
         path = emulator.start()
         print(path, flush=True)
         print(f"Emulated XIAO ESP32S3 ({emulator.spec.model_name}, {emulator.spec.dtype}, {args.mode}) on {path}; "
               "Ctrl-C stops it.", file=sys.stderr, flush=True)
-        while not stop.is_set() and not interrupted.is_set():
+        while not stop.is_set() and not interrupted:
             time.sleep(0.2)
     finally:
         if restore is not None:
