@@ -152,7 +152,8 @@ class Streamer:
 
 
 def build_replay(export: Path, run: Path, work: Path) -> Path | None:
-    """fs_protocol.cpp of the export's int8 bundle with bench/replay_driver.cpp (g++), or None without g++."""
+    """fs_protocol.cpp of the export's int8 bundle with the tests' host driver (tests/firmware_host/main.cpp, g++), which
+    replays a file of model outputs when given one; None without g++."""
     import shutil
     import zipfile
 
@@ -166,7 +167,7 @@ def build_replay(export: Path, run: Path, work: Path) -> Path | None:
     sketch = next(work.glob("*/forecast_studio"))
     exe = work / "replay"
     subprocess.run([gxx, "-std=c++17", "-O1", f"-I{sketch}", str(sketch / "fs_protocol.cpp"),
-                    str(Path(__file__).resolve().parent / "replay_driver.cpp"), "-o", str(exe)],
+                    str(Path(__file__).resolve().parent.parent / "tests" / "firmware_host" / "main.cpp"), "-o", str(exe)],
                    check=True, capture_output=True, text=True, timeout=600)
     return exe
 
@@ -446,7 +447,7 @@ def report(rows: dict, levels=("80", "95")) -> list[str]:
         lines.append(f"| {name} | {h.get('tflm_equal', '-')} of {h.get('tflm_n', '-')} ({h.get('tflm_max_abs', float('nan')):.3g}) | "
                      f"{h.get('keras_max_abs', float('nan')):.3g} ({h['keras_tol']:.3g}) | {h.get('host_lo_max_diff', float('nan')):.3g} | "
                      f"{hc} | {len(r['clean_alerts'])} / {len(hk)}{' (same readings and kinds)' if hk == r['clean_alerts'] else ''} |")
-    lines += ["", "fs_protocol.cpp compiled with g++ (bench/replay_driver.cpp), fed the same bytes with its model replaying the "
+    lines += ["", "fs_protocol.cpp compiled with g++ (tests/firmware_host/main.cpp replaying outputs), fed the same bytes with its model replaying the "
               "emulated board's TFLM outputs: streams whose every line (inference time aside) equals the emulated board's: "
               + ", ".join(f"{name} {r['replay'][0]} of {r['replay'][1]} ({r['replay'][2]} lines)" for name, r in rows.items())]
     return lines

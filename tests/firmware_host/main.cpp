@@ -1,7 +1,10 @@
-// Host test driver for fs_protocol.cpp: bytes from stdin, board lines to stdout.
+// Host driver for fs_protocol.cpp: bytes from stdin, board lines to stdout.
 // The model is a fake with no runtime: forecast step h of target t is the input value of
 // column t, h steps before the last one. tests/firmware_support.py builds a real .tflite
 // that computes the same, so the emulator passes the same transcripts.
+// With a file argument the model replays the outputs in it instead (one invoke a line, horizon x targets
+// scaled floats as %a hex): bench/bench_alarms_trained.py runs the board's own C++ watch on a trained
+// network's forecasts that way.
 #include <stdio.h>
 
 #include "fs_protocol.h"
@@ -23,6 +26,21 @@ class LastStepModel : public fs::Model {
   }
 };
 
+class ReplayModel : public fs::Model {
+ public:
+  explicit ReplayModel(FILE* f) : f_(f) {}
+  fs::Status Run(const float*, float* out, uint32_t* elapsed_us) override {
+    for (int i = 0; i < FS_HORIZON * FS_TARGETS; i++) {
+      if (fscanf(f_, " %a", &out[i]) != 1) return fs::kInvokeFailed;
+    }
+    *elapsed_us = 7;
+    return fs::kOk;
+  }
+
+ private:
+  FILE* f_;
+};
+
 void WriteLine(const char* line, void*) {
   fputs(line, stdout);
   fputc('\n', stdout);
@@ -38,8 +56,13 @@ int g_watch_ints[FS_TARGETS];
 
 }  // namespace
 
-int main() {
-  LastStepModel model;
+int main(int argc, char** argv) {
+  if (argc > 2) return 2;
+  FILE* outputs = argc == 2 ? fopen(argv[1], "r") : nullptr;
+  if (argc == 2 && outputs == nullptr) return 2;
+  LastStepModel last_step;
+  ReplayModel replay(outputs);
+  fs::Model& model = outputs != nullptr ? static_cast<fs::Model&>(replay) : last_step;
   fs::Protocol protocol(kModelInfo, &model, fs::Buffers{g_line, sizeof(g_line), g_values, g_scaled, g_result, g_ring},
                         kTestWindows, kTestWindowCount, WriteLine, nullptr);
   protocol.SetWatch(&kWatchInfo, g_watch, g_watch_ints);
