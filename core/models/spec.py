@@ -20,10 +20,13 @@ KINDS = ("lstm", "gru", "rnn", "dense")
 # y[t+k] - (y[t] + y[t+k-P] - y[t-P]): last season's shape started from today's level (the seasonal naive
 # shifted by the season-on-season change at the origin; as a forecast on its own it is the airline model's
 # ARIMA(0,1,0)(0,1,0) forecast). It wins where a level shift persists for hours (sensor and demand series).
-TARGET_FORMS = ("level", "change_last", "change_season", "change_both")
+# "change_linear": the change from a ridge autoregression over each target's own window rows, fitted on the
+# training windows when training starts (core.linear_reference; its weights travel in the spec).
+TARGET_FORMS = ("level", "change_last", "change_season", "change_both", "change_linear")
 TARGET_FORM_LABELS = {"level": "level", "change_last": "change from last value",
                       "change_season": "change from last season",
-                      "change_both": "change from last value and last season"}
+                      "change_both": "change from last value and last season",
+                      "change_linear": "change from a linear forecast"}
 # The forms whose reference reaches back one season: they need a period and a window longer than it.
 SEASONAL_FORMS = ("change_season", "change_both")
 BACKENDS = ("keras", "torch")
@@ -64,6 +67,10 @@ class ModelSpec:
     horizon: int = 1
     n_targets: int = 1
     target_input_index: tuple = ()
+    # "change_linear": the fitted reference, flat (targets, horizon, window) weights and (targets, horizon) biases in
+    # scaled units (core.linear_reference.LinearReference.to_lists); empty until training fits them.
+    linear_weights: tuple = ()
+    linear_bias: tuple = ()
 
     def __post_init__(self) -> None:
         # JSON brings lists back; keep the field hashable and comparable.
@@ -71,6 +78,8 @@ class ModelSpec:
                            tuple(None if i is None else int(i) for i in (self.target_input_index or ())))
         object.__setattr__(self, "season_period", int(self.season_period or 0))
         object.__setattr__(self, "relative", bool(self.relative))
+        object.__setattr__(self, "linear_weights", tuple(float(v) for v in (self.linear_weights or ())))
+        object.__setattr__(self, "linear_bias", tuple(float(v) for v in (self.linear_bias or ())))
 
     @property
     def residual(self) -> bool:
@@ -97,13 +106,24 @@ class ModelSpec:
         return (self.window - 1, self.window - 1 - self.season_period)
 
     @property
+    def linear_reference(self):
+        """The fitted ``core.linear_reference.LinearReference`` of a "change_linear" spec; None before fitting."""
+        if self.target_form != "change_linear" or not self.linear_weights:
+            return None
+        from core.linear_reference import LinearReference
+
+        return LinearReference.from_lists(self.linear_weights, self.linear_bias, self.n_targets, self.horizon,
+                                          self.window)
+
+    @property
     def label(self) -> str:
         name = KIND_LABELS.get(self.kind, self.kind)
         core = f"{self.layers} x {name}({self.units})" if self.layers > 1 else f"{name}({self.units})"
         head = f" + Dense({self.head_units})" if self.head_units else ""
         res = {"change_last": ", change from last value",
                "change_season": f", change from last season ({self.season_period} steps)",
-               "change_both": f", change from last value and last season ({self.season_period} steps)"
+               "change_both": f", change from last value and last season ({self.season_period} steps)",
+               "change_linear": ", change from a linear forecast"
                }.get(self.target_form, "")
         rel = ", inputs relative to the last value" if self.relative else ""
         return f"{core}{head}{res}{rel}, {self.backend}"
@@ -115,6 +135,8 @@ class ModelSpec:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["target_input_index"] = list(self.target_input_index)
+        d["linear_weights"] = list(self.linear_weights)
+        d["linear_bias"] = list(self.linear_bias)
         d["residual"] = self.residual  # for readers of reports that know only the older flag
         return d
 
@@ -200,6 +222,11 @@ class ModelSpec:
         if self.residual and (not idx or any(i is None for i in idx)):
             raise StudioError(f"'{name.capitalize()}' needs every target to also be an input, and at least one is not.",
                               f"Add the target column(s) to the input features, or turn '{name}' off.")
+        if self.linear_weights or self.linear_bias:
+            if self.target_form != "change_linear":
+                raise StudioError(f"The model spec holds linear reference weights but its target form is '{name}'.",
+                                  "Re-create the model on the Model page.")
+            self.linear_reference  # raises StudioError when the sizes do not match the shapes
         if self.target_form in SEASONAL_FORMS:
             if self.season_period < 2:
                 raise StudioError(f"'{name.capitalize()}' needs a seasonal period of at least 2 steps; got "
@@ -220,7 +247,7 @@ def _form_from_residual(residual: Any, form: str | None) -> str:
     """The target form an older ``residual=...`` asks for; a change form already chosen is kept."""
     if not residual:
         return "level"
-    return form if form in ("change_last",) + SEASONAL_FORMS else "change_last"
+    return form if form in ("change_last", "change_linear") + SEASONAL_FORMS else "change_last"
 
 
 _dataclass_init = ModelSpec.__init__

@@ -1,0 +1,164 @@
+"""The linear reference (issue 34): a ridge autoregression over each target's own window rows that the
+"change_linear" target form adds back, so the network learns only what a linear forecast misses.
+
+Why: on short series no network beat the naive forecasts on validation, so the default fell back to them, while
+exponential smoothing and Theta, which are linear filters of the past values, were 1.2-2x better (ShampooSales,
+seatbelts, the Nile, daily births). A least-squares forecast over the window is the same kind of filter, fitted
+directly; the network starts from it (its output layer at zero) and early stopping keeps it there when it has
+nothing to add.
+
+The fit is in the scaled (and, for a multiplicative target, log) units the network sees: for target j and forecast
+step k, ``reference = bias[j, k] + sum_r weight[j, k, r] * x[r, column_j]`` over the window rows r. The weights sum
+to 1 for every step (a series shifted by a constant gets the same forecast shifted), because the regression is on
+changes: the features are each row minus the last row, the label the step's value minus a base forecast (the last
+value, or the same phase last season, whichever the inner split prefers), and the ridge penalty pulls toward that
+base, so heavy shrinkage gives the naive forecast back. The penalty is chosen on the newest fifth of the training
+windows (fitted on the older four fifths), then the fit is redone on all of them: the validation part stays for
+the search's comparisons.
+
+One arithmetic everywhere: ``reference_values`` sums the products in double in row order and rounds once to
+float32, as fs_protocol.cpp does (a float multiply-add may be fused on the board and not on the host; in double the
+product of two floats is exact, so fusing cannot change it).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.errors import StudioError
+
+# Ridge penalties tried, per window and per unit of mean squared feature (so the grid means the same at any scale).
+PENALTIES = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+INNER_SHARE = 0.2   # newest share of the training windows the penalty is chosen on
+MIN_WINDOWS = 8     # fewer training windows than this: not enough to fit a line through a window
+
+
+@dataclass(frozen=True)
+class LinearReference:
+    """Fitted weights (n_targets, horizon, window) and biases (n_targets, horizon), float32, scaled units."""
+
+    weights: np.ndarray
+    bias: np.ndarray
+    base: str = "last"          # what the ridge shrinks toward: "last" value or "season"
+    penalty: float = 0.0
+
+    def to_lists(self) -> tuple[tuple, tuple]:
+        """Flat tuples (target-major, then step, then row), what ModelSpec keeps and model_config.h prints."""
+        return (tuple(float(v) for v in np.asarray(self.weights, np.float32).ravel()),
+                tuple(float(v) for v in np.asarray(self.bias, np.float32).ravel()))
+
+    @classmethod
+    def from_lists(cls, weights, bias, n_targets: int, horizon: int, window: int) -> "LinearReference":
+        w = np.asarray(weights, np.float32)
+        b = np.asarray(bias, np.float32)
+        if w.size != n_targets * horizon * window or b.size != n_targets * horizon:
+            raise StudioError(f"The linear reference holds {w.size} weights and {b.size} biases, not the "
+                              f"{n_targets * horizon * window} and {n_targets * horizon} a {window}-row window, "
+                              f"horizon {horizon}, {n_targets} target(s) need.",
+                              "Train the model again: its saved reference does not match its shapes.")
+        return cls(w.reshape(n_targets, horizon, window), b.reshape(n_targets, horizon))
+
+
+def _base_rows(window: int, horizon: int, base: str, season_period: int) -> np.ndarray:
+    """The window row each step's base forecast reads: the last row, or the same phase one season back."""
+    if base == "season" and season_period >= 1:
+        p = season_period
+        return np.array([window - p + (k % p) for k in range(horizon)], np.int64)
+    return np.full(horizon, window - 1, np.int64)
+
+
+def _design(X: np.ndarray) -> np.ndarray:
+    """(n, window) target rows -> (n, window) features: each row minus the last row (the last is 0: dropped
+    below), then a column of ones for the bias."""
+    Z = X[:, :-1] - X[:, -1:]
+    return np.hstack([Z, np.ones((len(X), 1))])
+
+
+def _solve(Z: np.ndarray, T: np.ndarray, penalty: float) -> np.ndarray:
+    n, d = Z.shape
+    scale = float(np.mean(Z[:, :-1] ** 2)) if d > 1 else 1.0
+    reg = np.full(d, penalty * n * max(scale, 1e-12))
+    reg[-1] = 0.0  # the bias is not shrunk
+    A = Z.T @ Z + np.diag(reg)
+    try:
+        return np.linalg.solve(A, Z.T @ T)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(A, Z.T @ T, rcond=None)[0]
+
+
+def _weights(beta: np.ndarray, window: int, base_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients on (row - last row) and the bias -> weights on the rows themselves, plus each step's base."""
+    h = beta.shape[1]
+    w = np.zeros((h, window))
+    w[:, :-1] = beta[:-1].T
+    w[:, -1] = -beta[:-1].sum(axis=0)
+    w[np.arange(h), base_rows] += 1.0
+    return w, beta[-1]
+
+
+def fit_target(X: np.ndarray, Y: np.ndarray, season_period: int = 0, Xv=None, Yv=None) -> LinearReference:
+    """Fit one target: ``X`` (n, window) its scaled input rows, ``Y`` (n, horizon) its scaled labels, oldest first.
+    With ``Xv``, ``Yv`` (validation windows) the base and penalty are chosen there, else on the newest training fifth."""
+    X = np.asarray(X, np.float64)
+    Y = np.asarray(Y, np.float64)
+    n, window = X.shape
+    horizon = Y.shape[1]
+    if n < MIN_WINDOWS:
+        raise StudioError(f"The linear reference needs at least {MIN_WINDOWS} training windows; there are {n}.",
+                          "Use another target form, a shorter window or horizon, or more data.")
+    bases = ["last"] + (["season"] if 1 <= season_period <= window else [])
+    Z = _design(X)
+    if Xv is not None and len(Xv):
+        Xv, Yv = np.asarray(Xv, np.float64), np.asarray(Yv, np.float64)
+        cut, Zc, Xc, Yc = n, _design(Xv), Xv, Yv
+    else:
+        cut = n - max(2, int(round(INNER_SHARE * n)))
+        Zc, Xc, Yc = Z[cut:], X[cut:], Y[cut:]
+    best = None
+    for base in bases:
+        rows = _base_rows(window, horizon, base, season_period)
+        T = Y - X[:, rows]
+        Tc = Yc - Xc[:, rows]
+        for penalty in PENALTIES:
+            beta = _solve(Z[:cut], T[:cut], penalty)
+            err = float(np.mean(np.abs(Zc @ beta - Tc)))
+            if best is None or err < best[0] - 1e-12:
+                best = (err, base, penalty)
+    _, base, penalty = best
+    rows = _base_rows(window, horizon, base, season_period)
+    beta = _solve(Z, Y - X[:, rows], penalty)
+    w, b = _weights(beta, window, rows)
+    return LinearReference(w[None].astype(np.float32), np.asarray(b, np.float32)[None], base, penalty)
+
+
+def fit(X: np.ndarray, Y: np.ndarray, target_input_index, season_period: int = 0, Xv=None, Yv=None) -> LinearReference:
+    """Every target's reference from the training windows: ``X`` (n, window, inputs), ``Y`` (n, horizon, targets),
+    both scaled, oldest first; ``Xv``, ``Yv`` the validation windows the base and penalty are chosen on."""
+    X = np.asarray(X)
+    Y = np.asarray(Y)
+    parts = [fit_target(X[:, :, int(c)], Y[:, :, j], season_period,
+                        None if Xv is None else np.asarray(Xv)[:, :, int(c)],
+                        None if Yv is None else np.asarray(Yv)[:, :, j])
+             for j, c in enumerate(target_input_index)]
+    return LinearReference(np.concatenate([p.weights for p in parts]), np.concatenate([p.bias for p in parts]),
+                           parts[0].base if len(parts) == 1 else "+".join(p.base for p in parts),
+                           parts[0].penalty)
+
+
+def reference_values(ref: LinearReference, X_scaled: np.ndarray, target_input_index) -> np.ndarray:
+    """(n, horizon, targets) float32: each step's reference, summed as the firmware sums it (bias first, then the
+    products in row order, in double, rounded once to float32)."""
+    X = np.asarray(X_scaled, np.float32)
+    w = np.asarray(ref.weights, np.float32).astype(np.float64)
+    b = np.asarray(ref.bias, np.float32).astype(np.float64)
+    n = X.shape[0]
+    t, h, window = w.shape
+    out = np.empty((n, h, t), np.float32)
+    for j, c in enumerate(target_input_index):
+        acc = np.broadcast_to(b[j], (n, h)).copy()
+        col = X[:, :, int(c)].astype(np.float64)
+        for r in range(window):  # row order, one add at a time: the firmware's order
+            acc = acc + col[:, r:r + 1] * w[j, :, r][None, :]
+        out[:, :, j] = acc.astype(np.float32)
+    return out
