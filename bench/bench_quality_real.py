@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.bench_quality_shapes import _f, run_dataset  # noqa: E402
+from bench.bench_quality_shapes import _f, best_reference, run_dataset  # noqa: E402
 from bench.common import RESULTS, write_section  # noqa: E402
 from core.data import CsvOptions, load_dataset  # noqa: E402
 from core.errors import StudioError  # noqa: E402
@@ -75,7 +75,7 @@ def table(rows: list[dict], load: str) -> str:
             refused.append(f"{r['name']}@{r['horizon']}: {r['refused']}")
             continue
         naive = min(r["last_value"], r["seasonal_naive"])
-        ref = min([v for v in (r["ets"], r["theta"]) if v is not None], default=None)
+        ref = best_reference(r)
         ok = ref is not None and r["model"] <= 1.10 * ref
         within += ok
         if r["model"] > naive * (1 + 1e-6) + 1e-12:
@@ -85,13 +85,14 @@ def table(rows: list[dict], load: str) -> str:
         lines.append(f"| {r['name']} | {r['horizon']} | {r['rows']} | {r['form']}{' (naive)' if r['naive'] else ''}, "
                      f"window {r['window']} | {r['backtest'] or '-'} | {r['model']:.4g} | {r['last_value']:.4g} "
                      f"| {r['seasonal_naive']:.4g} | {_f(r['ets'])} ({_f(r['ets_s'], '.1f')}) "
-                     f"| {_f(r['theta'])} ({_f(r['theta_s'], '.1f')}) | {_ratio(r['model'], naive)} "
+                     f"| {_f(r['theta'])} ({_f(r['theta_s'], '.1f')}) | {_f(r.get('ets_raw'))} / {_f(r.get('theta_raw'))} "
+                     f"| {_ratio(r['model'], naive)} "
                      f"| {_f(ref and r['model'] / ref, '.2f')} | {'yes' if ok else 'no'} "
                      f"| {r['search_s']:.0f} | {r['train_s']:.0f} ({r['epochs']}) |")
     n = len(lines)
     return ("| series | h | rows | default (form, window) | backtest | default | last value | seasonal naive "
-            "| ETS (fit s) | Theta (fit s) | / best naive | / best reference | within 10% | search s | train s (epochs) |\n"
-            "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n" + "\n".join(lines) +
+            "| ETS (fit s) | Theta (fit s) | ETS / Theta on raw values | / best naive | / best reference | within 10% | search s | train s (epochs) |\n"
+            "|---|---|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|\n" + "\n".join(lines) +
             f"\n\n{load}. At or below the best naive forecast: {beat} of {n}"
             f"{' (worse: ' + ', '.join(worse) + ')' if worse else ''}. Within 10% of the best reference: "
             f"{within} of {n}." + ("\n\nRefused by the studio's reading: " + "; ".join(refused) if refused else "") +
