@@ -82,6 +82,12 @@ def _values(line: str) -> list[str]:
     return line.split(" y=")[1].split(" ")[0].split(",")
 
 
+def dataclasses_replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
+
+
 def _expected(spec, accumulate=np.float64) -> list[str]:
     """The FS RESULT values worked out here: the model's change plus the reference summed in ``accumulate``."""
     x = _scaled()
@@ -179,20 +185,52 @@ def _board(exe: Path) -> str:
     return next(line for line in out if line.startswith("FS RESULT"))
 
 
+# 2 targets over a horizon of 2: the only shape here where a step-major weight layout would read other weights than
+# the target-major one. No .tflite has that shape, so its bundle spec is the "t2h1" one widened and rendered directly.
+T2H2 = ([30000.123, -12000.05, 0.33333334, -0.25, 0.5, 0.75, 0.1, 0.7, 0.2, -1.5, 2.25, 0.125],
+        [0.012345679, 1.5, -0.3, 0.0625])
+
+
+def _t2h2_spec(tmp_path: Path):
+    import dataclasses
+
+    base = load_bundle_spec(_linear_export(tmp_path, "t2h1"), "float32")
+    host = np.repeat(base.host_predictions, 2, axis=1).astype(np.float32)
+    return dataclasses.replace(base, horizon=2, host_predictions=host,
+                               linear_weights=tuple(float(np.float32(v)) for v in T2H2[0]),
+                               linear_bias=tuple(float(np.float32(v)) for v in T2H2[1]))
+
+
+def _case(tmp_path: Path, case: str):
+    """(bundle spec, sketch folder): the rendered bundle of the case's export, or for "t2h2" the widened spec's files."""
+    if case != "t2h2":
+        export = _linear_export(tmp_path, case)
+        return load_bundle_spec(export, "float32"), _sketch(export, tmp_path)
+    from core.firmware.render import render_files
+
+    spec = _t2h2_spec(tmp_path)
+    sketch = tmp_path / "t2h2" / "forecast_studio"
+    sketch.mkdir(parents=True)
+    for name, text in render_files(spec).items():
+        (sketch / name).write_text(text)
+    return spec, sketch
+
+
 @needs_gxx
-@pytest.mark.parametrize("case", sorted(WEIGHTS))
+@pytest.mark.parametrize("case", sorted(WEIGHTS) + ["t2h2"])
 def test_the_compiled_firmware_prints_the_emulators_values(tmp_path, case):
     """Byte for byte, and a mutated firmware does not: one weight in model_config.h moved by one float step, or the
     sum accumulated in float instead of double."""
-    export = _linear_export(tmp_path, case)
-    spec = load_bundle_spec(export, "float32")
-    sketch = _sketch(export, tmp_path)
+    spec, sketch = _case(tmp_path, case)
+    if case == "t2h2":  # the layout check: read step-major, the same weights give another forecast
+        swapped = np.asarray(spec.linear_weights).reshape(2, 2, 3).transpose(1, 0, 2).reshape(-1)
+        assert _expected(dataclasses_replace(spec, linear_weights=tuple(swapped))) != _expected(spec)
     emulated = _values(_emulated(spec))
     assert _values(_board(_compile(sketch, tmp_path / "fs_host"))) == emulated == _expected(spec)
 
     # Mutant 1: the first weight (step 0, target 0, the oldest row) moved by one float step.
     header = (sketch / "model_config.h").read_text()
-    w = np.asarray(WEIGHTS[case][0], np.float32)
+    w = np.asarray(spec.linear_weights, np.float32)
     moved = np.nextafter(w[0], np.float32(np.inf))
     mutant = header.replace("%.9gf" % w[0], "%.9gf" % moved, 1)
     assert mutant != header
