@@ -302,9 +302,18 @@ def add_last_outside(spec, y: np.ndarray, scaled: np.ndarray) -> np.ndarray:
     """What fs_protocol.cpp does after the model for FS_RESIDUAL_OUTSIDE: add each step's reference to the
     (scaled) change the graph forecast, in float32 and in the firmware's order: the target's scaled input at
     the step's reference row (the last row, or one season before the step), plus (row a - row b) when the
-    bundle has drift rows (the change from last value and last season)."""
+    bundle has drift rows (the change from last value and last season); for a linear reference
+    ("change_linear") the fitted linear forecast (core.linear_reference.reference_values)."""
     if not spec.residual_outside:
         return y
+    if spec.linear_weights:
+        # "change_linear": the fitted linear reference, in the one arithmetic (bias, then row products in double,
+        # in row order, rounded once), as fs_protocol.cpp sums it; then added in float32.
+        from core.linear_reference import LinearReference, reference_values
+
+        ref = LinearReference.from_lists(spec.linear_weights, spec.linear_bias, spec.targets, spec.horizon, spec.window)
+        values = reference_values(ref, scaled.reshape(1, spec.window, spec.features), spec.target_input)
+        return (y.reshape(-1).astype(np.float32) + values.reshape(-1)).reshape(y.shape).astype(np.float32)
     window = scaled.reshape(spec.window, spec.features)
     i = np.arange(y.size)
     rows = np.asarray(spec.reference_row_list)[i // spec.targets]
@@ -328,6 +337,10 @@ class Emulator:
         if mode == "edge-impulse" and (any(self.spec.input_log) or any(self.spec.target_log)):
             raise StudioError("The Edge Impulse static-buffer sketch cannot run a multiplicative (log) model: it only "
                               "scales values linearly.", "Use the protocol mode (the offline firmware bundle).")
+        if mode == "edge-impulse" and self.spec.linear_weights:
+            from core.edge_impulse.client import LINEAR_PROBLEM
+
+            raise StudioError(LINEAR_PROBLEM, "Use the protocol mode (the offline firmware bundle).")
         if mode == "edge-impulse" and self.spec.horizon * self.spec.targets != 1:
             raise StudioError("The Edge Impulse static-buffer output holds one value; this model forecasts "
                               f"{self.spec.horizon * self.spec.targets}.",

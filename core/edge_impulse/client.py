@@ -55,12 +55,27 @@ def check_single_output(spec: Any, scaler: Any = None) -> None:
             "This model reads its target as log(value) (the multiplicative form), and the Edge Impulse sketch only "
             "scales values linearly, so its numbers would be the log of the forecast.",
             f"Train without the multiplicative (log) target for Edge Impulse (--no-log-target). {OFFLINE_HINT}")
+    check_not_linear(getattr(spec, "target_form", ""))
     n = int(spec.horizon) * int(spec.n_targets)
     if n != 1:
         raise StudioError(
             f"Edge Impulse can deploy this model only as a Regression model with one output value, and this model "
             f"gives {n} ({spec.horizon} step(s) x {spec.n_targets} target(s)).",
             f"Train a model with horizon 1 and one target for Edge Impulse. {OFFLINE_HINT}")
+
+
+LINEAR_PROBLEM = ("This model forecasts the change from a linear forecast (target form \"change_linear\"), whose "
+                  "reference the offline firmware adds after the network, summed in double; the Edge Impulse library "
+                  "runs the int8 graph alone, so its number would be only the change.")
+
+
+def check_not_linear(target_form: str) -> None:
+    """The Edge Impulse path (deploy, library, sketch, emulator) refuses "change_linear": Edge Impulse runs the graph
+    alone and feeds it windows already scaled, with any add-back inside the graph, where an int8 output spanning the
+    whole level range would coarsen the linear forecast to one int8 step (core.export.calibration.outside)."""
+    if target_form == "change_linear":
+        raise StudioError(LINEAR_PROBLEM, "Train with another target form for Edge Impulse (the change from the last "
+                                          f"value, or level). {OFFLINE_HINT}")
 
 
 def _key(api_key: str | None) -> str:

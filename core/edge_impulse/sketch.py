@@ -197,6 +197,9 @@ def load_sketch_spec(export_dir: str | Path, library: EiLibrary, dtype: str = "f
             f"The Edge Impulse library takes {library.frame_size} input values, but this export's windows hold "
             f"{window} x {features} = {window * features}.",
             "The library was built from another model: deploy this run to Edge Impulse again.")
+    from core.edge_impulse.client import check_not_linear
+
+    check_not_linear(str(folder.model.get("target_form") or ""))
     scaler = folder.scaler
     if folder.column_log(columns).any() or folder.column_log((str(targets[0]),)).any():
         raise StudioError("This export's model reads its target as log(value) (the multiplicative form), and the "

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from core.config import DEFAULTS
-from core.models.spec import SEASONAL_FORMS
+from core.models.spec import OUTSIDE_FORMS, SEASONAL_FORMS
 
 
 def _cfg(key: str) -> Any:
@@ -133,10 +133,20 @@ def residual_outside(spec: Any) -> bool:
 def outside(spec: Any, dtype: str, form: str) -> bool:
     """Whether the exported ``dtype`` graph outputs only the change and the firmware adds the reference:
     the int8 graph of any change form (``residual_outside``), and every step-loop graph of a seasonal form,
-    whose reference rows the one-step model never holds (it sees one time step)."""
-    if form == "step" and getattr(spec, "target_form", "") in SEASONAL_FORMS:
+    whose reference rows the one-step model never holds (it sees one time step), and every graph of
+    "change_linear" (float32 and int8 alike): its reference is the linear forecast itself, so its precision is
+    the forecast's, and the firmware sums it in double (``linear_outside``)."""
+    if linear_outside(spec):
+        return True
+    if form == "step" and getattr(spec, "target_form", "") in OUTSIDE_FORMS:
         return True
     return dtype == "int8" and residual_outside(spec)
+
+
+def linear_outside(spec: Any) -> bool:
+    """Whether ``spec`` is a "change_linear" model: its every exported graph outputs only the change, and the
+    firmware adds the fitted linear reference (core.linear_reference.reference_values, the one arithmetic)."""
+    return getattr(spec, "target_form", "") == "change_linear"
 
 
 def reference_rows(spec: Any) -> tuple[int, ...]:
@@ -157,9 +167,20 @@ def drift_rows(spec: Any) -> tuple[int, ...]:
 
 def reference_values(spec: Any, X_scaled: np.ndarray) -> np.ndarray:
     """Each forecast step's reference in scaled units, (n, horizon, targets) float32, summed in the order the
-    firmware sums it: the reference row's value, plus (row a - row b) for "change_both"."""
+    firmware sums it: the reference row's value, plus (row a - row b) for "change_both"; for "change_linear" the
+    fitted linear forecast (core.linear_reference.reference_values: bias, then row products in double)."""
     X = np.asarray(X_scaled, np.float32)
     idx = list(spec.target_input_index)
+    if linear_outside(spec):
+        from core.linear_reference import reference_values as linear_values
+
+        ref = spec.linear_reference
+        if ref is None:
+            from core.errors import StudioError
+
+            raise StudioError("The model's target form is the change from a linear forecast, but its spec holds no "
+                              "fitted linear reference.", "Train the model again: its reference was never saved.")
+        return linear_values(ref, X, idx)
     ref = X[:, list(reference_rows(spec)), :][:, :, idx]
     rows = drift_rows(spec)
     if rows:

@@ -34,7 +34,8 @@ from core.config import DEFAULTS
 from core.errors import StudioError
 from core.export.accuracy import BASELINE_NAMES, fmt as _fmt, loses_to_last_value, recommend_bundle, score_against_truth
 from core.export.calibration import (add_last_value, calibration_windows, count_clipped, dequantize, quantize,
-                                     drift_rows, outside as outside_graph, reference_rows, residual_outside,
+                                     drift_rows, linear_outside, outside as outside_graph, reference_rows,
+                                     residual_outside,
                                      scoring_set)
 from core.export.folder import MODEL_FILES, REPORT, WINDOWS, ExportReport
 from core.export.runtime import ROOT, TflmRuntime, worker_env, arena_with_margin, find_arena, tflm_available
@@ -218,7 +219,9 @@ def _budget(spec: Any, entries: dict[str, dict], form: str = "auto") -> tuple[di
 
     per, warnings = {}, []
     for name, e in entries.items():
-        b = budget_mod.estimate(spec, model_bytes=e["bytes"], arena_bytes=e.get("arena_bytes") or 0, dtype=name, form=form)
+        # The flash holds the model file and, for "change_linear", the reference's float weights in model_config.h.
+        flash = e["bytes"] + int(e.get("linear_reference_bytes") or 0)
+        b = budget_mod.estimate(spec, model_bytes=flash, arena_bytes=e.get("arena_bytes") or 0, dtype=name, form=form)
         d = b.to_dict() if hasattr(b, "to_dict") else asdict(b)
         per[name] = d
         if d.get("warnings"):
@@ -348,8 +351,14 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
                 # The graph outputs the change; the firmware adds the reference in float (core.export.outside):
                 # each step's reference row, plus (row a - row b) for the change from last value and last season.
                 "residual_outside": outside,
-                "reference_rows": list(reference_rows(spec)) if outside else None,
+                "reference_rows": list(reference_rows(spec)) if outside and not linear_outside(spec) else None,
                 "drift_rows": list(drift_rows(spec)) if outside and drift_rows(spec) else None,
+                # "change_linear": the firmware adds the fitted linear reference (the model's linear_weights and
+                # linear_bias, summed in double: core.linear_reference.reference_values); the check above added it.
+                "reference": "linear" if outside and linear_outside(spec) else ("rows" if outside else None),
+                # Its flash: kLinearWeight and kLinearBias, float32 constants beside the model file.
+                "linear_reference_bytes": (4 * (len(spec.linear_weights) + len(spec.linear_bias))
+                                           if outside and linear_outside(spec) else None),
             }
             if step_form:
                 entries[name]["step_layout"] = info["step_layout"]
@@ -372,7 +381,9 @@ def export_run(run: Any, out_dir: str | Path, int8: bool = True, progress: Progr
             quantisation = dict(calibration_windows(run)[1])
             clipped = count_clipped(X[scored], entries["int8"]["input_quant"])
             quantisation.update({"clipped_inputs": clipped, "test_inputs": int(X[scored].size),
-                                 "residual_add": ("in the firmware's float code, outside the int8 graph"
+                                 "residual_add": ("the linear reference, in the firmware's code (summed in double), "
+                                                  "outside every graph" if linear_outside(spec) else
+                                                  "in the firmware's float code, outside the int8 graph"
                                                   if residual_outside(spec) else
                                                   "inside the graph" if spec.residual else "none")})
             share = clipped / max(1, X[scored].size)

@@ -87,11 +87,17 @@ def _convert(jobdir: Path, dtype: str) -> int:
     from core import models
 
     spec = models.ModelSpec.from_dict(job["spec"])
-    if dtype == "int8" and job.get("int8_residual_outside") and spec.residual:
-        # The int8 graph forecasts the change only; the firmware adds the last value in float (core.export).
+    full_spec = spec
+    # Whether this graph outputs the change only (core.export.outside: the int8 graph of a change form, every graph
+    # of "change_linear"); a job from before "outside" only knew the int8 rule.
+    outside = (bool(job["outside"].get(dtype, False)) if isinstance(job.get("outside"), dict)
+               else dtype == "int8" and bool(job.get("int8_residual_outside")))
+    if outside and spec.residual:
+        # The graph forecasts the change only; the firmware adds the reference (core.export).
         import dataclasses
 
-        spec = dataclasses.replace(spec, target_form="level")  # either change form: the graph is the change
+        # Any change form: the graph is the change network (a "change_linear" spec's weights stay with the export).
+        spec = dataclasses.replace(spec, target_form="level", linear_weights=(), linear_bias=())
     with np.load(jobdir / "weights.npz", allow_pickle=False) as z:
         weights = [z[f"w{i}"] for i in range(len(z.files))]
     # form "unrolled" (core.steploop): every cell unrolled, LSTM too; otherwise what runs best on TFLM.
@@ -110,6 +116,10 @@ def _convert(jobdir: Path, dtype: str) -> int:
             X_check, y_check = z["X"].astype(np.float32), z["y"].astype(np.float32)
         if len(X_check):
             got = np.concatenate([forward(tf.constant(X_check[i:i + 1])).numpy() for i in range(len(X_check))])
+            if outside and full_spec.residual:  # the host's forecast holds the reference: add it as the firmware will
+                from core.export.calibration import add_last_value
+
+                got = add_last_value(full_spec, got.reshape(y_check.shape), X_check)
             status["keras2_max_abs_err_scaled"] = float(np.max(np.abs(got.reshape(y_check.shape) - y_check)))
         converter = tf.lite.TFLiteConverter.from_concrete_functions([forward], model)
     elif dtype == "int8":

@@ -82,7 +82,7 @@ def render_files(spec: BundleSpec) -> dict[str, str]:
         input_center=", ".join(map(_f, spec.input_center)), input_scale_values=", ".join(map(_f, spec.input_scale)),
         target_comment=_columns_comment(spec.target_columns, spec.target_center, spec.target_scale),
         target_center=", ".join(map(_f, spec.target_center)), target_scale_values=", ".join(map(_f, spec.target_scale)),
-        band_block=_band_block(spec), watch_block=_watch_block(spec), log_block=_log_block(spec))
+        linear_block=_linear_block(spec), band_block=_band_block(spec), watch_block=_watch_block(spec), log_block=_log_block(spec))
     files["model_data.cpp"] = _template(sketch / "model_data.cpp.in", model_file=escape.c_comment(spec.model_file),
                                         model_len=len(spec.model_bytes), model_bytes=_hex_bytes(spec.model_bytes))
     files["test_windows.h"] = _template(
@@ -108,6 +108,25 @@ def _log_block(spec: BundleSpec) -> str:
         f"static const unsigned char kInputLog[FS_FEATURES] = {{{flags(spec.input_log)}}};",
         f"static const unsigned char kTargetLog[FS_TARGETS] = {{{flags(spec.target_log)}}};",
         "#define FS_INPUT_LOG kInputLog", "#define FS_TARGET_LOG kTargetLog"])
+
+
+def _linear_block(spec: BundleSpec) -> str:
+    """model_config.h's linear reference ("change_linear"): the fitted weights and biases as exact float literals,
+    which fs_protocol.cpp sums in double after the model; nullptr and FS_LINEAR_REFERENCE 0 for every other form."""
+    if not (spec.residual_outside and spec.linear_weights):
+        return ("// No linear reference (the target form is not the change from a linear forecast).\n"
+                "#define FS_LINEAR_REFERENCE 0\n#define FS_LINEAR_WEIGHT nullptr\n#define FS_LINEAR_BIAS nullptr")
+    flash = 4 * (len(spec.linear_weights) + len(spec.linear_bias))
+    return "\n".join([
+        "// The change from a linear forecast: the network outputs the change, and fs_protocol.cpp adds for step k of",
+        "// target j bias[j][k] + sum over rows r (oldest first) of weight[j][k][r] * the target's scaled value at row r,",
+        "// summed in double in row order, rounded once to float (core/linear_reference.py). Scaled units;",
+        f"// target-major, then step, then row. {flash:,} bytes of flash.",
+        "#define FS_LINEAR_REFERENCE 1",
+        "static const float kLinearWeight[FS_TARGETS * FS_HORIZON * FS_WINDOW] = {",
+        _float_list(spec.linear_weights, per_line=max(1, min(spec.window, 6))), "};",
+        "static const float kLinearBias[FS_TARGETS * FS_HORIZON] = {", _float_list(spec.linear_bias), "};",
+        "#define FS_LINEAR_WEIGHT kLinearWeight", "#define FS_LINEAR_BIAS kLinearBias"])
 
 
 def _band_block(spec: BundleSpec) -> str:

@@ -116,6 +116,12 @@ class BundleSpec:
     reference_rows: tuple[int, ...] = ()
     # With residual_outside, for "change_both": (a, b), rows whose difference every step's reference adds.
     drift_rows: tuple[int, ...] = ()
+    # With residual_outside, for "change_linear": the fitted linear reference in scaled units, float32, flat
+    # (targets, horizon, window) weights and (targets, horizon) biases (core.linear_reference); step k of target j
+    # adds bias[j, k] + sum over rows r of weight[j, k, r] * x[r, target_input[j]], summed in double, in row order.
+    # Empty for every other form (the reference rows above are used instead).
+    linear_weights: tuple[float, ...] = ()
+    linear_bias: tuple[float, ...] = ()
     # The watch over streamed readings (issue 33, core.alarms): adaptive bands, alarms. None = nothing watched.
     watch: "WatchSpec | None" = None
     # The multiplicative (log) form (core.logscale): per input column read as log(value), per target given back as
@@ -283,6 +289,8 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
     target_input: tuple[int, ...] = ()
     reference_rows: tuple[int, ...] = ()
     drift_rows: tuple[int, ...] = ()
+    linear_weights: tuple[float, ...] = ()
+    linear_bias: tuple[float, ...] = ()
     if outside:
         raw = folder.target_input_index
         target_input = tuple(raw) if all(i is not None for i in raw) else ()
@@ -308,6 +316,8 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
             if len(drift_rows) != 2 or not all(0 <= r < window for r in drift_rows):
                 raise StudioError("The export's model adds last season's change outside the network, but the report's "
                                   f"drift rows do not fit its window ({window}).", "Export the run again.")
+        if entry.get("reference") == "linear":
+            linear_weights, linear_bias = _linear_reference(folder, targets, horizon, window)
     # The band floor is a share of the target's spread in its units (for a log target, not its log's scale).
     watch = watch_of(folder, run_dir, horizon, targets, features, band_levels, band_hw,
                      unit_span(t_c, t_s, t_log).astype(np.float32))
@@ -326,9 +336,29 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
         max_abs_err=None if max_err is None else float(max_err),
         band_levels=band_levels, band_half_width=band_hw,
         residual_outside=outside, target_input=target_input, reference_rows=reference_rows, drift_rows=drift_rows,
+        linear_weights=linear_weights, linear_bias=linear_bias,
         input_log=tuple(bool(v) for v in in_log) if in_log.any() or t_log.any() else (),
         target_log=tuple(bool(v) for v in t_log) if in_log.any() or t_log.any() else (),
         form="step" if step_layout is not None else "window", step_layout=step_layout)
+
+
+def _linear_reference(folder: ExportFolder, targets: int, horizon: int, window: int) -> tuple[tuple, tuple]:
+    """A "change_linear" export's fitted reference from its report's model (flat weights and biases, float32 values),
+    refused unless there are exactly targets x horizon x window weights and targets x horizon biases, all finite."""
+    model = folder.model
+    try:
+        w = np.asarray(model.get("linear_weights") or (), np.float64).reshape(-1)
+        b = np.asarray(model.get("linear_bias") or (), np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        w = b = np.zeros(0)
+    if w.size != targets * horizon * window or b.size != targets * horizon or not (np.all(np.isfinite(w))
+                                                                                 and np.all(np.isfinite(b))):
+        raise StudioError("The export's model adds a linear reference outside the network, but the report's linear "
+                          f"weights ({w.size}) and biases ({b.size}) are not the {targets * horizon * window} and "
+                          f"{targets * horizon} finite numbers its targets, horizon ({horizon}) and window ({window}) "
+                          "need.", "Export the run again.")
+    as32 = lambda a: tuple(float(v) for v in a.astype(np.float32))
+    return as32(w), as32(b)
 
 
 def _bands(folder: ExportFolder, run_dir, horizon: int, targets: int) -> tuple[tuple[str, ...], np.ndarray | None]:

@@ -29,6 +29,10 @@ TARGET_FORM_LABELS = {"level": "level", "change_last": "change from last value",
                       "change_linear": "change from a linear forecast"}
 # The forms whose reference reaches back one season: they need a period and a window longer than it.
 SEASONAL_FORMS = ("change_season", "change_both")
+# The forms whose reference reads window rows other than the last one, so a one-step graph (core.steploop, which sees
+# one time step) can never add it: the firmware adds it in float after the model. "change_linear" is outside in every
+# exported graph, not only the step loop (core.export.calibration.outside): its reference's precision is the forecast's.
+OUTSIDE_FORMS = SEASONAL_FORMS + ("change_linear",)
 BACKENDS = ("keras", "torch")
 KIND_LABELS = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN", "dense": "Dense (no recurrence)"}
 # Gate blocks per recurrent cell: they multiply every matrix count below.

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from core.models.spec import SEASONAL_FORMS
+from core.models.spec import OUTSIDE_FORMS
 
 
 FORMS = ("auto", "step", "unrolled", "fused")
@@ -40,7 +40,7 @@ def step_function(spec: Any, weights: list[np.ndarray], residual: bool | None = 
     import tensorflow as tf
 
     residual = spec.residual if residual is None else residual
-    residual = residual and spec.target_form not in SEASONAL_FORMS
+    residual = residual and spec.target_form not in OUTSIDE_FORMS
     cells, dense = _layer_weights(spec, weights)
     u = spec.units
     kind = spec.kind
@@ -178,15 +178,16 @@ def numpy_forecast(spec: Any, weights: list[np.ndarray], X: np.ndarray) -> np.nd
         if j < len(dense) - 1:
             h = np.maximum(h, 0.0)
     y = h.reshape(len(X), spec.horizon, spec.n_targets)
-    if spec.residual and spec.target_form not in SEASONAL_FORMS:
+    if spec.residual and spec.target_form not in OUTSIDE_FORMS:
         y = y + np.asarray(X, np.float64)[:, -1, list(spec.target_input_index)][:, None, :]
     return add_reference(spec, y, X)
 
 
 def add_reference(spec: Any, y: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """What the firmware adds to a seasonal form's step-loop output (the model's own change): each step's
-    seasonal reference (core.export.reference_values); other forms unchanged (their graph adds the last value)."""
-    if spec.target_form not in SEASONAL_FORMS:
+    """What the firmware adds to the step-loop output (the model's own change) of a form whose reference reads
+    earlier rows (OUTSIDE_FORMS: seasonal, linear): each step's reference (core.export.reference_values); other
+    forms unchanged (their graph adds the last value)."""
+    if spec.target_form not in OUTSIDE_FORMS:
         return y
     from core.export.calibration import reference_values
 

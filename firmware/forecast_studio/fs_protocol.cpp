@@ -284,7 +284,23 @@ bool Protocol::RunWindow(const float* raw, int k) {
     Error("INVOKE", "model invoke failed");
     return false;
   }
-  if (info_.target_input != nullptr) {
+  if (info_.target_input != nullptr && info_.linear_weight != nullptr && info_.linear_bias != nullptr) {
+    // The linear reference, summed as core.linear_reference.reference_values sums it: the bias, then each row's
+    // product in row order, in double (a product of two floats is exact in double, so a fused multiply-add
+    // cannot change it), rounded once to float and added to the network's change in float.
+    for (int i = 0; i < info_.horizon * info_.targets; i++) {
+      const int step = i / info_.targets;
+      const int target = i % info_.targets;
+      const int column = info_.target_input[target];
+      const int at = target * info_.horizon + step;
+      const float* weight = info_.linear_weight + at * info_.window;
+      double acc = static_cast<double>(info_.linear_bias[at]);
+      for (int r = 0; r < info_.window; r++) {
+        acc += static_cast<double>(weight[r]) * static_cast<double>(buf_.scaled[r * info_.features + column]);
+      }
+      buf_.result[i] += static_cast<float>(acc);
+    }
+  } else if (info_.target_input != nullptr) {
     // The reference, summed in the order the studio's check sums it (core.export.reference_values).
     const bool drift = info_.drift_add_row >= 0 && info_.drift_sub_row >= 0;
     for (int i = 0; i < info_.horizon * info_.targets; i++) {

@@ -59,6 +59,13 @@ struct ModelInfo {
   // nullptr: no column is. A reading of 0 or below in a log column is refused with FS ERR PARSE.
   const unsigned char* input_log;
   const unsigned char* target_log;
+  // With target_input, for the change from a linear forecast (core/linear_reference.py): the fitted weights,
+  // targets * horizon * window (target-major, then step, then row), and biases, targets * horizon, in scaled
+  // units. Step k of target j adds bias[j*horizon+k] + the sum over rows r of weight[(j*horizon+k)*window+r] times
+  // the target's scaled value at row r, summed in double in row order and rounded once to float; reference_row and
+  // the drift rows are then unused. nullptr for every other form.
+  const float* linear_weight;
+  const float* linear_bias;
 };
 
 // The watch over streamed readings (issue 33; core/alarms.py is the same in Python), from model_config.h.
