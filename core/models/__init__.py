@@ -12,14 +12,14 @@ Read top-down: ``spec`` (the spec, presets, counts), ``graphs`` (the builders), 
 (canonical weights).
 """
 from core.models.spec import (BACKENDS, DEFAULT_PRESET, GATES, KINDS, KIND_LABELS, MAX_LAYERS, ModelSpec, PRESETS,
-                              SEASONAL_FORMS, TARGET_FORMS, TARGET_FORM_LABELS, count_biases, count_macs, count_params, layer_inputs,
+                              PERIOD_FORMS, SEASONAL_FORMS, TARGET_FORMS, ZERO_START_FORMS, TARGET_FORM_LABELS, count_biases, count_macs, count_params, layer_inputs,
                               model_size_bytes)
 from core.models.graphs import (build, build_keras, build_tf_keras, build_torch)
 from core.models.weights import (canonical_weights, load_canonical)
 
 __all__ = [
     "BACKENDS", "DEFAULT_PRESET", "GATES", "KINDS", "KIND_LABELS", "MAX_LAYERS", "ModelSpec", "PRESETS",
-    "SEASONAL_FORMS", "TARGET_FORMS", "TARGET_FORM_LABELS", "build", "build_keras", "build_tf_keras", "build_torch",
+    "PERIOD_FORMS", "SEASONAL_FORMS", "TARGET_FORMS", "TARGET_FORM_LABELS", "ZERO_START_FORMS", "build", "build_keras", "build_tf_keras", "build_torch",
     "canonical_weights", "count_biases", "count_macs", "count_params", "layer_inputs", "load_canonical",
     "model_size_bytes"
 ]

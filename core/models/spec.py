@@ -29,6 +29,11 @@ TARGET_FORM_LABELS = {"level": "level", "change_last": "change from last value",
                       "change_linear": "change from a linear forecast"}
 # The forms whose reference reaches back one season: they need a period and a window longer than it.
 SEASONAL_FORMS = ("change_season", "change_both")
+# The forms whose output layer starts at zero, so the untrained model is exactly its reference forecast.
+ZERO_START_FORMS = SEASONAL_FORMS + ("change_linear",)
+# The forms that keep the data's seasonal period: the seasonal ones, and the linear reference, whose fit may
+# shrink toward the same phase last season instead of the last value.
+PERIOD_FORMS = SEASONAL_FORMS + ("change_linear",)
 BACKENDS = ("keras", "torch")
 KIND_LABELS = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN", "dense": "Dense (no recurrence)"}
 # Gate blocks per recurrent cell: they multiply every matrix count below.
