@@ -177,7 +177,10 @@ def test_model_page_offers_the_seasonal_target_with_its_period(seasonal_state):
     assert not at.exception, at.exception
     box = at.selectbox(key="model.target_form")
     assert list(box.options) == ["level", "change from last value", "change from last season (24 steps)",
-                                 "change from last value and last season (24 steps)"]
+                                 "change from last value and last season (24 steps)", "change from a linear forecast"]
+    box.select("change_linear").run()
+    spec = at.session_state["fs.model_spec"]  # the fit may shrink toward last season: it keeps the period
+    assert spec.target_form == "change_linear" and spec.season_period == 24 and not spec.linear_weights
     box.select("change_season").run()
     spec = at.session_state["fs.model_spec"]
     assert spec.target_form == "change_season" and spec.season_period == 24 and spec.window >= 24
