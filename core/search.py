@@ -385,18 +385,27 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
     scored = [t for t in done if t.score is not None]
     best = keep_log(pick(scored), scored, NAIVE_Z)  # a log rival of the same form exists only as control's
     fallback = naive_fallback(best, scored) if best else None
-    rescued = fallback is not None and linear_rescue(scored) is not None
+    rescued = "noise" if fallback is not None and linear_rescue(scored) is not None else ""
     if rescued:  # the linear forecast beats the naive one where no better-scoring network did: it is the default
         best, fallback = linear_rescue(scored), None
     bt = None
+
+    def run_backtest(trial: Trial) -> Any:
+        report(f"Backtesting {trial.label} at earlier origins (a short series)")
+        bcfg = windows_for(trial.window, trial.log)[0]
+        return backtest(dataset, bcfg, spec_for(trial, bcfg), trial, lambda w: dataclasses.replace(
+            bcfg.train_config, epochs=trial_epochs(w, bcfg.train_config)), budget - (time.perf_counter() - t0))
+
     if (best is not None and fallback is None and not stopped and best.baseline_score is not None
             and needs_backtest(windows_for(best.window, best.log)[1])):
         # A short series: validation chose the network; earlier origins must agree (core.backtest).
-        report(f"Backtesting {best.label} at earlier origins (a short series)")
-        bcfg = windows_for(best.window, best.log)[0]
-        bt = backtest(dataset, bcfg, spec_for(best, bcfg), best, lambda w: dataclasses.replace(
-            bcfg.train_config, epochs=trial_epochs(w, bcfg.train_config)), budget - (time.perf_counter() - t0))
+        bt = run_backtest(best)
         fallback = naive_fallback(best, scored, held=True) if bt.overruled else None
+        lin = linear_rescue(scored) if fallback is not None and best.target_form != "change_linear" else None
+        if lin is not None:  # the network's lead did not hold at earlier origins; the linear forecast's may
+            bt_lin = run_backtest(lin)
+            if not bt_lin.overruled:
+                best, fallback, bt, rescued = lin, None, bt_lin, "backtest"
     seconds = time.perf_counter() - t0
     clock = any(t.clock_stopped or t.skipped == CLOCK_SKIP for t in done) or bool(bt and bt.clock_stopped)
     clock_text = (f" The clock's safety stop ({budget:.0f} s) ended the search before every trial finished its "

@@ -21,8 +21,14 @@ def form_reason(form: str, period: int | None) -> str:
     }[form]
 
 
-def why_won(best: Any, lowest: Any, key: str, level_margin: float, rescued: bool = False) -> str:
-    """The clause after the winner's label: it had the lowest score, or why a lower one lost to it."""
+def why_won(best: Any, lowest: Any, key: str, level_margin: float, rescued: str = "") -> str:
+    """The clause after the winner's label: it had the lowest score, or why a lower one lost to it. ``rescued``:
+    "noise" (the lower ones did not beat the naive forecast by the rule; the linear forecast did) or "backtest" (the
+    chosen network's lead did not hold at earlier origins; the linear forecast's did)."""
+    if rescued == "backtest":
+        return (f"won ({best.score:.4g}; a network that scored lower on validation lost to the naive forecast in a "
+                f"backtest at earlier origins, where the linear forecast kept its lead: the linear forecast, not the "
+                f"naive one, is then the default")
     if lowest is best:
         return f"had the lowest validation {key} ({best.score:.4g}"
     if rescued:
