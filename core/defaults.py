@@ -27,7 +27,7 @@ from core.config import DEFAULTS
 from core.dataset import Dataset, ordinal
 from core.errors import StudioError
 from core.metrics import Seasonality, detect_period
-from core.models import SEASONAL_FORMS, ModelSpec
+from core.models import PERIOD_FORMS, ModelSpec
 from core.training import TrainConfig
 from core.windows import (CALENDAR_NAMES, SplitSpec, WindowSpec, calendar_options, default_spec,
                           largest_window, presets, split_parts, window_counts)
@@ -60,7 +60,7 @@ class DefaultConfig:
             options.pop("target_form", None)
             options.pop("season_period", None)
         options.update(given)
-        if options.get("target_form") in SEASONAL_FORMS and not options.get("season_period"):
+        if options.get("target_form") in PERIOD_FORMS and not options.get("season_period"):
             options["season_period"] = int(self.seasonality.period or 0)
         relative = bool(options.pop("relative", False))
         spec = ModelSpec.for_windows(self.window_spec, **options)

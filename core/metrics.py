@@ -352,6 +352,8 @@ def paired_se(windows: Any, y_pred_scaled: Any, part: str, baseline: str) -> flo
 def naive_verdict(target_form: str, metrics: dict, backtest: str | None = None) -> str:
     """The verdict of a run that stayed at the naive forecast: in words, then the numbers. ``backtest``: the
     clause of a backtest that overruled the validation part (``TrainConfig.naive_backtest``)."""
+    if target_form == "change_linear":  # its zero output is the linear forecast, not a naive one
+        return linear_verdict(metrics)
     seasonal = target_form == "change_season"
     what = "its value one season earlier" if seasonal else "its last value"
     name = "seasonal_naive" if seasonal else "last_value"
@@ -364,3 +366,12 @@ def naive_verdict(target_form: str, metrics: dict, backtest: str | None = None) 
            "apart" if not backtest else f"a backtest overruled the validation part: {backtest}")
     return (f"This series is as predictable as {what}: {why}, so the model is that forecast itself (a "
             f"change-from-{'last-season' if seasonal else 'last-value'} model whose output stays at zero).{nums}")
+
+
+def linear_verdict(metrics: dict) -> str:
+    """The verdict of a "change_linear" run whose network stayed at zero: the model is the linear forecast itself
+    (core.linear_reference), then the test comparison as ``evaluate`` worded it, so a loss to a naive forecast
+    is still said."""
+    return ("The model is its linear forecast itself (a ridge autoregression over the window, fitted on the "
+            "training part): no trained epoch beat it on the validation part, so the network's output stays at "
+            "zero. " + str(metrics.get("verdict") or "")).strip()

@@ -49,6 +49,17 @@ def naive_fallback(best: Any, scored: list, held: bool = False) -> tuple[Any, fl
     return chosen, HOLD_MARGIN if held else float(min(max(NAIVE_Z * se / base, lo), hi))
 
 
+def linear_rescue(scored: list) -> Any:
+    """The lowest-scoring "change_linear" trial that beats its best naive forecast by the one rule, or None. When the
+    search's best candidate does not (the default would fall back to the naive forecast), such a trial is the better
+    fallback: it starts at the linear forecast (core.linear_reference) and keeps it unless training beats it, and on
+    short series that linear filter is what exponential smoothing and Theta win with."""
+    ok = [t for t in scored if t.target_form == "change_linear" and t.score is not None and t.best_baseline in NAIVE_FORMS
+          and t.baseline_score is not None and t.margin_se is not None
+          and beats_naive(t.score, t.baseline_score, t.margin_se)]
+    return min(ok, key=lambda t: t.score) if ok else None
+
+
 def naive_reason(best: Any, chosen: Any, margin: float, points: int | None = None, backtest: str | None = None) -> str:
     """The search's sentence for the naive-equivalent default: what lost, by how much, and what it means.
     ``backtest``: the backtest's clause (core.backtest.Backtest.clause) when it overruled the validation part."""

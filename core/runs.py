@@ -190,11 +190,12 @@ class Run:
         y_test = run.predict(windows.X("test"))
         y_val = run.predict(windows.X("val")) if windows.count("val") else None
         run.metrics = build_metrics(windows, y_test, y_val, references=references)
-        if info.get("naive_equivalent"):
+        if info.get("naive_equivalent") or info.get("linear_equivalent"):
             from core.metrics import naive_verdict
 
+            # a change_linear run kept at its start is the linear forecast, and naive_verdict words it so
             run.metrics["verdict"] = naive_verdict(spec.target_form, run.metrics, getattr(config, "naive_backtest", None))
-            run.metrics["naive_equivalent"] = True
+            run.metrics["linear_equivalent" if spec.target_form == "change_linear" else "naive_equivalent"] = True
         run._calibrate(windows, y_val, y_test, interval_levels)
         run.samples, run.info["time_axis"] = samples_of(windows, y_test)
         run.save()

@@ -30,17 +30,18 @@ from core.dataset import Dataset
 from core.defaults import LOG_REASON, DefaultConfig, choose_log, train_rows, default_config, target_seasonality
 from core.errors import StudioError
 from core.backtest import backtest, needs_backtest
-from core.naive_default import naive_fallback, naive_reason
+from core.naive_default import linear_rescue, naive_fallback, naive_reason
 from core.logscale import keep_log
 from core.metrics import NAIVE_Z
-from core.models import SEASONAL_FORMS, TARGET_FORM_LABELS, ModelSpec
+from core.models import PERIOD_FORMS, SEASONAL_FORMS, TARGET_FORM_LABELS, ModelSpec
 from core.frequency import describe_steps
+from core.search_words import form_reason, why_won
 from core.windows import largest_window, make_windows
 
 _Q = DEFAULTS["quality"]
 # Change forms first: when a loaded machine lets only one or two trials run, they are the likelier winners
 # (bench_quality on a busy machine: 10-minute h=24 ran level alone and kept it, 0.216 against the rule's 0.154).
-FORMS = ("change_last", "change_both", "change_season", "level")
+FORMS = ("change_last", "change_linear", "change_both", "change_season", "level")
 # The clock's safety stop, in quick-check budgets (120 s): never reached by a default search on a quiet or a
 # loaded 2-core machine (bench_quality), it only keeps a pathological one from running on. What a trial trains is
 # bounded by work (below), so the clock never decides the model unless it stops the search, and then it says so.
@@ -117,11 +118,12 @@ class SearchResult:
                                          # differ on a quieter machine
     naive: Trial | None = None           # set when the default is the naive-equivalent model (issue 34)
     backtest: Any = None                 # core.backtest.Backtest on a short series where validation chose a network
+    winner: Trial | None = None          # the chosen network when the rule picked it over a lower score (linear_rescue)
 
     @property
     def best(self) -> Trial | None:
         scored = [t for t in self.trials if t.score is not None]
-        return self.naive or keep_log(pick(scored), scored, NAIVE_Z)
+        return self.naive or self.winner or keep_log(pick(scored), scored, NAIVE_Z)
 
     def rows(self) -> list[dict]:
         """A table for the page and the command line: every candidate, tried or skipped."""
@@ -327,7 +329,7 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
         # Relative inputs (the level leaves the training range: core.defaults) apply to change forms only.
         relative = bool(options.get("relative", cfg.model_options.get("relative"))) and trial.target_form != "level"
         return ModelSpec.for_windows(cfg.window_spec, **{**options, "relative": relative}, target_form=trial.target_form,
-                                     season_period=int(period or 0) if trial.target_form in SEASONAL_FORMS else 0)
+                                     season_period=int(period or 0) if trial.target_form in PERIOD_FORMS else 0)
 
     def run_trial(trial: Trial) -> Trial:
         cfg, win = windows_for(trial.window, trial.log)
@@ -383,15 +385,27 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
     scored = [t for t in done if t.score is not None]
     best = keep_log(pick(scored), scored, NAIVE_Z)  # a log rival of the same form exists only as control's
     fallback = naive_fallback(best, scored) if best else None
+    rescued = "noise" if fallback is not None and linear_rescue(scored) is not None else ""
+    if rescued:  # the linear forecast beats the naive one where no better-scoring network did: it is the default
+        best, fallback = linear_rescue(scored), None
     bt = None
+
+    def run_backtest(trial: Trial) -> Any:
+        report(f"Backtesting {trial.label} at earlier origins (a short series)")
+        bcfg = windows_for(trial.window, trial.log)[0]
+        return backtest(dataset, bcfg, spec_for(trial, bcfg), trial, lambda w: dataclasses.replace(
+            bcfg.train_config, epochs=trial_epochs(w, bcfg.train_config)), budget - (time.perf_counter() - t0))
+
     if (best is not None and fallback is None and not stopped and best.baseline_score is not None
             and needs_backtest(windows_for(best.window, best.log)[1])):
         # A short series: validation chose the network; earlier origins must agree (core.backtest).
-        report(f"Backtesting {best.label} at earlier origins (a short series)")
-        bcfg = windows_for(best.window, best.log)[0]
-        bt = backtest(dataset, bcfg, spec_for(best, bcfg), best, lambda w: dataclasses.replace(
-            bcfg.train_config, epochs=trial_epochs(w, bcfg.train_config)), budget - (time.perf_counter() - t0))
+        bt = run_backtest(best)
         fallback = naive_fallback(best, scored, held=True) if bt.overruled else None
+        lin = linear_rescue(scored) if fallback is not None and best.target_form != "change_linear" else None
+        if lin is not None:  # the network's lead did not hold at earlier origins; the linear forecast's may
+            bt_lin = run_backtest(lin)
+            if not bt_lin.overruled:
+                best, fallback, bt, rescued = lin, None, bt_lin, "backtest"
     seconds = time.perf_counter() - t0
     clock = any(t.clock_stopped or t.skipped == CLOCK_SKIP for t in done) or bool(bt and bt.clock_stopped)
     clock_text = (f" The clock's safety stop ({budget:.0f} s) ended the search before every trial finished its "
@@ -407,7 +421,7 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
                              seconds, budget, stopped, clock, clock_text, bt)
     cfg, _ = windows_for(best.window, best.log)
     chosen_options = {**cfg.model_options, **options, "target_form": best.target_form,
-                      "season_period": int(period or 0) if best.target_form in SEASONAL_FORMS else 0}
+                      "season_period": int(period or 0) if best.target_form in PERIOD_FORMS else 0}
     chosen_options.pop("residual", None)
     chosen_options["relative"] = bool(chosen_options.get("relative")) and best.target_form != "level"
     key = best.compared_by.upper()
@@ -425,25 +439,12 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
                      f"scores {best.baseline_score:.4g}.")
     reasons = dict(cfg.reasons)
     lowest = min(scored, key=lambda t: t.score)
-    why = (f"had the lowest validation {key} ({best.score:.4g}" if lowest is best else
-           f"won ({best.score:.4g}; {lowest.label} scored {lowest.score:.4g}, " + (
-               f"within one standard error ({lowest.margin_se:.3g}) of it: an additive control must beat the "
-               "multiplicative form clearly" if best.log and not lowest.log else
-               f"less than the {LEVEL_MARGIN:.0%} a level target must win by, since it cannot forecast past the "
-               "training range"))
+    why = why_won(best, lowest, key, LEVEL_MARGIN, rescued)
     reasons["search"] = (f"Chosen on validation: {best.label} {why}"
                          f"{margin}). Tried, in {seconds:.0f} s of short trainings (each at most {TRIAL_EPOCHS} epochs and "
                          f"{TRIAL_WORK:,} window rows of updates): {tried}.{base_text}{skip_text}{note}{clock_text}"
                          + (bt.summary() if bt is not None else ""))
-    reasons["target_form"] = {
-        "level": "Target: the level itself; on validation it beat predicting a change.",
-        "change_last": "Target: the change from the last value (the model adds the last value back); it won on validation.",
-        "change_season": (f"Target: the change from the value one season ({period} steps) earlier at each forecast step; "
-                          "the model adds that value back, so every output is a level. It won on validation."),
-        "change_both": (f"Target: the change from the last value plus what followed it one season ({period} steps) "
-                        "earlier (last season's shape, started from today's level); the model adds that reference "
-                        "back, so every output is a level. It won on validation."),
-    }[best.target_form]
+    reasons["target_form"] = form_reason(best.target_form, period)
     reasons["residual"] = reasons["target_form"]
     if why_log is not None:
         reasons["log"] = ((LOG_REASON + f" Tried because {why_log}." if best.log else
@@ -455,4 +456,4 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
         reasons["window"] = (f"Window {describe_steps(best.window, dataset.freq, dataset.calendar)}: two seasonal periods "
                              f"({period} steps each), which won on validation over one.")
     chosen = dataclasses.replace(cfg, model_options=chosen_options, reasons=reasons)
-    return SearchResult(chosen, done, seconds, budget, period, stopped, clock, backtest=bt)
+    return SearchResult(chosen, done, seconds, budget, period, stopped, clock, backtest=bt, winner=best)

@@ -7,6 +7,7 @@ starts, picks the engine, scores and saves the run, and runs it as a background 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 import time
@@ -114,6 +115,11 @@ def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str
     NaN/inf loss, too few windows, too much memory, and framework errors raise ``StudioError``.
     """
     check_trainable(windows, model_spec, config)
+    model_spec, linear_info = fit_linear_reference(windows, model_spec)
+    if model_spec.target_form == "change_linear" and config.naive_margin is None:
+        # The linear forecast is epoch 0 (output at zero) and an epoch replaces it only by beating it on validation:
+        # on a short series the network often has nothing to add, and early stopping then keeps the linear forecast.
+        config = dataclasses.replace(config, naive_margin=0.0)
     if interval_levels is not None:
         from core.intervals import check_levels
 
@@ -128,11 +134,47 @@ def train(windows: Any, model_spec: ModelSpec, config: TrainConfig, run_dir: str
     threads = Threads(torch_device().type) if engine == "torch" else contextlib.nullcontext()
     with threads:
         return _train_and_score(windows, model_spec, config, run_dir, on_epoch, should_stop, on_batch, dataset,
-                                fit, engine, threads if engine == "torch" else None, t0, interval_levels, references)
+                                fit, engine, threads if engine == "torch" else None, t0, interval_levels, references,
+                                linear_info)
+
+
+# Values (windows x window rows x targets) the linear reference is fitted on at most: the newest training windows
+# up to this (a ridge over one window's rows needs thousands of windows, not millions; it stays well under a GB).
+LINEAR_FIT_MAX_VALUES = 20_000_000
+
+
+def fit_linear_reference(windows: Any, spec: ModelSpec) -> tuple[ModelSpec, dict | None]:
+    """("change_linear", weights not yet fitted) the spec with its linear reference fitted on the training windows,
+    the base and penalty chosen on the validation windows (core.linear_reference), and a note for run.info;
+    any other spec comes back unchanged. The fit needs the windows in memory, so it reads the newest ones up to
+    ``LINEAR_FIT_MAX_VALUES``."""
+    if spec.target_form != "change_linear" or spec.linear_weights:
+        return spec, None
+    from core import linear_reference
+
+    per_window = int(spec.window) * int(spec.n_targets)
+    keep = LINEAR_FIT_MAX_VALUES // max(per_window, 1)
+    if keep < linear_reference.MIN_WINDOWS:
+        raise StudioError(f"A window of {spec.window} rows is too long to fit the linear reference over "
+                          f"({per_window:,} values per window; at most {LINEAR_FIT_MAX_VALUES:,} are held).",
+                          "Use a shorter window, or another target form.")
+    n_train, n_val = windows.count("train"), windows.count("val")
+    idx = spec.target_input_index
+    # Only the target columns: windows.X is a strided view, and slicing it before the copy keeps the copy small.
+    X = np.asarray(windows.X("train")[-keep:][:, :, list(idx)])
+    Y = np.asarray(windows.y("train")[-keep:])
+    Xv = np.asarray(windows.X("val")[-keep:][:, :, list(idx)]) if n_val else None
+    Yv = np.asarray(windows.y("val")[-keep:]) if n_val else None
+    ref = linear_reference.fit(X, Y, range(len(idx)), spec.season_period, Xv, Yv)
+    weights, bias = ref.to_lists()
+    info = {"base": ref.base, "penalty": ref.penalty, "season_period": spec.season_period,
+            "train_windows": int(min(n_train, keep)), "val_windows": int(min(n_val, keep)),
+            "chosen_on": "validation windows" if n_val else "the newest fifth of the training windows"}
+    return spec.with_options(linear_weights=weights, linear_bias=bias), info
 
 
 def _train_and_score(windows, model_spec, config, run_dir, on_epoch, should_stop, on_batch, dataset, fit, engine,
-                     threads, t0, interval_levels, references=True):
+                     threads, t0, interval_levels, references=True, linear_info=None):
     try:
         model, tracker = fit(windows, model_spec, config, on_epoch, on_batch, should_stop, threads=threads)
     except StudioError:
@@ -156,10 +198,16 @@ def _train_and_score(windows, model_spec, config, run_dir, on_epoch, should_stop
             "engine": engine, "precision": tracker.precision}
     if tracker.threads:
         info["threads"] = tracker.threads
+    if linear_info is not None:
+        info["linear_reference"] = linear_info
     if tracker.naive_loss is not None:  # started at the naive forecast (issue 34): did training leave it?
         info["naive_start"] = {"val_loss": tracker.naive_loss, "margin": float(config.naive_margin or 0.0),
                                "kept": tracker.kept_naive}
-        info["naive_equivalent"] = tracker.kept_naive
+        # A change_linear model kept at its start is the linear forecast, not a naive one (metrics.linear_note).
+        linear = model_spec.target_form == "change_linear"
+        info["naive_equivalent"] = tracker.kept_naive and not linear
+        if linear:
+            info["linear_equivalent"] = tracker.kept_naive
     return Run.from_training(windows, model_spec, config, model, tracker.history, info, run_dir, dataset=dataset,
                              interval_levels=interval_levels, references=references)
 

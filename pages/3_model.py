@@ -179,7 +179,9 @@ if ss.get(K + "log_error"):
 if residual_possible:
     st.caption("**Change from last value** / **last season**: the network learns how far each target moves from its last "
                "observed value, or from its value one season earlier at each forecast step; **last value and last season**: "
-               "from the last value plus what followed it one season earlier. The model adds that reference back, so every "
+               "from the last value plus what followed it one season earlier; **a linear forecast**: from a ridge autoregression "
+               "over the window, fitted when training starts (the network starts at it and keeps it unless training "
+               "beats it on validation). The model adds that reference back, so every "
                "forecast, chart, export and board output is a level. **Choose on validation** below tries them all.")
 else:
     st.caption("**Change from last value** needs every target among the input features; add the targets as inputs "
@@ -188,7 +190,7 @@ else:
 try:
     form = ss[K + "target_form"]
     spec = models.ModelSpec.for_windows(wspec, backend=ss[K + "backend"], target_form=form,
-                                        season_period=season if form in models.SEASONAL_FORMS else 0,
+                                        season_period=season if form in models.PERIOD_FORMS else 0,
                                         relative=bool(ss[K + "relative"]) and form != "level",
                                         **{a: ss[K + a] for a in ARCH})
 except StudioError as e:

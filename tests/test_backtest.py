@@ -59,7 +59,8 @@ def test_validation_favours_the_network_but_earlier_origins_do_not_gives_the_nai
     res = search_default(ds, default_config(ds, "y"))
     bt = res.backtest
     assert bt is not None and len(bt.folds) == 3 and bt.overruled            # validation + two earlier origins
-    assert [c[0] for c in calls].count("fold") == 2
+    # the winner's two folds, then the linear forecast's (it beat the naive on validation too), overruled as well
+    assert [c[1] for c in calls if c[0] == "fold"][2:] == ["change_linear"] * 2
     assert res.naive is not None and res.config.model_options["target_form"] == "change_season"
     tc = res.config.train_config
     assert tc.naive_margin == pytest.approx(0.99) and "earlier origins" in tc.naive_backtest
@@ -70,11 +71,31 @@ def test_validation_favours_the_network_but_earlier_origins_do_not_gives_the_nai
     assert verdict.startswith("This series is as predictable as its value one season earlier: a backtest overruled "
                               "the validation part: on validation")
     # The folds train the winner's configuration with the same seed and a work bound, like its trial.
-    folds = [c for c in calls if c[0] == "fold"]
+    folds = [c for c in calls if c[0] == "fold"][:2]
     from core.models import TARGET_FORM_LABELS
 
     (form,) = {c[1] for c in folds}
     assert bt.label.startswith(TARGET_FORM_LABELS[form]) and {c[3] for c in folds} == {0}
+
+
+def test_when_the_backtest_overrules_the_winner_a_linear_forecast_that_holds_is_the_default(fake, monkeypatch):
+    calls = fake(0.6, 1.3)
+    inner = qc_module.quick_check
+
+    def linear_holds(win, spec, tc, **kw):  # the linear forecast keeps its lead at earlier origins, the others not
+        r = inner(win, spec, tc, **kw)
+        if win.split.by_date and spec.target_form == "change_linear":
+            r.model_mae = 0.7
+        if not win.split.by_date and spec.target_form == "change_linear":
+            r.model_mae = 0.65  # validation: not the lowest
+        return r
+    monkeypatch.setattr(qc_module, "quick_check", linear_holds)
+    res = search_default(_monthly(180), default_config(_monthly(180), "y"))
+    assert res.naive is None and res.best.target_form == "change_linear"
+    assert res.config.model_options["target_form"] == "change_linear" and res.backtest.keeps_network
+    assert "the linear forecast kept its lead" in res.config.reasons["search"]
+    assert res.config.train_config.naive_margin is None
+    assert [c[1] for c in calls if c[0] == "fold"][2:] == ["change_linear"] * 2
 
 
 def test_a_network_better_at_every_origin_is_kept(fake):

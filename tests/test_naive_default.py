@@ -74,3 +74,13 @@ def test_a_random_walk_defaults_to_its_last_value_and_says_so(tmp_path):
     acc = report.accuracy["forecasters"]
     assert acc["float32"]["mae"] == pytest.approx(acc["last_value"]["mae"], rel=1e-4)
     assert acc["int8"]["mae"] == pytest.approx(acc["last_value"]["mae"], rel=1e-3)
+
+
+def test_a_linear_forecast_that_beats_the_naive_is_the_fallback_before_the_naive_itself():
+    from core.naive_default import linear_rescue
+
+    lin = _trial("change_linear", 0.85, se=0.05)        # three standard errors below last value
+    worse = _trial("change_linear", 0.97, se=0.05, window=16)
+    assert linear_rescue([_trial("change_last", 0.8, se=0.3), lin, worse]) is lin
+    assert linear_rescue([_trial("change_last", 0.8, se=0.3), worse]) is None  # within the noise: the naive stays
+    assert linear_rescue([_trial("change_linear", 0.5, name="mean")]) is None  # no naive to be measured against

@@ -11,15 +11,17 @@ TensorFlow and torch are imported inside the functions that need them, so import
 Read top-down: ``spec`` (the spec, presets, counts), ``graphs`` (the builders), ``weights``
 (canonical weights).
 """
-from core.models.spec import (BACKENDS, DEFAULT_PRESET, GATES, KINDS, KIND_LABELS, MAX_LAYERS, ModelSpec, OUTSIDE_FORMS, PRESETS,
-                              SEASONAL_FORMS, TARGET_FORMS, TARGET_FORM_LABELS, count_biases, count_macs, count_params, layer_inputs,
+from core.models.spec import (BACKENDS, DEFAULT_PRESET, GATES, KINDS, KIND_LABELS, MAX_LAYERS, ModelSpec, OUTSIDE_FORMS,
+                              PERIOD_FORMS, PRESETS, SEASONAL_FORMS, TARGET_FORMS, TARGET_FORM_LABELS, ZERO_START_FORMS,
+                              count_biases, count_macs, count_params, layer_inputs,
                               model_size_bytes)
 from core.models.graphs import (build, build_keras, build_tf_keras, build_torch)
 from core.models.weights import (canonical_weights, load_canonical)
 
 __all__ = [
-    "BACKENDS", "DEFAULT_PRESET", "GATES", "KINDS", "KIND_LABELS", "MAX_LAYERS", "ModelSpec", "OUTSIDE_FORMS", "PRESETS",
-    "SEASONAL_FORMS", "TARGET_FORMS", "TARGET_FORM_LABELS", "build", "build_keras", "build_tf_keras", "build_torch",
+    "BACKENDS", "DEFAULT_PRESET", "GATES", "KINDS", "KIND_LABELS", "MAX_LAYERS", "ModelSpec", "OUTSIDE_FORMS",
+    "PERIOD_FORMS", "PRESETS", "SEASONAL_FORMS", "TARGET_FORMS", "TARGET_FORM_LABELS", "ZERO_START_FORMS", "build",
+    "build_keras", "build_tf_keras", "build_torch",
     "canonical_weights", "count_biases", "count_macs", "count_params", "layer_inputs", "load_canonical",
     "model_size_bytes"
 ]

@@ -7,7 +7,8 @@ from typing import Any
 
 
 
-from core.models.spec import SEASONAL_FORMS, ModelSpec, layer_inputs
+from core.errors import StudioError
+from core.models.spec import SEASONAL_FORMS, ZERO_START_FORMS, ModelSpec, layer_inputs
 
 # ---------------------------------------------------------------- Keras 3
 
@@ -46,6 +47,24 @@ def _season_reference(take: Any, x: Any, indices: tuple, steps: tuple, drift: tu
         a, b = int(drift[0]), int(drift[1])
         ref = ref + (columns(x[:, a:a + 1, :]) - columns(x[:, b:b + 1, :]))
     return ref
+
+
+def linear_constants(spec: ModelSpec) -> tuple[list, list]:
+    """("change_linear") the fitted reference as nested lists: per target (window, horizon) weights, transposed for
+    a matrix product, and (horizon,) biases. Constants of the graph (layer config, torch buffers), never weights:
+    ``get_weights()``, saved weights and the torch<->Keras mapping stay those of the network alone."""
+    ref = spec.linear_reference
+    if ref is None:
+        raise StudioError("This 'change from a linear forecast' model has no fitted linear reference yet.",
+                          "Train it: the reference is fitted on the training windows when training starts.")
+    return ([w.T.tolist() for w in ref.weights], [b.tolist() for b in ref.bias])
+
+
+def _linear_reference(matmul, stack, const, x: Any, indices: tuple, weights: list, bias: list) -> Any:
+    """(batch, horizon, n_targets): per target j, bias[j] + x[:, :, indices[j]] @ weights[j] (window x horizon), a
+    FULLY_CONNECTED-style product on a constant, then the targets stacked (PACK) on the last axis."""
+    refs = [matmul(x[:, :, int(c)], const(weights[j])) + const(bias[j]) for j, c in enumerate(indices)]
+    return stack(refs, axis=-1)
 
 
 @functools.lru_cache(maxsize=None)
@@ -114,7 +133,29 @@ def _keras_layers():
         def get_config(self):
             return {**super().get_config(), "mask": list(self.mask)}
 
-    return keras, (AddLastTargets, AddSeasonTargets, RelativeToLast)
+    @keras.saving.register_keras_serializable(package="forecast_studio")
+    class AddLinearReference(keras.layers.Layer):
+        """y + the fitted linear reference of the window (core.linear_reference); constants, no weights."""
+
+        def __init__(self, indices, lin_weights, lin_bias, **kwargs):
+            super().__init__(**kwargs)
+            self.indices = tuple(int(i) for i in indices)
+            self.lin_weights, self.lin_bias = [list(w) for w in lin_weights], [list(b) for b in lin_bias]
+
+        def call(self, inputs):
+            y, x = inputs
+            const = lambda v: keras.ops.convert_to_tensor(v, dtype=x.dtype)  # noqa: E731
+            return y + _linear_reference(keras.ops.matmul, keras.ops.stack, const, x, self.indices,
+                                         self.lin_weights, self.lin_bias)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape[0]
+
+        def get_config(self):
+            return {**super().get_config(), "indices": list(self.indices), "lin_weights": self.lin_weights,
+                    "lin_bias": self.lin_bias}
+
+    return keras, (AddLastTargets, AddSeasonTargets, RelativeToLast, AddLinearReference)
 
 
 def _build_graph(layers_mod, Input, Model, add_layer, spec: ModelSpec, batch_size, unroll) -> Any:
@@ -140,9 +181,9 @@ def _build_graph(layers_mod, Input, Model, add_layer, spec: ModelSpec, batch_siz
                 h = L.Dropout(spec.dropout, name=f"dropout_{i + 1}")(h)
     if spec.head_units:
         h = L.Dense(spec.head_units, activation="relu", name="head")(h)
-    # A seasonal change target starts from an output of zero: the untrained model is exactly seasonal naive,
-    # and training (with early stopping on validation) moves it only where that helps.
-    zero = "zeros" if spec.target_form in SEASONAL_FORMS else None
+    # A seasonal or linear change target starts from an output of zero: the untrained model is exactly its
+    # reference forecast, and training (with early stopping on validation) moves it only where that helps.
+    zero = "zeros" if spec.target_form in ZERO_START_FORMS else None
     h = (L.Dense(spec.output_units, name="output", kernel_initializer=zero, bias_initializer=zero)(h) if zero
          else L.Dense(spec.output_units, name="output")(h))
     y = L.Reshape((spec.horizon, spec.n_targets), name="forecast")(h)
@@ -154,6 +195,9 @@ def _build_graph(layers_mod, Input, Model, add_layer, spec: ModelSpec, batch_siz
     elif spec.target_form == "change_both":
         y = add_season(spec.target_input_index, spec.season_steps, spec.drift_rows,
                        name="add_last_value_and_season")([y, x_in])
+    elif spec.target_form == "change_linear":
+        weights, bias = linear_constants(spec)
+        y = add_layer[3](spec.target_input_index, weights, bias, name="add_linear_forecast")([y, x_in])
     return Model(x_in, y, name=f"forecast_{spec.kind}")
 
 
@@ -222,7 +266,24 @@ def _tf_keras_layers():
         def get_config(self):
             return {**super().get_config(), "mask": list(self.mask)}
 
-    return tf_keras, (AddLastTargets, AddSeasonTargets, RelativeToLast)
+    class AddLinearReference(tf_keras.layers.Layer):
+        """Same as the Keras 3 layer: STRIDED_SLICE, FULLY_CONNECTED on constants, ADD, PACK (builtin TFLM ops)."""
+
+        def __init__(self, indices, lin_weights, lin_bias, **kwargs):
+            super().__init__(**kwargs)
+            self.indices = tuple(int(i) for i in indices)
+            self.lin_weights, self.lin_bias = [list(w) for w in lin_weights], [list(b) for b in lin_bias]
+
+        def call(self, inputs):
+            y, x = inputs
+            const = lambda v: tf.constant(v, dtype=x.dtype)  # noqa: E731
+            return y + _linear_reference(tf.matmul, tf.stack, const, x, self.indices, self.lin_weights, self.lin_bias)
+
+        def get_config(self):
+            return {**super().get_config(), "indices": list(self.indices), "lin_weights": self.lin_weights,
+                    "lin_bias": self.lin_bias}
+
+    return tf_keras, (AddLastTargets, AddSeasonTargets, RelativeToLast, AddLinearReference)
 
 
 def build_tf_keras(spec: ModelSpec, batch_size: int | None = 1, unroll: bool | None = None):
@@ -263,7 +324,7 @@ def _torch_class():
             self.drop = nn.Dropout(spec.dropout)
             self.head = nn.Linear(spec.units, spec.head_units) if spec.head_units else None
             self.out = nn.Linear(spec.head_units or spec.units, spec.output_units)
-            if spec.target_form in SEASONAL_FORMS:  # starts as its naive reference, as the Keras builders do
+            if spec.target_form in ZERO_START_FORMS:  # starts as its reference forecast, as the Keras builders do
                 nn.init.zeros_(self.out.weight)
                 nn.init.zeros_(self.out.bias)
             idx = spec.target_input_index if spec.residual else ()
@@ -273,6 +334,15 @@ def _torch_class():
             self.register_buffer("relative_mask", torch.tensor(relative_mask(spec) if spec.relative else []),
                                  persistent=False)
             self.register_buffer("drift_idx", torch.tensor(list(spec.drift_rows), dtype=torch.long),
+                                 persistent=False)
+            # "change_linear": the fitted reference, (targets, horizon, window) and (horizon, targets); buffers that
+            # are not saved (persistent=False), so the state dict and the weight mapping hold the network alone.
+            ref = spec.linear_reference if spec.target_form == "change_linear" else None
+            if spec.target_form == "change_linear" and ref is None:
+                linear_constants(spec)  # raises: an unfitted reference
+            self.register_buffer("lin_w", torch.tensor(ref.weights if ref is not None else [], dtype=torch.float32),
+                                 persistent=False)
+            self.register_buffer("lin_b", torch.tensor(ref.bias.T if ref is not None else [], dtype=torch.float32),
                                  persistent=False)
             # Set by core.training_engines where the CPU has native bfloat16: the recurrent layers then run
             # autocast while training (never in eval), and everything after them stays float32.
@@ -303,6 +373,9 @@ def _torch_class():
                 if self.spec.target_form == "change_both":
                     rows = x.index_select(1, self.drift_idx).index_select(2, self.target_idx)
                     y = y + (rows[:, :1, :] - rows[:, 1:2, :])
+            elif self.spec.target_form == "change_linear":
+                cols = x.index_select(2, self.target_idx)  # the window as given, like the other forms
+                y = y + torch.einsum("brj,jkr->bkj", cols, self.lin_w) + self.lin_b
             return y
 
     return TorchForecaster

@@ -33,6 +33,11 @@ SEASONAL_FORMS = ("change_season", "change_both")
 # one time step) can never add it: the firmware adds it in float after the model. "change_linear" is outside in every
 # exported graph, not only the step loop (core.export.calibration.outside): its reference's precision is the forecast's.
 OUTSIDE_FORMS = SEASONAL_FORMS + ("change_linear",)
+# The forms whose output layer starts at zero, so the untrained model is exactly its reference forecast.
+ZERO_START_FORMS = SEASONAL_FORMS + ("change_linear",)
+# The forms that keep the data's seasonal period: the seasonal ones, and the linear reference, whose fit may
+# shrink toward the same phase last season instead of the last value.
+PERIOD_FORMS = SEASONAL_FORMS + ("change_linear",)
 BACKENDS = ("keras", "torch")
 KIND_LABELS = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN", "dense": "Dense (no recurrence)"}
 # Gate blocks per recurrent cell: they multiply every matrix count below.

@@ -68,7 +68,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="predict the change from the last value (the older switch; --target-form says more)")
     p.add_argument("--target-form", choices=TARGET_FORMS, default=None,
                    help="what the network predicts before the model adds a reference back: the level, the change "
-                        "from the last value, or the change from the value one season earlier "
+                        "from the last value, from the value one season earlier, from both, or from a linear forecast "
+                        "(a ridge autoregression over the window, fitted when training starts) "
                         "(default: chosen on the validation part)")
     p.add_argument("--relative", action=argparse.BooleanOptionalAction, default=None,
                    help="the network reads each window minus its last value (default: on where the level leaves the "
@@ -203,6 +204,11 @@ def run(args: argparse.Namespace) -> int:
     ended = " (early stopping)" if info.get("early_stopped") else ""
     print(f"best epoch {info.get('best_epoch')} of {info.get('epochs_run')}{ended}; run written to {result.run_dir}",
           file=sys.stderr, flush=True)
+    lin = info.get("linear_reference")
+    if lin:  # change_linear: what the fitted reference shrinks toward, and how hard
+        print(f"linear reference: ridge autoregression toward the {'same phase last season' if lin['base'] == 'season' else 'last value'}"
+              f", penalty {lin['penalty']:g}, fitted on {lin['train_windows']:,} training windows, chosen on the "
+              f"{lin['chosen_on']}", file=sys.stderr, flush=True)
     # The Train page's words: windows (one forecast each) and the time points they forecast.
     print(f"Test metrics on {display.readable(result.metrics.get('n_windows', counts['test']))} test windows forecasting "
           f"{display.readable(result.metrics.get('points'))} time points, in {', '.join(targets)}'s units:")
