@@ -162,3 +162,20 @@ def reference_values(ref: LinearReference, X_scaled: np.ndarray, target_input_in
             acc = acc + col[:, r:r + 1] * w[j, :, r][None, :]
         out[:, :, j] = acc.astype(np.float32)
     return out
+
+
+def from_report(model: dict, targets: int, horizon: int, window: int) -> tuple[tuple, tuple]:
+    """An export report's model entry -> its flat weights and biases as float32 values, refused unless there are
+    exactly targets x horizon x window weights and targets x horizon biases, all finite (what the bundle prints)."""
+    try:
+        w = np.asarray(model.get("linear_weights") or (), np.float64).reshape(-1)
+        b = np.asarray(model.get("linear_bias") or (), np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        w = b = np.zeros(0)
+    if w.size != targets * horizon * window or b.size != targets * horizon or not (np.all(np.isfinite(w))
+                                                                                 and np.all(np.isfinite(b))):
+        raise StudioError("The export's model adds a linear reference outside the network, but the report's linear "
+                          f"weights ({w.size}) and biases ({b.size}) are not the {targets * horizon * window} and "
+                          f"{targets * horizon} finite numbers its targets, horizon ({horizon}) and window ({window}) "
+                          "need.", "Export the run again.")
+    return tuple(float(v) for v in w.astype(np.float32)), tuple(float(v) for v in b.astype(np.float32))

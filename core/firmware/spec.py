@@ -16,6 +16,7 @@ from core.export.folder import ExportFolder
 from core.export.runtime import arena_words
 from core.firmware import tflm_api
 from core.logscale import to_units, unit_span
+from core.linear_reference import from_report as linear_from_report
 
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -317,7 +318,7 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
                 raise StudioError("The export's model adds last season's change outside the network, but the report's "
                                   f"drift rows do not fit its window ({window}).", "Export the run again.")
         if entry.get("reference") == "linear":
-            linear_weights, linear_bias = _linear_reference(folder, targets, horizon, window)
+            linear_weights, linear_bias = linear_from_report(folder.model, targets, horizon, window)
     # The band floor is a share of the target's spread in its units (for a log target, not its log's scale).
     watch = watch_of(folder, run_dir, horizon, targets, features, band_levels, band_hw,
                      unit_span(t_c, t_s, t_log).astype(np.float32))
@@ -340,25 +341,6 @@ def load_bundle_spec(export_dir, dtype: str = "int8", run_dir=None, n_windows: i
         input_log=tuple(bool(v) for v in in_log) if in_log.any() or t_log.any() else (),
         target_log=tuple(bool(v) for v in t_log) if in_log.any() or t_log.any() else (),
         form="step" if step_layout is not None else "window", step_layout=step_layout)
-
-
-def _linear_reference(folder: ExportFolder, targets: int, horizon: int, window: int) -> tuple[tuple, tuple]:
-    """A "change_linear" export's fitted reference from its report's model (flat weights and biases, float32 values),
-    refused unless there are exactly targets x horizon x window weights and targets x horizon biases, all finite."""
-    model = folder.model
-    try:
-        w = np.asarray(model.get("linear_weights") or (), np.float64).reshape(-1)
-        b = np.asarray(model.get("linear_bias") or (), np.float64).reshape(-1)
-    except (TypeError, ValueError):
-        w = b = np.zeros(0)
-    if w.size != targets * horizon * window or b.size != targets * horizon or not (np.all(np.isfinite(w))
-                                                                                 and np.all(np.isfinite(b))):
-        raise StudioError("The export's model adds a linear reference outside the network, but the report's linear "
-                          f"weights ({w.size}) and biases ({b.size}) are not the {targets * horizon * window} and "
-                          f"{targets * horizon} finite numbers its targets, horizon ({horizon}) and window ({window}) "
-                          "need.", "Export the run again.")
-    as32 = lambda a: tuple(float(v) for v in a.astype(np.float32))
-    return as32(w), as32(b)
 
 
 def _bands(folder: ExportFolder, run_dir, horizon: int, targets: int) -> tuple[tuple[str, ...], np.ndarray | None]:
