@@ -34,7 +34,7 @@ def why_won(best: Any, lowest: Any, key: str, level_margin: float, rescued: str 
     if rescued:
         return (f"won ({best.score:.4g}; {lowest.label} scored {lowest.score:.4g} but did not beat the best naive "
                 f"forecast by one standard error of the difference ({lowest.margin_se:.3g}), while the linear forecast "
-                f"beat it by two of its own and by more than 2%: the linear forecast, not the naive one, is then the "
+                f"beat it by one and a half of its own and by more than 2%: the linear forecast, not the naive one, is then the "
                 f"default")
     return (f"won ({best.score:.4g}; {lowest.label} scored {lowest.score:.4g}, " + (
         f"within one standard error ({lowest.margin_se:.3g}) of it: an additive control must beat the "

@@ -86,7 +86,7 @@ def test_a_linear_forecast_that_beats_the_naive_is_the_fallback_before_the_naive
     assert linear_rescue([_trial("change_linear", 0.5, name="mean")]) is None  # no naive to be measured against
 
 
-def test_a_linear_forecast_must_beat_the_naive_by_two_standard_errors_and_two_percent():
+def test_a_linear_forecast_must_beat_the_naive_by_one_and_a_half_standard_errors_and_two_percent():
     """On a random walk the linear forecast won validation by 1.4% at 1.3 standard errors and lost on test: the
     change_linear rule is stricter than a network's (core.naive_default.LINEAR_Z and the 2% floor)."""
     from core.naive_default import beats_naive
@@ -95,3 +95,4 @@ def test_a_linear_forecast_must_beat_the_naive_by_two_standard_errors_and_two_pe
     assert not beats_naive(24.63, 24.99, 0.274, "change_linear")  # 1.3 standard errors
     assert not beats_naive(24.63, 24.99, 0.01, "change_linear")   # 1.4% < the 2% floor, however small the error
     assert beats_naive(20.0, 24.99, 1.0, "change_linear")
+    assert beats_naive(0.3235, 0.3989, 0.0456, "change_linear")      # Uschange h=1: 1.65 standard errors, 19%

@@ -213,8 +213,12 @@ class Board:
         if self._stop.is_set():
             raise StudioError(f"The connection to {self.name} is closed.", "Connect again.")
         line = command if command.endswith("\n") else command + "\n"
+        shown = line.strip()
+        shown = shown if len(shown) <= 160 else f"{shown[:150]}… ({len(shown)} chars)"
         try:
             with self._write_lock:
+                # Logged before the bytes leave, so the reader can never log the answer above its command.
+                self._add("tx", shown)
                 self._ser.write(line.encode("ascii"))
                 self._ser.flush()
         except serial.SerialTimeoutException:
@@ -224,10 +228,6 @@ class Board:
             err = disconnected_error(self.name, exc)
             self._fail(err)
             raise err from None
-        shown = line.strip()
-        if len(shown) > 160:
-            shown = f"{shown[:150]}… ({len(shown)} chars)"
-        self._add("tx", shown)
 
     def _next(self, cursor: int, deadline: float, since_bytes: int) -> tuple[int, Record]:
         """The first record after ``cursor``; raises on disconnect, unreadable text, or the deadline."""
