@@ -35,6 +35,7 @@ from core.logscale import keep_log
 from core.metrics import NAIVE_Z
 from core.models import PERIOD_FORMS, SEASONAL_FORMS, TARGET_FORM_LABELS, ModelSpec
 from core.frequency import describe_steps
+from core.search_rules import LEVEL_MARGIN, WINDOW_MARGIN, pick  # noqa: F401 (LEVEL_MARGIN re-exported for tests)
 from core.search_words import form_reason, why_won
 from core.windows import largest_window, make_windows
 
@@ -59,27 +60,6 @@ MAX_SEASON_SHARE = 1 / 3
 
 Progress = Callable[[float, str], None]
 CLOCK_SKIP = "the clock's safety stop ended the search first"
-# A level target wins only by this much over the best change form on validation: the validation part sits
-# just after the training range, and a level model cannot forecast past that range (weekly CO2: level won
-# validation by a hair under a loaded machine's short trainings, then scored test MAE 0.715 against last
-# value's 0.398, where change from last value scores 0.314).
-LEVEL_MARGIN = 0.10
-
-
-def pick(scored: list) -> Any:
-    """The winner: the lowest validation score, except that a level target must beat the best change form
-    by ``LEVEL_MARGIN``."""
-    if not scored:
-        return None
-    best = min(scored, key=lambda t: t.score)
-    changes = [t for t in scored if t.target_form != "level"]
-    if best.target_form == "level" and changes:
-        change = min(changes, key=lambda t: t.score)
-        if not best.score < (1 - LEVEL_MARGIN) * change.score:
-            return change
-    return best
-
-
 @dataclass(frozen=True)
 class Trial:
     """One candidate: its settings, and its validation score (or why it was skipped)."""
@@ -439,7 +419,7 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
                      f"scores {best.baseline_score:.4g}.")
     reasons = dict(cfg.reasons)
     lowest = min(scored, key=lambda t: t.score)
-    why = why_won(best, lowest, key, LEVEL_MARGIN, rescued)
+    why = why_won(best, lowest, key, LEVEL_MARGIN, rescued, WINDOW_MARGIN)
     reasons["search"] = (f"Chosen on validation: {best.label} {why}"
                          f"{margin}). Tried, in {seconds:.0f} s of short trainings (each at most {TRIAL_EPOCHS} epochs and "
                          f"{TRIAL_WORK:,} window rows of updates): {tried}.{base_text}{skip_text}{note}{clock_text}"

@@ -21,7 +21,7 @@ def form_reason(form: str, period: int | None) -> str:
     }[form]
 
 
-def why_won(best: Any, lowest: Any, key: str, level_margin: float, rescued: str = "") -> str:
+def why_won(best: Any, lowest: Any, key: str, level_margin: float, rescued: str = "", window_margin: float = 0.0) -> str:
     """The clause after the winner's label: it had the lowest score, or why a lower one lost to it. ``rescued``:
     "noise" (the lower ones did not beat the naive forecast by the rule; the linear forecast did) or "backtest" (the
     chosen network's lead did not hold at earlier origins; the linear forecast's did)."""
@@ -39,5 +39,8 @@ def why_won(best: Any, lowest: Any, key: str, level_margin: float, rescued: str 
     return (f"won ({best.score:.4g}; {lowest.label} scored {lowest.score:.4g}, " + (
         f"within one standard error ({lowest.margin_se:.3g}) of it: an additive control must beat the "
         "multiplicative form clearly" if best.log and not lowest.log else
+        f"less than the {window_margin:.0%} a longer window must win by, since it costs training time and the "
+        "board's memory and time" if (lowest.target_form, lowest.log) == (best.target_form, best.log)
+        and lowest.window > best.window else
         f"less than the {level_margin:.0%} a level target must win by, since it cannot forecast past the "
         "training range"))

@@ -371,3 +371,19 @@ def test_the_search_tries_the_linear_forecast_and_a_chosen_one_trains_it(tmp_pat
     assert run.model_spec.linear_weights and run.info["linear_reference"]["base"] == "last"
     m = run.metrics
     assert m["model"]["mae"] < m["baselines"]["last_value"]["mae"]
+
+
+def test_a_longer_window_must_win_by_the_window_margin():
+    """The weather sample's linear forecast: 48 steps scored 0.3545 against 24 steps' 0.3551 on validation and took
+    twice the training; a longer window wins only by WINDOW_MARGIN, and the search says why."""
+    from core.search import WINDOW_MARGIN, Trial, pick
+    from core.search_words import why_won
+
+    short = Trial("change_linear", 24, score=0.3551)
+    long = Trial("change_linear", 48, score=0.3545)
+    other = Trial("change_last", 12, score=0.39)
+    assert pick([short, long, other]) is short
+    clear = Trial("change_linear", 48, score=0.3551 * (1 - 2 * WINDOW_MARGIN))
+    assert pick([short, clear, other]) is clear
+    assert pick([long, other]) is long                      # no shorter one of its form: the lowest stays
+    assert "longer window must win by" in why_won(short, long, "mae", 0.1, "", WINDOW_MARGIN)
