@@ -11,10 +11,10 @@ The fit is in the scaled (and, for a multiplicative target, log) units the netwo
 step k, ``reference = bias[j, k] + sum_r weight[j, k, r] * x[r, column_j]`` over the window rows r. The weights sum
 to 1 for every step (a series shifted by a constant gets the same forecast shifted), because the regression is on
 changes: the features are each row minus the last row, the label the step's value minus a base forecast (the last
-value, or the same phase last season, whichever the inner split prefers), and the ridge penalty pulls toward that
-base, so heavy shrinkage gives the naive forecast back. The penalty is chosen on the newest fifth of the training
-windows (fitted on the older four fifths), then the fit is redone on all of them: the validation part stays for
-the search's comparisons.
+value, or the same phase last season, whichever scores better), and the ridge penalty pulls toward that base, so
+heavy shrinkage gives the naive forecast back. The base and penalty are chosen on the validation windows (what the
+search and early stopping use too; ``core.naive_default.LINEAR_Z`` asks more of this form for that reason), or, with
+no validation part, on the newest fifth of the training windows; the fit itself uses the training windows only.
 
 One arithmetic everywhere: ``reference_values`` sums the products in double in row order and rounds once to
 float32, as fs_protocol.cpp does (a float multiply-add may be fused on the board and not on the host; in double the
@@ -31,6 +31,7 @@ from core.errors import StudioError
 # Ridge penalties tried, per window and per unit of mean squared feature (so the grid means the same at any scale).
 PENALTIES = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 INNER_SHARE = 0.2   # newest share of the training windows the penalty is chosen on
+BASE_WORDS = {"last": "the last value", "season": "the same phase last season"}
 MIN_WINDOWS = 8     # fewer training windows than this: not enough to fit a line through a window
 
 
@@ -40,8 +41,14 @@ class LinearReference:
 
     weights: np.ndarray
     bias: np.ndarray
-    base: str = "last"          # what the ridge shrinks toward: "last" value or "season"
-    penalty: float = 0.0
+    bases: tuple = ("last",)    # per target, what the ridge shrinks toward: "last" value or "season"
+    penalties: tuple = (0.0,)   # per target, the ridge penalty chosen
+
+    def describe(self, targets=None) -> str:
+        """In words, per target: what the fit shrinks toward and how hard (the command line and run.info say it)."""
+        names = list(targets) if targets is not None else [f"target {j + 1}" for j in range(len(self.bases))]
+        parts = [f"toward {BASE_WORDS.get(b, b)}, penalty {p:g}" for b, p in zip(self.bases, self.penalties)]
+        return parts[0] if len(parts) == 1 else "; ".join(f"{n}: {w}" for n, w in zip(names, parts))
 
     def to_lists(self) -> tuple[tuple, tuple]:
         """Flat tuples (target-major, then step, then row), what ModelSpec keeps and model_config.h prints."""
@@ -129,7 +136,7 @@ def fit_target(X: np.ndarray, Y: np.ndarray, season_period: int = 0, Xv=None, Yv
     rows = _base_rows(window, horizon, base, season_period)
     beta = _solve(Z, Y - X[:, rows], penalty)
     w, b = _weights(beta, window, rows)
-    return LinearReference(w[None].astype(np.float32), np.asarray(b, np.float32)[None], base, penalty)
+    return LinearReference(w[None].astype(np.float32), np.asarray(b, np.float32)[None], (base,), (float(penalty),))
 
 
 def fit(X: np.ndarray, Y: np.ndarray, target_input_index, season_period: int = 0, Xv=None, Yv=None) -> LinearReference:
@@ -142,8 +149,7 @@ def fit(X: np.ndarray, Y: np.ndarray, target_input_index, season_period: int = 0
                         None if Yv is None else np.asarray(Yv)[:, :, j])
              for j, c in enumerate(target_input_index)]
     return LinearReference(np.concatenate([p.weights for p in parts]), np.concatenate([p.bias for p in parts]),
-                           parts[0].base if len(parts) == 1 else "+".join(p.base for p in parts),
-                           parts[0].penalty)
+                           tuple(p.bases[0] for p in parts), tuple(p.penalties[0] for p in parts))
 
 
 def reference_values(ref: LinearReference, X_scaled: np.ndarray, target_input_index) -> np.ndarray:

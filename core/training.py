@@ -167,7 +167,8 @@ def fit_linear_reference(windows: Any, spec: ModelSpec) -> tuple[ModelSpec, dict
     Yv = np.asarray(windows.y("val")[-keep:]) if n_val else None
     ref = linear_reference.fit(X, Y, range(len(idx)), spec.season_period, Xv, Yv)
     weights, bias = ref.to_lists()
-    info = {"base": ref.base, "penalty": ref.penalty, "season_period": spec.season_period,
+    info = {"bases": list(ref.bases), "penalties": list(ref.penalties), "words": ref.describe(windows.spec.targets),
+            "season_period": spec.season_period,
             "train_windows": int(min(n_train, keep)), "val_windows": int(min(n_val, keep)),
             "chosen_on": "validation windows" if n_val else "the newest fifth of the training windows"}
     return spec.with_options(linear_weights=weights, linear_bias=bias), info

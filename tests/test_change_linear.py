@@ -56,7 +56,7 @@ def test_training_fits_the_reference_and_a_reloaded_run_predicts_the_same(backen
     assert spec.linear_reference is None
     fitted, info = fit_linear_reference(win, spec)
     ref = fitted.linear_reference
-    assert ref is not None and info["base"] in ("last", "season") and info["penalty"] in LR.PENALTIES
+    assert ref is not None and info["bases"][0] in ("last", "season") and info["penalties"][0] in LR.PENALTIES
     assert info["train_windows"] == win.count("train") and info["val_windows"] == win.count("val")
     # Untrained (one epoch at learning rate ~0, kept only if it beats the start): the model is the reference.
     run0 = train(win, spec, TrainConfig(epochs=1, batch_size=32, learning_rate=1e-12), tmp_path / "r0",

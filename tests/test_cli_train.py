@@ -161,8 +161,8 @@ def test_target_form_change_linear_trains_and_saves_its_reference(csv_file, tmp_
     proc = studio("--csv", str(csv_file), "--target", "temp", "--window", "24", "--target-form", "change_linear",
                   "--no-search", "--units", "4", "--epochs", "1", "--backend", "torch", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "change from a linear forecast" in proc.stderr and "linear reference: ridge autoregression" in proc.stderr
+    assert "change from a linear forecast" in proc.stderr and "linear reference: ridge autoregression toward the " in proc.stderr
     run = json.loads((out / "run.json").read_text())
     spec = run["model_spec"]
     assert spec["target_form"] == "change_linear" and len(spec["linear_weights"]) == 24 and spec["season_period"] == 24
-    assert run["info"]["linear_reference"]["penalty"] > 0
+    assert run["info"]["linear_reference"]["penalties"][0] > 0

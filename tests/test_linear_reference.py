@@ -81,3 +81,20 @@ def test_a_spec_carries_its_reference_through_json():
     again = ModelSpec.from_dict(spec.to_dict())
     assert again == spec and again.linear_reference.weights.shape == (1, 1, 4)
     assert "linear forecast" in spec.label
+
+
+def test_each_target_keeps_its_own_base_and_penalty_and_says_them():
+    """Two targets: a pure season and a random walk, fitted apart; the words name each (the command line prints them)."""
+    rng = np.random.default_rng(4)
+    t = np.arange(1600)
+    season = np.sin(2 * np.pi * t / 12) * 5 + rng.normal(0, 0.05, len(t))
+    walk = np.cumsum(rng.normal(0, 1, len(t)))
+    Xs, Ys = _windows(season, 24, 1)
+    Xw, Yw = _windows(walk, 24, 1)
+    X, Y = np.concatenate([Xs, Xw], axis=2), np.concatenate([Ys, Yw], axis=2)
+    ref = LR.fit(X[:1200], Y[:1200], (0, 1), 12, X[1200:], Y[1200:])
+    assert len(ref.bases) == len(ref.penalties) == 2 and ref.weights.shape == (2, 1, 24)
+    words = ref.describe(("temp", "price"))
+    assert words.startswith("temp: toward ") and "; price: toward " in words
+    one = LR.LinearReference(np.zeros((1, 1, 4), np.float32), np.zeros((1, 1), np.float32), ("season",), (0.1,))
+    assert one.describe() == "toward the same phase last season, penalty 0.1"

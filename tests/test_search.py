@@ -368,7 +368,7 @@ def test_the_search_tries_the_linear_forecast_and_a_chosen_one_trains_it(tmp_pat
     assert spec.target_form == "change_linear" and not spec.linear_weights
     win = make_windows(ds, cfg.window_spec, cfg.split, scaler_kind=cfg.scaler_kind)
     run = train(win, spec, dataclasses.replace(cfg.train_config, epochs=2), tmp_path / "run", references=False)
-    assert run.model_spec.linear_weights and run.info["linear_reference"]["base"] == "last"
+    assert run.model_spec.linear_weights and run.info["linear_reference"]["bases"] == ["last"]
     m = run.metrics
     assert m["model"]["mae"] < m["baselines"]["last_value"]["mae"]
 

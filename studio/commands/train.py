@@ -206,8 +206,8 @@ def run(args: argparse.Namespace) -> int:
           file=sys.stderr, flush=True)
     lin = info.get("linear_reference")
     if lin:  # change_linear: what the fitted reference shrinks toward, and how hard
-        print(f"linear reference: ridge autoregression toward the {'same phase last season' if lin['base'] == 'season' else 'last value'}"
-              f", penalty {lin['penalty']:g}, fitted on {lin['train_windows']:,} training windows, chosen on the "
+        print(f"linear reference: ridge autoregression {lin['words']}, fitted on {lin['train_windows']:,} training "
+              f"windows, chosen on the "
               f"{lin['chosen_on']}", file=sys.stderr, flush=True)
     # The Train page's words: windows (one forecast each) and the time points they forecast.
     print(f"Test metrics on {display.readable(result.metrics.get('n_windows', counts['test']))} test windows forecasting "
