@@ -200,7 +200,7 @@ def quick_check(windows: Any, model_spec: ModelSpec, train_config: TrainConfig |
 
     with tempfile.TemporaryDirectory(prefix="fs-quickcheck-") as tmp:
         run = train(sub, model_spec, config, Path(tmp) / "run", on_epoch=on_epoch, should_stop=should_stop,
-                    references=False)  # the check never reads the test part
+                    references=False, score=False)  # the check never reads the test part
         pred = run.predict(windows.X("val"))
     seconds = time.perf_counter() - t0
     ev = evaluate(windows, pred, "val")

@@ -177,8 +177,9 @@ class Run:
     @classmethod
     def from_training(cls, windows: Any, spec: ModelSpec, config: Any, model: Any, history: list[dict],
                       info: dict, run_dir: str | Path, dataset: Any = None, interval_levels: Any = None,
-                      references: bool = True) -> "Run":
-        """Score a freshly trained model on the test part, gather samples, and save the run."""
+                      references: bool = True, score: bool = True) -> "Run":
+        """Score a freshly trained model on the test part, gather samples, and save the run (``score=False``: only
+        the trained model, unscored and unsaved, for a short training whose caller scores it)."""
         from core.models import canonical_weights
         from core.windows import SPLIT_RULE
 
@@ -187,6 +188,8 @@ class Run:
                   split=windows.split, scaler=windows.scaler, model_spec=spec, train_config=config,
                   weights=canonical_weights(model), history=list(history), metrics={}, samples={}, info=info,
                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), _model=model)
+        if not score:
+            return run
         y_test = run.predict(windows.X("test"))
         y_val = run.predict(windows.X("val")) if windows.count("val") else None
         run.metrics = build_metrics(windows, y_test, y_val, references=references)
