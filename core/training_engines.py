@@ -288,7 +288,9 @@ def _torch_loop(windows, spec, config, model, on_epoch, on_batch, should_stop, a
     val_starts = torch.from_numpy(windows.starts("val")).to(device) if has_val else None
     n, bs = train_starts.shape[0], config.batch_size
     steps = math.ceil(n / bs)
-    opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=adam_eps)
+    # Fused: the same Adam in one kernel per step instead of a Python loop over tensors (the loop was a fifth of an
+    # epoch of LSTM(32) on 2 cores; BENCHMARKS.md "Training speed").
+    opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=adam_eps, fused=True)
     loss_fn = torch.nn.MSELoss()
     tracker = Tracker(config, on_epoch, has_val)
     # bfloat16 only inside the recurrent layers while training (their backward follows); weights, Adam's
