@@ -330,7 +330,8 @@ def _unit_root_p(x: np.ndarray) -> float | None:
 
 
 def choose_training(n_train_windows: int, batch_size: int | None = None) -> tuple[TrainConfig, str]:
-    """(TrainConfig, reason): the configured epochs, raised on short series to reach ``target_steps`` updates."""
+    """(TrainConfig, reason): the configured epochs, raised on short series to reach ``target_steps`` updates and
+    lowered on long ones to about ``max_steps`` (never below ``min_epochs``)."""
     t = DEFAULTS["train"]
     batch = int(batch_size or t["batch_size"])
     if batch_size is None and n_train_windows > 0:
@@ -339,12 +340,19 @@ def choose_training(n_train_windows: int, batch_size: int | None = None) -> tupl
         batch = min(batch, int(n_train_windows))
     per_epoch = max(1, math.ceil(max(n_train_windows, 1) / batch))
     epochs = int(min(max(int(t["epochs"]), math.ceil(_D["target_steps"] / per_epoch)), _D["max_epochs"]))
+    long_series = epochs * per_epoch > _D["max_steps"] and epochs > _D["min_epochs"]
+    if long_series:
+        epochs = int(max(_D["min_epochs"], math.ceil(_D["max_steps"] / per_epoch)))
     patience = int(max(int(t["patience"]), round(epochs * _D["patience_share"])))
     config = TrainConfig(epochs=epochs, batch_size=batch, learning_rate=float(t["learning_rate"]),
                          patience=patience, seed=int(t["seed"])).validate()
     if epochs > int(t["epochs"]):
         reason = (f"{epochs} epochs (patience {patience}): only {per_epoch} batches per epoch, so more passes "
                   "reach enough weight updates; early stopping keeps the best one.")
+    elif long_series:
+        reason = (f"{epochs} epochs (patience {patience}): {per_epoch} batches per epoch reach about "
+                  f"{epochs * per_epoch:,} weight updates, past which a long series' test error stopped improving "
+                  "while training took ever longer.")
     else:
         reason = f"{epochs} epochs, early stopping after {patience} without improvement."
     return config, reason

@@ -1,6 +1,7 @@
 """The default configuration: chosen from the data (period, calendar, size), the same for CLI and pages."""
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -123,9 +124,15 @@ def test_cycle_names_and_training_scale():
     assert cycle_of(7, "D") == "dow" and cycle_of(168, "h") == "dow"
     assert cycle_of(12, "MS") == "doy" and cycle_of(4, "QS") == "doy" and cycle_of(53, "W-SAT") == "doy"
     assert cycle_of(10, "h") is None and cycle_of(24, None) is None
-    big, _ = choose_training(20_000)
+    big, big_why = choose_training(20_000)
+    middle, _ = choose_training(5_000)
     small, why = choose_training(150)
-    assert big.epochs == DEFAULTS["train"]["epochs"]
+    q = DEFAULTS["quality"]
+    # A long series is held to about max_steps updates (never fewer than min_epochs epochs), a middling one keeps
+    # the configured epochs, a short one gets more.
+    assert big.epochs == q["min_epochs"] < DEFAULTS["train"]["epochs"] and "weight updates" in big_why
+    assert choose_training(12_000)[0].epochs == math.ceil(q["max_steps"] / math.ceil(12_000 / 32))
+    assert middle.epochs == DEFAULTS["train"]["epochs"]
     assert DEFAULTS["train"]["epochs"] < small.epochs <= DEFAULTS["quality"]["max_epochs"]
     assert str(small.epochs) in why
 
