@@ -5,7 +5,7 @@ validation part by more than the validation part can tell apart (``core.metrics.
 the paired difference), the default is the naive-equivalent model: the change form that starts at that naive
 forecast (change from the last value, or from the last season), its output layer zero, trained with
 ``TrainConfig.naive_margin`` so that an epoch replaces the naive start only when it beats it on validation by
-that margin. It is an ordinary change-form model, so it exports, quantises and runs on TFLite Micro like any
+that margin in loss, and then (``departure_check``, after training) by the same rule in MAE as the search. It is an ordinary change-form model, so it exports, quantises and runs on TFLite Micro like any
 other (an int8 graph that outputs zero change; the firmware adds the reference back in float).
 """
 from __future__ import annotations
@@ -88,4 +88,32 @@ def naive_reason(best: Any, chosen: Any, margin: float, points: int | None = Non
             f"than the validation part can tell apart: the best, {best.label}, scored {best.score:.4g} {key} "
             f"(one standard error of the difference{over}: {best.margin_se:.3g}). The default is the naive-equivalent "
             f"model: {chosen.label}, its output starting at zero ({name} exactly), kept there unless training beats it "
-            f"by {margin:.0%} on validation. {tail}")
+            f"on validation by {margin:.0%} in loss and by the same rule in {key}. {tail}")
+
+
+# The naive forecast each naive-equivalent form adds back (the inverse of NAIVE_FORMS).
+FORM_BASELINES = {form: name for name, form in NAIVE_FORMS.items()}
+
+
+def departure_check(windows: Any, y_val_scaled: Any, target_form: str) -> dict | None:
+    """Whether a naive-equivalent model that training moved off its start (an epoch's validation *loss*, a mean
+    square, beat the start by the margin) also beats the naive forecast by the one rule (``beats_naive``) in the
+    unit the search judged it by (MAE, or MASE with several targets). A squared loss rewards shaving a few large
+    errors while most small ones grow: on a series whose counts had died to zero (PBS, h=1) the moved model won
+    validation's mean square and lost its MAE, then forecast 0.12 where every test value was 0. Returns
+    ``{"baseline", "compared_by", "model", "naive", "se", "beats"}``, or None for a form with no naive forecast
+    or no validation part."""
+    from core.metrics import evaluate, paired_se
+
+    name = FORM_BASELINES.get(target_form)
+    if name is None or not windows.count("val"):
+        return None
+    m = evaluate(windows, y_val_scaled, "val")
+    key = m["compared_by"]
+    score, base = m["model"].get(key), (m["baselines"].get(name) or {}).get(key)
+    if score is None or base is None:
+        return None
+    se = paired_se(windows, y_val_scaled, "val", name)
+    beats = se is not None and beats_naive(float(score), float(base), float(se), target_form)
+    return {"baseline": name, "compared_by": key, "model": float(score), "naive": float(base),
+            "se": None if se is None else float(se), "beats": bool(beats)}

@@ -195,6 +195,7 @@ def _train_and_score(windows, model_spec, config, run_dir, on_epoch, should_stop
     if not tracker.history:
         raise StudioError("Training was stopped before the first epoch finished, so there is no model to keep.",
                           "Start the training again and let at least one epoch finish.")
+    departure = _check_departure(windows, model_spec, config, model, tracker)
     status = "stopped" if tracker.stopped else "done"
     info = {"status": status, "best_epoch": tracker.best_epoch, "epochs_run": tracker.epoch,
             "early_stopped": tracker.early, "seconds": time.perf_counter() - t0,
@@ -207,6 +208,8 @@ def _train_and_score(windows, model_spec, config, run_dir, on_epoch, should_stop
     if tracker.naive_loss is not None:  # started at the naive forecast (issue 34): did training leave it?
         info["naive_start"] = {"val_loss": tracker.naive_loss, "margin": float(config.naive_margin or 0.0),
                                "kept": tracker.kept_naive}
+        if departure is not None:
+            info["naive_start"]["departure"] = departure
         # A change_linear model kept at its start is the linear forecast, not a naive one (metrics.linear_note).
         linear = model_spec.target_form == "change_linear"
         info["naive_equivalent"] = tracker.kept_naive and not linear
@@ -214,6 +217,25 @@ def _train_and_score(windows, model_spec, config, run_dir, on_epoch, should_stop
             info["linear_equivalent"] = tracker.kept_naive
     return Run.from_training(windows, model_spec, config, model, tracker.history, info, run_dir, dataset=dataset,
                              interval_levels=interval_levels, references=references, score=score)
+
+
+def _check_departure(windows, model_spec, config, model, tracker) -> dict | None:
+    """A naive-equivalent model that training moved off the naive start keeps its epoch only when it also beats the
+    naive forecast by the search's one rule on validation (core.naive_default.departure_check); otherwise its output
+    layer goes back to zero, the naive forecast exactly. Returns the check's figures, or None when nothing moved."""
+    from core.naive_default import FORM_BASELINES, departure_check
+
+    if tracker.naive_loss is None or tracker.kept_naive or model_spec.target_form not in FORM_BASELINES:
+        return None
+    probe = Run.from_training(windows, model_spec, config, model, tracker.history, {}, "", score=False)
+    check = departure_check(windows, probe.predict(windows.X("val")), model_spec.target_form)
+    if check is not None and not check["beats"]:
+        from core.models import canonical_weights, load_canonical
+        from core.training_engines import zero_output
+
+        load_canonical(model, zero_output(canonical_weights(model)))
+        tracker.best_epoch = 0  # the naive start is the model again (Tracker.kept_naive)
+    return check
 
 
 # ---------------------------------------------------------------- background job

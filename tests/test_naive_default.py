@@ -96,3 +96,51 @@ def test_a_linear_forecast_must_beat_the_naive_by_one_and_a_half_standard_errors
     assert not beats_naive(24.63, 24.99, 0.01, "change_linear")   # 1.4% < the 2% floor, however small the error
     assert beats_naive(20.0, 24.99, 1.0, "change_linear")
     assert beats_naive(0.3235, 0.3989, 0.0456, "change_linear")      # Uschange h=1: 1.65 standard errors, 19%
+
+
+def _dying_counts(seed: int = 0) -> Dataset:
+    """Monthly counts whose rate falls to zero and stays there (like PBS's scripts for a withdrawn drug)."""
+    rng = np.random.default_rng(seed)
+    rate = np.r_[np.linspace(12, 0.3, 150), np.zeros(54)]
+    return Dataset(name="dying", frame=pd.DataFrame(
+        {"scripts": rng.poisson(rate).astype(float)},
+        index=pd.date_range("1991-07-01", periods=len(rate), freq="MS", name="time")), freq="MS")
+
+
+def _naive_run(ds: Dataset, target: str, margin: float, tmp_path):
+    from core.training import train
+    from core.windows import make_windows
+
+    cfg = default_config(ds, target)
+    cfg = dataclasses.replace(cfg, model_options={**cfg.model_options, "target_form": "change_last"},
+                              train_config=dataclasses.replace(cfg.train_config, naive_margin=margin))
+    win = make_windows(ds, cfg.window_spec, cfg.split, scaler_kind=cfg.scaler_kind)
+    return train(win, cfg.model_spec(), cfg.train_config, tmp_path / "run", references=False)
+
+
+def test_an_epoch_that_wins_validation_loss_but_not_its_mae_does_not_replace_the_naive_start(tmp_path):
+    """The squared loss moved the model off the last value by shaving the few large errors (validation loss 10%
+    below the start's); its validation MAE was 26% worse. The one rule (MAE, one standard error) holds it at the
+    naive start, so on a test part of zeros the default forecasts zero, where the moved model did not."""
+    run = _naive_run(_dying_counts(), "scripts", 0.1, tmp_path)
+    dep = run.info["naive_start"]["departure"]
+    assert dep["baseline"] == "last_value" and dep["compared_by"] == "mae" and not dep["beats"]
+    assert dep["model"] > dep["naive"]
+    assert run.info["naive_start"]["kept"] and run.info["naive_equivalent"] and run.info["best_epoch"] == 0
+    m = run.metrics
+    assert m["baselines"]["last_value"]["mae"] == 0.0 and m["model"]["mae"] < 1e-12
+    assert m["validation"]["model"]["mae"] == pytest.approx(dep["naive"], rel=1e-6)
+    assert m["verdict"].startswith("This series is as predictable as its last value")
+
+
+def test_an_epoch_that_beats_the_naive_by_the_rule_is_kept(tmp_path):
+    """White noise: the last value is a poor forecast and the network learns the mean; it moves and stays moved."""
+    rng = np.random.default_rng(3)
+    ds = Dataset(name="noise", frame=pd.DataFrame({"y": 50 + rng.normal(0, 1, 900)},
+                                                  index=pd.bdate_range("2015-01-01", periods=900, name="time")),
+                 freq="B")
+    run = _naive_run(ds, "y", 0.05, tmp_path)
+    dep = run.info["naive_start"]["departure"]
+    assert dep["beats"] and dep["model"] < dep["naive"] - dep["se"]
+    assert not run.info["naive_start"]["kept"] and not run.info["naive_equivalent"] and run.info["best_epoch"] > 0
+    assert run.metrics["model"]["mae"] < 0.9 * run.metrics["baselines"]["last_value"]["mae"]
