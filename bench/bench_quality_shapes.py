@@ -118,6 +118,8 @@ def run_dataset(ds: Dataset, target: str, name: str, horizon: int, log: bool | N
            "ets_s": (info.get("ets") or {}).get("seconds"), "theta_s": (info.get("theta") or {}).get("seconds"),
            "search_s": search_s, "train_s": time.perf_counter() - t0, "epochs": run.info.get("epochs_run"),
            "clock": search.clock_stopped, "verdict": m.get("verdict", ""),
+           # a naive start that training moved: the move's validation score against the naive's (naive_default)
+           "departure": (run.info.get("naive_start") or {}).get("departure"),
            # The short-series backtest (core.backtest): "overruled", "agreed" or "" (not run), and its seconds.
            "backtest": "" if search.backtest is None else ("overruled" if search.backtest.overruled else "agreed"),
            "backtest_s": search.backtest.seconds if search.backtest is not None else None,
