@@ -185,3 +185,24 @@ def from_report(model: dict, targets: int, horizon: int, window: int) -> tuple[t
                           f"{targets * horizon} finite numbers its targets, horizon ({horizon}) and window ({window}) "
                           "need.", "Export the run again.")
     return tuple(float(v) for v in w.astype(np.float32)), tuple(float(v) for v in b.astype(np.float32))
+
+
+# The newest training windows (and the oldest validation windows) a window-length screen fits and scores on
+# (core.search_rules.linear_stretch): plenty for a ridge over a few hundred rows, a fraction of a second on 17,520 rows.
+SCREEN_WINDOWS = 2000
+
+
+def screen_error(windows, season_period: int = 0) -> float | None:
+    """The linear reference alone at ``windows``' length: fitted on the newest ``SCREEN_WINDOWS`` training windows
+    (base and penalty chosen on validation, as ``fit``), its mean absolute validation error in scaled units over
+    every target; None without enough windows. A ridge, not a training: what a longer window gives the linear
+    forecast, cheaply enough to decide whether a search trial at that window is worth its time."""
+    idx = [int(i) for i in windows.spec.target_input_index if i is not None]
+    if len(idx) != len(windows.spec.targets) or windows.count("train") < MIN_WINDOWS or not windows.count("val"):
+        return None
+    X = np.asarray(windows.X("train")[-SCREEN_WINDOWS:][:, :, idx])
+    Y = np.asarray(windows.y("train")[-SCREEN_WINDOWS:])
+    Xv = np.asarray(windows.X("val")[:SCREEN_WINDOWS][:, :, idx])
+    Yv = np.asarray(windows.y("val")[:SCREEN_WINDOWS])
+    ref = fit(X, Y, range(len(idx)), season_period, Xv, Yv)
+    return float(np.mean(np.abs(reference_values(ref, Xv, range(len(idx))).astype(np.float64) - Yv)))

@@ -35,8 +35,8 @@ from core.logscale import keep_log
 from core.metrics import NAIVE_Z
 from core.models import PERIOD_FORMS, SEASONAL_FORMS, TARGET_FORM_LABELS, ModelSpec
 from core.frequency import describe_steps
-from core.search_rules import LEVEL_MARGIN, WINDOW_MARGIN, pick  # noqa: F401 (LEVEL_MARGIN re-exported for tests)
-from core.search_words import form_reason, why_won
+from core.search_rules import LEVEL_MARGIN, WINDOW_MARGIN, linear_stretch, pick  # noqa: F401 (LEVEL_MARGIN: tests)
+from core.search_words import form_reason, why_won, window_words
 from core.windows import largest_window, make_windows
 
 _Q = DEFAULTS["quality"]
@@ -326,7 +326,15 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
                                    baseline_score=qc.baselines.get(qc.best_baseline) if qc.best_baseline else None)
 
     queue = list(to_run)
-    stage2_added = False
+    stage2_added = stretched = False
+
+    def screen(window: int, log_form: bool) -> float | None:
+        from core.linear_reference import screen_error
+
+        try:
+            return screen_error(windows_for(window, log_form)[1], int(period or 0))
+        except StudioError:  # a window the data cannot make: not a candidate
+            return None
     while queue:
         if should_stop and should_stop():
             stopped = True
@@ -362,6 +370,13 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
             ranked = sorted((t for t in done if t.score is not None), key=lambda t: t.score)
             if ranked:
                 queue.append(Trial(ranked[0].target_form, ranked[0].window, log=False))
+        if not queue and not stretched and windows is None and (stage2_added or not (extra or control)):
+            stretched = True  # last: a linear winner's longer window, where the linear forecast alone says it pays
+            now = [t for t in done if t.score is not None]
+            lead = pick(now)
+            longer = linear_stretch(lead, now, _window_cap(dataset, base), lambda w: screen(w, lead.log))
+            if longer is not None:
+                queue.append(Trial("change_linear", longer, log=lead.log))
     scored = [t for t in done if t.score is not None]
     best = keep_log(pick(scored), scored, NAIVE_Z)  # a log rival of the same form exists only as control's
     fallback = naive_fallback(best, scored) if best else None
@@ -433,7 +448,8 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
         if not reasons["log"]:
             reasons.pop("log")
     if best.window != base.window_spec.window:
-        reasons["window"] = (f"Window {describe_steps(best.window, dataset.freq, dataset.calendar)}: two seasonal periods "
-                             f"({period} steps each), which won on validation over one.")
+        reasons["window"] = (f"Window {describe_steps(best.window, dataset.freq, dataset.calendar)}: "
+                             f"{window_words(best.window, period)}, which won on validation over "
+                             f"{describe_steps(base.window_spec.window, dataset.freq, dataset.calendar)}.")
     chosen = dataclasses.replace(cfg, model_options=chosen_options, reasons=reasons)
     return SearchResult(chosen, done, seconds, budget, period, stopped, clock, backtest=bt, winner=best)

@@ -44,3 +44,13 @@ def why_won(best: Any, lowest: Any, key: str, level_margin: float, rescued: str 
         and lowest.window > best.window else
         f"less than the {level_margin:.0%} a level target must win by, since it cannot forecast past the "
         "training range"))
+
+
+def window_words(window: int, period: int | None) -> str:
+    """A chosen window in seasons where it is whole ones ("two seasonal periods (24 steps each)"), else in steps."""
+    if period and period >= 2 and window % period == 0:
+        k = window // period
+        count = {1: "one seasonal period", 2: "two seasonal periods", 4: "four seasonal periods",
+                 8: "eight seasonal periods"}.get(k, f"{k} seasonal periods")
+        return f"{count} ({period} steps {'each' if k > 1 else 'long'})"
+    return f"{window} steps"
