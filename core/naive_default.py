@@ -5,8 +5,9 @@ validation part by more than the validation part can tell apart (``core.metrics.
 the paired difference), the default is the naive-equivalent model: the change form that starts at that naive
 forecast (change from the last value, or from the last season), its output layer zero, trained with
 ``TrainConfig.naive_margin`` so that an epoch replaces the naive start only when it beats it on validation by
-that margin in loss, and then (``departure_check``, after training) by the same rule in MAE as the search. It is an ordinary change-form model, so it exports, quantises and runs on TFLite Micro like any
-other (an int8 graph that outputs zero change; the firmware adds the reference back in float).
+that margin in loss, and then (``departure_check``, after training) by the same rule in MAE as the search. It is
+an ordinary change-form model, so it exports, quantises and runs on TFLite Micro like any other (an int8 graph that
+outputs zero change; the firmware adds the reference back in float).
 """
 from __future__ import annotations
 

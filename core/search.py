@@ -377,6 +377,7 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
             longer = linear_stretch(lead, now, _window_cap(dataset, base), lambda w: screen(w, lead.log))
             if longer is not None:
                 queue.append(Trial("change_linear", longer, log=lead.log))
+                n_planned += 1  # the progress line counts it ("9 of 9", not "9 of 8")
     scored = [t for t in done if t.score is not None]
     best = keep_log(pick(scored), scored, NAIVE_Z)  # a log rival of the same form exists only as control's
     fallback = naive_fallback(best, scored) if best else None

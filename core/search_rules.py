@@ -32,8 +32,6 @@ def pick(scored: list) -> Any:
     return min(shorter, key=lambda t: (t.window, t.score)) if shorter else best
 
 
-
-
 # A change_linear winner gets one more trial at a longer window (2 or 4 times the longest it was tried at) when the
 # linear forecast alone (core.linear_reference.screen_error: a ridge, no training) does this much better there on
 # validation. Daily births (bench_quality_shapes, h=1): the linear forecast alone at 14, 28, 56 and 112 days scored

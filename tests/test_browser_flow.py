@@ -174,7 +174,8 @@ class Walk:
             # The last button's tooltip stays up while the pointer rests on it and can cover this one, and a
             # live fragment (the Device log) can redraw it: like a person, move the pointer onto the button
             # and click again until it lands (10 s at most).
-            from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException
+            from selenium.common.exceptions import (ElementClickInterceptedException, ElementNotInteractableException,
+                                                    StaleElementReferenceException)
             from selenium.webdriver.common.action_chains import ActionChains
 
             deadline = time.perf_counter() + 10
@@ -189,7 +190,8 @@ class Walk:
                     else:
                         btn.click()
                     return
-                except (ElementClickInterceptedException, StaleElementReferenceException) as err:
+                except (ElementClickInterceptedException, ElementNotInteractableException,
+                        StaleElementReferenceException) as err:
                     tries += 1
                     if time.perf_counter() > deadline:
                         self.fail(f"the {label!r} button stayed covered or kept being redrawn: {err.msg}")

@@ -128,19 +128,21 @@ class Page:
         (ARTIFACTS / f"{name}.txt").write_text(self.text())
 
     def button(self, label: str) -> None:
-        from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException
+        from selenium.common.exceptions import (ElementClickInterceptedException, ElementNotInteractableException,
+                                                StaleElementReferenceException)
 
         xpath = f'//div[@data-testid="stButton"]//button[.//p[normalize-space()="{label}"]]'
 
         def click():
-            found = [b for b in self.d.find_elements("xpath", xpath) if b.is_enabled()]
+            found = [b for b in self.d.find_elements("xpath", xpath) if b.is_enabled() and b.is_displayed()]
             if not found:
                 return False
             try:
                 self.d.execute_script("arguments[0].scrollIntoView({block: 'center'})", found[0])
                 found[0].click()
                 return True
-            except (ElementClickInterceptedException, StaleElementReferenceException):
+            # covered, redrawn, or in the DOM but not yet clickable (a rerun mid-way): wait for it like a person
+            except (ElementClickInterceptedException, ElementNotInteractableException, StaleElementReferenceException):
                 return False
         self.d.switch_to.default_content()
         self.wait(click, f"the {label!r} button")

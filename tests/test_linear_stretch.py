@@ -4,6 +4,8 @@ On daily counts with a weekly cycle and much day-to-day noise a 14-day window av
 56 days average eight, which is what exponential smoothing wins with."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -55,7 +57,10 @@ def test_the_screen_measures_what_a_longer_window_gives_the_linear_forecast():
 @pytest.mark.slow
 def test_a_linear_winner_on_a_noisy_weekly_series_is_tried_and_chosen_at_a_longer_window():
     ds = _daily_counts()
-    res = search_default(ds, default_config(ds, "y", horizon=1))
+    said: list[str] = []
+    res = search_default(ds, default_config(ds, "y", horizon=1), progress=lambda f, msg: said.append(msg))
+    counts = [re.search(r"\((\d+) of (\d+)\)", m) for m in said]
+    assert all(int(c[1]) <= int(c[2]) for c in counts if c), said  # the longer window's trial is counted
     linear = {t.window: t.score for t in res.trials if t.target_form == "change_linear" and t.score is not None}
     assert max(linear) >= 4 * min(linear), linear
     assert res.config.model_options["target_form"] == "change_linear"
