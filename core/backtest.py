@@ -170,7 +170,8 @@ def backtest(dataset: Dataset, cfg: Any, spec: Any, best: Any, train_config_for:
     folds = [Fold(_when(index[t]), int(best.val_points), float(best.score), float(best.baseline_score),
                   None if best.margin_se is None else float(best.margin_se))]
     skipped = ""
-    n_val_origin = make_windows(dataset, cfg.window_spec, cfg.split, scaler_kind=cfg.scaler_kind).count("train")
+    origin = make_windows(dataset, cfg.window_spec, cfg.split, scaler_kind=cfg.scaler_kind)
+    n_val_origin = origin.count("train")
     least = max(MIN_FOLD_TRAIN_WINDOWS, math.ceil(MIN_FOLD_TRAIN_SHARE * n_val_origin))
     for k in range(1, FOLDS + 1):
         tk, vk = t - k * block, v - k * block
@@ -178,8 +179,9 @@ def backtest(dataset: Dataset, cfg: Any, spec: Any, best: Any, train_config_for:
             skipped = "the clock's safety stop ended the search first"
             break
         try:
+            # The validation origin's seasons: every fold judges the model against the same seasonal naive.
             win = make_windows(dataset, cfg.window_spec, SplitSpec(train_end=index[tk], val_end=index[vk]),
-                               scaler_kind=cfg.scaler_kind) if tk > 0 else None
+                               scaler_kind=cfg.scaler_kind, seasons=origin.seasons) if tk > 0 else None
         except StudioError as e:
             win, skipped = None, e.problem
         if win is None or win.count("train") < least or win.count("val") == 0:

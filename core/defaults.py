@@ -26,8 +26,9 @@ from core import frequency
 from core.config import DEFAULTS
 from core.dataset import Dataset, ordinal
 from core.errors import StudioError
-from core.metrics import Seasonality, detect_period
+from core.metrics import Seasonality
 from core.models import PERIOD_FORMS, ModelSpec
+from core.seasons import training_season
 from core.training import TrainConfig
 from core.windows import (CALENDAR_NAMES, SplitSpec, WindowSpec, calendar_options, default_spec,
                           largest_window, presets, split_parts, window_counts)
@@ -103,34 +104,6 @@ def train_rows(dataset: Dataset, split: SplitSpec) -> int:
     return int(split_parts(dataset.frame.index, split)["train"][1])
 
 
-# Autocorrelation by FFT on at most this many points (the newest training rows): the cost stays small on a
-# year of minute readings, and a few hundred thousand points show any cycle up to a week many times over.
-_SAMPLE_MAX = 200_000
-_WEEK_DAYS = 7.0
-
-
-def _regularised(dataset: Dataset, values: np.ndarray) -> tuple[np.ndarray, float | None]:
-    """(values on a regular grid, step in days). Irregular timestamps are put on a grid of their median step
-    by linear interpolation in time (what the Data page's resampling offers), so a lag means a fixed time;
-    one grid step is about one row, so a period found on the grid is a period in rows too."""
-    days = frequency.step_days(dataset.freq)
-    index = dataset.frame.index
-    if days is not None or not isinstance(index, pd.DatetimeIndex) or len(values) < 4:
-        return values, days
-    t = index[: len(values)].to_numpy().astype("datetime64[s]").astype(np.int64).astype(np.float64)
-    ok = np.isfinite(values)
-    t, v = t[ok], values[ok]
-    if len(t) < 4:
-        return values, None
-    step = float(np.median(np.diff(t)))
-    if step <= 0:
-        return values, None
-    # Long gaps must not blow the grid up: it holds at most twice the rows (the newest part if longer).
-    start = max(t[0], t[-1] - step * (2 * len(t)))
-    grid = np.arange(start, t[-1] + step / 2, step)
-    return np.interp(grid, t, v), step / 86400
-
-
 def _effective_freq(dataset: Dataset) -> str | None:
     """The data's frequency, or for irregular timestamps their median step as an alias ("60s")."""
     if dataset.freq or not isinstance(dataset.frame.index, pd.DatetimeIndex) or len(dataset.frame) < 3:
@@ -140,44 +113,10 @@ def _effective_freq(dataset: Dataset) -> str | None:
     return f"{step}s" if step > 0 else None
 
 
-def detect_season(values: np.ndarray, freq: str | None, days: float | None,
-                  calendar: dict | None = None) -> Seasonality:
-    """The period of ``values`` (one step = ``days`` of clock time), looking as far as a week of steps.
-
-    On the step itself the differenced series' autocorrelation finds sharp cycles, but a smooth daily cycle
-    in minute readings is buried in the noise of 1,440 one-minute changes; so sub-hourly data is also looked
-    at in hourly means, where a day is 24 steps and a week 168, and the stronger detected cycle wins.
-    A working ``calendar`` (observed steps only) makes a day its observed steps; a mean is then over the
-    longest stretch of at most an hour that divides the day (39 minutes of a 09:30-16:00 day), so a day
-    is a whole number of means."""
-    x = np.asarray(values, dtype=np.float64)
-    x = x[np.isfinite(x)][-_SAMPLE_MAX:]
-    per_day = frequency.observed(calendar)[0] if frequency.observed(calendar) else None  # observed steps a day
-    day_steps = per_day or (1 / days if days else None)
-    fine_max = max(400, math.ceil(1.1 * day_steps)) if days and days < 1 / 24 else None
-    fine = detect_period(x, freq, max_period=fine_max, calendar=calendar)
-    if not days or days >= 1 / 24:
-        return fine  # hourly and slower: the default 400 lags already reach a week
-    block = max(2, int(round((1 / 24) / days)))  # steps per hour
-    if per_day:
-        block = max([b for b in range(2, block + 1) if per_day % b == 0] or [block])
-    n = len(x) // block * block
-    if n < 8 * block:
-        return fine
-    hourly = x[-n:].reshape(-1, block).mean(axis=1)
-    coarse = detect_period(hourly, None, max_period=math.ceil(1.1 * _WEEK_DAYS * 24))
-    if coarse.period and coarse.source == "autocorrelation" and coarse.strong and \
-            not (fine.source == "autocorrelation" and fine.strong and fine.strength >= coarse.strength):
-        return Seasonality(int(coarse.period * block), coarse.strength, fine.natural, "autocorrelation")
-    return fine
-
-
 def target_seasonality(dataset: Dataset, target: str, split: SplitSpec | None = None) -> Seasonality:
     """The period of ``target`` as its training part shows it (the validation and test parts stay unseen)."""
     split = split or SplitSpec()
-    values = dataset.frame[target].to_numpy(dtype=np.float64)[: max(train_rows(dataset, split), 3)]
-    values, days = _regularised(dataset, values)
-    return detect_season(values, dataset.freq, days, dataset.calendar)
+    return training_season(dataset, dataset.frame[target].to_numpy(dtype=np.float64), train_rows(dataset, split))
 
 
 def choose_window(dataset: Dataset, season: Seasonality, horizon: int = 1,

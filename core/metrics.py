@@ -200,9 +200,12 @@ def part_rows(windows: Any, part: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def seasonality(windows: Any) -> list[Seasonality]:
-    """One Seasonality per target, detected on the training part only (the test part stays unseen)."""
+    """One Seasonality per target, detected on the training part only (the test part stays unseen): the one
+    ``make_windows`` stored (core.seasons), else found here on the training part's values in the data's units."""
+    if getattr(windows, "seasons", None):
+        return list(windows.seasons)
     lo, hi = windows.parts["train"]
-    series = np.asarray(windows.target_values[lo:hi], dtype=np.float64)
+    series = series_units(windows)[lo:hi]
     freq, calendar = getattr(windows, "freq", None), getattr(windows, "calendar", None)
     return [detect_period(series[:, j], freq, calendar=calendar) for j in range(series.shape[1])]
 

@@ -10,6 +10,7 @@ import pandas as pd
 from core import frequency
 from core.dataset import Dataset
 from core.errors import StudioError
+from core.seasons import training_season
 from core.windows.checks import check
 from core.windows.spec import (PART_NAMES, PARTS, Scaler, SplitSpec, WindowSpec, calendar_columns, calendar_values,
                                column_values, count_windows, first_start, fixed_calendar_scaling, shapes_sentence,
@@ -57,6 +58,9 @@ class Windows:
     dataset_name: str = ""
     dataset_fingerprint: str = ""
     calendar: dict | None = None  # Dataset.calendar: the observed steps of a working-hours / trading-day series
+    # One Seasonality per target, found on its raw training values (core.seasons.training_season): the period
+    # every baseline of these windows uses, the one the default configuration gave the model's seasonal form.
+    seasons: tuple | None = None
     _tf: tuple | None = field(default=None, repr=False)
 
     # ---- arithmetic
@@ -211,8 +215,11 @@ class Windows:
 
 
 def make_windows(dataset: Dataset, spec: WindowSpec, split: SplitSpec = SplitSpec(),
-                 scaler_kind: str = "minmax") -> Windows:
-    """Check the choices, fit the scaler on the training part, and scale the series once into float32."""
+                 scaler_kind: str = "minmax", seasons: tuple | None = None) -> Windows:
+    """Check the choices, fit the scaler on the training part, and scale the series once into float32.
+
+    ``seasons``: the targets' seasons to keep instead of finding them in this split's training part (a backtest's
+    earlier origin judges the model against the same seasonal naive as the validation origin did)."""
     check(dataset, spec, split, scaler_kind)
     frame = dataset.frame
     parts = split_parts(frame.index, split)
@@ -232,7 +239,9 @@ def make_windows(dataset: Dataset, spec: WindowSpec, split: SplitSpec = SplitSpe
     for j, c in enumerate(spec.targets):
         k = spec.input_columns.index(c) if c in spec.input_columns else None
         targets[:, j] = inputs[:, k] if k is not None else scaler.transform(raw[c][:, None], [c])[:, 0]
+    if seasons is None:
+        seasons = tuple(training_season(dataset, raw[c], t1) for c in spec.targets)
     return Windows(spec, split, scaler, inputs, targets, frame.index, parts, dataset.freq,
-                   dataset.name, dataset.fingerprint, getattr(dataset, "calendar", None))
+                   dataset.name, dataset.fingerprint, getattr(dataset, "calendar", None), tuple(seasons))
 
 
