@@ -11,8 +11,9 @@ The fit is in the scaled (and, for a multiplicative target, log) units the netwo
 step k, ``reference = bias[j, k] + sum_r weight[j, k, r] * x[r, column_j]`` over the window rows r. The weights sum
 to 1 for every step (a series shifted by a constant gets the same forecast shifted), because the regression is on
 changes: the features are each row minus the last row, the label the step's value minus a base forecast (the last
-value, or the same phase last season, whichever scores better), and the ridge penalty pulls toward that base, so
-heavy shrinkage gives the naive forecast back. The base and penalty are chosen on the validation windows (what the
+value, the same phase last season, or, on a short series, exponential smoothing run over the window
+(core.smoothing_filter), whichever scores better), and the ridge penalty pulls toward that base, so heavy shrinkage
+gives the base forecast back. The base and penalty are chosen on the validation windows (what the
 search and early stopping use too; ``core.naive_default.LINEAR_Z`` asks more of this form for that reason), or, with
 no validation part, on the newest fifth of the training windows; the fit itself uses the training windows only.
 
@@ -31,7 +32,11 @@ from core.errors import StudioError
 # Ridge penalties tried, per window and per unit of mean squared feature (so the grid means the same at any scale).
 PENALTIES = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 INNER_SHARE = 0.2   # newest share of the training windows the penalty is chosen on
-BASE_WORDS = {"last": "the last value", "season": "the same phase last season"}
+BASE_WORDS = {"last": "the last value", "season": "the same phase last season",
+              "smooth": "exponential smoothing (Holt-Winters) over the window"}
+# The exponential smoothing base (core.smoothing_filter) on training parts of at most this many rows: the short
+# series it is for; on long ones the ridge has windows enough, and the search keeps its time (the weather sample).
+SMOOTH_MAX_ROWS = 2000
 MIN_WINDOWS = 8     # fewer training windows than this: not enough to fit a line through a window
 
 
@@ -41,7 +46,7 @@ class LinearReference:
 
     weights: np.ndarray
     bias: np.ndarray
-    bases: tuple = ("last",)    # per target, what the ridge shrinks toward: "last" value or "season"
+    bases: tuple = ("last",)    # per target, what the ridge shrinks toward: "last" value, "season" or "smooth"
     penalties: tuple = (0.0,)   # per target, the ridge penalty chosen
 
     def describe(self, targets=None) -> str:
@@ -67,12 +72,19 @@ class LinearReference:
         return cls(w.reshape(n_targets, horizon, window), b.reshape(n_targets, horizon))
 
 
-def _base_rows(window: int, horizon: int, base: str, season_period: int) -> np.ndarray:
-    """The window row each step's base forecast reads: the last row, or the same phase one season back."""
+def _base_matrix(window: int, horizon: int, base: str, season_period: int, smooth=None) -> np.ndarray:
+    """(horizon, window): each step's base forecast as weights on the window rows: the last row, the same phase
+    one season back, or exponential smoothing's weights (``smooth``, core.smoothing_filter)."""
+    if base == "smooth":
+        return np.asarray(smooth, np.float64)
     if base == "season" and season_period >= 1:
         p = season_period
-        return np.array([window - p + (k % p) for k in range(horizon)], np.int64)
-    return np.full(horizon, window - 1, np.int64)
+        rows = np.array([window - p + (k % p) for k in range(horizon)], np.int64)
+    else:
+        rows = np.full(horizon, window - 1, np.int64)
+    out = np.zeros((horizon, window))
+    out[np.arange(horizon), rows] = 1.0
+    return out
 
 
 def _design(X: np.ndarray) -> np.ndarray:
@@ -94,19 +106,19 @@ def _solve(Z: np.ndarray, T: np.ndarray, penalty: float) -> np.ndarray:
         return np.linalg.lstsq(A, Z.T @ T, rcond=None)[0]
 
 
-def _weights(beta: np.ndarray, window: int, base_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _weights(beta: np.ndarray, window: int, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Coefficients on (row - last row) and the bias -> weights on the rows themselves, plus each step's base."""
     h = beta.shape[1]
     w = np.zeros((h, window))
     w[:, :-1] = beta[:-1].T
     w[:, -1] = -beta[:-1].sum(axis=0)
-    w[np.arange(h), base_rows] += 1.0
-    return w, beta[-1]
+    return w + base, beta[-1]
 
 
-def fit_target(X: np.ndarray, Y: np.ndarray, season_period: int = 0, Xv=None, Yv=None) -> LinearReference:
+def fit_target(X: np.ndarray, Y: np.ndarray, season_period: int = 0, Xv=None, Yv=None, smooth=None) -> LinearReference:
     """Fit one target: ``X`` (n, window) its scaled input rows, ``Y`` (n, horizon) its scaled labels, oldest first.
-    With ``Xv``, ``Yv`` (validation windows) the base and penalty are chosen there, else on the newest training fifth."""
+    With ``Xv``, ``Yv`` (validation windows) the base and penalty are chosen there, else on the newest training fifth.
+    ``smooth`` (horizon, window): exponential smoothing's weights, a third base to shrink toward."""
     X = np.asarray(X, np.float64)
     Y = np.asarray(Y, np.float64)
     n, window = X.shape
@@ -114,7 +126,7 @@ def fit_target(X: np.ndarray, Y: np.ndarray, season_period: int = 0, Xv=None, Yv
     if n < MIN_WINDOWS:
         raise StudioError(f"The linear reference needs at least {MIN_WINDOWS} training windows; there are {n}.",
                           "Use another target form, a shorter window or horizon, or more data.")
-    bases = ["last"] + (["season"] if 1 <= season_period <= window else [])
+    bases = ["last"] + (["season"] if 1 <= season_period <= window else []) + (["smooth"] if smooth is not None else [])
     Z = _design(X)
     if Xv is not None and len(Xv):
         Xv, Yv = np.asarray(Xv, np.float64), np.asarray(Yv, np.float64)
@@ -124,29 +136,59 @@ def fit_target(X: np.ndarray, Y: np.ndarray, season_period: int = 0, Xv=None, Yv
         Zc, Xc, Yc = Z[cut:], X[cut:], Y[cut:]
     best = None
     for base in bases:
-        rows = _base_rows(window, horizon, base, season_period)
-        T = Y - X[:, rows]
-        Tc = Yc - Xc[:, rows]
+        B = _base_matrix(window, horizon, base, season_period, smooth)
+        T = Y - X @ B.T
+        Tc = Yc - Xc @ B.T
         for penalty in PENALTIES:
             beta = _solve(Z[:cut], T[:cut], penalty)
             err = float(np.mean(np.abs(Zc @ beta - Tc)))
             if best is None or err < best[0] - 1e-12:
                 best = (err, base, penalty)
     _, base, penalty = best
-    rows = _base_rows(window, horizon, base, season_period)
-    beta = _solve(Z, Y - X[:, rows], penalty)
-    w, b = _weights(beta, window, rows)
+    B = _base_matrix(window, horizon, base, season_period, smooth)
+    beta = _solve(Z, Y - X @ B.T, penalty)
+    w, b = _weights(beta, window, B)
     return LinearReference(w[None].astype(np.float32), np.asarray(b, np.float32)[None], (base,), (float(penalty),))
 
 
-def fit(X: np.ndarray, Y: np.ndarray, target_input_index, season_period: int = 0, Xv=None, Yv=None) -> LinearReference:
+_SMOOTHINGS: dict = {}   # (values' bytes hash, rows, period) -> Smoothing or None: a search fits each series once
+
+
+def smoothing_weights(values, season_period: int, window: int, horizon: int) -> np.ndarray | None:
+    """(horizon, window) exponential smoothing weights for one target, its model fitted on ``values`` (the training
+    part, scaled units); None on a series too long (``SMOOTH_MAX_ROWS``) or too short for it, or that does not fit."""
+    from core.references import ReferenceUnavailable, fit_smoothing
+    from core.smoothing_filter import holt_winters_rows
+
+    v = np.ascontiguousarray(values, dtype=np.float64).ravel()
+    if len(v) > SMOOTH_MAX_ROWS or len(v) < 2 * int(window):
+        return None
+    key = (hash(v.tobytes()), len(v), int(season_period or 0))
+    if key not in _SMOOTHINGS:
+        if len(_SMOOTHINGS) > 32:
+            _SMOOTHINGS.clear()
+        try:
+            _SMOOTHINGS[key] = fit_smoothing(v, int(season_period or 0))
+        except ReferenceUnavailable:
+            _SMOOTHINGS[key] = None
+    fitted = _SMOOTHINGS[key]
+    return None if fitted is None else holt_winters_rows(fitted, window, horizon)
+
+
+def fit(X: np.ndarray, Y: np.ndarray, target_input_index, season_period: int = 0, Xv=None, Yv=None,
+        series=None) -> LinearReference:
     """Every target's reference from the training windows: ``X`` (n, window, inputs), ``Y`` (n, horizon, targets),
-    both scaled, oldest first; ``Xv``, ``Yv`` the validation windows the base and penalty are chosen on."""
+    both scaled, oldest first; ``Xv``, ``Yv`` the validation windows the base and penalty are chosen on; ``series``
+    (rows, targets) the training part's target values, scaled, that exponential smoothing is fitted on (a third
+    base; none without it)."""
     X = np.asarray(X)
     Y = np.asarray(Y)
+    window, horizon = X.shape[1], Y.shape[1]
+    smooth = [None if series is None else smoothing_weights(np.asarray(series)[:, j], season_period, window, horizon)
+              for j in range(len(list(target_input_index)))]
     parts = [fit_target(X[:, :, int(c)], Y[:, :, j], season_period,
                         None if Xv is None else np.asarray(Xv)[:, :, int(c)],
-                        None if Yv is None else np.asarray(Yv)[:, :, j])
+                        None if Yv is None else np.asarray(Yv)[:, :, j], smooth[j])
              for j, c in enumerate(target_input_index)]
     return LinearReference(np.concatenate([p.weights for p in parts]), np.concatenate([p.bias for p in parts]),
                            tuple(p.bases[0] for p in parts), tuple(p.penalties[0] for p in parts))
@@ -204,5 +246,6 @@ def screen_error(windows, season_period: int = 0) -> float | None:
     Y = np.asarray(windows.y("train")[-SCREEN_WINDOWS:])
     Xv = np.asarray(windows.X("val")[:SCREEN_WINDOWS][:, :, idx])
     Yv = np.asarray(windows.y("val")[:SCREEN_WINDOWS])
-    ref = fit(X, Y, range(len(idx)), season_period, Xv, Yv)
+    lo, hi = windows.parts["train"]
+    ref = fit(X, Y, range(len(idx)), season_period, Xv, Yv, series=np.asarray(windows.target_values[lo:hi]))
     return float(np.mean(np.abs(reference_values(ref, Xv, range(len(idx))).astype(np.float64) - Yv)))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -58,6 +59,36 @@ def _fit_ets(y: np.ndarray, period: int):
     if best is None:
         raise ReferenceUnavailable("exponential smoothing did not converge on the training part")
     return best
+
+
+@dataclass(frozen=True)
+class Smoothing:
+    """A fitted Holt-Winters model's parameters (core.smoothing_filter turns them into window weights)."""
+
+    alpha: float            # level
+    beta: float = 0.0       # trend (0 without one)
+    gamma: float = 0.0      # season (0 without one)
+    phi: float = 1.0        # trend damping
+    trend: bool = False
+    period: int = 0         # 0: no season
+
+
+def fit_smoothing(y: np.ndarray, period: int) -> Smoothing:
+    """The additive Holt-Winters model ETS uses here (``_fit_ets``: no or damped trend, seasonal when the period
+    is 2 or more and the series holds two seasons), fitted on ``y``; ReferenceUnavailable when it does not fit."""
+    y = np.asarray(y, dtype=np.float64)
+    period = int(period) if period and period >= 2 and len(y) >= 2 * int(period) + 2 else 0
+    if len(y) < int(_cfg("min_rows")) or not np.all(np.isfinite(y)) or np.ptp(y) == 0:
+        raise ReferenceUnavailable("too few, constant or missing values to fit exponential smoothing on")
+    try:
+        res = _fit_ets(y, period)
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError) as e:
+        raise ReferenceUnavailable(f"exponential smoothing could not be fitted ({e})") from e
+    p, m = res.params, res.model
+    return Smoothing(float(p["smoothing_level"]), float(p["smoothing_trend"]) if m.trend else 0.0,
+                     float(p["smoothing_seasonal"]) if m.seasonal else 0.0,
+                     float(p["damping_trend"]) if m.trend else 1.0, bool(m.trend),
+                     int(m.seasonal_periods) if m.seasonal else 0)
 
 
 def _ets_filter(res, y_all: np.ndarray):

@@ -168,7 +168,9 @@ def fit_linear_reference(windows: Any, spec: ModelSpec) -> tuple[ModelSpec, dict
     Y = np.asarray(windows.y("train")[-keep:])
     Xv = np.asarray(windows.X("val")[-keep:][:, :, list(idx)]) if n_val else None
     Yv = np.asarray(windows.y("val")[-keep:]) if n_val else None
-    ref = linear_reference.fit(X, Y, range(len(idx)), spec.season_period, Xv, Yv)
+    lo, hi = windows.parts["train"]
+    ref = linear_reference.fit(X, Y, range(len(idx)), spec.season_period, Xv, Yv,
+                               series=np.asarray(windows.target_values[lo:hi]))
     weights, bias = ref.to_lists()
     info = {"bases": list(ref.bases), "penalties": list(ref.penalties), "words": ref.describe(windows.spec.targets),
             "season_period": spec.season_period,
