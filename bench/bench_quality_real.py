@@ -2,7 +2,8 @@
 ETS / Theta, with the seconds each took.
 
 The files are not in the repository (licences, provenance): ``FS_QUALITY_DIR`` names the folder that holds them
-(the benchmark skips, exit 0, when it is unset or missing, and skips any file not there). Each file is read by the
+(the benchmark skips, exit 0, when it is unset or missing, and skips any file not there). The second set (R's
+series) is written by ``bench/make_real_series.py``; the two sets can share a folder. Each file is read by the
 studio's own loader (``core.data.load_dataset``, the options `studio train` would need, listed in REAL), then the
 default runs exactly as in bench_quality_shapes (``default_config``, ``search_default``, ``train``: what
 `python -m studio train --csv F --target T --seed 0` does), at h=1 and h=one season (12 monthly, 4 quarterly,
@@ -42,6 +43,30 @@ REAL = {
     "Lynx": ("0", 10, {}, "yearly lynx trappings 1821-1934, ~10-year cycle; header ',0'"),
     "sunspots": ("sunactivity", 11, {}, "yearly sunspots 1700-2008, ~11-year cycle"),
     "nile": ("volume", 5, {}, "yearly Nile flow 1871-1970, no season"),
+    # The second set: R's datasets / fpp2 / fpp3 series, written by bench/make_real_series.py (its docstring says
+    # how), measured first on 2026-12-07 (none of them was looked at before the default was built).
+    "ldeaths": ("value", 12, {}, "72 monthly UK lung-disease deaths"),
+    "USAccDeaths": ("value", 12, {}, "72 monthly US accidental deaths"),
+    "JohnsonJohnson": ("value", 4, {}, "84 quarterly earnings, multiplicative"),
+    "LakeHuron": ("value", 5, {}, "98 yearly lake levels, no season"),
+    "WWWusage": ("value", 5, {}, "100 per-minute server users, no season"),
+    "h02": ("value", 12, {}, "204 monthly corticosteroid sales, multiplicative"),
+    "elecequip": ("value", 12, {}, "195 monthly electrical equipment orders, 2008 drop"),
+    "usmelec": ("value", 12, {}, "486 monthly US electricity generation, two seasons a year"),
+    "auscafe": ("value", 12, {}, "426 monthly eating-out spending, trend"),
+    "hyndsight": ("value", 7, {}, "365 daily page views, weekly cycle"),
+    "debitcards": ("value", 12, {}, "164 monthly debit card use, multiplicative"),
+    "euretail": ("value", 4, {}, "64 quarterly retail index, adjusted"),
+    "ausbeer": ("value", 4, {}, "218 quarterly beer production"),
+    "qcement": ("value", 4, {}, "233 quarterly cement production"),
+    "austourists": ("value", 4, {}, "68 quarterly tourist nights"),
+    "goog200": ("value", 5, {}, "200 daily closes, a random walk"),
+    "wmurders": ("value", 5, {}, "55 yearly murder rates, no season"),
+    "BJsales": ("value", 5, {}, "150 sales, trend, no season"),
+    "nottem": ("value", 12, {}, "240 monthly temperatures, a pure season"),
+    "UKgas": ("value", 4, {}, "108 quarterly gas use, multiplicative"),
+    "souvenirs": ("value", 12, {}, "84 monthly souvenir sales, multiplicative (the issue's own)"),
+    "a10": ("value", 12, {}, "204 monthly drug subsidies, multiplicative (the issue's own)"),
 }
 
 
