@@ -27,6 +27,7 @@ from core.errors import StudioError, from_interrupt
 from core.files import atomic_dir, json_safe, load_json
 from core.models import ModelSpec, count_params
 from core.train_config import TrainConfig
+from core.training_engines import torch_twin
 from core.windows import Scaler, SplitSpec, WindowSpec
 from core.run_record import build_metrics, dataset_info, samples_of
 
@@ -119,9 +120,7 @@ class Run:
     @property
     def split_rule(self) -> int:
         """How this run's parts were windowed (core.windows.SPLIT_RULE); runs before issue U wrote none: 1.
-
-        A rule-1 run's metrics.json and samples are kept as written: its test windows sat after a gap.
-        """
+        A rule-1 run's metrics.json and samples are kept as written: its test windows sat after a gap."""
         value = self.info.get("split_rule", 1)
         return value if isinstance(value, int) and not isinstance(value, bool) else 1
 
@@ -155,7 +154,7 @@ class Run:
         if len(X) == 0:
             return np.zeros((0, spec.horizon, spec.n_targets), dtype=np.float32)
         model = self._backend_model()
-        if self.backend == "torch":
+        if self.backend == "torch" or not hasattr(model, "predict"):  # torch, or an unscored run's torch twin
             import torch
 
             device = next(model.parameters()).device
@@ -188,7 +187,8 @@ class Run:
                   split=windows.split, scaler=windows.scaler, model_spec=spec, train_config=config,
                   weights=canonical_weights(model), history=list(history), metrics={}, samples={}, info=info,
                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), _model=model)
-        if not score:
+        if not score:  # the torch twin that trained it predicts: Keras traced a function per candidate (1.4 s of 11)
+            run._model = model if torch_twin(model) is None else torch_twin(model)
             return run
         y_test = run.predict(windows.X("test"))
         y_val = run.predict(windows.X("val")) if windows.count("val") else None

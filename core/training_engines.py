@@ -20,6 +20,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -226,6 +227,15 @@ class Threads:
             self.torch.set_num_threads(n)
 
 
+# Keras model -> the torch twin that trained it (same weights, eval mode), while the Keras model lives.
+_TWINS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def torch_twin(model) -> Any:
+    """The PyTorch twin a Keras ``model`` was trained by in this process (``train_keras_on_torch``), or None."""
+    return _TWINS.get(model) if model is not None else None
+
+
 def train_keras_on_torch(windows, spec, config, on_epoch, on_batch, should_stop, threads=None):
     """A Keras model trained by its PyTorch twin: the Keras initialisers give the starting weights,
     torch's kernels do the epochs, and the best epoch's weights are loaded back into the Keras model."""
@@ -246,6 +256,7 @@ def train_keras_on_torch(windows, spec, config, on_epoch, on_batch, should_stop,
     twin, tracker = _torch_loop(windows, spec, config, twin, on_epoch, on_batch, should_stop, adam_eps=1e-7,
                                 threads=threads)
     load_canonical(kmodel, canonical_weights(twin))
+    _TWINS[kmodel] = twin
     return kmodel, tracker
 
 

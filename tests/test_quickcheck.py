@@ -187,3 +187,21 @@ def test_training_stops_once_the_budget_less_the_scoring_reserve_is_spent(monkey
         with pytest.raises(StudioError, match="stop here"):
             quick_check(w, spec, TrainConfig(epochs=5), budget_s=1000)
         assert seen[-1] is stops
+
+
+def test_an_unscored_keras_run_predicts_with_the_torch_twin_that_trained_it(tmp_path):
+    # The quick check's run (train(score=False)) predicts with the PyTorch twin: Keras's predict traced a new
+    # function for every search candidate. The twin holds the same weights, so the forecasts agree to float rounding.
+    import torch
+
+    from core.training import train
+
+    w = _windows(window=6, n=600)
+    spec = ModelSpec.for_windows(w.spec, residual=True, units=8, backend="keras")
+    run = train(w, spec, TrainConfig(epochs=2, seed=0), tmp_path / "run", references=False, score=False)
+    assert isinstance(run._backend_model(), torch.nn.Module)
+    X = w.X("val")
+    keras_pred = np.asarray(run.keras_model().predict(np.ascontiguousarray(X), verbose=0))
+    np.testing.assert_allclose(run.predict(X), keras_pred, rtol=0, atol=1e-5)
+    scored = train(w, spec, TrainConfig(epochs=2, seed=0), tmp_path / "scored", references=False)
+    assert not isinstance(scored._backend_model(), torch.nn.Module)  # a scored run's forecasts stay Keras's
