@@ -152,6 +152,7 @@ def fit_target(X: np.ndarray, Y: np.ndarray, season_period: int = 0, Xv=None, Yv
 
 
 _SMOOTHINGS: dict = {}   # (values' bytes hash, rows, period) -> Smoothing or None: a search fits each series once
+_UNFITTED = object()
 
 
 def smoothing_weights(values, season_period: int, window: int, horizon: int) -> np.ndarray | None:
@@ -164,14 +165,15 @@ def smoothing_weights(values, season_period: int, window: int, horizon: int) -> 
     if len(v) > SMOOTH_MAX_ROWS or len(v) < 2 * int(window):
         return None
     key = (hash(v.tobytes()), len(v), int(season_period or 0))
-    if key not in _SMOOTHINGS:
+    fitted = _SMOOTHINGS.get(key, _UNFITTED)  # one read: another session's search may clear the cache meanwhile
+    if fitted is _UNFITTED:
+        try:
+            fitted = fit_smoothing(v, int(season_period or 0))
+        except ReferenceUnavailable:
+            fitted = None
         if len(_SMOOTHINGS) > 32:
             _SMOOTHINGS.clear()
-        try:
-            _SMOOTHINGS[key] = fit_smoothing(v, int(season_period or 0))
-        except ReferenceUnavailable:
-            _SMOOTHINGS[key] = None
-    fitted = _SMOOTHINGS[key]
+        _SMOOTHINGS[key] = fitted
     return None if fitted is None else holt_winters_rows(fitted, window, horizon)
 
 
