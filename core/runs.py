@@ -179,7 +179,7 @@ class Run:
                       references: bool = True, score: bool = True) -> "Run":
         """Score a freshly trained model on the test part, gather samples, and save the run (``score=False``: only
         the trained model, unscored and unsaved, for a short training whose caller scores it)."""
-        from core.models import canonical_weights
+        from core.models import canonical_weights, load_canonical
         from core.windows import SPLIT_RULE
 
         info = {**dict(info), "split_rule": SPLIT_RULE}
@@ -187,9 +187,9 @@ class Run:
                   split=windows.split, scaler=windows.scaler, model_spec=spec, train_config=config,
                   weights=canonical_weights(model), history=list(history), metrics={}, samples={}, info=info,
                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), _model=model)
-        if not score:  # the torch twin that trained it predicts: Keras traced a function per candidate (1.4 s of 11)
-            run._model = model if torch_twin(model) is None else torch_twin(model)
-            return run
+        if not score:  # predicts with the torch twin that trained it (Keras traced a function per candidate)
+            run._model = model if (twin := torch_twin(model)) is None else load_canonical(twin, run.weights)
+            return run  # the twin gets run.weights: a failed departure check zeroed the Keras output layer since
         y_test = run.predict(windows.X("test"))
         y_val = run.predict(windows.X("val")) if windows.count("val") else None
         run.metrics = build_metrics(windows, y_test, y_val, references=references)

@@ -205,3 +205,21 @@ def test_an_unscored_keras_run_predicts_with_the_torch_twin_that_trained_it(tmp_
     np.testing.assert_allclose(run.predict(X), keras_pred, rtol=0, atol=1e-5)
     scored = train(w, spec, TrainConfig(epochs=2, seed=0), tmp_path / "scored", references=False)
     assert not isinstance(scored._backend_model(), torch.nn.Module)  # a scored run's forecasts stay Keras's
+
+
+def test_the_twin_predicts_the_weights_the_run_holds_after_the_keras_model_changed():
+    # A failed departure check (training._check_departure) zeroes the Keras model's output layer after training;
+    # an unscored run made from it must forecast with those weights, not the twin's trained ones.
+    from core.models import canonical_weights, load_canonical
+    from core.runs import Run
+    from core.training_engines import train_keras_on_torch, zero_output
+
+    w = _windows(window=6, n=600)
+    spec = ModelSpec.for_windows(w.spec, residual=True, units=8, backend="keras")
+    config = TrainConfig(epochs=2, seed=0)
+    model, tracker = train_keras_on_torch(w, spec, config, lambda r: None, None, lambda: False)
+    load_canonical(model, zero_output(canonical_weights(model)))
+    run = Run.from_training(w, spec, config, model, tracker.history, {}, "", score=False)
+    X = w.X("val")
+    keras_pred = np.asarray(model.predict(np.ascontiguousarray(X), verbose=0))
+    np.testing.assert_allclose(run.predict(X), keras_pred, rtol=0, atol=1e-5)
