@@ -39,8 +39,8 @@ def dates(frame: pd.DataFrame, kind: str, n: int) -> list[str]:
         steps = 12 if kind == "M" else 4
         month = np.round((t - year) * steps).astype(int) * (12 // steps) + 1
         return [f"{y:04d}-{m:02d}-01" for y, m in zip(year, month)]
-    if kind == "M":  # a tsibble's "1987 Jan" month column
-        return list(pd.date_range("1987-01-01", periods=n, freq="MS").strftime("%Y-%m-%d"))
+    if kind == "M" and "Month" in frame:  # a tsibble's "1987 Jan" month column
+        return list(pd.to_datetime(frame["Month"].astype(str), format="%Y %b").dt.strftime("%Y-%m-%d"))
     if kind == "Y":
         return [f"{int(round(y))}-01-01" for y in frame["time"]]
     if kind == "D":
