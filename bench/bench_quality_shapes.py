@@ -109,7 +109,7 @@ def run_dataset(ds: Dataset, target: str, name: str, horizon: int, log: bool | N
         run = train(windows, cfg.model_spec(), cfg.train_config, Path(tmp) / "run", dataset=ds)
     m = run.metrics
     refs, info = m.get("references") or {}, m.get("references_info") or {}
-    row = {**_raw_references(ds, target, windows), "name": name, "horizon": horizon, "rows": len(ds.frame),
+    row = {**_raw_references(ds, target, windows), **_chosen_reference(windows, m), "name": name, "horizon": horizon, "rows": len(ds.frame),
            "form": cfg.model_spec().target_form + (", log" if cfg.window_spec.log else ""),
            "log_tried": any(t.log for t in search.trials if t.score is not None),
            "naive": search.naive is not None, "window": cfg.window_spec.window, "model": m["model"]["mae"],
@@ -156,6 +156,28 @@ def _raw_references(ds: Dataset, target: str, windows) -> dict:
     out = {f"{k}_raw": float(np.mean(np.abs(f[..., 0] - actual))) for k, f in got["forecasts"].items()}
     out["raw_period"], out["raw_s"] = period, time.perf_counter() - t0
     return out
+
+
+def _chosen_reference(windows, metrics: dict) -> dict:
+    """The statistical reference as the default has to choose: ETS, Theta, last value or seasonal naive, whichever
+    scored best on the validation part (fitted on the training part), then scored on the test part. The check's
+    "best reference" picks ETS or Theta on the test part itself, which no forecaster can; this row says what a
+    reference chosen the default's way scores against the same check."""
+    from core.metrics import baselines
+    from core.run_record import reference_metrics
+
+    actual = np.asarray(windows.scaler.inverse(np.asarray(windows.y("val"), dtype=np.float64), windows.spec.targets))
+    scores = {k: v["mae"] for k, v in (reference_metrics(windows, "val", {}).get("references") or {}).items()}
+    for k, f in baselines(windows, "val").items():
+        if k != "mean":
+            scores[k] = float(np.mean(np.abs(f - actual)))
+    test = {**{k: (metrics.get("references") or {}).get(k, {}).get("mae") for k in ("ets", "theta")},
+            **{k: (metrics["baselines"].get(k) or {}).get("mae") for k in ("last_value", "seasonal_naive")}}
+    scores = {k: v for k, v in scores.items() if test.get(k) is not None}
+    if not scores:
+        return {}
+    pick = min(scores, key=scores.get)
+    return {"chosen_ref": pick, "chosen_ref_mae": test[pick], "chosen_ref_val": scores}
 
 
 def best_reference(r: dict) -> float | None:
