@@ -63,7 +63,8 @@ class Backtest:
     folds: tuple[Fold, ...]    # the validation part first, then the earlier origins, newest first
     seconds: float
     skipped: str = ""          # why fewer than FOLDS earlier origins ran
-    form: str = ""             # the winner's target form: a linear forecast must win by more (beats_naive)
+    form: str = ""             # the winner's target form: a linear forecast must win by more (beats_naive)...
+    smooth: bool = False       # ...unless it is exponential smoothing itself (ModelSpec.linear_base "smooth")
 
     @property
     def pooled(self) -> tuple[float, float, float | None, int]:
@@ -85,7 +86,7 @@ class Backtest:
     @property
     def keeps_network(self) -> bool:
         score, base, se, _ = self.pooled
-        return len(self.folds) < 2 or se is None or beats_naive(score, base, se, self.form)
+        return len(self.folds) < 2 or se is None or beats_naive(score, base, se, self.form, self.smooth)
 
     @property
     def overruled(self) -> bool:
@@ -207,4 +208,4 @@ def backtest(dataset: Dataset, cfg: Any, spec: Any, best: Any, train_config_for:
                           None if qc.paired_se is None else float(qc.paired_se),
                           qc.seconds, int(qc.epochs_run), bool(qc.cut_by_budget)))
     return Backtest(str(best.best_baseline), best.label, tuple(folds), time.perf_counter() - t0, skipped,
-                    str(getattr(best, "target_form", "")))
+                    str(getattr(best, "target_form", "")), bool(getattr(best, "smooth", False)))

@@ -364,7 +364,7 @@ HELP.update({
     "search.run": "Tries what the network should predict (the level, the change from the last value, the change from "
                   "the value one season earlier, the change from the last value plus what followed it a season earlier) at "
                   "a window of one and of two seasonal periods (and a longer one where the linear forecast alone is 5% better "
-                  "there), each with a short training scored on the validation part, "
+                  "there), and exponential smoothing at three or four seasons of window on shorter series, each with a short training scored on the validation part, "
                   "within about two and a half quick checks (38 s); the lowest validation error "
                   "wins. The test part stays unseen.",
     "quickcheck.run": "Takes about 15 seconds in all: trains this model briefly on the newest training windows and compares it with the "

@@ -47,12 +47,13 @@ class LinearReference:
     weights: np.ndarray
     bias: np.ndarray
     bases: tuple = ("last",)    # per target, what the ridge shrinks toward: "last" value, "season" or "smooth"
-    penalties: tuple = (0.0,)   # per target, the ridge penalty chosen
+    penalties: tuple = (0.0,)   # per target, the ridge penalty chosen; None: the base itself (``fit(base="smooth")``)
 
     def describe(self, targets=None) -> str:
         """In words, per target: what the fit shrinks toward and how hard (the command line and run.info say it)."""
         names = list(targets) if targets is not None else [f"target {j + 1}" for j in range(len(self.bases))]
-        parts = [f"toward {BASE_WORDS.get(b, b)}, penalty {p:g}" for b, p in zip(self.bases, self.penalties)]
+        parts = [f"{BASE_WORDS.get(b, b)} itself, no ridge" if p is None else f"toward {BASE_WORDS.get(b, b)}, penalty {p:g}"
+                 for b, p in zip(self.bases, self.penalties)]
         return parts[0] if len(parts) == 1 else "; ".join(f"{n}: {w}" for n, w in zip(names, parts))
 
     def to_lists(self) -> tuple[tuple, tuple]:
@@ -178,22 +179,41 @@ def smoothing_weights(values, season_period: int, window: int, horizon: int) -> 
 
 
 def fit(X: np.ndarray, Y: np.ndarray, target_input_index, season_period: int = 0, Xv=None, Yv=None,
-        series=None) -> LinearReference:
+        series=None, base: str = "") -> LinearReference:
     """Every target's reference from the training windows: ``X`` (n, window, inputs), ``Y`` (n, horizon, targets),
     both scaled, oldest first; ``Xv``, ``Yv`` the validation windows the base and penalty are chosen on; ``series``
     (rows, targets) the training part's target values, scaled, that exponential smoothing is fitted on (a third
-    base; none without it)."""
+    base; none without it). ``base`` "smooth": exponential smoothing itself for every target, no ridge and nothing
+    chosen on validation (``ModelSpec.linear_base``)."""
     X = np.asarray(X)
     Y = np.asarray(Y)
     window, horizon = X.shape[1], Y.shape[1]
     smooth = [None if series is None else smoothing_weights(np.asarray(series)[:, j], season_period, window, horizon)
               for j in range(len(list(target_input_index)))]
+    if base == "smooth":
+        return _smoothing_itself(smooth, None if series is None else len(series), window, season_period, horizon)
     parts = [fit_target(X[:, :, int(c)], Y[:, :, j], season_period,
                         None if Xv is None else np.asarray(Xv)[:, :, int(c)],
                         None if Yv is None else np.asarray(Yv)[:, :, j], smooth[j])
              for j, c in enumerate(target_input_index)]
     return LinearReference(np.concatenate([p.weights for p in parts]), np.concatenate([p.bias for p in parts]),
                            tuple(p.bases[0] for p in parts), tuple(p.penalties[0] for p in parts))
+
+
+def _smoothing_itself(smooth: list, rows: int | None, window: int, season_period: int, horizon: int) -> LinearReference:
+    """Exponential smoothing's window weights as the reference of every target, or StudioError saying why it cannot
+    run here (too long or too short a training part, a window under two seasons, a model that does not fit)."""
+    if any(w is None for w in smooth):
+        m = int(season_period or 0)
+        why = ("no training values were given to fit it on" if rows is None else
+               f"the training part has {rows:,} rows, more than the {SMOOTH_MAX_ROWS:,} it is fitted on" if rows > SMOOTH_MAX_ROWS
+               else f"the window ({window} steps) holds less than two seasons ({m} steps each)" if m >= 2 and window < 2 * m
+               else f"the training part ({rows:,} rows) is shorter than two windows, or the model did not fit on it")
+        raise StudioError(f"Exponential smoothing cannot be the linear reference here: {why}.",
+                          "Use the ridge linear forecast (change from a linear forecast) or another target form.")
+    weights = np.stack([np.asarray(w, np.float32) for w in smooth])
+    return LinearReference(weights, np.zeros((len(smooth), horizon), np.float32), ("smooth",) * len(smooth),
+                           (None,) * len(smooth))
 
 
 def reference_values(ref: LinearReference, X_scaled: np.ndarray, target_input_index) -> np.ndarray:

@@ -73,5 +73,6 @@ def keep_log(best, scored: list, z: float = 1.0):
     search's Trials."""
     if best is None or best.log or best.margin_se is None:
         return best
-    rival = [t for t in scored if t.log and (t.target_form, t.window) == (best.target_form, best.window)]
+    rival = [t for t in scored if t.log and (t.target_form, t.window, getattr(t, "smooth", False))
+             == (best.target_form, best.window, getattr(best, "smooth", False))]
     return rival[0] if rival and not rival[0].score > best.score + z * best.margin_se else best

@@ -354,9 +354,10 @@ def paired_se(windows: Any, y_pred_scaled: Any, part: str, baseline: str) -> flo
 
 def naive_verdict(target_form: str, metrics: dict, backtest: str | None = None) -> str:
     """The verdict of a run that stayed at the naive forecast: in words, then the numbers. ``backtest``: the
-    clause of a backtest that overruled the validation part (``TrainConfig.naive_backtest``)."""
-    if target_form == "change_linear":  # its zero output is the linear forecast, not a naive one
-        return linear_verdict(metrics)
+    clause of a backtest that overruled the validation part (``TrainConfig.naive_backtest``). A change_linear run
+    kept at its start is its linear forecast (``target_form`` "change_smooth": exponential smoothing), not a naive one."""
+    if target_form in ("change_linear", "change_smooth"):
+        return linear_verdict(metrics, smooth=target_form == "change_smooth")
     seasonal = target_form == "change_season"
     what = "its value one season earlier" if seasonal else "its last value"
     name = "seasonal_naive" if seasonal else "last_value"
@@ -371,10 +372,12 @@ def naive_verdict(target_form: str, metrics: dict, backtest: str | None = None) 
             f"change-from-{'last-season' if seasonal else 'last-value'} model whose output stays at zero).{nums}")
 
 
-def linear_verdict(metrics: dict) -> str:
+def linear_verdict(metrics: dict, smooth: bool = False) -> str:
     """The verdict of a "change_linear" run whose network stayed at zero: the model is the linear forecast itself
-    (core.linear_reference), then the test comparison as ``evaluate`` worded it, so a loss to a naive forecast
-    is still said."""
-    return ("The model is its linear forecast itself (a ridge autoregression over the window, fitted on the "
-            "training part): no trained epoch beat it on the validation part, so the network's output stays at "
+    (core.linear_reference; ``smooth``: exponential smoothing over the window), then the test comparison as
+    ``evaluate`` worded it, so a loss to a naive forecast is still said."""
+    what = ("exponential smoothing itself (Holt-Winters run over the window, its parameters fitted on the training "
+            "part)" if smooth else "its linear forecast itself (a ridge autoregression over the window, fitted on the "
+            "training part)")
+    return (f"The model is {what}: no trained epoch beat it on the validation part, so the network's output stays at "
             "zero. " + str(metrics.get("verdict") or "")).strip()

@@ -196,8 +196,8 @@ class Run:
         if info.get("naive_equivalent") or info.get("linear_equivalent"):
             from core.metrics import naive_verdict
 
-            # a change_linear run kept at its start is the linear forecast, and naive_verdict words it so
-            run.metrics["verdict"] = naive_verdict(spec.target_form, run.metrics, getattr(config, "naive_backtest", None))
+            run.metrics["verdict"] = naive_verdict("change_smooth" if spec.linear_base == "smooth" else spec.target_form,
+                                                   run.metrics, getattr(config, "naive_backtest", None))
             run.metrics["linear_equivalent" if spec.target_form == "change_linear" else "naive_equivalent"] = True
         run._calibrate(windows, y_val, y_test, interval_levels)
         run.samples, run.info["time_axis"] = samples_of(windows, y_test)

@@ -27,22 +27,23 @@ from typing import Any, Callable
 
 from core.config import DEFAULTS
 from core.dataset import Dataset
-from core.defaults import LOG_REASON, DefaultConfig, choose_log, train_rows, default_config, target_seasonality
+from core.defaults import LOG_REASON, DefaultConfig, choose_log, train_rows, default_config
 from core.errors import StudioError
 from core.backtest import backtest, needs_backtest
 from core.naive_default import linear_rescue, naive_fallback, naive_reason
 from core.logscale import keep_log
 from core.metrics import NAIVE_Z
-from core.models import PERIOD_FORMS, SEASONAL_FORMS, TARGET_FORM_LABELS, ModelSpec
+from core.models import PERIOD_FORMS, SEASONAL_FORMS, SMOOTH_LABEL, TARGET_FORM_LABELS, ModelSpec
 from core.frequency import describe_steps
-from core.search_rules import LEVEL_MARGIN, WINDOW_MARGIN, linear_stretch, pick  # noqa: F401 (LEVEL_MARGIN: tests)
+from core.search_rules import (LEVEL_MARGIN, WINDOW_MARGIN, common_period, linear_stretch, pick,  # noqa: F401 (tests)
+                               SMOOTH_WINDOW_SHARE, smoothing_window)
 from core.search_words import form_reason, why_won, window_words
 from core.windows import largest_window, make_windows
 
 _Q = DEFAULTS["quality"]
 # Change forms first: when a loaded machine lets only one or two trials run, they are the likelier winners
 # (bench_quality on a busy machine: 10-minute h=24 ran level alone and kept it, 0.216 against the rule's 0.154).
-FORMS = ("change_last", "change_linear", "change_both", "change_season", "level")
+FORMS = ("change_last", "change_linear", "change_both", "change_season", "level", "change_smooth")
 # The clock's safety stop, in quick-check budgets (120 s): never reached by a default search on a quiet or a
 # loaded 2-core machine (bench_quality), it only keeps a pathological one from running on. What a trial trains is
 # bounded by work (below), so the clock never decides the model unless it stops the search, and then it says so.
@@ -77,10 +78,12 @@ class Trial:
     margin_se: float | None = None       # standard error of its lead over the best baseline (issue 34)
     val_points: int = 0
     log: bool = False                    # the multiplicative (log) form of the targets (core.logscale)
+    smooth: bool = False                 # change_linear from exponential smoothing itself (ModelSpec.linear_base)
 
     @property
     def label(self) -> str:
-        return f"{TARGET_FORM_LABELS[self.target_form]}{', multiplicative (log)' if self.log else ''}, window {self.window}"
+        form = SMOOTH_LABEL if self.smooth else TARGET_FORM_LABELS[self.target_form]
+        return f"{form}{', multiplicative (log)' if self.log else ''}, window {self.window}"
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "label": self.label}
@@ -123,26 +126,13 @@ class SearchResult:
                 "chosen": self.best.to_dict() if self.best else None}
 
 
-def common_period(dataset: Dataset, base: DefaultConfig) -> tuple[int | None, str]:
-    """(period, note): one period for every target, the first target's; the note names any that differ."""
-    targets = base.window_spec.targets
-    period = base.seasonality.period
-    if len(targets) < 2:
-        return period, ""
-    others = {t: target_seasonality(dataset, t, base.split).period for t in targets[1:]}
-    differ = {t: p for t, p in others.items() if p != period}
-    if not differ:
-        return period, ""
-    listed = ", ".join(f"{t} {p or 'none'}" for t, p in differ.items())
-    return period, (f" The targets' periods differ ({targets[0]} {period or 'none'}, {listed}); the seasonal change "
-                    f"uses the first target's period, {period} steps, for every target.")
-
-
-def _window_cap(dataset: Dataset, base: DefaultConfig) -> int:
-    """The longest window the defaults allow here (as core.defaults.choose_window caps it)."""
+def _window_cap(dataset: Dataset, base: DefaultConfig, share: float | None = None) -> int:
+    """The longest window the defaults allow here (as core.defaults.choose_window caps it); ``share``: of the
+    training rows, in place of the defaults' ``max_window_share``."""
     split, horizon = base.split, base.window_spec.horizon
     fits = largest_window(dataset.frame.index, split, horizon) if len(dataset.frame) >= 3 else 1
-    return max(1, min(fits, int(_Q["max_window"]), int(train_rows(dataset, split) * _Q["max_window_share"])))
+    share = float(_Q["max_window_share"] if share is None else share)
+    return max(1, min(fits, int(_Q["max_window"]), int(train_rows(dataset, split) * share)))
 
 
 def plan(dataset: Dataset, base: DefaultConfig, forms: tuple[str, ...] = FORMS,
@@ -163,7 +153,7 @@ def plan(dataset: Dataset, base: DefaultConfig, forms: tuple[str, ...] = FORMS,
     elif w1 < period and windows is not None:  # the user's window; otherwise the candidate gets a longer one
         season_ok = f"the window ({w1} steps) does not reach back one season ({period} steps)"
     stage1: list[Trial] = []
-    for form in forms:
+    for form in (f for f in forms if f != "change_smooth"):  # search_default adds smoothing at its own window
         if form != "level" and not is_input:
             skipped.append(Trial(form, w1, skipped="a target is not among the inputs"))
         elif form in SEASONAL_FORMS and (season_ok or (form == "change_both" and windows is not None
@@ -194,6 +184,13 @@ def plan(dataset: Dataset, base: DefaultConfig, forms: tuple[str, ...] = FORMS,
     else:
         extra = []
     return stage1 + skipped, extra, period, note
+
+
+def smoothing_trial(dataset: Dataset, base: DefaultConfig, period: int | None) -> Trial:
+    """The exponential smoothing candidate (core.search_rules.smoothing_window), or it skipped with the reason."""
+    window, why = smoothing_window(period, _window_cap(dataset, base, SMOOTH_WINDOW_SHARE), train_rows(dataset, base.split),
+                                   all(i is not None for i in base.window_spec.target_input_index))
+    return Trial("change_linear", int(window or base.window_spec.window), skipped=why, smooth=True)
 
 
 def season_window(dataset: Dataset, base: DefaultConfig, period: int, window: int) -> int:
@@ -275,8 +272,11 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
 
     base = base or default_config(dataset, targets)
     budget = float(budget_s if budget_s is not None else BUDGET_FACTOR * float(DEFAULTS["quickcheck"]["budget_s"]))
-    options = {k: v for k, v in (model_options or {}).items() if v is not None and k not in ("residual", "target_form")}
+    options = {k: v for k, v in (model_options or {}).items()
+               if v is not None and k not in ("residual", "target_form", "linear_base")}
     stage1, extra, period, note = plan(dataset, base, forms, windows)
+    if "change_smooth" in forms and windows is None:  # exponential smoothing itself, at its own window
+        stage1.append(smoothing_trial(dataset, base, period))
     why_log = choose_log(dataset, base.window_spec.targets, base.split, base.seasonality) if log is None else None
     log_mode = bool(log) if log is not None else why_log is not None
     control = log is None and log_mode  # the additive form must still win or lose on validation
@@ -309,7 +309,8 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
         # Relative inputs (the level leaves the training range: core.defaults) apply to change forms only.
         relative = bool(options.get("relative", cfg.model_options.get("relative"))) and trial.target_form != "level"
         return ModelSpec.for_windows(cfg.window_spec, **{**options, "relative": relative}, target_form=trial.target_form,
-                                     season_period=int(period or 0) if trial.target_form in PERIOD_FORMS else 0)
+                                     season_period=int(period or 0) if trial.target_form in PERIOD_FORMS else 0,
+                                     linear_base="smooth" if trial.smooth else "")
 
     def run_trial(trial: Trial) -> Trial:
         cfg, win = windows_for(trial.window, trial.log)
@@ -355,8 +356,8 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
         if not queue and not stage2_added and extra:
             stage2_added = True
             ranked = sorted((t for t in done if t.score is not None), key=lambda t: t.score)
-            follow = [t.target_form for t in ranked[:2] if t.target_form != "level" or t is ranked[0]]
-            tried = {(t.target_form, t.window) for t in done}
+            follow = [t.target_form for t in ranked[:2] if not t.smooth and (t.target_form != "level" or t is ranked[0])]
+            tried = {(t.target_form, t.window) for t in done if not t.smooth}
             for w in extra:
                 for form in follow[:1 if control else 2]:
                     if form in SEASONAL_FORMS and period and w <= period:
@@ -364,12 +365,12 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
                     if (form, w) not in tried:
                         queue.append(Trial(form, w, log=log_mode))
             if control and ranked:
-                queue.append(Trial(ranked[0].target_form, ranked[0].window, log=False))
+                queue.append(Trial(ranked[0].target_form, ranked[0].window, log=False, smooth=ranked[0].smooth))
         elif not queue and control and not stage2_added:
             stage2_added = True
             ranked = sorted((t for t in done if t.score is not None), key=lambda t: t.score)
             if ranked:
-                queue.append(Trial(ranked[0].target_form, ranked[0].window, log=False))
+                queue.append(Trial(ranked[0].target_form, ranked[0].window, log=False, smooth=ranked[0].smooth))
         if not queue and not stretched and windows is None and (stage2_added or not (extra or control)):
             stretched = True  # last: a linear winner's longer window, where the linear forecast alone says it pays
             now = [t for t in done if t.score is not None]
@@ -417,7 +418,8 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
                              seconds, budget, stopped, clock, clock_text, bt)
     cfg, _ = windows_for(best.window, best.log)
     chosen_options = {**cfg.model_options, **options, "target_form": best.target_form,
-                      "season_period": int(period or 0) if best.target_form in PERIOD_FORMS else 0}
+                      "season_period": int(period or 0) if best.target_form in PERIOD_FORMS else 0,
+                      "linear_base": "smooth" if best.smooth else ""}
     chosen_options.pop("residual", None)
     chosen_options["relative"] = bool(chosen_options.get("relative")) and best.target_form != "level"
     key = best.compared_by.upper()
@@ -440,7 +442,7 @@ def search_default(dataset: Dataset, base: DefaultConfig | None = None, *, targe
                          f"{margin}). Tried, in {seconds:.0f} s of short trainings (each at most {TRIAL_EPOCHS} epochs and "
                          f"{TRIAL_WORK:,} window rows of updates): {tried}.{base_text}{skip_text}{note}{clock_text}"
                          + (bt.summary() if bt is not None else ""))
-    reasons["target_form"] = form_reason(best.target_form, period)
+    reasons["target_form"] = form_reason(best.target_form, period, best.smooth)
     reasons["residual"] = reasons["target_form"]
     if why_log is not None:
         reasons["log"] = ((LOG_REASON + f" Tried because {why_log}." if best.log else

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.search_rules import same_kind
 
-def form_reason(form: str, period: int | None) -> str:
-    """The reason for the chosen target form, when it won on validation."""
+
+def form_reason(form: str, period: int | None, smooth: bool = False) -> str:
+    """The reason for the chosen target form, when it won on validation (``smooth``: exponential smoothing itself)."""
+    if smooth:
+        return ("Target: the change from exponential smoothing (Holt-Winters run over the window, its parameters "
+                "fitted on the training part); the model adds it back and starts at it, so a network with nothing to "
+                "add stays that forecast. It won on validation.")
     return {
         "level": "Target: the level itself; on validation it beat predicting a change.",
         "change_last": "Target: the change from the last value (the model adds the last value back); it won on validation.",
@@ -40,8 +46,7 @@ def why_won(best: Any, lowest: Any, key: str, level_margin: float, rescued: str 
         f"within one standard error ({lowest.margin_se:.3g}) of it: an additive control must beat the "
         "multiplicative form clearly" if best.log and not lowest.log else
         f"less than the {window_margin:.0%} a longer window must win by, since it costs training time and the "
-        "board's memory and time" if (lowest.target_form, lowest.log) == (best.target_form, best.log)
-        and lowest.window > best.window else
+        "board's memory and time" if same_kind(lowest, best) and lowest.window > best.window else
         f"less than the {level_margin:.0%} a level target must win by, since it cannot forecast past the "
         "training range"))
 

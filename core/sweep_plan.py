@@ -108,7 +108,7 @@ def trial_spec(window_spec: Any, trial: Trial, **model_options: Any) -> tuple[An
 
 
 # What a trial takes from the Model step's spec: everything but the sweep's axes and the shapes the windows give.
-FROM_MODEL = ("backend", "dropout", "head_units", "target_form", "season_period", "relative")
+FROM_MODEL = ("backend", "dropout", "head_units", "target_form", "season_period", "relative", "linear_base")
 
 
 def model_options(model_spec: ModelSpec | None) -> dict:
@@ -121,13 +121,14 @@ def model_options(model_spec: ModelSpec | None) -> dict:
 
 def settings_words(options: dict, config: Any) -> str:
     """The settings a sweep's trials take from the Model step, in words (the table's "from the Model step")."""
-    from core.models import TARGET_FORM_LABELS
+    from core.models import SMOOTH_LABEL, TARGET_FORM_LABELS
 
     form = options.get("target_form")
     parts = []
     if form:
         season = int(options.get("season_period") or 0)
-        parts.append(TARGET_FORM_LABELS.get(form, form) + (f" ({season} steps)" if season else ""))
+        label = SMOOTH_LABEL if options.get("linear_base") == "smooth" else TARGET_FORM_LABELS.get(form, form)
+        parts.append(label + (f" ({season} steps)" if season else ""))
     if config is not None:
         parts.append(f"{config.epochs} epochs, batch {config.batch_size}, learning rate {config.learning_rate:g}, "
                      f"patience {config.patience}, seed {config.seed}")

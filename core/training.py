@@ -170,7 +170,7 @@ def fit_linear_reference(windows: Any, spec: ModelSpec) -> tuple[ModelSpec, dict
     Yv = np.asarray(windows.y("val")[-keep:]) if n_val else None
     lo, hi = windows.parts["train"]
     ref = linear_reference.fit(X, Y, range(len(idx)), spec.season_period, Xv, Yv,
-                               series=np.asarray(windows.target_values[lo:hi]))
+                               series=np.asarray(windows.target_values[lo:hi]), base=spec.linear_base)
     weights, bias = ref.to_lists()
     info = {"bases": list(ref.bases), "penalties": list(ref.penalties), "words": ref.describe(windows.spec.targets),
             "season_period": spec.season_period,

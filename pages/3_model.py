@@ -69,7 +69,8 @@ def _init_widgets() -> None:
     for name in ARCH + ("backend",):
         ss[K + name] = base[name]
     form = base.get("target_form") or ("change_last" if base.get("residual") in ("auto", True) else "level")
-    ss[K + "target_form"] = form if residual_possible else "level"
+    # the selectbox's choice: exponential smoothing is a change_linear spec with linear_base "smooth"
+    ss[K + "target_form"] = models.form_choice(form, base.get("linear_base", "")) if residual_possible else "level"
     # Relative inputs (issue 34): as the model had them, else on where the level leaves the training range.
     ss[K + "relative"] = bool(base["relative"] if "relative" in base else residual_possible and dataset is not None
                               and _relative(dataset.fingerprint or str(id(dataset)), wspec.targets, repr(windows.split),
@@ -155,9 +156,9 @@ c1.slider("Dropout", min_value=0.0, max_value=0.9, step=0.05, key=K + "dropout",
 c2.radio("Backend", models.BACKENDS, key=K + "backend", persist_state="session", horizontal=True,
          format_func=lambda b: {"keras": "Keras (TensorFlow)", "torch": "PyTorch"}[b],
          help=HELP.get("model.backend"), disabled=busy)
-forms = models.TARGET_FORMS if residual_possible else ("level",)
+forms = models.FORM_CHOICES if residual_possible else ("level",)
 c3.selectbox("The network predicts", forms, key=K + "target_form", persist_state="session", disabled=busy,
-             format_func=lambda f: models.TARGET_FORM_LABELS[f] + (f" ({season} steps)" if f in models.SEASONAL_FORMS else ""),
+             format_func=lambda f: models.choice_label(f) + (f" ({season} steps)" if f in models.SEASONAL_FORMS else ""),
              help=HELP.get("model.residual"))
 c3.checkbox("Inputs relative to the last value", key=K + "relative", persist_state="session",
             disabled=busy or ss[K + "target_form"] == "level", help=HELP.get("model.relative"))
@@ -181,15 +182,18 @@ if residual_possible:
                "observed value, or from its value one season earlier at each forecast step; **last value and last season**: "
                "from the last value plus what followed it one season earlier; **a linear forecast**: from a ridge autoregression "
                "over the window, fitted when training starts (the network starts at it and keeps it unless training "
-               "beats it on validation). The model adds that reference back, so every "
+               "beats it on validation); **exponential smoothing**: from Holt-Winters run over the window, its "
+               "parameters fitted on the training part (a window of three or four seasons suits it). The model adds "
+               "that reference back, so every "
                "forecast, chart, export and board output is a level. **Choose on validation** below tries them all.")
 else:
     st.caption("**Change from last value** needs every target among the input features; add the targets as inputs "
                "on the Features step to use it.")
 
 try:
-    form = ss[K + "target_form"]
-    spec = models.ModelSpec.for_windows(wspec, backend=ss[K + "backend"], target_form=form,
+    chosen_form = models.choice_options(ss[K + "target_form"])
+    form = chosen_form["target_form"]
+    spec = models.ModelSpec.for_windows(wspec, backend=ss[K + "backend"], **chosen_form,
                                         season_period=season if form in models.PERIOD_FORMS else 0,
                                         relative=bool(ss[K + "relative"]) and form != "level",
                                         **{a: ss[K + a] for a in ARCH})
@@ -256,7 +260,8 @@ if not busy and (spec != state.get("model_spec") or config != state.get("train_c
     state.put("model_spec", spec)
     state.put("train_config", config)
     # a preference, not a stage object: it outlives new windows (see _init_widgets)
-    state.put("model_choice", {name: getattr(spec, name) for name in ARCH + ("backend", "target_form", "relative")})
+    state.put("model_choice", {name: getattr(spec, name) for name in ARCH + ("backend", "target_form", "relative",
+                                                                             "linear_base")})
     state.invalidate("model")
 
 # --------------------------------------------------------------------------------------- quick check
@@ -330,7 +335,7 @@ def _apply_search(form: str, window: int, margin: float | None = None, relative:
             ss[K + "search_apply_error"] = str(e)
             return
         # New windows re-seed this page's widgets (_init_widgets) from the architecture chosen last: the form too.
-        state.put("model_choice", {**state.get("model_choice", {}), "target_form": form, "relative": relative})
+        state.put("model_choice", {**state.get("model_choice", {}), **models.choice_options(form), "relative": relative})
     else:
         ss[K + "target_form"] = form
         ss[K + "relative"] = relative
@@ -383,10 +388,11 @@ def search_result() -> None:
         st.caption("The targets, inputs, horizon, split or architecture changed since this search; run it again for "
                    "current numbers.")
         return
-    label = models.TARGET_FORM_LABELS[best.target_form]
+    choice = models.form_choice(best.target_form, "smooth" if best.smooth else "")
+    label = models.choice_label(choice)
     margin = result.config.train_config.naive_margin if result.naive is not None else None
     relative = bool(result.config.model_options.get("relative")) and best.target_form != "level"
-    if best.target_form == ss[K + "target_form"] and best.window == wspec.window and margin == _naive_margin(spec) \
+    if choice == ss[K + "target_form"] and best.window == wspec.window and margin == _naive_margin(spec) \
             and relative == spec.relative and best.log == wspec.log:
         st.caption(f"In use: {label.lower()} with a window of {best.window} steps, the search's choice.")
         return
@@ -398,7 +404,7 @@ def search_result() -> None:
                 "on the **Features** step too and lays the windows out again; a model trained on the old windows "
                 "is set aside.")
     st.button(f"Use {what[0].lower() + what[1:]}", key=K + "search_apply", disabled=busy, on_click=_apply_search,
-              args=(best.target_form, best.window, margin, relative, best.log,
+              args=(choice, best.window, margin, relative, best.log,
                     result.config.train_config.naive_backtest if margin else None))
 
 

@@ -166,3 +166,22 @@ def test_target_form_change_linear_trains_and_saves_its_reference(csv_file, tmp_
     spec = run["model_spec"]
     assert spec["target_form"] == "change_linear" and len(spec["linear_weights"]) == 24 and spec["season_period"] == 24
     assert run["info"]["linear_reference"]["penalties"][0] > 0
+
+
+def test_target_form_change_smooth_trains_exponential_smoothing_as_its_reference(csv_file, tmp_path):
+    """``--target-form change_smooth``: a change_linear run whose reference is Holt-Winters over the window (issue 34),
+    said in words; a window under two seasons is refused with the reason, before any training."""
+    out = tmp_path / "run"
+    proc = studio("--csv", str(csv_file), "--target", "temp", "--window", "72", "--target-form", "change_smooth",
+                  "--no-search", "--units", "4", "--epochs", "1", "--backend", "torch", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "change from exponential smoothing" in proc.stderr
+    assert "linear reference: exponential smoothing (Holt-Winters) over the window itself, no ridge, fitted on the" in proc.stderr
+    run = json.loads((out / "run.json").read_text())
+    spec = run["model_spec"]
+    assert (spec["target_form"], spec["linear_base"], len(spec["linear_weights"])) == ("change_linear", "smooth", 72)
+    assert run["info"]["linear_reference"]["penalties"] == [None] and not any(spec["linear_bias"])
+    short = studio("--csv", str(csv_file), "--target", "temp", "--window", "36", "--target-form", "change_smooth",
+                   "--no-search", "--units", "4", "--epochs", "1", "--backend", "torch", "--out", str(tmp_path / "no"))
+    assert short.returncode != 0 and "Traceback" not in short.stderr
+    assert "at least two seasons (48 steps)" in short.stderr and not (tmp_path / "no").exists()

@@ -177,7 +177,11 @@ def test_model_page_offers_the_seasonal_target_with_its_period(seasonal_state):
     assert not at.exception, at.exception
     box = at.selectbox(key="model.target_form")
     assert list(box.options) == ["level", "change from last value", "change from last season (24 steps)",
-                                 "change from last value and last season (24 steps)", "change from a linear forecast"]
+                                 "change from last value and last season (24 steps)", "change from a linear forecast",
+                                 "change from exponential smoothing"]
+    box.select("change_smooth").run()   # one season of window: too short for it, and the page says so before training
+    assert not at.exception, at.exception
+    assert "at least two seasons (48 steps)" in "\n".join(str(e.value) for e in at.error)
     box.select("change_linear").run()
     spec = at.session_state["fs.model_spec"]  # the fit may shrink toward last season: it keeps the period
     assert spec.target_form == "change_linear" and spec.season_period == 24 and not spec.linear_weights
@@ -315,6 +319,35 @@ def test_a_winner_with_a_longer_window_is_applied_whole_by_its_button(seasonal_s
     # the result is still there, and says it is in use
     assert "In use: change from last value and last season with a window of 48 steps" in "\n".join(
         str(c.value) for c in at.caption)
+
+
+def test_a_smoothing_winner_is_applied_with_its_base_and_the_page_shows_it(seasonal_state):
+    """Exponential smoothing at three seasons won (issue 34): the Use button lays out its window and sets the
+    Model step to it, the spec keeps the smoothing base (not the ridge), and the selectbox and caption say so."""
+    from types import SimpleNamespace
+
+    from core.search import SearchResult, Trial
+
+    ds, windows = seasonal_state
+    at = _page(ds, windows)
+    base = default_config(ds, "y", horizon=3)
+    result = SearchResult(base, [Trial("change_linear", 72, score=0.1, smooth=True),
+                                 Trial("change_linear", 24, score=0.2)], period=24)
+    at.session_state["model.search_job"] = (_search_key(at, ds, windows),
+                                            SimpleNamespace(status="done", result=result, error=None))
+    at.run()
+    assert not at.exception, at.exception
+    button = at.button(key="model.search_apply")
+    assert "exponential smoothing" in button.label
+    button.click().run()
+    assert not at.exception, at.exception
+    spec = at.session_state["fs.model_spec"]
+    assert (spec.target_form, spec.linear_base, spec.window) == ("change_linear", "smooth", 72)
+    assert at.selectbox(key="model.target_form").value == "change_smooth"
+    assert "In use: change from exponential smoothing with a window of 72 steps" in "\n".join(
+        str(c.value) for c in at.caption)
+    at.selectbox(key="model.target_form").select("change_linear").run()   # the ridge again: the base goes
+    assert at.session_state["fs.model_spec"].linear_base == ""
 
 
 def test_the_use_button_carries_the_naive_margin_of_a_naive_equivalent_default(seasonal_state):

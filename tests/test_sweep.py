@@ -6,6 +6,7 @@ import io
 import threading
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -141,7 +142,7 @@ def test_a_trial_is_the_model_steps_configuration_with_the_sweeps_axes_varied():
                                  season_period=24, dropout=0.1, head_units=8, relative=True)
     options = sweep.model_options(spec)
     assert options == {"backend": "torch", "dropout": 0.1, "head_units": 8, "target_form": "change_season",
-                       "season_period": 24, "relative": True}
+                       "season_period": 24, "relative": True, "linear_base": ""}
     ws, trial = sweep.trial_spec(SPEC, sweep.Trial(48, "lstm", 16), **options)
     assert (trial.kind, trial.units, trial.window, ws.window) == ("lstm", 16, 48, 48)
     assert (trial.target_form, trial.season_period, trial.backend, trial.dropout, trial.head_units, trial.relative) == \
@@ -152,6 +153,14 @@ def test_a_trial_is_the_model_steps_configuration_with_the_sweeps_axes_varied():
     words = sweep.settings_words(options, TrainConfig(epochs=150, patience=10))
     assert words.startswith("change from last season (24 steps); 150 epochs,") and "PyTorch" in words
     assert "inputs relative to the last value" in words
+    # exponential smoothing (issue 34) travels to every trial; a window under two seasons is left out, with why
+    smooth = sweep.model_options(ModelSpec.for_windows(replace(SPEC, window=48), target_form="change_linear",
+                                                       season_period=24, linear_base="smooth"))
+    assert smooth["linear_base"] == "smooth"
+    ok, cannot = sweep.unfit(SPEC, [sweep.Trial(24, "lstm", 8), sweep.Trial(72, "gru", 8)], **smooth)
+    assert [t.window for t in ok] == [72] and "two seasons" in cannot[0][1]
+    assert sweep.trial_spec(SPEC, ok[0], **smooth)[1].linear_base == "smooth"
+    assert sweep.settings_words(smooth, None).startswith("change from exponential smoothing (24 steps)")
 
 
 class _Done:

@@ -13,6 +13,7 @@ Read top-down: ``spec`` (the spec, presets, counts), ``graphs`` (the builders), 
 """
 from core.models.spec import (BACKENDS, DEFAULT_PRESET, GATES, KINDS, KIND_LABELS, MAX_LAYERS, ModelSpec, OUTSIDE_FORMS,
                               PERIOD_FORMS, PRESETS, SEASONAL_FORMS, TARGET_FORMS, TARGET_FORM_LABELS, ZERO_START_FORMS,
+                              FORM_CHOICES, LINEAR_BASES, SMOOTH_LABEL, choice_label, choice_options, form_choice,
                               count_biases, count_macs, count_params, layer_inputs,
                               model_size_bytes)
 from core.models.graphs import (build, build_keras, build_tf_keras, build_torch)
@@ -23,5 +24,5 @@ __all__ = [
     "PERIOD_FORMS", "PRESETS", "SEASONAL_FORMS", "TARGET_FORMS", "TARGET_FORM_LABELS", "ZERO_START_FORMS", "build",
     "build_keras", "build_tf_keras", "build_torch",
     "canonical_weights", "count_biases", "count_macs", "count_params", "layer_inputs", "load_canonical",
-    "model_size_bytes"
+    "model_size_bytes", "FORM_CHOICES", "LINEAR_BASES", "SMOOTH_LABEL", "choice_label", "choice_options", "form_choice"
 ]

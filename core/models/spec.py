@@ -38,6 +38,30 @@ ZERO_START_FORMS = SEASONAL_FORMS + ("change_linear",)
 # The forms that keep the data's seasonal period: the seasonal ones, and the linear reference, whose fit may
 # shrink toward the same phase last season instead of the last value.
 PERIOD_FORMS = SEASONAL_FORMS + ("change_linear",)
+# What a "change_linear" reference is (``ModelSpec.linear_base``): "" a ridge over the window that chooses what it
+# shrinks toward on validation (core.linear_reference.fit_target); "smooth" exponential smoothing itself, Holt-Winters
+# run over the window with its parameters fitted on the training part and nothing chosen on validation (issue 34:
+# full-history ETS was within 10% of the best reference where the networks were not; over four seasons of window the
+# board's linear sum is its equal, bench_smoothing_window). Either way the weights travel in the spec.
+LINEAR_BASES = ("", "smooth")
+SMOOTH_LABEL = "change from exponential smoothing"
+# The Model page's choices: every target form, and exponential smoothing as a change_linear reference of its own.
+FORM_CHOICES = TARGET_FORMS + ("change_smooth",)
+
+
+def form_choice(target_form: str, linear_base: str = "") -> str:
+    """The Model page's choice for a target form and linear reference (``choice_options`` is its inverse)."""
+    return "change_smooth" if target_form == "change_linear" and linear_base == "smooth" else target_form
+
+
+def choice_options(choice: str) -> dict:
+    """``target_form`` and ``linear_base`` for one of ``FORM_CHOICES``."""
+    return {"target_form": "change_linear", "linear_base": "smooth"} if choice == "change_smooth" else \
+        {"target_form": choice, "linear_base": ""}
+
+
+def choice_label(choice: str) -> str:
+    return SMOOTH_LABEL if choice == "change_smooth" else TARGET_FORM_LABELS[choice]
 BACKENDS = ("keras", "torch")
 KIND_LABELS = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN", "dense": "Dense (no recurrence)"}
 # Gate blocks per recurrent cell: they multiply every matrix count below.
@@ -80,6 +104,7 @@ class ModelSpec:
     # scaled units (core.linear_reference.LinearReference.to_lists); empty until training fits them.
     linear_weights: tuple = ()
     linear_bias: tuple = ()
+    linear_base: str = ""       # LINEAR_BASES; only a "change_linear" spec keeps one
 
     def __post_init__(self) -> None:
         # JSON brings lists back; keep the field hashable and comparable.
@@ -89,6 +114,7 @@ class ModelSpec:
         object.__setattr__(self, "relative", bool(self.relative))
         object.__setattr__(self, "linear_weights", tuple(float(v) for v in (self.linear_weights or ())))
         object.__setattr__(self, "linear_bias", tuple(float(v) for v in (self.linear_bias or ())))
+        object.__setattr__(self, "linear_base", str(self.linear_base or "") if self.target_form == "change_linear" else "")
 
     @property
     def residual(self) -> bool:
@@ -132,7 +158,7 @@ class ModelSpec:
         res = {"change_last": ", change from last value",
                "change_season": f", change from last season ({self.season_period} steps)",
                "change_both": f", change from last value and last season ({self.season_period} steps)",
-               "change_linear": ", change from a linear forecast"
+               "change_linear": ", " + (SMOOTH_LABEL if self.linear_base == "smooth" else "change from a linear forecast")
                }.get(self.target_form, "")
         rel = ", inputs relative to the last value" if self.relative else ""
         return f"{core}{head}{res}{rel}, {self.backend}"
@@ -227,6 +253,9 @@ class ModelSpec:
                               "Rebuild the model spec from the Features page so the shapes agree.")
         if self.target_form not in TARGET_FORMS:
             raise StudioError(f"Unknown target form '{self.target_form}'.", f"Choose one of: {', '.join(TARGET_FORMS)}.")
+        if self.linear_base not in LINEAR_BASES:
+            raise StudioError(f"Unknown linear reference '{self.linear_base}'.",
+                              "Leave it empty (a ridge over the window) or set \"smooth\" (exponential smoothing).")
         name = TARGET_FORM_LABELS[self.target_form]
         if self.residual and (not idx or any(i is None for i in idx)):
             raise StudioError(f"'{name.capitalize()}' needs every target to also be an input, and at least one is not.",
@@ -236,6 +265,11 @@ class ModelSpec:
                 raise StudioError(f"The model spec holds linear reference weights but its target form is '{name}'.",
                                   "Re-create the model on the Model page.")
             self.linear_reference  # raises StudioError when the sizes do not match the shapes
+        if self.linear_base == "smooth" and self.season_period >= 2 and self.window < 2 * self.season_period:
+            raise StudioError(f"Exponential smoothing needs a window of at least two seasons ({2 * self.season_period} "
+                              f"steps) to read its seasonal state from; the window is {self.window} steps.",
+                              f"Set the window to at least {2 * self.season_period} steps (Features step, or --window; "
+                              "three or four seasons suit it best), or use 'change from a linear forecast'.")
         if self.target_form in SEASONAL_FORMS:
             if self.season_period < 2:
                 raise StudioError(f"'{name.capitalize()}' needs a seasonal period of at least 2 steps; got "

@@ -17,7 +17,7 @@ from pathlib import Path
 from core import display
 from core.config import DEFAULTS, HELP
 from core.errors import StudioError
-from core.models import MAX_LAYERS, TARGET_FORMS
+from core.models import FORM_CHOICES, MAX_LAYERS, choice_options
 from core.numbers import positive_float, positive_int
 from studio.csv_args import add_csv_arguments, csv_options
 
@@ -66,10 +66,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--head-units", type=positive_int("--head-units", max_units, minimum=0), default=None, help=HELP.get("model.head_units"))
     p.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None,
                    help="predict the change from the last value (the older switch; --target-form says more)")
-    p.add_argument("--target-form", choices=TARGET_FORMS, default=None,
+    p.add_argument("--target-form", choices=FORM_CHOICES, default=None,
                    help="what the network predicts before the model adds a reference back: the level, the change "
-                        "from the last value, from the value one season earlier, from both, or from a linear forecast "
-                        "(a ridge autoregression over the window, fitted when training starts) "
+                        "from the last value, from the value one season earlier, from both, from a linear forecast "
+                        "(a ridge autoregression over the window, fitted when training starts), or from exponential "
+                        "smoothing (change_smooth: Holt-Winters over the window, fitted on the training part) "
                         "(default: chosen on the validation part)")
     p.add_argument("--relative", action=argparse.BooleanOptionalAction, default=None,
                    help="the network reads each window minus its last value (default: on where the level leaves the "
@@ -143,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
                               calendar=calendar, split=split, scaler_kind=args.scaler, log=bool(args.log_target))
     given = {k: getattr(args, k) for k in ("kind",) + MODEL_OPTIONS if getattr(args, k) is not None}
     if args.target_form is not None:
-        given["target_form"] = args.target_form
+        given.update(choice_options(args.target_form))  # change_smooth: change_linear from exponential smoothing
         given.pop("residual", None)
     if args.search_budget is not None and not args.search_budget > 0:
         raise StudioError(f"--search-budget must be a positive number of seconds; got {args.search_budget}.",
@@ -167,14 +168,15 @@ def run(args: argparse.Namespace) -> int:
         print("default: choosing the target form and window on the validation part (short trainings; "
               "--no-search skips this)", file=sys.stderr, flush=True)
         search = search_default(
-            dataset, defaults, model_options={k: v for k, v in given.items() if k not in ("residual", "target_form")},
+            dataset, defaults, model_options={k: v for k, v in given.items()
+                                              if k not in ("residual", "target_form", "linear_base")},
             forms=forms or FORMS, windows=(defaults.window_spec.window,) if args.window is not None else None,
             budget_s=args.search_budget, log=args.log_target,
             progress=lambda f, m: print(f"search {f:.0%}: {m}", file=sys.stderr, flush=True))
         defaults = search.config
         if forms and search.best is not None:  # the user's form is what was searched; the window came from the search
-            given.pop("target_form", None)
-            given.pop("residual", None)
+            for key in ("target_form", "linear_base", "residual"):
+                given.pop(key, None)
     spec = defaults.window_spec
     windows = make_windows(dataset, spec, defaults.split, scaler_kind=defaults.scaler_kind)
     model_spec = defaults.model_spec(**given)
@@ -206,9 +208,10 @@ def run(args: argparse.Namespace) -> int:
           file=sys.stderr, flush=True)
     lin = info.get("linear_reference")
     if lin:  # change_linear: what the fitted reference shrinks toward, and how hard
-        print(f"linear reference: ridge autoregression {lin['words']}, fitted on {lin['train_windows']:,} training "
-              f"windows, chosen on the "
-              f"{lin['chosen_on']}", file=sys.stderr, flush=True)
+        how = (lin["words"] + ", fitted on the training part" if None in lin["penalties"] else
+               f"ridge autoregression {lin['words']}, fitted on {lin['train_windows']:,} training windows, chosen on "
+               f"the {lin['chosen_on']}")
+        print(f"linear reference: {how}", file=sys.stderr, flush=True)
     # The Train page's words: windows (one forecast each) and the time points they forecast.
     print(f"Test metrics on {display.readable(result.metrics.get('n_windows', counts['test']))} test windows forecasting "
           f"{display.readable(result.metrics.get('points'))} time points, in {', '.join(targets)}'s units:")
