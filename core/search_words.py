@@ -38,10 +38,11 @@ def why_won(best: Any, lowest: Any, key: str, level_margin: float, rescued: str 
     if lowest is best:
         return f"had the lowest validation {key} ({best.score:.4g}"
     if rescued:
+        what, rule = (("exponential smoothing", "one of its own") if getattr(best, "smooth", False) else
+                      ("the linear forecast", "one and a half of its own and by more than 2%"))
         return (f"won ({best.score:.4g}; {lowest.label} scored {lowest.score:.4g} but did not beat the best naive "
-                f"forecast by one standard error of the difference ({lowest.margin_se:.3g}), while the linear forecast "
-                f"beat it by one and a half of its own and by more than 2%: the linear forecast, not the naive one, is then the "
-                f"default")
+                f"forecast by one standard error of the difference ({lowest.margin_se:.3g}), while {what} "
+                f"beat it by {rule}: {what}, not the naive one, is then the default")
     return (f"won ({best.score:.4g}; {lowest.label} scored {lowest.score:.4g}, " + (
         f"within one standard error ({lowest.margin_se:.3g}) of it: an additive control must beat the "
         "multiplicative form clearly" if best.log and not lowest.log else

@@ -135,3 +135,15 @@ def test_a_long_series_skips_the_smoothing_trial_with_its_reason():
     base = default_config(ds, "y", horizon=1)
     trial = smoothing_trial(ds, base, base.seasonality.period)
     assert trial.smooth and trial.score is None and "at most 2,000 rows" in trial.skipped
+
+
+def test_a_smoothing_rescue_is_worded_with_its_own_rule():
+    from core.search import Trial
+    from core.search_words import why_won
+
+    lowest = Trial("change_both", 24, score=0.9, margin_se=0.2)
+    smooth = Trial("change_linear", 48, score=0.95, smooth=True)
+    words = why_won(smooth, lowest, "MAE", 0.1, rescued="noise")
+    assert "while exponential smoothing beat it by one of its own: exponential smoothing, not the naive one" in words
+    ridge = why_won(Trial("change_linear", 24, score=0.95), lowest, "MAE", 0.1, rescued="noise")
+    assert "the linear forecast beat it by one and a half of its own and by more than 2%" in ridge
