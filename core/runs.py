@@ -25,7 +25,7 @@ from core.arrays import budget_bytes
 from core.config import DEFAULTS
 from core.errors import StudioError, from_interrupt
 from core.files import atomic_dir, json_safe, load_json
-from core.models import ModelSpec, count_params
+from core.models import ModelSpec, count_params, form_choice
 from core.train_config import TrainConfig
 from core.training_engines import torch_twin
 from core.windows import Scaler, SplitSpec, WindowSpec
@@ -196,8 +196,8 @@ class Run:
         if info.get("naive_equivalent") or info.get("linear_equivalent"):
             from core.metrics import naive_verdict
 
-            run.metrics["verdict"] = naive_verdict("change_smooth" if spec.linear_base == "smooth" else spec.target_form,
-                                                   run.metrics, getattr(config, "naive_backtest", None))
+            run.metrics["verdict"] = naive_verdict(form_choice(spec.target_form, spec.linear_base), run.metrics,
+                                                   getattr(config, "naive_backtest", None))
             run.metrics["linear_equivalent" if spec.target_form == "change_linear" else "naive_equivalent"] = True
         run._calibrate(windows, y_val, y_test, interval_levels)
         run.samples, run.info["time_axis"] = samples_of(windows, y_test)

@@ -33,7 +33,7 @@ from core.backtest import backtest, needs_backtest
 from core.naive_default import linear_rescue, naive_fallback, naive_reason
 from core.logscale import keep_log
 from core.metrics import NAIVE_Z
-from core.models import PERIOD_FORMS, SEASONAL_FORMS, SMOOTH_LABEL, TARGET_FORM_LABELS, ModelSpec
+from core.models import PERIOD_FORMS, SEASONAL_FORMS, ModelSpec, choice_label, form_choice
 from core.frequency import describe_steps
 from core.search_rules import (LEVEL_MARGIN, WINDOW_MARGIN, common_period, linear_stretch, pick,  # noqa: F401 (tests)
                                SMOOTH_WINDOW_SHARE, smoothing_window)
@@ -82,7 +82,7 @@ class Trial:
 
     @property
     def label(self) -> str:
-        form = SMOOTH_LABEL if self.smooth else TARGET_FORM_LABELS[self.target_form]
+        form = choice_label(form_choice(self.target_form, "smooth" if self.smooth else ""))
         return f"{form}{', multiplicative (log)' if self.log else ''}, window {self.window}"
 
     def to_dict(self) -> dict:

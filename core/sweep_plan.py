@@ -121,13 +121,14 @@ def model_options(model_spec: ModelSpec | None) -> dict:
 
 def settings_words(options: dict, config: Any) -> str:
     """The settings a sweep's trials take from the Model step, in words (the table's "from the Model step")."""
-    from core.models import SMOOTH_LABEL, TARGET_FORM_LABELS
+    from core.models import FORM_CHOICES, choice_label, form_choice
 
     form = options.get("target_form")
     parts = []
     if form:
         season = int(options.get("season_period") or 0)
-        label = SMOOTH_LABEL if options.get("linear_base") == "smooth" else TARGET_FORM_LABELS.get(form, form)
+        choice = form_choice(form, options.get("linear_base", ""))
+        label = choice_label(choice) if choice in FORM_CHOICES else form
         parts.append(label + (f" ({season} steps)" if season else ""))
     if config is not None:
         parts.append(f"{config.epochs} epochs, batch {config.batch_size}, learning rate {config.learning_rate:g}, "
